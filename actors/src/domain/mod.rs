@@ -1,0 +1,15 @@
+//! Domain types and pure policies of the user registry. Nothing here does I/O or reads a clock.
+
+pub mod enums;
+pub mod mobile;
+pub mod password;
+pub mod roles;
+pub mod rules;
+pub mod search;
+pub mod tenant;
+pub mod update;
+pub mod user;
+
+pub use enums::{BloodGroup, Gender, Relationship, UserType};
+pub use tenant::TenantId;
+pub use user::{Address, Role, UserRecord};

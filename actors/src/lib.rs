@@ -1,0 +1,15 @@
+//! digit-user's domain: types and pure policies, the actors, the sled store and sealing.
+//!
+//! This crate has no HTTP and no Kafka in it, so it builds and tests fast. The service crate (`src/`) turns
+//! DIGIT's wire JSON into these types and these results back into DIGIT's JSON.
+
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod domain;
+pub mod hasher;
+pub mod partition;
+pub mod seal;
+pub mod store;
+
+pub use clock::Clock;

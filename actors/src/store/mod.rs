@@ -1,0 +1,205 @@
+//! The sled store: one database under the data dir, a tree per keyspace, a `meta` tree with the schema
+//! version and fingerprints of the keys the data was written with.
+//!
+//! Start-up refuses, with one line saying what to do: a data dir written by a newer schema, one written
+//! under other sealing or blind-index keys, and one sled cannot open (corrupt, or locked by another process).
+
+mod commit;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+
+pub use commit::{CommitError, GroupCommit};
+pub use users::{AuditEntry, UserStore, UserWriteError};
+
+use crate::seal::{BlindIndexer, Keyring, SealError};
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const META: &str = "meta";
+const META_SCHEMA: &[u8] = b"schema_version";
+const META_BLIND: &[u8] = b"blind_index_fingerprint";
+const META_SEAL_CANARY: &[u8] = b"seal_canary";
+const CANARY: &[u8] = b"digit-user sealing canary";
+
+/// Why the store could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled could not open the directory.
+    #[error(
+        "cannot open the data dir {path}: {source}; if another digit-user uses it stop that one first, \
+         if it is corrupt restore it from a backup or start with an empty --data-dir"
+    )]
+    Open {
+        /// The data dir.
+        path: PathBuf,
+        /// sled's reason.
+        source: sled::Error,
+    },
+    /// The data dir was written by a newer digit-user.
+    #[error(
+        "the data dir is at schema version {found}, newer than this build's {supported}: run a digit-user \
+         release that supports schema {found}"
+    )]
+    NewerSchema {
+        /// Version on disk.
+        found: u32,
+        /// Version of this build.
+        supported: u32,
+    },
+    /// The data dir's metadata is not what this build writes.
+    #[error(
+        "the data dir is corrupt ({0}): restore it from a backup or start with an empty --data-dir"
+    )]
+    Corrupt(String),
+    /// The keys given are not the keys the data was written with.
+    #[error(
+        "the data dir was written under another {0} key: start with the secrets it was created with \
+         (DIGIT_USER_* env, *_FILE, or <data dir>/secrets)"
+    )]
+    WrongKeys(&'static str),
+    /// A sled operation failed.
+    #[error("store operation failed: {0}")]
+    Sled(#[from] sled::Error),
+    /// Sealing or opening failed.
+    #[error("sealing failed: {0}")]
+    Seal(#[from] SealError),
+    /// A record could not be encoded or decoded.
+    #[error("record codec failed: {0}")]
+    Codec(#[from] serde_json::Error),
+    /// Flushing to disk was not confirmed.
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+}
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// The data dir.
+    pub path: PathBuf,
+    /// sled page cache, bytes.
+    pub cache_capacity_bytes: u64,
+    /// sled's background flush period, ms (acknowledged writes are flushed by group commit regardless).
+    pub flush_every_ms: Option<u64>,
+    /// Writers that may wait for a flush at once.
+    pub commit_queue: usize,
+    /// Partition count used when minting ids.
+    pub partitions: u16,
+}
+
+/// The keys the store seals and indexes with.
+pub struct StoreKeys {
+    /// Sealing keys.
+    pub keyring: Keyring,
+    /// Blind index key.
+    pub blind: BlindIndexer,
+}
+
+/// The opened store.
+pub struct Store {
+    db: sled::Db,
+    commit: GroupCommit,
+    users: UserStore,
+}
+
+impl Store {
+    /// Opens (creating if new) the store under `opts.path` and checks schema and keys.
+    pub fn open(opts: &StoreOptions, keys: StoreKeys) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&opts.path).map_err(|e| StoreError::Open {
+            path: opts.path.clone(),
+            source: e.into(),
+        })?;
+        let db = sled::Config::new()
+            .path(opts.path.join("db"))
+            .cache_capacity(opts.cache_capacity_bytes)
+            .flush_every_ms(opts.flush_every_ms)
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: opts.path.clone(),
+                source,
+            })?;
+        check_meta(&db, &keys)?;
+        let commit = GroupCommit::start(db.clone(), opts.commit_queue);
+        let users = UserStore::open(&db, keys, commit.clone(), opts.partitions)?;
+        Ok(Self { db, commit, users })
+    }
+
+    /// The user registry.
+    pub fn users(&self) -> &UserStore {
+        &self.users
+    }
+
+    /// Whether the store can be written (the last flush succeeded).
+    pub fn is_healthy(&self) -> bool {
+        self.commit.is_healthy()
+    }
+
+    /// Flushes everything to disk now (shutdown, CLI).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes the database takes on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// The data dir's database path, for messages.
+    pub fn path_of(data_dir: &Path) -> PathBuf {
+        data_dir.join("db")
+    }
+}
+
+fn check_meta(db: &sled::Db, keys: &StoreKeys) -> Result<(), StoreError> {
+    let meta = db.open_tree(META)?;
+    let aad = [META.as_bytes(), META_SEAL_CANARY].concat();
+    match meta.get(META_SCHEMA)? {
+        None => {
+            let has_data = db
+                .tree_names()
+                .iter()
+                .filter(|n| n.as_ref() != META.as_bytes() && n.as_ref() != b"__sled__default")
+                .any(|n| db.open_tree(n).map(|t| !t.is_empty()).unwrap_or(true));
+            if has_data {
+                return Err(StoreError::Corrupt(
+                    "data present but no schema version".into(),
+                ));
+            }
+            meta.insert(META_BLIND, keys.blind.fingerprint().to_vec())?;
+            meta.insert(META_SEAL_CANARY, keys.keyring.seal(CANARY, &aad)?)?;
+            meta.insert(META_SCHEMA, SCHEMA_VERSION.to_be_bytes().to_vec())?;
+            db.flush()?;
+        }
+        Some(raw) => {
+            let found = u32::from_be_bytes(
+                raw.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("schema version unreadable".into()))?,
+            );
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::NewerSchema {
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            let fingerprint = meta
+                .get(META_BLIND)?
+                .ok_or_else(|| StoreError::Corrupt("no key fingerprint".into()))?;
+            if fingerprint.as_ref() != keys.blind.fingerprint() {
+                return Err(StoreError::WrongKeys("blind-index"));
+            }
+            let canary = meta
+                .get(META_SEAL_CANARY)?
+                .ok_or_else(|| StoreError::Corrupt("no sealing canary".into()))?;
+            match keys.keyring.open(&canary, &aad) {
+                Ok(plain) if plain == CANARY => {}
+                Ok(_) | Err(SealError::Corrupt) => return Err(StoreError::WrongKeys("sealing")),
+                Err(SealError::UnknownKey(_)) => return Err(StoreError::WrongKeys("sealing")),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,510 @@
+//! The user registry on sled.
+//!
+//! Trees:
+//! - `users`: id (big-endian) → the whole [`UserRecord`], sealed with AAD `users/<id>`.
+//! - `user_index`: one byte of index kind, then the index key:
+//!   `U` blind(tenant, type, userName) → id (uniqueness); `u` uuid → id;
+//!   `n`/`m`/`a`/`e`/`N` blind(userName / mobile / alternate mobile / e-mail / name) ‖ id → ();
+//!   `r` role tenant ‖ 0 ‖ role code ‖ 0 ‖ id → ().
+//! - `user_audit`: id ‖ time ‖ sequence → the previous version, actor and time, sealed.
+//!
+//! Every change to a user and its index entries and audit record is one sled transaction over the three
+//! trees, so the indexes never disagree with the records, and a uniqueness conflict between two concurrent
+//! creates lets exactly one win. Writes return only after group commit put them on disk.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+
+use super::{GroupCommit, StoreError, StoreKeys};
+use crate::domain::search::UserQuery;
+use crate::domain::{TenantId, UserRecord, UserType};
+use crate::partition::{Partition, home_partition, mint_id, mint_uuid};
+use crate::seal::{BLIND_LEN, BlindIndexer, IndexedField, Keyring};
+
+const USERS: &str = "users";
+const INDEX: &str = "user_index";
+const AUDIT: &str = "user_audit";
+
+const K_UNIQUE: u8 = b'U';
+const K_UUID: u8 = b'u';
+const K_USERNAME: u8 = b'n';
+const K_MOBILE: u8 = b'm';
+const K_ALT_MOBILE: u8 = b'a';
+const K_EMAIL: u8 = b'e';
+const K_NAME: u8 = b'N';
+const K_ROLE: u8 = b'r';
+
+/// One audit record: the version of the user before a change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// The record as it was before the change.
+    pub previous: UserRecord,
+    /// uuid of the caller who changed it (`RequestInfo.userInfo.uuid`), if known.
+    pub actor_uuid: Option<String>,
+    /// When, epoch ms.
+    pub at: i64,
+}
+
+/// Why a write was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UserWriteError<E> {
+    /// (userName, type, tenant) is taken.
+    #[error("a user with this userName, type and tenant exists")]
+    Duplicate,
+    /// No user has that uuid.
+    #[error("no user with that uuid")]
+    NotFound,
+    /// The caller's update function refused the change.
+    #[error("update refused")]
+    Refused(E),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Users, their indexes and their audit trail.
+pub struct UserStore {
+    db: sled::Db,
+    users: sled::Tree,
+    index: sled::Tree,
+    audit: sled::Tree,
+    keyring: Keyring,
+    blind: BlindIndexer,
+    commit: GroupCommit,
+    partitions: u16,
+}
+
+enum Abort<E> {
+    Duplicate,
+    NotFound,
+    Refused(E),
+    Store(StoreError),
+}
+
+impl UserStore {
+    pub(super) fn open(
+        db: &sled::Db,
+        keys: StoreKeys,
+        commit: GroupCommit,
+        partitions: u16,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            db: db.clone(),
+            users: db.open_tree(USERS)?,
+            index: db.open_tree(INDEX)?,
+            audit: db.open_tree(AUDIT)?,
+            keyring: keys.keyring,
+            blind: keys.blind,
+            commit,
+            partitions,
+        })
+    }
+
+    /// Mints the `(id, uuid)` of a new user whose home partition is hash(state tenant, userName).
+    pub fn mint_ids(
+        &self,
+        tenant: &TenantId,
+        user_name: &str,
+    ) -> Result<(i64, String), StoreError> {
+        let partition: Partition =
+            home_partition(tenant.state().as_str(), user_name, self.partitions);
+        let sequence = self.db.generate_id()? + 1;
+        Ok((
+            mint_id(sequence, partition),
+            mint_uuid(partition).to_string(),
+        ))
+    }
+
+    /// Whether (tenant, type, userName) is taken.
+    pub fn exists(
+        &self,
+        tenant: &TenantId,
+        user_type: UserType,
+        user_name: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .index
+            .contains_key(self.unique_key(tenant, user_type, user_name))?)
+    }
+
+    /// Stores a new user; `Duplicate` when (tenant, type, userName) is taken. Returns once on disk.
+    pub async fn insert(&self, record: &UserRecord) -> Result<(), UserWriteError<()>> {
+        let sealed = self.seal_record(record)?;
+        let entries = self.index_entries(record);
+        let unique = self.unique_key(&record.tenant_id, record.user_type, &record.user_name);
+        self.transact(|users, index, _audit| {
+            if index.get(&unique)?.is_some() {
+                return Err(ConflictableTransactionError::Abort(Abort::Duplicate));
+            }
+            index.insert(unique.as_slice(), record.id.to_be_bytes().to_vec())?;
+            for (key, value) in &entries {
+                index.insert(key.as_slice(), value.as_slice())?;
+            }
+            users.insert(&record.id.to_be_bytes(), sealed.as_slice())?;
+            Ok(())
+        })?;
+        self.commit.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Loads the user with `uuid`, applies `change` to it, and stores the result with an audit record of the
+    /// previous version, all in one transaction. Returns the new record once on disk.
+    pub async fn update<E>(
+        &self,
+        uuid: &str,
+        actor_uuid: Option<&str>,
+        now: i64,
+        change: impl Fn(&UserRecord) -> Result<UserRecord, E>,
+    ) -> Result<UserRecord, UserWriteError<E>> {
+        let id = self.id_of_uuid(uuid)?.ok_or(UserWriteError::NotFound)?;
+        let updated = self.transact(|users, index, audit| {
+            let raw = users
+                .get(id.to_be_bytes())?
+                .ok_or(ConflictableTransactionError::Abort(Abort::NotFound))?;
+            let old = self
+                .open_record(id, &raw)
+                .map_err(|e| ConflictableTransactionError::Abort(Abort::Store(e)))?;
+            let new =
+                change(&old).map_err(|e| ConflictableTransactionError::Abort(Abort::Refused(e)))?;
+            let old_unique = self.unique_key(&old.tenant_id, old.user_type, &old.user_name);
+            let new_unique = self.unique_key(&new.tenant_id, new.user_type, &new.user_name);
+            if old_unique != new_unique {
+                if index.get(&new_unique)?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(Abort::Duplicate));
+                }
+                index.remove(old_unique.as_slice())?;
+                index.insert(new_unique.as_slice(), id.to_be_bytes().to_vec())?;
+            }
+            let old_entries = self.index_entries(&old);
+            let new_entries = self.index_entries(&new);
+            for (key, _) in old_entries.iter().filter(|e| !new_entries.contains(e)) {
+                index.remove(key.as_slice())?;
+            }
+            for (key, value) in new_entries.iter().filter(|e| !old_entries.contains(e)) {
+                index.insert(key.as_slice(), value.as_slice())?;
+            }
+            let seq = audit.generate_id()?;
+            let audit_key = [
+                &id.to_be_bytes()[..],
+                &now.to_be_bytes(),
+                &seq.to_be_bytes(),
+            ]
+            .concat();
+            let entry = AuditEntry {
+                previous: old,
+                actor_uuid: actor_uuid.map(str::to_owned),
+                at: now,
+            };
+            let sealed_audit = self
+                .seal_json(&entry, AUDIT, &audit_key)
+                .map_err(|e| ConflictableTransactionError::Abort(Abort::Store(e)))?;
+            audit.insert(audit_key, sealed_audit)?;
+            let sealed = self
+                .seal_record(&new)
+                .map_err(|e| ConflictableTransactionError::Abort(Abort::Store(e)))?;
+            users.insert(&id.to_be_bytes(), sealed)?;
+            Ok(new)
+        })?;
+        self.commit.commit().await.map_err(StoreError::from)?;
+        Ok(updated)
+    }
+
+    /// The user with numeric `id`.
+    pub fn get(&self, id: i64) -> Result<Option<UserRecord>, StoreError> {
+        self.users
+            .get(id.to_be_bytes())?
+            .map(|raw| self.open_record(id, &raw))
+            .transpose()
+    }
+
+    /// The user with `uuid`.
+    pub fn get_by_uuid(&self, uuid: &str) -> Result<Option<UserRecord>, StoreError> {
+        match self.id_of_uuid(uuid)? {
+            Some(id) => self.get(id),
+            None => Ok(None),
+        }
+    }
+
+    /// The audit trail of user `id`, oldest first.
+    pub fn audit_trail(&self, id: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit
+            .scan_prefix(id.to_be_bytes())
+            .map(|kv| {
+                let (key, raw) = kv?;
+                let plain = self.keyring.open(&raw, &aad(AUDIT, &key))?;
+                Ok(serde_json::from_slice(&plain)?)
+            })
+            .collect()
+    }
+
+    /// Number of users.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether there are no users.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Users matching `query`, in id order, after `offset` and `limit`.
+    pub fn search(&self, query: &UserQuery) -> Result<Vec<UserRecord>, StoreError> {
+        let candidates = self.candidates(query)?;
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        let wanted = query.limit.unwrap_or(usize::MAX);
+        let mut visit = |record: UserRecord| {
+            if !matches(query, &record) {
+                return true;
+            }
+            if skipped < query.offset {
+                skipped += 1;
+            } else {
+                out.push(record);
+            }
+            out.len() < wanted
+        };
+        match candidates {
+            Some(ids) => {
+                for id in ids {
+                    if let Some(record) = self.get(id)? {
+                        if !visit(record) {
+                            break;
+                        }
+                    }
+                }
+            }
+            None => {
+                for kv in self.users.iter() {
+                    let (key, raw) = kv?;
+                    let id = i64::from_be_bytes(
+                        key.as_ref()
+                            .try_into()
+                            .map_err(|_| StoreError::Corrupt("user key".into()))?,
+                    );
+                    if !visit(self.open_record(id, &raw)?) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ids that may match, from the indexes: the intersection over every indexed criterion, `None` when the
+    /// query has no indexed criterion (a scan).
+    fn candidates(&self, q: &UserQuery) -> Result<Option<BTreeSet<i64>>, StoreError> {
+        let mut sets: Vec<BTreeSet<i64>> = Vec::new();
+        if !q.ids.is_empty() {
+            sets.push(q.ids.iter().copied().collect());
+        }
+        if !q.uuids.is_empty() {
+            let mut ids = BTreeSet::new();
+            for uuid in &q.uuids {
+                ids.extend(self.id_of_uuid(uuid)?);
+            }
+            sets.push(ids);
+        }
+        let by_blind = |kind: u8, field: IndexedField, value: &str| {
+            self.ids_with_prefix(&blind_prefix(kind, &self.blind.digest(field, value)))
+        };
+        if let Some(v) = &q.user_name {
+            sets.push(by_blind(K_USERNAME, IndexedField::UserName, v)?);
+        }
+        if let Some(v) = &q.name {
+            sets.push(by_blind(K_NAME, IndexedField::Name, v)?);
+        }
+        if let Some(v) = &q.email_id {
+            sets.push(by_blind(K_EMAIL, IndexedField::EmailId, v)?);
+        }
+        if let Some(v) = &q.mobile_number {
+            let mut ids = by_blind(K_MOBILE, IndexedField::MobileNumber, v)?;
+            ids.extend(by_blind(K_ALT_MOBILE, IndexedField::AltMobileNumber, v)?);
+            sets.push(ids);
+        }
+        if let (true, Some(tenant)) = (q.by_roles(), &q.tenant_id) {
+            let mut ids = BTreeSet::new();
+            for code in &q.role_codes {
+                ids.extend(self.ids_with_prefix(&role_prefix(tenant.as_str(), code))?);
+            }
+            sets.push(ids);
+        }
+        Ok(sets
+            .into_iter()
+            .reduce(|a, b| a.intersection(&b).copied().collect()))
+    }
+
+    fn ids_with_prefix(&self, prefix: &[u8]) -> Result<BTreeSet<i64>, StoreError> {
+        self.index
+            .scan_prefix(prefix)
+            .keys()
+            .map(|k| {
+                let k = k?;
+                let tail: [u8; 8] = k[k.len() - 8..]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("index key".into()))?;
+                Ok(i64::from_be_bytes(tail))
+            })
+            .collect()
+    }
+
+    fn id_of_uuid(&self, uuid: &str) -> Result<Option<i64>, StoreError> {
+        let Ok(parsed) = uuid::Uuid::parse_str(uuid) else {
+            return Ok(None);
+        };
+        let key = [&[K_UUID][..], parsed.as_bytes()].concat();
+        Ok(self
+            .index
+            .get(key)?
+            .and_then(|v| v.as_ref().try_into().ok())
+            .map(i64::from_be_bytes))
+    }
+
+    fn unique_key(&self, tenant: &TenantId, user_type: UserType, user_name: &str) -> Vec<u8> {
+        let digest = self.blind.digest_parts(
+            IndexedField::UniqueUser,
+            &[tenant.as_str(), user_type.as_str(), user_name],
+        );
+        [&[K_UNIQUE][..], &digest].concat()
+    }
+
+    /// Every index entry of `record` except the uniqueness key.
+    fn index_entries(&self, r: &UserRecord) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let id = r.id.to_be_bytes();
+        let mut out = Vec::new();
+        if let Ok(uuid) = uuid::Uuid::parse_str(&r.uuid) {
+            out.push(([&[K_UUID][..], uuid.as_bytes()].concat(), id.to_vec()));
+        }
+        let mut blind = |kind: u8, field: IndexedField, value: Option<&str>| {
+            if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
+                out.push((
+                    [
+                        blind_prefix(kind, &self.blind.digest(field, v)),
+                        id.to_vec(),
+                    ]
+                    .concat(),
+                    Vec::new(),
+                ));
+            }
+        };
+        blind(K_USERNAME, IndexedField::UserName, Some(&r.user_name));
+        blind(
+            K_MOBILE,
+            IndexedField::MobileNumber,
+            r.mobile_number.as_deref(),
+        );
+        blind(
+            K_ALT_MOBILE,
+            IndexedField::AltMobileNumber,
+            r.alt_mobile_number.as_deref(),
+        );
+        blind(K_EMAIL, IndexedField::EmailId, r.email_id.as_deref());
+        blind(K_NAME, IndexedField::Name, r.name.as_deref());
+        for role in &r.roles {
+            out.push((
+                [
+                    role_prefix(role.tenant_id.as_str(), &role.code),
+                    id.to_vec(),
+                ]
+                .concat(),
+                Vec::new(),
+            ));
+        }
+        out
+    }
+
+    fn seal_record(&self, r: &UserRecord) -> Result<Vec<u8>, StoreError> {
+        self.seal_json(r, USERS, &r.id.to_be_bytes())
+    }
+
+    fn seal_json<T: Serialize>(
+        &self,
+        value: &T,
+        tree: &str,
+        key: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(value)?);
+        Ok(self.keyring.seal(&plain, &aad(tree, key))?)
+    }
+
+    fn open_record(&self, id: i64, raw: &[u8]) -> Result<UserRecord, StoreError> {
+        let plain =
+            zeroize::Zeroizing::new(self.keyring.open(raw, &aad(USERS, &id.to_be_bytes()))?);
+        Ok(serde_json::from_slice(&plain)?)
+    }
+
+    fn transact<T, E>(
+        &self,
+        f: impl Fn(
+            &TransactionalTree,
+            &TransactionalTree,
+            &TransactionalTree,
+        ) -> Result<T, ConflictableTransactionError<Abort<E>>>,
+    ) -> Result<T, UserWriteError<E>> {
+        (&self.users, &self.index, &self.audit)
+            .transaction(|(users, index, audit)| f(users, index, audit))
+            .map_err(|e| match e {
+                TransactionError::Abort(Abort::Duplicate) => UserWriteError::Duplicate,
+                TransactionError::Abort(Abort::NotFound) => UserWriteError::NotFound,
+                TransactionError::Abort(Abort::Refused(e)) => UserWriteError::Refused(e),
+                TransactionError::Abort(Abort::Store(e)) => UserWriteError::Store(e),
+                TransactionError::Storage(e) => UserWriteError::Store(e.into()),
+            })
+    }
+}
+
+/// Whether `r` satisfies the non-indexed parts of `q` (and, against hash collisions, the indexed ones).
+fn matches(q: &UserQuery, r: &UserRecord) -> bool {
+    let same = |field: IndexedField, want: &Option<String>, have: Option<&str>| match want {
+        None => true,
+        Some(w) => have.is_some_and(|h| field.normalise(h) == field.normalise(w)),
+    };
+    let tenant_ok = match &q.tenant_id {
+        None => true,
+        Some(t) if q.by_roles() => r
+            .roles
+            .iter()
+            .any(|role| role.tenant_id == *t && q.role_codes.contains(&role.code)),
+        Some(t) => r.tenant_id == *t,
+    };
+    let mobile_ok = same(
+        IndexedField::MobileNumber,
+        &q.mobile_number,
+        r.mobile_number.as_deref(),
+    ) || same(
+        IndexedField::AltMobileNumber,
+        &q.mobile_number,
+        r.alt_mobile_number.as_deref(),
+    );
+    tenant_ok
+        && mobile_ok
+        && q.user_type.is_none_or(|t| t == r.user_type)
+        && q.active.is_none_or(|a| a == r.active)
+        && same(IndexedField::UserName, &q.user_name, Some(&r.user_name))
+        && same(IndexedField::Name, &q.name, r.name.as_deref())
+        && same(IndexedField::EmailId, &q.email_id, r.email_id.as_deref())
+        && (q.ids.is_empty() || q.ids.contains(&r.id))
+        && (q.uuids.is_empty() || q.uuids.contains(&r.uuid))
+}
+
+fn aad(tree: &str, key: &[u8]) -> Vec<u8> {
+    [tree.as_bytes(), b"/", key].concat()
+}
+
+fn blind_prefix(kind: u8, digest: &[u8; BLIND_LEN]) -> Vec<u8> {
+    [&[kind][..], digest].concat()
+}
+
+fn role_prefix(tenant: &str, code: &str) -> Vec<u8> {
+    [
+        &[K_ROLE][..],
+        tenant.as_bytes(),
+        b"\0",
+        code.as_bytes(),
+        b"\0",
+    ]
+    .concat()
+}

@@ -1,0 +1,116 @@
+//! `digit-user admin create-user`: bootstraps the first SUPERUSER (or any employee) straight into the data
+//! dir of a stopped service, through the same registry rules as `/user/users/_createnovalidate`.
+
+use std::io::{BufRead, IsTerminal};
+
+use actors::Clock;
+use actors::domain::TenantId;
+use actors::domain::UserType;
+use actors::domain::roles::RoleRequest;
+use actors::domain::update::UserFields;
+use zeroize::Zeroizing;
+
+use crate::cli::CreateUserArgs;
+use crate::config::{ProcessEnv, Settings};
+use crate::http::error::ApiError;
+use crate::registry::{Caller, Registry, RegistryRules, UserDraft};
+use crate::secrets::Secrets;
+use crate::startup::open_store;
+
+/// Creates the user; the error is one line for the terminal.
+pub fn create_user(args: CreateUserArgs, settings: Settings) -> Result<String, String> {
+    let password = read_password()?;
+    let tenant = TenantId::parse(&args.tenant).map_err(|e| format!("--tenant: {e}"))?;
+    let user_type = UserType::parse(&args.user_type)
+        .ok_or("--type must be CITIZEN, EMPLOYEE, SYSTEM or BUSINESS")?;
+    let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, true)
+        .map_err(|e| e.to_string())?;
+    let store = std::sync::Arc::new(open_store(&settings, &secrets).map_err(|e| e.to_string())?);
+    let (roles, mobile) = settings.catalogs().map_err(|e| e.to_string())?;
+    let rules = RegistryRules {
+        validate_name_on_create: true,
+        default_password_expiry_days: settings.user.default_password_expiry_days,
+        mobile_validation_workaround: false,
+        password: settings.password_policy(),
+    };
+    let draft = UserDraft {
+        user_name: Some(args.username.clone()),
+        password: Some(password),
+        tenant_id: Some(tenant),
+        roles: Some(
+            args.roles
+                .iter()
+                .map(|code| RoleRequest {
+                    code: code.trim().to_owned(),
+                    tenant_id: None,
+                })
+                .collect(),
+        ),
+        fields: UserFields {
+            name: Some(args.name),
+            mobile_number: Some(args.mobile),
+            email_id: args.email,
+            user_type: Some(user_type),
+            active: Some(true),
+            ..UserFields::default()
+        },
+        ..UserDraft::default()
+    };
+    let cost = settings.hash_cost();
+    let result = actix_web::rt::System::new().block_on(async move {
+        let hasher =
+            actors::hasher::HasherPool::start(1, 1, cost, std::time::Duration::from_secs(60))
+                .map_err(|e| e.to_string())?;
+        let registry = Registry::new(store.clone(), hasher, roles, mobile, rules, Clock::System);
+        let created = registry
+            .create(draft, &Caller::default())
+            .await
+            .map_err(|e| {
+                let api: ApiError = e.into();
+                api.errors()
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{}: {}",
+                            e.code,
+                            e.description.as_deref().unwrap_or(&e.message)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+        store.flush().map_err(|e| e.to_string())?;
+        Ok::<_, String>(created)
+    })?;
+    Ok(format!(
+        "created {} {} (id {}, uuid {})",
+        result.user_type.as_str(),
+        args.username,
+        result.id,
+        result.uuid
+    ))
+}
+
+/// The password from standard input when piped, else prompted twice on the terminal.
+fn read_password() -> Result<Zeroizing<String>, String> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = Zeroizing::new(String::new());
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the password from stdin: {e}"))?;
+        let trimmed = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+        if trimmed.is_empty() {
+            return Err("no password on standard input".into());
+        }
+        return Ok(trimmed);
+    }
+    let first =
+        Zeroizing::new(rpassword::prompt_password("password: ").map_err(|e| e.to_string())?);
+    let second = Zeroizing::new(rpassword::prompt_password("again: ").map_err(|e| e.to_string())?);
+    if *first != *second {
+        return Err("the two passwords differ".into());
+    }
+    Ok(first)
+}

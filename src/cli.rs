@@ -1,0 +1,101 @@
+//! The command line: `serve` (default), `check-config`, `admin create-user`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Overrides;
+
+/// digit-user: DIGIT's users, logins, tokens and OTPs in one service.
+#[derive(Debug, Parser)]
+#[command(name = "digit-user", version, about)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of `serve` when no command is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service.
+    Serve(ServeArgs),
+    /// Validate the configuration (layers, catalogs) and print a summary; exit 2 when invalid.
+    CheckConfig(ServeArgs),
+    /// Administrative tasks on a stopped service's data dir.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// Options shared by `serve` and `check-config`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    /// Configuration file layered over config/default.toml.
+    #[arg(long = "config", env = "DIGIT_USER_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory.
+    #[arg(long, env = "DIGIT_USER__STORAGE__DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Public listener address.
+    #[arg(long = "listen", env = "DIGIT_USER__HTTP__PUBLIC_ADDR", global = true)]
+    pub listen: Option<String>,
+    /// Internal listener address.
+    #[arg(
+        long = "internal-listen",
+        env = "DIGIT_USER__HTTP__INTERNAL_ADDR",
+        global = true
+    )]
+    pub internal_listen: Option<String>,
+}
+
+impl ServeArgs {
+    /// The configuration layer these flags make.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config_file: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            public_addr: self.listen.clone(),
+            internal_addr: self.internal_listen.clone(),
+        }
+    }
+}
+
+/// `admin` commands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a user (the first SUPERUSER, or any employee) in the data dir. The password is read from
+    /// standard input when it is not a terminal, else prompted for twice; it is never an argument.
+    CreateUser(CreateUserArgs),
+}
+
+/// `admin create-user`
+#[derive(Debug, Args)]
+pub struct CreateUserArgs {
+    /// Login name (employee code).
+    #[arg(long)]
+    pub username: String,
+    /// Full name.
+    #[arg(long)]
+    pub name: String,
+    /// Tenant, e.g. `pb.amritsar`.
+    #[arg(long)]
+    pub tenant: String,
+    /// Mobile number.
+    #[arg(long)]
+    pub mobile: String,
+    /// E-mail address.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Account type.
+    #[arg(long = "type", default_value = "EMPLOYEE")]
+    pub user_type: String,
+    /// Role codes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "SUPERUSER,EMPLOYEE")]
+    pub roles: Vec<String>,
+    /// Configuration and data dir.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}

@@ -1,0 +1,249 @@
+//! Reading DIGIT request bodies: a size cap checked before and while reading, JSON parsed once, object keys
+//! folded to lower case (egov-user binds keys case-insensitively: `User`/`user`, `permanentPincode`), and
+//! lenient scalars as Jackson coerces them (numbers for strings, numeric strings for numbers, `"true"`).
+
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::error::ApiError;
+
+/// Request-body cap, stored in app data.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON body with every object key folded to lower case (empty body: `None`).
+pub struct LowerJson(pub Option<Value>);
+
+impl FromRequest for LowerJson {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
+        let declared = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared.is_some_and(|n| n > limit) {
+                return Err(too_large(limit));
+            }
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| {
+                    ApiError::exception(
+                        "JsonParseException",
+                        format!("request body could not be read: {e}"),
+                    )
+                })?;
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse(&body.freeze()).map(LowerJson)
+        })
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::custom(
+        "PAYLOAD_TOO_LARGE",
+        format!("Request body is larger than the limit of {limit} bytes"),
+    )
+}
+
+/// Parses a body; blank is `None`.
+pub fn parse(body: &Bytes) -> Result<Option<Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::custom("JsonParseException", format!("Malformed JSON: {e}")))?;
+    Ok(Some(lower_keys(value)))
+}
+
+/// Folds every object key to lower case, recursively.
+pub fn lower_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k.to_lowercase(), lower_keys(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(lower_keys).collect()),
+        other => other,
+    }
+}
+
+/// The body that a handler requires: missing ⇒ DIGIT's `MissingJsonException`.
+pub fn require(body: LowerJson) -> Result<Value, ApiError> {
+    body.0.ok_or_else(|| {
+        ApiError::custom("MissingJsonException", "JSON body has errors or is missing")
+    })
+}
+
+/// Deserialises `value` into `T`, naming the offending field (`user.dob`) in DIGIT's `JsonMappingException`.
+pub fn bind<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = match (prefix.is_empty(), path == ".") {
+            (true, _) => path,
+            (false, true) => prefix.to_owned(),
+            (false, false) => format!("{prefix}.{path}"),
+        };
+        ApiError::custom(
+            "JsonMappingException",
+            format!("Failed to parse field - {path}. {}", e.into_inner()),
+        )
+    })
+}
+
+/// A string, or a number or boolean written as text.
+pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+        Some(_) => Err(serde::de::Error::custom("Expected type is String")),
+    }
+}
+
+/// An integer, or one written as text; a blank string reads as absent.
+pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => to_i64(&v).map_err(serde::de::Error::custom),
+    }
+}
+
+fn to_i64(v: &Value) -> Result<Option<i64>, &'static str> {
+    const MSG: &str = "Expected type is long";
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+            .map(Some)
+            .ok_or(MSG),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) => s.trim().parse().map(Some).map_err(|_| MSG),
+        _ => Err(MSG),
+    }
+}
+
+/// A boolean, or `"true"`/`"false"`.
+pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(_) => Err(serde::de::Error::custom("Expected type is boolean")),
+    }
+}
+
+/// A list of strings (a single string reads as a one-element list).
+pub fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let item = |v: Value| match v {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        _ => Err(serde::de::Error::custom("Expected type is String[]")),
+    };
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .filter(|v| !v.is_null())
+            .map(item)
+            .collect(),
+        Some(v) => item(v).map(|s| vec![s]),
+    }
+}
+
+/// A list of integers (a single one reads as a one-element list).
+pub fn i64_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+    let items = match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(v) => vec![v],
+    };
+    let mut out = Vec::new();
+    for v in items {
+        if let Some(n) =
+            to_i64(&v).map_err(|_| serde::de::Error::custom("Expected type is Long[]"))?
+        {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(default)]
+    #[derive(Default)]
+    struct Probe {
+        #[serde(deserialize_with = "opt_string")]
+        s: Option<String>,
+        #[serde(deserialize_with = "opt_i64")]
+        n: Option<i64>,
+        #[serde(deserialize_with = "opt_bool")]
+        b: Option<bool>,
+        #[serde(deserialize_with = "i64_list")]
+        ids: Vec<i64>,
+    }
+
+    #[test]
+    fn keys_fold_to_lower_case_at_every_depth() {
+        let v = lower_keys(json!({"User": {"permanentPinCode": "1", "Roles": [{"Code": "X"}]}}));
+        assert_eq!(
+            v,
+            json!({"user": {"permanentpincode": "1", "roles": [{"code": "X"}]}})
+        );
+    }
+
+    #[test]
+    fn scalars_are_lenient_like_jackson() {
+        let p: Probe = bind(
+            json!({"s": 9876543210u64, "n": "42", "b": "true", "ids": 7}),
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            (p.s.as_deref(), p.n, p.b, p.ids),
+            (Some("9876543210"), Some(42), Some(true), vec![7])
+        );
+        let p: Probe = bind(json!({"n": "", "s": null}), "").unwrap();
+        assert_eq!((p.s, p.n), (None, None));
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let e = bind::<Probe>(json!({"n": "abc"}), "user").unwrap_err();
+        assert_eq!(e.errors()[0].code, "JsonMappingException");
+        assert_eq!(
+            e.errors()[0].message,
+            "Failed to parse field - user.n. Expected type is long"
+        );
+    }
+
+    #[test]
+    fn blank_and_malformed_bodies() {
+        assert_eq!(parse(&Bytes::from_static(b"  ")).unwrap(), None);
+        let e = parse(&Bytes::from_static(b"{\"a\":")).unwrap_err();
+        assert_eq!(e.errors()[0].code, "JsonParseException");
+    }
+}

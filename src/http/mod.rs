@@ -1,0 +1,112 @@
+//! The HTTP boundary: DIGIT's wire JSON in and out, one error type, the route table of both listeners.
+
+pub mod dates;
+pub mod error;
+pub mod health;
+pub mod json;
+pub mod request_info;
+pub mod search;
+pub mod user_json;
+pub mod users;
+
+use actix_web::web;
+use actors::domain::roles::RoleError;
+use actors::hasher::HasherError;
+use actors::store::{CommitError, StoreError};
+
+use self::error::{ApiError, ErrorEntry};
+use crate::registry::RegistryError;
+
+/// Routes served on both listeners. Internal-only routes (OTP create/search, metrics, forwarding) join
+/// with later issues, guarded to the internal listener.
+pub fn public_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health/live", web::get().to(health::live))
+        .route("/health/ready", web::get().to(health::ready))
+        .route(
+            "/user/users/_createnovalidate",
+            web::post().to(users::create_novalidate),
+        )
+        .route(
+            "/user/users/_updatenovalidate",
+            web::post().to(users::update_novalidate),
+        )
+        .route(
+            "/user/profile/_update",
+            web::post().to(users::profile_update),
+        )
+        .route(
+            "/user/_search",
+            web::post().to(search::search_default_active),
+        )
+        .route("/user/v1/_search", web::post().to(search::search_v1));
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::CreateMissing(field) => ApiError::exception(
+                "InvalidUserCreateException",
+                format!("{field} is mandatory"),
+            ),
+            RegistryError::UpdateMissing(field) => ApiError::exception(
+                "InvalidUserUpdateException",
+                format!("{field} is mandatory"),
+            ),
+            RegistryError::NoRoles => ApiError::exception(
+                "AtleastOneRoleCodeException",
+                "at least one role code is required".to_owned(),
+            ),
+            RegistryError::Duplicate => ApiError::exception(
+                "DuplicateUserNameException",
+                "a user with this userName, type and tenantId already exists".to_owned(),
+            ),
+            RegistryError::Mobile(m) => ApiError::custom("INVALID_MOBILE_NUMBER", m.message()),
+            RegistryError::Password(violations) => ApiError::many(
+                violations
+                    .into_iter()
+                    .map(|v| ErrorEntry {
+                        code: v.code.into(),
+                        message: v.message,
+                        description: None,
+                        params: None,
+                    })
+                    .collect(),
+            ),
+            RegistryError::Role(RoleError::Unknown { code, state }) => {
+                ApiError::many(vec![ErrorEntry {
+                    code: "INVALID_ROLE".into(),
+                    message: "Unable to validate role from MDMS".into(),
+                    description: Some(format!("role {code} is not in the role catalog of {state}")),
+                    params: None,
+                }])
+            }
+            RegistryError::Role(e @ RoleError::OtherState { .. }) => {
+                ApiError::custom("INVALID_ROLE_TENANT", e.to_string())
+            }
+            RegistryError::NotFound(uuid) => ApiError::exception(
+                "UserNotFoundException",
+                format!("User not found for given criteria: uuid={uuid}"),
+            ),
+            RegistryError::ProfileDenied(why) => {
+                ApiError::exception("UserProfileUpdateDeniedException", why.to_owned())
+            }
+            RegistryError::Criteria(why) => {
+                ApiError::exception("InvalidUserSearchCriteriaException", why)
+            }
+            RegistryError::Hasher(HasherError::Busy | HasherError::Timeout) => {
+                ApiError::unavailable("SERVICE_BUSY", "The service is saturated; retry shortly")
+            }
+            RegistryError::Store(StoreError::Commit(CommitError::Busy)) => {
+                ApiError::unavailable("SERVICE_BUSY", "The service is saturated; retry shortly")
+            }
+            RegistryError::Hasher(HasherError::Stopped)
+            | RegistryError::Store(StoreError::Commit(CommitError::Closed)) => {
+                ApiError::unavailable(
+                    "SHUTTING_DOWN",
+                    "The service is shutting down; retry on another instance",
+                )
+            }
+            other => ApiError::internal(&other),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The parts of DIGIT's `RequestInfo` this service reads: `userInfo` (set by the gateway on authenticated
+//! routes) and the gateway marker header. Every other key is ignored, whatever its type.
+
+use actix_web::HttpRequest;
+use serde::Deserialize;
+
+use super::json::{opt_i64, opt_string};
+
+/// `RequestInfo` (keys already folded to lower case).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RequestInfoIn {
+    /// `userInfo`
+    pub userinfo: Option<UserInfoIn>,
+}
+
+/// `RequestInfo.userInfo`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct UserInfoIn {
+    /// numeric id
+    #[serde(deserialize_with = "opt_i64")]
+    pub id: Option<i64>,
+    /// uuid
+    #[serde(deserialize_with = "opt_string")]
+    pub uuid: Option<String>,
+    /// roles
+    pub roles: Option<Vec<UserInfoRole>>,
+}
+
+/// A role of `userInfo`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct UserInfoRole {
+    /// code
+    #[serde(deserialize_with = "opt_string")]
+    pub code: Option<String>,
+}
+
+impl RequestInfoIn {
+    /// The caller's numeric id.
+    pub fn caller_id(&self) -> Option<i64> {
+        self.userinfo.as_ref().and_then(|u| u.id)
+    }
+
+    /// The caller's uuid.
+    pub fn caller_uuid(&self) -> Option<&str> {
+        self.userinfo.as_ref().and_then(|u| u.uuid.as_deref())
+    }
+
+    /// Whether the caller holds any of `roles`.
+    pub fn has_any_role(&self, roles: &[String]) -> bool {
+        self.userinfo
+            .as_ref()
+            .and_then(|u| u.roles.as_ref())
+            .is_some_and(|rs| {
+                rs.iter()
+                    .filter_map(|r| r.code.as_deref())
+                    .any(|c| roles.iter().any(|r| r == c))
+            })
+    }
+}
+
+/// Whether DIGIT's gateway forwarded the request (`x-pass-through-gateway: true`); otherwise the call counts
+/// as inter-service, as in DIGIT's tracer.
+pub fn through_gateway(req: &HttpRequest) -> bool {
+    req.headers()
+        .get("x-pass-through-gateway")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}

@@ -1,0 +1,161 @@
+//! `/user/_search` (`active` defaults to true) and `/user/v1/_search` (no default) — contract 4.4.6.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actors::domain::rules::{Checker, TENANT_PATTERN};
+use actors::domain::search::{SORTABLE, UserQuery, page_size};
+use actors::domain::{TenantId, UserType};
+use serde::Deserialize;
+
+use super::error::{ApiError, ErrorEntry};
+use super::json::{LowerJson, bind, i64_list, opt_bool, opt_i64, opt_string, require, string_list};
+use super::request_info::through_gateway;
+use super::user_json::{UsersResponse, View};
+use crate::startup::AppState;
+
+/// The flat search body (keys folded to lower case); `aadhaarNumber`, `pan`, `fuzzyLogic` are accepted
+/// and, as in DIGIT, do not filter.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SearchIn {
+    #[serde(deserialize_with = "i64_list")]
+    id: Vec<i64>,
+    #[serde(deserialize_with = "string_list")]
+    uuid: Vec<String>,
+    #[serde(deserialize_with = "opt_string")]
+    username: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    name: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    mobilenumber: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    emailid: Option<String>,
+    #[serde(deserialize_with = "opt_bool")]
+    active: Option<bool>,
+    #[serde(deserialize_with = "opt_string")]
+    tenantid: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    usertype: Option<String>,
+    #[serde(deserialize_with = "string_list")]
+    rolecodes: Vec<String>,
+    #[serde(deserialize_with = "opt_i64")]
+    pagesize: Option<i64>,
+    #[serde(deserialize_with = "opt_i64")]
+    pagenumber: Option<i64>,
+    #[serde(deserialize_with = "string_list")]
+    sort: Vec<String>,
+}
+
+fn criteria_error(reason: impl Into<String>) -> ApiError {
+    ApiError::exception(
+        "InvalidUserSearchCriteriaException",
+        format!("Insufficient or invalid search criteria: {}", reason.into()),
+    )
+}
+
+fn query(
+    input: SearchIn,
+    v1: bool,
+    gateway: bool,
+    state: &AppState,
+) -> Result<UserQuery, ApiError> {
+    let mut c = Checker::new();
+    c.max_len("userName", input.username.as_deref(), 64);
+    c.max_len("name", input.name.as_deref(), 100);
+    c.max_len("emailId", input.emailid.as_deref(), 128);
+    c.max_len("tenantId", input.tenantid.as_deref(), 256);
+    if !v1 {
+        c.letters_dots_spaces("tenantId", input.tenantid.as_deref(), TENANT_PATTERN);
+    }
+    let violations = c.finish();
+    if !violations.is_empty() {
+        return Err(ApiError::many(
+            violations
+                .into_iter()
+                .map(|v| ErrorEntry {
+                    code: format!("{:?}.userSearchRequest.{}", v.constraint, v.field),
+                    message: v.message,
+                    description: None,
+                    params: None,
+                })
+                .collect(),
+        ));
+    }
+    if let Some(bad) = input.sort.iter().find(|s| !SORTABLE.contains(&s.as_str())) {
+        return Err(criteria_error(format!(
+            "sort by {bad:?} is not supported; use one of {}",
+            SORTABLE.join(", ")
+        )));
+    }
+    let user_type = input.usertype.as_deref().and_then(UserType::parse);
+    let tenant_id = match input.tenantid.as_deref().filter(|t| !t.trim().is_empty()) {
+        None => None,
+        Some(t) => Some(TenantId::parse(t).map_err(|e| criteria_error(e.to_string()))?),
+    };
+    let tenant_id = match (tenant_id, user_type) {
+        (Some(t), Some(UserType::Citizen)) => Some(t.state()),
+        (t, _) => t,
+    };
+    let blank = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    let mut q = UserQuery {
+        ids: input.id,
+        uuids: input
+            .uuid
+            .into_iter()
+            .filter(|u| !u.trim().is_empty())
+            .collect(),
+        user_name: blank(input.username),
+        name: blank(input.name),
+        mobile_number: blank(input.mobilenumber),
+        email_id: blank(input.emailid),
+        tenant_id,
+        user_type,
+        role_codes: input.rolecodes,
+        active: if v1 {
+            input.active
+        } else {
+            Some(input.active.unwrap_or(true))
+        },
+        offset: usize::try_from(input.pagenumber.unwrap_or(0)).unwrap_or(0),
+        limit: None,
+    };
+    q.check_sufficient(gateway).map_err(criteria_error)?;
+    let by_id = !q.ids.is_empty() || !q.uuids.is_empty();
+    q.limit = page_size(
+        input.pagesize.unwrap_or(0),
+        gateway,
+        by_id,
+        state.settings.user.search_default_size,
+        state.settings.user.search_inter_service_max_size,
+    );
+    Ok(q)
+}
+
+async fn search(
+    req: HttpRequest,
+    body: LowerJson,
+    state: web::Data<AppState>,
+    v1: bool,
+) -> Result<HttpResponse, ApiError> {
+    let input: SearchIn = bind(require(body)?, "")?;
+    let q = query(input, v1, through_gateway(&req), &state)?;
+    let users = state.registry.search(&q)?;
+    Ok(HttpResponse::Ok().json(UsersResponse::new(&users, View::Searched)))
+}
+
+/// `POST /user/_search`
+pub async fn search_default_active(
+    req: HttpRequest,
+    body: LowerJson,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    search(req, body, state, false).await
+}
+
+/// `POST /user/v1/_search`
+pub async fn search_v1(
+    req: HttpRequest,
+    body: LowerJson,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    search(req, body, state, true).await
+}

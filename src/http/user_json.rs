@@ -1,0 +1,516 @@
+//! DIGIT's user JSON (contract 4.3): binding the request's `user`, its bean validation with DIGIT's codes
+//! (`Size.createUserRequest.user.name`), conversion into domain types, and the response views.
+
+use actors::domain::enums::{BloodGroup, Gender, Relationship, UserType};
+use actors::domain::roles::RoleRequest;
+use actors::domain::rules::{CITY_PATTERN, Checker, Constraint, TENANT_PATTERN};
+use actors::domain::tenant::is_tenant_pattern;
+use actors::domain::update::UserFields;
+use actors::domain::{Address, TenantId, UserRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use super::dates;
+use super::error::{ApiError, ErrorEntry};
+use super::json::{opt_bool, opt_i64, opt_string};
+use crate::registry::UserDraft;
+
+/// The request's `user` object (keys folded to lower case).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct UserIn {
+    #[serde(deserialize_with = "opt_i64")]
+    pub id: Option<i64>,
+    #[serde(deserialize_with = "opt_string")]
+    pub uuid: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub username: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub password: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub salutation: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub name: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub gender: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub mobilenumber: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub countrycode: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub alternatemobilenumber: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub emailid: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub altcontactnumber: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub pan: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub aadhaarnumber: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub permanentaddress: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub permanentcity: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub permanentpincode: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub correspondenceaddress: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub correspondencecity: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub correspondencepincode: Option<String>,
+    #[serde(deserialize_with = "opt_bool")]
+    pub active: Option<bool>,
+    #[serde(deserialize_with = "opt_string")]
+    pub locale: Option<String>,
+    #[serde(rename = "type", deserialize_with = "opt_string")]
+    pub user_type: Option<String>,
+    #[serde(deserialize_with = "opt_bool")]
+    pub accountlocked: Option<bool>,
+    #[serde(deserialize_with = "opt_i64")]
+    pub accountlockeddate: Option<i64>,
+    #[serde(deserialize_with = "opt_string")]
+    pub fatherorhusbandname: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub relationship: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub signature: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub bloodgroup: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub photo: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub identificationmark: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub otpreference: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub tenantid: Option<String>,
+    pub roles: Option<Vec<RoleIn>>,
+    pub dob: Value,
+    pub pwdexpirydate: Value,
+}
+
+/// A role of the request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RoleIn {
+    /// code
+    #[serde(deserialize_with = "opt_string")]
+    pub code: Option<String>,
+    /// tenant
+    #[serde(deserialize_with = "opt_string")]
+    pub tenantid: Option<String>,
+}
+
+impl UserIn {
+    /// DIGIT's bean validation of a create/update body; all violations come back together.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checker::new();
+        c.max_len("uuid", s(&self.uuid), 36)
+            .safe_html("uuid", s(&self.uuid));
+        c.max_len("userName", s(&self.username), 64)
+            .safe_html("userName", s(&self.username));
+        c.max_len("password", s(&self.password), 64);
+        c.max_len("salutation", s(&self.salutation), 5)
+            .safe_html("salutation", s(&self.salutation));
+        c.max_len("name", s(&self.name), 50)
+            .name_pattern("name", s(&self.name));
+        c.max_len("gender", s(&self.gender), 15)
+            .letters_spaces("gender", s(&self.gender));
+        c.max_len("countryCode", s(&self.countrycode), 10);
+        c.max_len("emailId", s(&self.emailid), 128)
+            .email("emailId", s(&self.emailid));
+        c.max_len("altContactNumber", s(&self.altcontactnumber), 50)
+            .safe_html("altContactNumber", s(&self.altcontactnumber));
+        c.max_len("pan", s(&self.pan), 10)
+            .safe_html("pan", s(&self.pan));
+        c.max_len("aadhaarNumber", s(&self.aadhaarnumber), 20)
+            .safe_html("aadhaarNumber", s(&self.aadhaarnumber));
+        for (field, v) in [
+            ("permanentAddress", &self.permanentaddress),
+            ("correspondenceAddress", &self.correspondenceaddress),
+        ] {
+            c.max_len(field, s(v), 300).safe_html(field, s(v));
+        }
+        for (field, v) in [
+            ("permanentCity", &self.permanentcity),
+            ("correspondenceCity", &self.correspondencecity),
+        ] {
+            c.max_len(field, s(v), 50)
+                .letters_dots_spaces(field, s(v), CITY_PATTERN);
+        }
+        for (field, v) in [
+            ("permanentPinCode", &self.permanentpincode),
+            ("correspondencePinCode", &self.correspondencepincode),
+        ] {
+            c.max_len(field, s(v), 10).pincode(field, s(v));
+        }
+        c.max_len("locale", s(&self.locale), 16)
+            .safe_html("locale", s(&self.locale));
+        c.max_len("fatherOrHusbandName", s(&self.fatherorhusbandname), 50)
+            .name_pattern("fatherOrHusbandName", s(&self.fatherorhusbandname));
+        c.max_len("signature", s(&self.signature), 36)
+            .safe_html("signature", s(&self.signature));
+        c.max_len("photo", s(&self.photo), 36)
+            .safe_html("photo", s(&self.photo));
+        c.max_len("bloodGroup", s(&self.bloodgroup), 32)
+            .safe_html("bloodGroup", s(&self.bloodgroup));
+        c.max_len("identificationMark", s(&self.identificationmark), 300)
+            .safe_html("identificationMark", s(&self.identificationmark));
+        c.safe_html("otpReference", s(&self.otpreference));
+        c.max_len("tenantId", s(&self.tenantid), 50)
+            .letters_dots_spaces("tenantId", s(&self.tenantid), TENANT_PATTERN);
+        let violations = c.finish();
+        if violations.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::many(
+            violations
+                .into_iter()
+                .map(|v| ErrorEntry {
+                    code: format!(
+                        "{}.createUserRequest.user.{}",
+                        constraint_name(v.constraint),
+                        v.field
+                    ),
+                    message: v.message,
+                    description: None,
+                    params: None,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Converts into the domain draft; enum and date errors as DIGIT reports them.
+    pub fn into_draft(self) -> Result<UserDraft, ApiError> {
+        let gender = match self.gender.as_deref().filter(|g| !g.trim().is_empty()) {
+            None => None,
+            Some(g) => Some(Gender::parse(g).map_err(|bad| {
+                ApiError::exception(
+                    "IllegalArgumentException",
+                    format!("No enum constant org.egov.user.domain.model.enums.Gender.{bad}"),
+                )
+            })?),
+        };
+        let relationship = match self.relationship.as_deref().filter(|r| !r.is_empty()) {
+            None => None,
+            Some(r) => Some(Relationship::parse(r).ok_or_else(|| {
+                ApiError::custom(
+                    "JsonMappingException",
+                    format!("Failed to parse field - user.relationship. Expected one of FATHER, MOTHER, HUSBAND, OTHER, got {r:?}"),
+                )
+            })?),
+        };
+        let dob = dates::parse_dob(&self.dob).map_err(|()| {
+            ApiError::custom(
+                "JsonMappingException",
+                "Failed to parse field - user.dob. Expected type is date (dd/MM/yyyy)",
+            )
+        })?;
+        let pwd_expiry_date = dates::parse_timestamp(&self.pwdexpirydate).map_err(|()| {
+            ApiError::custom(
+                "JsonMappingException",
+                "Failed to parse field - user.pwdExpiryDate. Expected type is date (dd-MM-yyyy HH:mm:ss)",
+            )
+        })?;
+        let blank = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let tenant_id = blank(self.tenantid).and_then(|t| TenantId::parse(&t).ok());
+        let roles = self.roles.map(|roles| {
+            roles
+                .into_iter()
+                .filter_map(|r| {
+                    let code = r.code.filter(|c| !c.trim().is_empty())?;
+                    let tenant_id = r
+                        .tenantid
+                        .filter(|t| !t.trim().is_empty() && is_tenant_pattern(t))
+                        .and_then(|t| TenantId::parse(&t).ok());
+                    Some(RoleRequest { code, tenant_id })
+                })
+                .collect()
+        });
+        Ok(UserDraft {
+            id: self.id,
+            uuid: blank(self.uuid),
+            user_name: blank(self.username),
+            password: blank(self.password).map(Zeroizing::new),
+            otp_reference: blank(self.otpreference),
+            tenant_id,
+            roles,
+            fields: UserFields {
+                salutation: self.salutation,
+                name: self.name,
+                gender,
+                mobile_number: blank(self.mobilenumber),
+                country_code: blank(self.countrycode),
+                alt_mobile_number: blank(self.alternatemobilenumber),
+                email_id: self.emailid,
+                alt_contact_number: self.altcontactnumber,
+                pan: self.pan,
+                aadhaar_number: self.aadhaarnumber,
+                permanent_address: Address {
+                    address: self.permanentaddress,
+                    city: self.permanentcity,
+                    pincode: self.permanentpincode,
+                },
+                correspondence_address: Address {
+                    address: self.correspondenceaddress,
+                    city: self.correspondencecity,
+                    pincode: self.correspondencepincode,
+                },
+                active: self.active,
+                locale: self.locale,
+                user_type: self.user_type.as_deref().and_then(UserType::parse),
+                account_locked: self.accountlocked,
+                account_locked_date: self.accountlockeddate,
+                guardian: self.fatherorhusbandname,
+                relationship,
+                signature: self.signature,
+                blood_group: self.bloodgroup.as_deref().and_then(BloodGroup::parse),
+                photo: self.photo,
+                identification_mark: self.identificationmark,
+                dob,
+                pwd_expiry_date,
+            },
+        })
+    }
+}
+
+fn s(v: &Option<String>) -> Option<&str> {
+    v.as_deref()
+}
+
+fn constraint_name(c: Constraint) -> &'static str {
+    match c {
+        Constraint::Size => "Size",
+        Constraint::Pattern => "Pattern",
+        Constraint::Email => "Email",
+        Constraint::SafeHtml => "CustomSafeHtml",
+    }
+}
+
+/// `NotNull.createUserRequest.user` — the wrapper is missing.
+pub fn missing_user() -> ApiError {
+    ApiError::many(vec![ErrorEntry {
+        code: "NotNull.createUserRequest.user".into(),
+        message: "may not be null".into(),
+        description: None,
+        params: None,
+    }])
+}
+
+/// Which response representation (contract 4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// `UserRequest`: create responses.
+    Created,
+    /// `UpdateRequest`: update responses.
+    Updated,
+    /// `UserSearchResponseContent`: search responses.
+    Searched,
+}
+
+/// A field some views leave out.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Maybe<T> {
+    /// Written (possibly as null).
+    Show(T),
+    /// Not written.
+    Omit,
+}
+
+impl<T> Maybe<T> {
+    fn is_omit(&self) -> bool {
+        matches!(self, Maybe::Omit)
+    }
+}
+
+/// A role in a response.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleOut {
+    /// code
+    pub code: String,
+    /// name
+    pub name: String,
+    /// tenantId
+    pub tenant_id: String,
+}
+
+/// A user in a response, in DIGIT's field order, nulls written.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct UserOut {
+    pub id: i64,
+    pub user_name: String,
+    pub salutation: Option<String>,
+    pub name: Option<String>,
+    pub gender: Option<&'static str>,
+    pub mobile_number: Option<String>,
+    #[serde(skip_serializing_if = "Maybe::is_omit")]
+    pub country_code: Maybe<Option<String>>,
+    #[serde(rename = "alternatemobilenumber")]
+    pub alternate_mobile_number: Option<String>,
+    pub email_id: Option<String>,
+    pub alt_contact_number: Option<String>,
+    pub pan: Option<String>,
+    pub aadhaar_number: Option<String>,
+    pub permanent_address: Option<String>,
+    pub permanent_city: Option<String>,
+    pub permanent_pin_code: Option<String>,
+    pub correspondence_address: Option<String>,
+    pub correspondence_city: Option<String>,
+    pub correspondence_pin_code: Option<String>,
+    pub active: bool,
+    pub locale: Option<String>,
+    #[serde(rename = "type")]
+    pub user_type: &'static str,
+    pub account_locked: bool,
+    pub account_locked_date: Option<i64>,
+    pub father_or_husband_name: Option<String>,
+    #[serde(skip_serializing_if = "Maybe::is_omit")]
+    pub relationship: Maybe<Option<&'static str>>,
+    pub signature: Option<String>,
+    pub blood_group: Option<&'static str>,
+    pub photo: Option<String>,
+    pub identification_mark: Option<String>,
+    pub created_by: Option<i64>,
+    #[serde(skip_serializing_if = "Maybe::is_omit")]
+    pub password: Maybe<Option<String>>,
+    #[serde(skip_serializing_if = "Maybe::is_omit")]
+    pub otp_reference: Maybe<Option<String>>,
+    pub last_modified_by: Option<i64>,
+    pub tenant_id: String,
+    pub roles: Vec<RoleOut>,
+    pub uuid: String,
+    pub created_date: Option<String>,
+    pub last_modified_date: Option<String>,
+    pub dob: Option<String>,
+    pub pwd_expiry_date: Option<String>,
+}
+
+impl UserOut {
+    /// The representation of `r` for `view`. Search and update responses write 0 for an absent creator,
+    /// modifier or lock date, as DIGIT's row mapping does.
+    pub fn of(r: &UserRecord, view: View) -> Self {
+        let stored = view != View::Created;
+        let zero_if_none = |v: Option<i64>| if stored { Some(v.unwrap_or(0)) } else { v };
+        let show_unless = |omit_in: View| view != omit_in;
+        let addr = |a: &Option<Address>, f: fn(&Address) -> &Option<String>| {
+            a.as_ref().and_then(|a| f(a).clone())
+        };
+        Self {
+            id: r.id,
+            user_name: r.user_name.clone(),
+            salutation: r.salutation.clone(),
+            name: r.name.clone(),
+            gender: r.gender.map(Gender::as_str),
+            mobile_number: r.mobile_number.clone(),
+            country_code: if show_unless(View::Updated) {
+                Maybe::Show(r.country_code.clone())
+            } else {
+                Maybe::Omit
+            },
+            alternate_mobile_number: r.alt_mobile_number.clone(),
+            email_id: r.email_id.clone(),
+            alt_contact_number: r.alt_contact_number.clone(),
+            pan: r.pan.clone(),
+            aadhaar_number: r.aadhaar_number.clone(),
+            permanent_address: addr(&r.permanent_address, |a| &a.address),
+            permanent_city: addr(&r.permanent_address, |a| &a.city),
+            permanent_pin_code: addr(&r.permanent_address, |a| &a.pincode),
+            correspondence_address: addr(&r.correspondence_address, |a| &a.address),
+            correspondence_city: addr(&r.correspondence_address, |a| &a.city),
+            correspondence_pin_code: addr(&r.correspondence_address, |a| &a.pincode),
+            active: r.active,
+            locale: r.locale.clone(),
+            user_type: r.user_type.as_str(),
+            account_locked: r.account_locked,
+            account_locked_date: zero_if_none(r.account_locked_date),
+            father_or_husband_name: r.guardian.clone(),
+            relationship: if show_unless(View::Updated) {
+                Maybe::Show(r.relationship.map(Relationship::as_str))
+            } else {
+                Maybe::Omit
+            },
+            signature: r.signature.clone(),
+            blood_group: r.blood_group.map(BloodGroup::symbol),
+            photo: r.photo.clone(),
+            identification_mark: r.identification_mark.clone(),
+            created_by: zero_if_none(r.created_by),
+            password: if show_unless(View::Searched) {
+                Maybe::Show(None)
+            } else {
+                Maybe::Omit
+            },
+            otp_reference: if show_unless(View::Searched) {
+                Maybe::Show(None)
+            } else {
+                Maybe::Omit
+            },
+            last_modified_by: zero_if_none(r.last_modified_by),
+            tenant_id: r.tenant_id.to_string(),
+            roles: r
+                .roles
+                .iter()
+                .map(|role| RoleOut {
+                    code: role.code.clone(),
+                    name: role.name.clone(),
+                    tenant_id: role.tenant_id.to_string(),
+                })
+                .collect(),
+            uuid: r.uuid.clone(),
+            created_date: dates::timestamp(r.created_date),
+            last_modified_date: dates::timestamp(r.last_modified_date),
+            dob: r.dob.and_then(if view == View::Created {
+                dates::dob_slash
+            } else {
+                dates::dob_dash
+            }),
+            pwd_expiry_date: dates::timestamp(r.pwd_expiry_date),
+        }
+    }
+}
+
+/// egov-user's success envelope: `{"responseInfo": {… "status": "200"}, "user": [...]}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsersResponse {
+    /// responseInfo
+    pub response_info: ResponseInfo,
+    /// user
+    pub user: Vec<UserOut>,
+}
+
+/// egov-user's `ResponseInfo` with only `status` set.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct ResponseInfo {
+    pub api_id: Option<String>,
+    pub ver: Option<String>,
+    pub ts: Option<i64>,
+    pub res_msg_id: Option<String>,
+    pub msg_id: Option<String>,
+    pub status: &'static str,
+}
+
+impl UsersResponse {
+    /// The envelope around `users` in `view`.
+    pub fn new(users: &[UserRecord], view: View) -> Self {
+        Self {
+            response_info: ResponseInfo {
+                api_id: None,
+                ver: None,
+                ts: None,
+                res_msg_id: None,
+                msg_id: None,
+                status: "200",
+            },
+            user: users.iter().map(|u| UserOut::of(u, view)).collect(),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! `/user/users/_createnovalidate`, `/user/users/_updatenovalidate`, `/user/profile/_update`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::json::{LowerJson, bind, require};
+use super::request_info::{RequestInfoIn, through_gateway};
+use super::user_json::{UserIn, UsersResponse, View, missing_user};
+use crate::registry::{Caller, Registry, UserDraft};
+use crate::startup::AppState;
+
+/// `{"RequestInfo": …, "user": …}` with keys folded to lower case.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Envelope {
+    requestinfo: Value,
+    user: Value,
+}
+
+/// What every user write starts with: the caller and the parsed, bean-validated user.
+struct Parsed {
+    caller: Caller,
+    info: RequestInfoIn,
+    draft: UserDraft,
+}
+
+fn parse(req: &HttpRequest, body: LowerJson) -> Result<Parsed, ApiError> {
+    let envelope: Envelope = bind(require(body)?, "")?;
+    let info: RequestInfoIn = match envelope.requestinfo {
+        Value::Null => RequestInfoIn::default(),
+        v => bind(v, "RequestInfo")?,
+    };
+    if envelope.user.is_null() {
+        return Err(missing_user());
+    }
+    let user: UserIn = bind(envelope.user, "user")?;
+    user.validate()?;
+    let caller = Caller {
+        id: info.caller_id(),
+        uuid: info.caller_uuid().map(str::to_owned),
+        through_gateway: through_gateway(req),
+    };
+    Ok(Parsed {
+        caller,
+        info,
+        draft: user.into_draft()?,
+    })
+}
+
+/// Gateway-marked calls must carry one of `roles`; inter-service calls pass.
+fn require_role(p: &Parsed, roles: &[String], path: &str) -> Result<(), ApiError> {
+    if p.caller.through_gateway && !p.info.has_any_role(roles) {
+        return Err(ApiError::forbidden(
+            "ACCESS_DENIED",
+            format!(
+                "{path} through the gateway needs one of the roles {}",
+                roles.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn registry(state: &AppState) -> &Registry {
+    &state.registry
+}
+
+/// `POST /user/users/_createnovalidate`
+pub async fn create_novalidate(
+    req: HttpRequest,
+    body: LowerJson,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let parsed = parse(&req, body)?;
+    require_role(
+        &parsed,
+        &state.settings.user.create_roles,
+        "/user/users/_createnovalidate",
+    )?;
+    let created = registry(&state)
+        .create(parsed.draft, &parsed.caller)
+        .await?;
+    Ok(HttpResponse::Ok().json(UsersResponse::new(&[created], View::Created)))
+}
+
+/// `POST /user/users/_updatenovalidate`
+pub async fn update_novalidate(
+    req: HttpRequest,
+    body: LowerJson,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let parsed = parse(&req, body)?;
+    require_role(
+        &parsed,
+        &state.settings.user.update_roles,
+        "/user/users/_updatenovalidate",
+    )?;
+    let updated = registry(&state)
+        .admin_update(parsed.draft, &parsed.caller)
+        .await?;
+    Ok(HttpResponse::Ok().json(UsersResponse::new(&[updated], View::Updated)))
+}
+
+/// `POST /user/profile/_update`
+pub async fn profile_update(
+    req: HttpRequest,
+    body: LowerJson,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let parsed = parse(&req, body)?;
+    let updated = registry(&state)
+        .profile_update(parsed.draft, &parsed.caller)
+        .await?;
+    Ok(HttpResponse::Ok().json(UsersResponse::new(&[updated], View::Updated)))
+}

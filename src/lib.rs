@@ -1,0 +1,13 @@
+//! digit-user: DIGIT's egov-user, user-otp and egov-otp as one actor-based service.
+//!
+//! This crate is the service around the domain crate `actors`: configuration, secrets, the HTTP boundary
+//! with DIGIT's wire JSON, start-up and ordered shutdown, and the command line.
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod registry;
+pub mod secrets;
+pub mod startup;
+pub mod telemetry;

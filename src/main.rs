@@ -1,0 +1,80 @@
+//! The `digit-user` binary: parse the command line, load the configuration, dispatch.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use digit_user::cli::{AdminCommand, Cli, Command, ServeArgs};
+use digit_user::config::{ProcessEnv, Settings};
+use digit_user::startup::{Application, shutdown_signal};
+use digit_user::{admin, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(&cli.serve),
+        Some(Command::Serve(args)) => serve(&args),
+        Some(Command::CheckConfig(args)) => check_config(&args),
+        Some(Command::Admin(AdminCommand::CreateUser(args))) => {
+            let settings = match load(&args.serve) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            match admin::create_user(args, settings) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e, 1),
+            }
+        }
+    }
+}
+
+fn load(args: &ServeArgs) -> Result<Settings, ExitCode> {
+    let settings = Settings::load(&args.overrides()).map_err(|e| fail(&e.to_string(), 2))?;
+    telemetry::init(&settings.log);
+    Ok(settings)
+}
+
+fn serve(args: &ServeArgs) -> ExitCode {
+    let settings = match load(args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let result = actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings, &ProcessEnv, actors::Clock::System)
+            .map_err(|e| e.to_string())?;
+        app.run_until(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e, 1),
+    }
+}
+
+fn check_config(args: &ServeArgs) -> ExitCode {
+    let settings = match Settings::load(&args.overrides()) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string(), 2),
+    };
+    match settings.catalogs() {
+        Ok((roles, _)) => {
+            println!(
+                "configuration ok: public {} internal {} data dir {} ({} common roles)",
+                settings.http.public_addr,
+                settings.http.internal_addr,
+                settings.storage.data_dir.display(),
+                roles.len_for("")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string(), 2),
+    }
+}
+
+fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(code)
+}

@@ -1,0 +1,401 @@
+//! The user registry's rules between the wire and the store: DIGIT's create/update/search steps in their
+//! order (contract 4.4.4, 4.4.6–4.4.8), with passwords through the hasher pool and writes through the store.
+
+use std::sync::Arc;
+
+use actors::Clock;
+use actors::domain::mobile::{MobileMismatch, MobileRules};
+use actors::domain::password::{PasswordPolicy, PolicyViolation};
+use actors::domain::roles::{RoleCatalog, RoleError, RoleRequest};
+use actors::domain::search::UserQuery;
+use actors::domain::update::{Change, UserFields, apply_admin_update, apply_profile_update};
+use actors::domain::{TenantId, UserRecord, UserType};
+use actors::hasher::{HasherError, HasherPool};
+use actors::store::{Store, StoreError, UserWriteError};
+use zeroize::Zeroizing;
+
+/// A user as a create or update request carries it, after parsing.
+#[derive(Debug, Default)]
+pub struct UserDraft {
+    /// `id`
+    pub id: Option<i64>,
+    /// `uuid`
+    pub uuid: Option<String>,
+    /// `userName`
+    pub user_name: Option<String>,
+    /// `password`
+    pub password: Option<Zeroizing<String>>,
+    /// `otpReference` (the OTP itself)
+    pub otp_reference: Option<String>,
+    /// `tenantId`
+    pub tenant_id: Option<TenantId>,
+    /// `roles`
+    pub roles: Option<Vec<RoleRequest>>,
+    /// Everything else.
+    pub fields: UserFields,
+}
+
+/// Why the registry refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A mandatory create field is missing.
+    #[error("{0} is mandatory")]
+    CreateMissing(&'static str),
+    /// A mandatory update field is missing.
+    #[error("{0} is mandatory")]
+    UpdateMissing(&'static str),
+    /// An update without roles.
+    #[error("at least one role is required")]
+    NoRoles,
+    /// (userName, type, tenant) exists.
+    #[error("duplicate user")]
+    Duplicate,
+    /// A mobile number fails its tenant's rule.
+    #[error("invalid mobile number")]
+    Mobile(MobileMismatch),
+    /// The password policy refused the password.
+    #[error("password policy")]
+    Password(Vec<PolicyViolation>),
+    /// A role is unknown or in another state.
+    #[error(transparent)]
+    Role(#[from] RoleError),
+    /// No user with that uuid.
+    #[error("user not found")]
+    NotFound(String),
+    /// A profile update of someone else.
+    #[error("profile update denied: {0}")]
+    ProfileDenied(&'static str),
+    /// Search criteria do not suffice.
+    #[error("{0}")]
+    Criteria(String),
+    /// The hasher refused or failed.
+    #[error(transparent)]
+    Hasher(#[from] HasherError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<UserWriteError<RegistryError>> for RegistryError {
+    fn from(e: UserWriteError<RegistryError>) -> Self {
+        match e {
+            UserWriteError::Duplicate => Self::Duplicate,
+            UserWriteError::NotFound => Self::NotFound("uuid".into()),
+            UserWriteError::Refused(e) => e,
+            UserWriteError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// Settings the registry applies.
+#[derive(Debug, Clone)]
+pub struct RegistryRules {
+    /// `name` mandatory on create.
+    pub validate_name_on_create: bool,
+    /// Default password expiry, days.
+    pub default_password_expiry_days: i64,
+    /// Inter-service creates may omit the mobile number.
+    pub mobile_validation_workaround: bool,
+    /// Password policy.
+    pub password: PasswordPolicy,
+}
+
+/// Who asks: the caller's `RequestInfo.userInfo` and whether the gateway forwarded the call.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// `userInfo.id`
+    pub id: Option<i64>,
+    /// `userInfo.uuid`
+    pub uuid: Option<String>,
+    /// Forwarded by the gateway.
+    pub through_gateway: bool,
+}
+
+/// The registry.
+#[derive(Clone)]
+pub struct Registry {
+    store: Arc<Store>,
+    hasher: HasherPool,
+    roles: Arc<RoleCatalog>,
+    mobile: Arc<MobileRules>,
+    rules: Arc<RegistryRules>,
+    clock: Clock,
+}
+
+impl Registry {
+    /// A registry over `store`.
+    pub fn new(
+        store: Arc<Store>,
+        hasher: HasherPool,
+        roles: RoleCatalog,
+        mobile: MobileRules,
+        rules: RegistryRules,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            store,
+            hasher,
+            roles: Arc::new(roles),
+            mobile: Arc::new(mobile),
+            rules: Arc::new(rules),
+            clock,
+        }
+    }
+
+    /// The store (health, metrics).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// `/user/users/_createnovalidate`: creates a user without OTP.
+    pub async fn create(
+        &self,
+        mut draft: UserDraft,
+        caller: &Caller,
+    ) -> Result<UserRecord, RegistryError> {
+        let mobile_mandatory =
+            !(self.rules.mobile_validation_workaround && !caller.through_gateway);
+        // mobile rules first (they resolve the country code), then presence, as DIGIT orders them
+        let state_for_rules = draft.tenant_id.as_ref().map(|t| t.state());
+        self.check_mobiles(state_for_rules.as_ref(), &mut draft.fields)?;
+        let user_name = draft
+            .user_name
+            .clone()
+            .ok_or(RegistryError::CreateMissing("userName"))?;
+        if self.rules.validate_name_on_create
+            && draft
+                .fields
+                .name
+                .as_deref()
+                .is_none_or(|n| n.trim().is_empty())
+        {
+            return Err(RegistryError::CreateMissing("name"));
+        }
+        if mobile_mandatory && draft.fields.mobile_number.is_none() {
+            return Err(RegistryError::CreateMissing("mobileNumber"));
+        }
+        let user_type = draft
+            .fields
+            .user_type
+            .ok_or(RegistryError::CreateMissing("type"))?;
+        let requested_roles = draft
+            .roles
+            .clone()
+            .filter(|r| !r.is_empty())
+            .ok_or(RegistryError::CreateMissing("roles"))?;
+        let tenant = draft
+            .tenant_id
+            .clone()
+            .ok_or(RegistryError::CreateMissing("tenantId"))?;
+        // citizens live at the state-level tenant
+        let tenant = if user_type == UserType::Citizen {
+            tenant.state()
+        } else {
+            tenant
+        };
+        if self.store.users().exists(&tenant, user_type, &user_name)? {
+            return Err(RegistryError::Duplicate);
+        }
+        if let Some(pw) = &draft.password {
+            self.check_password(pw)?;
+        }
+        let roles = self.roles.resolve(&tenant, &requested_roles)?;
+        let password_hash = match draft.password.take() {
+            Some(pw) => Some(self.hasher.hash(pw).await?),
+            // DIGIT stored a random password here; no hash at all can never match either
+            None => None,
+        };
+        let now = self.clock.now_ms();
+        let (id, uuid) = self.store.users().mint_ids(&tenant, &user_name)?;
+        let f = draft.fields;
+        let record = UserRecord {
+            id,
+            uuid,
+            tenant_id: tenant,
+            user_type,
+            user_name,
+            password_hash,
+            salutation: f.salutation,
+            name: f.name,
+            gender: f.gender,
+            mobile_number: f.mobile_number,
+            country_code: f.country_code,
+            alt_mobile_number: f.alt_mobile_number,
+            email_id: f.email_id,
+            alt_contact_number: f.alt_contact_number,
+            pan: f.pan,
+            aadhaar_number: f.aadhaar_number,
+            permanent_address: f.permanent_address.non_empty(),
+            correspondence_address: f.correspondence_address.non_empty(),
+            active: f.active.unwrap_or(false),
+            locale: f.locale,
+            account_locked: f.account_locked.unwrap_or(false),
+            account_locked_date: f.account_locked_date,
+            guardian: f.guardian,
+            relationship: f.relationship,
+            signature: f.signature,
+            blood_group: f.blood_group,
+            photo: f.photo,
+            identification_mark: f.identification_mark,
+            created_by: caller.id,
+            last_modified_by: caller.id,
+            created_date: now,
+            last_modified_date: now,
+            dob: f.dob,
+            pwd_expiry_date: f
+                .pwd_expiry_date
+                .unwrap_or(now + self.rules.default_password_expiry_days * 86_400_000),
+            roles,
+        };
+        self.store
+            .users()
+            .insert(&record)
+            .await
+            .map_err(|e| match e {
+                UserWriteError::Duplicate => RegistryError::Duplicate,
+                UserWriteError::Store(e) => RegistryError::Store(e),
+                UserWriteError::NotFound | UserWriteError::Refused(()) => {
+                    RegistryError::Store(StoreError::Corrupt("insert".into()))
+                }
+            })?;
+        Ok(record)
+    }
+
+    /// `/user/users/_updatenovalidate`: the admin update, keyed on the loaded record.
+    pub async fn admin_update(
+        &self,
+        mut draft: UserDraft,
+        caller: &Caller,
+    ) -> Result<UserRecord, RegistryError> {
+        let uuid = draft
+            .uuid
+            .clone()
+            .ok_or(RegistryError::UpdateMissing("uuid"))?;
+        let existing = self
+            .store
+            .users()
+            .get_by_uuid(&uuid)?
+            .ok_or_else(|| RegistryError::NotFound(uuid.clone()))?;
+        self.check_mobiles(Some(&existing.tenant_id.state()), &mut draft.fields)?;
+        let requested_roles = draft
+            .roles
+            .clone()
+            .filter(|r| !r.is_empty())
+            .ok_or(RegistryError::NoRoles)?;
+        if draft.tenant_id.is_none() {
+            return Err(RegistryError::UpdateMissing("tenantId"));
+        }
+        if let Some(pw) = &draft.password {
+            self.check_password(pw)?;
+        }
+        let roles = self.roles.resolve(&existing.tenant_id, &requested_roles)?;
+        let password_hash = match draft.password.take() {
+            Some(pw) => Some(self.hasher.hash(pw).await?),
+            None => None,
+        };
+        let change = Change {
+            actor_id: caller.id,
+            now: self.clock.now_ms(),
+        };
+        let fields = draft.fields;
+        let updated = self
+            .store
+            .users()
+            .update(&uuid, caller.uuid.as_deref(), change.now, |old| {
+                Ok::<_, RegistryError>(apply_admin_update(
+                    old,
+                    &fields,
+                    roles.clone(),
+                    password_hash.clone(),
+                    change,
+                ))
+            })
+            .await?;
+        Ok(updated)
+    }
+
+    /// `/user/profile/_update`: a user edits their own profile.
+    pub async fn profile_update(
+        &self,
+        mut draft: UserDraft,
+        caller: &Caller,
+    ) -> Result<UserRecord, RegistryError> {
+        let uuid = draft
+            .uuid
+            .clone()
+            .ok_or(RegistryError::UpdateMissing("uuid"))?;
+        let existing = self
+            .store
+            .users()
+            .get_by_uuid(&uuid)?
+            .ok_or_else(|| RegistryError::NotFound(uuid.clone()))?;
+        let (Some(caller_id), Some(caller_uuid)) = (caller.id, caller.uuid.as_deref()) else {
+            return Err(RegistryError::ProfileDenied(
+                "RequestInfo.userInfo with id and uuid is required",
+            ));
+        };
+        if draft.id != Some(caller_id) || caller_uuid != uuid || existing.id != caller_id {
+            return Err(RegistryError::ProfileDenied(
+                "a user may only update their own profile",
+            ));
+        }
+        // The mobile number is not changed here; only the alternate number is checked.
+        draft.fields.mobile_number = None;
+        draft.fields.country_code = existing.country_code.clone();
+        self.check_mobiles(Some(&existing.tenant_id.state()), &mut draft.fields)?;
+        let change = Change {
+            actor_id: caller.id,
+            now: self.clock.now_ms(),
+        };
+        let fields = draft.fields;
+        let updated = self
+            .store
+            .users()
+            .update(&uuid, caller.uuid.as_deref(), change.now, |old| {
+                if old.id != caller_id {
+                    return Err(RegistryError::ProfileDenied(
+                        "a user may only update their own profile",
+                    ));
+                }
+                Ok(apply_profile_update(old, &fields, change))
+            })
+            .await?;
+        Ok(updated)
+    }
+
+    /// `/user/_search`, `/user/v1/_search`.
+    pub fn search(&self, query: &UserQuery) -> Result<Vec<UserRecord>, RegistryError> {
+        Ok(self.store.users().search(query)?)
+    }
+
+    fn check_password(&self, password: &str) -> Result<(), RegistryError> {
+        let violations = self.rules.password.check(password);
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(RegistryError::Password(violations))
+        }
+    }
+
+    /// Checks `mobileNumber` and `alternatemobilenumber` against the state's rule and resolves the country code.
+    fn check_mobiles(
+        &self,
+        state: Option<&TenantId>,
+        f: &mut UserFields,
+    ) -> Result<(), RegistryError> {
+        let state = state.map_or("", TenantId::as_str);
+        if let Some(m) = &f.mobile_number {
+            f.country_code = Some(
+                self.mobile
+                    .check(state, f.country_code.as_deref(), m)
+                    .map_err(RegistryError::Mobile)?,
+            );
+        }
+        if let Some(alt) = &f.alt_mobile_number {
+            self.mobile
+                .check(state, f.country_code.as_deref(), alt)
+                .map_err(RegistryError::Mobile)?;
+        }
+        Ok(())
+    }
+}
