@@ -327,8 +327,10 @@ impl Settings {
         disk_default: &Path,
         env: &dyn EnvSource,
     ) -> Result<Self, ConfigError> {
-        let mut files =
-            Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::file_exact(disk_default));
+        let mut files = Figment::from(Toml::string(DEFAULT_TOML));
+        if disk_default.is_file() {
+            files = files.merge(Toml::file_exact(disk_default));
+        }
         if let Some(path) = &overrides.config_file {
             if !path.is_file() {
                 return Err(ConfigError::MissingFile(path.clone()));
@@ -342,7 +344,11 @@ impl Settings {
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
         {
             let key = name[ENV_PREFIX.len()..].replace("__", ".").to_lowercase();
-            figment = figment.merge(Serialized::default(&key, parse_env_value(&value)));
+            figment = figment.merge(Named::new(
+                format!("environment variable {name}"),
+                &key,
+                parse_env_value(&value),
+            ));
         }
 
         // DIGIT Spring names: first the [digit] table of the files, then Spring-style env vars.
@@ -353,22 +359,43 @@ impl Settings {
         for (name, value) in &table {
             let key =
                 spring_key(name).ok_or_else(|| ConfigError::UnknownSpringName(name.clone()))?;
-            figment = figment.merge(Serialized::default(key, value.clone()));
+            figment = figment.merge(Named::new(
+                format!("[digit] \"{name}\""),
+                key,
+                value.clone(),
+            ));
         }
         for (name, key) in SPRING_NAMES {
             if let Some(value) = env.var(&spring_env_name(name)) {
-                figment = figment.merge(Serialized::default(key, parse_env_value(&value)));
+                let var = spring_env_name(name);
+                figment = figment.merge(Named::new(
+                    format!("environment variable {var}"),
+                    key,
+                    parse_env_value(&value),
+                ));
             }
         }
 
         if let Some(v) = &overrides.data_dir {
-            figment = figment.merge(Serialized::default("storage.data_dir", v));
+            figment = figment.merge(Named::new(
+                "--data-dir",
+                "storage.data_dir",
+                Value::from(v.display().to_string()),
+            ));
         }
         if let Some(v) = &overrides.public_addr {
-            figment = figment.merge(Serialized::default("http.public_addr", v));
+            figment = figment.merge(Named::new(
+                "--listen",
+                "http.public_addr",
+                Value::from(v.clone()),
+            ));
         }
         if let Some(v) = &overrides.internal_addr {
-            figment = figment.merge(Serialized::default("http.internal_addr", v));
+            figment = figment.merge(Named::new(
+                "--internal-listen",
+                "http.internal_addr",
+                Value::from(v.clone()),
+            ));
         }
         let settings: Settings = figment.extract()?;
         settings.check_ranges()?;
@@ -510,6 +537,273 @@ pub fn spring_env_name(name: &str) -> String {
     name.replace(['.', '-'], "_").to_uppercase()
 }
 
+/// One value set by an environment variable or flag, named in error messages.
+struct Named {
+    source: String,
+    key: String,
+    value: Value,
+}
+
+impl Named {
+    fn new(source: impl Into<String>, key: &str, value: Value) -> Self {
+        Self {
+            source: source.into(),
+            key: key.to_owned(),
+            value,
+        }
+    }
+}
+
+impl figment::Provider for Named {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(self.source.clone())
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Serialized::default(&self.key, &self.value).data()
+    }
+}
+
 fn parse_env_value(raw: &str) -> Value {
     raw.parse().unwrap_or_else(|never| match never {})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct MapEnv(HashMap<String, String>);
+    impl EnvSource for MapEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).cloned()
+        }
+        fn vars(&self) -> Vec<(String, String)> {
+            self.0.clone().into_iter().collect()
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> MapEnv {
+        MapEnv(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn load(
+        files: &[(&str, &str)],
+        vars: &[(&str, &str)],
+        overrides: Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut overrides = overrides;
+        let mut disk = dir.path().join("absent.toml");
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            if *name == "default.toml" {
+                disk = path;
+            } else {
+                overrides.config_file = Some(path);
+            }
+        }
+        Settings::load_from(&overrides, &disk, &env(vars))
+    }
+
+    #[test]
+    fn the_shipped_file_alone_carries_every_key() {
+        // no serde defaults exist: this only loads if config/default.toml has every key
+        let s = load(&[], &[], Overrides::default()).unwrap();
+        assert_eq!(s.http.public_addr, "0.0.0.0:8080");
+        assert_eq!(s.http.internal_addr, "0.0.0.0:8081");
+        assert_eq!(s.storage.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.lockout.max_invalid_attempts, 5);
+        assert_eq!(s.user.search_default_size, 10);
+        assert_eq!(
+            s.user.create_roles,
+            ["SUPERUSER", "CSR", "TL_APPROVER", "TL_CEMP"]
+        );
+        assert_eq!(s.password.policy, PolicyKind::Digit);
+        assert!(s.catalogs().is_ok());
+    }
+
+    #[test]
+    fn every_spring_name_is_documented_in_the_shipped_file() {
+        for (name, key) in SPRING_NAMES {
+            assert!(DEFAULT_TOML.contains(name), "{name} is not documented");
+            assert!(
+                DEFAULT_TOML.contains(&format!("-> {key}")),
+                "{key} is not documented"
+            );
+        }
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let files = [
+            ("default.toml", "[user]\nsearch_default_size = 11\n"),
+            ("extra.toml", "[user]\nsearch_default_size = 12\n"),
+        ];
+        assert_eq!(
+            load(&files[..1], &[], Overrides::default())
+                .unwrap()
+                .user
+                .search_default_size,
+            11
+        );
+        assert_eq!(
+            load(&files, &[], Overrides::default())
+                .unwrap()
+                .user
+                .search_default_size,
+            12
+        );
+        let with_env = load(
+            &files,
+            &[("DIGIT_USER__USER__SEARCH_DEFAULT_SIZE", "13")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(with_env.user.search_default_size, 13);
+        let with_spring = load(
+            &files,
+            &[
+                ("DIGIT_USER__USER__SEARCH_DEFAULT_SIZE", "13"),
+                ("EGOV_USER_SEARCH_DEFAULT_SIZE", "14"),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(with_spring.user.search_default_size, 14);
+    }
+
+    #[test]
+    fn spring_names_work_in_the_digit_table_and_as_env() {
+        let table = load(
+            &[(
+                "extra.toml",
+                "[digit]\n\"max.invalid.login.attempts\" = 3\n",
+            )],
+            &[],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(table.lockout.max_invalid_attempts, 3);
+        let env_wins = load(
+            &[(
+                "extra.toml",
+                "[digit]\n\"max.invalid.login.attempts\" = 3\n",
+            )],
+            &[("MAX_INVALID_LOGIN_ATTEMPTS", "4")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(env_wins.lockout.max_invalid_attempts, 4);
+        let s = load(
+            &[],
+            &[
+                ("ACCESS_TOKEN_VALIDITY_IN_MINUTES", "60"),
+                ("EGOV_MOBILE_VALIDATION_DEFAULT_REGEX", "^[0-9]{10}$"),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.tokens.access_validity_minutes, 60);
+        assert_eq!(s.mobile.default_regex, "^[0-9]{10}$");
+    }
+
+    #[test]
+    fn flags_win_over_everything() {
+        let overrides = Overrides {
+            data_dir: Some("/tmp/x".into()),
+            public_addr: Some("127.0.0.1:1".into()),
+            ..Default::default()
+        };
+        let s = load(
+            &[],
+            &[("DIGIT_USER__STORAGE__DATA_DIR", "/tmp/y")],
+            overrides,
+        )
+        .unwrap();
+        assert_eq!(s.storage.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(s.http.public_addr, "127.0.0.1:1");
+    }
+
+    #[test]
+    fn unknown_keys_fail_naming_the_key() {
+        let err = load(
+            &[("extra.toml", "[http]\npublik_addr = \"x\"\n")],
+            &[],
+            Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("publik_addr"), "{err}");
+        let err = load(
+            &[],
+            &[("DIGIT_USER__HTTP__WORKERZ", "2")],
+            Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("workerz"), "{err}");
+        let err = load(
+            &[("extra.toml", "[nosuch]\na = 1\n")],
+            &[],
+            Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("nosuch"), "{err}");
+        let err = load(
+            &[("extra.toml", "[digit]\n\"max.invalid.login.attemps\" = 3\n")],
+            &[],
+            Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("digit.max.invalid.login.attemps"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_and_missing_files_fail() {
+        let err = load(
+            &[],
+            &[("DIGIT_USER__USER__SEARCH_DEFAULT_SIZE", "lots")],
+            Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("search_default_size"), "{err}");
+        let missing = Overrides {
+            config_file: Some("/nonexistent/digit.toml".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            load(&[], &[], missing),
+            Err(ConfigError::MissingFile(_))
+        ));
+        assert!(matches!(
+            load(
+                &[("extra.toml", "[password]\nmin_length = 20\n")],
+                &[],
+                Overrides::default()
+            ),
+            Err(ConfigError::Range(_))
+        ));
+        let bad_catalog = load(
+            &[(
+                "extra.toml",
+                "[catalog]\nroles_file = \"/nonexistent/roles.toml\"\n",
+            )],
+            &[],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert!(bad_catalog.catalogs().is_err());
+    }
 }

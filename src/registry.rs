@@ -153,8 +153,7 @@ impl Registry {
         mut draft: UserDraft,
         caller: &Caller,
     ) -> Result<UserRecord, RegistryError> {
-        let mobile_mandatory =
-            !(self.rules.mobile_validation_workaround && !caller.through_gateway);
+        let mobile_mandatory = !self.rules.mobile_validation_workaround || caller.through_gateway;
         // mobile rules first (they resolve the country code), then presence, as DIGIT orders them
         let state_for_rules = draft.tenant_id.as_ref().map(|t| t.state());
         self.check_mobiles(state_for_rules.as_ref(), &mut draft.fields)?;

@@ -31,30 +31,34 @@ pub fn timestamp(ms: i64) -> Option<String> {
     utc(ms)?.format(TIMESTAMP).ok()
 }
 
+/// A date input in none of the accepted formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadDate;
+
 /// A date of birth from `dd/MM/yyyy`, `yyyy-MM-dd` (what search returned) or epoch ms.
-pub fn parse_dob(v: &Value) -> Result<Option<i64>, ()> {
+pub fn parse_dob(v: &Value) -> Result<Option<i64>, BadDate> {
     match v {
         Value::Null => Ok(None),
-        Value::Number(n) => n.as_i64().map(Some).ok_or(()),
+        Value::Number(n) => n.as_i64().map(Some).ok_or(BadDate),
         Value::String(s) if s.trim().is_empty() => Ok(None),
         Value::String(s) => Date::parse(s.trim(), DMY_SLASH)
             .or_else(|_| Date::parse(s.trim(), YMD_DASH))
             .map(|d| Some(d.midnight().assume_utc().unix_timestamp() * 1000))
-            .map_err(drop),
-        _ => Err(()),
+            .map_err(|_| BadDate),
+        _ => Err(BadDate),
     }
 }
 
 /// A timestamp from `dd-MM-yyyy HH:mm:ss` or epoch ms.
-pub fn parse_timestamp(v: &Value) -> Result<Option<i64>, ()> {
+pub fn parse_timestamp(v: &Value) -> Result<Option<i64>, BadDate> {
     match v {
         Value::Null => Ok(None),
-        Value::Number(n) => n.as_i64().map(Some).ok_or(()),
+        Value::Number(n) => n.as_i64().map(Some).ok_or(BadDate),
         Value::String(s) if s.trim().is_empty() => Ok(None),
         Value::String(s) => PrimitiveDateTime::parse(s.trim(), TIMESTAMP)
             .map(|t| Some(t.assume_utc().unix_timestamp() * 1000))
-            .map_err(drop),
-        _ => Err(()),
+            .map_err(|_| BadDate),
+        _ => Err(BadDate),
     }
 }
 

@@ -84,10 +84,19 @@ pub fn lower_keys(value: Value) -> Value {
 }
 
 /// The body that a handler requires: missing ⇒ DIGIT's `MissingJsonException`.
+/// Every DIGIT body is an object; an array or scalar is refused rather than bound field by position.
 pub fn require(body: LowerJson) -> Result<Value, ApiError> {
-    body.0.ok_or_else(|| {
-        ApiError::custom("MissingJsonException", "JSON body has errors or is missing")
-    })
+    match body.0 {
+        None => Err(ApiError::custom(
+            "MissingJsonException",
+            "JSON body has errors or is missing",
+        )),
+        Some(v @ Value::Object(_)) => Ok(v),
+        Some(_) => Err(ApiError::custom(
+            "JsonMappingException",
+            "Failed to parse field - (body). Expected type is a JSON object",
+        )),
+    }
 }
 
 /// Deserialises `value` into `T`, naming the offending field (`user.dob`) in DIGIT's `JsonMappingException`.

@@ -203,13 +203,13 @@ impl UserIn {
                 )
             })?),
         };
-        let dob = dates::parse_dob(&self.dob).map_err(|()| {
+        let dob = dates::parse_dob(&self.dob).map_err(|dates::BadDate| {
             ApiError::custom(
                 "JsonMappingException",
                 "Failed to parse field - user.dob. Expected type is date (dd/MM/yyyy)",
             )
         })?;
-        let pwd_expiry_date = dates::parse_timestamp(&self.pwdexpirydate).map_err(|()| {
+        let pwd_expiry_date = dates::parse_timestamp(&self.pwdexpirydate).map_err(|dates::BadDate| {
             ApiError::custom(
                 "JsonMappingException",
                 "Failed to parse field - user.pwdExpiryDate. Expected type is date (dd-MM-yyyy HH:mm:ss)",

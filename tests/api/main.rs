@@ -1,1 +1,8 @@
+//! Black-box API tests: the service on real sockets, through its public surface.
 
+mod bad_input;
+mod create;
+mod helpers;
+mod process;
+mod search;
+mod update;

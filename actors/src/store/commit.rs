@@ -27,30 +27,60 @@ pub enum CommitError {
 
 type Waiter = oneshot::Sender<Result<(), CommitError>>;
 
+enum Msg {
+    Flush(Waiter),
+    Stop,
+}
+
 /// Handle to the flusher thread.
 #[derive(Clone)]
 pub struct GroupCommit {
-    queue: SyncSender<Waiter>,
+    queue: SyncSender<Msg>,
     healthy: Arc<AtomicBool>,
+}
+
+/// Owner of the flusher thread: dropping it stops the thread and waits for it, so the database handle the
+/// thread holds is released when the store is dropped.
+pub struct Flusher {
+    queue: SyncSender<Msg>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        let _ = self.queue.send(Msg::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl GroupCommit {
     /// Starts the flusher thread for `db` with room for `capacity` waiting writers.
-    pub fn start(db: sled::Db, capacity: usize) -> Self {
+    pub fn start(db: sled::Db, capacity: usize) -> (Self, Flusher) {
         let (queue, rx) = sync_channel(capacity.max(1));
         let healthy = Arc::new(AtomicBool::new(true));
         let flag = healthy.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("store-flusher".into())
             .spawn(move || flusher(db, rx, flag))
             .expect("spawn the store flusher thread");
-        Self { queue, healthy }
+        (
+            Self {
+                queue: queue.clone(),
+                healthy,
+            },
+            Flusher {
+                queue,
+                thread: Some(thread),
+            },
+        )
     }
 
     /// Waits until everything written before this call is on disk.
     pub async fn commit(&self) -> Result<(), CommitError> {
         let (tx, rx) = oneshot::channel();
-        self.queue.try_send(tx).map_err(|e| match e {
+        self.queue.try_send(Msg::Flush(tx)).map_err(|e| match e {
             TrySendError::Full(_) => CommitError::Busy,
             TrySendError::Disconnected(_) => CommitError::Closed,
         })?;
@@ -63,21 +93,33 @@ impl GroupCommit {
     }
 }
 
-fn flusher(db: sled::Db, rx: Receiver<Waiter>, healthy: Arc<AtomicBool>) {
+fn flusher(db: sled::Db, rx: Receiver<Msg>, healthy: Arc<AtomicBool>) {
+    // Ends when told to stop or when every sender is gone.
     while let Ok(first) = rx.recv() {
-        let mut waiters = vec![first];
-        waiters.extend(rx.try_iter());
-        let result = db
-            .flush()
-            .map(drop)
-            .map_err(|e| CommitError::Flush(e.to_string()));
-        healthy.store(result.is_ok(), Ordering::Relaxed);
-        if let Err(e) = &result {
-            tracing::error!(error = %e, waiters = waiters.len(), "store flush failed");
+        let mut waiters = Vec::new();
+        let mut stop = false;
+        for msg in std::iter::once(first).chain(rx.try_iter()) {
+            match msg {
+                Msg::Flush(w) => waiters.push(w),
+                Msg::Stop => stop = true,
+            }
         }
-        for w in waiters {
-            // A writer that gave up waiting is no error of ours.
-            let _ = w.send(result.clone());
+        if !waiters.is_empty() {
+            let result = db
+                .flush()
+                .map(drop)
+                .map_err(|e| CommitError::Flush(e.to_string()));
+            healthy.store(result.is_ok(), Ordering::Relaxed);
+            if let Err(e) = &result {
+                tracing::error!(error = %e, waiters = waiters.len(), "store flush failed");
+            }
+            for w in waiters {
+                // A writer that gave up waiting is no error of ours.
+                let _ = w.send(result.clone());
+            }
+        }
+        if stop {
+            return;
         }
     }
 }
@@ -90,7 +132,7 @@ mod tests {
     async fn concurrent_commits_all_succeed_and_data_is_durable() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
-        let gc = GroupCommit::start(db.clone(), 1024);
+        let (gc, _flusher) = GroupCommit::start(db.clone(), 1024);
         let mut tasks = Vec::new();
         for i in 0u32..64 {
             let db = db.clone();

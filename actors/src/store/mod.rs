@@ -9,7 +9,7 @@ pub mod users;
 
 use std::path::{Path, PathBuf};
 
-pub use commit::{CommitError, GroupCommit};
+pub use commit::{CommitError, Flusher, GroupCommit};
 pub use users::{AuditEntry, UserStore, UserWriteError};
 
 use crate::seal::{BlindIndexer, Keyring, SealError};
@@ -101,6 +101,8 @@ pub struct Store {
     db: sled::Db,
     commit: GroupCommit,
     users: UserStore,
+    // Dropped with the store: stops and joins the flusher thread, releasing its database handle.
+    _flusher: Flusher,
 }
 
 impl Store {
@@ -120,9 +122,14 @@ impl Store {
                 source,
             })?;
         check_meta(&db, &keys)?;
-        let commit = GroupCommit::start(db.clone(), opts.commit_queue);
+        let (commit, flusher) = GroupCommit::start(db.clone(), opts.commit_queue);
         let users = UserStore::open(&db, keys, commit.clone(), opts.partitions)?;
-        Ok(Self { db, commit, users })
+        Ok(Self {
+            db,
+            commit,
+            users,
+            _flusher: flusher,
+        })
     }
 
     /// The user registry.

@@ -1,0 +1,262 @@
+//! `spawn_app()`: the service in-process on port 0 with a temp data dir; `Process`: the real binary, for
+//! restarts and kills.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use digit_user::config::{EnvSource, Overrides, Settings};
+use digit_user::startup::Application;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// No environment: secrets are generated into the data dir.
+pub struct NoEnv;
+
+impl EnvSource for NoEnv {
+    fn var(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn vars(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// Settings for tests: loopback port 0, cheap argon2, `data_dir` as given.
+pub fn test_settings(data_dir: &Path) -> Settings {
+    let overrides = Overrides {
+        data_dir: Some(data_dir.to_owned()),
+        public_addr: Some("127.0.0.1:0".into()),
+        internal_addr: Some("127.0.0.1:0".into()),
+        config_file: None,
+    };
+    let mut s =
+        Settings::load_from(&overrides, Path::new("/nonexistent"), &NoEnv).expect("test settings");
+    s.hasher.memory_kib = 256;
+    s.hasher.iterations = 1;
+    s.http.workers = 2;
+    s
+}
+
+/// A running in-process service.
+pub struct TestApp {
+    /// `http://127.0.0.1:<public port>`
+    pub public: String,
+    /// `http://127.0.0.1:<internal port>`
+    pub internal: String,
+    _dir: tempfile::TempDir,
+    client: reqwest::Client,
+}
+
+/// Starts the service with default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the service after `tweak` adjusted its settings.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    tweak(&mut settings);
+    let app = Application::build(settings, &NoEnv, actors::Clock::System).expect("build the app");
+    let public = format!("http://{}", app.public_addr());
+    let internal = format!("http://{}", app.internal_addr());
+    actix_web::rt::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        public,
+        internal,
+        _dir: dir,
+        client: reqwest::Client::new(),
+    }
+}
+
+impl TestApp {
+    /// POSTs JSON to the public listener as an inter-service call.
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(&self.public, path, body, false).await
+    }
+
+    /// POSTs JSON marked as forwarded by the gateway.
+    pub async fn post_gateway(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(&self.public, path, body, true).await
+    }
+
+    /// POSTs raw bytes.
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.public))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POSTs JSON and returns the raw response text (for key order).
+    pub async fn post_text(&self, path: &str, body: &Value) -> String {
+        self.client
+            .post(format!("{}{path}", self.public))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// GETs a path of the internal listener.
+    pub async fn get_internal(&self, path: &str) -> StatusCode {
+        self.client
+            .get(format!("{}{path}", self.internal))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    async fn send(
+        &self,
+        base: &str,
+        path: &str,
+        body: &Value,
+        gateway: bool,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.post(format!("{base}{path}")).json(body);
+        if gateway {
+            req = req.header("x-pass-through-gateway", "true");
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a user through `_createnovalidate` and returns it; panics unless 200.
+    pub async fn create(&self, user: Value) -> Value {
+        let (status, body) = self
+            .post(
+                "/user/users/_createnovalidate",
+                &json!({"RequestInfo": {}, "user": user}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["user"][0].clone()
+    }
+
+    /// Inter-service `/user/v1/_search`.
+    pub async fn search_v1(&self, criteria: Value) -> Vec<Value> {
+        let (status, body) = self.post("/user/v1/_search", &criteria).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["user"].as_array().unwrap().clone()
+    }
+}
+
+/// A valid employee with the given userName.
+pub fn employee(user_name: &str) -> Value {
+    json!({
+        "userName": user_name,
+        "name": "Asha Devi",
+        "mobileNumber": "9876543210",
+        "type": "EMPLOYEE",
+        "tenantId": "pb.amritsar",
+        "active": true,
+        "roles": [{"code": "EMPLOYEE"}],
+    })
+}
+
+/// Asserts that `keys` appear in this order in the first user object of a raw response.
+pub fn assert_key_order(raw: &str, keys: &[&str]) {
+    let user = &raw[raw.find("\"user\":[").expect("a user array")..];
+    let positions: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            user.find(&format!("\"{k}\":"))
+                .unwrap_or_else(|| panic!("{k} missing in {raw}"))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "keys out of order in {raw}"
+    );
+}
+
+/// The first error code of an E1 body.
+pub fn first_code(body: &Value) -> String {
+    body["Errors"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The real binary, run on loopback with a data dir.
+pub struct Process {
+    child: Child,
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Process {
+    /// Starts `digit-user serve` on `data_dir` with `env` added and waits until it is ready.
+    pub fn start(data_dir: &Path, env: &HashMap<&str, String>) -> Result<Self, String> {
+        let (port, internal) = (free_port(), free_port());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_digit-user"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--internal-listen")
+            .arg(format!("127.0.0.1:{internal}"))
+            .env("DIGIT_USER__HASHER__MEMORY_KIB", "256")
+            .env("DIGIT_USER__HASHER__ITERATIONS", "1")
+            .env("DIGIT_USER__LOG__LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                use std::io::Read;
+                child.stderr.take().unwrap().read_to_string(&mut err).ok();
+                return Err(format!("exited with {status}: {err}"));
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Self { child, base });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        Err("not ready within 20 s".into())
+    }
+
+    /// Sends `signal` and waits for the exit status.
+    pub fn stop(mut self, signal: nix::sys::signal::Signal) -> std::process::ExitStatus {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

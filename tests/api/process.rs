@@ -1,0 +1,263 @@
+//! The real binary: data at rest holds no PII in clear, writes survive SIGTERM and SIGKILL, and a data dir
+//! the binary cannot use stops start-up with one line saying what to do.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use base64::Engine;
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+
+use crate::helpers::Process;
+
+fn post(base: &str, path: &str, body: &Value) -> (u16, Value) {
+    // blocking: these tests drive a child process and need no runtime of their own
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{base}{path}"))
+        .json(body)
+        .send()
+        .expect("request");
+    let code = resp.status().as_u16();
+    (code, resp.json().unwrap_or(Value::Null))
+}
+
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path))
+        } else {
+            out.push(path)
+        }
+    }
+    out
+}
+
+fn pii_user(i: usize) -> Value {
+    json!({
+        "userName": format!("PIIUSER{i}"), "name": format!("Zebulon Quixote{i}"), "mobileNumber": format!("98765{i:05}"),
+        "emailId": format!("zebulon{i}@quixote-example.org"), "pan": format!("QZXPQ{i:04}Z"),
+        "aadhaarNumber": format!("7391{i:08}"), "permanentAddress": format!("Flat {i} Marigold Residency"),
+        "fatherOrHusbandName": format!("Xavier Quixote{i}"), "password": format!("Zq{i}@secretA"),
+        "type": "EMPLOYEE", "tenantId": "pb.amritsar", "active": true, "roles": [{"code": "EMPLOYEE"}]
+    })
+}
+
+#[test]
+fn no_pii_or_password_in_clear_anywhere_under_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Process::start(dir.path(), &HashMap::new()).unwrap();
+    let users: Vec<Value> = (0..5).map(pii_user).collect();
+    for u in &users {
+        let (code, body) = post(
+            &app.base,
+            "/user/users/_createnovalidate",
+            &json!({"user": u}),
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    assert_eq!(app.stop(Signal::SIGTERM).code(), Some(0));
+    let files = files_under(dir.path());
+    assert!(files.len() > 3);
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        for u in &users {
+            for field in [
+                "userName",
+                "name",
+                "mobileNumber",
+                "emailId",
+                "pan",
+                "aadhaarNumber",
+                "permanentAddress",
+                "fatherOrHusbandName",
+                "password",
+            ] {
+                let value = u[field].as_str().unwrap();
+                let needle = value.as_bytes();
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "{field} {value:?} in clear in {}",
+                    file.display()
+                );
+                let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+                assert!(
+                    !bytes.windows(b64.len()).any(|w| w == b64.as_bytes()),
+                    "{field} base64 in {}",
+                    file.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_sigterm_and_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Process::start(dir.path(), &HashMap::new()).unwrap();
+    let (code, _) = post(
+        &app.base,
+        "/user/users/_createnovalidate",
+        &json!({"user": pii_user(1)}),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(
+        app.stop(Signal::SIGTERM).code(),
+        Some(0),
+        "graceful shutdown exits 0"
+    );
+
+    let app = Process::start(dir.path(), &HashMap::new()).unwrap();
+    let (code, created) = post(
+        &app.base,
+        "/user/users/_createnovalidate",
+        &json!({"user": pii_user(2)}),
+    );
+    assert_eq!(code, 200);
+    let uuid = created["user"][0]["uuid"].clone();
+    // an update acknowledged, then killed at once
+    let (code, _) = post(
+        &app.base,
+        "/user/users/_updatenovalidate",
+        &json!({"user": {"uuid": uuid, "tenantId": "pb.amritsar", "name": "After Update", "roles": [{"code": "EMPLOYEE"}]}}),
+    );
+    assert_eq!(code, 200);
+    app.stop(Signal::SIGKILL);
+
+    let app = Process::start(dir.path(), &HashMap::new()).unwrap();
+    let (_, body) = post(
+        &app.base,
+        "/user/v1/_search",
+        &json!({"tenantId": "pb.amritsar", "roleCodes": ["EMPLOYEE"]}),
+    );
+    let users = body["user"].as_array().unwrap();
+    assert_eq!(users.len(), 2, "{body}");
+    assert_eq!(users[1]["name"], "After Update");
+    assert_eq!(users[0]["userName"], "PIIUSER1");
+}
+
+fn start_error(dir: &Path, env: &HashMap<&str, String>) -> String {
+    match Process::start(dir, env) {
+        Ok(_) => panic!("start-up should have failed"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn unusable_data_dirs_stop_start_up_with_one_line() {
+    // written under other keys
+    let dir = tempfile::tempdir().unwrap();
+    drop(Process::start(dir.path(), &HashMap::new()).unwrap());
+    let other_key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let err = start_error(
+        dir.path(),
+        &HashMap::from([("DIGIT_USER_BLIND_INDEX_KEY", other_key)]),
+    );
+    assert!(err.contains("another blind-index key"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+
+    // a newer schema
+    let dir = tempfile::tempdir().unwrap();
+    drop(Process::start(dir.path(), &HashMap::new()).unwrap());
+    {
+        let db = sled::open(dir.path().join("db")).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", 99u32.to_be_bytes().to_vec())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = start_error(dir.path(), &HashMap::new());
+    assert!(
+        err.contains("schema version 99") && err.contains("run a digit-user release"),
+        "{err}"
+    );
+
+    // corrupt
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("db")).unwrap();
+    std::fs::write(
+        dir.path().join("db").join("conf"),
+        b"\x00garbage that is no sled config",
+    )
+    .unwrap();
+    let err = start_error(dir.path(), &HashMap::new());
+    assert!(err.contains("cannot open the data dir"), "{err}");
+}
+
+#[test]
+fn check_config_and_admin_create_user() {
+    let bin = env!("CARGO_BIN_EXE_digit-user");
+    let out = std::process::Command::new(bin)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration ok"));
+    let out = std::process::Command::new(bin)
+        .arg("check-config")
+        .env("DIGIT_USER__HTTP__NOPE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let run = |password: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(bin)
+            .args([
+                "admin",
+                "create-user",
+                "--username",
+                "ROOT",
+                "--name",
+                "Root Admin",
+                "--tenant",
+                "pb",
+                "--mobile",
+                "9999999999",
+            ])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("DIGIT_USER__HASHER__MEMORY_KIB", "256")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let weak = run("weak");
+    assert_eq!(weak.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("INVALID_PWD_LENGTH"));
+    let ok = run("Root@1234");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("created EMPLOYEE ROOT"));
+    let again = run("Root@1234");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("DuplicateUserNameException"));
+
+    let app = Process::start(dir.path(), &HashMap::new()).unwrap();
+    let (_, body) = post(
+        &app.base,
+        "/user/v1/_search",
+        &json!({"roleCodes": ["SUPERUSER"], "tenantId": "pb"}),
+    );
+    assert_eq!(body["user"][0]["userName"], "ROOT");
+    assert_eq!(body["user"][0]["active"], true);
+}
