@@ -315,6 +315,31 @@ impl EnvSource for ProcessEnv {
     }
 }
 
+/// An environment given as a map (tests, embedding).
+#[derive(Debug, Clone, Default)]
+pub struct MapEnv(pub std::collections::HashMap<String, String>);
+
+impl MapEnv {
+    /// An environment of `(name, value)` pairs.
+    pub fn of(pairs: &[(&str, &str)]) -> Self {
+        Self(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+}
+
+impl EnvSource for MapEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+    fn vars(&self) -> Vec<(String, String)> {
+        self.0.clone().into_iter().collect()
+    }
+}
+
 impl Settings {
     /// Loads the layered configuration from the process environment and working directory.
     pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
@@ -573,25 +598,9 @@ fn parse_env_value(raw: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    struct MapEnv(HashMap<String, String>);
-    impl EnvSource for MapEnv {
-        fn var(&self, name: &str) -> Option<String> {
-            self.0.get(name).cloned()
-        }
-        fn vars(&self) -> Vec<(String, String)> {
-            self.0.clone().into_iter().collect()
-        }
-    }
 
     fn env(pairs: &[(&str, &str)]) -> MapEnv {
-        MapEnv(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        MapEnv::of(pairs)
     }
 
     fn load(

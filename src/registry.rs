@@ -65,9 +65,6 @@ pub enum RegistryError {
     /// A profile update of someone else.
     #[error("profile update denied: {0}")]
     ProfileDenied(&'static str),
-    /// Search criteria do not suffice.
-    #[error("{0}")]
-    Criteria(String),
     /// The hasher refused or failed.
     #[error(transparent)]
     Hasher(#[from] HasherError),
@@ -199,11 +196,7 @@ impl Registry {
             self.check_password(pw)?;
         }
         let roles = self.roles.resolve(&tenant, &requested_roles)?;
-        let password_hash = match draft.password.take() {
-            Some(pw) => Some(self.hasher.hash(pw).await?),
-            // DIGIT stored a random password here; no hash at all can never match either
-            None => None,
-        };
+        let password_hash = self.hash_if_given(draft.password.take()).await?;
         let now = self.clock.now_ms();
         let (id, uuid) = self.store.users().mint_ids(&tenant, &user_name)?;
         let f = draft.fields;
@@ -266,15 +259,7 @@ impl Registry {
         mut draft: UserDraft,
         caller: &Caller,
     ) -> Result<UserRecord, RegistryError> {
-        let uuid = draft
-            .uuid
-            .clone()
-            .ok_or(RegistryError::UpdateMissing("uuid"))?;
-        let existing = self
-            .store
-            .users()
-            .get_by_uuid(&uuid)?
-            .ok_or_else(|| RegistryError::NotFound(uuid.clone()))?;
+        let (uuid, existing) = self.load_for_update(&draft)?;
         self.check_mobiles(Some(&existing.tenant_id.state()), &mut draft.fields)?;
         let requested_roles = draft
             .roles
@@ -288,10 +273,7 @@ impl Registry {
             self.check_password(pw)?;
         }
         let roles = self.roles.resolve(&existing.tenant_id, &requested_roles)?;
-        let password_hash = match draft.password.take() {
-            Some(pw) => Some(self.hasher.hash(pw).await?),
-            None => None,
-        };
+        let password_hash = self.hash_if_given(draft.password.take()).await?;
         let change = Change {
             actor_id: caller.id,
             now: self.clock.now_ms(),
@@ -319,15 +301,7 @@ impl Registry {
         mut draft: UserDraft,
         caller: &Caller,
     ) -> Result<UserRecord, RegistryError> {
-        let uuid = draft
-            .uuid
-            .clone()
-            .ok_or(RegistryError::UpdateMissing("uuid"))?;
-        let existing = self
-            .store
-            .users()
-            .get_by_uuid(&uuid)?
-            .ok_or_else(|| RegistryError::NotFound(uuid.clone()))?;
+        let (uuid, existing) = self.load_for_update(&draft)?;
         let (Some(caller_id), Some(caller_uuid)) = (caller.id, caller.uuid.as_deref()) else {
             return Err(RegistryError::ProfileDenied(
                 "RequestInfo.userInfo with id and uuid is required",
@@ -365,6 +339,32 @@ impl Registry {
     /// `/user/_search`, `/user/v1/_search`.
     pub fn search(&self, query: &UserQuery) -> Result<Vec<UserRecord>, RegistryError> {
         Ok(self.store.users().search(query)?)
+    }
+
+    /// The `uuid` an update names and the record it names.
+    fn load_for_update(&self, draft: &UserDraft) -> Result<(String, UserRecord), RegistryError> {
+        let uuid = draft
+            .uuid
+            .clone()
+            .ok_or(RegistryError::UpdateMissing("uuid"))?;
+        let existing = self
+            .store
+            .users()
+            .get_by_uuid(&uuid)?
+            .ok_or_else(|| RegistryError::NotFound(uuid.clone()))?;
+        Ok((uuid, existing))
+    }
+
+    /// The hash of a password the request set. Without one none is stored: DIGIT stored a random password,
+    /// and an absent hash can never match either.
+    async fn hash_if_given(
+        &self,
+        password: Option<Zeroizing<String>>,
+    ) -> Result<Option<String>, RegistryError> {
+        match password {
+            Some(pw) => Ok(Some(self.hasher.hash(pw).await?)),
+            None => Ok(None),
+        }
     }
 
     fn check_password(&self, password: &str) -> Result<(), RegistryError> {

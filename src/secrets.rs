@@ -248,17 +248,7 @@ fn parse_sealing(text: &str) -> Result<Vec<(u32, [u8; KEY_LEN])>, SecretError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    struct MapEnv(HashMap<String, String>);
-    impl EnvSource for MapEnv {
-        fn var(&self, name: &str) -> Option<String> {
-            self.0.get(name).cloned()
-        }
-        fn vars(&self) -> Vec<(String, String)> {
-            self.0.clone().into_iter().collect()
-        }
-    }
+    use crate::config::MapEnv;
 
     fn env(pairs: &[(&str, String)]) -> MapEnv {
         MapEnv(

@@ -204,11 +204,6 @@ impl HasherPool {
         self.call(VerifyPassword { password, stored }).await?
     }
 
-    /// Requests queued or running now.
-    pub fn in_use(&self, queue: usize) -> usize {
-        queue.saturating_sub(self.permits.available_permits())
-    }
-
     async fn call<M>(&self, msg: M) -> Result<M::Result, HasherError>
     where
         M: Message + Send + 'static,

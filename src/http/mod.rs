@@ -90,9 +90,6 @@ impl From<RegistryError> for ApiError {
             RegistryError::ProfileDenied(why) => {
                 ApiError::exception("UserProfileUpdateDeniedException", why.to_owned())
             }
-            RegistryError::Criteria(why) => {
-                ApiError::exception("InvalidUserSearchCriteriaException", why)
-            }
             RegistryError::Hasher(HasherError::Busy | HasherError::Timeout) => {
                 ApiError::unavailable("SERVICE_BUSY", "The service is saturated; retry shortly")
             }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::error::{ApiError, ErrorEntry};
 use super::json::{LowerJson, bind, i64_list, opt_bool, opt_i64, opt_string, require, string_list};
 use super::request_info::through_gateway;
-use super::user_json::{UsersResponse, View};
+use super::user_json::{UsersResponse, View, constraint_name};
 use crate::startup::AppState;
 
 /// The flat search body (keys folded to lower case); `aadhaarNumber`, `pan`, `fuzzyLogic` are accepted
@@ -72,7 +72,11 @@ fn query(
             violations
                 .into_iter()
                 .map(|v| ErrorEntry {
-                    code: format!("{:?}.userSearchRequest.{}", v.constraint, v.field),
+                    code: format!(
+                        "{}.userSearchRequest.{}",
+                        constraint_name(v.constraint),
+                        v.field
+                    ),
                     message: v.message,
                     description: None,
                     params: None,

@@ -4,7 +4,6 @@
 use actors::domain::enums::{BloodGroup, Gender, Relationship, UserType};
 use actors::domain::roles::RoleRequest;
 use actors::domain::rules::{CITY_PATTERN, Checker, Constraint, TENANT_PATTERN};
-use actors::domain::tenant::is_tenant_pattern;
 use actors::domain::update::UserFields;
 use actors::domain::{Address, TenantId, UserRecord};
 use serde::{Deserialize, Serialize};
@@ -159,6 +158,9 @@ impl UserIn {
             .safe_html("bloodGroup", s(&self.bloodgroup));
         c.max_len("identificationMark", s(&self.identificationmark), 300)
             .safe_html("identificationMark", s(&self.identificationmark));
+        for role in self.roles.iter().flatten() {
+            c.letters_dots_spaces("roles.tenantId", role.tenantid.as_deref(), TENANT_PATTERN);
+        }
         c.safe_html("otpReference", s(&self.otpreference));
         c.max_len("tenantId", s(&self.tenantid), 50)
             .letters_dots_spaces("tenantId", s(&self.tenantid), TENANT_PATTERN);
@@ -222,10 +224,7 @@ impl UserIn {
                 .into_iter()
                 .filter_map(|r| {
                     let code = r.code.filter(|c| !c.trim().is_empty())?;
-                    let tenant_id = r
-                        .tenantid
-                        .filter(|t| !t.trim().is_empty() && is_tenant_pattern(t))
-                        .and_then(|t| TenantId::parse(&t).ok());
+                    let tenant_id = r.tenantid.and_then(|t| TenantId::parse(&t).ok());
                     Some(RoleRequest { code, tenant_id })
                 })
                 .collect()
@@ -281,7 +280,8 @@ fn s(v: &Option<String>) -> Option<&str> {
     v.as_deref()
 }
 
-fn constraint_name(c: Constraint) -> &'static str {
+/// The constraint's name as Hibernate Validator spells it in DIGIT's codes.
+pub fn constraint_name(c: Constraint) -> &'static str {
     match c {
         Constraint::Size => "Size",
         Constraint::Pattern => "Pattern",

@@ -266,3 +266,19 @@ async fn keys_bind_case_insensitively_and_scalars_leniently() {
         (Some("CASE"), Some(true), Some("143001"))
     );
 }
+
+#[actix_web::test]
+async fn a_malformed_role_tenant_is_refused_not_replaced() {
+    let app = spawn_app().await;
+    let mut user = employee("BAD");
+    user["roles"] = json!([{"code": "EMPLOYEE", "tenantId": "pb.city1"}]);
+    let (status, body) = app
+        .post("/user/users/_createnovalidate", &json!({"user": user}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        first_code(&body),
+        "Pattern.createUserRequest.user.roles.tenantId"
+    );
+    assert_nothing_stored(&app).await;
+}

@@ -412,3 +412,55 @@ async fn health_endpoints_answer_on_both_listeners() {
         .status();
     assert_eq!(status, StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn a_saturated_hasher_answers_503_and_stores_nothing_for_refused_requests() {
+    let app = std::sync::Arc::new(
+        crate::helpers::spawn_app_with(|s| {
+            s.hasher.threads = 1;
+            s.hasher.queue = 1;
+            s.hasher.memory_kib = 32 * 1024;
+            s.hasher.iterations = 4;
+        })
+        .await,
+    );
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let app = app.clone();
+        let mut user = employee(&format!("BUSY{i}"));
+        user["password"] = json!("Abcdef1@");
+        tasks.push(actix_web::rt::spawn(async move {
+            app.post("/user/users/_createnovalidate", &json!({"user": user}))
+                .await
+        }));
+    }
+    let (mut ok, mut busy) = (0, 0);
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::OK => ok += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                assert_eq!(first_code(&body), "SERVICE_BUSY");
+                assert_eq!(body["ResponseInfo"], Value::Null);
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
+    let stored = app
+        .search_v1(json!({"roleCodes": ["EMPLOYEE"], "tenantId": "pb.amritsar"}))
+        .await;
+    assert_eq!(stored.len(), ok);
+}
+
+#[actix_web::test]
+async fn dates_given_as_epoch_milliseconds() {
+    let app = spawn_app().await;
+    let mut user = employee("EPOCH");
+    user["dob"] = json!(523_497_600_000i64); // 1986-08-04T00:00:00Z
+    user["pwdExpiryDate"] = json!(1_893_456_000_000i64); // 2030-01-01T00:00:00Z
+    let u = app.create(user).await;
+    assert_eq!(u["dob"], "04/08/1986");
+    assert_eq!(u["pwdExpiryDate"], "01-01-2030 00:00:00");
+}

@@ -6,22 +6,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use digit_user::config::{EnvSource, Overrides, Settings};
+use digit_user::config::{MapEnv, Overrides, Settings};
 use digit_user::startup::Application;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// No environment: secrets are generated into the data dir.
-pub struct NoEnv;
-
-impl EnvSource for NoEnv {
-    fn var(&self, _: &str) -> Option<String> {
-        None
-    }
-    fn vars(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-}
 
 /// Settings for tests: loopback port 0, cheap argon2, `data_dir` as given.
 pub fn test_settings(data_dir: &Path) -> Settings {
@@ -31,8 +19,8 @@ pub fn test_settings(data_dir: &Path) -> Settings {
         internal_addr: Some("127.0.0.1:0".into()),
         config_file: None,
     };
-    let mut s =
-        Settings::load_from(&overrides, Path::new("/nonexistent"), &NoEnv).expect("test settings");
+    let mut s = Settings::load_from(&overrides, Path::new("/nonexistent"), &MapEnv::default())
+        .expect("test settings");
     s.hasher.memory_kib = 256;
     s.hasher.iterations = 1;
     s.http.workers = 2;
@@ -59,7 +47,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
     tweak(&mut settings);
-    let app = Application::build(settings, &NoEnv, actors::Clock::System).expect("build the app");
+    let app = Application::build(settings, &MapEnv::default(), actors::Clock::System)
+        .expect("build the app");
     let public = format!("http://{}", app.public_addr());
     let internal = format!("http://{}", app.internal_addr());
     actix_web::rt::spawn(app.run_until(std::future::pending()));
@@ -248,9 +237,23 @@ impl Process {
     }
 
     /// Sends `signal` and waits for the exit status.
-    pub fn stop(mut self, signal: nix::sys::signal::Signal) -> std::process::ExitStatus {
+    pub fn stop(self, signal: nix::sys::signal::Signal) -> std::process::ExitStatus {
+        self.stop_with_log(signal).0
+    }
+
+    /// Sends `signal`, waits, and returns the exit status and everything logged on standard error.
+    pub fn stop_with_log(
+        mut self,
+        signal: nix::sys::signal::Signal,
+    ) -> (std::process::ExitStatus, String) {
+        use std::io::Read;
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
-        self.child.wait().unwrap()
+        let status = self.child.wait().unwrap();
+        let mut log = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            err.read_to_string(&mut log).unwrap();
+        }
+        (status, log)
     }
 }
 

@@ -261,3 +261,42 @@ fn check_config_and_admin_create_user() {
     assert_eq!(body["user"][0]["userName"], "ROOT");
     assert_eq!(body["user"][0]["active"], true);
 }
+
+#[test]
+fn json_logs_show_the_ordered_shutdown_and_no_pii() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = HashMap::from([
+        ("DIGIT_USER__LOG__FORMAT", "json".to_owned()),
+        ("DIGIT_USER__LOG__LEVEL", "info".to_owned()),
+    ]);
+    let app = Process::start(dir.path(), &env).unwrap();
+    let (code, _) = post(
+        &app.base,
+        "/user/users/_createnovalidate",
+        &json!({"user": pii_user(3)}),
+    );
+    assert_eq!(code, 200);
+    let (status, log) = app.stop_with_log(Signal::SIGTERM);
+    assert_eq!(status.code(), Some(0));
+    let messages: Vec<String> = log
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+        })
+        .map(|v| v["message"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let position = |needle: &str| {
+        messages
+            .iter()
+            .position(|m| m.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {messages:?}"))
+    };
+    assert!(position("generated a secret") < position("digit-user serving"));
+    assert!(position("shutdown requested") < position("readiness off"));
+    assert!(position("readiness off") < position("stopping actors"));
+    assert!(position("stopping actors") < position("flushing the store"));
+    assert!(position("flushing the store") < position("shutdown complete"));
+    for value in ["PIIUSER3", "Zebulon", "9876500003", "Zq3@secretA"] {
+        assert!(!log.contains(value), "{value} logged");
+    }
+}

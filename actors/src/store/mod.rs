@@ -7,7 +7,7 @@
 mod commit;
 pub mod users;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use commit::{CommitError, Flusher, GroupCommit};
 pub use users::{AuditEntry, UserStore, UserWriteError};
@@ -146,16 +146,6 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
-    }
-
-    /// Bytes the database takes on disk.
-    pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
-    }
-
-    /// The data dir's database path, for messages.
-    pub fn path_of(data_dir: &Path) -> PathBuf {
-        data_dir.join("db")
     }
 }
 
