@@ -1,0 +1,165 @@
+//! Tests of the user store: transactions, indexes, audit trail, reopening.
+
+use super::*;
+use crate::domain::user::Role;
+use crate::seal::KEY_LEN;
+use crate::store::{Store, StoreOptions};
+
+fn keys(seal: u8, blind: u8) -> StoreKeys {
+    StoreKeys {
+        keyring: Keyring::new(&[(1, [seal; KEY_LEN])]).unwrap(),
+        blind: BlindIndexer::new(&[blind; KEY_LEN]),
+    }
+}
+
+fn open(dir: &std::path::Path, k: StoreKeys) -> Result<Store, StoreError> {
+    let opts = StoreOptions {
+        path: dir.to_owned(),
+        cache_capacity_bytes: 8 << 20,
+        flush_every_ms: None,
+        commit_queue: 64,
+        partitions: 256,
+    };
+    Store::open(&opts, k)
+}
+
+fn record(store: &Store, user_name: &str) -> UserRecord {
+    let tenant = TenantId::parse("pb.amritsar").unwrap();
+    let (id, uuid) = store.users().mint_ids(&tenant, user_name).unwrap();
+    UserRecord {
+        id,
+        uuid,
+        tenant_id: tenant.clone(),
+        user_type: UserType::Employee,
+        user_name: user_name.into(),
+        password_hash: None,
+        salutation: None,
+        name: Some("Asha Devi".into()),
+        gender: None,
+        mobile_number: Some("9876543210".into()),
+        country_code: Some("+91".into()),
+        alt_mobile_number: None,
+        email_id: None,
+        alt_contact_number: None,
+        pan: None,
+        aadhaar_number: None,
+        permanent_address: None,
+        correspondence_address: None,
+        active: true,
+        locale: None,
+        account_locked: false,
+        account_locked_date: None,
+        guardian: None,
+        relationship: None,
+        signature: None,
+        blood_group: None,
+        photo: None,
+        identification_mark: None,
+        created_by: None,
+        last_modified_by: None,
+        created_date: 1,
+        last_modified_date: 1,
+        dob: None,
+        pwd_expiry_date: 2,
+        roles: vec![Role {
+            code: "EMPLOYEE".into(),
+            name: "Employee".into(),
+            tenant_id: tenant,
+        }],
+    }
+}
+
+#[tokio::test]
+async fn every_update_leaves_an_audit_record_of_the_previous_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), keys(1, 2)).unwrap();
+    let rec = record(&store, "E1");
+    store.users().insert(&rec).await.unwrap();
+    for (i, name) in ["Second", "Third"].into_iter().enumerate() {
+        store
+            .users()
+            .update(&rec.uuid, Some("actor-uuid"), 100 + i as i64, |old| {
+                Ok::<_, ()>(UserRecord {
+                    name: Some(name.into()),
+                    ..old.clone()
+                })
+            })
+            .await
+            .unwrap();
+    }
+    let trail = store.users().audit_trail(rec.id).unwrap();
+    assert_eq!(trail.len(), 2);
+    assert_eq!(trail[0].previous.name.as_deref(), Some("Asha Devi"));
+    assert_eq!(trail[1].previous.name.as_deref(), Some("Second"));
+    assert_eq!(
+        (trail[1].actor_uuid.as_deref(), trail[1].at),
+        (Some("actor-uuid"), 101)
+    );
+    assert_eq!(
+        store.users().get(rec.id).unwrap().unwrap().name.as_deref(),
+        Some("Third")
+    );
+}
+
+#[tokio::test]
+async fn a_refused_update_changes_nothing_and_writes_no_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), keys(1, 2)).unwrap();
+    let rec = record(&store, "E2");
+    store.users().insert(&rec).await.unwrap();
+    let result = store
+        .users()
+        .update(&rec.uuid, None, 5, |_| Err::<UserRecord, _>("no"))
+        .await;
+    assert!(matches!(result, Err(UserWriteError::Refused("no"))));
+    assert!(store.users().audit_trail(rec.id).unwrap().is_empty());
+    assert_eq!(store.users().get(rec.id).unwrap().unwrap(), rec);
+}
+
+#[tokio::test]
+async fn changing_type_onto_a_taken_unique_key_is_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), keys(1, 2)).unwrap();
+    let a = record(&store, "SAME");
+    store.users().insert(&a).await.unwrap();
+    let mut b = record(&store, "SAME");
+    b.user_type = UserType::System;
+    store.users().insert(&b).await.unwrap();
+    let result = store
+        .users()
+        .update(&b.uuid, None, 5, |old| {
+            Ok::<_, ()>(UserRecord {
+                user_type: UserType::Employee,
+                ..old.clone()
+            })
+        })
+        .await;
+    assert!(matches!(result, Err(UserWriteError::Duplicate)));
+}
+
+#[tokio::test]
+async fn reopening_needs_the_same_keys_and_keeps_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = {
+        let store = open(dir.path(), keys(1, 2)).unwrap();
+        let rec = record(&store, "KEEP");
+        store.users().insert(&rec).await.unwrap();
+        rec
+    };
+    assert!(matches!(
+        open(dir.path(), keys(9, 2)),
+        Err(StoreError::WrongKeys("sealing"))
+    ));
+    assert!(matches!(
+        open(dir.path(), keys(1, 9)),
+        Err(StoreError::WrongKeys("blind-index"))
+    ));
+    let store = open(dir.path(), keys(1, 2)).unwrap();
+    assert_eq!(
+        store.users().get_by_uuid(&rec.uuid).unwrap(),
+        Some(rec.clone())
+    );
+    // ids keep growing after a restart
+    let (next, _) = store.users().mint_ids(&rec.tenant_id, "NEXT").unwrap();
+    assert!(next >> 16 > rec.id >> 16);
+}
