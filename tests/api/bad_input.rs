@@ -58,9 +58,7 @@ async fn wrong_types_name_the_field() {
     let app = spawn_app().await;
     let mut user = employee("BAD");
     user["id"] = json!("not-a-number");
-    let (status, body) = app
-        .post("/user/users/_createnovalidate", &json!({"user": user}))
-        .await;
+    let (status, body) = app.try_create(user).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_e1(&body);
     assert_eq!(first_code(&body), "JsonMappingException");
@@ -73,9 +71,7 @@ async fn wrong_types_name_the_field() {
     );
     let mut user = employee("BAD");
     user["roles"] = json!("EMPLOYEE");
-    let (_, body) = app
-        .post("/user/users/_createnovalidate", &json!({"user": user}))
-        .await;
+    let (_, body) = app.try_create(user).await;
     assert_eq!(first_code(&body), "JsonMappingException");
     assert!(
         body["Errors"][0]["message"]
@@ -86,9 +82,7 @@ async fn wrong_types_name_the_field() {
     );
     let mut user = employee("BAD");
     user["dob"] = json!("1990/13/45");
-    let (_, body) = app
-        .post("/user/users/_createnovalidate", &json!({"user": user}))
-        .await;
+    let (_, body) = app.try_create(user).await;
     assert_eq!(first_code(&body), "JsonMappingException");
     assert!(
         body["Errors"][0]["message"]
@@ -104,9 +98,7 @@ async fn unknown_enum_values() {
     let app = spawn_app().await;
     let mut user = employee("BAD");
     user["gender"] = json!("xyz");
-    let (status, body) = app
-        .post("/user/users/_createnovalidate", &json!({"user": user}))
-        .await;
+    let (status, body) = app.try_create(user).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(first_code(&body), "IllegalArgumentException");
     assert_eq!(
@@ -115,9 +107,7 @@ async fn unknown_enum_values() {
     );
     let mut user = employee("BAD");
     user["relationship"] = json!("COUSIN");
-    let (_, body) = app
-        .post("/user/users/_createnovalidate", &json!({"user": user}))
-        .await;
+    let (_, body) = app.try_create(user).await;
     assert_eq!(first_code(&body), "JsonMappingException");
     assert!(
         body["Errors"][0]["message"]
@@ -128,9 +118,7 @@ async fn unknown_enum_values() {
     // unknown type reads as absent, which the presence check names; unknown blood group is dropped
     let mut user = employee("BAD");
     user["type"] = json!("ADMIN");
-    let (_, body) = app
-        .post("/user/users/_createnovalidate", &json!({"user": user}))
-        .await;
+    let (_, body) = app.try_create(user).await;
     assert_eq!(first_code(&body), "InvalidUserCreateException");
     assert_nothing_stored(&app).await;
     let mut user = employee("BLOOD");
@@ -196,18 +184,14 @@ async fn bean_validation_codes_and_messages() {
     for (field, value, code) in cases {
         let mut user = employee("BAD");
         user[field] = value;
-        let (status, body) = app
-            .post("/user/users/_createnovalidate", &json!({"user": user}))
-            .await;
+        let (status, body) = app.try_create(user).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{field}");
         assert_e1(&body);
         assert_eq!(first_code(&body), code, "{body}");
     }
     let mut user = employee("BAD");
     user["name"] = json!("x".repeat(51));
-    let (_, body) = app
-        .post("/user/users/_createnovalidate", &json!({"user": user}))
-        .await;
+    let (_, body) = app.try_create(user).await;
     assert_eq!(
         body["Errors"][0]["message"],
         "size must be between 0 and 50"
@@ -216,9 +200,7 @@ async fn bean_validation_codes_and_messages() {
     let mut user = employee("BAD");
     user["emailId"] = json!("bad");
     user["permanentPinCode"] = json!("1");
-    let (_, body) = app
-        .post("/user/users/_createnovalidate", &json!({"user": user}))
-        .await;
+    let (_, body) = app.try_create(user).await;
     assert_eq!(body["Errors"].as_array().unwrap().len(), 2);
     assert_nothing_stored(&app).await;
 }
@@ -228,9 +210,7 @@ async fn oversized_bodies_are_refused_unread() {
     let app = crate::helpers::spawn_app_with(|s| s.http.max_body_bytes = 4096).await;
     let mut user = employee("BAD");
     user["identificationMark"] = json!("x".repeat(8000));
-    let (status, body) = app
-        .post("/user/users/_createnovalidate", &json!({"user": user}))
-        .await;
+    let (status, body) = app.try_create(user).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_e1(&body);
     assert_eq!(first_code(&body), "PAYLOAD_TOO_LARGE");
@@ -272,9 +252,7 @@ async fn a_malformed_role_tenant_is_refused_not_replaced() {
     let app = spawn_app().await;
     let mut user = employee("BAD");
     user["roles"] = json!([{"code": "EMPLOYEE", "tenantId": "pb.city1"}]);
-    let (status, body) = app
-        .post("/user/users/_createnovalidate", &json!({"user": user}))
-        .await;
+    let (status, body) = app.try_create(user).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         first_code(&body),

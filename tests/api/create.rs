@@ -212,9 +212,7 @@ async fn presence_checks_name_what_is_missing() {
     ] {
         let mut user = employee("MISS");
         user.as_object_mut().unwrap().remove(field);
-        let (status, body) = app
-            .post("/user/users/_createnovalidate", &json!({"user": user}))
-            .await;
+        let (status, body) = app.try_create(user).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{field}");
         assert_eq!(
             first_code(&body),
@@ -236,9 +234,7 @@ async fn mobile_numbers_follow_the_state_rule() {
     let app = spawn_app().await;
     let mut user = employee("MOB");
     user["mobileNumber"] = json!("5876543210");
-    let (status, body) = app
-        .post("/user/users/_createnovalidate", &json!({"user": user}))
-        .await;
+    let (status, body) = app.try_create(user).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(first_code(&body), "INVALID_MOBILE_NUMBER");
     assert_eq!(
@@ -247,9 +243,7 @@ async fn mobile_numbers_follow_the_state_rule() {
     );
     let mut alt = employee("MOB");
     alt["alternatemobilenumber"] = json!("123");
-    let (_, body) = app
-        .post("/user/users/_createnovalidate", &json!({"user": alt}))
-        .await;
+    let (_, body) = app.try_create(alt).await;
     assert_eq!(first_code(&body), "INVALID_MOBILE_NUMBER");
 }
 
@@ -295,9 +289,7 @@ async fn roles_must_exist_in_the_catalog_and_the_users_state() {
         "Unable to validate role from MDMS"
     );
     user["roles"] = json!([{"code": "EMPLOYEE", "tenantId": "hr.karnal"}]);
-    let (_, body) = app
-        .post("/user/users/_createnovalidate", &json!({"user": user}))
-        .await;
+    let (_, body) = app.try_create(user).await;
     assert_eq!(first_code(&body), "INVALID_ROLE_TENANT");
 }
 
@@ -325,9 +317,7 @@ async fn passwords_follow_the_digit_policy() {
         "Password must be of minimum: 8 and maximum: 15 characters."
     );
     user["password"] = json!("x Abcdef1@");
-    let (_, body) = app
-        .post("/user/users/_createnovalidate", &json!({"user": user}))
-        .await;
+    let (_, body) = app.try_create(user).await;
     assert_eq!(
         first_code(&body),
         "INVALID_PWD_PATTERN",
@@ -429,10 +419,9 @@ async fn a_saturated_hasher_answers_503_and_stores_nothing_for_refused_requests(
         let app = app.clone();
         let mut user = employee(&format!("BUSY{i}"));
         user["password"] = json!("Abcdef1@");
-        tasks.push(actix_web::rt::spawn(async move {
-            app.post("/user/users/_createnovalidate", &json!({"user": user}))
-                .await
-        }));
+        tasks.push(actix_web::rt::spawn(
+            async move { app.try_create(user).await },
+        ));
     }
     let (mut ok, mut busy) = (0, 0);
     for t in tasks {

@@ -124,6 +124,15 @@ impl TestApp {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// Creates a user through `_createnovalidate` as an inter-service call.
+    pub async fn try_create(&self, user: Value) -> (StatusCode, Value) {
+        self.post(
+            "/user/users/_createnovalidate",
+            &json!({"RequestInfo": {}, "user": user}),
+        )
+        .await
+    }
+
     /// Creates a user through `_createnovalidate` and returns it; panics unless 200.
     pub async fn create(&self, user: Value) -> Value {
         let (status, body) = self
