@@ -1,7 +1,9 @@
 //! Domain types and pure policies of the user registry. Nothing here does I/O or reads a clock.
 
 pub mod enums;
+pub mod messages;
 pub mod mobile;
+pub mod otp;
 pub mod password;
 pub mod roles;
 pub mod rules;
