@@ -8,7 +8,9 @@
 pub mod clock;
 pub mod domain;
 pub mod hasher;
+pub mod otp_session;
 pub mod partition;
+pub mod router;
 pub mod seal;
 pub mod store;
 

@@ -126,6 +126,8 @@ pub enum IndexedField {
     Name,
     /// (tenant, type, userName): the uniqueness key of a user.
     UniqueUser,
+    /// (state tenant, mobile number): the key of an OTP session.
+    OtpSession,
 }
 
 impl IndexedField {
@@ -137,13 +139,14 @@ impl IndexedField {
             Self::EmailId => b"email",
             Self::Name => b"name",
             Self::UniqueUser => b"unique-user",
+            Self::OtpSession => b"otp-session",
         }
     }
 
     /// The normal form two values must share to match.
     pub fn normalise(self, value: &str) -> String {
         match self {
-            Self::UserName | Self::UniqueUser => value.to_owned(),
+            Self::UserName | Self::UniqueUser | Self::OtpSession => value.to_owned(),
             Self::MobileNumber | Self::AltMobileNumber => value.trim().to_owned(),
             Self::EmailId => value.trim().to_lowercase(),
             Self::Name => value

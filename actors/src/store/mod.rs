@@ -5,11 +5,13 @@
 //! under other sealing or blind-index keys, and one sled cannot open (corrupt, or locked by another process).
 
 mod commit;
+pub mod otp;
 pub mod users;
 
 use std::path::PathBuf;
 
 pub use commit::{CommitError, Flusher, GroupCommit};
+pub use otp::{Channel, OtpStore, OutboxRecord, SessionKey};
 pub use users::{AuditEntry, UserStore, UserWriteError};
 
 use crate::seal::{BlindIndexer, Keyring, SealError};
@@ -101,6 +103,7 @@ pub struct Store {
     db: sled::Db,
     commit: GroupCommit,
     users: UserStore,
+    otp: OtpStore,
     // Dropped with the store: stops and joins the flusher thread, releasing its database handle.
     _flusher: Flusher,
 }
@@ -123,11 +126,14 @@ impl Store {
             })?;
         check_meta(&db, &keys)?;
         let (commit, flusher) = GroupCommit::start(db.clone(), opts.commit_queue);
-        let users = UserStore::open(&db, keys, commit.clone(), opts.partitions)?;
+        let keyring = std::sync::Arc::new(keys.keyring);
+        let otp = OtpStore::open(&db, keyring.clone(), keys.blind.clone(), commit.clone())?;
+        let users = UserStore::open(&db, keyring, keys.blind, commit.clone(), opts.partitions)?;
         Ok(Self {
             db,
             commit,
             users,
+            otp,
             _flusher: flusher,
         })
     }
@@ -135,6 +141,11 @@ impl Store {
     /// The user registry.
     pub fn users(&self) -> &UserStore {
         &self.users
+    }
+
+    /// OTP sessions and the outbox.
+    pub fn otp(&self) -> &OtpStore {
+        &self.otp
     }
 
     /// Whether the store can be written (the last flush succeeded).

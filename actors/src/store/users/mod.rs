@@ -18,7 +18,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 mod search;
 
-use super::{GroupCommit, StoreError, StoreKeys};
+use super::{GroupCommit, StoreError};
 use crate::domain::{TenantId, UserRecord, UserType};
 use crate::partition::{Partition, home_partition, mint_id, mint_uuid};
 use crate::seal::{BLIND_LEN, BlindIndexer, IndexedField, Keyring};
@@ -70,7 +70,7 @@ pub struct UserStore {
     users: sled::Tree,
     index: sled::Tree,
     audit: sled::Tree,
-    keyring: Keyring,
+    keyring: std::sync::Arc<Keyring>,
     blind: BlindIndexer,
     commit: GroupCommit,
     partitions: u16,
@@ -86,7 +86,8 @@ enum Abort<E> {
 impl UserStore {
     pub(super) fn open(
         db: &sled::Db,
-        keys: StoreKeys,
+        keyring: std::sync::Arc<Keyring>,
+        blind: BlindIndexer,
         commit: GroupCommit,
         partitions: u16,
     ) -> Result<Self, StoreError> {
@@ -95,8 +96,8 @@ impl UserStore {
             users: db.open_tree(USERS)?,
             index: db.open_tree(INDEX)?,
             audit: db.open_tree(AUDIT)?,
-            keyring: keys.keyring,
-            blind: keys.blind,
+            keyring,
+            blind,
             commit,
             partitions,
         })

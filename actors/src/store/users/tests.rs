@@ -3,7 +3,7 @@
 use super::*;
 use crate::domain::user::Role;
 use crate::seal::KEY_LEN;
-use crate::store::{Store, StoreOptions};
+use crate::store::{Store, StoreKeys, StoreOptions};
 
 fn keys(seal: u8, blind: u8) -> StoreKeys {
     StoreKeys {

@@ -1,0 +1,363 @@
+//! `OtpSession`: the actor that owns one (state tenant, mobile number).
+//!
+//! It loads its state from sled when it starts and writes it through on every change, in the same
+//! transaction as the notifications a send queues. Every message is handled to the end before the next one
+//! starts, so of N concurrent validations of one code exactly one consumes it. A timer fires at the next
+//! expiry; when no code is live and nothing arrived for `idle`, the actor stops and tells the router.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::Clock;
+use crate::domain::messages::{MessageCatalogs, Template};
+use crate::domain::otp::{
+    FreshCode, Invalid, LiveCode, OtpKeys, OtpPolicy, OtpSessionState, Purpose, Throttle,
+};
+use crate::store::{Channel, OutboxRecord, SessionKey, Store, StoreError};
+
+/// Who receives the notifications of a send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipients {
+    /// Mobile number the SMS goes to.
+    pub mobile: String,
+    /// Country code carried in the SMS payload.
+    pub country_code: Option<String>,
+    /// E-mail address, for login and password reset when the user has one.
+    pub email: Option<String>,
+    /// Message locale; the catalogs' default when `None`.
+    pub locale: Option<String>,
+}
+
+/// Send (or re-send) the code of a purpose.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<SendReceipt, SendError>")]
+pub struct SendOtp {
+    /// Purpose of the code.
+    pub purpose: Purpose,
+    /// Where it goes.
+    pub to: Recipients,
+}
+
+/// What a send did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReceipt {
+    /// Token id of the code sent.
+    pub token_id: String,
+    /// Whether the code is new (not a re-send).
+    pub is_new: bool,
+    /// Notifications queued.
+    pub queued: usize,
+}
+
+/// Why a send did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// A limit refused it; nothing was queued.
+    #[error("send refused: {}", .0.reason())]
+    Throttled(Throttle),
+    /// The store failed; nothing was acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Check (and on success consume) a code.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<String, ValidateError>")]
+pub struct ValidateOtp {
+    /// Only this purpose's code, or any live code when `None`.
+    pub purpose: Option<Purpose>,
+    /// The code as submitted.
+    pub code: String,
+}
+
+/// Why a validation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    /// Wrong, expired, used or unknown.
+    #[error("otp validation unsuccessful")]
+    Invalid(Invalid),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Issue a code for `/otp/v1/_create` and return it in clear (internal listener only).
+#[derive(Message, Clone)]
+#[rtype(result = "Result<(LiveCode, String), StoreError>")]
+pub struct CreateDirect;
+
+/// Whether a token is live (`Some(false)`), consumed (`Some(true)`) or unknown.
+#[derive(Message, Clone)]
+#[rtype(result = "Option<bool>")]
+pub struct TokenStatus(pub String);
+
+/// Sent to the router when a session stopped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionStopped {
+    /// The session.
+    pub key: SessionKey,
+    /// Its generation, so a late notice cannot remove a newer actor.
+    pub generation: u64,
+}
+
+/// What every session shares.
+pub struct SessionDeps {
+    /// The store.
+    pub store: Arc<Store>,
+    /// Code derivation and hashing.
+    pub keys: OtpKeys,
+    /// Limits.
+    pub policy: OtpPolicy,
+    /// Templates.
+    pub catalogs: MessageCatalogs,
+    /// Time.
+    pub clock: Clock,
+    /// A session with no live code stops after this long without messages.
+    pub idle: Duration,
+}
+
+/// The actor.
+pub struct OtpSession {
+    key: SessionKey,
+    generation: u64,
+    deps: Arc<SessionDeps>,
+    state: OtpSessionState,
+    router: Recipient<SessionStopped>,
+    idle_timer: Option<SpawnHandle>,
+    expiry_timer: Option<SpawnHandle>,
+}
+
+impl OtpSession {
+    /// A session for `key`; its state is loaded in `started`.
+    pub fn new(
+        key: SessionKey,
+        generation: u64,
+        deps: Arc<SessionDeps>,
+        router: Recipient<SessionStopped>,
+    ) -> Self {
+        Self {
+            key,
+            generation,
+            deps,
+            state: OtpSessionState::default(),
+            router,
+            idle_timer: None,
+            expiry_timer: None,
+        }
+    }
+
+    /// Re-arms the timers after every message: the expiry timer at the next deadline, the idle timer when no
+    /// code is live.
+    fn rearm(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.idle_timer.take() {
+            ctx.cancel_future(h);
+        }
+        if let Some(h) = self.expiry_timer.take() {
+            ctx.cancel_future(h);
+        }
+        let now = self.deps.clock.now_ms();
+        if let Some(deadline) = self.state.codes.values().map(|c| c.expires_ms).min() {
+            let wait = Duration::from_millis(u64::try_from(deadline - now).unwrap_or(0));
+            self.expiry_timer = Some(ctx.run_later(wait, |act, ctx| {
+                let now = act.deps.clock.now_ms();
+                if !act.state.expire(now).is_empty() {
+                    // persisted lazily: an expired code is dead whether or not the disk knows yet
+                    tracing::debug!("otp codes expired");
+                }
+                act.rearm(ctx);
+            }));
+        } else {
+            self.idle_timer = Some(ctx.run_later(self.deps.idle, |_, ctx| ctx.stop()));
+        }
+    }
+
+    fn payloads(
+        &self,
+        purpose: Purpose,
+        code: &str,
+        to: &Recipients,
+        live: &LiveCode,
+    ) -> Vec<OutboxRecord> {
+        let now = self.deps.clock.now_ms();
+        let render = |t: Template| self.deps.catalogs.render(to.locale.as_deref(), t, code);
+        let record = |channel: Channel, key: &str, payload: serde_json::Value| OutboxRecord {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            channel,
+            key: key.to_owned(),
+            payload,
+            created_ms: now,
+            expires_ms: Some(live.expires_ms),
+            attempts: 0,
+            last_error: None,
+        };
+        let mut out = vec![record(
+            Channel::Sms,
+            &to.mobile,
+            serde_json::json!({
+                "mobileNumber": to.mobile,
+                "message": render(Template::Sms(purpose)),
+                "category": "OTP",
+                "expiryTime": null,
+                "countryCode": to.country_code,
+            }),
+        )];
+        if let (Some(email), Purpose::Login | Purpose::PasswordReset) = (
+            to.email.as_deref().filter(|e| !e.trim().is_empty()),
+            purpose,
+        ) {
+            out.push(record(
+                Channel::Email,
+                email,
+                serde_json::json!({
+                    "requestInfo": {"apiId": null, "ver": null, "ts": null, "action": null, "did": null, "key": null,
+                                    "msgId": null, "authToken": null, "correlationId": null,
+                                    "plainAccessRequest": null, "userInfo": null},
+                    "email": {"emailTo": [email], "subject": render(Template::EmailSubject(purpose)),
+                              "body": render(Template::EmailBody(purpose))},
+                }),
+            ));
+        }
+        out
+    }
+}
+
+fn fresh() -> FreshCode {
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).expect("the OS random source");
+    FreshCode {
+        token_id: uuid::Uuid::new_v4().to_string(),
+        nonce,
+    }
+}
+
+impl Actor for OtpSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        match self.deps.store.otp().load(&self.key) {
+            Ok(state) => self.state = state,
+            Err(e) => {
+                // A session that cannot read its state must not answer from an empty one.
+                tracing::error!(error = %e, "otp session state unreadable; stopping the session");
+                ctx.stop();
+                return;
+            }
+        }
+        self.state.expire(self.deps.clock.now_ms());
+        self.rearm(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.router.do_send(SessionStopped {
+            key: self.key,
+            generation: self.generation,
+        });
+    }
+}
+
+/// Messages a session queues before senders are told it is busy.
+pub const MAILBOX: usize = 64;
+
+impl Handler<SendOtp> for OtpSession {
+    type Result = ResponseFuture<Result<SendReceipt, SendError>>;
+
+    fn handle(&mut self, msg: SendOtp, ctx: &mut Self::Context) -> Self::Result {
+        let now = self.deps.clock.now_ms();
+        let before = self.state.clone();
+        let sent = match self.state.send(
+            now,
+            msg.purpose,
+            fresh(),
+            &self.deps.keys,
+            &self.deps.policy,
+        ) {
+            Ok(sent) => sent,
+            Err(throttle) => {
+                self.state = before;
+                self.rearm(ctx);
+                return Box::pin(async move { Err(SendError::Throttled(throttle)) });
+            }
+        };
+        let code = zeroize::Zeroizing::new(
+            self.deps
+                .keys
+                .derive_code(&sent.code.nonce, self.deps.policy.length),
+        );
+        let records = self.payloads(msg.purpose, &code, &msg.to, &sent.code);
+        self.rearm(ctx);
+        let deps = self.deps.clone();
+        let (key, state) = (self.key, self.state.clone());
+        let token = sent.is_new.then(|| sent.code.token_id.clone());
+        let receipt = SendReceipt {
+            token_id: sent.code.token_id,
+            is_new: sent.is_new,
+            queued: records.len(),
+        };
+        Box::pin(async move {
+            deps.store
+                .otp()
+                .save(&key, &state, token.as_deref(), &records)
+                .await?;
+            Ok(receipt)
+        })
+    }
+}
+
+impl Handler<ValidateOtp> for OtpSession {
+    type Result = ResponseFuture<Result<String, ValidateError>>;
+
+    fn handle(&mut self, msg: ValidateOtp, ctx: &mut Self::Context) -> Self::Result {
+        let now = self.deps.clock.now_ms();
+        let result = self
+            .state
+            .validate(now, msg.purpose, &msg.code, &self.deps.keys);
+        self.rearm(ctx);
+        let deps = self.deps.clone();
+        let (key, state) = (self.key, self.state.clone());
+        Box::pin(async move {
+            // both outcomes change the state (consumed, or a try spent) and must be on disk before the answer
+            deps.store.otp().save(&key, &state, None, &[]).await?;
+            result
+                .map(|live| live.token_id)
+                .map_err(ValidateError::Invalid)
+        })
+    }
+}
+
+impl Handler<CreateDirect> for OtpSession {
+    type Result = ResponseFuture<Result<(LiveCode, String), StoreError>>;
+
+    fn handle(&mut self, _: CreateDirect, ctx: &mut Self::Context) -> Self::Result {
+        let now = self.deps.clock.now_ms();
+        let live = self
+            .state
+            .issue_direct(now, fresh(), &self.deps.keys, &self.deps.policy);
+        let code = self
+            .deps
+            .keys
+            .derive_code(&live.nonce, self.deps.policy.length);
+        self.rearm(ctx);
+        let deps = self.deps.clone();
+        let (key, state) = (self.key, self.state.clone());
+        Box::pin(async move {
+            deps.store
+                .otp()
+                .save(&key, &state, Some(&live.token_id), &[])
+                .await?;
+            Ok((live, code))
+        })
+    }
+}
+
+impl Handler<TokenStatus> for OtpSession {
+    type Result = Option<bool>;
+
+    fn handle(&mut self, msg: TokenStatus, ctx: &mut Self::Context) -> Self::Result {
+        self.rearm(ctx);
+        self.state.token_status(&msg.0)
+    }
+}

@@ -1,0 +1,206 @@
+//! `Router`: the entry for every request that touches an OTP session.
+//!
+//! It owns the registry `session key → (address, generation)`, spawns a session on a miss, and forgets it
+//! when the session reports it stopped — unless a newer generation already replaced it. A message for a
+//! session is forwarded with a timeout; a session that stopped while the message was on its way is
+//! replaced and asked once more. The registry is bounded: past `max_sessions` live sessions, new numbers are
+//! refused (the caller answers 503) rather than growing without limit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::otp_session::{OtpSession, SessionDeps, SessionStopped};
+use crate::store::SessionKey;
+
+/// Forward `msg` to the session of `key`.
+pub struct ToSession<M> {
+    /// The session.
+    pub key: SessionKey,
+    /// The message.
+    pub msg: M,
+}
+
+impl<M> Message for ToSession<M>
+where
+    M: Message + Send + 'static,
+    M::Result: Send,
+{
+    type Result = Result<M::Result, RouteError>;
+}
+
+/// Why a message did not reach its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// Too many live sessions, or the session's mailbox stayed full.
+    #[error("otp sessions are saturated")]
+    Busy,
+    /// No answer in time.
+    #[error("the otp session did not answer in time")]
+    Timeout,
+}
+
+/// Number of live sessions.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct LiveSessions;
+
+/// The router actor.
+pub struct Router {
+    deps: Arc<SessionDeps>,
+    sessions: HashMap<SessionKey, (Addr<OtpSession>, u64)>,
+    next_generation: u64,
+    max_sessions: usize,
+    timeout: Duration,
+}
+
+impl Router {
+    /// A router over sessions built from `deps`.
+    pub fn new(deps: Arc<SessionDeps>, max_sessions: usize, timeout: Duration) -> Self {
+        Self {
+            deps,
+            sessions: HashMap::new(),
+            next_generation: 0,
+            max_sessions,
+            timeout,
+        }
+    }
+
+    fn session(
+        &mut self,
+        key: SessionKey,
+        ctx: &mut Context<Self>,
+    ) -> Result<Addr<OtpSession>, RouteError> {
+        if let Some((addr, _)) = self.sessions.get(&key)
+            && addr.connected()
+        {
+            return Ok(addr.clone());
+        }
+        if self.sessions.len() >= self.max_sessions {
+            self.sessions.retain(|_, (addr, _)| addr.connected());
+            if self.sessions.len() >= self.max_sessions {
+                return Err(RouteError::Busy);
+            }
+        }
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let addr = OtpSession::new(
+            key,
+            generation,
+            self.deps.clone(),
+            ctx.address().recipient(),
+        )
+        .start();
+        self.sessions.insert(key, (addr.clone(), generation));
+        Ok(addr)
+    }
+}
+
+impl Actor for Router {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(ROUTER_MAILBOX);
+    }
+}
+
+/// Requests the router queues before senders wait.
+pub const ROUTER_MAILBOX: usize = 4096;
+
+impl<M> Handler<ToSession<M>> for Router
+where
+    M: Message + Send + Clone + 'static,
+    M::Result: Send,
+    OtpSession: Handler<M>,
+{
+    type Result = ResponseFuture<Result<M::Result, RouteError>>;
+
+    fn handle(&mut self, msg: ToSession<M>, ctx: &mut Self::Context) -> Self::Result {
+        let addr = match self.session(msg.key, ctx) {
+            Ok(addr) => addr,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        let router = ctx.address();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match addr.send(msg.msg.clone()).timeout(timeout).await {
+                Ok(result) => Ok(result),
+                Err(MailboxError::Timeout) => Err(RouteError::Timeout),
+                // the session stopped as the message arrived: a new one picks it up, once
+                Err(MailboxError::Closed) => match router
+                    .send(Retry(ToSession {
+                        key: msg.key,
+                        msg: msg.msg,
+                    }))
+                    .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(RouteError::Busy),
+                },
+            }
+        })
+    }
+}
+
+/// A forward that is not retried again.
+struct Retry<M>(ToSession<M>);
+
+impl<M> Message for Retry<M>
+where
+    M: Message + Send + 'static,
+    M::Result: Send,
+{
+    type Result = Result<M::Result, RouteError>;
+}
+
+impl<M> Handler<Retry<M>> for Router
+where
+    M: Message + Send + 'static,
+    M::Result: Send,
+    OtpSession: Handler<M>,
+{
+    type Result = ResponseFuture<Result<M::Result, RouteError>>;
+
+    fn handle(&mut self, Retry(msg): Retry<M>, ctx: &mut Self::Context) -> Self::Result {
+        self.sessions.remove(&msg.key);
+        let addr = self.session(msg.key, ctx);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            addr?
+                .send(msg.msg)
+                .timeout(timeout)
+                .await
+                .map_err(|e| match e {
+                    MailboxError::Timeout => RouteError::Timeout,
+                    MailboxError::Closed => RouteError::Busy,
+                })
+        })
+    }
+}
+
+impl Handler<SessionStopped> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionStopped, _: &mut Self::Context) {
+        if self
+            .sessions
+            .get(&msg.key)
+            .is_some_and(|(_, generation)| *generation == msg.generation)
+        {
+            self.sessions.remove(&msg.key);
+        }
+    }
+}
+
+impl Handler<LiveSessions> for Router {
+    type Result = usize;
+
+    fn handle(&mut self, _: LiveSessions, _: &mut Self::Context) -> usize {
+        self.sessions
+            .values()
+            .filter(|(addr, _)| addr.connected())
+            .count()
+    }
+}

@@ -1,0 +1,375 @@
+//! The OTP session actors through their router: sends, limits, expiry, tries, concurrency, idle stop and
+//! reload from sled. Time moves through the injected clock; the idle timer is a short real one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::actors::Clock;
+use ::actors::domain::messages::MessageCatalogs;
+use ::actors::domain::otp::{OtpKeys, OtpPolicy, Purpose, Throttle};
+use ::actors::otp_session::{
+    CreateDirect, Recipients, SendError, SendOtp, SessionDeps, TokenStatus, ValidateError,
+    ValidateOtp,
+};
+use ::actors::router::{LiveSessions, Router, ToSession};
+use ::actors::seal::{BlindIndexer, KEY_LEN, Keyring};
+use ::actors::store::{SessionKey, Store, StoreKeys, StoreOptions};
+use actix::prelude::*;
+
+const POLICY: OtpPolicy = OtpPolicy {
+    length: 6,
+    ttl_ms: 600_000,
+    max_attempts: 5,
+    cooldown_ms: 30_000,
+    per_hour: 5,
+    per_day: 10,
+};
+
+struct Rig {
+    router: Addr<Router>,
+    store: Arc<Store>,
+    clock: Clock,
+    key: SessionKey,
+}
+
+fn open(dir: &std::path::Path) -> Arc<Store> {
+    let keys = StoreKeys {
+        keyring: Keyring::new(&[(1, [1; KEY_LEN])]).unwrap(),
+        blind: BlindIndexer::new(&[2; KEY_LEN]),
+    };
+    let opts = StoreOptions {
+        path: dir.to_owned(),
+        cache_capacity_bytes: 8 << 20,
+        flush_every_ms: None,
+        commit_queue: 1024,
+        partitions: 256,
+    };
+    Arc::new(Store::open(&opts, keys).unwrap())
+}
+
+fn rig(store: Arc<Store>, clock: Clock, idle: Duration) -> Rig {
+    let catalogs = MessageCatalogs::new(
+        BTreeMap::from([(
+            "en_IN".to_owned(),
+            BTreeMap::from([(
+                "sms.login.otp.msg".to_owned(),
+                "Your Login OTP is %s.".to_owned(),
+            )]),
+        )]),
+        "en_IN",
+    )
+    .unwrap();
+    let deps = Arc::new(SessionDeps {
+        store: store.clone(),
+        keys: OtpKeys::new(&[9; KEY_LEN]),
+        policy: POLICY,
+        catalogs,
+        clock: clock.clone(),
+        idle,
+    });
+    let key = store.otp().session_key("pb", "9876543210");
+    Rig {
+        router: Router::new(deps, 1000, Duration::from_secs(5)).start(),
+        store,
+        clock,
+        key,
+    }
+}
+
+fn to() -> Recipients {
+    Recipients {
+        mobile: "9876543210".into(),
+        country_code: Some("+91".into()),
+        email: Some("asha@example.org".into()),
+        locale: None,
+    }
+}
+
+impl Rig {
+    async fn send(
+        &self,
+        purpose: Purpose,
+    ) -> Result<::actors::otp_session::SendReceipt, SendError> {
+        self.router
+            .send(ToSession {
+                key: self.key,
+                msg: SendOtp { purpose, to: to() },
+            })
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn validate(
+        &self,
+        purpose: Option<Purpose>,
+        code: &str,
+    ) -> Result<String, ValidateError> {
+        self.router
+            .send(ToSession {
+                key: self.key,
+                msg: ValidateOtp {
+                    purpose,
+                    code: code.to_owned(),
+                },
+            })
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The code of the newest SMS in the outbox (what the citizen receives).
+    fn last_sms_code(&self) -> String {
+        let batch = self.store.otp().outbox_batch(1000).unwrap();
+        let sms = batch
+            .iter()
+            .rev()
+            .find(|(_, r)| r.payload.get("mobileNumber").is_some())
+            .expect("an sms");
+        let text = sms.1.payload["message"].as_str().unwrap();
+        text.chars().filter(char::is_ascii_digit).collect()
+    }
+
+    async fn live(&self) -> usize {
+        self.router.send(LiveSessions).await.unwrap()
+    }
+}
+
+fn wrong(code: &str) -> String {
+    if code == "000000" {
+        "000001".into()
+    } else {
+        "000000".into()
+    }
+}
+
+#[actix::test]
+async fn a_sent_code_validates_exactly_once_and_payloads_match_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rig(
+        open(dir.path()),
+        Clock::manual(1_000),
+        Duration::from_secs(60),
+    );
+    let receipt = r.send(Purpose::Login).await.unwrap();
+    assert!(receipt.is_new);
+    assert_eq!(receipt.queued, 2, "sms and e-mail for login");
+    let batch = r.store.otp().outbox_batch(10).unwrap();
+    let sms = &batch[0].1.payload;
+    let code = r.last_sms_code();
+    assert_eq!(code.len(), 6);
+    assert_eq!(sms["message"], format!("Your Login OTP is {code}."));
+    assert_eq!(
+        (
+            sms["category"].as_str(),
+            sms["countryCode"].as_str(),
+            sms["mobileNumber"].as_str()
+        ),
+        (Some("OTP"), Some("+91"), Some("9876543210"))
+    );
+    let email = &batch[1].1.payload;
+    assert_eq!(email["email"]["emailTo"][0], "asha@example.org");
+    assert_eq!(email["email"]["subject"], "Login OTP");
+    assert_eq!(
+        email["email"]["body"],
+        format!("Dear Citizen, Your Login OTP is {code}.")
+    );
+    assert!(
+        email["requestInfo"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(serde_json::Value::is_null)
+    );
+    assert_ne!(batch[0].1.message_id, batch[1].1.message_id);
+
+    assert_eq!(
+        r.validate(Some(Purpose::Login), &code).await.unwrap(),
+        receipt.token_id
+    );
+    assert!(matches!(
+        r.validate(Some(Purpose::Login), &code).await,
+        Err(ValidateError::Invalid(_))
+    ));
+    let status = r
+        .router
+        .send(ToSession {
+            key: r.key,
+            msg: TokenStatus(receipt.token_id),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, Some(true));
+}
+
+#[actix::test]
+async fn register_sends_no_email_and_a_resend_is_the_same_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rig(open(dir.path()), Clock::manual(0), Duration::from_secs(60));
+    let first = r.send(Purpose::Register).await.unwrap();
+    assert_eq!(first.queued, 1);
+    let code = r.last_sms_code();
+    r.clock.advance_ms(31_000);
+    let again = r.send(Purpose::Register).await.unwrap();
+    assert!(!again.is_new);
+    assert_eq!(again.token_id, first.token_id);
+    assert_eq!(r.last_sms_code(), code);
+    assert_eq!(r.store.otp().outbox_depth(), 2);
+}
+
+#[actix::test]
+async fn cooldown_and_caps_refuse_without_queueing() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rig(open(dir.path()), Clock::manual(0), Duration::from_secs(60));
+    r.send(Purpose::Register).await.unwrap();
+    r.clock.advance_ms(5_000);
+    match r.send(Purpose::Register).await {
+        Err(SendError::Throttled(Throttle::Cooldown { retry_after_ms })) => {
+            assert_eq!(retry_after_ms, 25_000)
+        }
+        other => panic!("{other:?}"),
+    }
+    for _ in 0..4 {
+        r.clock.advance_ms(30_000);
+        r.send(Purpose::Register).await.unwrap();
+    }
+    r.clock.advance_ms(30_000);
+    assert!(matches!(
+        r.send(Purpose::Register).await,
+        Err(SendError::Throttled(Throttle::Hourly { .. }))
+    ));
+    assert_eq!(
+        r.store.otp().outbox_depth(),
+        5,
+        "refused sends queue nothing"
+    );
+}
+
+#[actix::test]
+async fn expired_codes_and_exhausted_tries() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rig(open(dir.path()), Clock::manual(0), Duration::from_secs(60));
+    r.send(Purpose::Login).await.unwrap();
+    let code = r.last_sms_code();
+    r.clock.advance_ms(600_000);
+    assert!(
+        r.validate(None, &code).await.is_err(),
+        "expired after the ttl"
+    );
+
+    r.send(Purpose::Login).await.unwrap();
+    let code = r.last_sms_code();
+    for _ in 0..5 {
+        assert!(r.validate(None, &wrong(&code)).await.is_err());
+    }
+    assert!(
+        r.validate(None, &code).await.is_err(),
+        "dead after 5 wrong tries"
+    );
+}
+
+#[actix::test]
+async fn fifty_concurrent_validations_of_one_code_let_exactly_one_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rig(open(dir.path()), Clock::manual(0), Duration::from_secs(60));
+    r.send(Purpose::Login).await.unwrap();
+    let code = r.last_sms_code();
+    let tries: Vec<_> = (0..50)
+        .map(|_| {
+            r.router.send(ToSession {
+                key: r.key,
+                msg: ValidateOtp {
+                    purpose: None,
+                    code: code.clone(),
+                },
+            })
+        })
+        .collect();
+    let wins = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .filter(|res| matches!(res, Ok(Ok(Ok(_)))))
+        .count();
+    assert_eq!(wins, 1);
+}
+
+#[actix::test]
+async fn twenty_concurrent_wrong_tries_kill_the_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rig(open(dir.path()), Clock::manual(0), Duration::from_secs(60));
+    r.send(Purpose::Login).await.unwrap();
+    let code = r.last_sms_code();
+    let tries: Vec<_> = (0..20)
+        .map(|_| {
+            r.router.send(ToSession {
+                key: r.key,
+                msg: ValidateOtp {
+                    purpose: None,
+                    code: wrong(&code),
+                },
+            })
+        })
+        .collect();
+    futures_util::future::join_all(tries).await;
+    assert!(r.validate(None, &code).await.is_err());
+}
+
+#[actix::test]
+async fn an_idle_session_stops_and_its_state_comes_back_from_sled() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let r = rig(store.clone(), Clock::manual(0), Duration::from_millis(100));
+    r.send(Purpose::Login).await.unwrap();
+    let code = r.last_sms_code();
+    r.validate(None, &code).await.unwrap();
+    assert_eq!(r.live().await, 1);
+    actix::clock::sleep(Duration::from_millis(300)).await;
+    assert_eq!(r.live().await, 0, "no live code: the session stopped");
+    // a new session reads the send history back: the cooldown still holds
+    r.clock.advance_ms(10_000);
+    assert!(matches!(
+        r.send(Purpose::Login).await,
+        Err(SendError::Throttled(Throttle::Cooldown { .. }))
+    ));
+}
+
+#[actix::test]
+async fn a_live_code_survives_a_new_router_over_the_same_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let clock = Clock::manual(0);
+    let first = rig(store.clone(), clock.clone(), Duration::from_secs(60));
+    first.send(Purpose::Login).await.unwrap();
+    let code = first.last_sms_code();
+    drop(first);
+    let second = rig(store, clock, Duration::from_secs(60));
+    assert!(second.validate(Some(Purpose::Login), &code).await.is_ok());
+}
+
+#[actix::test]
+async fn direct_codes_for_other_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rig(open(dir.path()), Clock::manual(0), Duration::from_secs(60));
+    let (live, code) = r
+        .router
+        .send(ToSession {
+            key: r.key,
+            msg: CreateDirect,
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        r.store.otp().session_of_token(&live.token_id).unwrap(),
+        Some(r.key)
+    );
+    assert_eq!(
+        r.store.otp().outbox_depth(),
+        0,
+        "nothing is sent for a direct code"
+    );
+    assert_eq!(r.validate(None, &code).await.unwrap(), live.token_id);
+}
