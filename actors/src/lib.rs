@@ -8,10 +8,12 @@
 pub mod clock;
 pub mod domain;
 pub mod hasher;
+pub mod notifier;
 pub mod otp_session;
 pub mod partition;
 pub mod router;
 pub mod seal;
+pub mod sink;
 pub mod store;
 
 pub use clock::Clock;

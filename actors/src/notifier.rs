@@ -1,0 +1,214 @@
+//! `Notifier`: drains the outbox to the sink.
+//!
+//! One batch at a time (at most `batch` records in flight), oldest first. A record is deleted only after the
+//! sink acknowledged it; a failure keeps it, counts the attempt and backs off (doubling from `backoff_min` to
+//! `backoff_max`). A record whose code expired before it could be delivered is dropped, since the SMS would
+//! be useless. SMS payloads get their `expiryTime` at delivery (now + `sms_expiry_ms`), so a delay in the
+//! outbox never makes the SMS gateway discard a message that is still worth sending. `Kick` wakes it after
+//! a send; a timer polls otherwise. `Drain` delivers what it can within a bound, for shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::Clock;
+use crate::sink::Sink;
+use crate::store::{Channel, Store};
+
+/// Delivery settings.
+#[derive(Debug, Clone, Copy)]
+pub struct NotifierConfig {
+    /// Records per batch (in flight at most).
+    pub batch: usize,
+    /// Poll period when idle.
+    pub poll: Duration,
+    /// First back-off after a failure.
+    pub backoff_min: Duration,
+    /// Longest back-off.
+    pub backoff_max: Duration,
+    /// SMS `expiryTime` = delivery time + this, ms (`expiry.time.for.otp`).
+    pub sms_expiry_ms: i64,
+}
+
+/// Deliver now (sent after each OTP send).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Kick;
+
+/// Deliver until the outbox is empty or `within` has passed; answers the records left.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Drain {
+    /// The bound.
+    pub within: Duration,
+}
+
+/// The actor.
+pub struct Notifier {
+    store: Arc<Store>,
+    sink: Arc<dyn Sink>,
+    clock: Clock,
+    config: NotifierConfig,
+    busy: bool,
+    backoff: Option<Duration>,
+}
+
+impl Notifier {
+    /// A notifier from the outbox of `store` to `sink`.
+    pub fn new(
+        store: Arc<Store>,
+        sink: Arc<dyn Sink>,
+        clock: Clock,
+        config: NotifierConfig,
+    ) -> Self {
+        Self {
+            store,
+            sink,
+            clock,
+            config,
+            busy: false,
+            backoff: None,
+        }
+    }
+
+    /// Delivers one batch; returns how many records were acknowledged or dropped, or the first error.
+    async fn deliver_batch(
+        store: Arc<Store>,
+        sink: Arc<dyn Sink>,
+        clock: Clock,
+        config: NotifierConfig,
+    ) -> Result<usize, String> {
+        let batch = store
+            .otp()
+            .outbox_batch(config.batch)
+            .map_err(|e| e.to_string())?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let now = clock.now_ms();
+        let (expired, live): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|(_, r)| r.expires_ms.is_some_and(|t| t <= now));
+        for (seq, record) in &expired {
+            tracing::warn!(channel = record.channel.as_str(), message_id = %record.message_id, "notification dropped: its code expired before delivery");
+            store.otp().outbox_ack(*seq).map_err(|e| e.to_string())?;
+        }
+        let records: Vec<_> = live
+            .iter()
+            .map(|(_, r)| {
+                let mut r = r.clone();
+                if r.channel == Channel::Sms {
+                    r.payload["expiryTime"] = serde_json::json!(now + config.sms_expiry_ms);
+                }
+                r
+            })
+            .collect();
+        let results = sink.deliver(&records).await;
+        let mut done = expired.len();
+        let mut first_error = None;
+        for ((seq, stored), result) in live.iter().zip(results) {
+            match result {
+                Ok(()) => {
+                    store.otp().outbox_ack(*seq).map_err(|e| e.to_string())?;
+                    done += 1;
+                }
+                Err(e) => {
+                    let mut stored = stored.clone();
+                    stored.attempts += 1;
+                    stored.last_error = Some(e.clone());
+                    store
+                        .otp()
+                        .outbox_failed(*seq, &stored)
+                        .map_err(|e| e.to_string())?;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) if done == 0 => Err(e),
+            _ => Ok(done),
+        }
+    }
+
+    fn run(&mut self, ctx: &mut Context<Self>) {
+        if self.busy {
+            return;
+        }
+        self.busy = true;
+        let fut = Self::deliver_batch(
+            self.store.clone(),
+            self.sink.clone(),
+            self.clock.clone(),
+            self.config,
+        );
+        ctx.spawn(fut.into_actor(self).map(|result, act, ctx| {
+            act.busy = false;
+            match result {
+                Ok(0) => act.backoff = None,
+                Ok(_) => {
+                    act.backoff = None;
+                    act.run(ctx); // more may be waiting
+                }
+                Err(e) => {
+                    let next = act.backoff.map_or(act.config.backoff_min, |b| (b * 2).min(act.config.backoff_max));
+                    tracing::warn!(sink = act.sink.name(), error = %e, retry_in_ms = next.as_millis() as u64, "notification delivery failed");
+                    act.backoff = Some(next);
+                    ctx.run_later(next, |act, ctx| act.run(ctx));
+                }
+            }
+        }));
+    }
+}
+
+impl Actor for Notifier {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        ctx.run_interval(self.config.poll, |act, ctx| {
+            if act.backoff.is_none() {
+                act.run(ctx);
+            }
+        });
+        self.run(ctx);
+    }
+}
+
+impl Handler<Kick> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, _: Kick, ctx: &mut Self::Context) {
+        if self.backoff.is_none() {
+            self.run(ctx);
+        }
+    }
+}
+
+impl Handler<Drain> for Notifier {
+    type Result = ResponseFuture<usize>;
+
+    fn handle(&mut self, msg: Drain, _: &mut Self::Context) -> Self::Result {
+        let (store, sink, clock, config) = (
+            self.store.clone(),
+            self.sink.clone(),
+            self.clock.clone(),
+            self.config,
+        );
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + msg.within;
+            while tokio::time::Instant::now() < deadline && store.otp().outbox_depth() > 0 {
+                match tokio::time::timeout_at(
+                    deadline,
+                    Self::deliver_batch(store.clone(), sink.clone(), clock.clone(), config),
+                )
+                .await
+                {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => break,
+                }
+            }
+            store.otp().outbox_depth()
+        })
+    }
+}
