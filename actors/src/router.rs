@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use crate::domain::velocity::IpLimiter;
 use crate::otp_session::{OtpSession, SessionDeps, SessionStopped};
 use crate::store::SessionKey;
 
@@ -47,6 +48,24 @@ pub enum RouteError {
 #[rtype(result = "usize")]
 pub struct LiveSessions;
 
+/// Admit an OTP send from a client IP (the per-IP cap); `Err` is the wait in ms.
+#[derive(Message)]
+#[rtype(result = "Result<(), i64>")]
+pub struct AdmitIp(pub std::net::IpAddr);
+
+/// The router's bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct RouterLimits {
+    /// Live sessions at most.
+    pub max_sessions: usize,
+    /// Wait for a session's answer at most.
+    pub timeout: Duration,
+    /// Sends per client IP per hour.
+    pub ip_per_hour: u32,
+    /// Client IPs tracked at most.
+    pub max_tracked_ips: usize,
+}
+
 /// The router actor.
 pub struct Router {
     deps: Arc<SessionDeps>,
@@ -54,17 +73,19 @@ pub struct Router {
     next_generation: u64,
     max_sessions: usize,
     timeout: Duration,
+    ips: IpLimiter,
 }
 
 impl Router {
     /// A router over sessions built from `deps`.
-    pub fn new(deps: Arc<SessionDeps>, max_sessions: usize, timeout: Duration) -> Self {
+    pub fn new(deps: Arc<SessionDeps>, limits: RouterLimits) -> Self {
         Self {
             deps,
             sessions: HashMap::new(),
             next_generation: 0,
-            max_sessions,
-            timeout,
+            max_sessions: limits.max_sessions,
+            timeout: limits.timeout,
+            ips: IpLimiter::new(limits.ip_per_hour, limits.max_tracked_ips),
         }
     }
 
@@ -191,6 +212,15 @@ impl Handler<SessionStopped> for Router {
         {
             self.sessions.remove(&msg.key);
         }
+    }
+}
+
+impl Handler<AdmitIp> for Router {
+    type Result = Result<(), i64>;
+
+    fn handle(&mut self, AdmitIp(ip): AdmitIp, _: &mut Self::Context) -> Self::Result {
+        let now = self.deps.clock.now_ms();
+        self.ips.admit(ip, now)
     }
 }
 

@@ -9,10 +9,10 @@ use ::actors::Clock;
 use ::actors::domain::messages::MessageCatalogs;
 use ::actors::domain::otp::{OtpKeys, OtpPolicy, Purpose, Throttle};
 use ::actors::otp_session::{
-    CreateDirect, Recipients, SendError, SendOtp, SessionDeps, TokenStatus, ValidateError,
-    ValidateOtp,
+    CreateDirect, Recipients, SendError, SendOtp, SessionDeps, TEST_TOKEN, TestCode, TokenStatus,
+    ValidateError, ValidateOtp,
 };
-use ::actors::router::{LiveSessions, Router, ToSession};
+use ::actors::router::{AdmitIp, LiveSessions, Router, RouterLimits, ToSession};
 use ::actors::seal::{BlindIndexer, KEY_LEN, Keyring};
 use ::actors::store::{SessionKey, Store, StoreKeys, StoreOptions};
 use actix::prelude::*;
@@ -49,6 +49,15 @@ fn open(dir: &std::path::Path) -> Arc<Store> {
 }
 
 fn rig(store: Arc<Store>, clock: Clock, idle: Duration) -> Rig {
+    rig_with(store, clock, idle, std::collections::HashMap::new())
+}
+
+fn rig_with(
+    store: Arc<Store>,
+    clock: Clock,
+    idle: Duration,
+    test_codes: std::collections::HashMap<SessionKey, TestCode>,
+) -> Rig {
     let catalogs = MessageCatalogs::new(
         BTreeMap::from([(
             "en_IN".to_owned(),
@@ -67,10 +76,17 @@ fn rig(store: Arc<Store>, clock: Clock, idle: Duration) -> Rig {
         catalogs,
         clock: clock.clone(),
         idle,
+        test_codes,
     });
     let key = store.otp().session_key("pb", "9876543210");
+    let limits = RouterLimits {
+        max_sessions: 1000,
+        timeout: Duration::from_secs(5),
+        ip_per_hour: 3,
+        max_tracked_ips: 100,
+    };
     Rig {
-        router: Router::new(deps, 1000, Duration::from_secs(5)).start(),
+        router: Router::new(deps, limits).start(),
         store,
         clock,
         key,
@@ -372,4 +388,51 @@ async fn direct_codes_for_other_services() {
         "nothing is sent for a direct code"
     );
     assert_eq!(r.validate(None, &code).await.unwrap(), live.token_id);
+}
+
+#[actix::test]
+async fn test_numbers_use_their_fixed_code_without_sms_until_their_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let key = store.otp().session_key("pb", "9876543210");
+    let codes = std::collections::HashMap::from([(
+        key,
+        TestCode {
+            code: "246810".into(),
+            until_ms: 100_000,
+            index: 0,
+        },
+    )]);
+    let clock = Clock::manual(0);
+    let r = rig_with(store, clock.clone(), Duration::from_secs(60), codes);
+    let receipt = r.send(Purpose::Login).await.unwrap();
+    assert_eq!((receipt.queued, receipt.token_id.as_str()), (0, TEST_TOKEN));
+    assert_eq!(r.store.otp().outbox_depth(), 0, "no sms to a test number");
+    assert!(r.validate(Some(Purpose::Login), "246810").await.is_ok());
+    assert!(
+        r.validate(Some(Purpose::Login), "246810").await.is_ok(),
+        "reusable while in force"
+    );
+    assert!(r.validate(Some(Purpose::Login), "135790").await.is_err());
+    clock.advance_ms(100_001);
+    assert!(
+        r.validate(Some(Purpose::Login), "246810").await.is_err(),
+        "expired test number"
+    );
+    assert_eq!(
+        r.send(Purpose::Login).await.unwrap().queued,
+        2,
+        "a normal number again"
+    );
+}
+
+#[actix::test]
+async fn the_router_caps_sends_per_ip() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rig(open(dir.path()), Clock::manual(0), Duration::from_secs(60));
+    let ip: std::net::IpAddr = [192, 0, 2, 7].into();
+    for _ in 0..3 {
+        assert!(r.router.send(AdmitIp(ip)).await.unwrap().is_ok());
+    }
+    assert_eq!(r.router.send(AdmitIp(ip)).await.unwrap(), Err(3_600_000));
 }

@@ -24,6 +24,10 @@ pub use layers::{
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 const BUILTIN_ROLES: &str = include_str!("../../config/roles.toml");
 const BUILTIN_MOBILE: &str = include_str!("../../config/mobile.toml");
+const BUILTIN_MESSAGES: &[(&str, &str)] = &[
+    ("en_IN", include_str!("../../config/messages/en_IN.toml")),
+    ("hi_IN", include_str!("../../config/messages/hi_IN.toml")),
+];
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +78,8 @@ pub struct HttpSettings {
     pub shutdown_timeout_secs: u64,
     /// Wait bound for internal workers, seconds.
     pub request_timeout_secs: u64,
+    /// Client IP from forwarded headers.
+    pub trust_forwarded_headers: bool,
 }
 
 /// The data dir and sled.
@@ -186,6 +192,88 @@ pub struct HasherSettings {
     pub parallelism: u32,
 }
 
+/// One test number with a fixed code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestNumber {
+    /// State tenant.
+    pub tenant: String,
+    /// Mobile number.
+    pub mobile: String,
+    /// The fixed code.
+    pub code: String,
+    /// Last day it works (`YYYY-MM-DD`, inclusive, UTC).
+    pub until: String,
+}
+
+/// OTP codes and their limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtpSettings {
+    /// Digits per code.
+    pub length: u32,
+    /// Code lifetime, seconds.
+    pub ttl_secs: i64,
+    /// Wrong tries per code.
+    pub max_attempts: u8,
+    /// Seconds between sends to one number.
+    pub resend_cooldown_secs: i64,
+    /// Sends per number per hour.
+    pub max_sends_per_hour: u32,
+    /// Sends per number per day.
+    pub max_sends_per_day: u32,
+    /// Sends per client IP per hour.
+    pub max_sends_per_ip_per_hour: u32,
+    /// Client IPs tracked at most.
+    pub max_tracked_ips: usize,
+    /// Default message locale.
+    pub locale: String,
+    /// Catalog directory; empty = built in.
+    pub messages_dir: String,
+    /// Idle seconds before a session without live codes stops.
+    pub session_idle_secs: u64,
+    /// Live sessions at most.
+    pub max_sessions: usize,
+    /// DIGIT's fixed citizen OTP switch.
+    pub fixed_otp_enabled: bool,
+    /// DIGIT's fixed citizen OTP.
+    pub fixed_otp_value: String,
+    /// Test numbers.
+    pub test_numbers: Vec<TestNumber>,
+}
+
+/// Notification delivery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    /// `file`.
+    pub sink: SinkKind,
+    /// File sink path; empty = `<data dir>/notifications.jsonl`.
+    pub file: String,
+    /// SMS expiryTime offset, ms.
+    pub sms_expiry_ms: i64,
+    /// Batch size.
+    pub batch: usize,
+    /// Idle poll, ms.
+    pub poll_ms: u64,
+    /// Back-off bounds, ms.
+    pub backoff_min_ms: u64,
+    /// Back-off bounds, ms.
+    pub backoff_max_ms: u64,
+    /// Outbox depth above which sends answer 503.
+    pub max_outbox_depth: usize,
+    /// Shutdown drain bound, seconds.
+    pub shutdown_drain_secs: u64,
+}
+
+/// Notification sinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// Append JSON lines to a local file.
+    File,
+}
+
 /// Login lockout.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -230,6 +318,10 @@ pub struct Settings {
     pub password: PasswordSettings,
     /// `[hasher]`
     pub hasher: HasherSettings,
+    /// `[otp]`
+    pub otp: OtpSettings,
+    /// `[notify]`
+    pub notify: NotifySettings,
     /// `[lockout]`
     pub lockout: LockoutSettings,
     /// `[tokens]`
@@ -265,6 +357,46 @@ impl Settings {
         }
         if self.user.search_default_size == 0 {
             return fail("user.search_default_size must be at least 1");
+        }
+        let o = &self.otp;
+        if !(4..=10).contains(&o.length) {
+            return fail("otp.length must be between 4 and 10");
+        }
+        if o.ttl_secs < 1
+            || o.max_attempts < 1
+            || o.max_sends_per_hour < 1
+            || o.max_sends_per_day < 1
+        {
+            return fail(
+                "otp.ttl_secs, max_attempts, max_sends_per_hour and max_sends_per_day must be at least 1",
+            );
+        }
+        if o.max_sends_per_ip_per_hour < 1 || o.max_tracked_ips < 1 || o.max_sessions < 1 {
+            return fail(
+                "otp.max_sends_per_ip_per_hour, max_tracked_ips and max_sessions must be at least 1",
+            );
+        }
+        if o.resend_cooldown_secs < 0 {
+            return fail("otp.resend_cooldown_secs must not be negative");
+        }
+        for t in &o.test_numbers {
+            if t.code.len() != o.length as usize || !t.code.bytes().all(|b| b.is_ascii_digit()) {
+                return fail(&format!(
+                    "otp.test_numbers: the code of a test number must be {} digits",
+                    o.length
+                ));
+            }
+            if parse_day_end(&t.until).is_none() {
+                return fail("otp.test_numbers: `until` must be a date YYYY-MM-DD");
+            }
+        }
+        if self.notify.batch == 0
+            || self.notify.backoff_min_ms == 0
+            || self.notify.backoff_min_ms > self.notify.backoff_max_ms
+        {
+            return fail(
+                "notify.batch must be at least 1 and 0 < backoff_min_ms <= backoff_max_ms",
+            );
         }
         if self.hasher.queue == 0 {
             return fail("hasher.queue must be at least 1");
@@ -319,6 +451,72 @@ impl Settings {
         }
     }
 
+    /// The OTP limits.
+    pub fn otp_policy(&self) -> actors::domain::otp::OtpPolicy {
+        let o = &self.otp;
+        actors::domain::otp::OtpPolicy {
+            length: o.length,
+            ttl_ms: o.ttl_secs * 1000,
+            max_attempts: o.max_attempts,
+            cooldown_ms: o.resend_cooldown_secs * 1000,
+            per_hour: o.max_sends_per_hour,
+            per_day: o.max_sends_per_day,
+        }
+    }
+
+    /// The OTP message catalogs: the built-in ones, or every `<locale>.toml` of `otp.messages_dir`.
+    pub fn message_catalogs(
+        &self,
+    ) -> Result<actors::domain::messages::MessageCatalogs, ConfigError> {
+        let fail = |path: &str, reason: String| ConfigError::Catalog {
+            path: path.to_owned(),
+            reason,
+        };
+        let mut locales = BTreeMap::new();
+        if self.otp.messages_dir.is_empty() {
+            for (locale, text) in BUILTIN_MESSAGES {
+                let codes = toml::from_str(text)
+                    .map_err(|e| fail("config/messages (built in)", e.to_string()))?;
+                locales.insert((*locale).to_owned(), codes);
+            }
+        } else {
+            let dir = &self.otp.messages_dir;
+            for entry in std::fs::read_dir(dir).map_err(|e| fail(dir, e.to_string()))? {
+                let path = entry.map_err(|e| fail(dir, e.to_string()))?.path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    let shown = path.display().to_string();
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|e| fail(&shown, e.to_string()))?;
+                    let codes = toml::from_str(&text).map_err(|e| fail(&shown, e.to_string()))?;
+                    let locale = path
+                        .file_stem()
+                        .and_then(|s| s.to_str())
+                        .unwrap_or_default()
+                        .to_owned();
+                    locales.insert(locale, codes);
+                }
+            }
+        }
+        actors::domain::messages::MessageCatalogs::new(locales, &self.otp.locale)
+            .map_err(|e| fail("otp messages", e.to_string()))
+    }
+
+    /// Test numbers as (state tenant, mobile, code, last valid epoch ms).
+    pub fn test_numbers(&self) -> Vec<(String, String, String, i64)> {
+        self.otp
+            .test_numbers
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.tenant.clone(),
+                    t.mobile.clone(),
+                    t.code.clone(),
+                    parse_day_end(&t.until)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Loads the role catalog and mobile rules this configuration names.
     pub fn catalogs(&self) -> Result<(RoleCatalog, MobileRules), ConfigError> {
         let roles: RoleCatalogFile =
@@ -339,6 +537,13 @@ impl Settings {
         })?;
         Ok((RoleCatalog::new(&roles), rules))
     }
+}
+
+/// The last millisecond (UTC) of the day `YYYY-MM-DD`.
+fn parse_day_end(day: &str) -> Option<i64> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(day.trim(), format).ok()?;
+    Some(date.next_day()?.midnight().assume_utc().unix_timestamp() * 1000 - 1)
 }
 
 fn resolve_threads(n: usize) -> usize {

@@ -11,6 +11,7 @@ pub mod search;
 pub mod tenant;
 pub mod update;
 pub mod user;
+pub mod velocity;
 
 pub use enums::{BloodGroup, Gender, Relationship, UserType};
 pub use tenant::TenantId;
