@@ -8,15 +8,22 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use actors::Clock;
+use actors::domain::otp::OtpKeys;
 use actors::hasher::{HasherError, HasherPool};
+use actors::notifier::{Drain, Notifier, NotifierConfig};
+use actors::otp_session::{SessionDeps, TestCode};
+use actors::router::{Router, RouterLimits};
+use actors::sink::{FileSink, Sink};
 use actors::store::{Store, StoreError, StoreKeys, StoreOptions};
 
-use crate::config::{ConfigError, EnvSource, Settings};
+use crate::config::{ConfigError, EnvSource, Settings, SinkKind};
 use crate::http::health::Readiness;
 use crate::http::json::BodyLimit;
+use crate::otp::OtpService;
 use crate::registry::{Registry, RegistryRules};
 use crate::secrets::{SecretError, Secrets};
 
@@ -24,6 +31,10 @@ use crate::secrets::{SecretError, Secrets};
 pub struct AppState {
     /// The user registry.
     pub registry: Registry,
+    /// The OTP flows.
+    pub otp: OtpService,
+    /// The internal listener's address (internal-only endpoints check it).
+    pub internal_addr: SocketAddr,
     /// The settings in force.
     pub settings: Arc<Settings>,
     /// Readiness switch.
@@ -64,6 +75,8 @@ pub struct Application {
     internal_addr: SocketAddr,
     state: web::Data<AppState>,
     store: Arc<Store>,
+    notifier: Addr<Notifier>,
+    drain: Duration,
 }
 
 impl Application {
@@ -90,24 +103,42 @@ impl Application {
             mobile_validation_workaround: settings.user.mobile_validation_workaround,
             password: settings.password_policy(),
         };
-        let registry = Registry::new(store.clone(), hasher, roles, mobile, rules, clock);
-        let readiness = Readiness::default();
-        let state = web::Data::new(AppState {
-            registry,
-            settings: settings.clone(),
-            readiness: readiness.clone(),
-        });
+        let registry = Registry::new(
+            store.clone(),
+            hasher,
+            roles,
+            mobile.clone(),
+            rules,
+            clock.clone(),
+        );
+        let (router, notifier) = start_otp_actors(&settings, &secrets, &store, &clock)?;
+        let otp = OtpService::new(
+            router,
+            notifier.clone(),
+            store.clone(),
+            registry.clone(),
+            mobile,
+            settings.notify.max_outbox_depth,
+        );
 
         let public = bind(&settings.http.public_addr)?;
         let internal = bind(&settings.http.internal_addr)?;
-        let public_addr = public.local_addr().map_err(|source| StartError::Bind {
-            addr: settings.http.public_addr.clone(),
-            source,
-        })?;
-        let internal_addr = internal.local_addr().map_err(|source| StartError::Bind {
-            addr: settings.http.internal_addr.clone(),
-            source,
-        })?;
+        let bound = |listener: &TcpListener, addr: &str| {
+            listener.local_addr().map_err(|source| StartError::Bind {
+                addr: addr.to_owned(),
+                source,
+            })
+        };
+        let public_addr = bound(&public, &settings.http.public_addr)?;
+        let internal_addr = bound(&internal, &settings.http.internal_addr)?;
+        let readiness = Readiness::default();
+        let state = web::Data::new(AppState {
+            registry,
+            otp,
+            internal_addr,
+            settings: settings.clone(),
+            readiness: readiness.clone(),
+        });
         let limit = BodyLimit(settings.http.max_body_bytes);
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -127,12 +158,15 @@ impl Application {
         })?
         .run();
         readiness.set(true);
+        let drain = Duration::from_secs(settings.notify.shutdown_drain_secs);
         Ok(Self {
             server,
             public_addr,
             internal_addr,
             state,
             store,
+            notifier,
+            drain,
         })
     }
 
@@ -161,11 +195,93 @@ impl Application {
         let _ = server.await;
         tracing::info!("shutdown: requests done, stopping actors");
         drop(self.state);
+        tracing::info!("shutdown: delivering queued notifications");
+        match self.notifier.send(Drain { within: self.drain }).await {
+            Ok(0) => {}
+            Ok(left) => tracing::warn!(
+                left,
+                "notifications left in the outbox; they go out after the next start"
+            ),
+            Err(e) => tracing::warn!(error = %e, "the notifier did not answer the drain"),
+        }
         tracing::info!("shutdown: flushing the store");
         self.store.flush().map_err(std::io::Error::other)?;
         tracing::info!("shutdown complete");
         Ok(())
     }
+}
+
+/// Starts the OTP router (with its session dependencies) and the notifier with its sink.
+fn start_otp_actors(
+    settings: &Settings,
+    secrets: &Secrets,
+    store: &Arc<Store>,
+    clock: &Clock,
+) -> Result<(Addr<Router>, Addr<Notifier>), StartError> {
+    let test_codes = settings
+        .test_numbers()
+        .into_iter()
+        .enumerate()
+        .map(|(index, (tenant, mobile, code, until_ms))| {
+            let state = tenant.split('.').next().unwrap_or(&tenant).to_owned();
+            (
+                store.otp().session_key(&state, &mobile),
+                TestCode {
+                    code,
+                    until_ms,
+                    index,
+                },
+            )
+        })
+        .collect();
+    if !settings.otp.test_numbers.is_empty() {
+        tracing::warn!(
+            count = settings.otp.test_numbers.len(),
+            "otp test numbers are configured: they take a fixed code and get no sms"
+        );
+    }
+    if settings.otp.fixed_otp_enabled {
+        tracing::warn!(
+            "citizen.login.password.otp.fixed.enabled is on: a fixed value is accepted as any citizen's login otp; never in production"
+        );
+    }
+    let deps = Arc::new(SessionDeps {
+        store: store.clone(),
+        keys: OtpKeys::new(&secrets.otp_pepper),
+        policy: settings.otp_policy(),
+        catalogs: settings.message_catalogs()?,
+        clock: clock.clone(),
+        idle: Duration::from_secs(settings.otp.session_idle_secs),
+        test_codes,
+    });
+    let limits = RouterLimits {
+        max_sessions: settings.otp.max_sessions,
+        timeout: Duration::from_secs(settings.http.request_timeout_secs),
+        ip_per_hour: settings.otp.max_sends_per_ip_per_hour,
+        max_tracked_ips: settings.otp.max_tracked_ips,
+    };
+    let router = Router::new(deps, limits).start();
+    let sink: Arc<dyn Sink> = match settings.notify.sink {
+        SinkKind::File => {
+            let path = if settings.notify.file.is_empty() {
+                settings.storage.data_dir.join("notifications.jsonl")
+            } else {
+                std::path::PathBuf::from(&settings.notify.file)
+            };
+            tracing::warn!(path = %path.display(), "notifications (with their otps) go to a local file: for local use only");
+            Arc::new(FileSink::new(path))
+        }
+    };
+    let n = &settings.notify;
+    let config = NotifierConfig {
+        batch: n.batch,
+        poll: Duration::from_millis(n.poll_ms),
+        backoff_min: Duration::from_millis(n.backoff_min_ms),
+        backoff_max: Duration::from_millis(n.backoff_max_ms),
+        sms_expiry_ms: n.sms_expiry_ms,
+    };
+    let notifier = Notifier::new(store.clone(), sink, clock.clone(), config).start();
+    Ok((router, notifier))
 }
 
 fn bind(addr: &str) -> Result<TcpListener, StartError> {

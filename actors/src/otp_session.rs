@@ -15,7 +15,7 @@ use crate::domain::messages::{MessageCatalogs, Template};
 use crate::domain::otp::{
     FreshCode, Invalid, LiveCode, OtpKeys, OtpPolicy, OtpSessionState, Purpose, Throttle,
 };
-use crate::store::{Channel, OutboxRecord, SessionKey, Store, StoreError};
+use crate::store::{Channel, OutboxRecord, SessionKey, Store, StoreError, TokenOwner};
 
 /// Who receives the notifications of a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +38,8 @@ pub struct SendOtp {
     pub purpose: Purpose,
     /// Where it goes.
     pub to: Recipients,
+    /// Who the token is issued to.
+    pub owner: TokenOwner,
 }
 
 /// What a send did.
@@ -86,7 +88,7 @@ pub enum ValidateError {
 /// Issue a code for `/otp/v1/_create` and return it in clear (internal listener only).
 #[derive(Message, Clone)]
 #[rtype(result = "Result<(LiveCode, String), StoreError>")]
-pub struct CreateDirect;
+pub struct CreateDirect(pub TokenOwner);
 
 /// Whether a token is live (`Some(false)`), consumed (`Some(true)`) or unknown.
 #[derive(Message, Clone)]
@@ -329,6 +331,7 @@ impl Handler<SendOtp> for OtpSession {
         let deps = self.deps.clone();
         let (key, state) = (self.key, self.state.clone());
         let token = sent.is_new.then(|| sent.code.token_id.clone());
+        let owner = msg.owner;
         let receipt = SendReceipt {
             token_id: sent.code.token_id,
             is_new: sent.is_new,
@@ -337,7 +340,12 @@ impl Handler<SendOtp> for OtpSession {
         Box::pin(async move {
             deps.store
                 .otp()
-                .save(&key, &state, token.as_deref(), &records)
+                .save(
+                    &key,
+                    &state,
+                    token.as_deref().map(|t| (t, &owner)),
+                    &records,
+                )
                 .await?;
             Ok(receipt)
         })
@@ -375,7 +383,11 @@ impl Handler<ValidateOtp> for OtpSession {
 impl Handler<CreateDirect> for OtpSession {
     type Result = ResponseFuture<Result<(LiveCode, String), StoreError>>;
 
-    fn handle(&mut self, _: CreateDirect, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(
+        &mut self,
+        CreateDirect(owner): CreateDirect,
+        ctx: &mut Self::Context,
+    ) -> Self::Result {
         let now = self.deps.clock.now_ms();
         let live = self
             .state
@@ -390,7 +402,7 @@ impl Handler<CreateDirect> for OtpSession {
         Box::pin(async move {
             deps.store
                 .otp()
-                .save(&key, &state, Some(&live.token_id), &[])
+                .save(&key, &state, Some((&live.token_id, &owner)), &[])
                 .await?;
             Ok((live, code))
         })

@@ -14,7 +14,7 @@ use ::actors::otp_session::{
 };
 use ::actors::router::{AdmitIp, LiveSessions, Router, RouterLimits, ToSession};
 use ::actors::seal::{BlindIndexer, KEY_LEN, Keyring};
-use ::actors::store::{SessionKey, Store, StoreKeys, StoreOptions};
+use ::actors::store::{SessionKey, Store, StoreKeys, StoreOptions, TokenOwner};
 use actix::prelude::*;
 
 const POLICY: OtpPolicy = OtpPolicy {
@@ -93,6 +93,13 @@ fn rig_with(
     }
 }
 
+fn owner() -> TokenOwner {
+    TokenOwner {
+        identity: "9876543210".into(),
+        tenant: "pb".into(),
+    }
+}
+
 fn to() -> Recipients {
     Recipients {
         mobile: "9876543210".into(),
@@ -110,7 +117,11 @@ impl Rig {
         self.router
             .send(ToSession {
                 key: self.key,
-                msg: SendOtp { purpose, to: to() },
+                msg: SendOtp {
+                    purpose,
+                    to: to(),
+                    owner: owner(),
+                },
             })
             .await
             .unwrap()
@@ -372,16 +383,19 @@ async fn direct_codes_for_other_services() {
         .router
         .send(ToSession {
             key: r.key,
-            msg: CreateDirect,
+            msg: CreateDirect(owner()),
         })
         .await
         .unwrap()
         .unwrap()
         .unwrap();
-    assert_eq!(
-        r.store.otp().session_of_token(&live.token_id).unwrap(),
-        Some(r.key)
-    );
+    let (key, who) = r
+        .store
+        .otp()
+        .session_of_token(&live.token_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!((key, who), (r.key, owner()));
     assert_eq!(
         r.store.otp().outbox_depth(),
         0,

@@ -24,11 +24,45 @@ pub struct ErrorEntry {
     pub params: Option<Vec<String>>,
 }
 
-/// An error answered in DIGIT's E1 shape.
+/// One entry of the legacy (E2) `error.fields`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Machine code clients key on (`OTP.VALIDATION_UNSUCCESSFUL`).
+    pub code: String,
+    /// Message.
+    pub message: String,
+    /// The request field, e.g. `otp.otp`.
+    pub field: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(code: &str, message: impl Into<String>, field: &str) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            field: field.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Shape {
+    /// E1: `{"ResponseInfo": null, "Errors": [...]}`
+    Tracer(Vec<ErrorEntry>),
+    /// E2: `{"responseInfo": null, "error": {code, message, description, fields}}`
+    Legacy {
+        message: String,
+        fields: Vec<FieldError>,
+    },
+}
+
+/// An error answered in one of DIGIT's shapes: E1 (egov-user) or E2 (egov-otp, user-otp).
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    errors: Vec<ErrorEntry>,
+    shape: Shape,
+    retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -37,6 +71,21 @@ struct E1Body<'a> {
     response_info: Option<()>,
     #[serde(rename = "Errors")]
     errors: &'a [ErrorEntry],
+}
+
+#[derive(Serialize)]
+struct E2Body<'a> {
+    #[serde(rename = "responseInfo")]
+    response_info: Option<()>,
+    error: E2Error<'a>,
+}
+
+#[derive(Serialize)]
+struct E2Error<'a> {
+    code: u16,
+    message: &'a str,
+    description: Option<()>,
+    fields: &'a [FieldError],
 }
 
 impl ApiError {
@@ -54,8 +103,27 @@ impl ApiError {
     pub fn many(errors: Vec<ErrorEntry>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
-            errors,
+            shape: Shape::Tracer(errors),
+            retry_after_secs: None,
         }
+    }
+
+    /// An E2 error (egov-otp / user-otp) with `status` (whose number is also `error.code`).
+    pub fn legacy(status: StatusCode, message: &str, fields: Vec<FieldError>) -> Self {
+        Self {
+            status,
+            shape: Shape::Legacy {
+                message: message.to_owned(),
+                fields,
+            },
+            retry_after_secs: None,
+        }
+    }
+
+    /// Adds a `Retry-After` header (seconds).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
     }
 
     /// A 403: the gateway-marked caller lacks the role.
@@ -82,25 +150,36 @@ impl ApiError {
     fn one(status: StatusCode, code: &str, message: &str, description: Option<String>) -> Self {
         Self {
             status,
-            errors: vec![ErrorEntry {
+            shape: Shape::Tracer(vec![ErrorEntry {
                 code: code.to_owned(),
                 message: message.to_owned(),
                 description,
                 params: None,
-            }],
+            }]),
+            retry_after_secs: None,
         }
     }
 
-    /// The entries, for tests and logs.
+    /// The E1 entries (empty for an E2 error), for tests and logs.
     pub fn errors(&self) -> &[ErrorEntry] {
-        &self.errors
+        match &self.shape {
+            Shape::Tracer(errors) => errors,
+            Shape::Legacy { .. } => &[],
+        }
+    }
+
+    /// The codes of the error's entries or fields.
+    pub fn codes(&self) -> Vec<&str> {
+        match &self.shape {
+            Shape::Tracer(errors) => errors.iter().map(|e| e.code.as_str()).collect(),
+            Shape::Legacy { fields, .. } => fields.iter().map(|f| f.code.as_str()).collect(),
+        }
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let codes: Vec<&str> = self.errors.iter().map(|e| e.code.as_str()).collect();
-        write!(f, "{} {}", self.status.as_u16(), codes.join(","))
+        write!(f, "{} {}", self.status.as_u16(), self.codes().join(","))
     }
 }
 
@@ -110,9 +189,24 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(E1Body {
-            response_info: None,
-            errors: &self.errors,
-        })
+        let mut response = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        match &self.shape {
+            Shape::Tracer(errors) => response.json(E1Body {
+                response_info: None,
+                errors,
+            }),
+            Shape::Legacy { message, fields } => response.json(E2Body {
+                response_info: None,
+                error: E2Error {
+                    code: self.status.as_u16(),
+                    message,
+                    description: None,
+                    fields,
+                },
+            }),
+        }
     }
 }

@@ -4,6 +4,7 @@ pub mod dates;
 pub mod error;
 pub mod health;
 pub mod json;
+pub mod otp;
 pub mod request_info;
 pub mod search;
 pub mod user_json;
@@ -38,7 +39,11 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
             "/user/_search",
             web::post().to(search::search_default_active),
         )
-        .route("/user/v1/_search", web::post().to(search::search_v1));
+        .route("/user/v1/_search", web::post().to(search::search_v1))
+        .route("/user-otp/v1/_send", web::post().to(otp::send))
+        .route("/otp/v1/_validate", web::post().to(otp::validate))
+        .route("/otp/v1/_create", web::post().to(otp::create))
+        .route("/otp/v1/_search", web::post().to(otp::search));
 }
 
 impl From<RegistryError> for ApiError {

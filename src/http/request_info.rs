@@ -12,6 +12,9 @@ use super::json::{opt_i64, opt_string};
 pub struct RequestInfoIn {
     /// `userInfo`
     pub userinfo: Option<UserInfoIn>,
+    /// `msgId` (`"<ts>|<locale>"`)
+    #[serde(deserialize_with = "opt_string")]
+    pub msgid: Option<String>,
 }
 
 /// `RequestInfo.userInfo`

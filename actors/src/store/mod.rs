@@ -11,7 +11,7 @@ pub mod users;
 use std::path::PathBuf;
 
 pub use commit::{CommitError, Flusher, GroupCommit};
-pub use otp::{Channel, OtpStore, OutboxRecord, SessionKey};
+pub use otp::{Channel, OtpStore, OutboxRecord, SessionKey, TokenOwner};
 pub use users::{AuditEntry, UserStore, UserWriteError};
 
 use crate::seal::{BlindIndexer, Keyring, SealError};

@@ -27,6 +27,21 @@ const OUTBOX: &str = "outbox";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey(pub [u8; BLIND_LEN]);
 
+/// Who a token was issued to (what `/otp/v1/_search` answers); stored sealed with the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenOwner {
+    /// The identity (mobile number) as the request named it.
+    pub identity: String,
+    /// The state tenant.
+    pub tenant: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TokenEntry {
+    session: [u8; BLIND_LEN],
+    owner: TokenOwner,
+}
+
 /// Which channel a notification goes out on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -117,16 +132,21 @@ impl OtpStore {
         }
     }
 
-    /// The session that issued token `token_id`.
-    pub fn session_of_token(&self, token_id: &str) -> Result<Option<SessionKey>, StoreError> {
+    /// The session that issued token `token_id`, and to whom.
+    pub fn session_of_token(
+        &self,
+        token_id: &str,
+    ) -> Result<Option<(SessionKey, TokenOwner)>, StoreError> {
         let Ok(uuid) = uuid::Uuid::parse_str(token_id) else {
             return Ok(None);
         };
-        Ok(self
-            .tokens
-            .get(uuid.as_bytes())?
-            .and_then(|v| <[u8; BLIND_LEN]>::try_from(v.as_ref()).ok())
-            .map(SessionKey))
+        let Some(raw) = self.tokens.get(uuid.as_bytes())? else {
+            return Ok(None);
+        };
+        let plain =
+            zeroize::Zeroizing::new(self.keyring.open(&raw, &aad(TOKENS, uuid.as_bytes()))?);
+        let entry: TokenEntry = serde_json::from_slice(&plain)?;
+        Ok(Some((SessionKey(entry.session), entry.owner)))
     }
 
     /// Stores `state` with the token `new_token` (if a code was issued) and `notifications`, in one
@@ -135,7 +155,7 @@ impl OtpStore {
         &self,
         key: &SessionKey,
         state: &OtpSessionState,
-        new_token: Option<&str>,
+        new_token: Option<(&str, &TokenOwner)>,
         notifications: &[OutboxRecord],
     ) -> Result<Vec<u64>, StoreError> {
         let sealed_state = if state.is_idle() {
@@ -149,15 +169,26 @@ impl OtpStore {
             let seq_key = seq.to_be_bytes();
             outbox.push((seq, self.seal(record, OUTBOX, &seq_key)?));
         }
-        let token = new_token.and_then(|t| uuid::Uuid::parse_str(t).ok());
+        let token = match new_token
+            .and_then(|(t, owner)| uuid::Uuid::parse_str(t).ok().map(|u| (u, owner)))
+        {
+            Some((uuid, owner)) => {
+                let entry = TokenEntry {
+                    session: key.0,
+                    owner: owner.clone(),
+                };
+                Some((uuid, self.seal(&entry, TOKENS, uuid.as_bytes())?))
+            }
+            None => None,
+        };
         (&self.sessions, &self.tokens, &self.outbox)
             .transaction(|(sessions, tokens, out)| {
                 match &sealed_state {
                     Some(sealed) => sessions.insert(&key.0, sealed.as_slice())?,
                     None => sessions.remove(&key.0)?,
                 };
-                if let Some(token) = token {
-                    tokens.insert(token.as_bytes(), &key.0)?;
+                if let Some((uuid, sealed)) = &token {
+                    tokens.insert(uuid.as_bytes(), sealed.as_slice())?;
                 }
                 for (seq, sealed) in &outbox {
                     out.insert(&seq.to_be_bytes(), sealed.as_slice())?;
@@ -285,10 +316,14 @@ mod tests {
                 )
                 .unwrap();
             let code = keys.derive_code(&sent.code.nonce, 6);
+            let owner = TokenOwner {
+                identity: "9876543210".into(),
+                tenant: "pb".into(),
+            };
             otp.save(
                 &key,
                 &state,
-                Some(&token),
+                Some((&token, &owner)),
                 &[sms(&format!("Your OTP is {code}"))],
             )
             .await
@@ -298,7 +333,11 @@ mod tests {
         let store = open(dir.path());
         let otp = store.otp();
         let key = otp.session_key("pb", "9876543210");
-        assert_eq!(otp.session_of_token(&token).unwrap(), Some(key));
+        let (found, owner) = otp.session_of_token(&token).unwrap().unwrap();
+        assert_eq!(
+            (found, owner.identity.as_str(), owner.tenant.as_str()),
+            (key, "9876543210", "pb")
+        );
         let mut state = otp.load(&key).unwrap();
         assert!(state.validate(1, None, &code, &keys).is_ok());
         let batch = otp.outbox_batch(10).unwrap();

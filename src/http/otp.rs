@@ -1,0 +1,397 @@
+//! `/user-otp/v1/_send` (public), `/otp/v1/_validate` (public), `/otp/v1/_create` and `/otp/v1/_search`
+//! (internal listener only): DIGIT's `{"RequestInfo", "otp"}` bodies, E2 errors, and never a code on
+//! `_search`.
+
+use std::net::IpAddr;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use actors::domain::messages::locale_from_msg_id;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::error::{ApiError, FieldError};
+use super::json::{LowerJson, bind, opt_string, require};
+use super::request_info::RequestInfoIn;
+use crate::otp::{OtpError, SendRequest, SendRule};
+use crate::startup::AppState;
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Envelope {
+    requestinfo: Value,
+    otp: Value,
+}
+
+/// The `otp` object of every OTP request (keys folded to lower case).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OtpIn {
+    #[serde(deserialize_with = "opt_string")]
+    identity: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    tenantid: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    otp: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    uuid: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    mobilenumber: Option<String>,
+    #[serde(rename = "type", deserialize_with = "opt_string")]
+    send_type: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    usertype: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    countrycode: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    locale: Option<String>,
+}
+
+fn parse(body: LowerJson) -> Result<(RequestInfoIn, OtpIn), ApiError> {
+    let envelope: Envelope = bind(require(body)?, "")?;
+    let info = match envelope.requestinfo {
+        Value::Null => RequestInfoIn::default(),
+        v => bind(v, "RequestInfo")?,
+    };
+    let otp = match envelope.otp {
+        Value::Null => OtpIn::default(),
+        v => bind(v, "otp")?,
+    };
+    Ok((info, otp))
+}
+
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// egov-otp's token representation, in its field order.
+#[derive(Serialize)]
+struct TokenOut<'a> {
+    otp: Option<&'a str>,
+    #[serde(rename = "UUID")]
+    uuid: &'a str,
+    identity: &'a str,
+    #[serde(rename = "tenantId")]
+    tenant_id: &'a str,
+    #[serde(rename = "isValidationSuccessful")]
+    is_validation_successful: bool,
+}
+
+fn token_response(status: StatusCode, token: TokenOut<'_>) -> HttpResponse {
+    HttpResponse::build(status).json(serde_json::json!({"responseInfo": null, "otp": token}))
+}
+
+fn mandatory(message: &str, otp: &OtpIn, with_otp: bool) -> Result<(), ApiError> {
+    let mut fields = Vec::new();
+    if given(&otp.tenantid).is_none() {
+        fields.push(FieldError::new(
+            "OTP.TENANT_ID_MANDATORY",
+            "Tenant field is mandatory",
+            "otp.tenantId",
+        ));
+    }
+    if given(&otp.identity).is_none() {
+        fields.push(FieldError::new(
+            "OTP.IDENTITY_MANDATORY",
+            "Identity field is mandatory",
+            "otp.identity",
+        ));
+    }
+    if with_otp && given(&otp.otp).is_none() {
+        fields.push(FieldError::new(
+            "OTP.OTP_MANDATORY",
+            "Otp field is mandatory",
+            "otp.otp",
+        ));
+    }
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::legacy(StatusCode::BAD_REQUEST, message, fields))
+    }
+}
+
+fn sizes(otp: &OtpIn) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    for (field, value, max) in [
+        ("identity", &otp.identity, 100),
+        ("tenantId", &otp.tenantid, 256),
+    ] {
+        if value.as_deref().is_some_and(|v| v.chars().count() > max) {
+            errors.push(super::error::ErrorEntry {
+                code: format!("Size.otpRequest.otp.{field}"),
+                message: format!("size must be between 0 and {max}"),
+                description: None,
+                params: None,
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::many(errors))
+    }
+}
+
+/// Internal-only endpoints answer 404 on the public listener.
+fn internal_only(req: &HttpRequest, state: &AppState) -> Result<(), HttpResponse> {
+    if req.app_config().local_addr() == state.internal_addr {
+        Ok(())
+    } else {
+        Err(HttpResponse::NotFound().finish())
+    }
+}
+
+/// The client's IP: the gateway's `x-real-ip` or the first `X-Forwarded-For` entry when trusted, else the
+/// peer.
+fn client_ip(req: &HttpRequest, trust_forwarded: bool) -> Option<IpAddr> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let forwarded = trust_forwarded
+        .then(|| {
+            header("x-real-ip")
+                .or_else(|| header("x-forwarded-for").and_then(|v| v.split(',').next()))
+        })
+        .flatten()
+        .and_then(|v| v.trim().parse().ok());
+    forwarded.or_else(|| req.peer_addr().map(|a| a.ip()))
+}
+
+/// `POST /user-otp/v1/_send`
+pub async fn send(
+    req: HttpRequest,
+    body: LowerJson,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (info, otp) = parse(body)?;
+    let locale = info
+        .msgid
+        .as_deref()
+        .and_then(locale_from_msg_id)
+        .map(str::to_owned)
+        .or(otp.locale.clone());
+    let request = SendRequest {
+        tenant: otp.tenantid,
+        mobile: otp.mobilenumber,
+        send_type: otp.send_type,
+        user_type: otp.usertype,
+        country_code: otp.countrycode,
+        locale,
+    };
+    let ip = client_ip(&req, state.settings.http.trust_forwarded_headers);
+    state.otp.send(request, ip).await.map_err(send_error)?;
+    Ok(HttpResponse::Created()
+        .json(serde_json::json!({"responseInfo": null, "isSuccessful": true})))
+}
+
+/// `POST /otp/v1/_create` (internal)
+pub async fn create(
+    req: HttpRequest,
+    body: LowerJson,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if let Err(not_found) = internal_only(&req, &state) {
+        return Ok(not_found);
+    }
+    let (_, otp) = parse(body)?;
+    sizes(&otp)?;
+    mandatory("Invalid OTP request", &otp, false)?;
+    let (identity, tenant) = (
+        given(&otp.identity).unwrap_or_default(),
+        given(&otp.tenantid).unwrap_or_default(),
+    );
+    let created = state
+        .otp
+        .create(identity, tenant)
+        .await
+        .map_err(other_error)?;
+    Ok(token_response(
+        StatusCode::CREATED,
+        TokenOut {
+            otp: Some(&created.code),
+            uuid: &created.live.token_id,
+            identity,
+            tenant_id: &created.tenant,
+            is_validation_successful: false,
+        },
+    ))
+}
+
+/// `POST /otp/v1/_validate`
+pub async fn validate(
+    body: LowerJson,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, otp) = parse(body)?;
+    sizes(&otp)?;
+    mandatory("Invalid OTP validation request", &otp, true)?;
+    let (identity, tenant, code) = (
+        given(&otp.identity).unwrap_or_default(),
+        given(&otp.tenantid).unwrap_or_default(),
+        given(&otp.otp).unwrap_or_default(),
+    );
+    let (token, state_tenant) = state
+        .otp
+        .validate(identity, tenant, code, None)
+        .await
+        .map_err(other_error)?;
+    Ok(token_response(
+        StatusCode::OK,
+        TokenOut {
+            otp: Some(code),
+            uuid: &token,
+            identity,
+            tenant_id: &state_tenant,
+            is_validation_successful: true,
+        },
+    ))
+}
+
+/// `POST /otp/v1/_search` (internal): never returns the code or its hash.
+pub async fn search(
+    req: HttpRequest,
+    body: LowerJson,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if let Err(not_found) = internal_only(&req, &state) {
+        return Ok(not_found);
+    }
+    let (_, otp) = parse(body)?;
+    let found = match given(&otp.uuid) {
+        Some(uuid) => state
+            .otp
+            .search(uuid)
+            .await
+            .map_err(other_error)?
+            .map(|f| (uuid.to_owned(), f)),
+        None => None,
+    };
+    Ok(match found {
+        Some((uuid, (owner, validated))) => token_response(
+            StatusCode::OK,
+            TokenOut {
+                otp: None,
+                uuid: &uuid,
+                identity: &owner.identity,
+                tenant_id: &owner.tenant,
+                is_validation_successful: validated,
+            },
+        ),
+        None => HttpResponse::Ok().json(serde_json::json!({"responseInfo": null, "otp": null})),
+    })
+}
+
+fn throttled(field_message: String, retry_after_ms: i64) -> ApiError {
+    let secs = u64::try_from((retry_after_ms + 999) / 1000)
+        .unwrap_or(1)
+        .max(1);
+    ApiError::legacy(
+        StatusCode::TOO_MANY_REQUESTS,
+        "OTP request refused: too many requests",
+        vec![FieldError::new(
+            "OTP.RATE_LIMITED",
+            format!("{field_message}; retry after {secs} seconds"),
+            "otp.mobileNumber",
+        )],
+    )
+    .retry_after(secs)
+}
+
+fn send_error(e: OtpError) -> ApiError {
+    let one = |message: &str, code: &str, text: &str| {
+        ApiError::legacy(
+            StatusCode::BAD_REQUEST,
+            message,
+            vec![FieldError::new(code, text, "otp.mobileNumber")],
+        )
+    };
+    match e {
+        OtpError::InvalidSend(rules, mismatch) => {
+            let mut fields: Vec<FieldError> = rules
+                .into_iter()
+                .map(|rule| match rule {
+                    SendRule::TenantMissing => FieldError::new(
+                        "OTP.TENANT_ID_MANDATORY",
+                        "Tenant field is mandatory",
+                        "otp.tenantId",
+                    ),
+                    SendRule::MobileMissing => FieldError::new(
+                        "OTP.MOBILE_NUMBER_MANDATORY",
+                        "Mobile number field is mandatory",
+                        "otp.mobileNumber",
+                    ),
+                    SendRule::TypeInvalid => FieldError::new(
+                        "OTP.REQUEST_TYPE_MANDATORY",
+                        "Request type (register, passwordreset,login) is mandatory",
+                        "otp.type",
+                    ),
+                })
+                .collect();
+            if let Some(pattern) = mismatch {
+                fields.push(FieldError::new(
+                    "OTP.MOBILE_NUMBER_VALIDATION_FAILED",
+                    format!("Mobile number must match the configured pattern: {pattern}"),
+                    "otp.mobileNumber",
+                ));
+            }
+            ApiError::legacy(StatusCode::BAD_REQUEST, "Invalid OTP request", fields)
+        }
+        OtpError::AlreadyRegistered => one(
+            "OTP request for register failed",
+            "OTP.MOBILENUMBER",
+            "This MobileNumber Already Register as UserName in System. Pls try Another UserName",
+        ),
+        OtpError::UnknownCredential => one(
+            "OTP request for login failed",
+            "OTP.UNKNOWN_CREDENTIAL",
+            "No such username or password",
+        ),
+        OtpError::UnknownMobile => one(
+            "OTP request for password reset failed",
+            "OTP.UNKNOWN_MOBILE_NUMBER",
+            "Mobile number is unknown.",
+        ),
+        OtpError::NoMobile => one(
+            "OTP request for password reset failed",
+            "OTP.MOBILE_NUMBER",
+            "MobileNumber Not Found For This User.",
+        ),
+        OtpError::NumberThrottled(t) => throttled(
+            format!(
+                "Too many OTP requests for this mobile number ({})",
+                t.reason()
+            ),
+            t.retry_after_ms(),
+        ),
+        OtpError::IpThrottled(ms) => {
+            throttled("Too many OTP requests from this client".to_owned(), ms)
+        }
+        other => other_error(other),
+    }
+}
+
+fn other_error(e: OtpError) -> ApiError {
+    let unavailable = |text: &str| {
+        ApiError::legacy(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "OTP service unavailable",
+            vec![FieldError::new("OTP.SERVICE_UNAVAILABLE", text, "")],
+        )
+    };
+    match e {
+        OtpError::ValidationFailed => ApiError::legacy(
+            StatusCode::BAD_REQUEST,
+            "OTP validation unsuccessful",
+            vec![FieldError::new(
+                "OTP.VALIDATION_UNSUCCESSFUL",
+                "OTP validation unsuccessful",
+                "otp.otp",
+            )],
+        ),
+        OtpError::Backlog => unavailable("Notifications are backed up; retry shortly"),
+        OtpError::Route(_) => unavailable("The OTP service is saturated; retry shortly"),
+        OtpError::Store(actors::store::StoreError::Commit(_)) => {
+            unavailable("The store is saturated; retry shortly")
+        }
+        other => ApiError::internal(&other),
+    }
+}

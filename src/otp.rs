@@ -1,0 +1,321 @@
+//! The OTP flows between the wire and the actors: user-otp's `_send` rules (contract 3.2–3.3) and egov-otp's
+//! create / validate / search (2.3), each a message to the session of (state tenant, mobile number).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use actix::Addr;
+use actors::domain::mobile::MobileRules;
+use actors::domain::otp::{LiveCode, Purpose, Throttle};
+use actors::domain::search::UserQuery;
+use actors::domain::{TenantId, UserType};
+use actors::notifier::{Kick, Notifier};
+use actors::otp_session::{
+    CreateDirect, Recipients, SendError, SendOtp, TokenStatus, ValidateError, ValidateOtp,
+};
+use actors::router::{AdmitIp, RouteError, Router, ToSession};
+use actors::store::{SessionKey, Store, StoreError, TokenOwner};
+
+use crate::registry::{Registry, RegistryError};
+
+/// A rule of `_send`'s request validation that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendRule {
+    /// `tenantId` empty.
+    TenantMissing,
+    /// `mobileNumber` empty.
+    MobileMissing,
+    /// `type` not register/login/passwordreset.
+    TypeInvalid,
+}
+
+/// Why an OTP request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OtpError {
+    /// `_send` request rules; the mobile mismatch carries the pattern.
+    #[error("invalid otp request")]
+    InvalidSend(Vec<SendRule>, Option<String>),
+    /// register: the number belongs to a user.
+    #[error("mobile number already registered")]
+    AlreadyRegistered,
+    /// login: no such user.
+    #[error("unknown credential")]
+    UnknownCredential,
+    /// passwordreset: no such user.
+    #[error("unknown mobile number")]
+    UnknownMobile,
+    /// passwordreset: the user has no mobile number.
+    #[error("user has no mobile number")]
+    NoMobile,
+    /// A per-number limit; seconds to wait.
+    #[error("too many otp requests for this number")]
+    NumberThrottled(Throttle),
+    /// The per-IP cap; seconds to wait.
+    #[error("too many otp requests from this client")]
+    IpThrottled(i64),
+    /// The outbox is too deep to accept more.
+    #[error("notification backlog")]
+    Backlog,
+    /// Wrong, expired, used or unknown code.
+    #[error("otp validation unsuccessful")]
+    ValidationFailed,
+    /// Sessions saturated or slow.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The user registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// A `/user-otp/v1/_send` request after parsing.
+#[derive(Debug, Clone, Default)]
+pub struct SendRequest {
+    /// `otp.tenantId`
+    pub tenant: Option<String>,
+    /// `otp.mobileNumber`
+    pub mobile: Option<String>,
+    /// `otp.type`
+    pub send_type: Option<String>,
+    /// `otp.userType`
+    pub user_type: Option<String>,
+    /// `otp.countryCode`
+    pub country_code: Option<String>,
+    /// Locale from `RequestInfo.msgId` or `otp.locale`.
+    pub locale: Option<String>,
+}
+
+/// What a direct create answers.
+pub struct Created {
+    /// The live code.
+    pub live: LiveCode,
+    /// The code in clear (egov-otp's `_create` returns it; internal listener only).
+    pub code: String,
+    /// The state tenant.
+    pub tenant: String,
+}
+
+/// The OTP service.
+#[derive(Clone)]
+pub struct OtpService {
+    router: Addr<Router>,
+    notifier: Addr<Notifier>,
+    store: Arc<Store>,
+    registry: Registry,
+    mobile: Arc<MobileRules>,
+    max_outbox_depth: usize,
+}
+
+impl OtpService {
+    /// The service over running actors.
+    pub fn new(
+        router: Addr<Router>,
+        notifier: Addr<Notifier>,
+        store: Arc<Store>,
+        registry: Registry,
+        mobile: MobileRules,
+        max_outbox_depth: usize,
+    ) -> Self {
+        Self {
+            router,
+            notifier,
+            store,
+            registry,
+            mobile: Arc::new(mobile),
+            max_outbox_depth,
+        }
+    }
+
+    fn key(&self, state: &str, mobile: &str) -> SessionKey {
+        self.store.otp().session_key(state, mobile)
+    }
+
+    /// `/user-otp/v1/_send`.
+    pub async fn send(&self, req: SendRequest, ip: Option<IpAddr>) -> Result<(), OtpError> {
+        let tenant = req
+            .tenant
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let mobile = req
+            .mobile
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty());
+        let purpose = Purpose::parse_send_type(req.send_type.as_deref());
+        let mut rules = Vec::new();
+        if tenant.is_none() {
+            rules.push(SendRule::TenantMissing);
+        }
+        if mobile.is_none() {
+            rules.push(SendRule::MobileMissing);
+        }
+        if purpose.is_none() {
+            rules.push(SendRule::TypeInvalid);
+        }
+        let state = tenant.map(|t| t.split('.').next().unwrap_or(t).to_owned());
+        let mut country_code = req.country_code.clone().filter(|c| !c.trim().is_empty());
+        let mut mismatch = None;
+        if let (Some(m), Some(state)) = (mobile, &state)
+            && purpose != Some(Purpose::PasswordReset)
+        {
+            match self.mobile.check(state, country_code.as_deref(), m) {
+                Ok(cc) => country_code = Some(cc),
+                Err(e) => mismatch = Some(e.pattern),
+            }
+        }
+        let (Some(tenant), Some(mobile), Some(purpose), Some(state), None) =
+            (tenant, mobile, purpose, state, &mismatch)
+        else {
+            return Err(OtpError::InvalidSend(rules, mismatch));
+        };
+        if let Some(ip) = ip {
+            self.router
+                .send(AdmitIp(ip))
+                .await
+                .map_err(|_| RouteError::Busy)?
+                .map_err(OtpError::IpThrottled)?;
+        }
+        if self.store.otp().outbox_depth() >= self.max_outbox_depth {
+            return Err(OtpError::Backlog);
+        }
+        let user = self.find_user(tenant, mobile, req.user_type.as_deref())?;
+        let mut to = Recipients {
+            mobile: mobile.to_owned(),
+            country_code,
+            email: None,
+            locale: req.locale.clone(),
+        };
+        match (purpose, &user) {
+            (Purpose::Register, Some(_)) => return Err(OtpError::AlreadyRegistered),
+            (Purpose::Register, None) => {}
+            (Purpose::Login, None) => return Err(OtpError::UnknownCredential),
+            (Purpose::Login, Some(u)) => to.email = u.email_id.clone(),
+            (Purpose::PasswordReset, None) => return Err(OtpError::UnknownMobile),
+            (Purpose::PasswordReset, Some(u)) => {
+                to.mobile = u.mobile_number.clone().ok_or(OtpError::NoMobile)?;
+                to.email = u.email_id.clone();
+            }
+            (Purpose::Direct, _) => unreachable!("_send never parses a direct purpose"),
+        }
+        let owner = TokenOwner {
+            identity: mobile.to_owned(),
+            tenant: state.clone(),
+        };
+        let msg = SendOtp { purpose, to, owner };
+        match self
+            .router
+            .send(ToSession {
+                key: self.key(&state, mobile),
+                msg,
+            })
+            .await
+            .map_err(|_| RouteError::Busy)??
+        {
+            Ok(receipt) => {
+                if receipt.queued > 0 {
+                    self.notifier.do_send(Kick);
+                }
+                Ok(())
+            }
+            Err(SendError::Throttled(t)) => Err(OtpError::NumberThrottled(t)),
+            Err(SendError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// user-otp's user lookup: the city tenant for employees, the state for everyone else; active users
+    /// only; the mobile number matches the mobile or the alternate number.
+    fn find_user(
+        &self,
+        tenant: &str,
+        mobile: &str,
+        user_type: Option<&str>,
+    ) -> Result<Option<actors::domain::UserRecord>, OtpError> {
+        let is_employee = user_type.is_some_and(|t| t.trim().eq_ignore_ascii_case("EMPLOYEE"));
+        let lookup_tenant = if is_employee {
+            tenant.to_owned()
+        } else {
+            tenant.split('.').next().unwrap_or(tenant).to_owned()
+        };
+        let Ok(tenant_id) = TenantId::parse(&lookup_tenant) else {
+            return Ok(None);
+        };
+        let query = UserQuery {
+            mobile_number: Some(mobile.to_owned()),
+            tenant_id: Some(tenant_id),
+            user_type: user_type.and_then(UserType::parse),
+            active: Some(true),
+            limit: Some(1),
+            ..UserQuery::default()
+        };
+        Ok(self.registry.search(&query)?.into_iter().next())
+    }
+
+    /// `/otp/v1/_create`: a code for another service, returned in clear.
+    pub async fn create(&self, identity: &str, tenant: &str) -> Result<Created, OtpError> {
+        let state = tenant.split('.').next().unwrap_or(tenant).to_owned();
+        let owner = TokenOwner {
+            identity: identity.to_owned(),
+            tenant: state.clone(),
+        };
+        let (live, code) = self
+            .router
+            .send(ToSession {
+                key: self.key(&state, identity),
+                msg: CreateDirect(owner),
+            })
+            .await
+            .map_err(|_| RouteError::Busy)???;
+        Ok(Created {
+            live,
+            code,
+            tenant: state,
+        })
+    }
+
+    /// `/otp/v1/_validate`, and the OTP check of other flows (`purpose` set): consumes the code on success.
+    pub async fn validate(
+        &self,
+        identity: &str,
+        tenant: &str,
+        code: &str,
+        purpose: Option<Purpose>,
+    ) -> Result<(String, String), OtpError> {
+        let state = tenant.split('.').next().unwrap_or(tenant).to_owned();
+        let msg = ValidateOtp {
+            purpose,
+            code: code.to_owned(),
+        };
+        match self
+            .router
+            .send(ToSession {
+                key: self.key(&state, identity),
+                msg,
+            })
+            .await
+            .map_err(|_| RouteError::Busy)??
+        {
+            Ok(token) => Ok((token, state)),
+            Err(ValidateError::Invalid(_)) => Err(OtpError::ValidationFailed),
+            Err(ValidateError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// `/otp/v1/_search`: a token's owner and whether it was consumed; `None` when unknown.
+    pub async fn search(&self, token_id: &str) -> Result<Option<(TokenOwner, bool)>, OtpError> {
+        let Some((key, owner)) = self.store.otp().session_of_token(token_id)? else {
+            return Ok(None);
+        };
+        let status = self
+            .router
+            .send(ToSession {
+                key,
+                msg: TokenStatus(token_id.to_owned()),
+            })
+            .await
+            .map_err(|_| RouteError::Busy)??;
+        Ok(status.map(|validated| (owner, validated)))
+    }
+}
