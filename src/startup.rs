@@ -218,6 +218,7 @@ fn start_otp_actors(
     store: &Arc<Store>,
     clock: &Clock,
 ) -> Result<(Addr<Router>, Addr<Notifier>), StartError> {
+    actors::metrics::describe();
     let test_codes = settings
         .test_numbers()
         .into_iter()

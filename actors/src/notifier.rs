@@ -13,6 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::Clock;
+use crate::metrics as m;
 use crate::sink::Sink;
 use crate::store::{Channel, Store};
 
@@ -84,6 +85,7 @@ impl Notifier {
             .outbox_batch(config.batch)
             .map_err(|e| e.to_string())?;
         if batch.is_empty() {
+            metrics::gauge!(m::OUTBOX_DEPTH).set(0.0);
             return Ok(0);
         }
         let now = clock.now_ms();
@@ -93,6 +95,8 @@ impl Notifier {
         for (seq, record) in &expired {
             tracing::warn!(channel = record.channel.as_str(), message_id = %record.message_id, "notification dropped: its code expired before delivery");
             store.otp().outbox_ack(*seq).map_err(|e| e.to_string())?;
+            metrics::counter!(m::NOTIFICATIONS_DELIVERED, "channel" => record.channel.as_str(), "sink" => sink.name(), "result" => "expired")
+                .increment(1);
         }
         let records: Vec<_> = live
             .iter()
@@ -112,8 +116,15 @@ impl Notifier {
                 Ok(()) => {
                     store.otp().outbox_ack(*seq).map_err(|e| e.to_string())?;
                     done += 1;
+                    let channel = stored.channel.as_str();
+                    metrics::counter!(m::NOTIFICATIONS_DELIVERED, "channel" => channel, "sink" => sink.name(), "result" => "delivered").increment(1);
+                    let waited = (clock.now_ms() - stored.created_ms).max(0) as f64 / 1000.0;
+                    metrics::histogram!(m::NOTIFICATION_DELIVERY_SECONDS, "channel" => channel)
+                        .record(waited);
                 }
                 Err(e) => {
+                    metrics::counter!(m::NOTIFICATIONS_DELIVERED, "channel" => stored.channel.as_str(), "sink" => sink.name(), "result" => "failed")
+                        .increment(1);
                     let mut stored = stored.clone();
                     stored.attempts += 1;
                     stored.last_error = Some(e.clone());
@@ -125,6 +136,7 @@ impl Notifier {
                 }
             }
         }
+        metrics::gauge!(m::OUTBOX_DEPTH).set(store.otp().outbox_depth() as f64);
         match first_error {
             Some(e) if done == 0 => Err(e),
             _ => Ok(done),

@@ -15,6 +15,7 @@ use crate::domain::messages::{MessageCatalogs, Template};
 use crate::domain::otp::{
     FreshCode, Invalid, LiveCode, OtpKeys, OtpPolicy, OtpSessionState, Purpose, Throttle,
 };
+use crate::metrics as m;
 use crate::store::{Channel, OutboxRecord, SessionKey, Store, StoreError, TokenOwner};
 
 /// Who receives the notifications of a send.
@@ -180,15 +181,19 @@ impl OtpSession {
         if let Some(deadline) = self.state.codes.values().map(|c| c.expires_ms).min() {
             let wait = Duration::from_millis(u64::try_from(deadline - now).unwrap_or(0));
             self.expiry_timer = Some(ctx.run_later(wait, |act, ctx| {
-                let now = act.deps.clock.now_ms();
-                if !act.state.expire(now).is_empty() {
-                    // persisted lazily: an expired code is dead whether or not the disk knows yet
-                    tracing::debug!("otp codes expired");
-                }
+                // persisted lazily: an expired code is dead whether or not the disk knows yet
+                act.expire();
                 act.rearm(ctx);
             }));
         } else {
             self.idle_timer = Some(ctx.run_later(self.deps.idle, |_, ctx| ctx.stop()));
+        }
+    }
+
+    /// Drops what expired by now, counting the codes that died unused.
+    fn expire(&mut self) {
+        for purpose in self.state.expire(self.deps.clock.now_ms()) {
+            metrics::counter!(m::OTP_EXPIRED, "purpose" => purpose.as_str()).increment(1);
         }
     }
 
@@ -250,6 +255,10 @@ impl OtpSession {
     }
 }
 
+fn purpose_label(purpose: Option<Purpose>) -> &'static str {
+    purpose.map_or("any", Purpose::as_str)
+}
+
 fn fresh() -> FreshCode {
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).expect("the OS random source");
@@ -273,7 +282,7 @@ impl Actor for OtpSession {
                 return;
             }
         }
-        self.state.expire(self.deps.clock.now_ms());
+        self.expire();
         self.rearm(ctx);
     }
 
@@ -298,6 +307,7 @@ impl Handler<SendOtp> for OtpSession {
                 purpose = msg.purpose.as_str(),
                 "otp send to a test number: fixed code, no sms"
             );
+            metrics::counter!(m::OTP_SENDS, "purpose" => msg.purpose.as_str(), "result" => "test_number").increment(1);
             let receipt = SendReceipt {
                 token_id: TEST_TOKEN.to_owned(),
                 is_new: false,
@@ -305,6 +315,7 @@ impl Handler<SendOtp> for OtpSession {
             };
             return Box::pin(async move { Ok(receipt) });
         }
+        self.expire();
         let now = self.deps.clock.now_ms();
         let before = self.state.clone();
         let sent = match self.state.send(
@@ -316,6 +327,8 @@ impl Handler<SendOtp> for OtpSession {
         ) {
             Ok(sent) => sent,
             Err(throttle) => {
+                metrics::counter!(m::OTP_SENDS, "purpose" => msg.purpose.as_str(), "result" => "throttled").increment(1);
+                metrics::counter!(m::OTP_THROTTLED, "reason" => throttle.reason()).increment(1);
                 self.state = before;
                 self.rearm(ctx);
                 return Box::pin(async move { Err(SendError::Throttled(throttle)) });
@@ -327,6 +340,12 @@ impl Handler<SendOtp> for OtpSession {
                 .derive_code(&sent.code.nonce, self.deps.policy.length),
         );
         let records = self.payloads(msg.purpose, &code, &msg.to, &sent.code);
+        let purpose = msg.purpose.as_str();
+        let result = if sent.is_new { "new" } else { "resend" };
+        metrics::counter!(m::OTP_SENDS, "purpose" => purpose, "result" => result).increment(1);
+        for record in &records {
+            metrics::counter!(m::OTP_NOTIFICATIONS_QUEUED, "purpose" => purpose, "channel" => record.channel.as_str()).increment(1);
+        }
         self.rearm(ctx);
         let deps = self.deps.clone();
         let (key, state) = (self.key, self.state.clone());
@@ -360,13 +379,21 @@ impl Handler<ValidateOtp> for OtpSession {
             use subtle::ConstantTimeEq;
             if bool::from(test.code.as_bytes().ct_eq(msg.code.trim().as_bytes())) {
                 tracing::warn!(test_number = test.index, "otp validated for a test number");
+                metrics::counter!(m::OTP_VALIDATIONS, "purpose" => purpose_label(msg.purpose), "result" => "test_number").increment(1);
                 return Box::pin(async move { Ok(TEST_TOKEN.to_owned()) });
             }
         }
+        self.expire();
         let now = self.deps.clock.now_ms();
         let result = self
             .state
             .validate(now, msg.purpose, &msg.code, &self.deps.keys);
+        let outcome = match &result {
+            Ok(_) => "success",
+            Err(invalid) if !invalid.exhausted.is_empty() => "exhausted",
+            Err(_) => "invalid",
+        };
+        metrics::counter!(m::OTP_VALIDATIONS, "purpose" => purpose_label(msg.purpose), "result" => outcome).increment(1);
         self.rearm(ctx);
         let deps = self.deps.clone();
         let (key, state) = (self.key, self.state.clone());

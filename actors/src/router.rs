@@ -13,6 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::domain::velocity::IpLimiter;
+use crate::metrics as m;
 use crate::otp_session::{OtpSession, SessionDeps, SessionStopped};
 use crate::store::SessionKey;
 
@@ -115,6 +116,7 @@ impl Router {
         )
         .start();
         self.sessions.insert(key, (addr.clone(), generation));
+        metrics::gauge!(m::OTP_SESSIONS_LIVE).set(self.sessions.len() as f64);
         Ok(addr)
     }
 }
@@ -212,6 +214,7 @@ impl Handler<SessionStopped> for Router {
         {
             self.sessions.remove(&msg.key);
         }
+        metrics::gauge!(m::OTP_SESSIONS_LIVE).set(self.sessions.len() as f64);
     }
 }
 
@@ -220,7 +223,11 @@ impl Handler<AdmitIp> for Router {
 
     fn handle(&mut self, AdmitIp(ip): AdmitIp, _: &mut Self::Context) -> Self::Result {
         let now = self.deps.clock.now_ms();
-        self.ips.admit(ip, now)
+        let admitted = self.ips.admit(ip, now);
+        if admitted.is_err() {
+            metrics::counter!(m::OTP_THROTTLED, "reason" => "ip_cap").increment(1);
+        }
+        admitted
     }
 }
 

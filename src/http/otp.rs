@@ -133,13 +133,9 @@ fn sizes(otp: &OtpIn) -> Result<(), ApiError> {
     }
 }
 
-/// Internal-only endpoints answer 404 on the public listener.
-fn internal_only(req: &HttpRequest, state: &AppState) -> Result<(), HttpResponse> {
-    if req.app_config().local_addr() == state.internal_addr {
-        Ok(())
-    } else {
-        Err(HttpResponse::NotFound().finish())
-    }
+/// Whether the request came in on the internal listener; internal-only endpoints answer 404 elsewhere.
+fn on_internal_listener(req: &HttpRequest, state: &AppState) -> bool {
+    req.app_config().local_addr() == state.internal_addr
 }
 
 /// The client's IP: the gateway's `x-real-ip` or the first `X-Forwarded-For` entry when trusted, else the
@@ -189,8 +185,8 @@ pub async fn create(
     body: LowerJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Err(not_found) = internal_only(&req, &state) {
-        return Ok(not_found);
+    if !on_internal_listener(&req, &state) {
+        return Ok(HttpResponse::NotFound().finish());
     }
     let (_, otp) = parse(body)?;
     sizes(&otp)?;
@@ -252,8 +248,8 @@ pub async fn search(
     body: LowerJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Err(not_found) = internal_only(&req, &state) {
-        return Ok(not_found);
+    if !on_internal_listener(&req, &state) {
+        return Ok(HttpResponse::NotFound().finish());
     }
     let (_, otp) = parse(body)?;
     let found = match given(&otp.uuid) {

@@ -33,6 +33,8 @@ pub struct TestApp {
     pub public: String,
     /// `http://127.0.0.1:<internal port>`
     pub internal: String,
+    /// The data dir.
+    pub data_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
     client: reqwest::Client,
 }
@@ -55,6 +57,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp {
         public,
         internal,
+        data_dir: dir.path().to_owned(),
         _dir: dir,
         client: reqwest::Client::new(),
     }
@@ -96,6 +99,54 @@ impl TestApp {
             .text()
             .await
             .unwrap()
+    }
+
+    /// POSTs JSON to the internal listener.
+    pub async fn post_internal(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(&self.internal, path, body, false).await
+    }
+
+    /// POSTs JSON with extra headers, returning the response headers too.
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.public))
+            .json(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        (status, headers, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The notifications delivered to the file sink so far.
+    pub fn notifications(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.data_dir.join("notifications.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Waits until at least `n` notifications were delivered and returns them.
+    pub async fn wait_notifications(&self, n: usize) -> Vec<Value> {
+        for _ in 0..300 {
+            let all = self.notifications();
+            if all.len() >= n {
+                return all;
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!(
+            "fewer than {n} notifications after 3 s: {:?}",
+            self.notifications()
+        );
     }
 
     /// GETs a path of the internal listener.
@@ -180,6 +231,25 @@ pub fn assert_key_order(raw: &str, keys: &[&str]) {
         positions.windows(2).all(|w| w[0] < w[1]),
         "keys out of order in {raw}"
     );
+}
+
+/// The OTP in an SMS text: the run of digits of the configured length.
+pub fn otp_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 6)
+        .expect("a 6-digit code")
+        .to_owned()
+}
+
+/// The codes of an E2 body's fields.
+pub fn e2_codes(body: &Value) -> Vec<String> {
+    body["error"]["fields"]
+        .as_array()
+        .map_or_else(Vec::new, |f| {
+            f.iter()
+                .map(|e| e["code"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
 }
 
 /// The first error code of an E1 body.

@@ -3,6 +3,7 @@
 mod bad_input;
 mod create;
 mod helpers;
+mod otp;
 mod process;
 mod search;
 mod update;

@@ -300,3 +300,110 @@ fn json_logs_show_the_ordered_shutdown_and_no_pii() {
         assert!(!log.contains(value), "{value} logged");
     }
 }
+
+fn notifications(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("notifications.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn otp_of(notification: &Value) -> String {
+    let text = notification["payload"]["message"].as_str().unwrap();
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 6)
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_code_acknowledged_before_sigkill_validates_once_after_restart_and_is_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    // the first process cannot deliver (its sink file is in a missing directory): the sms stays in the outbox
+    let broken_sink = HashMap::from([(
+        "DIGIT_USER__NOTIFY__FILE",
+        dir.path().join("missing/n.jsonl").display().to_string(),
+    )]);
+    let app = Process::start(dir.path(), &broken_sink).unwrap();
+    let (code, body) = post(
+        &app.base,
+        "/user-otp/v1/_send",
+        &json!({"otp": {"mobileNumber": "9876512345", "tenantId": "pb"}}),
+    );
+    assert_eq!(code, 201, "{body}");
+    app.stop(Signal::SIGKILL);
+
+    let app = Process::start(dir.path(), &HashMap::new()).unwrap();
+    let mut delivered = Vec::new();
+    for _ in 0..100 {
+        delivered = notifications(dir.path());
+        if !delivered.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // at-least-once: a delivery whose removal from the outbox had not reached the disk is repeated, with the
+    // same message-id, which consumers de-duplicate on
+    assert!(!delivered.is_empty(), "the acknowledged sms is delivered");
+    assert!(
+        delivered
+            .iter()
+            .all(|n| n["messageId"] == delivered[0]["messageId"]),
+        "{delivered:?}"
+    );
+    let otp = otp_of(&delivered[0]);
+    let validate = json!({"otp": {"otp": otp, "identity": "9876512345", "tenantId": "pb"}});
+    assert_eq!(post(&app.base, "/otp/v1/_validate", &validate).0, 200);
+    assert_eq!(
+        post(&app.base, "/otp/v1/_validate", &validate).0,
+        400,
+        "consumed"
+    );
+    app.stop(Signal::SIGKILL);
+    let app = Process::start(dir.path(), &HashMap::new()).unwrap();
+    assert_eq!(
+        post(&app.base, "/otp/v1/_validate", &validate).0,
+        400,
+        "the consumption survived the kill too"
+    );
+}
+
+#[test]
+fn no_otp_in_clear_under_the_data_dir_except_the_file_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Process::start(dir.path(), &HashMap::new()).unwrap();
+    let mobiles: Vec<String> = (0..5).map(|i| format!("98765{i:05}")).collect();
+    for m in &mobiles {
+        let (code, _) = post(
+            &app.base,
+            "/user-otp/v1/_send",
+            &json!({"otp": {"mobileNumber": m, "tenantId": "pb"}}),
+        );
+        assert_eq!(code, 201);
+    }
+    let mut delivered = Vec::new();
+    for _ in 0..100 {
+        delivered = notifications(dir.path());
+        if delivered.len() == mobiles.len() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(delivered.len(), mobiles.len());
+    assert_eq!(app.stop(Signal::SIGTERM).code(), Some(0));
+    let codes: Vec<String> = delivered.iter().map(otp_of).collect();
+    for file in files_under(dir.path()) {
+        if file.file_name().is_some_and(|n| n == "notifications.jsonl") {
+            continue;
+        }
+        let bytes = std::fs::read(&file).unwrap();
+        for secret in codes.iter().chain(&mobiles) {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in clear in {}",
+                file.display()
+            );
+        }
+    }
+}

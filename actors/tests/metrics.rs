@@ -1,0 +1,225 @@
+//! The domain records its metrics with bounded labels only. One test per binary: the recorder is global.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::actors::Clock;
+use ::actors::domain::messages::MessageCatalogs;
+use ::actors::domain::otp::{OtpKeys, OtpPolicy, Purpose};
+use ::actors::metrics as m;
+use ::actors::notifier::{Drain, Notifier, NotifierConfig};
+use ::actors::otp_session::{Recipients, SendOtp, SessionDeps, ValidateOtp};
+use ::actors::router::{AdmitIp, Router, RouterLimits, ToSession};
+use ::actors::seal::{BlindIndexer, KEY_LEN, Keyring};
+use ::actors::sink::FileSink;
+use ::actors::store::{Store, StoreKeys, StoreOptions, TokenOwner};
+use actix::prelude::*;
+use metrics_util::MetricKind;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+#[actix::test]
+async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::set_global_recorder(recorder).unwrap();
+    m::describe();
+
+    let dir = tempfile::tempdir().unwrap();
+    let keys = StoreKeys {
+        keyring: Keyring::new(&[(1, [1; KEY_LEN])]).unwrap(),
+        blind: BlindIndexer::new(&[2; KEY_LEN]),
+    };
+    let opts = StoreOptions {
+        path: dir.path().join("data"),
+        cache_capacity_bytes: 8 << 20,
+        flush_every_ms: None,
+        commit_queue: 64,
+        partitions: 256,
+    };
+    let store = Arc::new(Store::open(&opts, keys).unwrap());
+    let catalogs = MessageCatalogs::new(
+        BTreeMap::from([("en_IN".to_owned(), BTreeMap::new())]),
+        "en_IN",
+    )
+    .unwrap();
+    let policy = OtpPolicy {
+        length: 6,
+        ttl_ms: 600_000,
+        max_attempts: 1,
+        cooldown_ms: 30_000,
+        per_hour: 5,
+        per_day: 10,
+    };
+    let clock = Clock::manual(0);
+    let deps = Arc::new(SessionDeps {
+        store: store.clone(),
+        keys: OtpKeys::new(&[9; KEY_LEN]),
+        policy,
+        catalogs,
+        clock: clock.clone(),
+        idle: Duration::from_secs(60),
+        test_codes: Default::default(),
+    });
+    let limits = RouterLimits {
+        max_sessions: 10,
+        timeout: Duration::from_secs(5),
+        ip_per_hour: 1,
+        max_tracked_ips: 10,
+    };
+    let router = Router::new(deps, limits).start();
+    let key = store.otp().session_key("pb", "9876543210");
+    let to = Recipients {
+        mobile: "9876543210".into(),
+        country_code: None,
+        email: Some("a@example.org".into()),
+        locale: None,
+    };
+    let owner = TokenOwner {
+        identity: "9876543210".into(),
+        tenant: "pb".into(),
+    };
+    let send = || ToSession {
+        key,
+        msg: SendOtp {
+            purpose: Purpose::Login,
+            to: to.clone(),
+            owner: owner.clone(),
+        },
+    };
+    router.send(send()).await.unwrap().unwrap().unwrap();
+    assert!(
+        router.send(send()).await.unwrap().unwrap().is_err(),
+        "cooldown"
+    );
+    router
+        .send(ToSession {
+            key,
+            msg: ValidateOtp {
+                purpose: None,
+                code: "000000x".into(),
+            },
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    let ip: std::net::IpAddr = [192, 0, 2, 1].into();
+    router.send(AdmitIp(ip)).await.unwrap().unwrap();
+    router.send(AdmitIp(ip)).await.unwrap().unwrap_err();
+    let notifier = Notifier::new(
+        store.clone(),
+        Arc::new(FileSink::new(dir.path().join("n.jsonl"))),
+        clock.clone(),
+        NotifierConfig {
+            batch: 8,
+            poll: Duration::from_secs(60),
+            backoff_min: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(10),
+            sms_expiry_ms: 3000,
+        },
+    )
+    .start();
+    assert_eq!(
+        notifier
+            .send(Drain {
+                within: Duration::from_secs(2)
+            })
+            .await
+            .unwrap(),
+        0
+    );
+
+    let mut seen: BTreeMap<(String, Vec<(String, String)>), f64> = BTreeMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let (kind, key) = (key.kind(), key.key());
+        let labels: Vec<(String, String)> = key
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        for (_, v) in &labels {
+            assert!(
+                !v.contains("9876543210") && !v.contains("192.0.2.1"),
+                "unbounded label value {v:?}"
+            );
+        }
+        let n = match (kind, value) {
+            (MetricKind::Counter, DebugValue::Counter(c)) => c as f64,
+            (MetricKind::Gauge, DebugValue::Gauge(g)) => g.into_inner(),
+            (MetricKind::Histogram, DebugValue::Histogram(h)) => h.len() as f64,
+            _ => continue,
+        };
+        seen.insert((key.name().to_owned(), labels), n);
+    }
+    let get = |name: &str, labels: &[(&str, &str)]| {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        seen.get(&(name.to_owned(), labels))
+            .copied()
+            .unwrap_or_else(|| panic!("no {name} {seen:#?}"))
+    };
+    assert_eq!(
+        get(m::OTP_SENDS, &[("purpose", "login"), ("result", "new")]),
+        1.0
+    );
+    assert_eq!(
+        get(
+            m::OTP_SENDS,
+            &[("purpose", "login"), ("result", "throttled")]
+        ),
+        1.0
+    );
+    assert_eq!(get(m::OTP_THROTTLED, &[("reason", "cooldown")]), 1.0);
+    assert_eq!(get(m::OTP_THROTTLED, &[("reason", "ip_cap")]), 1.0);
+    assert_eq!(
+        get(
+            m::OTP_NOTIFICATIONS_QUEUED,
+            &[("purpose", "login"), ("channel", "sms")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(
+            m::OTP_NOTIFICATIONS_QUEUED,
+            &[("purpose", "login"), ("channel", "email")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(
+            m::OTP_VALIDATIONS,
+            &[("purpose", "any"), ("result", "exhausted")]
+        ),
+        1.0
+    );
+    assert_eq!(get(m::OTP_SESSIONS_LIVE, &[]), 1.0);
+    assert_eq!(
+        get(
+            m::NOTIFICATIONS_DELIVERED,
+            &[
+                ("channel", "sms"),
+                ("sink", "file"),
+                ("result", "delivered")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(
+            m::NOTIFICATIONS_DELIVERED,
+            &[
+                ("channel", "email"),
+                ("sink", "file"),
+                ("result", "delivered")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(m::NOTIFICATION_DELIVERY_SECONDS, &[("channel", "sms")]),
+        1.0
+    );
+    assert_eq!(get(m::OUTBOX_DEPTH, &[]), 0.0);
+}

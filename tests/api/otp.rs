@@ -1,0 +1,584 @@
+//! `/user-otp/v1/_send`, `/otp/v1/_validate`, `/otp/v1/_create`, `/otp/v1/_search`.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, e2_codes, employee, otp_in, spawn_app, spawn_app_with};
+
+fn send_body(
+    mobile: &str,
+    tenant: &str,
+    send_type: Option<&str>,
+    user_type: Option<&str>,
+) -> Value {
+    let mut otp = json!({"mobileNumber": mobile, "tenantId": tenant});
+    if let Some(t) = send_type {
+        otp["type"] = json!(t);
+    }
+    if let Some(u) = user_type {
+        otp["userType"] = json!(u);
+    }
+    json!({"RequestInfo": {"apiId": "Rainmaker"}, "otp": otp})
+}
+
+async fn send(
+    app: &TestApp,
+    mobile: &str,
+    tenant: &str,
+    send_type: Option<&str>,
+    user_type: Option<&str>,
+) -> (StatusCode, Value) {
+    app.post(
+        "/user-otp/v1/_send",
+        &send_body(mobile, tenant, send_type, user_type),
+    )
+    .await
+}
+
+async fn validate(app: &TestApp, mobile: &str, tenant: &str, code: &str) -> (StatusCode, Value) {
+    app.post(
+        "/otp/v1/_validate",
+        &json!({"otp": {"otp": code, "identity": mobile, "tenantId": tenant}}),
+    )
+    .await
+}
+
+async fn citizen(app: &TestApp, mobile: &str, email: Option<&str>) {
+    app.create(json!({"userName": mobile, "name": "Citizen", "mobileNumber": mobile, "type": "CITIZEN", "tenantId": "pb",
+                      "active": true, "emailId": email, "roles": [{"code": "CITIZEN"}]}))
+        .await;
+}
+
+#[actix_web::test]
+async fn register_send_delivers_an_sms_whose_code_validates_once() {
+    let app = spawn_app().await;
+    let raw = app
+        .post_text(
+            "/user-otp/v1/_send",
+            &send_body("9876543210", "pb.amritsar", None, Some("citizen")),
+        )
+        .await;
+    assert_eq!(
+        raw, r#"{"responseInfo":null,"isSuccessful":true}"#,
+        "201 body and field order"
+    );
+    let sms = &app.wait_notifications(1).await[0];
+    assert_eq!(sms["channel"], "sms");
+    let payload = &sms["payload"];
+    let keys: Vec<&str> = payload
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "mobileNumber",
+            "message",
+            "category",
+            "expiryTime",
+            "countryCode"
+        ]
+    );
+    assert_eq!(
+        (
+            payload["mobileNumber"].as_str(),
+            payload["category"].as_str(),
+            payload["countryCode"].as_str()
+        ),
+        (Some("9876543210"), Some("OTP"), Some("+91"))
+    );
+    assert!(payload["expiryTime"].as_i64().unwrap() > 1_700_000_000_000);
+    let code = otp_in(payload["message"].as_str().unwrap());
+    assert_eq!(
+        payload["message"],
+        format!("Dear Citizen, Your OTP to complete your DIGIT Registration is {code}.")
+    );
+    assert!(sms["messageId"].as_str().is_some_and(|m| m.len() == 36));
+
+    let (status, body) = validate(&app, "9876543210", "pb.amritsar", &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let otp = &body["otp"];
+    assert_eq!(
+        (
+            otp["otp"].as_str(),
+            otp["identity"].as_str(),
+            otp["tenantId"].as_str(),
+            otp["isValidationSuccessful"].as_bool()
+        ),
+        (
+            Some(code.as_str()),
+            Some("9876543210"),
+            Some("pb"),
+            Some(true)
+        )
+    );
+    assert_eq!(body["responseInfo"], Value::Null);
+    let (status, body) = validate(&app, "9876543210", "pb", &code).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["message"], "OTP validation unsuccessful");
+    assert_eq!(
+        body["error"]["fields"],
+        json!([{"code": "OTP.VALIDATION_UNSUCCESSFUL", "message": "OTP validation unsuccessful", "field": "otp.otp"}])
+    );
+}
+
+#[actix_web::test]
+async fn send_request_rules_are_reported_together_in_order() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post("/user-otp/v1/_send", &json!({"otp": {"type": "bogus"}}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], 400);
+    assert_eq!(body["error"]["message"], "Invalid OTP request");
+    assert_eq!(
+        e2_codes(&body),
+        [
+            "OTP.TENANT_ID_MANDATORY",
+            "OTP.MOBILE_NUMBER_MANDATORY",
+            "OTP.REQUEST_TYPE_MANDATORY"
+        ]
+    );
+    let (_, body) = app
+        .post("/user-otp/v1/_send", &json!({"RequestInfo": {}}))
+        .await;
+    assert_eq!(
+        e2_codes(&body),
+        ["OTP.TENANT_ID_MANDATORY", "OTP.MOBILE_NUMBER_MANDATORY"],
+        "absent otp object; absent type = register"
+    );
+    let (_, body) = send(&app, "5876543210", "pb", Some("login"), None).await;
+    assert_eq!(e2_codes(&body), ["OTP.MOBILE_NUMBER_VALIDATION_FAILED"]);
+    assert_eq!(
+        body["error"]["fields"][0]["message"],
+        "Mobile number must match the configured pattern: ^[6-9][0-9]{9}$"
+    );
+    let (status, body) = app
+        .post_raw("/user-otp/v1/_send", b"{\"otp\":".to_vec())
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "malformed JSON is a 400, not DIGIT's 500"
+    );
+    assert_eq!(body["Errors"][0]["code"], "JsonParseException");
+    assert!(app.notifications().is_empty(), "nothing was queued");
+}
+
+#[actix_web::test]
+async fn each_type_needs_its_user_state() {
+    let app = spawn_app().await;
+    citizen(&app, "9000000001", None).await;
+    let (status, body) = send(&app, "9000000001", "pb", Some("register"), Some("CITIZEN")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["message"], "OTP request for register failed");
+    assert_eq!(
+        body["error"]["fields"][0],
+        json!({"code": "OTP.MOBILENUMBER",
+        "message": "This MobileNumber Already Register as UserName in System. Pls try Another UserName", "field": "otp.mobileNumber"})
+    );
+    let (_, body) = send(&app, "9000000002", "pb", Some("login"), Some("citizen")).await;
+    assert_eq!(body["error"]["message"], "OTP request for login failed");
+    assert_eq!(body["error"]["fields"][0]["code"], "OTP.UNKNOWN_CREDENTIAL");
+    assert_eq!(
+        body["error"]["fields"][0]["message"],
+        "No such username or password"
+    );
+    let (_, body) = send(&app, "9000000002", "pb", Some("passwordreset"), None).await;
+    assert_eq!(
+        body["error"]["message"],
+        "OTP request for password reset failed"
+    );
+    assert_eq!(
+        body["error"]["fields"][0]["code"],
+        "OTP.UNKNOWN_MOBILE_NUMBER"
+    );
+    assert_eq!(
+        send(&app, "9000000001", "pb", Some("LOGIN"), None).await.0,
+        StatusCode::CREATED,
+        "type is case-insensitive"
+    );
+    assert!(app.wait_notifications(1).await.len() == 1);
+}
+
+#[actix_web::test]
+async fn inactive_users_count_as_unknown_and_alternate_numbers_as_known() {
+    let app = spawn_app_with(|s| s.user.mobile_validation_workaround = true).await;
+    app.create(json!({"userName": "9000000003", "name": "Inactive", "mobileNumber": "9000000003", "type": "CITIZEN",
+                      "tenantId": "pb", "active": false, "roles": [{"code": "CITIZEN"}]}))
+        .await;
+    assert_eq!(
+        send(&app, "9000000003", "pb", None, None).await.0,
+        StatusCode::CREATED,
+        "register allowed: user inactive"
+    );
+    app.create(json!({"userName": "ALTONLY", "name": "Alt Only", "alternatemobilenumber": "9000000004", "type": "CITIZEN",
+                      "tenantId": "pb", "active": true, "roles": [{"code": "CITIZEN"}]}))
+        .await;
+    let (_, body) = send(&app, "9000000004", "pb", Some("register"), None).await;
+    assert_eq!(body["error"]["fields"][0]["code"], "OTP.MOBILENUMBER");
+    let (_, body) = send(&app, "9000000004", "pb", Some("passwordreset"), None).await;
+    assert_eq!(body["error"]["fields"][0]["code"], "OTP.MOBILE_NUMBER");
+    assert_eq!(
+        body["error"]["fields"][0]["message"],
+        "MobileNumber Not Found For This User."
+    );
+}
+
+#[actix_web::test]
+async fn employees_are_looked_up_in_their_city_citizens_in_the_state() {
+    let app = spawn_app().await;
+    app.create(employee("EMP7")).await; // mobile 9876543210 in pb.amritsar
+    let (status, body) = send(
+        &app,
+        "9876543210",
+        "pb.amritsar",
+        Some("passwordreset"),
+        Some("EMPLOYEE"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, body) = send(
+        &app,
+        "9876543210",
+        "pb.amritsar",
+        Some("passwordreset"),
+        Some("citizen"),
+    )
+    .await;
+    assert_eq!(
+        body["error"]["fields"][0]["code"], "OTP.UNKNOWN_MOBILE_NUMBER",
+        "citizens are looked up at the state tenant"
+    );
+}
+
+#[actix_web::test]
+async fn lower_case_employee_user_type_is_an_employee() {
+    let app = spawn_app().await;
+    app.create(employee("EMP8")).await;
+    let (status, body) = send(
+        &app,
+        "9876543210",
+        "pb.amritsar",
+        Some("passwordreset"),
+        Some("employee"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[actix_web::test]
+async fn login_and_reset_also_send_an_email_when_the_user_has_one() {
+    let app = spawn_app().await;
+    citizen(&app, "9000000005", Some("asha@example.org")).await;
+    assert_eq!(
+        send(&app, "9000000005", "pb", Some("login"), Some("CITIZEN"))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let delivered = app.wait_notifications(2).await;
+    let email = delivered
+        .iter()
+        .find(|n| n["channel"] == "email")
+        .expect("an e-mail");
+    let sms = delivered
+        .iter()
+        .find(|n| n["channel"] == "sms")
+        .expect("an sms");
+    let code = otp_in(sms["payload"]["message"].as_str().unwrap());
+    assert_eq!(
+        email["payload"],
+        json!({"requestInfo": {"apiId": null, "ver": null, "ts": null, "action": null, "did": null, "key": null,
+                               "msgId": null, "authToken": null, "correlationId": null, "plainAccessRequest": null, "userInfo": null},
+               "email": {"emailTo": ["asha@example.org"], "subject": "Login OTP", "body": format!("Dear Citizen, Your Login OTP is {code}.")}})
+    );
+}
+
+#[actix_web::test]
+async fn the_locale_comes_from_msg_id_or_otp_locale_with_both_placeholder_styles() {
+    let app = spawn_app().await;
+    let mut body = send_body("9000000006", "pb", None, None);
+    body["RequestInfo"]["msgId"] = json!("1690000000000|hi_IN");
+    assert_eq!(
+        app.post("/user-otp/v1/_send", &body).await.0,
+        StatusCode::CREATED
+    );
+    let mut body = send_body("9000000007", "pb", None, None);
+    body["otp"]["locale"] = json!("hi_IN");
+    assert_eq!(
+        app.post("/user-otp/v1/_send", &body).await.0,
+        StatusCode::CREATED
+    );
+    let mut body = send_body("9000000008", "pb", None, None);
+    body["RequestInfo"]["msgId"] = json!("1690000000000|fr_FR");
+    assert_eq!(
+        app.post("/user-otp/v1/_send", &body).await.0,
+        StatusCode::CREATED
+    );
+    let delivered = app.wait_notifications(3).await;
+    let text = |mobile: &str| {
+        delivered
+            .iter()
+            .find(|n| n["payload"]["mobileNumber"] == mobile)
+            .unwrap()["payload"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for mobile in ["9000000006", "9000000007"] {
+        let hindi = text(mobile);
+        assert!(hindi.starts_with("प्रिय नागरिक"), "{hindi}");
+        assert!(!hindi.contains("{otp}") && !hindi.contains("%s"), "{hindi}");
+        otp_in(&hindi);
+    }
+    assert!(
+        text("9000000008").starts_with("Dear Citizen"),
+        "unknown locale: the default catalog"
+    );
+}
+
+#[actix_web::test]
+async fn a_resend_in_the_cooldown_is_429_with_retry_after_and_sends_nothing() {
+    let app = spawn_app().await;
+    assert_eq!(
+        send(&app, "9000000009", "pb", None, None).await.0,
+        StatusCode::CREATED
+    );
+    let (status, headers, body) = app
+        .post_with_headers(
+            "/user-otp/v1/_send",
+            &send_body("9000000009", "pb", None, None),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry), "{retry}");
+    assert_eq!(body["error"]["code"], 429);
+    assert_eq!(e2_codes(&body), ["OTP.RATE_LIMITED"]);
+    app.wait_notifications(1).await;
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        app.notifications().len(),
+        1,
+        "the refused send queued nothing"
+    );
+}
+
+#[actix_web::test]
+async fn the_per_ip_cap_counts_the_forwarded_client() {
+    let app = spawn_app_with(|s| s.otp.max_sends_per_ip_per_hour = 2).await;
+    let from = |ip: &'static str| [("x-real-ip", ip)];
+    for mobile in ["9100000001", "9100000002"] {
+        let (status, _, _) = app
+            .post_with_headers(
+                "/user-otp/v1/_send",
+                &send_body(mobile, "pb", None, None),
+                &from("203.0.113.9"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, headers, body) = app
+        .post_with_headers(
+            "/user-otp/v1/_send",
+            &send_body("9100000003", "pb", None, None),
+            &from("203.0.113.9"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(headers.contains_key("retry-after"));
+    assert!(
+        body["error"]["fields"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("from this client")
+    );
+    let (status, _, _) = app
+        .post_with_headers(
+            "/user-otp/v1/_send",
+            &send_body("9100000003", "pb", None, None),
+            &from("203.0.113.10"),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "another client is not affected"
+    );
+}
+
+#[actix_web::test]
+async fn create_and_search_live_on_the_internal_listener_only() {
+    let app = spawn_app().await;
+    let create =
+        json!({"RequestInfo": null, "otp": {"identity": "9876543210", "tenantId": "pb.amritsar"}});
+    assert_eq!(
+        app.post("/otp/v1/_create", &create).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.post("/otp/v1/_search", &json!({"otp": {"UUID": "x"}}))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, body) = app.post_internal("/otp/v1/_create", &create).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let otp = &body["otp"];
+    let code = otp["otp"].as_str().unwrap().to_owned();
+    let uuid = otp["UUID"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (
+            otp["identity"].as_str(),
+            otp["tenantId"].as_str(),
+            otp["isValidationSuccessful"].as_bool()
+        ),
+        (Some("9876543210"), Some("pb"), Some(false))
+    );
+    assert!(app.notifications().is_empty(), "no sms for a direct code");
+
+    let search = json!({"otp": {"UUID": uuid, "tenantId": "pb"}});
+    let (status, body) = app.post_internal("/otp/v1/_search", &search).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["otp"]["otp"],
+        Value::Null,
+        "search never returns the code"
+    );
+    assert!(!body.to_string().contains(&code));
+    assert_eq!(body["otp"]["isValidationSuccessful"], false);
+    assert_eq!(body["otp"]["identity"], "9876543210");
+    assert_eq!(
+        validate(&app, "9876543210", "pb", &code).await.0,
+        StatusCode::OK
+    );
+    let (_, body) = app
+        .post_internal("/otp/v1/_search", &json!({"otp": {"uuid": uuid}}))
+        .await;
+    assert_eq!(body["otp"]["isValidationSuccessful"], true);
+    let (status, body) = app
+        .post_internal(
+            "/otp/v1/_search",
+            &json!({"otp": {"UUID": "00000000-0000-4000-8000-00000000abcd"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"responseInfo": null, "otp": null}))
+    );
+}
+
+#[actix_web::test]
+async fn create_and_validate_name_their_missing_fields() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post_internal("/otp/v1/_create", &json!({"otp": {}}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["message"], "Invalid OTP request");
+    assert_eq!(
+        e2_codes(&body),
+        ["OTP.TENANT_ID_MANDATORY", "OTP.IDENTITY_MANDATORY"]
+    );
+    let (_, body) = app
+        .post_internal("/otp/v1/_create", &json!({"RequestInfo": {}}))
+        .await;
+    assert_eq!(
+        e2_codes(&body),
+        ["OTP.TENANT_ID_MANDATORY", "OTP.IDENTITY_MANDATORY"],
+        "absent otp object"
+    );
+    let (_, body) = app
+        .post_internal(
+            "/otp/v1/_create",
+            &json!({"otp": {"identity": "x".repeat(101), "tenantId": "pb"}}),
+        )
+        .await;
+    assert_eq!(body["Errors"][0]["code"], "Size.otpRequest.otp.identity");
+    let (status, body) = app.post("/otp/v1/_validate", &json!({"otp": {}})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["message"], "Invalid OTP validation request");
+    assert_eq!(
+        e2_codes(&body),
+        [
+            "OTP.TENANT_ID_MANDATORY",
+            "OTP.IDENTITY_MANDATORY",
+            "OTP.OTP_MANDATORY"
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn fifty_concurrent_validations_over_http_let_exactly_one_win() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let (_, body) = app
+        .post_internal(
+            "/otp/v1/_create",
+            &json!({"otp": {"identity": "9876500000", "tenantId": "pb"}}),
+        )
+        .await;
+    let code = body["otp"]["otp"].as_str().unwrap().to_owned();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (app, code) = (app.clone(), code.clone());
+            actix_web::rt::spawn(async move { validate(&app, "9876500000", "pb", &code).await.0 })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.unwrap() == StatusCode::OK {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+#[actix_web::test]
+async fn five_wrong_tries_kill_a_code() {
+    let app = spawn_app().await;
+    let (_, body) = app
+        .post_internal(
+            "/otp/v1/_create",
+            &json!({"otp": {"identity": "9876500001", "tenantId": "pb"}}),
+        )
+        .await;
+    let code = body["otp"]["otp"].as_str().unwrap().to_owned();
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    for _ in 0..5 {
+        assert_eq!(
+            validate(&app, "9876500001", "pb", wrong).await.0,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    assert_eq!(
+        validate(&app, "9876500001", "pb", &code).await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[actix_web::test]
+async fn test_numbers_take_their_fixed_code_and_get_no_sms() {
+    let app = spawn_app_with(|s| {
+        s.otp.test_numbers = vec![digit_user::config::TestNumber {
+            tenant: "pb".into(),
+            mobile: "9999999999".into(),
+            code: "246810".into(),
+            until: "2999-12-31".into(),
+        }];
+    })
+    .await;
+    assert_eq!(
+        send(&app, "9999999999", "pb", None, None).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        validate(&app, "9999999999", "pb", "246810").await.0,
+        StatusCode::OK
+    );
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(app.notifications().is_empty());
+}
