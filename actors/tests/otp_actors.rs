@@ -450,3 +450,29 @@ async fn the_router_caps_sends_per_ip() {
     }
     assert_eq!(r.router.send(AdmitIp(ip)).await.unwrap(), Err(3_600_000));
 }
+
+#[actix::test]
+async fn with_paused_time_an_idle_session_stops_exactly_after_its_idle_period() {
+    // TokenStatus writes nothing, so no await here waits on the flusher thread, which would let tokio's
+    // paused clock auto-advance and fire timers early.
+    let dir = tempfile::tempdir().unwrap();
+    let r = rig(open(dir.path()), Clock::manual(0), Duration::from_secs(60));
+    tokio::time::pause();
+    let status = r
+        .router
+        .send(ToSession {
+            key: r.key,
+            msg: TokenStatus("none".into()),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, None);
+    assert_eq!(r.live().await, 1);
+    tokio::time::advance(Duration::from_secs(59)).await;
+    tokio::task::yield_now().await;
+    assert_eq!(r.live().await, 1, "still within the idle period");
+    tokio::time::advance(Duration::from_secs(2)).await;
+    tokio::task::yield_now().await;
+    assert_eq!(r.live().await, 0, "stopped once idle for 60 s");
+}
