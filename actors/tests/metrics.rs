@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
 use ::actors::Clock;
 use ::actors::domain::messages::MessageCatalogs;
 use ::actors::domain::otp::{OtpKeys, OtpPolicy, Purpose};
@@ -11,9 +13,9 @@ use ::actors::metrics as m;
 use ::actors::notifier::{Drain, Notifier, NotifierConfig};
 use ::actors::otp_session::{Recipients, SendOtp, SessionDeps, ValidateOtp};
 use ::actors::router::{AdmitIp, Router, RouterLimits, ToSession};
-use ::actors::seal::{BlindIndexer, KEY_LEN, Keyring};
+use ::actors::seal::KEY_LEN;
 use ::actors::sink::FileSink;
-use ::actors::store::{Store, StoreKeys, StoreOptions, TokenOwner};
+use ::actors::store::TokenOwner;
 use actix::prelude::*;
 use metrics_util::MetricKind;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
@@ -26,18 +28,7 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
     m::describe();
 
     let dir = tempfile::tempdir().unwrap();
-    let keys = StoreKeys {
-        keyring: Keyring::new(&[(1, [1; KEY_LEN])]).unwrap(),
-        blind: BlindIndexer::new(&[2; KEY_LEN]),
-    };
-    let opts = StoreOptions {
-        path: dir.path().join("data"),
-        cache_capacity_bytes: 8 << 20,
-        flush_every_ms: None,
-        commit_queue: 64,
-        partitions: 256,
-    };
-    let store = Arc::new(Store::open(&opts, keys).unwrap());
+    let store = common::open_store(&dir.path().join("data"));
     let catalogs = MessageCatalogs::new(
         BTreeMap::from([("en_IN".to_owned(), BTreeMap::new())]),
         "en_IN",

@@ -6,26 +6,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod common;
+
 use ::actors::Clock;
 use ::actors::notifier::{Drain, Kick, Notifier, NotifierConfig};
-use ::actors::seal::{BlindIndexer, KEY_LEN, Keyring};
+
 use ::actors::sink::{Delivery, FileSink, Sink};
-use ::actors::store::{Channel, OutboxRecord, Store, StoreKeys, StoreOptions};
+use ::actors::store::{Channel, OutboxRecord, Store};
 use actix::prelude::*;
 
 fn open(dir: &std::path::Path) -> Arc<Store> {
-    let keys = StoreKeys {
-        keyring: Keyring::new(&[(1, [1; KEY_LEN])]).unwrap(),
-        blind: BlindIndexer::new(&[2; KEY_LEN]),
-    };
-    let opts = StoreOptions {
-        path: dir.join("data"),
-        cache_capacity_bytes: 8 << 20,
-        flush_every_ms: None,
-        commit_queue: 64,
-        partitions: 256,
-    };
-    Arc::new(Store::open(&opts, keys).unwrap())
+    common::open_store(dir)
 }
 
 const CONFIG: NotifierConfig = NotifierConfig {

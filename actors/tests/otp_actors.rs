@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
 use ::actors::Clock;
 use ::actors::domain::messages::MessageCatalogs;
 use ::actors::domain::otp::{OtpKeys, OtpPolicy, Purpose, Throttle};
@@ -13,8 +15,8 @@ use ::actors::otp_session::{
     ValidateError, ValidateOtp,
 };
 use ::actors::router::{AdmitIp, LiveSessions, Router, RouterLimits, ToSession};
-use ::actors::seal::{BlindIndexer, KEY_LEN, Keyring};
-use ::actors::store::{SessionKey, Store, StoreKeys, StoreOptions, TokenOwner};
+use ::actors::seal::KEY_LEN;
+use ::actors::store::{SessionKey, Store, TokenOwner};
 use actix::prelude::*;
 
 const POLICY: OtpPolicy = OtpPolicy {
@@ -34,18 +36,7 @@ struct Rig {
 }
 
 fn open(dir: &std::path::Path) -> Arc<Store> {
-    let keys = StoreKeys {
-        keyring: Keyring::new(&[(1, [1; KEY_LEN])]).unwrap(),
-        blind: BlindIndexer::new(&[2; KEY_LEN]),
-    };
-    let opts = StoreOptions {
-        path: dir.to_owned(),
-        cache_capacity_bytes: 8 << 20,
-        flush_every_ms: None,
-        commit_queue: 1024,
-        partitions: 256,
-    };
-    Arc::new(Store::open(&opts, keys).unwrap())
+    common::open_store(dir)
 }
 
 fn rig(store: Arc<Store>, clock: Clock, idle: Duration) -> Rig {

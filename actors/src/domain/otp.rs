@@ -158,6 +158,21 @@ pub struct LiveCode {
     pub tries_left: u8,
 }
 
+impl LiveCode {
+    /// A new live code from `fresh`, issued at `now`.
+    fn issue(fresh: FreshCode, now: i64, keys: &OtpKeys, policy: &OtpPolicy) -> Self {
+        let code = zeroize::Zeroizing::new(keys.derive_code(&fresh.nonce, policy.length));
+        Self {
+            hash: keys.hash(&fresh.token_id, &code),
+            token_id: fresh.token_id,
+            nonce: fresh.nonce,
+            created_ms: now,
+            expires_ms: now + policy.ttl_ms,
+            tries_left: policy.max_attempts,
+        }
+    }
+}
+
 /// Randomness for a new code, drawn by the caller from the OS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FreshCode {
@@ -307,15 +322,7 @@ impl OtpSessionState {
                 is_new: false,
             });
         }
-        let code = keys.derive_code(&fresh.nonce, policy.length);
-        let live = LiveCode {
-            hash: keys.hash(&fresh.token_id, &code),
-            token_id: fresh.token_id,
-            nonce: fresh.nonce,
-            created_ms: now,
-            expires_ms: now + policy.ttl_ms,
-            tries_left: policy.max_attempts,
-        };
+        let live = LiveCode::issue(fresh, now, keys, policy);
         self.codes.insert(purpose, live.clone());
         Ok(Send {
             code: live,
@@ -332,15 +339,7 @@ impl OtpSessionState {
         policy: &OtpPolicy,
     ) -> LiveCode {
         self.expire(now);
-        let code = keys.derive_code(&fresh.nonce, policy.length);
-        let live = LiveCode {
-            hash: keys.hash(&fresh.token_id, &code),
-            token_id: fresh.token_id,
-            nonce: fresh.nonce,
-            created_ms: now,
-            expires_ms: now + policy.ttl_ms,
-            tries_left: policy.max_attempts,
-        };
+        let live = LiveCode::issue(fresh, now, keys, policy);
         self.codes.insert(Purpose::Direct, live.clone());
         live
     }

@@ -254,21 +254,10 @@ mod tests {
     use super::*;
     use crate::domain::otp::{FreshCode, OtpKeys, OtpPolicy, Purpose};
     use crate::seal::KEY_LEN;
-    use crate::store::{Store, StoreKeys, StoreOptions};
+    use crate::store::{Store, test_store};
 
     fn open(dir: &std::path::Path) -> Store {
-        let keys = StoreKeys {
-            keyring: Keyring::new(&[(1, [1; KEY_LEN])]).unwrap(),
-            blind: BlindIndexer::new(&[2; KEY_LEN]),
-        };
-        let opts = StoreOptions {
-            path: dir.to_owned(),
-            cache_capacity_bytes: 8 << 20,
-            flush_every_ms: None,
-            commit_queue: 64,
-            partitions: 256,
-        };
-        Store::open(&opts, keys).unwrap()
+        test_store(dir, 1, 2).unwrap()
     }
 
     const POLICY: OtpPolicy = OtpPolicy {

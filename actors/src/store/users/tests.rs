@@ -2,26 +2,7 @@
 
 use super::*;
 use crate::domain::user::Role;
-use crate::seal::KEY_LEN;
-use crate::store::{Store, StoreKeys, StoreOptions};
-
-fn keys(seal: u8, blind: u8) -> StoreKeys {
-    StoreKeys {
-        keyring: Keyring::new(&[(1, [seal; KEY_LEN])]).unwrap(),
-        blind: BlindIndexer::new(&[blind; KEY_LEN]),
-    }
-}
-
-fn open(dir: &std::path::Path, k: StoreKeys) -> Result<Store, StoreError> {
-    let opts = StoreOptions {
-        path: dir.to_owned(),
-        cache_capacity_bytes: 8 << 20,
-        flush_every_ms: None,
-        commit_queue: 64,
-        partitions: 256,
-    };
-    Store::open(&opts, k)
-}
+use crate::store::{Store, test_store};
 
 fn record(store: &Store, user_name: &str) -> UserRecord {
     let tenant = TenantId::parse("pb.amritsar").unwrap();
@@ -72,7 +53,7 @@ fn record(store: &Store, user_name: &str) -> UserRecord {
 #[tokio::test]
 async fn every_update_leaves_an_audit_record_of_the_previous_version() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), keys(1, 2)).unwrap();
+    let store = test_store(dir.path(), 1, 2).unwrap();
     let rec = record(&store, "E1");
     store.users().insert(&rec).await.unwrap();
     for (i, name) in ["Second", "Third"].into_iter().enumerate() {
@@ -104,7 +85,7 @@ async fn every_update_leaves_an_audit_record_of_the_previous_version() {
 #[tokio::test]
 async fn a_refused_update_changes_nothing_and_writes_no_audit() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), keys(1, 2)).unwrap();
+    let store = test_store(dir.path(), 1, 2).unwrap();
     let rec = record(&store, "E2");
     store.users().insert(&rec).await.unwrap();
     let result = store
@@ -119,7 +100,7 @@ async fn a_refused_update_changes_nothing_and_writes_no_audit() {
 #[tokio::test]
 async fn changing_type_onto_a_taken_unique_key_is_a_duplicate() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), keys(1, 2)).unwrap();
+    let store = test_store(dir.path(), 1, 2).unwrap();
     let a = record(&store, "SAME");
     store.users().insert(&a).await.unwrap();
     let mut b = record(&store, "SAME");
@@ -141,20 +122,20 @@ async fn changing_type_onto_a_taken_unique_key_is_a_duplicate() {
 async fn reopening_needs_the_same_keys_and_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let rec = {
-        let store = open(dir.path(), keys(1, 2)).unwrap();
+        let store = test_store(dir.path(), 1, 2).unwrap();
         let rec = record(&store, "KEEP");
         store.users().insert(&rec).await.unwrap();
         rec
     };
     assert!(matches!(
-        open(dir.path(), keys(9, 2)),
+        test_store(dir.path(), 9, 2),
         Err(StoreError::WrongKeys("sealing"))
     ));
     assert!(matches!(
-        open(dir.path(), keys(1, 9)),
+        test_store(dir.path(), 1, 9),
         Err(StoreError::WrongKeys("blind-index"))
     ));
-    let store = open(dir.path(), keys(1, 2)).unwrap();
+    let store = test_store(dir.path(), 1, 2).unwrap();
     assert_eq!(
         store.users().get_by_uuid(&rec.uuid).unwrap(),
         Some(rec.clone())
