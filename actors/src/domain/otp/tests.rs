@@ -1,0 +1,267 @@
+//! Tests of OTP codes and session transitions.
+
+use super::*;
+use crate::seal::KEY_LEN;
+
+const POLICY: OtpPolicy = OtpPolicy {
+    length: 6,
+    ttl_ms: 600_000,
+    max_attempts: 5,
+    cooldown_ms: 30_000,
+    per_hour: 5,
+    per_day: 10,
+};
+
+fn keys() -> OtpKeys {
+    OtpKeys::new(&[3; KEY_LEN])
+}
+
+fn fresh(n: u8) -> FreshCode {
+    FreshCode {
+        token_id: format!("token-{n}"),
+        nonce: [n; 16],
+    }
+}
+
+fn code_of(live: &LiveCode) -> String {
+    keys().derive_code(&live.nonce, POLICY.length)
+}
+
+#[test]
+fn send_types_parse_as_user_otp_does() {
+    assert_eq!(Purpose::parse_send_type(None), Some(Purpose::Register));
+    assert_eq!(Purpose::parse_send_type(Some("")), Some(Purpose::Register));
+    assert_eq!(
+        Purpose::parse_send_type(Some("LOGIN")),
+        Some(Purpose::Login)
+    );
+    assert_eq!(
+        Purpose::parse_send_type(Some("passwordReset")),
+        Some(Purpose::PasswordReset)
+    );
+    assert_eq!(Purpose::parse_send_type(Some("unknown")), None);
+    assert_eq!(Purpose::parse_send_type(Some("direct")), None);
+}
+
+#[test]
+fn codes_are_digits_of_the_configured_length_and_spread_evenly() {
+    let k = keys();
+    let mut first_digits = [0u32; 10];
+    for i in 0..5000u32 {
+        let mut nonce = [0u8; 16];
+        nonce[..4].copy_from_slice(&i.to_be_bytes());
+        let code = k.derive_code(&nonce, 6);
+        assert_eq!(code.len(), 6);
+        assert!(code.bytes().all(|b| b.is_ascii_digit()));
+        first_digits[(code.as_bytes()[0] - b'0') as usize] += 1;
+    }
+    // 500 expected per digit; a biased generator would miss this by far
+    assert!(
+        first_digits.iter().all(|n| (400..600).contains(n)),
+        "{first_digits:?}"
+    );
+    assert_eq!(k.derive_code(&[1; 16], 8).len(), 8);
+}
+
+#[test]
+fn another_pepper_derives_other_codes_and_hashes() {
+    let a = OtpKeys::new(&[1; KEY_LEN]);
+    let b = OtpKeys::new(&[2; KEY_LEN]);
+    assert_ne!(a.derive_code(&[9; 16], 6), b.derive_code(&[9; 16], 6));
+    assert_ne!(a.hash("t", "123456"), b.hash("t", "123456"));
+    assert_ne!(
+        a.hash("t1", "123456"),
+        a.hash("t2", "123456"),
+        "bound to the token"
+    );
+}
+
+#[test]
+fn a_resend_while_live_is_the_same_code_and_a_new_one_after_expiry() {
+    let mut s = OtpSessionState::default();
+    let first = s
+        .send(0, Purpose::Login, fresh(1), &keys(), &POLICY)
+        .unwrap();
+    assert!(first.is_new);
+    let again = s
+        .send(40_000, Purpose::Login, fresh(2), &keys(), &POLICY)
+        .unwrap();
+    assert!(!again.is_new);
+    assert_eq!(code_of(&again.code), code_of(&first.code));
+    let other = s
+        .send(80_000, Purpose::Register, fresh(3), &keys(), &POLICY)
+        .unwrap();
+    assert!(other.is_new, "one live code per purpose");
+    let after = s
+        .send(600_000, Purpose::Login, fresh(4), &keys(), &POLICY)
+        .unwrap();
+    assert!(after.is_new);
+    assert_eq!(after.code.token_id, "token-4");
+}
+
+#[test]
+fn cooldown_hourly_and_daily_caps() {
+    let mut s = OtpSessionState::default();
+    let k = keys();
+    s.send(0, Purpose::Login, fresh(1), &k, &POLICY).unwrap();
+    assert_eq!(
+        s.send(10_000, Purpose::Login, fresh(1), &k, &POLICY),
+        Err(Throttle::Cooldown {
+            retry_after_ms: 20_000
+        })
+    );
+    for i in 1..5 {
+        s.send(i * 60_000, Purpose::Login, fresh(1), &k, &POLICY)
+            .unwrap();
+    }
+    // five sends in the hour: the sixth waits until the first leaves the window
+    assert_eq!(
+        s.send(300_000, Purpose::Login, fresh(1), &k, &POLICY),
+        Err(Throttle::Hourly {
+            retry_after_ms: 3_300_000
+        })
+    );
+    for i in 0..5 {
+        s.send(HOUR_MS + i * 60_000, Purpose::Login, fresh(1), &k, &POLICY)
+            .unwrap();
+    }
+    let err = s
+        .send(2 * HOUR_MS + 600_000, Purpose::Login, fresh(1), &k, &POLICY)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Throttle::Daily {
+            retry_after_ms: DAY_MS - 2 * HOUR_MS - 600_000
+        }
+    );
+    assert_eq!(err.reason(), "daily_cap");
+    assert!(
+        s.send(DAY_MS + 300_000, Purpose::Login, fresh(1), &k, &POLICY)
+            .is_ok(),
+        "a day later the window has moved"
+    );
+}
+
+#[test]
+fn a_refused_send_changes_nothing() {
+    let mut s = OtpSessionState::default();
+    s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY)
+        .unwrap();
+    let before = s.clone();
+    assert!(
+        s.send(1, Purpose::Register, fresh(2), &keys(), &POLICY)
+            .is_err()
+    );
+    assert_eq!(s, before);
+}
+
+#[test]
+fn the_right_code_validates_once() {
+    let mut s = OtpSessionState::default();
+    let sent = s
+        .send(0, Purpose::Login, fresh(1), &keys(), &POLICY)
+        .unwrap();
+    let code = code_of(&sent.code);
+    assert_eq!(
+        s.validate(1000, Some(Purpose::Login), &code, &keys())
+            .unwrap()
+            .token_id,
+        "token-1"
+    );
+    assert!(
+        s.validate(2000, Some(Purpose::Login), &code, &keys())
+            .is_err()
+    );
+    assert_eq!(s.token_status("token-1"), Some(true));
+}
+
+#[test]
+fn wrong_tries_kill_the_code_after_max_attempts() {
+    let mut s = OtpSessionState::default();
+    let sent = s
+        .send(0, Purpose::Login, fresh(1), &keys(), &POLICY)
+        .unwrap();
+    let code = code_of(&sent.code);
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    for _ in 0..4 {
+        assert_eq!(
+            s.validate(1, None, wrong, &keys()),
+            Err(Invalid { exhausted: vec![] })
+        );
+    }
+    assert_eq!(
+        s.validate(1, None, wrong, &keys()),
+        Err(Invalid {
+            exhausted: vec![Purpose::Login]
+        })
+    );
+    assert!(
+        s.validate(1, None, &code, &keys()).is_err(),
+        "dead after five wrong tries"
+    );
+    assert_eq!(s.token_status("token-1"), None);
+}
+
+#[test]
+fn an_expired_code_does_not_validate() {
+    let mut s = OtpSessionState::default();
+    let sent = s
+        .send(0, Purpose::Register, fresh(1), &keys(), &POLICY)
+        .unwrap();
+    let code = code_of(&sent.code);
+    assert!(s.validate(600_000, None, &code, &keys()).is_err());
+    assert!(s.codes.is_empty());
+}
+
+#[test]
+fn validation_by_purpose_leaves_other_codes_alone() {
+    let mut s = OtpSessionState::default();
+    let login = s
+        .send(0, Purpose::Login, fresh(1), &keys(), &POLICY)
+        .unwrap();
+    s.send(60_000, Purpose::Register, fresh(2), &keys(), &POLICY)
+        .unwrap();
+    assert!(
+        s.validate(
+            61_000,
+            Some(Purpose::Register),
+            &code_of(&login.code),
+            &keys()
+        )
+        .is_err()
+    );
+    assert_eq!(s.codes[&Purpose::Register].tries_left, 4);
+    assert_eq!(s.codes[&Purpose::Login].tries_left, 5);
+    assert!(
+        s.validate(62_000, None, &code_of(&login.code), &keys())
+            .is_ok(),
+        "any purpose when none is named"
+    );
+}
+
+#[test]
+fn idle_and_deadlines() {
+    let mut s = OtpSessionState::default();
+    assert!(s.is_idle());
+    assert_eq!(s.next_deadline(), None);
+    s.send(1000, Purpose::Login, fresh(1), &keys(), &POLICY)
+        .unwrap();
+    assert_eq!(s.next_deadline(), Some(601_000));
+    s.expire(601_000);
+    assert!(
+        s.codes.is_empty() && !s.is_idle(),
+        "the send history is kept for the day"
+    );
+    s.expire(1000 + DAY_MS);
+    assert!(s.is_idle());
+}
+
+#[test]
+fn direct_codes_skip_the_send_limits() {
+    let mut s = OtpSessionState::default();
+    let a = s.issue_direct(0, fresh(1), &keys(), &POLICY);
+    let b = s.issue_direct(1, fresh(2), &keys(), &POLICY);
+    assert_ne!(a.token_id, b.token_id);
+    assert!(s.sends.is_empty());
+    assert!(s.validate(2, None, &code_of(&b), &keys()).is_ok());
+}
