@@ -12,3 +12,4 @@ pub mod registry;
 pub mod secrets;
 pub mod startup;
 pub mod telemetry;
+pub mod tokens;

@@ -1,6 +1,7 @@
 //! Domain types and pure policies of the user registry. Nothing here does I/O or reads a clock.
 
 pub mod enums;
+pub mod lockout;
 pub mod messages;
 pub mod mobile;
 pub mod otp;
