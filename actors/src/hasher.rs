@@ -52,6 +52,24 @@ pub enum HasherError {
     Hash(String),
 }
 
+/// The result of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Wrong password.
+    Mismatch,
+    /// Right password; the stored hash is current.
+    Match,
+    /// Right password, but the stored hash is an imported bcrypt one: store a fresh argon2id hash.
+    MatchNeedsRehash,
+}
+
+impl Verdict {
+    /// Whether the password was right.
+    pub fn matched(self) -> bool {
+        self != Self::Mismatch
+    }
+}
+
 /// A single-threaded argon2id hasher holding its memory block.
 pub struct PasswordHasher {
     params: Params,
@@ -82,6 +100,37 @@ impl PasswordHasher {
             hash: Some(Output::new(&out[..]).map_err(|e| HasherError::Hash(e.to_string()))?),
         };
         Ok(phc.to_string())
+    }
+
+    /// Checks `password` against `stored`: an argon2id PHC string, or a bcrypt hash imported from DIGIT
+    /// (`$2a$`, `$2b$`, `$2y$`), which asks for a rehash when it matches.
+    pub fn check(&mut self, password: &str, stored: &str) -> Result<Verdict, HasherError> {
+        if ["$2a$", "$2b$", "$2y$"]
+            .iter()
+            .any(|p| stored.starts_with(p))
+        {
+            let ok =
+                bcrypt::verify(password, stored).map_err(|e| HasherError::Hash(e.to_string()))?;
+            return Ok(if ok {
+                Verdict::MatchNeedsRehash
+            } else {
+                Verdict::Mismatch
+            });
+        }
+        Ok(if self.verify(password, stored)? {
+            Verdict::Match
+        } else {
+            Verdict::Mismatch
+        })
+    }
+
+    /// Spends the time of a real verification on a dummy hash, so an unknown user answers as slowly as a
+    /// known one. Always a mismatch.
+    pub fn verify_dummy(&mut self, password: &str) -> Verdict {
+        let salt = [0x5a; 16];
+        let params = self.params.clone();
+        let _ = self.raw(password, &salt, &params);
+        Verdict::Mismatch
     }
 
     /// Whether `password` matches the argon2id PHC string `stored`, compared in constant time.
@@ -127,14 +176,15 @@ impl PasswordHasher {
 #[rtype(result = "Result<String, HasherError>")]
 pub struct HashPassword(pub Zeroizing<String>);
 
-/// Verify a password against a stored PHC string.
+/// Check a password against a stored hash (argon2id or imported bcrypt); `None` = unknown user, checked
+/// against a dummy so the time taken does not tell.
 #[derive(Message)]
-#[rtype(result = "Result<bool, HasherError>")]
+#[rtype(result = "Result<Verdict, HasherError>")]
 pub struct VerifyPassword {
     /// The candidate password.
     pub password: Zeroizing<String>,
-    /// The stored hash.
-    pub stored: String,
+    /// The stored hash, if the user exists and has one.
+    pub stored: Option<String>,
 }
 
 /// One hasher thread of the pool.
@@ -155,10 +205,13 @@ impl Handler<HashPassword> for Hasher {
 }
 
 impl Handler<VerifyPassword> for Hasher {
-    type Result = Result<bool, HasherError>;
+    type Result = Result<Verdict, HasherError>;
 
     fn handle(&mut self, msg: VerifyPassword, _: &mut Self::Context) -> Self::Result {
-        self.inner.verify(&msg.password, &msg.stored)
+        match &msg.stored {
+            Some(stored) => self.inner.check(&msg.password, stored),
+            None => Ok(self.inner.verify_dummy(&msg.password)),
+        }
     }
 }
 
@@ -195,12 +248,12 @@ impl HasherPool {
         self.call(HashPassword(password)).await?
     }
 
-    /// Verifies a password.
+    /// Checks a password against a stored hash, or against a dummy when `stored` is `None`.
     pub async fn verify(
         &self,
         password: Zeroizing<String>,
-        stored: String,
-    ) -> Result<bool, HasherError> {
+        stored: Option<String>,
+    ) -> Result<Verdict, HasherError> {
         self.call(VerifyPassword { password, stored }).await?
     }
 
@@ -270,9 +323,42 @@ mod tests {
     }
 
     #[test]
+    fn imported_bcrypt_hashes_verify_and_ask_for_a_rehash() {
+        let mut h = PasswordHasher::new(CHEAP).unwrap();
+        let imported = bcrypt::hash("Abcdef1@", 4).unwrap();
+        assert!(imported.starts_with("$2b$"));
+        assert_eq!(
+            h.check("Abcdef1@", &imported).unwrap(),
+            Verdict::MatchNeedsRehash
+        );
+        assert_eq!(h.check("wrong", &imported).unwrap(), Verdict::Mismatch);
+        let a2a = imported.replacen("$2b$", "$2a$", 1);
+        assert_eq!(
+            h.check("Abcdef1@", &a2a).unwrap(),
+            Verdict::MatchNeedsRehash,
+            "DIGIT's $2a$ prefix"
+        );
+        let native = h.hash("Abcdef1@").unwrap();
+        assert_eq!(h.check("Abcdef1@", &native).unwrap(), Verdict::Match);
+    }
+
+    #[test]
+    fn the_dummy_never_matches_whatever_the_password() {
+        // It runs the same argon2id computation with the configured parameters as a real verification
+        // (`raw`), so it costs the same; timing is for the benches, not for unit tests.
+        let mut h = PasswordHasher::new(CHEAP).unwrap();
+        for pw in ["", "pw", "Abcdef1@", &"x".repeat(64)] {
+            assert_eq!(h.verify_dummy(pw), Verdict::Mismatch);
+        }
+    }
+
+    #[test]
     fn foreign_hashes_are_errors_not_matches() {
         let mut h = PasswordHasher::new(CHEAP).unwrap();
-        assert!(h.verify("x", "$2a$10$abcdefghijklmnopqrstuu").is_err());
+        assert!(
+            h.verify("x", "$2a$10$abcdefghijklmnopqrstuu").is_err(),
+            "verify takes argon2id only; check takes bcrypt"
+        );
         assert!(h.verify("x", "garbage").is_err());
     }
 
@@ -280,10 +366,17 @@ mod tests {
     async fn the_pool_answers_and_refuses_beyond_its_queue() {
         let pool = HasherPool::start(1, 1, CHEAP, Duration::from_secs(5)).unwrap();
         let stored = pool.hash(Zeroizing::new("pw".into())).await.unwrap();
-        assert!(
-            pool.verify(Zeroizing::new("pw".into()), stored.clone())
+        assert_eq!(
+            pool.verify(Zeroizing::new("pw".into()), Some(stored.clone()))
                 .await
-                .unwrap()
+                .unwrap(),
+            Verdict::Match
+        );
+        assert_eq!(
+            pool.verify(Zeroizing::new("pw".into()), None)
+                .await
+                .unwrap(),
+            Verdict::Mismatch
         );
         // hold the only permit, the next request is refused at once
         let slow = HasherPool::start(
