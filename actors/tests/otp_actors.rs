@@ -467,3 +467,47 @@ async fn with_paused_time_an_idle_session_stops_exactly_after_its_idle_period() 
     tokio::task::yield_now().await;
     assert_eq!(r.live().await, 0, "stopped once idle for 60 s");
 }
+
+#[actix::test]
+async fn past_max_sessions_new_numbers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let router = {
+        // a router bounded to two live sessions
+        let catalogs = MessageCatalogs::new(
+            BTreeMap::from([("en_IN".to_owned(), BTreeMap::new())]),
+            "en_IN",
+        )
+        .unwrap();
+        let deps = Arc::new(SessionDeps {
+            store: store.clone(),
+            keys: OtpKeys::new(&[9; KEY_LEN]),
+            policy: POLICY,
+            catalogs,
+            clock: Clock::manual(0),
+            idle: Duration::from_secs(60),
+            test_codes: Default::default(),
+        });
+        let limits = RouterLimits {
+            max_sessions: 2,
+            timeout: Duration::from_secs(5),
+            ip_per_hour: 3,
+            max_tracked_ips: 100,
+        };
+        Router::new(deps, limits).start()
+    };
+    let status = |mobile: &str| ToSession {
+        key: store.otp().session_key("pb", mobile),
+        msg: TokenStatus("x".into()),
+    };
+    assert!(router.send(status("9000000001")).await.unwrap().is_ok());
+    assert!(router.send(status("9000000002")).await.unwrap().is_ok());
+    assert_eq!(
+        router.send(status("9000000003")).await.unwrap(),
+        Err(::actors::router::RouteError::Busy)
+    );
+    assert!(
+        router.send(status("9000000001")).await.unwrap().is_ok(),
+        "a live session is still served"
+    );
+}

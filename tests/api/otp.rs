@@ -582,3 +582,29 @@ async fn test_numbers_take_their_fixed_code_and_get_no_sms() {
     actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(app.notifications().is_empty());
 }
+
+#[actix_web::test]
+async fn a_full_outbox_answers_503_and_queues_nothing_more() {
+    let app = spawn_app_with(|s| {
+        s.notify.max_outbox_depth = 1;
+        // a sink that cannot deliver, so the outbox stays full
+        s.notify.file = "/nonexistent-dir/notifications.jsonl".into();
+    })
+    .await;
+    assert_eq!(
+        send(&app, "9200000001", "pb", None, None).await.0,
+        StatusCode::CREATED
+    );
+    let (status, body) = send(&app, "9200000002", "pb", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"]["code"], 503);
+    assert_eq!(e2_codes(&body), ["OTP.SERVICE_UNAVAILABLE"]);
+    // the refused number got no code: once the backlog is gone it is a first send, not a cooldown
+    let (_, body) = app
+        .post(
+            "/otp/v1/_validate",
+            &json!({"otp": {"otp": "000000", "identity": "9200000002", "tenantId": "pb"}}),
+        )
+        .await;
+    assert_eq!(e2_codes(&body), ["OTP.VALIDATION_UNSUCCESSFUL"]);
+}
