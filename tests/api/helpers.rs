@@ -125,6 +125,20 @@ impl TestApp {
         (status, headers, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// `/otp/v1/_validate` of `code` for `mobile` in `tenant`.
+    pub async fn validate_otp(
+        &self,
+        mobile: &str,
+        tenant: &str,
+        code: &str,
+    ) -> (StatusCode, Value) {
+        self.post(
+            "/otp/v1/_validate",
+            &json!({"otp": {"otp": code, "identity": mobile, "tenantId": tenant}}),
+        )
+        .await
+    }
+
     /// The notifications delivered to the file sink so far.
     pub fn notifications(&self) -> Vec<Value> {
         std::fs::read_to_string(self.data_dir.join("notifications.jsonl"))

@@ -3,7 +3,8 @@
 mod bad_input;
 mod create;
 mod helpers;
-mod otp;
+mod otp_send;
+mod otp_store;
 mod process;
 mod search;
 mod update;
