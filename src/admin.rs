@@ -1,5 +1,6 @@
 //! `digit-user admin create-user`: bootstraps the first SUPERUSER (or any employee) straight into the data
 //! dir of a stopped service, through the same registry rules as `/user/users/_createnovalidate`.
+//! `digit-user admin unlock`: ends a user's lockout in the data dir of a stopped service.
 
 use std::io::{BufRead, IsTerminal};
 
@@ -10,7 +11,7 @@ use actors::domain::roles::RoleRequest;
 use actors::domain::update::UserFields;
 use zeroize::Zeroizing;
 
-use crate::cli::CreateUserArgs;
+use crate::cli::{CreateUserArgs, UnlockArgs};
 use crate::config::{ProcessEnv, Settings};
 use crate::http::error::ApiError;
 use crate::registry::{Caller, Registry, RegistryRules, UserDraft};
@@ -89,6 +90,71 @@ pub fn create_user(args: CreateUserArgs, settings: Settings) -> Result<String, S
         result.id,
         result.uuid
     ))
+}
+
+/// Ends the lockout of the user `args` names: the stored lock and count, and the record's flag.
+pub fn unlock(args: UnlockArgs, settings: Settings) -> Result<String, String> {
+    let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false)
+        .map_err(|e| e.to_string())?;
+    let store = open_store(&settings, &secrets).map_err(|e| e.to_string())?;
+    let user = match (&args.uuid, &args.username, &args.tenant) {
+        (Some(uuid), _, _) => store.users().get_by_uuid(uuid),
+        (None, Some(name), Some(tenant)) => {
+            let tenant = TenantId::parse(tenant).map_err(|e| format!("--tenant: {e}"))?;
+            let user_type = UserType::parse(&args.user_type)
+                .ok_or("--type must be CITIZEN, EMPLOYEE, SYSTEM or BUSINESS")?;
+            let tenant = if user_type == UserType::Citizen {
+                tenant.state()
+            } else {
+                tenant
+            };
+            store.users().get_unique(&tenant, user_type, name)
+        }
+        _ => return Err("name the user with --uuid, or --username with --tenant".into()),
+    }
+    .map_err(|e| e.to_string())?
+    .ok_or("no such user")?;
+    let was_locked = store
+        .sessions()
+        .lockout(&user.uuid)
+        .map_err(|e| e.to_string())?
+        .locked_until
+        .is_some()
+        || user.account_locked;
+    actix_web::rt::System::new().block_on(async {
+        store
+            .sessions()
+            .save_lockout(&user.uuid, &Default::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let now = Clock::System.now_ms();
+        let cleared = store
+            .users()
+            .update(&user.uuid, None, now, |old| {
+                if !old.account_locked && old.account_locked_date.is_none() {
+                    return Err(()); // nothing to clear: no audit record
+                }
+                let mut new = old.clone();
+                new.account_locked = false;
+                new.account_locked_date = None;
+                Ok::<_, ()>(new)
+            })
+            .await;
+        match cleared {
+            Ok(_) | Err(actors::store::UserWriteError::Refused(())) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    })?;
+    store.flush().map_err(|e| e.to_string())?;
+    Ok(if was_locked {
+        format!("unlocked {} {}", user.user_type.as_str(), user.uuid)
+    } else {
+        format!(
+            "{} {} was not locked; its failed-login count is cleared",
+            user.user_type.as_str(),
+            user.uuid
+        )
+    })
 }
 
 /// The password from standard input when piped, else prompted twice on the terminal.

@@ -69,6 +69,29 @@ pub enum AdminCommand {
     /// Create a user (the first SUPERUSER, or any employee) in the data dir. The password is read from
     /// standard input when it is not a terminal, else prompted for twice; it is never an argument.
     CreateUser(CreateUserArgs),
+    /// End a user's lockout (and failed-login count) now, in the data dir of a stopped service. While the
+    /// service runs, use `/user/users/_updatenovalidate` with `accountLocked: false` instead.
+    Unlock(UnlockArgs),
+}
+
+/// `admin unlock`: the user by `--uuid`, or by `--username` with `--tenant` and `--type`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The user's uuid.
+    #[arg(long, conflicts_with_all = ["username", "tenant"])]
+    pub uuid: Option<String>,
+    /// Login name.
+    #[arg(long, requires = "tenant")]
+    pub username: Option<String>,
+    /// Tenant, e.g. `pb.amritsar` (citizens: the state).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Account type.
+    #[arg(long = "type", default_value = "EMPLOYEE")]
+    pub user_type: String,
+    /// Configuration and data dir.
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// `admin create-user`

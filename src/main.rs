@@ -14,19 +14,25 @@ fn main() -> ExitCode {
         None => serve(&cli.serve),
         Some(Command::Serve(args)) => serve(&args),
         Some(Command::CheckConfig(args)) => check_config(&args),
-        Some(Command::Admin(AdminCommand::CreateUser(args))) => {
-            let settings = match load(&args.serve) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            match admin::create_user(args, settings) {
-                Ok(line) => {
-                    println!("{line}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e, 1),
-            }
+        Some(Command::Admin(AdminCommand::CreateUser(args))) => match load(&args.serve) {
+            Ok(settings) => report(admin::create_user(args, settings)),
+            Err(code) => code,
+        },
+        Some(Command::Admin(AdminCommand::Unlock(args))) => match load(&args.serve) {
+            Ok(settings) => report(admin::unlock(args, settings)),
+            Err(code) => code,
+        },
+    }
+}
+
+/// Prints an admin command's line, or fails with exit code 1.
+fn report(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
         }
+        Err(e) => fail(&e, 1),
     }
 }
 

@@ -147,6 +147,17 @@ impl Registry {
     /// `/user/users/_createnovalidate`: creates a user without OTP.
     pub async fn create(
         &self,
+        draft: UserDraft,
+        caller: &Caller,
+    ) -> Result<UserRecord, RegistryError> {
+        let record = self.prepare_create(draft, caller).await?;
+        self.insert(record).await
+    }
+
+    /// Every check of a create, in DIGIT's order up to and including the duplicate check, and the record to
+    /// store — without storing it (citizen registration validates its OTP in between).
+    pub async fn prepare_create(
+        &self,
         mut draft: UserDraft,
         caller: &Caller,
     ) -> Result<UserRecord, RegistryError> {
@@ -239,6 +250,11 @@ impl Registry {
                 .unwrap_or(now + self.rules.default_password_expiry_days * 86_400_000),
             roles,
         };
+        Ok(record)
+    }
+
+    /// Stores a prepared user; `Duplicate` if another create took the name meanwhile.
+    pub async fn insert(&self, record: UserRecord) -> Result<UserRecord, RegistryError> {
         self.store
             .users()
             .insert(&record)

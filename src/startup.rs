@@ -23,9 +23,13 @@ use actors::store::{Store, StoreError, StoreKeys, StoreOptions};
 use crate::config::{ConfigError, EnvSource, Settings, SinkKind};
 use crate::http::health::Readiness;
 use crate::http::json::BodyLimit;
+use crate::login::{Login, LoginRules};
 use crate::otp::OtpService;
 use crate::registry::{Registry, RegistryRules};
 use crate::secrets::{SecretError, Secrets};
+use crate::sessions::{Lifetimes, Sessions};
+use crate::tokens::TokenCodec;
+use actors::lockout::{LockoutDeps, LockoutError, Lockouts};
 
 /// Shared state of the request handlers.
 pub struct AppState {
@@ -33,6 +37,8 @@ pub struct AppState {
     pub registry: Registry,
     /// The OTP flows.
     pub otp: OtpService,
+    /// Logins, sessions and lockouts.
+    pub login: Login,
     /// The internal listener's address (internal-only endpoints check it).
     pub internal_addr: SocketAddr,
     /// The settings in force.
@@ -105,7 +111,7 @@ impl Application {
         };
         let registry = Registry::new(
             store.clone(),
-            hasher,
+            hasher.clone(),
             roles,
             mobile.clone(),
             rules,
@@ -120,6 +126,7 @@ impl Application {
             mobile,
             settings.notify.max_outbox_depth,
         );
+        let login = start_login(&settings, &secrets, &store, hasher, otp.clone(), &clock)?;
 
         let public = bind(&settings.http.public_addr)?;
         let internal = bind(&settings.http.internal_addr)?;
@@ -135,6 +142,7 @@ impl Application {
         let state = web::Data::new(AppState {
             registry,
             otp,
+            login,
             internal_addr,
             settings: settings.clone(),
             readiness: readiness.clone(),
@@ -175,6 +183,11 @@ impl Application {
         self.public_addr
     }
 
+    /// The store (tests and tools that inspect what a request left on disk).
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
     /// The bound internal address.
     pub fn internal_addr(&self) -> SocketAddr {
         self.internal_addr
@@ -209,6 +222,64 @@ impl Application {
         tracing::info!("shutdown complete");
         Ok(())
     }
+}
+
+/// The login service: sessions (revocations loaded from the store) and the lockout actors (those holding
+/// a lock started now, so their unlock timers run).
+fn start_login(
+    settings: &Settings,
+    secrets: &Secrets,
+    store: &Arc<Store>,
+    hasher: HasherPool,
+    otp: OtpService,
+    clock: &Clock,
+) -> Result<Login, StartError> {
+    let t = &settings.tokens;
+    let minutes = |m: u64| i64::try_from(m.saturating_mul(60_000)).unwrap_or(i64::MAX / 2);
+    let sessions = Sessions::load(
+        TokenCodec::from_key(&secrets.token),
+        store.clone(),
+        clock.clone(),
+        Lifetimes {
+            access_ms: minutes(t.access_validity_minutes),
+            refresh_ms: minutes(t.refresh_validity_minutes),
+            grace_ms: i64::try_from(t.refresh_grace_secs.saturating_mul(1000)).unwrap_or(0),
+        },
+    )?;
+    let lockouts = Lockouts::new(
+        LockoutDeps {
+            store: store.clone(),
+            policy: settings.lockout_policy(),
+            clock: clock.clone(),
+            idle: Duration::from_secs(settings.lockout.idle_secs),
+        },
+        settings.lockout.max_actors,
+        Duration::from_secs(settings.http.request_timeout_secs),
+    );
+    let locked = lockouts.resume().map_err(|e| match e {
+        LockoutError::Store(e) => StartError::Store(e),
+        other => StartError::Store(StoreError::Corrupt(other.to_string())),
+    })?;
+    if locked > 0 {
+        tracing::info!(locked, "lockouts: locked accounts resumed");
+    }
+    let rules = LoginRules {
+        citizen_otp_login: settings.login.citizen_otp_login,
+        employee_otp_login: settings.login.employee_otp_login,
+        fixed_otp: settings
+            .otp
+            .fixed_otp_enabled
+            .then(|| zeroize::Zeroizing::new(settings.otp.fixed_otp_value.clone())),
+    };
+    Ok(Login::new(
+        store.clone(),
+        hasher,
+        otp,
+        lockouts,
+        Arc::new(sessions),
+        rules,
+        clock.clone(),
+    ))
 }
 
 /// Starts the OTP router (with its session dependencies) and the notifier with its sink.

@@ -161,6 +161,15 @@ pub struct TokenCodec {
 }
 
 impl TokenCodec {
+    /// A codec over one signing key, its key id derived from the key (so rotating the key changes it).
+    pub fn from_key(key: &[u8; KEY_LEN]) -> Self {
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).expect("any key length");
+        mac.update(b"digit-user access token key id");
+        let digest = mac.finalize().into_bytes();
+        let kid: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        Self::new((&kid, key), &[])
+    }
+
     /// A codec signing with `(kid, key)` and also verifying tokens of the `previous` keys.
     pub fn new(current: (&str, &[u8; KEY_LEN]), previous: &[(&str, &[u8; KEY_LEN])]) -> Self {
         let mut keys: HashMap<String, KeySet> = previous

@@ -15,6 +15,8 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
+use crate::metrics as m;
+
 /// argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HashCost {
@@ -245,7 +247,7 @@ impl HasherPool {
 
     /// Hashes a password.
     pub async fn hash(&self, password: Zeroizing<String>) -> Result<String, HasherError> {
-        self.call(HashPassword(password)).await?
+        self.call("hash", HashPassword(password)).await?
     }
 
     /// Checks a password against a stored hash, or against a dummy when `stored` is `None`.
@@ -254,24 +256,32 @@ impl HasherPool {
         password: Zeroizing<String>,
         stored: Option<String>,
     ) -> Result<Verdict, HasherError> {
-        self.call(VerifyPassword { password, stored }).await?
+        self.call("verify", VerifyPassword { password, stored })
+            .await?
     }
 
-    async fn call<M>(&self, msg: M) -> Result<M::Result, HasherError>
+    async fn call<M>(&self, op: &'static str, msg: M) -> Result<M::Result, HasherError>
     where
         M: Message + Send + 'static,
         M::Result: Send,
         Hasher: Handler<M>,
     {
-        let _permit = self.permits.try_acquire().map_err(|_| HasherError::Busy)?;
-        self.addr
-            .send(msg)
-            .timeout(self.timeout)
-            .await
-            .map_err(|e| match e {
-                MailboxError::Timeout => HasherError::Timeout,
-                MailboxError::Closed => HasherError::Stopped,
-            })
+        let Ok(permit) = self.permits.try_acquire() else {
+            metrics::counter!(m::HASHER_REJECTED).increment(1);
+            return Err(HasherError::Busy);
+        };
+        let depth = metrics::gauge!(m::HASHER_QUEUE_DEPTH);
+        depth.increment(1.0);
+        let started = std::time::Instant::now();
+        let result = self.addr.send(msg).timeout(self.timeout).await;
+        metrics::histogram!(m::HASHER_WAIT_SECONDS, "op" => op)
+            .record(started.elapsed().as_secs_f64());
+        depth.decrement(1.0);
+        drop(permit);
+        result.map_err(|e| match e {
+            MailboxError::Timeout => HasherError::Timeout,
+            MailboxError::Closed => HasherError::Stopped,
+        })
     }
 }
 

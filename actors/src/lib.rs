@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod domain;
 pub mod hasher;
+pub mod lockout;
 pub mod metrics;
 pub mod notifier;
 pub mod otp_session;

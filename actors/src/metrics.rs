@@ -24,8 +24,62 @@ pub const NOTIFICATIONS_DELIVERED: &str = "digit_user_notifications_total";
 /// Time from queueing to the sink's acknowledgement, by `channel`.
 pub const NOTIFICATION_DELIVERY_SECONDS: &str = "digit_user_notification_delivery_seconds";
 
+/// Password-grant and refresh-grant logins by `grant`, `user_type` and `result` (`success`, `invalid`,
+/// `locked`, `inactive`, `error`).
+pub const LOGINS: &str = "digit_user_logins_total";
+/// Accounts locked after repeated failed logins.
+pub const LOCKOUTS: &str = "digit_user_lockouts_total";
+/// Locks ended, by `reason` (`cooldown`, `admin`).
+pub const UNLOCKS: &str = "digit_user_unlocks_total";
+/// Spent refresh tokens presented after the grace window (the family is revoked).
+pub const REFRESH_REUSE: &str = "digit_user_refresh_reuse_total";
+/// Token revocations by `reason` (`logout`, `reuse`, `lockout`, `password_change`, `rotation`).
+pub const REVOCATIONS: &str = "digit_user_token_revocations_total";
+/// Hash and verify requests admitted to the hasher pool and not yet answered.
+pub const HASHER_QUEUE_DEPTH: &str = "digit_user_hasher_queue_depth";
+/// Time from admission to the hasher's answer, by `op` (`hash`, `verify`).
+pub const HASHER_WAIT_SECONDS: &str = "digit_user_hasher_wait_seconds";
+/// Requests refused because the hasher queue was full.
+pub const HASHER_REJECTED: &str = "digit_user_hasher_rejected_total";
+
 /// Registers the description and unit of every metric above.
 pub fn describe() {
+    describe_counter!(
+        LOGINS,
+        Unit::Count,
+        "Logins on /user/oauth/token, by grant, user type and result"
+    );
+    describe_counter!(
+        LOCKOUTS,
+        Unit::Count,
+        "Accounts locked after repeated failed logins"
+    );
+    describe_counter!(UNLOCKS, Unit::Count, "Account locks ended, by reason");
+    describe_counter!(
+        REFRESH_REUSE,
+        Unit::Count,
+        "Spent refresh tokens presented after the grace window"
+    );
+    describe_counter!(
+        REVOCATIONS,
+        Unit::Count,
+        "Access-token and refresh-family revocations, by reason"
+    );
+    describe_gauge!(
+        HASHER_QUEUE_DEPTH,
+        Unit::Count,
+        "Password hash/verify requests admitted and not yet answered"
+    );
+    describe_histogram!(
+        HASHER_WAIT_SECONDS,
+        Unit::Seconds,
+        "Time from admission to the password hasher's answer, by operation"
+    );
+    describe_counter!(
+        HASHER_REJECTED,
+        Unit::Count,
+        "Password hash/verify requests refused because the queue was full"
+    );
     describe_counter!(
         OTP_SENDS,
         Unit::Count,

@@ -55,6 +55,34 @@ pub const SPRING_NAMES: &[(&str, &str)] = &[
         "egov.mobile.validation.default.regex",
         "mobile.default_regex",
     ),
+    ("egov.otp.length", "otp.length"),
+    ("egov.otp.ttl", "otp.ttl_secs"),
+    ("egov.localization.default.locale", "otp.locale"),
+    (
+        "citizen.login.password.otp.fixed.enabled",
+        "otp.fixed_otp_enabled",
+    ),
+    (
+        "citizen.login.password.otp.fixed.value",
+        "otp.fixed_otp_value",
+    ),
+    ("expiry.time.for.otp", "notify.sms_expiry_ms"),
+    (
+        "citizen.login.password.otp.enabled",
+        "login.citizen_otp_login",
+    ),
+    (
+        "employee.login.password.otp.enabled",
+        "login.employee_otp_login",
+    ),
+    (
+        "otp.validation.register.mandatory",
+        "login.register_otp_mandatory",
+    ),
+    (
+        "citizen.registration.withlogin.enabled",
+        "login.register_with_login",
+    ),
 ];
 
 /// Where environment variables come from (the process, or a map in tests).

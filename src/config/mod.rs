@@ -284,9 +284,37 @@ pub struct LockoutSettings {
     pub window_minutes: u32,
     /// Lock duration, minutes.
     pub cooldown_minutes: u32,
+    /// Live lockout actors at most.
+    pub max_actors: usize,
+    /// Idle seconds before an unlocked lockout actor stops.
+    pub idle_secs: u64,
 }
 
-/// Token lifetimes.
+/// How users log in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginSettings {
+    /// Citizens log in with an OTP.
+    pub citizen_otp_login: bool,
+    /// Non-citizens log in with an OTP.
+    pub employee_otp_login: bool,
+    /// Citizen registration requires the OTP.
+    pub register_otp_mandatory: bool,
+    /// Citizen registration answers with tokens.
+    pub register_with_login: bool,
+}
+
+/// An OAuth client of `/user/oauth/token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClient {
+    /// `client_id`
+    pub id: String,
+    /// Its secret (may be empty, as DIGIT's).
+    pub secret: String,
+}
+
+/// Tokens.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSettings {
@@ -294,6 +322,10 @@ pub struct TokenSettings {
     pub access_validity_minutes: u64,
     /// Refresh token lifetime, minutes.
     pub refresh_validity_minutes: u64,
+    /// Grace window for a spent refresh token, seconds.
+    pub refresh_grace_secs: u64,
+    /// Accepted clients.
+    pub clients: Vec<OAuthClient>,
 }
 
 /// Every setting of the service.
@@ -324,6 +356,8 @@ pub struct Settings {
     pub notify: NotifySettings,
     /// `[lockout]`
     pub lockout: LockoutSettings,
+    /// `[login]`
+    pub login: LoginSettings,
     /// `[tokens]`
     pub tokens: TokenSettings,
     /// `[digit]`: DIGIT Spring names, already applied to the keys above.
@@ -398,6 +432,31 @@ impl Settings {
                 "notify.batch must be at least 1 and 0 < backoff_min_ms <= backoff_max_ms",
             );
         }
+        let l = &self.lockout;
+        if l.max_invalid_attempts == 0
+            || l.window_minutes == 0
+            || l.cooldown_minutes == 0
+            || l.max_actors == 0
+        {
+            return fail(
+                "lockout.max_invalid_attempts, window_minutes, cooldown_minutes and max_actors must be at least 1",
+            );
+        }
+        let t = &self.tokens;
+        if t.access_validity_minutes == 0 || t.refresh_validity_minutes == 0 {
+            return fail(
+                "tokens.access_validity_minutes and refresh_validity_minutes must be at least 1",
+            );
+        }
+        if t.clients.is_empty()
+            || t.clients
+                .iter()
+                .any(|c| c.id.is_empty() || c.id.contains(':'))
+        {
+            return fail(
+                "tokens.clients needs at least one client, each with a non-empty id without ':'",
+            );
+        }
         if self.hasher.queue == 0 {
             return fail("hasher.queue must be at least 1");
         }
@@ -461,6 +520,16 @@ impl Settings {
             cooldown_ms: o.resend_cooldown_secs * 1000,
             per_hour: o.max_sends_per_hour,
             per_day: o.max_sends_per_day,
+        }
+    }
+
+    /// The lockout limits.
+    pub fn lockout_policy(&self) -> actors::domain::lockout::LockoutPolicy {
+        let l = &self.lockout;
+        actors::domain::lockout::LockoutPolicy {
+            max_attempts: l.max_invalid_attempts,
+            window_ms: i64::from(l.window_minutes) * 60_000,
+            cooldown_ms: i64::from(l.cooldown_minutes) * 60_000,
         }
     }
 

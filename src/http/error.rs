@@ -1,5 +1,6 @@
-//! `ApiError`: the one error type of the HTTP boundary, and how it renders DIGIT's E1 shape
-//! (`{"ResponseInfo": null, "Errors": [{code, message, description, params}]}`).
+//! `ApiError`: the one error type of the HTTP boundary, and how it renders DIGIT's shapes: E1
+//! (`{"ResponseInfo": null, "Errors": [{code, message, description, params}]}`), E2 (egov-otp / user-otp),
+//! E3 (`/user/oauth/token`: `{"error", "error_description"}`, never cached) and E4 (`/user/_logout`).
 //!
 //! Client mistakes are 400 as in DIGIT; a refused gateway role is 403; saturation is 503 (retryable); an
 //! internal failure is 500 and tells the client nothing — its cause is logged.
@@ -55,6 +56,10 @@ enum Shape {
         message: String,
         fields: Vec<FieldError>,
     },
+    /// E3: `{"error": ..., "error_description": ...}`
+    OAuth { error: String, description: String },
+    /// E4: `{"ResponseInfo": {... "status": "Logout failed"}, "Error": {...}}`
+    Logout { ts_ms: i64 },
 }
 
 /// An error answered in one of DIGIT's shapes: E1 (egov-user) or E2 (egov-otp, user-otp).
@@ -120,6 +125,27 @@ impl ApiError {
         }
     }
 
+    /// An E3 error of the token endpoint (`error` is the OAuth code, e.g. `invalid_request`).
+    pub fn oauth(status: StatusCode, error: &str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            shape: Shape::OAuth {
+                error: error.to_owned(),
+                description: description.into(),
+            },
+            retry_after_secs: None,
+        }
+    }
+
+    /// E4: `/user/_logout` failed (HTTP 400); `ts_ms` is the response time.
+    pub fn logout_failed(ts_ms: i64) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            shape: Shape::Logout { ts_ms },
+            retry_after_secs: None,
+        }
+    }
+
     /// Adds a `Retry-After` header (seconds).
     pub fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after_secs = Some(secs);
@@ -164,7 +190,7 @@ impl ApiError {
     pub fn errors(&self) -> &[ErrorEntry] {
         match &self.shape {
             Shape::Tracer(errors) => errors,
-            Shape::Legacy { .. } => &[],
+            _ => &[],
         }
     }
 
@@ -173,6 +199,8 @@ impl ApiError {
         match &self.shape {
             Shape::Tracer(errors) => errors.iter().map(|e| e.code.as_str()).collect(),
             Shape::Legacy { fields, .. } => fields.iter().map(|f| f.code.as_str()).collect(),
+            Shape::OAuth { error, .. } => vec![error.as_str()],
+            Shape::Logout { .. } => vec!["Logout failed"],
         }
     }
 }
@@ -207,6 +235,29 @@ impl ResponseError for ApiError {
                     fields,
                 },
             }),
+            Shape::OAuth { error, description } => {
+                no_store(&mut response);
+                if self.status == StatusCode::UNAUTHORIZED {
+                    response.insert_header((
+                        actix_web::http::header::WWW_AUTHENTICATE,
+                        format!(r#"Basic realm="oauth2/client", error="{error}""#),
+                    ));
+                }
+                response.json(serde_json::json!({"error": error, "error_description": description}))
+            }
+            Shape::Logout { ts_ms } => response.json(serde_json::json!({
+                "ResponseInfo": {"apiId": "", "ver": "", "ts": ts_ms, "resMsgId": "", "msgId": "",
+                                 "status": "Logout failed"},
+                "Error": {"code": 400, "message": null, "description": "Logout failed",
+                          "errorFields": null, "fields": {}},
+            })),
         }
     }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`: token responses, successful or not, are never cached.
+pub fn no_store(response: &mut actix_web::HttpResponseBuilder) {
+    response
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .insert_header((actix_web::http::header::PRAGMA, "no-cache"));
 }

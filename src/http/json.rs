@@ -24,6 +24,19 @@ impl FromRequest for LowerJson {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = CappedBody::from_request(req, payload);
+        Box::pin(async move { parse(&body.await?.0).map(LowerJson) })
+    }
+}
+
+/// A raw body read up to the configured cap (checked against `Content-Length` first, then while reading).
+pub struct CappedBody(pub Bytes);
+
+impl FromRequest for CappedBody {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
         let declared = req
             .headers()
@@ -48,7 +61,7 @@ impl FromRequest for LowerJson {
                 }
                 body.extend_from_slice(&chunk);
             }
-            parse(&body.freeze()).map(LowerJson)
+            Ok(CappedBody(body.freeze()))
         })
     }
 }

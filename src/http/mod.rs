@@ -1,9 +1,11 @@
 //! The HTTP boundary: DIGIT's wire JSON in and out, one error type, the route table of both listeners.
 
+pub mod account;
 pub mod dates;
 pub mod error;
 pub mod health;
 pub mod json;
+pub mod oauth;
 pub mod otp;
 pub mod request_info;
 pub mod search;
@@ -40,6 +42,19 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
             web::post().to(search::search_default_active),
         )
         .route("/user/v1/_search", web::post().to(search::search_v1))
+        .route("/user/oauth/token", web::post().to(oauth::token))
+        .route("/user/oauth/token", web::get().to(oauth::token_get))
+        .route("/user/_details", web::post().to(oauth::details))
+        .route("/user/_logout", web::post().to(oauth::logout))
+        .route(
+            "/user/citizen/_create",
+            web::post().to(account::citizen_create),
+        )
+        .route("/user/password/_update", web::post().to(account::update))
+        .route(
+            "/user/password/nologin/_update",
+            web::post().to(account::reset),
+        )
         .route("/user-otp/v1/_send", web::post().to(otp::send))
         .route("/otp/v1/_validate", web::post().to(otp::validate))
         .route("/otp/v1/_create", web::post().to(otp::create))

@@ -374,15 +374,7 @@ fn other_error(e: OtpError) -> ApiError {
         )
     };
     match e {
-        OtpError::ValidationFailed => ApiError::legacy(
-            StatusCode::BAD_REQUEST,
-            "OTP validation unsuccessful",
-            vec![FieldError::new(
-                "OTP.VALIDATION_UNSUCCESSFUL",
-                "OTP validation unsuccessful",
-                "otp.otp",
-            )],
-        ),
+        OtpError::ValidationFailed => validation_failed(),
         OtpError::Backlog => unavailable("Notifications are backed up; retry shortly"),
         OtpError::Route(_) => unavailable("The OTP service is saturated; retry shortly"),
         OtpError::Store(actors::store::StoreError::Commit(_)) => {
@@ -390,4 +382,17 @@ fn other_error(e: OtpError) -> ApiError {
         }
         other => ApiError::internal(&other),
     }
+}
+
+/// egov-otp's answer to a wrong, expired or used code (egov-user relays it verbatim).
+pub fn validation_failed() -> ApiError {
+    ApiError::legacy(
+        StatusCode::BAD_REQUEST,
+        "OTP validation unsuccessful",
+        vec![FieldError::new(
+            "OTP.VALIDATION_UNSUCCESSFUL",
+            "OTP validation unsuccessful",
+            "otp.otp",
+        )],
+    )
 }

@@ -15,6 +15,9 @@ pub struct RequestInfoIn {
     /// `msgId` (`"<ts>|<locale>"`)
     #[serde(deserialize_with = "opt_string")]
     pub msgid: Option<String>,
+    /// `authToken` (the gateway authenticates with it; the password change trusts it over `userInfo`)
+    #[serde(deserialize_with = "opt_string")]
+    pub authtoken: Option<String>,
 }
 
 /// `RequestInfo.userInfo`
@@ -27,6 +30,9 @@ pub struct UserInfoIn {
     /// uuid
     #[serde(deserialize_with = "opt_string")]
     pub uuid: Option<String>,
+    /// userName
+    #[serde(deserialize_with = "opt_string")]
+    pub username: Option<String>,
     /// roles
     pub roles: Option<Vec<UserInfoRole>>,
 }

@@ -35,6 +35,8 @@ pub struct TestApp {
     pub internal: String,
     /// The data dir.
     pub data_dir: std::path::PathBuf,
+    /// The running service's store.
+    pub store: std::sync::Arc<actors::store::Store>,
     _dir: tempfile::TempDir,
     client: reqwest::Client,
 }
@@ -46,18 +48,24 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the service after `tweak` adjusted its settings.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_at(actors::Clock::System, tweak).await
+}
+
+/// Starts the service on `clock` (a manual clock lets a test move time) after `tweak`.
+pub async fn spawn_app_at(clock: actors::Clock, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
     tweak(&mut settings);
-    let app = Application::build(settings, &MapEnv::default(), actors::Clock::System)
-        .expect("build the app");
+    let app = Application::build(settings, &MapEnv::default(), clock).expect("build the app");
     let public = format!("http://{}", app.public_addr());
     let internal = format!("http://{}", app.internal_addr());
+    let store = app.store();
     actix_web::rt::spawn(app.run_until(std::future::pending()));
     TestApp {
         public,
         internal,
         data_dir: dir.path().to_owned(),
+        store,
         _dir: dir,
         client: reqwest::Client::new(),
     }
@@ -215,6 +223,114 @@ impl TestApp {
         let (status, body) = self.post("/user/v1/_search", &criteria).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["user"].as_array().unwrap().clone()
+    }
+}
+
+/// DIGIT's client header: `egov-user-client` with an empty secret.
+pub const BASIC: &str = "Basic ZWdvdi11c2VyLWNsaWVudDo=";
+
+/// How `/user/oauth/token` parameters travel.
+#[derive(Debug, Clone, Copy)]
+pub enum Via {
+    /// All in the query string with an empty body (the DIGIT web UI).
+    Query,
+    /// A form body (the mGramSeva app, curl).
+    Form,
+}
+
+impl TestApp {
+    /// `POST /user/oauth/token` with `params` and DIGIT's client header.
+    pub async fn token(&self, params: &[(&str, &str)], via: Via) -> (StatusCode, Value) {
+        let (status, _, body) = self.token_with(params, via, Some(BASIC)).await;
+        (status, body)
+    }
+
+    /// `POST /user/oauth/token` with an explicit `Authorization` header (or none), returning the headers.
+    pub async fn token_with(
+        &self,
+        params: &[(&str, &str)],
+        via: Via,
+        authorization: Option<&str>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let url = format!("{}/user/oauth/token", self.public);
+        let mut req = match via {
+            Via::Query => self.client.post(url).query(params),
+            Via::Form => self.client.post(url).form(params),
+        };
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        let resp = req.send().await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        (status, headers, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A password-grant login; the whole answer.
+    pub async fn login(
+        &self,
+        user_name: &str,
+        password: &str,
+        tenant: &str,
+        user_type: &str,
+    ) -> (StatusCode, Value) {
+        self.token(
+            &[
+                ("grant_type", "password"),
+                ("username", user_name),
+                ("password", password),
+                ("tenantId", tenant),
+                ("userType", user_type),
+                ("scope", "read"),
+            ],
+            Via::Form,
+        )
+        .await
+    }
+
+    /// `POST /user/_details?access_token=`.
+    pub async fn details(&self, access_token: &str) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .post(format!("{}/user/_details", self.public))
+            .query(&[("access_token", access_token)])
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends an OTP of `send_type` through `/user-otp/v1/_send` and returns the code from the SMS.
+    pub async fn otp_for(
+        &self,
+        mobile: &str,
+        tenant: &str,
+        send_type: &str,
+        user_type: &str,
+    ) -> String {
+        let before = self.sms_to(mobile).len();
+        let (status, body) = self
+            .post(
+                "/user-otp/v1/_send",
+                &json!({"otp": {"mobileNumber": mobile, "tenantId": tenant, "type": send_type, "userType": user_type}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        for _ in 0..300 {
+            let sms = self.sms_to(mobile);
+            if sms.len() > before {
+                return otp_in(sms.last().unwrap()["payload"]["message"].as_str().unwrap());
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no sms to the number after 3 s");
+    }
+
+    fn sms_to(&self, mobile: &str) -> Vec<Value> {
+        self.notifications()
+            .into_iter()
+            .filter(|n| n["channel"] == "sms" && n["payload"]["mobileNumber"] == mobile)
+            .collect()
     }
 }
 

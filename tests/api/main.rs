@@ -3,8 +3,12 @@
 mod bad_input;
 mod create;
 mod helpers;
+mod login;
 mod otp_send;
 mod otp_store;
+mod password;
 mod process;
+mod process_login;
 mod search;
+mod sessions;
 mod update;

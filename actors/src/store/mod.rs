@@ -6,12 +6,14 @@
 
 mod commit;
 pub mod otp;
+pub mod sessions;
 pub mod users;
 
 use std::path::PathBuf;
 
 pub use commit::{CommitError, Flusher, GroupCommit};
 pub use otp::{Channel, OtpStore, OutboxRecord, SessionKey, TokenOwner};
+pub use sessions::{Family, RefreshOutcome, Revoked, SessionStore};
 pub use users::{AuditEntry, UserStore, UserWriteError};
 
 use crate::seal::{BlindIndexer, Keyring, SealError};
@@ -104,6 +106,7 @@ pub struct Store {
     commit: GroupCommit,
     users: UserStore,
     otp: OtpStore,
+    sessions: SessionStore,
     // Dropped with the store: stops and joins the flusher thread, releasing its database handle.
     _flusher: Flusher,
 }
@@ -128,12 +131,14 @@ impl Store {
         let (commit, flusher) = GroupCommit::start(db.clone(), opts.commit_queue);
         let keyring = std::sync::Arc::new(keys.keyring);
         let otp = OtpStore::open(&db, keyring.clone(), keys.blind.clone(), commit.clone())?;
+        let sessions = SessionStore::open(&db, commit.clone())?;
         let users = UserStore::open(&db, keyring, keys.blind, commit.clone(), opts.partitions)?;
         Ok(Self {
             db,
             commit,
             users,
             otp,
+            sessions,
             _flusher: flusher,
         })
     }
@@ -146,6 +151,11 @@ impl Store {
     /// OTP sessions and the outbox.
     pub fn otp(&self) -> &OtpStore {
         &self.otp
+    }
+
+    /// Lockouts, refresh families and revocations.
+    pub fn sessions(&self) -> &SessionStore {
+        &self.sessions
     }
 
     /// Whether the store can be written (the last flush succeeded).

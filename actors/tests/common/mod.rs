@@ -20,3 +20,50 @@ pub fn open_store(dir: &std::path::Path) -> Arc<Store> {
     };
     Arc::new(Store::open(&opts, keys).unwrap())
 }
+
+/// Stores an active employee `user_name` in `pb.amritsar` and returns it.
+#[allow(dead_code)] // not every test binary that shares this module needs it
+pub async fn stored_employee(store: &Store, user_name: &str) -> ::actors::domain::UserRecord {
+    use ::actors::domain::{TenantId, UserRecord, UserType};
+    let tenant = TenantId::parse("pb.amritsar").unwrap();
+    let (id, uuid) = store.users().mint_ids(&tenant, user_name).unwrap();
+    let record = UserRecord {
+        id,
+        uuid,
+        tenant_id: tenant,
+        user_type: UserType::Employee,
+        user_name: user_name.into(),
+        password_hash: None,
+        salutation: None,
+        name: None,
+        gender: None,
+        mobile_number: None,
+        country_code: None,
+        alt_mobile_number: None,
+        email_id: None,
+        alt_contact_number: None,
+        pan: None,
+        aadhaar_number: None,
+        permanent_address: None,
+        correspondence_address: None,
+        active: true,
+        locale: None,
+        account_locked: false,
+        account_locked_date: None,
+        guardian: None,
+        relationship: None,
+        signature: None,
+        blood_group: None,
+        photo: None,
+        identification_mark: None,
+        created_by: None,
+        last_modified_by: None,
+        created_date: 1,
+        last_modified_date: 1,
+        dob: None,
+        pwd_expiry_date: 2,
+        roles: vec![],
+    };
+    store.users().insert(&record).await.unwrap();
+    record
+}

@@ -228,6 +228,50 @@ impl UserStore {
         }
     }
 
+    /// The user (tenant, type, userName) names exactly (the login lookup).
+    pub fn get_unique(
+        &self,
+        tenant: &TenantId,
+        user_type: UserType,
+        user_name: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let Some(raw) = self
+            .index
+            .get(self.unique_key(tenant, user_type, user_name))?
+        else {
+            return Ok(None);
+        };
+        let id = i64::from_be_bytes(
+            raw.as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("unique index value".into()))?,
+        );
+        self.get(id)
+    }
+
+    /// Every user whose userName is exactly `user_name`, in any tenant and of any type.
+    pub fn with_user_name(&self, user_name: &str) -> Result<Vec<UserRecord>, StoreError> {
+        let prefix = blind_prefix(
+            K_USERNAME,
+            &self.blind.digest(IndexedField::UserName, user_name),
+        );
+        let mut out = Vec::new();
+        for kv in self.index.scan_prefix(&prefix) {
+            let (key, _) = kv?;
+            let id = i64::from_be_bytes(
+                key[prefix.len()..]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("userName index key".into()))?,
+            );
+            if let Some(r) = self.get(id)?
+                && r.user_name == user_name
+            {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     /// The audit trail of user `id`, oldest first.
     pub fn audit_trail(&self, id: i64) -> Result<Vec<AuditEntry>, StoreError> {
         self.audit

@@ -1,0 +1,511 @@
+//! Login state on sled: lockouts, refresh-token families and revocations.
+//!
+//! Trees (values are JSON; none holds PII, a password, a code or a token in clear):
+//! - `lockouts`: user uuid (16 bytes) → the user's [`LockoutState`]; removed when clear.
+//! - `token_families`: family id (16 bytes) → [`Family`]: whose session, until when, its current access token.
+//! - `refresh_tokens`: SHA-256(refresh token) → [`RefreshEntry`]: the family and when the token was spent.
+//!   Refresh tokens are 256 random bits, so an unsalted hash is enough to make the stored value useless.
+//! - `user_families`: user uuid ‖ family id → the family's expiry (big-endian ms), to revoke all of a user's
+//!   sessions.
+//! - `revoked`: `f` ‖ family id or `j` ‖ access-token id → when the entry may be forgotten (big-endian ms);
+//!   loaded into memory at start so `/user/_details` needs no store read.
+//!
+//! A refresh is one transaction over families, refresh tokens and revocations, so of two concurrent uses of
+//! one token exactly one rotates it and the other sees it spent.
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use super::{GroupCommit, StoreError};
+use crate::domain::lockout::LockoutState;
+
+const LOCKOUTS: &str = "lockouts";
+const FAMILIES: &str = "token_families";
+const REFRESH: &str = "refresh_tokens";
+const USER_FAMILIES: &str = "user_families";
+const REVOKED: &str = "revoked";
+
+/// A refresh family: one login and every token rotated from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Family {
+    /// The user's uuid.
+    pub user: String,
+    /// The user type the session was opened for.
+    pub user_type: String,
+    /// The `scope` granted at login.
+    pub scope: String,
+    /// End of the family (the refresh validity from login), epoch ms.
+    pub expires_ms: i64,
+    /// The family's current access token id.
+    pub access_jti: String,
+    /// Its expiry, epoch ms.
+    pub access_expires_ms: i64,
+    /// Revoked (logout, reuse, lock, password change).
+    pub revoked: bool,
+}
+
+/// A refresh token as stored (under its hash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshEntry {
+    /// Its family.
+    pub family: [u8; 16],
+    /// When it was used for a refresh, epoch ms.
+    pub spent_ms: Option<i64>,
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was live (or spent within the grace window): the new token and access token are stored.
+    /// Carries the family as it was before, so the caller can revoke the replaced access token.
+    Rotated {
+        /// The family before the refresh.
+        previous: Family,
+        /// Whether the presented token had already been spent (inside the grace window).
+        within_grace: bool,
+    },
+    /// No such token.
+    Unknown,
+    /// The family is revoked or over.
+    Dead,
+    /// A token spent longer ago than the grace window: the family is now revoked.
+    Reused(Family),
+}
+
+/// A revocation loaded at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// A whole family, until that moment.
+    Family([u8; 16], i64),
+    /// One access token, until that moment.
+    Access([u8; 16], i64),
+}
+
+/// Lockouts, refresh families and revocations.
+pub struct SessionStore {
+    lockouts: sled::Tree,
+    families: sled::Tree,
+    refresh: sled::Tree,
+    user_families: sled::Tree,
+    revoked: sled::Tree,
+    commit: GroupCommit,
+}
+
+enum Abort {
+    Unknown,
+    Dead,
+    Codec(serde_json::Error),
+}
+
+impl SessionStore {
+    pub(super) fn open(db: &sled::Db, commit: GroupCommit) -> Result<Self, StoreError> {
+        Ok(Self {
+            lockouts: db.open_tree(LOCKOUTS)?,
+            families: db.open_tree(FAMILIES)?,
+            refresh: db.open_tree(REFRESH)?,
+            user_families: db.open_tree(USER_FAMILIES)?,
+            revoked: db.open_tree(REVOKED)?,
+            commit,
+        })
+    }
+
+    /// The lockout state of user `uuid` (clear when none is stored).
+    pub fn lockout(&self, uuid: &str) -> Result<LockoutState, StoreError> {
+        match self.lockouts.get(uuid_key(uuid)?)? {
+            Some(raw) => Ok(serde_json::from_slice(&raw)?),
+            None => Ok(LockoutState::default()),
+        }
+    }
+
+    /// Stores the lockout state of `uuid` (removes it when clear) and waits until it is on disk.
+    pub async fn save_lockout(&self, uuid: &str, state: &LockoutState) -> Result<(), StoreError> {
+        let key = uuid_key(uuid)?;
+        if state.is_clear() {
+            self.lockouts.remove(key)?;
+        } else {
+            self.lockouts.insert(key, serde_json::to_vec(state)?)?;
+        }
+        self.commit.commit().await?;
+        Ok(())
+    }
+
+    /// Users with a lock stored (their actors are started at boot so the unlock timer runs).
+    pub fn locked_users(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.lockouts.iter() {
+            let (key, raw) = kv?;
+            let state: LockoutState = serde_json::from_slice(&raw)?;
+            if state.locked_until.is_some() {
+                let bytes: [u8; 16] = key
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("lockout key".into()))?;
+                out.push(uuid::Uuid::from_bytes(bytes).to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Opens a family `id` with its first refresh token (by hash); returns once on disk.
+    pub async fn open_family(
+        &self,
+        id: &str,
+        family: &Family,
+        refresh_hash: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        let fam = uuid_key(id)?;
+        let user = uuid_key(&family.user)?;
+        let family_json = serde_json::to_vec(family)?;
+        let entry = serde_json::to_vec(&RefreshEntry {
+            family: fam,
+            spent_ms: None,
+        })?;
+        (&self.families, &self.refresh, &self.user_families)
+            .transaction(|(families, refresh, users)| {
+                families.insert(&fam, family_json.as_slice())?;
+                refresh.insert(refresh_hash, entry.as_slice())?;
+                users.insert(
+                    [user, fam].concat(),
+                    family.expires_ms.to_be_bytes().to_vec(),
+                )?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(plain_abort)?;
+        self.commit.commit().await?;
+        Ok(())
+    }
+
+    /// The family and user of refresh token hash `hash`, without changing anything.
+    pub fn peek_refresh(&self, hash: &[u8; 32]) -> Result<Option<(String, Family)>, StoreError> {
+        let Some(raw) = self.refresh.get(hash)? else {
+            return Ok(None);
+        };
+        let entry: RefreshEntry = serde_json::from_slice(&raw)?;
+        Ok(self
+            .family(&entry.family)?
+            .map(|f| (uuid::Uuid::from_bytes(entry.family).to_string(), f)))
+    }
+
+    /// The family `id`.
+    pub fn family_by_id(&self, id: &str) -> Result<Option<Family>, StoreError> {
+        self.family(&uuid_key(id)?)
+    }
+
+    fn family(&self, id: &[u8; 16]) -> Result<Option<Family>, StoreError> {
+        Ok(match self.families.get(id)? {
+            Some(raw) => Some(serde_json::from_slice(&raw)?),
+            None => None,
+        })
+    }
+
+    /// Uses refresh token `old` at `now`: when it is live, or was spent at most `grace_ms` ago, stores `new`
+    /// in its family with the new access token; when it was spent earlier, revokes the family. One
+    /// transaction; returns once on disk.
+    pub async fn refresh(
+        &self,
+        old: &[u8; 32],
+        new: &[u8; 32],
+        access: (&str, i64),
+        now: i64,
+        grace_ms: i64,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let result = (&self.families, &self.refresh, &self.revoked).transaction(
+            |(families, refresh, revoked)| {
+                let abort = |a: Abort| ConflictableTransactionError::Abort(a);
+                let codec = |e| abort(Abort::Codec(e));
+                let raw = refresh.get(old)?.ok_or(abort(Abort::Unknown))?;
+                let mut entry: RefreshEntry = serde_json::from_slice(&raw).map_err(codec)?;
+                let raw_family = families.get(entry.family)?.ok_or(abort(Abort::Dead))?;
+                let mut family: Family = serde_json::from_slice(&raw_family).map_err(codec)?;
+                if family.revoked || now >= family.expires_ms {
+                    return Err(abort(Abort::Dead));
+                }
+                let previous = family.clone();
+                if let Some(spent) = entry.spent_ms
+                    && now - spent > grace_ms
+                {
+                    family.revoked = true;
+                    families.insert(&entry.family, serde_json::to_vec(&family).map_err(codec)?)?;
+                    revoked.insert(
+                        [&[b'f'][..], &entry.family].concat(),
+                        family.expires_ms.to_be_bytes().to_vec(),
+                    )?;
+                    // written, not aborted: an abort would roll the revocation back
+                    return Ok(RefreshOutcome::Reused(family));
+                }
+                let within_grace = entry.spent_ms.is_some();
+                if !within_grace {
+                    entry.spent_ms = Some(now);
+                    refresh.insert(old, serde_json::to_vec(&entry).map_err(codec)?)?;
+                }
+                let fresh = RefreshEntry {
+                    family: entry.family,
+                    spent_ms: None,
+                };
+                refresh.insert(new, serde_json::to_vec(&fresh).map_err(codec)?)?;
+                family.access_jti = access.0.to_owned();
+                family.access_expires_ms = access.1;
+                families.insert(&entry.family, serde_json::to_vec(&family).map_err(codec)?)?;
+                Ok(RefreshOutcome::Rotated {
+                    previous,
+                    within_grace,
+                })
+            },
+        );
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(TransactionError::Abort(Abort::Unknown)) => return Ok(RefreshOutcome::Unknown),
+            Err(TransactionError::Abort(Abort::Dead)) => return Ok(RefreshOutcome::Dead),
+            Err(TransactionError::Abort(Abort::Codec(e))) => return Err(e.into()),
+            Err(TransactionError::Storage(e)) => return Err(e.into()),
+        };
+        self.commit.commit().await?;
+        Ok(outcome)
+    }
+
+    /// The live (unrevoked, unexpired) families of user `uuid` at `now`, with their stored state.
+    pub fn families_of(&self, uuid: &str, now: i64) -> Result<Vec<(String, Family)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.user_families.scan_prefix(uuid_key(uuid)?) {
+            let (key, _) = kv?;
+            let id: [u8; 16] = key[16..]
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("user family key".into()))?;
+            if let Some(f) = self.family(&id)?
+                && !f.revoked
+                && now < f.expires_ms
+            {
+                out.push((uuid::Uuid::from_bytes(id).to_string(), f));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Revokes families and single access tokens (each with the moment it may be forgotten); returns once on
+    /// disk.
+    pub async fn revoke(
+        &self,
+        families: &[(String, i64)],
+        access: &[(String, i64)],
+    ) -> Result<(), StoreError> {
+        let mut keys = Vec::new();
+        for (id, until) in families {
+            keys.push(([&[b'f'][..], &uuid_key(id)?].concat(), *until));
+        }
+        for (id, until) in access {
+            keys.push(([&[b'j'][..], &uuid_key(id)?].concat(), *until));
+        }
+        let mut updated = Vec::new();
+        for (id, _) in families {
+            let key = uuid_key(id)?;
+            if let Some(mut f) = self.family(&key)? {
+                f.revoked = true;
+                updated.push((key, serde_json::to_vec(&f)?));
+            }
+        }
+        (&self.families, &self.revoked)
+            .transaction(|(fams, revoked)| {
+                for (key, until) in &keys {
+                    revoked.insert(key.as_slice(), until.to_be_bytes().to_vec())?;
+                }
+                for (key, json) in &updated {
+                    fams.insert(key, json.as_slice())?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(plain_abort)?;
+        self.commit.commit().await?;
+        Ok(())
+    }
+
+    /// Every revocation still in force at `now` (to load the in-memory set at start).
+    pub fn revocations(&self, now: i64) -> Result<Vec<Revoked>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.revoked.iter() {
+            let (key, value) = kv?;
+            let until = be_i64(&value)?;
+            if until <= now || key.len() != 17 {
+                continue;
+            }
+            let id: [u8; 16] = key[1..].try_into().expect("length checked");
+            out.push(match key[0] {
+                b'f' => Revoked::Family(id, until),
+                _ => Revoked::Access(id, until),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Forgets what ended before `now`: revocations, families and their refresh tokens. Returns the number
+    /// of entries removed.
+    pub fn prune(&self, now: i64) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for kv in self.revoked.iter() {
+            let (key, value) = kv?;
+            if be_i64(&value)? <= now {
+                self.revoked.remove(key)?;
+                removed += 1;
+            }
+        }
+        let mut dead = std::collections::HashSet::new();
+        for kv in self.user_families.iter() {
+            let (key, value) = kv?;
+            if be_i64(&value)? <= now {
+                self.user_families.remove(&key)?;
+                if let Ok(id) = <[u8; 16]>::try_from(&key[16..]) {
+                    dead.insert(id);
+                }
+                removed += 1;
+            }
+        }
+        for id in &dead {
+            self.families.remove(id)?;
+        }
+        for kv in self.refresh.iter() {
+            let (key, raw) = kv?;
+            let entry: RefreshEntry = serde_json::from_slice(&raw)?;
+            if dead.contains(&entry.family) || !self.families.contains_key(entry.family)? {
+                self.refresh.remove(key)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn be_i64(raw: &[u8]) -> Result<i64, StoreError> {
+    Ok(i64::from_be_bytes(raw.try_into().map_err(|_| {
+        StoreError::Corrupt("timestamp value".into())
+    })?))
+}
+
+/// The 16 bytes of a uuid string; a malformed one is a caller bug surfaced as corrupt input.
+fn uuid_key(uuid: &str) -> Result<[u8; 16], StoreError> {
+    uuid::Uuid::parse_str(uuid)
+        .map(|u| *u.as_bytes())
+        .map_err(|_| StoreError::Corrupt(format!("not a uuid: {}", uuid.len())))
+}
+
+fn plain_abort(e: TransactionError<()>) -> StoreError {
+    match e {
+        TransactionError::Abort(()) => StoreError::Corrupt("session write aborted".into()),
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    const USER: &str = "0a0b0c0d-0000-4000-8000-000000000001";
+    const FAM: &str = "0a0b0c0d-0000-4000-8000-0000000000f1";
+    const JTI1: &str = "0a0b0c0d-0000-4000-8000-0000000000a1";
+    const JTI2: &str = "0a0b0c0d-0000-4000-8000-0000000000a2";
+
+    fn family() -> Family {
+        Family {
+            user: USER.into(),
+            user_type: "CITIZEN".into(),
+            scope: "read".into(),
+            expires_ms: 1_000_000,
+            access_jti: JTI1.into(),
+            access_expires_ms: 500_000,
+            revoked: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn rotation_grace_and_reuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = test_store(dir.path(), 1, 2).unwrap();
+        let s = store.sessions();
+        s.open_family(FAM, &family(), &[1; 32]).await.unwrap();
+        assert_eq!(s.peek_refresh(&[1; 32]).unwrap().unwrap().1, family());
+
+        let first = s
+            .refresh(&[1; 32], &[2; 32], (JTI2, 600_000), 100, 10_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            first,
+            RefreshOutcome::Rotated {
+                previous: family(),
+                within_grace: false
+            }
+        );
+        assert_eq!(s.family_by_id(FAM).unwrap().unwrap().access_jti, JTI2);
+        // a concurrent use of the spent token inside the window still refreshes, without revoking
+        let again = s
+            .refresh(&[1; 32], &[3; 32], (JTI1, 600_000), 5_000, 10_000)
+            .await
+            .unwrap();
+        assert!(matches!(
+            again,
+            RefreshOutcome::Rotated {
+                within_grace: true,
+                ..
+            }
+        ));
+        // after the window the same token is a reuse: the family dies, with every token in it
+        let reuse = s
+            .refresh(&[1; 32], &[4; 32], (JTI1, 600_000), 10_101, 10_000)
+            .await
+            .unwrap();
+        assert!(matches!(reuse, RefreshOutcome::Reused(f) if f.revoked));
+        let dead = s
+            .refresh(&[2; 32], &[5; 32], (JTI1, 600_000), 10_102, 10_000)
+            .await
+            .unwrap();
+        assert_eq!(dead, RefreshOutcome::Dead);
+        assert_eq!(
+            s.refresh(&[9; 32], &[6; 32], (JTI1, 1), 1, 1)
+                .await
+                .unwrap(),
+            RefreshOutcome::Unknown
+        );
+        assert_eq!(
+            s.revocations(10_200).unwrap(),
+            vec![Revoked::Family(
+                *uuid::Uuid::parse_str(FAM).unwrap().as_bytes(),
+                1_000_000
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn revocations_and_lockouts_survive_a_reopen_and_prune_forgets_the_over() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = test_store(dir.path(), 1, 2).unwrap();
+            let s = store.sessions();
+            s.open_family(FAM, &family(), &[1; 32]).await.unwrap();
+            assert_eq!(s.families_of(USER, 0).unwrap().len(), 1);
+            s.revoke(&[(FAM.into(), 1_000_000)], &[(JTI1.into(), 500_000)])
+                .await
+                .unwrap();
+            let locked = LockoutState {
+                failures: vec![],
+                locked_at: Some(1),
+                locked_until: Some(2),
+            };
+            s.save_lockout(USER, &locked).await.unwrap();
+        }
+        let store = test_store(dir.path(), 1, 2).unwrap();
+        let s = store.sessions();
+        assert_eq!(s.revocations(0).unwrap().len(), 2);
+        assert_eq!(s.revocations(600_000).unwrap().len(), 1, "the jti is over");
+        assert!(s.families_of(USER, 0).unwrap().is_empty(), "revoked");
+        assert_eq!(s.locked_users().unwrap(), vec![USER.to_owned()]);
+        assert_eq!(s.lockout(USER).unwrap().locked_until, Some(2));
+        s.save_lockout(USER, &LockoutState::default())
+            .await
+            .unwrap();
+        assert!(s.locked_users().unwrap().is_empty());
+
+        assert!(s.prune(2_000_000).unwrap() >= 3);
+        assert!(s.revocations(0).unwrap().is_empty());
+        assert!(s.peek_refresh(&[1; 32]).unwrap().is_none());
+    }
+}

@@ -1,0 +1,366 @@
+//! `/user/oauth/token` (login and refresh), `/user/_details` (token → user, the gateway's hot path) and
+//! `/user/_logout`: DIGIT's wire shapes (contract 4.4.1–4.4.3) with E3 and E4 errors.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use actors::domain::UserType;
+use serde::Serialize;
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::error::{ApiError, ErrorEntry, no_store};
+use super::json::{CappedBody, LowerJson};
+use crate::config::OAuthClient;
+use crate::login::{LoginError, PasswordGrant};
+use crate::sessions::Issued;
+use crate::startup::AppState;
+use crate::tokens::Snapshot;
+
+/// Request parameters from the query string and a form body (the query wins, as in Spring).
+struct Params(Vec<(String, Zeroizing<String>)>);
+
+impl Params {
+    fn read(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError> {
+        let bad = |_| oauth_request("Malformed form parameters");
+        let mut pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(req.query_string()).map_err(bad)?;
+        let form = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if form && !body.is_empty() {
+            pairs.extend(serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).map_err(bad)?);
+        }
+        Ok(Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Zeroizing::new(v)))
+                .collect(),
+        ))
+    }
+
+    /// The first non-blank value of `name`.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .find(|v| !v.is_empty())
+    }
+}
+
+fn oauth_request(description: &str) -> ApiError {
+    ApiError::oauth(StatusCode::BAD_REQUEST, "invalid_request", description)
+}
+
+/// HTTP Basic client authentication against the configured clients; secrets compared in constant time.
+fn authenticate_client(req: &HttpRequest, clients: &[OAuthClient]) -> Result<(), ApiError> {
+    use base64::Engine;
+    let unauthorized =
+        |description: &str| ApiError::oauth(StatusCode::UNAUTHORIZED, "unauthorized", description);
+    let Some(header) = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
+    else {
+        return Err(unauthorized(
+            "Full authentication is required to access this resource",
+        ));
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(header.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(Zeroizing::new)
+        .ok_or_else(|| unauthorized("Bad credentials"))?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or_else(|| unauthorized("Bad credentials"))?;
+    let known = clients.iter().fold(false, |found, c| {
+        let same = c.id == id && bool::from(c.secret.as_bytes().ct_eq(secret.as_bytes()));
+        found | same
+    });
+    if known {
+        Ok(())
+    } else {
+        Err(unauthorized("Bad credentials"))
+    }
+}
+
+/// The scopes asked for: `read` and `write` only; none ⇒ both.
+fn scope(params: &Params) -> Result<String, ApiError> {
+    let Some(asked) = params.get("scope") else {
+        return Ok("read write".to_owned());
+    };
+    let mut scopes: Vec<&str> = asked.split([' ', ',']).filter(|s| !s.is_empty()).collect();
+    if let Some(bad) = scopes.iter().find(|s| !matches!(**s, "read" | "write")) {
+        return Err(ApiError::oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            format!("Invalid scope: {bad}"),
+        ));
+    }
+    scopes.sort_unstable();
+    scopes.dedup();
+    Ok(scopes.join(" "))
+}
+
+fn login_error(e: LoginError) -> ApiError {
+    match e {
+        LoginError::BadCredentials => oauth_request("Invalid login credentials"),
+        LoginError::Locked => oauth_request("Account locked"),
+        LoginError::Inactive => oauth_request("Please activate your account"),
+        LoginError::InvalidRefresh => ApiError::oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "Invalid refresh token",
+        ),
+        LoginError::ExpiredRefresh => ApiError::oauth(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "Invalid refresh token (expired)",
+        ),
+        LoginError::Busy => ApiError::oauth(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "The service is saturated; retry shortly",
+        )
+        .retry_after(1),
+        LoginError::Internal(cause) => {
+            tracing::error!(error = %cause, "login failed internally");
+            ApiError::oauth(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "Internal Server Error",
+            )
+        }
+    }
+}
+
+/// The `UserRequest` of a token response, in the contract's key order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserRequestOut<'a> {
+    id: i64,
+    uuid: &'a str,
+    user_name: &'a str,
+    name: Option<&'a str>,
+    mobile_number: Option<&'a str>,
+    email_id: Option<&'a str>,
+    locale: Option<&'a str>,
+    #[serde(rename = "type")]
+    user_type: &'a str,
+    roles: Vec<RoleOut<'a>>,
+    active: bool,
+    tenant_id: &'a str,
+    permanent_city: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RoleOut<'a> {
+    name: &'a str,
+    code: &'a str,
+    tenant_id: &'a str,
+}
+
+fn roles(s: &Snapshot) -> Vec<RoleOut<'_>> {
+    s.roles
+        .iter()
+        .map(|r| RoleOut {
+            name: &r.name,
+            code: &r.code,
+            tenant_id: &r.tenant_id,
+        })
+        .collect()
+}
+
+/// The token response body (contract 4.4.1) with its no-store headers.
+pub fn token_response(issued: &Issued) -> HttpResponse {
+    let s = &issued.snapshot;
+    let body = serde_json::json!({
+        "access_token": issued.access_token,
+        "token_type": "bearer",
+        "refresh_token": issued.refresh_token,
+        "expires_in": issued.expires_in,
+        "scope": issued.scope,
+        "ResponseInfo": {"api_id": "", "ver": "", "ts": "", "res_msg_id": "", "msg_id": "",
+                         "status": "Access Token generated successfully"},
+        "UserRequest": UserRequestOut {
+            id: s.id,
+            uuid: &s.uuid,
+            user_name: &s.user_name,
+            name: s.name.as_deref(),
+            mobile_number: s.mobile_number.as_deref(),
+            email_id: s.email_id.as_deref(),
+            locale: s.locale.as_deref(),
+            user_type: &s.user_type,
+            roles: roles(s),
+            active: s.active,
+            tenant_id: &s.tenant_id,
+            permanent_city: s.permanent_city.as_deref(),
+        },
+    });
+    let mut response = HttpResponse::Ok();
+    no_store(&mut response);
+    response.json(body)
+}
+
+/// `POST /user/oauth/token`
+pub async fn token(
+    req: HttpRequest,
+    body: Result<CappedBody, ApiError>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authenticate_client(&req, &state.settings.tokens.clients)?;
+    let body = body.map_err(|_| oauth_request("Request body too large"))?;
+    let params = Params::read(&req, &body.0)?;
+    let issued = match params.get("grant_type") {
+        None => return Err(oauth_request("Missing grant type")),
+        Some("password") => {
+            let scope = scope(&params)?;
+            let tenant = params
+                .get("tenantId")
+                .ok_or_else(|| oauth_request("TenantId is mandatory"))?;
+            let user_type = params
+                .get("userType")
+                .and_then(UserType::parse)
+                .ok_or_else(|| {
+                    oauth_request("User Type is mandatory and has to be a valid type")
+                })?;
+            // a request without a credential is malformed: it consumes nothing and counts nothing
+            let (Some(user_name), Some(password)) =
+                (params.get("username"), params.get("password"))
+            else {
+                return Err(oauth_request("Invalid login credentials"));
+            };
+            let grant = PasswordGrant {
+                user_name: user_name.to_owned(),
+                password: Zeroizing::new(password.to_owned()),
+                tenant: tenant.to_owned(),
+                user_type,
+                scope,
+            };
+            state.login.password_grant(grant).await
+        }
+        Some("refresh_token") => {
+            let token = params
+                .get("refresh_token")
+                .ok_or_else(|| oauth_request("Missing refresh token"))?;
+            state.login.refresh_grant(token).await
+        }
+        Some(other) => {
+            return Err(ApiError::oauth(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                format!(
+                    "Unsupported grant type: {}",
+                    other.chars().take(40).collect::<String>()
+                ),
+            ));
+        }
+    }
+    .map_err(login_error)?;
+    Ok(token_response(&issued))
+}
+
+/// `GET /user/oauth/token`: only POST is served.
+pub async fn token_get() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::oauth(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Request method 'GET' not supported",
+    ))
+}
+
+/// The `/user/_details` body, in the contract's key order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DetailsOut<'a> {
+    id: i64,
+    user_name: &'a str,
+    name: Option<&'a str>,
+    mobile_number: Option<&'a str>,
+    email_id: Option<&'a str>,
+    locale: Option<&'a str>,
+    #[serde(rename = "type")]
+    user_type: &'a str,
+    roles: Vec<RoleOut<'a>>,
+    active: bool,
+    actions: Option<()>,
+    tenant_id: &'a str,
+    uuid: &'a str,
+}
+
+/// `POST /user/_details?access_token=` (or a form field): answered from the token and the revocation set.
+pub async fn details(
+    req: HttpRequest,
+    body: CappedBody,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::read(&req, &body.0).map_err(|_| missing_access_token())?;
+    let token = params
+        .get("access_token")
+        .ok_or_else(missing_access_token)?;
+    let verified = state.login.sessions().verify(token).map_err(|_| {
+        ApiError::exception(
+            "InvalidAccessTokenException",
+            Some("Invalid Access Token Exception".to_owned()),
+        )
+    })?;
+    let s = &verified.snapshot;
+    Ok(HttpResponse::Ok().json(DetailsOut {
+        id: s.id,
+        user_name: &s.user_name,
+        name: s.name.as_deref(),
+        mobile_number: s.mobile_number.as_deref(),
+        email_id: s.email_id.as_deref(),
+        locale: s.locale.as_deref(),
+        user_type: &s.user_type,
+        roles: roles(s),
+        active: s.active,
+        actions: None,
+        tenant_id: &s.tenant_id,
+        uuid: &s.uuid,
+    }))
+}
+
+fn missing_access_token() -> ApiError {
+    ApiError::many(vec![ErrorEntry {
+        code: String::new(),
+        message: "Required String parameter 'access_token' is not present".into(),
+        description: None,
+        params: Some(vec!["access_token".into()]),
+    }])
+}
+
+/// `POST /user/_logout` with `{"access_token": ...}`: revokes the token and its refresh family.
+pub async fn logout(
+    body: Result<LowerJson, ApiError>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let now = state.login.sessions().now_ms();
+    let token = body
+        .ok()
+        .and_then(|b| b.0)
+        .and_then(|v| match v.get("access_token") {
+            Some(Value::String(t)) => Some(t.trim().to_owned()),
+            _ => None,
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::logout_failed(now))?;
+    match state.login.sessions().logout(&token).await {
+        Ok(()) => Ok(HttpResponse::Ok().json(serde_json::json!({
+            "apiId": "", "ver": "", "ts": now, "resMsgId": "", "msgId": "",
+            "status": "Logout successfully",
+        }))),
+        Err(crate::sessions::SessionError::Invalid) => Err(ApiError::logout_failed(now)),
+        Err(e) => Err(ApiError::internal(&e)),
+    }
+}

@@ -1,0 +1,355 @@
+//! Sessions: what a login hands out and how it ends.
+//!
+//! A login opens a refresh *family*: an access token (a JWT, [`crate::tokens`]) and a refresh token (256
+//! random bits; only its SHA-256 is stored). A refresh rotates the refresh token and replaces the access
+//! token; a spent refresh token presented again within the grace window refreshes once more (two tabs racing),
+//! after it revokes the whole family (a stolen token was used). Logout, a lock and a password change revoke
+//! families. Revocations live in memory — loaded from sled at start, written through — so `/user/_details`
+//! answers from the token and this set alone.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use actors::Clock;
+use actors::domain::UserRecord;
+use actors::metrics as m;
+use actors::store::{Family, RefreshOutcome, Revoked, Store, StoreError};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use crate::tokens::{Snapshot, TokenCodec, TokenError, Verified};
+
+/// A login's or refresh's tokens.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The access token (JWT).
+    pub access_token: String,
+    /// The refresh token.
+    pub refresh_token: String,
+    /// Seconds the access token lives.
+    pub expires_in: i64,
+    /// Granted scope.
+    pub scope: String,
+    /// The user as the token carries it.
+    pub snapshot: Snapshot,
+}
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Unknown, revoked or malformed token.
+    #[error("invalid token")]
+    Invalid,
+    /// A refresh token past its family's end.
+    #[error("expired token")]
+    Expired,
+    /// A spent refresh token reused after the grace window; the family is revoked.
+    #[error("refresh token reused")]
+    Reused,
+    /// The user is locked.
+    #[error("account locked")]
+    Locked,
+    /// The user is inactive.
+    #[error("account inactive")]
+    Inactive,
+    /// A token could not be minted.
+    #[error("token could not be minted")]
+    Mint,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Token lifetimes.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// Access token, ms.
+    pub access_ms: i64,
+    /// Refresh family, ms.
+    pub refresh_ms: i64,
+    /// Grace window for a spent refresh token, ms.
+    pub grace_ms: i64,
+}
+
+/// The in-memory revocation set: family ids and access-token ids, each with the moment it may be forgotten.
+#[derive(Default)]
+struct Revocations {
+    families: RwLock<HashMap<[u8; 16], i64>>,
+    access: RwLock<HashMap<[u8; 16], i64>>,
+}
+
+impl Revocations {
+    fn insert(map: &RwLock<HashMap<[u8; 16], i64>>, id: &str, until: i64, now: i64) {
+        let Some(key) = uuid_bytes(id) else { return };
+        let mut map = map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= 4096 && map.len().is_power_of_two() {
+            map.retain(|_, until| *until > now);
+        }
+        map.insert(key, until);
+    }
+
+    fn contains(map: &RwLock<HashMap<[u8; 16], i64>>, id: &str) -> bool {
+        uuid_bytes(id).is_some_and(|key| {
+            map.read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains_key(&key)
+        })
+    }
+}
+
+fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
+    uuid::Uuid::parse_str(id).ok().map(|u| *u.as_bytes())
+}
+
+/// Sessions over the store.
+pub struct Sessions {
+    codec: TokenCodec,
+    store: Arc<Store>,
+    revoked: Revocations,
+    clock: Clock,
+    life: Lifetimes,
+}
+
+impl Sessions {
+    /// The service; loads the revocations in force and forgets what ended.
+    pub fn load(
+        codec: TokenCodec,
+        store: Arc<Store>,
+        clock: Clock,
+        life: Lifetimes,
+    ) -> Result<Self, StoreError> {
+        let now = clock.now_ms();
+        let pruned = store.sessions().prune(now)?;
+        let revoked = Revocations::default();
+        let mut loaded = 0;
+        for r in store.sessions().revocations(now)? {
+            let (map, id, until) = match r {
+                Revoked::Family(id, until) => (&revoked.families, id, until),
+                Revoked::Access(id, until) => (&revoked.access, id, until),
+            };
+            map.write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(id, until);
+            loaded += 1;
+        }
+        tracing::info!(revocations = loaded, pruned, "sessions: revocations loaded");
+        Ok(Self {
+            codec,
+            store,
+            revoked,
+            clock,
+            life,
+        })
+    }
+
+    /// Now, by the service's clock (epoch ms).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Opens a session (a new family) for `user` with `scope`.
+    pub async fn open(&self, user: &UserRecord, scope: &str) -> Result<Issued, SessionError> {
+        let now = self.clock.now_ms();
+        let family_id = uuid::Uuid::new_v4().to_string();
+        let snapshot = Snapshot::of(user);
+        let access = self.mint(&snapshot, &family_id, now)?;
+        let (refresh, hash) = new_refresh_token();
+        let family = Family {
+            user: user.uuid.clone(),
+            user_type: user.user_type.as_str().to_owned(),
+            scope: scope.to_owned(),
+            expires_ms: now + self.life.refresh_ms,
+            access_jti: access.jti.clone(),
+            access_expires_ms: access.expires_at * 1000,
+            revoked: false,
+        };
+        self.store
+            .sessions()
+            .open_family(&family_id, &family, &hash)
+            .await?;
+        Ok(Issued {
+            access_token: access.token,
+            refresh_token: refresh,
+            expires_in: self.life.access_ms / 1000,
+            scope: scope.to_owned(),
+            snapshot,
+        })
+    }
+
+    /// The refresh grant: rotates `refresh_token` and mints a new access token from the current user record.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Issued, SessionError> {
+        let now = self.clock.now_ms();
+        let old = hash_refresh_token(refresh_token).ok_or(SessionError::Invalid)?;
+        let (family_id, family) = self
+            .store
+            .sessions()
+            .peek_refresh(&old)?
+            .ok_or(SessionError::Invalid)?;
+        if family.revoked {
+            return Err(SessionError::Invalid);
+        }
+        if now >= family.expires_ms {
+            return Err(SessionError::Expired);
+        }
+        let user = self
+            .store
+            .users()
+            .get_by_uuid(&family.user)?
+            .filter(|u| u.user_type.as_str() == family.user_type)
+            .ok_or(SessionError::Invalid)?;
+        if user.account_locked {
+            return Err(SessionError::Locked);
+        }
+        if !user.active {
+            return Err(SessionError::Inactive);
+        }
+        let snapshot = Snapshot::of(&user);
+        let access = self.mint(&snapshot, &family_id, now)?;
+        let (refresh, new) = new_refresh_token();
+        let outcome = self
+            .store
+            .sessions()
+            .refresh(
+                &old,
+                &new,
+                (&access.jti, access.expires_at * 1000),
+                now,
+                self.life.grace_ms,
+            )
+            .await?;
+        match outcome {
+            RefreshOutcome::Rotated {
+                previous,
+                within_grace,
+            } => {
+                if !within_grace {
+                    // the replaced access token ends with the rotation, as DIGIT removed it on refresh
+                    self.revoke(
+                        &[],
+                        &[(previous.access_jti, previous.access_expires_ms)],
+                        "rotation",
+                    )
+                    .await?;
+                }
+                Ok(Issued {
+                    access_token: access.token,
+                    refresh_token: refresh,
+                    expires_in: self.life.access_ms / 1000,
+                    scope: family.scope,
+                    snapshot,
+                })
+            }
+            RefreshOutcome::Reused(f) => {
+                metrics::counter!(m::REFRESH_REUSE).increment(1);
+                tracing::warn!(uuid = %f.user, "a spent refresh token was reused: its session family is revoked");
+                Revocations::insert(&self.revoked.families, &family_id, f.expires_ms, now);
+                metrics::counter!(m::REVOCATIONS, "reason" => "reuse").increment(1);
+                Err(SessionError::Reused)
+            }
+            RefreshOutcome::Unknown | RefreshOutcome::Dead => Err(SessionError::Invalid),
+        }
+    }
+
+    /// Verifies an access token: signature, expiry and the revocation set. No store read.
+    pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
+        let verified = self.codec.verify(token, self.clock.now_ms() / 1000)?;
+        if Revocations::contains(&self.revoked.access, &verified.jti)
+            || Revocations::contains(&self.revoked.families, &verified.family)
+        {
+            return Err(TokenError::Invalid);
+        }
+        Ok(verified)
+    }
+
+    /// Logout: revokes the access token's whole family (its refresh tokens too).
+    pub async fn logout(&self, token: &str) -> Result<(), SessionError> {
+        let verified = self.verify(token).map_err(|_| SessionError::Invalid)?;
+        let until = self
+            .store
+            .sessions()
+            .family_by_id(&verified.family)?
+            .map_or(verified.expires_at * 1000, |f| f.expires_ms);
+        self.revoke(
+            &[(verified.family, until)],
+            &[(verified.jti, verified.expires_at * 1000)],
+            "logout",
+        )
+        .await
+    }
+
+    /// Revokes every live session of user `uuid` except family `keep`; returns how many were revoked.
+    pub async fn revoke_user(
+        &self,
+        uuid: &str,
+        keep: Option<&str>,
+        reason: &'static str,
+    ) -> Result<usize, SessionError> {
+        let now = self.clock.now_ms();
+        let families: Vec<(String, i64)> = self
+            .store
+            .sessions()
+            .families_of(uuid, now)?
+            .into_iter()
+            .filter(|(id, _)| Some(id.as_str()) != keep)
+            .map(|(id, f)| (id, f.expires_ms))
+            .collect();
+        self.revoke(&families, &[], reason).await?;
+        Ok(families.len())
+    }
+
+    /// Adds to the in-memory set first (effective at once), then persists.
+    async fn revoke(
+        &self,
+        families: &[(String, i64)],
+        access: &[(String, i64)],
+        reason: &'static str,
+    ) -> Result<(), SessionError> {
+        if families.is_empty() && access.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now_ms();
+        for (id, until) in families {
+            Revocations::insert(&self.revoked.families, id, *until, now);
+        }
+        for (id, until) in access {
+            Revocations::insert(&self.revoked.access, id, *until, now);
+        }
+        metrics::counter!(m::REVOCATIONS, "reason" => reason)
+            .increment((families.len() + access.len()) as u64);
+        self.store.sessions().revoke(families, access).await?;
+        Ok(())
+    }
+
+    fn mint(
+        &self,
+        snapshot: &Snapshot,
+        family: &str,
+        now_ms: i64,
+    ) -> Result<crate::tokens::Minted, SessionError> {
+        self.codec
+            .mint(snapshot, family, now_ms / 1000, self.life.access_ms / 1000)
+            .map_err(|_| SessionError::Mint)
+    }
+}
+
+/// A new refresh token and its stored hash.
+fn new_refresh_token() -> (String, [u8; 32]) {
+    let mut raw = [0u8; 32];
+    rand::fill(&mut raw);
+    let token = URL_SAFE_NO_PAD.encode(raw);
+    let hash = Sha256::digest(token.as_bytes()).into();
+    (token, hash)
+}
+
+/// The stored hash of a presented refresh token; `None` when it cannot be one of ours.
+fn hash_refresh_token(token: &str) -> Option<[u8; 32]> {
+    let token = token.trim();
+    (token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then(|| Sha256::digest(token.as_bytes()).into())
+}
