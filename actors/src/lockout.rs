@@ -211,9 +211,11 @@ impl<E: Send + 'static> Handler<Attempt<E>> for Lockout {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(Outcome::Locked { until }))));
         }
         let check = msg.check;
+        let record_locked = msg.record_lock.is_some();
         AtomicResponse::new(Box::pin(check.into_actor(self).then(
             move |verdict, act, ctx| {
                 let now = act.deps.clock.now_ms();
+                let before = act.state.clone();
                 let (outcome, mirror) = match verdict {
                     Err(e) => (Outcome::Undecided(e), None),
                     Ok(true) => {
@@ -230,7 +232,11 @@ impl<E: Send + 'static> Handler<Attempt<E>> for Lockout {
                     },
                 };
                 act.rearm(ctx);
-                let changed = !matches!(outcome, Outcome::Undecided(_));
+                // a success with nothing counted writes nothing: logins cost no extra flush
+                // (a record still flagged locked after its cool-down is cleared here: DIGIT's lazy unlock)
+                let changed = act.state != before
+                    || mirror.is_some()
+                    || (record_locked && act.state.locked_until.is_none());
                 let (deps, uuid, state) = (act.deps.clone(), act.uuid.clone(), act.state.clone());
                 async move {
                     if changed {

@@ -191,11 +191,23 @@ async fn admin_unlock_and_a_lock_set_on_the_record() {
         .await
         .unwrap();
     assert_eq!(o, Outcome::Passed);
-    // a record lock older than the cool-down is over
+    // a record lock older than the cool-down is over, and the record's flag is cleared (DIGIT's lazy unlock)
+    store
+        .users()
+        .update(&user.uuid, None, T0, |old| {
+            let mut new = old.clone();
+            new.account_locked = true;
+            new.account_locked_date = Some(T0 - 61 * MIN);
+            Ok::<_, ()>(new)
+        })
+        .await
+        .unwrap();
     let o = l
         .attempt(&user.uuid, Some(T0 - 61 * MIN), counted(&runs, true))
         .await
         .unwrap();
     assert_eq!(o, Outcome::Passed);
+    let record = store.users().get_by_uuid(&user.uuid).unwrap().unwrap();
+    assert!(!record.account_locked && record.account_locked_date.is_none());
     assert!(!l.unlock(&user.uuid).await.unwrap(), "nothing to unlock");
 }

@@ -344,3 +344,83 @@ async fn an_imported_bcrypt_hash_logs_in_and_is_replaced_by_argon2id() {
         .await;
     assert_eq!(status, StatusCode::OK, "and the password still works");
 }
+
+#[actix_web::test]
+async fn malformed_token_requests_count_nothing() {
+    let (app, _) = app_at_now(|s| s.lockout.max_invalid_attempts = 2).await;
+    employee_named(&app, "EMP-BAD").await;
+    let malformed: [&[(&str, &str)]; 4] = [
+        &[
+            ("grant_type", "password"),
+            ("username", "EMP-BAD"),
+            ("tenantId", "pb.amritsar"),
+            ("userType", "EMPLOYEE"),
+        ],
+        &[
+            ("grant_type", "password"),
+            ("username", "EMP-BAD"),
+            ("password", "Wrong1@pw"),
+            ("userType", "EMPLOYEE"),
+        ],
+        &[
+            ("grant_type", "password"),
+            ("username", "EMP-BAD"),
+            ("password", "Wrong1@pw"),
+            ("tenantId", "pb.amritsar"),
+        ],
+        &[
+            ("grant_type", "password"),
+            ("username", "EMP-BAD"),
+            ("password", "Wrong1@pw"),
+            ("tenantId", "pb.amritsar"),
+            ("userType", "EMPLOYEE"),
+            ("scope", "everything"),
+        ],
+    ];
+    for params in malformed {
+        for _ in 0..3 {
+            assert_eq!(
+                app.token(params, Via::Form).await.0,
+                StatusCode::BAD_REQUEST
+            );
+        }
+    }
+    assert_eq!(
+        description(&wrong(&app, "EMP-BAD").await),
+        "Invalid login credentials",
+        "not locked"
+    );
+}
+
+#[actix_web::test]
+async fn employees_log_in_with_an_otp_when_switched_on() {
+    let (app, _) = app_at_now(|s| s.login.employee_otp_login = true).await;
+    employee_named(&app, "EMP-OTP").await;
+    let (_, body) = app
+        .login("EMP-OTP", "Abcdef1@", "pb.amritsar", "EMPLOYEE")
+        .await;
+    assert_eq!(
+        description(&body),
+        "Invalid login credentials",
+        "the password no longer works"
+    );
+    let code = app
+        .otp_for("9876543210", "pb.amritsar", "login", "EMPLOYEE")
+        .await;
+    let (status, body) = app.login("EMP-OTP", &code, "pb.amritsar", "EMPLOYEE").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post(
+            "/user/password/nologin/_update",
+            &json!({"otpReference": code, "userName": "EMP-OTP",
+              "newPassword": "Abcdef2@", "tenantId": "pb.amritsar", "type": "EMPLOYEE"}),
+        )
+        .await;
+    assert_eq!(
+        (status, s(&body["Errors"][0], "code")),
+        (
+            StatusCode::BAD_REQUEST,
+            "InvalidUpdatePasswordRequestException".into()
+        )
+    );
+}
