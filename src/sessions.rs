@@ -145,6 +145,18 @@ impl Sessions {
         })
     }
 
+    /// Forgets what ended: expired revocations in memory, and expired revocations, families and refresh
+    /// tokens on disk. Returns the number of entries removed from disk.
+    pub fn prune(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now_ms();
+        for map in [&self.revoked.families, &self.revoked.access] {
+            map.write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .retain(|_, until| *until > now);
+        }
+        self.store.sessions().prune(now)
+    }
+
     /// Now, by the service's clock (epoch ms).
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()

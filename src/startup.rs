@@ -271,16 +271,39 @@ fn start_login(
             .fixed_otp_enabled
             .then(|| zeroize::Zeroizing::new(settings.otp.fixed_otp_value.clone())),
     };
+    let sessions = Arc::new(sessions);
+    let pruned = Arc::downgrade(&sessions);
+    actix_web::rt::spawn(async move {
+        let mut hourly = tokio::time::interval(SESSION_PRUNE_EVERY);
+        hourly.tick().await; // the first tick is immediate; start-up already pruned
+        loop {
+            hourly.tick().await;
+            let Some(sessions) = pruned.upgrade() else {
+                break;
+            };
+            // a scan of whole trees: off the arbiter thread the router and notifier share
+            match actix_web::rt::task::spawn_blocking(move || sessions.prune()).await {
+                Ok(Ok(removed)) => tracing::debug!(removed, "sessions: expired entries pruned"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "sessions: pruning failed; retried next hour")
+                }
+                Err(e) => tracing::warn!(error = %e, "sessions: pruning task failed"),
+            }
+        }
+    });
     Ok(Login::new(
         store.clone(),
         hasher,
         otp,
         lockouts,
-        Arc::new(sessions),
+        sessions,
         rules,
         clock.clone(),
     ))
 }
+
+/// How often expired revocations, refresh families and refresh tokens are forgotten.
+const SESSION_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Starts the OTP router (with its session dependencies) and the notifier with its sink.
 fn start_otp_actors(
