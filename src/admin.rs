@@ -157,6 +157,31 @@ pub fn unlock(args: UnlockArgs, settings: Settings) -> Result<String, String> {
     })
 }
 
+/// The outbox of a stopped service's data dir, one line.
+pub fn outbox(settings: Settings) -> Result<String, String> {
+    let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false)
+        .map_err(|e| e.to_string())?;
+    let store = open_store(&settings, &secrets).map_err(|e| {
+        format!(
+            "{e}; while the service runs ask it instead: curl http://{}/admin/outbox",
+            settings.http.internal_addr.replace("0.0.0.0", "127.0.0.1")
+        )
+    })?;
+    let s = store
+        .otp()
+        .outbox_summary(Clock::System.now_ms())
+        .map_err(|e| e.to_string())?;
+    let age = s
+        .oldest_age_ms
+        .map_or_else(|| "-".to_owned(), |ms| format!("{}s", ms / 1000));
+    Ok(format!(
+        "outbox: {} waiting, oldest {age}, most attempts {}, last error: {}",
+        s.depth,
+        s.max_attempts,
+        s.last_error.as_deref().unwrap_or("none")
+    ))
+}
+
 /// The password from standard input when piped, else prompted twice on the terminal.
 fn read_password() -> Result<Zeroizing<String>, String> {
     let stdin = std::io::stdin();

@@ -72,6 +72,17 @@ pub enum AdminCommand {
     /// End a user's lockout (and failed-login count) now, in the data dir of a stopped service. While the
     /// service runs, use `/user/users/_updatenovalidate` with `accountLocked: false` instead.
     Unlock(UnlockArgs),
+    /// Show the notification outbox of a stopped service's data dir: depth, oldest age, last error. While
+    /// the service runs: `curl http://<internal listener>/admin/outbox`.
+    Outbox(OutboxArgs),
+}
+
+/// `admin outbox`
+#[derive(Debug, Args)]
+pub struct OutboxArgs {
+    /// Configuration and data dir.
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// `admin unlock`: the user by `--uuid`, or by `--username` with `--tenant` and `--type`.

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod kafka;
 pub mod login;
 pub mod otp;
 pub mod registry;

@@ -22,6 +22,10 @@ fn main() -> ExitCode {
             Ok(settings) => report(admin::unlock(args, settings)),
             Err(code) => code,
         },
+        Some(Command::Admin(AdminCommand::Outbox(args))) => match load(&args.serve) {
+            Ok(settings) => report(admin::outbox(settings)),
+            Err(code) => code,
+        },
     }
 }
 

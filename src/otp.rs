@@ -187,6 +187,7 @@ impl OtpService {
             country_code,
             email: None,
             locale: req.locale.clone(),
+            tenant: Some(tenant.to_owned()),
         };
         match (purpose, &user) {
             (Purpose::Register, Some(_)) => return Err(OtpError::AlreadyRegistered),

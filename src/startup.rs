@@ -23,6 +23,7 @@ use actors::store::{Store, StoreError, StoreKeys, StoreOptions};
 use crate::config::{ConfigError, EnvSource, Settings, SinkKind};
 use crate::http::health::Readiness;
 use crate::http::json::BodyLimit;
+use crate::kafka::{KafkaSetupError, KafkaSink, KafkaTopics};
 use crate::login::{Login, LoginRules};
 use crate::otp::OtpService;
 use crate::registry::{Registry, RegistryRules};
@@ -62,6 +63,9 @@ pub enum StartError {
     /// The hasher pool.
     #[error("cannot start the password hasher: {0}")]
     Hasher(#[from] HasherError),
+    /// The Kafka producer (a bad `kafka.properties` entry).
+    #[error(transparent)]
+    Kafka(#[from] KafkaSetupError),
     /// A listener address.
     #[error(
         "cannot listen on {addr}: {source}; choose a free address with --listen / --internal-listen"
@@ -82,6 +86,7 @@ pub struct Application {
     state: web::Data<AppState>,
     store: Arc<Store>,
     notifier: Addr<Notifier>,
+    sink: Arc<dyn Sink>,
     drain: Duration,
 }
 
@@ -117,7 +122,9 @@ impl Application {
             rules,
             clock.clone(),
         );
-        let (router, notifier) = start_otp_actors(&settings, &secrets, &store, &clock)?;
+        let sink = notification_sink(&settings)?;
+        let (router, notifier) =
+            start_otp_actors(&settings, &secrets, &store, &clock, sink.clone())?;
         let otp = OtpService::new(
             router,
             notifier.clone(),
@@ -174,6 +181,7 @@ impl Application {
             state,
             store,
             notifier,
+            sink,
             drain,
         })
     }
@@ -209,6 +217,7 @@ impl Application {
         tracing::info!("shutdown: requests done, stopping actors");
         drop(self.state);
         tracing::info!("shutdown: delivering queued notifications");
+        let started = std::time::Instant::now();
         match self.notifier.send(Drain { within: self.drain }).await {
             Ok(0) => {}
             Ok(left) => tracing::warn!(
@@ -217,6 +226,12 @@ impl Application {
             ),
             Err(e) => tracing::warn!(error = %e, "the notifier did not answer the drain"),
         }
+        let sink = self.sink.clone();
+        let left = self
+            .drain
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(100));
+        let _ = actix_web::rt::task::spawn_blocking(move || sink.flush(left)).await;
         tracing::info!("shutdown: flushing the store");
         self.store.flush().map_err(std::io::Error::other)?;
         tracing::info!("shutdown complete");
@@ -311,6 +326,7 @@ fn start_otp_actors(
     secrets: &Secrets,
     store: &Arc<Store>,
     clock: &Clock,
+    sink: Arc<dyn Sink>,
 ) -> Result<(Addr<Router>, Addr<Notifier>), StartError> {
     actors::metrics::describe();
     let test_codes = settings
@@ -356,17 +372,6 @@ fn start_otp_actors(
         max_tracked_ips: settings.otp.max_tracked_ips,
     };
     let router = Router::new(deps, limits).start();
-    let sink: Arc<dyn Sink> = match settings.notify.sink {
-        SinkKind::File => {
-            let path = if settings.notify.file.is_empty() {
-                settings.storage.data_dir.join("notifications.jsonl")
-            } else {
-                std::path::PathBuf::from(&settings.notify.file)
-            };
-            tracing::warn!(path = %path.display(), "notifications (with their otps) go to a local file: for local use only");
-            Arc::new(FileSink::new(path))
-        }
-    };
     let n = &settings.notify;
     let config = NotifierConfig {
         batch: n.batch,
@@ -377,6 +382,37 @@ fn start_otp_actors(
     };
     let notifier = Notifier::new(store.clone(), sink, clock.clone(), config).start();
     Ok((router, notifier))
+}
+
+/// The sink `notify.sink` names (`auto`: kafka when brokers are configured, else file).
+fn notification_sink(settings: &Settings) -> Result<Arc<dyn Sink>, StartError> {
+    match settings.sink() {
+        SinkKind::Kafka => {
+            let k = &settings.kafka;
+            let topics = KafkaTopics {
+                sms: k.sms_topic.clone(),
+                email: k.email_topic.clone(),
+                schema_index: k.central_instance.then_some(k.schema_index),
+            };
+            let sink = KafkaSink::new(
+                &k.brokers,
+                topics,
+                Duration::from_millis(k.delivery_timeout_ms),
+                &k.properties,
+            )?;
+            tracing::info!(brokers = %k.brokers, sms_topic = %k.sms_topic, email_topic = %k.email_topic, "notifications go to kafka");
+            Ok(Arc::new(sink))
+        }
+        SinkKind::File | SinkKind::Auto => {
+            let path = if settings.notify.file.is_empty() {
+                settings.storage.data_dir.join("notifications.jsonl")
+            } else {
+                std::path::PathBuf::from(&settings.notify.file)
+            };
+            tracing::warn!(path = %path.display(), "notifications (with their otps) go to a local file: for local use only");
+            Ok(Arc::new(FileSink::new(path)))
+        }
+    }
 }
 
 fn bind(addr: &str) -> Result<TcpListener, StartError> {

@@ -29,6 +29,8 @@ pub struct Recipients {
     pub email: Option<String>,
     /// Message locale; the catalogs' default when `None`.
     pub locale: Option<String>,
+    /// The tenant as the request named it (the topic prefix of a central instance).
+    pub tenant: Option<String>,
 }
 
 /// Send (or re-send) the code of a purpose.
@@ -223,6 +225,7 @@ impl OtpSession {
             expires_ms: Some(live.expires_ms),
             attempts: 0,
             last_error: None,
+            tenant: to.tenant.clone(),
         };
         let mut out = vec![record(
             Channel::Sms,

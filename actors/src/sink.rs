@@ -24,6 +24,11 @@ pub trait Sink: Send + Sync + 'static {
 
     /// Name for logs and metrics.
     fn name(&self) -> &'static str;
+
+    /// Waits up to `within` for deliveries still in flight (shutdown, after the notifier's drain).
+    fn flush(&self, within: std::time::Duration) {
+        let _ = within;
+    }
 }
 
 /// Appends each payload as one JSON line to a file — for running locally, where the file stands in for the

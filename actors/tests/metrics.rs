@@ -65,6 +65,7 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
         country_code: None,
         email: Some("a@example.org".into()),
         locale: None,
+        tenant: None,
     };
     let owner = TokenOwner {
         identity: "9876543210".into(),

@@ -38,6 +38,7 @@ fn record(n: u32, expires_ms: Option<i64>) -> OutboxRecord {
         expires_ms,
         attempts: 0,
         last_error: None,
+        tenant: None,
     }
 }
 

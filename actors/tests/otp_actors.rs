@@ -97,6 +97,7 @@ fn to() -> Recipients {
         country_code: Some("+91".into()),
         email: Some("asha@example.org".into()),
         locale: None,
+        tenant: Some("pb.amritsar".into()),
     }
 }
 

@@ -67,6 +67,11 @@ pub const SPRING_NAMES: &[(&str, &str)] = &[
         "otp.fixed_otp_value",
     ),
     ("expiry.time.for.otp", "notify.sms_expiry_ms"),
+    ("kafka.config.bootstrap_server_config", "kafka.brokers"),
+    ("sms.topic", "kafka.sms_topic"),
+    ("email.topic", "kafka.email_topic"),
+    ("is.environment.central.instance", "kafka.central_instance"),
+    ("state.schema.index.position.tenantid", "kafka.schema_index"),
     (
         "citizen.login.password.otp.enabled",
         "login.citizen_otp_login",
@@ -271,6 +276,7 @@ mod tests {
     use actors::domain::password::PolicyKind;
 
     use super::*;
+    use crate::config::SinkKind;
 
     fn env(pairs: &[(&str, &str)]) -> MapEnv {
         MapEnv::of(pairs)
@@ -487,5 +493,37 @@ mod tests {
         )
         .unwrap();
         assert!(bad_catalog.catalogs().is_err());
+    }
+
+    #[test]
+    fn the_sink_follows_the_brokers_and_kafka_settings_are_checked() {
+        let s = load(&[], &[], Overrides::default()).unwrap();
+        assert_eq!(s.sink(), SinkKind::File, "no brokers: the embedded default");
+        let s = load(
+            &[],
+            &[("KAFKA_CONFIG_BOOTSTRAP_SERVER_CONFIG", "k:9092")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (s.sink(), s.kafka.brokers.as_str()),
+            (SinkKind::Kafka, "k:9092"),
+            "DIGIT's name"
+        );
+        let s = load(&[], &[("SMS_TOPIC", "pb-sms")], Overrides::default()).unwrap();
+        assert_eq!(s.kafka.sms_topic, "pb-sms");
+        let err = load(
+            &[],
+            &[("DIGIT_USER__NOTIFY__SINK", "kafka")],
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("kafka.brokers"), "{err}");
+        let file = "[kafka]\nbrokers = \"k:9092\"\n[kafka.properties]\n\"enable.idempotence\" = \"false\"\n";
+        let err = load(&[("custom.toml", file)], &[], Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("`enable.idempotence`"), "{err}");
+        let file = "[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n";
+        let s = load(&[("custom.toml", file)], &[], Overrides::default()).unwrap();
+        assert_eq!(s.kafka.properties["security.protocol"], "SASL_SSL");
     }
 }

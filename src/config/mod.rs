@@ -246,7 +246,7 @@ pub struct OtpSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifySettings {
-    /// `file`.
+    /// `auto`, `file` or `kafka`.
     pub sink: SinkKind,
     /// File sink path; empty = `<data dir>/notifications.jsonl`.
     pub file: String,
@@ -270,8 +270,32 @@ pub struct NotifySettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SinkKind {
+    /// `kafka` when brokers are configured, else `file`.
+    Auto,
     /// Append JSON lines to a local file.
     File,
+    /// Publish to Kafka.
+    Kafka,
+}
+
+/// Kafka.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Bootstrap brokers, comma-separated; empty = none.
+    pub brokers: String,
+    /// SMS topic.
+    pub sms_topic: String,
+    /// E-mail topic.
+    pub email_topic: String,
+    /// Central instance: topics get the tenant's schema as prefix.
+    pub central_instance: bool,
+    /// Which dot-separated tenant segment is the schema.
+    pub schema_index: usize,
+    /// A message not acknowledged by the broker within this long fails and is retried from the outbox, ms.
+    pub delivery_timeout_ms: u64,
+    /// librdkafka settings passed through (security.protocol, sasl.*, ssl.*, ...).
+    pub properties: BTreeMap<String, String>,
 }
 
 /// Login lockout.
@@ -354,6 +378,8 @@ pub struct Settings {
     pub otp: OtpSettings,
     /// `[notify]`
     pub notify: NotifySettings,
+    /// `[kafka]`
+    pub kafka: KafkaSettings,
     /// `[lockout]`
     pub lockout: LockoutSettings,
     /// `[login]`
@@ -457,6 +483,27 @@ impl Settings {
                 "tokens.clients needs at least one client, each with a non-empty id without ':'",
             );
         }
+        if self.notify.sink == SinkKind::Kafka && self.kafka.brokers.trim().is_empty() {
+            return fail("notify.sink = \"kafka\" needs kafka.brokers");
+        }
+        if self.kafka.sms_topic.trim().is_empty()
+            || self.kafka.email_topic.trim().is_empty()
+            || self.kafka.delivery_timeout_ms < 1000
+        {
+            return fail(
+                "kafka.sms_topic and kafka.email_topic must be set and kafka.delivery_timeout_ms at least 1000",
+            );
+        }
+        if let Some(owned) = self
+            .kafka
+            .properties
+            .keys()
+            .find(|k| crate::kafka::OWNED.contains(&k.as_str()))
+        {
+            return fail(&format!(
+                "kafka.properties may not set `{owned}`: the service sets it (use kafka.brokers / kafka.delivery_timeout_ms)"
+            ));
+        }
         if self.hasher.queue == 0 {
             return fail("hasher.queue must be at least 1");
         }
@@ -480,6 +527,15 @@ impl Settings {
             return Err("memory_kib must be at least 8 × parallelism".into());
         }
         Ok(())
+    }
+
+    /// The sink in force: `auto` resolved by whether brokers are configured.
+    pub fn sink(&self) -> SinkKind {
+        match self.notify.sink {
+            SinkKind::Auto if self.kafka.brokers.trim().is_empty() => SinkKind::File,
+            SinkKind::Auto => SinkKind::Kafka,
+            other => other,
+        }
     }
 
     /// HTTP worker count with 0 resolved to the core count.

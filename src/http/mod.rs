@@ -1,6 +1,7 @@
 //! The HTTP boundary: DIGIT's wire JSON in and out, one error type, the route table of both listeners.
 
 pub mod account;
+pub mod admin;
 pub mod dates;
 pub mod error;
 pub mod health;
@@ -25,6 +26,7 @@ use crate::registry::RegistryError;
 pub fn public_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(health::live))
         .route("/health/ready", web::get().to(health::ready))
+        .route("/admin/outbox", web::get().to(admin::outbox))
         .route(
             "/user/users/_createnovalidate",
             web::post().to(users::create_novalidate),

@@ -134,7 +134,7 @@ fn sizes(otp: &OtpIn) -> Result<(), ApiError> {
 }
 
 /// Whether the request came in on the internal listener; internal-only endpoints answer 404 elsewhere.
-fn on_internal_listener(req: &HttpRequest, state: &AppState) -> bool {
+pub(super) fn on_internal_listener(req: &HttpRequest, state: &AppState) -> bool {
     req.app_config().local_addr() == state.internal_addr
 }
 

@@ -395,6 +395,8 @@ pub struct Process {
     child: Child,
     /// `http://127.0.0.1:<port>`
     pub base: String,
+    /// `http://127.0.0.1:<internal port>`
+    pub internal: String,
 }
 
 /// A free loopback port (bound then released).
@@ -437,7 +439,12 @@ impl Process {
                 return Err(format!("exited with {status}: {err}"));
             }
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(Self { child, base });
+                let internal = format!("http://127.0.0.1:{internal}");
+                return Ok(Self {
+                    child,
+                    base,
+                    internal,
+                });
             }
             std::thread::sleep(Duration::from_millis(50));
         }

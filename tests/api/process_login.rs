@@ -152,5 +152,15 @@ fn locks_refresh_families_and_revocations_survive_a_restart_and_admin_unlock_end
     let app = Process::start(dir.path(), &env()).unwrap();
     let (status, body) = login(&app.base, "EMP-A", "Abcdef1@");
     assert_eq!(status, 200, "unlocked by the command: {body}");
+    let outbox: Value = client()
+        .get(format!("{}/admin/outbox", app.internal))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        (outbox["sink"].as_str(), outbox["depth"].as_u64()),
+        (Some("file"), Some(0))
+    );
     assert_eq!(app.stop(Signal::SIGTERM).code(), Some(0));
 }

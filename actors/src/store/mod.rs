@@ -12,7 +12,7 @@ pub mod users;
 use std::path::PathBuf;
 
 pub use commit::{CommitError, Flusher, GroupCommit};
-pub use otp::{Channel, OtpStore, OutboxRecord, SessionKey, TokenOwner};
+pub use otp::{Channel, OtpStore, OutboxRecord, OutboxSummary, SessionKey, TokenOwner};
 pub use sessions::{Family, RefreshOutcome, Revoked, SessionStore};
 pub use users::{AuditEntry, UserStore, UserWriteError};
 

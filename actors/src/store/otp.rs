@@ -81,6 +81,23 @@ pub struct OutboxRecord {
     pub attempts: u32,
     /// The last delivery error, if any.
     pub last_error: Option<String>,
+    /// The tenant the request named (the topic prefix of a central instance); absent in records written
+    /// before it was kept.
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+/// The outbox at a glance (`digit-user admin outbox`, `GET /admin/outbox`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OutboxSummary {
+    /// Records waiting.
+    pub depth: usize,
+    /// Age of the oldest, ms.
+    pub oldest_age_ms: Option<i64>,
+    /// Most delivery attempts of one record.
+    pub max_attempts: u32,
+    /// The delivery error of the newest record that has one.
+    pub last_error: Option<String>,
 }
 
 /// OTP sessions, tokens and the outbox.
@@ -234,6 +251,24 @@ impl OtpStore {
         Ok(())
     }
 
+    /// What waits in the outbox: depth, the oldest record's age and the latest delivery error.
+    pub fn outbox_summary(&self, now: i64) -> Result<OutboxSummary, StoreError> {
+        let mut summary = OutboxSummary::default();
+        for kv in self.outbox.iter() {
+            let (k, v) = kv?;
+            let plain = zeroize::Zeroizing::new(self.keyring.open(&v, &aad(OUTBOX, &k))?);
+            let record: OutboxRecord = serde_json::from_slice(&plain)?;
+            summary.depth += 1;
+            let age = (now - record.created_ms).max(0);
+            summary.oldest_age_ms = Some(summary.oldest_age_ms.map_or(age, |a| a.max(age)));
+            summary.max_attempts = summary.max_attempts.max(record.attempts);
+            if record.last_error.is_some() {
+                summary.last_error = record.last_error;
+            }
+        }
+        Ok(summary)
+    }
+
     /// Records waiting.
     pub fn outbox_depth(&self) -> usize {
         self.outbox.len()
@@ -279,6 +314,7 @@ mod tests {
             expires_ms: None,
             attempts: 0,
             last_error: None,
+            tenant: None,
         }
     }
 
@@ -374,5 +410,14 @@ mod tests {
         otp.outbox_failed(seq, &rec).unwrap();
         assert_eq!(otp.outbox_batch(1).unwrap()[0].1.attempts, 1);
         assert_eq!(otp.outbox_depth(), 2);
+        assert_eq!(
+            otp.outbox_summary(1_005).unwrap(),
+            OutboxSummary {
+                depth: 2,
+                oldest_age_ms: Some(1_000),
+                max_attempts: 1,
+                last_error: Some("broker down".into()),
+            }
+        );
     }
 }
