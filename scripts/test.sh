@@ -17,6 +17,23 @@ if ! command -v tansu >/dev/null 2>&1 || ! tansu --version >/dev/null 2>&1; then
   cargo install tansu --version 0.6.0 --locked --features dynostore --debug
 fi
 tansu --version
+# Prometheus and promtool (Debian package), for the alert rules and the scrape test in tests/prometheus.
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus
+  else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends prometheus; fi
+fi
+prometheus --version 2>&1 | head -n 1
+# TypeScript and Grafana's dashboard schema (npm, pinned in dashboards/check/package-lock.json).
+if [ ! -d dashboards/check/node_modules/@grafana/schema ]; then
+  (cd dashboards/check && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+step "dashboards and alerts"
+python3 dashboards/src/generate.py --check
+(cd dashboards/check && node check.mjs)
+promtool check rules dashboards/alerts.yaml
+promtool test rules dashboards/alerts_test.yaml
+promtool check config dashboards/prometheus.example.yml
 
 step "format"
 cargo fmt --all -- --check

@@ -227,13 +227,18 @@ impl Sink for KafkaSink {
     ) -> Pin<Box<dyn Future<Output = Vec<Delivery>> + 'a>> {
         // every record of the batch is handed to librdkafka first, so they travel together
         let producer = self.current();
+        let started = std::time::Instant::now();
         let pending: Vec<_> = batch.iter().map(|r| self.send(&producer, r)).collect();
         Box::pin(async move {
             let mut results = Vec::with_capacity(pending.len());
-            for sent in pending {
+            for (sent, record) in pending.into_iter().zip(batch) {
                 results.push(match sent {
                     Ok(delivery) => match delivery.await {
-                        Ok(Ok(_)) => Ok(()),
+                        Ok(Ok(_)) => {
+                            metrics::histogram!(crate::observability::KAFKA_PRODUCE_SECONDS, "channel" => record.channel.as_str())
+                                .record(started.elapsed().as_secs_f64());
+                            Ok(())
+                        }
                         Ok(Err((e, _))) => Err(e.to_string()),
                         Err(_) => Err("the kafka producer was dropped".to_owned()),
                     },
@@ -276,6 +281,7 @@ mod tests {
             attempts: 0,
             last_error: None,
             tenant: tenant.map(str::to_owned),
+            labels: None,
         }
     }
 

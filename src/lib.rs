@@ -9,6 +9,7 @@ pub mod config;
 pub mod http;
 pub mod kafka;
 pub mod login;
+pub mod observability;
 pub mod otp;
 pub mod registry;
 pub mod secrets;

@@ -288,6 +288,7 @@ impl OtpService {
         let msg = ValidateOtp {
             purpose,
             code: code.to_owned(),
+            tenant: state.clone(),
         };
         match self
             .router

@@ -31,6 +31,7 @@ use crate::secrets::{SecretError, Secrets};
 use crate::sessions::{Lifetimes, Sessions};
 use crate::tokens::TokenCodec;
 use actors::lockout::{LockoutDeps, LockoutError, Lockouts};
+use actors::metrics::TenantLabels;
 
 /// Shared state of the request handlers.
 pub struct AppState {
@@ -102,6 +103,11 @@ impl Application {
         let secrets = Secrets::load_or_generate(&settings.storage.data_dir, env, true)?;
         let store = Arc::new(open_store(&settings, &secrets)?);
         let (roles, mobile) = settings.catalogs()?;
+        let tenant_labels = if settings.metrics.tenants.is_empty() {
+            TenantLabels::new(roles.states().chain(mobile.states()).map(str::to_owned))
+        } else {
+            TenantLabels::new(settings.metrics.tenants.iter().cloned())
+        };
         let hasher = HasherPool::start(
             settings.hasher_threads(),
             settings.hasher.queue,
@@ -123,8 +129,14 @@ impl Application {
             clock.clone(),
         );
         let sink = notification_sink(&settings)?;
-        let (router, notifier) =
-            start_otp_actors(&settings, &secrets, &store, &clock, sink.clone())?;
+        let (router, notifier) = start_otp_actors(
+            &settings,
+            &secrets,
+            &store,
+            &clock,
+            sink.clone(),
+            tenant_labels,
+        )?;
         let otp = OtpService::new(
             router,
             notifier.clone(),
@@ -158,6 +170,9 @@ impl Application {
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    crate::observability::http_metrics,
+                ))
                 .app_data(app_state.clone())
                 .app_data(limit)
                 .configure(crate::http::public_routes)
@@ -172,6 +187,7 @@ impl Application {
             source,
         })?
         .run();
+        start_upkeep(&store);
         readiness.set(true);
         let drain = Duration::from_secs(settings.notify.shutdown_drain_secs);
         Ok(Self {
@@ -317,6 +333,24 @@ fn start_login(
     ))
 }
 
+/// Installs the Prometheus exporter (once per process), records the build info and samples what no event
+/// reports, every few seconds, on the system arbiter.
+fn start_upkeep(store: &Arc<Store>) {
+    if crate::observability::prometheus().is_none() {
+        tracing::warn!("another metrics recorder is installed: /metrics is unavailable");
+    }
+    crate::observability::record_build_info();
+    let store = Arc::downgrade(store);
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(crate::observability::UPKEEP_EVERY);
+        loop {
+            tick.tick().await;
+            let Some(store) = store.upgrade() else { break };
+            crate::observability::upkeep(&store);
+        }
+    });
+}
+
 /// How often expired revocations, refresh families and refresh tokens are forgotten.
 const SESSION_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -327,8 +361,8 @@ fn start_otp_actors(
     store: &Arc<Store>,
     clock: &Clock,
     sink: Arc<dyn Sink>,
+    tenant_labels: TenantLabels,
 ) -> Result<(Addr<Router>, Addr<Notifier>), StartError> {
-    actors::metrics::describe();
     let test_codes = settings
         .test_numbers()
         .into_iter()
@@ -364,6 +398,7 @@ fn start_otp_actors(
         clock: clock.clone(),
         idle: Duration::from_secs(settings.otp.session_idle_secs),
         test_codes,
+        tenant_labels,
     });
     let limits = RouterLimits {
         max_sessions: settings.otp.max_sessions,

@@ -184,6 +184,7 @@ impl Actor for Lockout {
                 .is_some_and(|(_, g)| *g == self.generation)
         {
             dir.actors.remove(&self.uuid);
+            metrics::gauge!(m::LOCKOUT_ACTORS_LIVE).set(dir.actors.len() as f64);
         }
     }
 }
@@ -271,6 +272,11 @@ impl Handler<Unlock> for Lockout {
     }
 }
 
+/// Counts a message that did not reach a lockout actor.
+fn mailbox_error(kind: &'static str) {
+    metrics::counter!(m::MAILBOX_ERRORS, "actor" => "lockout", "kind" => kind).increment(1);
+}
+
 /// Why a message did not reach a lockout actor.
 #[derive(Debug, thiserror::Error)]
 pub enum LockoutError {
@@ -334,6 +340,7 @@ impl Lockouts {
         if dir.actors.len() >= self.max_actors {
             dir.actors.retain(|_, (addr, _)| addr.connected());
             if dir.actors.len() >= self.max_actors {
+                mailbox_error("busy");
                 return Err(LockoutError::Busy);
             }
         }
@@ -350,6 +357,7 @@ impl Lockouts {
         .start();
         dir.actors
             .insert(uuid.to_owned(), (addr.clone(), generation));
+        metrics::gauge!(m::LOCKOUT_ACTORS_LIVE).set(dir.actors.len() as f64);
         Ok(addr)
     }
 
@@ -371,7 +379,10 @@ impl Lockouts {
         };
         match self.actor(uuid)?.send(msg()).timeout(self.timeout).await {
             Ok(result) => Ok(result?),
-            Err(MailboxError::Timeout) => Err(LockoutError::Timeout),
+            Err(MailboxError::Timeout) => {
+                mailbox_error("timeout");
+                Err(LockoutError::Timeout)
+            }
             // it stopped as the message arrived (idle): a fresh actor takes it, once
             Err(MailboxError::Closed) => {
                 self.forget(uuid);
@@ -380,7 +391,10 @@ impl Lockouts {
                     .send(msg())
                     .timeout(self.timeout)
                     .await
-                    .map_err(|_| LockoutError::Busy)??)
+                    .map_err(|_| {
+                        mailbox_error("closed");
+                        LockoutError::Busy
+                    })??)
             }
         }
     }

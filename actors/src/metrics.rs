@@ -1,17 +1,46 @@
 //! Every metric the domain records: names, units, descriptions and label sets in one place. Labels carry only
-//! bounded values (purpose, channel, result, reason) — never a mobile number, user, IP or token.
-//! The exporter and dashboards are the service crate's; [`describe`] registers the descriptions.
+//! bounded values (purpose, channel, result, reason, a configured state tenant) — never a mobile number,
+//! user, IP or token. The exporter and dashboards are the service crate's; [`describe`] registers the
+//! descriptions.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 
-/// OTP sends by `purpose` and `result` (`new`, `resend`, `throttled`, `test_number`, `error`).
+/// The `tenant` label: a known state tenant, else `other` — so a client inventing tenants cannot grow the
+/// number of series.
+#[derive(Debug, Clone, Default)]
+pub struct TenantLabels(Arc<BTreeSet<String>>);
+
+/// The label of a tenant that is not configured.
+pub const OTHER_TENANT: &str = "other";
+
+impl TenantLabels {
+    /// Labels for these state tenants.
+    pub fn new(states: impl IntoIterator<Item = String>) -> Self {
+        Self(Arc::new(states.into_iter().collect()))
+    }
+
+    /// The label of `tenant` (any level: its state is what counts).
+    pub fn label(&self, tenant: &str) -> String {
+        let state = tenant.trim().split('.').next().unwrap_or_default();
+        if self.0.contains(state) {
+            state.to_owned()
+        } else {
+            OTHER_TENANT.to_owned()
+        }
+    }
+}
+
+/// OTP sends by `purpose`, `tenant` and `result` (`new`, `resend`, `throttled`, `test_number`).
 pub const OTP_SENDS: &str = "digit_user_otp_sends_total";
-/// Notifications queued in the outbox by `purpose` and `channel` (`sms`, `email`).
+/// Notifications queued in the outbox by `purpose`, `tenant` and `channel` (`sms`, `email`).
 pub const OTP_NOTIFICATIONS_QUEUED: &str = "digit_user_otp_notifications_queued_total";
 /// Refused sends by `reason` (`cooldown`, `hourly_cap`, `daily_cap`, `ip_cap`).
 pub const OTP_THROTTLED: &str = "digit_user_otp_throttled_total";
-/// Validations by `purpose` (`any` when none was named) and `result` (`success`, `invalid`, `exhausted`,
-/// `test_number`, `error`).
+/// Validations by `purpose` (`any` when none was named), `tenant` and `result` (`success`, `invalid`,
+/// `exhausted`, `test_number`).
 pub const OTP_VALIDATIONS: &str = "digit_user_otp_validations_total";
 /// Codes that expired unused, by `purpose`.
 pub const OTP_EXPIRED: &str = "digit_user_otp_expired_total";
@@ -19,7 +48,10 @@ pub const OTP_EXPIRED: &str = "digit_user_otp_expired_total";
 pub const OTP_SESSIONS_LIVE: &str = "digit_user_otp_sessions_live";
 /// Notifications waiting in the outbox.
 pub const OUTBOX_DEPTH: &str = "digit_user_outbox_depth";
-/// Delivery outcomes by `channel`, `sink` and `result` (`delivered`, `failed`, `expired`).
+/// Age of the oldest notification waiting in the outbox.
+pub const OUTBOX_OLDEST_AGE_SECONDS: &str = "digit_user_outbox_oldest_age_seconds";
+/// Delivery outcomes by `channel`, `sink`, `purpose`, `tenant` and `result` (`delivered`, `failed`,
+/// `expired`).
 pub const NOTIFICATIONS_DELIVERED: &str = "digit_user_notifications_total";
 /// Time from queueing to the sink's acknowledgement, by `channel`.
 pub const NOTIFICATION_DELIVERY_SECONDS: &str = "digit_user_notification_delivery_seconds";
@@ -33,7 +65,8 @@ pub const LOCKOUTS: &str = "digit_user_lockouts_total";
 pub const UNLOCKS: &str = "digit_user_unlocks_total";
 /// Spent refresh tokens presented after the grace window (the family is revoked).
 pub const REFRESH_REUSE: &str = "digit_user_refresh_reuse_total";
-/// Token revocations by `reason` (`logout`, `reuse`, `lockout`, `password_change`, `rotation`).
+/// Token revocations by `reason` (`logout`, `reuse`, `lockout`, `password_change`, `rotation`,
+/// `deactivated`).
 pub const REVOCATIONS: &str = "digit_user_token_revocations_total";
 /// Hash and verify requests admitted to the hasher pool and not yet answered.
 pub const HASHER_QUEUE_DEPTH: &str = "digit_user_hasher_queue_depth";
@@ -41,6 +74,43 @@ pub const HASHER_QUEUE_DEPTH: &str = "digit_user_hasher_queue_depth";
 pub const HASHER_WAIT_SECONDS: &str = "digit_user_hasher_wait_seconds";
 /// Requests refused because the hasher queue was full.
 pub const HASHER_REJECTED: &str = "digit_user_hasher_rejected_total";
+/// Live lockout actors.
+pub const LOCKOUT_ACTORS_LIVE: &str = "digit_user_lockout_actors_live";
+/// Messages that did not reach an actor, by `actor` (`otp_session`, `lockout`) and `kind` (`busy`,
+/// `timeout`, `closed`).
+pub const MAILBOX_ERRORS: &str = "digit_user_mailbox_errors_total";
+
+/// Creates the series of rare events at zero, so rates and alerts over them have data before the first one
+/// happens (a counter that does not exist yet cannot be told from a broken exporter).
+pub fn register_zero() {
+    for reason in ["cooldown", "hourly_cap", "daily_cap", "ip_cap"] {
+        metrics::counter!(OTP_THROTTLED, "reason" => reason).increment(0);
+    }
+    metrics::counter!(LOCKOUTS).increment(0);
+    for reason in ["cooldown", "admin"] {
+        metrics::counter!(UNLOCKS, "reason" => reason).increment(0);
+    }
+    metrics::counter!(REFRESH_REUSE).increment(0);
+    for reason in [
+        "logout",
+        "reuse",
+        "lockout",
+        "password_change",
+        "rotation",
+        "deactivated",
+    ] {
+        metrics::counter!(REVOCATIONS, "reason" => reason).increment(0);
+    }
+    metrics::counter!(HASHER_REJECTED).increment(0);
+    for actor in ["otp_session", "lockout"] {
+        for kind in ["busy", "timeout", "closed"] {
+            metrics::counter!(MAILBOX_ERRORS, "actor" => actor, "kind" => kind).increment(0);
+        }
+    }
+    metrics::gauge!(OTP_SESSIONS_LIVE).set(0.0);
+    metrics::gauge!(LOCKOUT_ACTORS_LIVE).set(0.0);
+    metrics::gauge!(HASHER_QUEUE_DEPTH).set(0.0);
+}
 
 /// Registers the description and unit of every metric above.
 pub fn describe() {
@@ -74,6 +144,17 @@ pub fn describe() {
         HASHER_WAIT_SECONDS,
         Unit::Seconds,
         "Time from admission to the password hasher's answer, by operation"
+    );
+    describe_gauge!(LOCKOUT_ACTORS_LIVE, Unit::Count, "Live lockout actors");
+    describe_counter!(
+        MAILBOX_ERRORS,
+        Unit::Count,
+        "Messages that did not reach an actor, by actor and kind"
+    );
+    describe_gauge!(
+        OUTBOX_OLDEST_AGE_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest notification waiting in the outbox"
     );
     describe_counter!(
         HASHER_REJECTED,

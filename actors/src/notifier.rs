@@ -15,7 +15,7 @@ use actix::prelude::*;
 use crate::Clock;
 use crate::metrics as m;
 use crate::sink::Sink;
-use crate::store::{Channel, Store};
+use crate::store::{Channel, OutboxRecord, Store};
 
 /// Delivery settings.
 #[derive(Debug, Clone, Copy)]
@@ -84,19 +84,23 @@ impl Notifier {
             .otp()
             .outbox_batch(config.batch)
             .map_err(|e| e.to_string())?;
+        let now = clock.now_ms();
+        // the outbox is ordered by queueing: the batch's first record is the oldest waiting
+        let oldest = batch
+            .first()
+            .map_or(0, |(_, r)| (now - r.created_ms).max(0));
+        metrics::gauge!(m::OUTBOX_OLDEST_AGE_SECONDS).set(oldest as f64 / 1000.0);
         if batch.is_empty() {
             metrics::gauge!(m::OUTBOX_DEPTH).set(0.0);
             return Ok(0);
         }
-        let now = clock.now_ms();
         let (expired, live): (Vec<_>, Vec<_>) = batch
             .into_iter()
             .partition(|(_, r)| r.expires_ms.is_some_and(|t| t <= now));
         for (seq, record) in &expired {
             tracing::warn!(channel = record.channel.as_str(), message_id = %record.message_id, "notification dropped: its code expired before delivery");
             store.otp().outbox_ack(*seq).map_err(|e| e.to_string())?;
-            metrics::counter!(m::NOTIFICATIONS_DELIVERED, "channel" => record.channel.as_str(), "sink" => sink.name(), "result" => "expired")
-                .increment(1);
+            delivered(record, sink.name(), "expired");
         }
         let records: Vec<_> = live
             .iter()
@@ -117,14 +121,13 @@ impl Notifier {
                     store.otp().outbox_ack(*seq).map_err(|e| e.to_string())?;
                     done += 1;
                     let channel = stored.channel.as_str();
-                    metrics::counter!(m::NOTIFICATIONS_DELIVERED, "channel" => channel, "sink" => sink.name(), "result" => "delivered").increment(1);
+                    delivered(stored, sink.name(), "delivered");
                     let waited = (clock.now_ms() - stored.created_ms).max(0) as f64 / 1000.0;
                     metrics::histogram!(m::NOTIFICATION_DELIVERY_SECONDS, "channel" => channel)
                         .record(waited);
                 }
                 Err(e) => {
-                    metrics::counter!(m::NOTIFICATIONS_DELIVERED, "channel" => stored.channel.as_str(), "sink" => sink.name(), "result" => "failed")
-                        .increment(1);
+                    delivered(stored, sink.name(), "failed");
                     let mut stored = stored.clone();
                     stored.attempts += 1;
                     stored.last_error = Some(e.clone());
@@ -171,6 +174,17 @@ impl Notifier {
             }
         }));
     }
+}
+
+/// Counts one delivery outcome with the labels of the send that queued the record.
+fn delivered(record: &OutboxRecord, sink: &'static str, result: &'static str) {
+    let (purpose, tenant) = record
+        .labels
+        .clone()
+        .unwrap_or_else(|| ("unknown".to_owned(), m::OTHER_TENANT.to_owned()));
+    metrics::counter!(m::NOTIFICATIONS_DELIVERED, "channel" => record.channel.as_str(), "sink" => sink,
+                      "purpose" => purpose, "tenant" => tenant, "result" => result)
+    .increment(1);
 }
 
 impl Actor for Notifier {

@@ -15,7 +15,7 @@ use crate::domain::messages::{MessageCatalogs, Template};
 use crate::domain::otp::{
     FreshCode, Invalid, LiveCode, OtpKeys, OtpPolicy, OtpSessionState, Purpose, Throttle,
 };
-use crate::metrics as m;
+use crate::metrics::{self as m, TenantLabels};
 use crate::store::{Channel, OutboxRecord, SessionKey, Store, StoreError, TokenOwner};
 
 /// Who receives the notifications of a send.
@@ -75,6 +75,8 @@ pub struct ValidateOtp {
     pub purpose: Option<Purpose>,
     /// The code as submitted.
     pub code: String,
+    /// The state tenant (for the metrics' tenant label).
+    pub tenant: String,
 }
 
 /// Why a validation failed.
@@ -124,6 +126,8 @@ pub struct SessionDeps {
     pub idle: Duration,
     /// Test numbers: a fixed code per session until a moment (epoch ms).
     pub test_codes: std::collections::HashMap<SessionKey, TestCode>,
+    /// The metrics' tenant labels.
+    pub tenant_labels: TenantLabels,
 }
 
 /// A test number's fixed code.
@@ -149,6 +153,8 @@ pub struct OtpSession {
     router: Recipient<SessionStopped>,
     idle_timer: Option<SpawnHandle>,
     expiry_timer: Option<SpawnHandle>,
+    /// The tenant label of the last message (for expiries, which no message names).
+    tenant_label: String,
 }
 
 impl OtpSession {
@@ -167,6 +173,7 @@ impl OtpSession {
             router,
             idle_timer: None,
             expiry_timer: None,
+            tenant_label: m::OTHER_TENANT.to_owned(),
         }
     }
 
@@ -195,7 +202,7 @@ impl OtpSession {
     /// Drops what expired by now, counting the codes that died unused.
     fn expire(&mut self) {
         for purpose in self.state.expire(self.deps.clock.now_ms()) {
-            metrics::counter!(m::OTP_EXPIRED, "purpose" => purpose.as_str()).increment(1);
+            metrics::counter!(m::OTP_EXPIRED, "purpose" => purpose.as_str(), "tenant" => self.tenant_label.clone()).increment(1);
         }
     }
 
@@ -226,6 +233,7 @@ impl OtpSession {
             attempts: 0,
             last_error: None,
             tenant: to.tenant.clone(),
+            labels: Some((purpose.as_str().to_owned(), self.tenant_label.clone())),
         };
         let mut out = vec![record(
             Channel::Sms,
@@ -304,13 +312,15 @@ impl Handler<SendOtp> for OtpSession {
     type Result = ResponseFuture<Result<SendReceipt, SendError>>;
 
     fn handle(&mut self, msg: SendOtp, ctx: &mut Self::Context) -> Self::Result {
+        self.tenant_label = self.deps.tenant_labels.label(&msg.owner.tenant);
+        let tenant = self.tenant_label.clone();
         if let Some(test) = self.test_code() {
             tracing::warn!(
                 test_number = test.index,
                 purpose = msg.purpose.as_str(),
                 "otp send to a test number: fixed code, no sms"
             );
-            metrics::counter!(m::OTP_SENDS, "purpose" => msg.purpose.as_str(), "result" => "test_number").increment(1);
+            metrics::counter!(m::OTP_SENDS, "purpose" => msg.purpose.as_str(), "tenant" => tenant, "result" => "test_number").increment(1);
             let receipt = SendReceipt {
                 token_id: TEST_TOKEN.to_owned(),
                 is_new: false,
@@ -330,7 +340,7 @@ impl Handler<SendOtp> for OtpSession {
         ) {
             Ok(sent) => sent,
             Err(throttle) => {
-                metrics::counter!(m::OTP_SENDS, "purpose" => msg.purpose.as_str(), "result" => "throttled").increment(1);
+                metrics::counter!(m::OTP_SENDS, "purpose" => msg.purpose.as_str(), "tenant" => tenant, "result" => "throttled").increment(1);
                 metrics::counter!(m::OTP_THROTTLED, "reason" => throttle.reason()).increment(1);
                 self.state = before;
                 self.rearm(ctx);
@@ -345,9 +355,9 @@ impl Handler<SendOtp> for OtpSession {
         let records = self.payloads(msg.purpose, &code, &msg.to, &sent.code);
         let purpose = msg.purpose.as_str();
         let result = if sent.is_new { "new" } else { "resend" };
-        metrics::counter!(m::OTP_SENDS, "purpose" => purpose, "result" => result).increment(1);
+        metrics::counter!(m::OTP_SENDS, "purpose" => purpose, "tenant" => tenant.clone(), "result" => result).increment(1);
         for record in &records {
-            metrics::counter!(m::OTP_NOTIFICATIONS_QUEUED, "purpose" => purpose, "channel" => record.channel.as_str()).increment(1);
+            metrics::counter!(m::OTP_NOTIFICATIONS_QUEUED, "purpose" => purpose, "tenant" => tenant.clone(), "channel" => record.channel.as_str()).increment(1);
         }
         self.rearm(ctx);
         let deps = self.deps.clone();
@@ -378,11 +388,13 @@ impl Handler<ValidateOtp> for OtpSession {
     type Result = ResponseFuture<Result<String, ValidateError>>;
 
     fn handle(&mut self, msg: ValidateOtp, ctx: &mut Self::Context) -> Self::Result {
+        self.tenant_label = self.deps.tenant_labels.label(&msg.tenant);
+        let tenant = self.tenant_label.clone();
         if let Some(test) = self.test_code() {
             use subtle::ConstantTimeEq;
             if bool::from(test.code.as_bytes().ct_eq(msg.code.trim().as_bytes())) {
                 tracing::warn!(test_number = test.index, "otp validated for a test number");
-                metrics::counter!(m::OTP_VALIDATIONS, "purpose" => purpose_label(msg.purpose), "result" => "test_number").increment(1);
+                metrics::counter!(m::OTP_VALIDATIONS, "purpose" => purpose_label(msg.purpose), "tenant" => tenant, "result" => "test_number").increment(1);
                 return Box::pin(async move { Ok(TEST_TOKEN.to_owned()) });
             }
         }
@@ -396,7 +408,7 @@ impl Handler<ValidateOtp> for OtpSession {
             Err(invalid) if !invalid.exhausted.is_empty() => "exhausted",
             Err(_) => "invalid",
         };
-        metrics::counter!(m::OTP_VALIDATIONS, "purpose" => purpose_label(msg.purpose), "result" => outcome).increment(1);
+        metrics::counter!(m::OTP_VALIDATIONS, "purpose" => purpose_label(msg.purpose), "tenant" => tenant, "result" => outcome).increment(1);
         self.rearm(ctx);
         let deps = self.deps.clone();
         let (key, state) = (self.key, self.state.clone());

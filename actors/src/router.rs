@@ -132,6 +132,11 @@ impl Actor for Router {
 /// Requests the router queues before senders wait.
 pub const ROUTER_MAILBOX: usize = 4096;
 
+/// Counts a message that did not reach its session.
+fn mailbox_error(kind: &'static str) {
+    metrics::counter!(m::MAILBOX_ERRORS, "actor" => "otp_session", "kind" => kind).increment(1);
+}
+
 impl<M> Handler<ToSession<M>> for Router
 where
     M: Message + Send + Clone + 'static,
@@ -143,14 +148,20 @@ where
     fn handle(&mut self, msg: ToSession<M>, ctx: &mut Self::Context) -> Self::Result {
         let addr = match self.session(msg.key, ctx) {
             Ok(addr) => addr,
-            Err(e) => return Box::pin(async move { Err(e) }),
+            Err(e) => {
+                mailbox_error("busy");
+                return Box::pin(async move { Err(e) });
+            }
         };
         let router = ctx.address();
         let timeout = self.timeout;
         Box::pin(async move {
             match addr.send(msg.msg.clone()).timeout(timeout).await {
                 Ok(result) => Ok(result),
-                Err(MailboxError::Timeout) => Err(RouteError::Timeout),
+                Err(MailboxError::Timeout) => {
+                    mailbox_error("timeout");
+                    Err(RouteError::Timeout)
+                }
                 // the session stopped as the message arrived: a new one picks it up, once
                 Err(MailboxError::Closed) => match router
                     .send(Retry(ToSession {
@@ -196,8 +207,14 @@ where
                 .timeout(timeout)
                 .await
                 .map_err(|e| match e {
-                    MailboxError::Timeout => RouteError::Timeout,
-                    MailboxError::Closed => RouteError::Busy,
+                    MailboxError::Timeout => {
+                        mailbox_error("timeout");
+                        RouteError::Timeout
+                    }
+                    MailboxError::Closed => {
+                        mailbox_error("closed");
+                        RouteError::Busy
+                    }
                 })
         })
     }

@@ -51,6 +51,7 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
         clock: clock.clone(),
         idle: Duration::from_secs(60),
         test_codes: Default::default(),
+        tenant_labels: ::actors::metrics::TenantLabels::new(["pb".to_owned()]),
     });
     let limits = RouterLimits {
         max_sessions: 10,
@@ -90,6 +91,7 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
             msg: ValidateOtp {
                 purpose: None,
                 code: "000000x".into(),
+                tenant: "pb".into(),
             },
         })
         .await
@@ -153,13 +155,20 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
             .unwrap_or_else(|| panic!("no {name} {seen:#?}"))
     };
     assert_eq!(
-        get(m::OTP_SENDS, &[("purpose", "login"), ("result", "new")]),
+        get(
+            m::OTP_SENDS,
+            &[("purpose", "login"), ("tenant", "pb"), ("result", "new")]
+        ),
         1.0
     );
     assert_eq!(
         get(
             m::OTP_SENDS,
-            &[("purpose", "login"), ("result", "throttled")]
+            &[
+                ("purpose", "login"),
+                ("tenant", "pb"),
+                ("result", "throttled")
+            ]
         ),
         1.0
     );
@@ -168,21 +177,25 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
     assert_eq!(
         get(
             m::OTP_NOTIFICATIONS_QUEUED,
-            &[("purpose", "login"), ("channel", "sms")]
+            &[("purpose", "login"), ("tenant", "pb"), ("channel", "sms")]
         ),
         1.0
     );
     assert_eq!(
         get(
             m::OTP_NOTIFICATIONS_QUEUED,
-            &[("purpose", "login"), ("channel", "email")]
+            &[("purpose", "login"), ("tenant", "pb"), ("channel", "email")]
         ),
         1.0
     );
     assert_eq!(
         get(
             m::OTP_VALIDATIONS,
-            &[("purpose", "any"), ("result", "exhausted")]
+            &[
+                ("purpose", "any"),
+                ("tenant", "pb"),
+                ("result", "exhausted")
+            ]
         ),
         1.0
     );
@@ -193,6 +206,8 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
             &[
                 ("channel", "sms"),
                 ("sink", "file"),
+                ("purpose", "login"),
+                ("tenant", "pb"),
                 ("result", "delivered")
             ]
         ),
@@ -204,6 +219,8 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
             &[
                 ("channel", "email"),
                 ("sink", "file"),
+                ("purpose", "login"),
+                ("tenant", "pb"),
                 ("result", "delivered")
             ]
         ),

@@ -39,6 +39,7 @@ fn record(n: u32, expires_ms: Option<i64>) -> OutboxRecord {
         attempts: 0,
         last_error: None,
         tenant: None,
+        labels: None,
     }
 }
 

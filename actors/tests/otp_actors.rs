@@ -68,6 +68,7 @@ fn rig_with(
         clock: clock.clone(),
         idle,
         test_codes,
+        tenant_labels: ::actors::metrics::TenantLabels::new(["pb".to_owned()]),
     });
     let key = store.otp().session_key("pb", "9876543210");
     let limits = RouterLimits {
@@ -131,6 +132,7 @@ impl Rig {
                 msg: ValidateOtp {
                     purpose,
                     code: code.to_owned(),
+                    tenant: "pb".into(),
                 },
             })
             .await
@@ -302,6 +304,7 @@ async fn fifty_concurrent_validations_of_one_code_let_exactly_one_win() {
                 msg: ValidateOtp {
                     purpose: None,
                     code: code.clone(),
+                    tenant: "pb".into(),
                 },
             })
         })
@@ -327,6 +330,7 @@ async fn twenty_concurrent_wrong_tries_kill_the_code() {
                 msg: ValidateOtp {
                     purpose: None,
                     code: wrong(&code),
+                    tenant: "pb".into(),
                 },
             })
         })
@@ -488,6 +492,7 @@ async fn past_max_sessions_new_numbers_are_refused() {
             clock: Clock::manual(0),
             idle: Duration::from_secs(60),
             test_codes: Default::default(),
+            tenant_labels: ::actors::metrics::TenantLabels::new(["pb".to_owned()]),
         });
         let limits = RouterLimits {
             max_sessions: 2,

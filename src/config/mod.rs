@@ -278,6 +278,14 @@ pub enum SinkKind {
     Kafka,
 }
 
+/// Metrics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// State tenants with a label of their own; empty = the catalogs' states.
+    pub tenants: Vec<String>,
+}
+
 /// Kafka.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -380,6 +388,8 @@ pub struct Settings {
     pub notify: NotifySettings,
     /// `[kafka]`
     pub kafka: KafkaSettings,
+    /// `[metrics]`
+    pub metrics: MetricsSettings,
     /// `[lockout]`
     pub lockout: LockoutSettings,
     /// `[login]`

@@ -28,6 +28,10 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
         .route("/health/ready", web::get().to(health::ready))
         .route("/admin/outbox", web::get().to(admin::outbox))
         .route(
+            "/metrics",
+            web::get().to(crate::observability::metrics_endpoint),
+        )
+        .route(
             "/user/users/_createnovalidate",
             web::post().to(users::create_novalidate),
         )

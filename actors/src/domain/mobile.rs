@@ -111,6 +111,11 @@ impl MobileRules {
         Ok(Self { states, fallback })
     }
 
+    /// The state tenants with rules of their own.
+    pub fn states(&self) -> impl Iterator<Item = &str> {
+        self.states.keys().map(String::as_str)
+    }
+
     /// Checks `number` for `state`: the rule of `country_code` if given and known, else the state's default,
     /// else the fallback. Returns the resolved country code.
     pub fn check(

@@ -74,6 +74,11 @@ pub struct RoleCatalog {
 }
 
 impl RoleCatalog {
+    /// The state tenants with roles of their own.
+    pub fn states(&self) -> impl Iterator<Item = &str> {
+        self.states.keys().map(String::as_str)
+    }
+
     /// Builds the catalog from its file.
     pub fn new(file: &RoleCatalogFile) -> Self {
         let names = |specs: &[RoleSpec]| {

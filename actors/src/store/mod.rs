@@ -163,6 +163,11 @@ impl Store {
         self.commit.is_healthy()
     }
 
+    /// Bytes the database takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
     /// Flushes everything to disk now (shutdown, CLI).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;

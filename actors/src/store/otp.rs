@@ -85,6 +85,9 @@ pub struct OutboxRecord {
     /// before it was kept.
     #[serde(default)]
     pub tenant: Option<String>,
+    /// Metric labels of the send that queued it: purpose and tenant label.
+    #[serde(default)]
+    pub labels: Option<(String, String)>,
 }
 
 /// The outbox at a glance (`digit-user admin outbox`, `GET /admin/outbox`).
@@ -315,6 +318,7 @@ mod tests {
             attempts: 0,
             last_error: None,
             tenant: None,
+            labels: None,
         }
     }
 

@@ -1,0 +1,146 @@
+//! The Prometheus side of the metrics: the exporter (rendered on the internal listener's `/metrics`), the
+//! HTTP request metrics, and the upkeep that samples what no event reports (storage size) and keeps the
+//! exporter's histograms bounded. The domain's metric names are in `actors::metrics`; the service's own are
+//! here. Every label is bounded: routes are patterns, statuses are classes, tenants are configured states.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// HTTP requests by `route` (the matched pattern), `method` and `status` (`2xx` … `5xx`).
+pub const HTTP_REQUESTS: &str = "digit_user_http_requests_total";
+/// HTTP request duration by `route`.
+pub const HTTP_SECONDS: &str = "digit_user_http_request_duration_seconds";
+/// Bytes the store takes on disk.
+pub const STORAGE_BYTES: &str = "digit_user_storage_bytes";
+/// Always 1, labelled with `version` and `git_sha`.
+pub const BUILD_INFO: &str = "digit_user_build_info";
+/// Time from handing a record to Kafka to the broker's acknowledgement, by `channel`.
+pub const KAFKA_PRODUCE_SECONDS: &str = "digit_user_kafka_produce_seconds";
+
+/// Histogram buckets (seconds) for every `*_seconds` metric: 1 ms to 60 s.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process's Prometheus exporter, installed as the global recorder on first use. `None` when another
+/// recorder was installed first (a test that inspects metrics directly).
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    PROMETHEUS
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets(BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()?;
+            describe();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe() {
+    actors::metrics::describe();
+    describe_counter!(
+        HTTP_REQUESTS,
+        Unit::Count,
+        "HTTP requests by route pattern, method and status class"
+    );
+    describe_histogram!(
+        HTTP_SECONDS,
+        Unit::Seconds,
+        "HTTP request duration by route pattern"
+    );
+    describe_gauge!(STORAGE_BYTES, Unit::Bytes, "Bytes the store takes on disk");
+    describe_gauge!(BUILD_INFO, "Build of the running binary (always 1)");
+    describe_histogram!(
+        KAFKA_PRODUCE_SECONDS,
+        Unit::Seconds,
+        "Time from handing a notification to Kafka to the broker's acknowledgement"
+    );
+    describe_gauge!(
+        crate::kafka::KAFKA_UP,
+        "1 while the Kafka brokers answer, 0 while none is reachable"
+    );
+}
+
+/// Records the build info gauge and creates the rare events' series at zero.
+pub fn record_build_info() {
+    actors::metrics::register_zero();
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "git_sha" => env!("DIGIT_USER_GIT_SHA"))
+        .set(1.0);
+}
+
+/// How often the upkeep runs.
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// One upkeep round: the exporter's housekeeping and the storage size.
+pub fn upkeep(store: &actors::store::Store) {
+    if let Some(handle) = prometheus() {
+        handle.run_upkeep();
+    }
+    if let Ok(bytes) = store.size_on_disk() {
+        metrics::gauge!(STORAGE_BYTES).set(bytes as f64);
+    }
+}
+
+/// Middleware: counts and times every request under its route pattern (never the raw path, which could
+/// carry anything).
+pub async fn http_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = method_label(req.method());
+    let response = next.call(req).await?;
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let status = match response.status().as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!(HTTP_SECONDS, "route" => route).record(started.elapsed().as_secs_f64());
+    Ok(response)
+}
+
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        _ => "other",
+    }
+}
+
+/// `GET /metrics` (internal listener only): the Prometheus text exposition.
+pub async fn metrics_endpoint(
+    req: actix_web::HttpRequest,
+    state: actix_web::web::Data<crate::startup::AppState>,
+) -> actix_web::HttpResponse {
+    if req.app_config().local_addr() != state.internal_addr {
+        return actix_web::HttpResponse::NotFound().finish();
+    }
+    match prometheus() {
+        Some(handle) => actix_web::HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(handle.render()),
+        None => actix_web::HttpResponse::ServiceUnavailable()
+            .body("another metrics recorder is installed in this process"),
+    }
+}
