@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use actors::metrics::KAFKA_UP;
 use actors::sink::{Delivery, Sink};
 use actors::store::{Channel, OutboxRecord};
 use rdkafka::ClientContext;
@@ -23,9 +24,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-
-/// Gauge: 1 while the brokers answer, 0 while none is reachable.
-pub const KAFKA_UP: &str = "digit_user_kafka_brokers_up";
 
 /// Settings the service owns; `kafka.properties` may not override them.
 pub const OWNED: [&str; 4] = [

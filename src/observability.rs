@@ -1,7 +1,7 @@
 //! The Prometheus side of the metrics: the exporter (rendered on the internal listener's `/metrics`), the
 //! HTTP request metrics, and the upkeep that samples what no event reports (storage size) and keeps the
-//! exporter's histograms bounded. The domain's metric names are in `actors::metrics`; the service's own are
-//! here. Every label is bounded: routes are patterns, statuses are classes, tenants are configured states.
+//! exporter's histograms bounded. Every metric's name and description is in `actors::metrics`. Every label is
+//! bounded: routes are patterns, statuses are classes, tenants are configured states.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -9,19 +9,11 @@ use std::time::{Duration, Instant};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-/// HTTP requests by `route` (the matched pattern), `method` and `status` (`2xx` … `5xx`).
-pub const HTTP_REQUESTS: &str = "digit_user_http_requests_total";
-/// HTTP request duration by `route`.
-pub const HTTP_SECONDS: &str = "digit_user_http_request_duration_seconds";
-/// Bytes the store takes on disk.
-pub const STORAGE_BYTES: &str = "digit_user_storage_bytes";
-/// Always 1, labelled with `version` and `git_sha`.
-pub const BUILD_INFO: &str = "digit_user_build_info";
-/// Time from handing a record to Kafka to the broker's acknowledgement, by `channel`.
-pub const KAFKA_PRODUCE_SECONDS: &str = "digit_user_kafka_produce_seconds";
+pub use actors::metrics::{
+    BUILD_INFO, HTTP_REQUESTS, HTTP_SECONDS, KAFKA_PRODUCE_SECONDS, STORAGE_BYTES,
+};
 
 /// Histogram buckets (seconds) for every `*_seconds` metric: 1 ms to 60 s.
 const BUCKETS: &[f64] = &[
@@ -40,35 +32,10 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
                 .ok()?
                 .install_recorder()
                 .ok()?;
-            describe();
+            actors::metrics::describe();
             Some(handle)
         })
         .as_ref()
-}
-
-fn describe() {
-    actors::metrics::describe();
-    describe_counter!(
-        HTTP_REQUESTS,
-        Unit::Count,
-        "HTTP requests by route pattern, method and status class"
-    );
-    describe_histogram!(
-        HTTP_SECONDS,
-        Unit::Seconds,
-        "HTTP request duration by route pattern"
-    );
-    describe_gauge!(STORAGE_BYTES, Unit::Bytes, "Bytes the store takes on disk");
-    describe_gauge!(BUILD_INFO, "Build of the running binary (always 1)");
-    describe_histogram!(
-        KAFKA_PRODUCE_SECONDS,
-        Unit::Seconds,
-        "Time from handing a notification to Kafka to the broker's acknowledgement"
-    );
-    describe_gauge!(
-        crate::kafka::KAFKA_UP,
-        "1 while the Kafka brokers answer, 0 while none is reachable"
-    );
 }
 
 /// Records the build info gauge and creates the rare events' series at zero.

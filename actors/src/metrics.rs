@@ -1,7 +1,7 @@
-//! Every metric the domain records: names, units, descriptions and label sets in one place. Labels carry only
-//! bounded values (purpose, channel, result, reason, a configured state tenant) — never a mobile number,
-//! user, IP or token. The exporter and dashboards are the service crate's; [`describe`] registers the
-//! descriptions.
+//! Every metric of digit-user: names, units, descriptions and label sets in one place — the domain's, and the
+//! service crate's (HTTP, Kafka, process), which only records them. Labels carry only bounded values
+//! (purpose, channel, result, reason, route pattern, status class, a configured state tenant) — never a
+//! mobile number, user, IP or token. The exporter (`src/observability.rs`) calls [`describe`].
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -80,6 +80,19 @@ pub const LOCKOUT_ACTORS_LIVE: &str = "digit_user_lockout_actors_live";
 /// `timeout`, `closed`).
 pub const MAILBOX_ERRORS: &str = "digit_user_mailbox_errors_total";
 
+/// HTTP requests by `route` (the matched pattern), `method` and `status` (`2xx` … `5xx`).
+pub const HTTP_REQUESTS: &str = "digit_user_http_requests_total";
+/// HTTP request duration by `route`.
+pub const HTTP_SECONDS: &str = "digit_user_http_request_duration_seconds";
+/// Bytes the store takes on disk.
+pub const STORAGE_BYTES: &str = "digit_user_storage_bytes";
+/// Always 1, labelled with `version` and `git_sha`.
+pub const BUILD_INFO: &str = "digit_user_build_info";
+/// Time from handing a record to Kafka to the broker's acknowledgement, by `channel`.
+pub const KAFKA_PRODUCE_SECONDS: &str = "digit_user_kafka_produce_seconds";
+/// 1 while the Kafka brokers answer, 0 while none is reachable.
+pub const KAFKA_UP: &str = "digit_user_kafka_brokers_up";
+
 /// Creates the series of rare events at zero, so rates and alerts over them have data before the first one
 /// happens (a counter that does not exist yet cannot be told from a broken exporter).
 pub fn register_zero() {
@@ -146,6 +159,27 @@ pub fn describe() {
         "Time from admission to the password hasher's answer, by operation"
     );
     describe_gauge!(LOCKOUT_ACTORS_LIVE, Unit::Count, "Live lockout actors");
+    describe_counter!(
+        HTTP_REQUESTS,
+        Unit::Count,
+        "HTTP requests by route pattern, method and status class"
+    );
+    describe_histogram!(
+        HTTP_SECONDS,
+        Unit::Seconds,
+        "HTTP request duration by route pattern"
+    );
+    describe_gauge!(STORAGE_BYTES, Unit::Bytes, "Bytes the store takes on disk");
+    describe_gauge!(BUILD_INFO, "Build of the running binary (always 1)");
+    describe_histogram!(
+        KAFKA_PRODUCE_SECONDS,
+        Unit::Seconds,
+        "Time from handing a notification to Kafka to the broker's acknowledgement"
+    );
+    describe_gauge!(
+        KAFKA_UP,
+        "1 while the Kafka brokers answer, 0 while none is reachable"
+    );
     describe_counter!(
         MAILBOX_ERRORS,
         Unit::Count,
