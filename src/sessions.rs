@@ -20,6 +20,9 @@ use sha2::{Digest, Sha256};
 
 use crate::tokens::{Snapshot, TokenCodec, TokenError, Verified};
 
+/// Access tokens remembered as verified at most (then the cache starts over).
+const VERIFIED_CACHE: usize = 16_384;
+
 /// A login's or refresh's tokens.
 #[derive(Debug, Clone)]
 pub struct Issued {
@@ -109,6 +112,7 @@ pub struct Sessions {
     codec: TokenCodec,
     store: Arc<Store>,
     revoked: Revocations,
+    verified: RwLock<HashMap<Box<str>, Arc<Verified>>>,
     clock: Clock,
     life: Lifetimes,
 }
@@ -140,6 +144,7 @@ impl Sessions {
             codec,
             store,
             revoked,
+            verified: RwLock::new(HashMap::new()),
             clock,
             life,
         })
@@ -265,9 +270,36 @@ impl Sessions {
         }
     }
 
-    /// Verifies an access token: signature, expiry and the revocation set. No store read.
-    pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
-        let verified = self.codec.verify(token, self.clock.now_ms() / 1000)?;
+    /// Verifies an access token: signature, expiry and the revocation set. No store read. A token verified
+    /// before is found in a bounded cache keyed by its signature (neither the signature nor the sealed
+    /// snapshot is checked again); expiry and revocation are checked on every call.
+    pub fn verify(&self, token: &str) -> Result<Arc<Verified>, TokenError> {
+        let now_secs = self.clock.now_ms() / 1000;
+        // keyed by the signature: a string carrying a verified token's signature with another header or
+        // payload can only stand for that token, which its holder already has
+        let key = token.rsplit('.').next().unwrap_or(token);
+        let cached = self
+            .verified
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .cloned();
+        let verified = match cached {
+            Some(v) if now_secs < v.expires_at => v,
+            Some(_) => return Err(TokenError::Expired),
+            None => {
+                let v = Arc::new(self.codec.verify(token, now_secs)?);
+                let mut cache = self
+                    .verified
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if cache.len() >= VERIFIED_CACHE {
+                    cache.clear(); // bounded: start over rather than track recency on the hot path
+                }
+                cache.insert(key.into(), v.clone());
+                v
+            }
+        };
         if Revocations::contains(&self.revoked.access, &verified.jti)
             || Revocations::contains(&self.revoked.families, &verified.family)
         {
@@ -285,8 +317,8 @@ impl Sessions {
             .family_by_id(&verified.family)?
             .map_or(verified.expires_at * 1000, |f| f.expires_ms);
         self.revoke(
-            &[(verified.family, until)],
-            &[(verified.jti, verified.expires_at * 1000)],
+            &[(verified.family.clone(), until)],
+            &[(verified.jti.clone(), verified.expires_at * 1000)],
             "logout",
         )
         .await

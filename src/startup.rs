@@ -108,11 +108,12 @@ impl Application {
         } else {
             TenantLabels::new(settings.metrics.tenants.iter().cloned())
         };
-        let hasher = HasherPool::start(
+        let hasher = HasherPool::start_with_priority(
             settings.hasher_threads(),
             settings.hasher.queue,
             settings.hash_cost(),
             Duration::from_secs(settings.http.request_timeout_secs),
+            settings.hasher.nice,
         )?;
         let rules = RegistryRules {
             validate_name_on_create: settings.user.validate_name_on_create,

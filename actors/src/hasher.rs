@@ -192,10 +192,32 @@ pub struct VerifyPassword {
 /// One hasher thread of the pool.
 pub struct Hasher {
     inner: PasswordHasher,
+    nice: i32,
 }
 
 impl Actor for Hasher {
     type Context = SyncContext<Self>;
+
+    fn started(&mut self, _: &mut Self::Context) {
+        lower_priority(self.nice);
+    }
+}
+
+/// Lowers the calling thread's scheduling priority by `nice` (Linux: a thread is a task with its own nice
+/// value). argon2 is meant to take what CPU is left, not to starve the request threads when logins spike.
+fn lower_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    // SAFETY: gettid has no preconditions; setpriority only reads its arguments. A failure (e.g. a
+    // seccomp policy) leaves the thread at its default priority, which is correct, only less fair.
+    let rc = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
+    };
+    if rc != 0 {
+        tracing::debug!("hasher thread priority unchanged (setpriority failed)");
+    }
 }
 
 impl Handler<HashPassword> for Hasher {
@@ -234,9 +256,21 @@ impl HasherPool {
         cost: HashCost,
         timeout: Duration,
     ) -> Result<Self, HasherError> {
+        Self::start_with_priority(threads, queue, cost, timeout, 0)
+    }
+
+    /// [`Self::start`] with the hasher threads' priority lowered by `nice` (0 = unchanged).
+    pub fn start_with_priority(
+        threads: usize,
+        queue: usize,
+        cost: HashCost,
+        timeout: Duration,
+        nice: i32,
+    ) -> Result<Self, HasherError> {
         PasswordHasher::new(cost)?; // fail here, not on the first login, if the cost is invalid
         let addr = SyncArbiter::start(threads.max(1), move || Hasher {
             inner: PasswordHasher::new(cost).expect("cost checked above"),
+            nice,
         });
         Ok(Self {
             addr,

@@ -97,9 +97,11 @@ impl Notifier {
         let (expired, live): (Vec<_>, Vec<_>) = batch
             .into_iter()
             .partition(|(_, r)| r.expires_ms.is_some_and(|t| t <= now));
+        // removals are applied as one batch per delivery round: fewer page rewrites than one by one
+        let mut acked: Vec<u64> = Vec::with_capacity(expired.len() + live.len());
         for (seq, record) in &expired {
             tracing::warn!(channel = record.channel.as_str(), message_id = %record.message_id, "notification dropped: its code expired before delivery");
-            store.otp().outbox_ack(*seq).map_err(|e| e.to_string())?;
+            acked.push(*seq);
             delivered(record, sink.name(), "expired");
         }
         let records: Vec<_> = live
@@ -118,7 +120,7 @@ impl Notifier {
         for ((seq, stored), result) in live.iter().zip(results) {
             match result {
                 Ok(()) => {
-                    store.otp().outbox_ack(*seq).map_err(|e| e.to_string())?;
+                    acked.push(*seq);
                     done += 1;
                     let channel = stored.channel.as_str();
                     delivered(stored, sink.name(), "delivered");
@@ -139,6 +141,10 @@ impl Notifier {
                 }
             }
         }
+        store
+            .otp()
+            .outbox_ack_all(&acked)
+            .map_err(|e| e.to_string())?;
         metrics::gauge!(m::OUTBOX_DEPTH).set(store.otp().outbox_depth() as f64);
         match first_error {
             Some(e) if done == 0 => Err(e),

@@ -190,6 +190,8 @@ pub struct HasherSettings {
     pub iterations: u32,
     /// Lanes.
     pub parallelism: u32,
+    /// Nice value added to the hasher threads.
+    pub nice: i32,
 }
 
 /// One test number with a fixed code.
@@ -516,6 +518,9 @@ impl Settings {
         }
         if self.hasher.queue == 0 {
             return fail("hasher.queue must be at least 1");
+        }
+        if !(0..=19).contains(&self.hasher.nice) {
+            return fail("hasher.nice must be between 0 and 19");
         }
         if let Err(e) = self.hash_cost_params() {
             return fail(&format!("hasher cost: {e}"));

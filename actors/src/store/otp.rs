@@ -112,6 +112,9 @@ pub struct OtpStore {
     blind: BlindIndexer,
     commit: GroupCommit,
     db: sled::Db,
+    /// Records in the outbox, kept beside the tree: sled's `len()` walks the whole tree, and every send
+    /// checks the depth.
+    depth: std::sync::atomic::AtomicUsize,
 }
 
 impl OtpStore {
@@ -121,14 +124,17 @@ impl OtpStore {
         blind: BlindIndexer,
         commit: GroupCommit,
     ) -> Result<Self, StoreError> {
+        let outbox = db.open_tree(OUTBOX)?;
+        let outbox_len = outbox.len();
         Ok(Self {
             sessions: db.open_tree(SESSIONS)?,
             tokens: db.open_tree(TOKENS)?,
-            outbox: db.open_tree(OUTBOX)?,
+            outbox,
             keyring,
             blind,
             commit,
             db: db.clone(),
+            depth: std::sync::atomic::AtomicUsize::new(outbox_len),
         })
     }
 
@@ -219,6 +225,8 @@ impl OtpStore {
                 TransactionError::Abort(()) => StoreError::Corrupt("otp save aborted".into()),
                 TransactionError::Storage(e) => StoreError::Sled(e),
             })?;
+        self.depth
+            .fetch_add(outbox.len(), std::sync::atomic::Ordering::Relaxed);
         self.commit.commit().await?;
         Ok(outbox.into_iter().map(|(seq, _)| seq).collect())
     }
@@ -243,7 +251,25 @@ impl OtpStore {
 
     /// Removes a delivered record.
     pub fn outbox_ack(&self, seq: u64) -> Result<(), StoreError> {
-        self.outbox.remove(seq.to_be_bytes())?;
+        if self.outbox.remove(seq.to_be_bytes())?.is_some() {
+            self.depth
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Removes delivered records in one batch.
+    pub fn outbox_ack_all(&self, seqs: &[u64]) -> Result<(), StoreError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for seq in seqs {
+            batch.remove(&seq.to_be_bytes());
+        }
+        self.outbox.apply_batch(batch)?;
+        self.depth
+            .fetch_sub(seqs.len(), std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -274,7 +300,7 @@ impl OtpStore {
 
     /// Records waiting.
     pub fn outbox_depth(&self) -> usize {
-        self.outbox.len()
+        self.depth.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn seal<T: Serialize>(&self, value: &T, tree: &str, key: &[u8]) -> Result<Vec<u8>, StoreError> {

@@ -1,0 +1,257 @@
+//! digit-user as a child process for the load run: the release binary on loopback, a temp data dir, the file
+//! sink, limits lifted that would refuse a load test (per-number and per-IP OTP caps), real argon2 cost.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// DIGIT's client header.
+pub const BASIC: &str = "Basic ZWdvdi11c2VyLWNsaWVudDo=";
+
+/// A running service.
+pub struct Service {
+    child: Child,
+    _dir: tempfile::TempDir,
+    /// `http://127.0.0.1:<public>`
+    pub public: String,
+    /// `http://127.0.0.1:<internal>`
+    pub internal: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The release binary next to this one, built first if needed (`cargo run --release --bin load` builds only
+/// this package).
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    let bin = exe.with_file_name("digit-user");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--bin", "digit-user"])
+        .status()
+        .expect("cargo");
+    assert!(status.success(), "building digit-user failed");
+    bin
+}
+
+impl Service {
+    /// Starts the service and waits until it is ready.
+    pub fn start(workers: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (public, internal) = (free_port(), free_port());
+        let child = Command::new(binary())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{public}"))
+            .arg("--internal-listen")
+            .arg(format!("127.0.0.1:{internal}"))
+            .env("DIGIT_USER__LOG__LEVEL", "error")
+            .env("DIGIT_USER__HTTP__WORKERS", workers.to_string())
+            .env("DIGIT_USER__OTP__RESEND_COOLDOWN_SECS", "0")
+            .env("DIGIT_USER__OTP__MAX_SENDS_PER_HOUR", "1000000")
+            .env("DIGIT_USER__OTP__MAX_SENDS_PER_DAY", "1000000")
+            .env("DIGIT_USER__OTP__MAX_SENDS_PER_IP_PER_HOUR", "100000000")
+            .env("DIGIT_USER__OTP__MAX_TRACKED_IPS", "1000")
+            .env("DIGIT_USER__NOTIFY__MAX_OUTBOX_DEPTH", "10000000")
+            .env("DIGIT_USER__HASHER__QUEUE", "4096")
+            .env("DIGIT_USER__LOCKOUT__MAX_INVALID_ATTEMPTS", "1000000")
+            .env("DIGIT_USER__OTP__TEST_NUMBERS", test_numbers())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start digit-user");
+        let service = Self {
+            child,
+            _dir: dir,
+            public: format!("http://127.0.0.1:{public}"),
+            internal: format!("http://127.0.0.1:{internal}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", public)).is_err() {
+            assert!(Instant::now() < deadline, "digit-user did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        service
+    }
+
+    /// The child's PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the child, bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The load tool's own HTTP client helpers (async).
+pub struct Api {
+    /// The client (a pool sized for the concurrency).
+    pub client: reqwest::Client,
+    /// Public base URL.
+    pub public: String,
+    /// Internal base URL.
+    pub internal: String,
+}
+
+impl Api {
+    /// A client for `service`.
+    pub fn new(service: &Service) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(1024)
+                .build()
+                .unwrap(),
+            public: service.public.clone(),
+            internal: service.internal.clone(),
+        }
+    }
+
+    /// POSTs JSON; the status and body.
+    pub async fn post(&self, base: &str, path: &str, body: &Value) -> Result<(u16, Value), String> {
+        let resp = self
+            .client
+            .post(format!("{base}{path}"))
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// A token request with form parameters.
+    pub async fn token(&self, params: &[(&str, &str)]) -> Result<(u16, Value), String> {
+        let resp = self
+            .client
+            .post(format!("{}/user/oauth/token", self.public))
+            .header("authorization", BASIC)
+            .form(params)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// Logs employee `n` in.
+    pub async fn login_employee(&self, n: usize) -> Result<(u16, Value), String> {
+        let name = employee_name(n);
+        self.token(&[
+            ("grant_type", "password"),
+            ("username", &name),
+            ("password", PASSWORD),
+            ("tenantId", "pb.amritsar"),
+            ("userType", "EMPLOYEE"),
+        ])
+        .await
+    }
+
+    /// A code for `mobile` in `pb` through egov-otp's internal `_create`.
+    pub async fn create_code(&self, mobile: &str) -> Result<String, String> {
+        let (status, body) = self
+            .post(
+                &self.internal,
+                "/otp/v1/_create",
+                &json!({"otp": {"identity": mobile, "tenantId": "pb"}}),
+            )
+            .await?;
+        if status != 201 {
+            return Err(format!("_create {status}"));
+        }
+        body["otp"]["otp"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| "no code".to_owned())
+    }
+}
+
+/// The fixed code of the seeded citizens: they are configured as test numbers, so an OTP login can be
+/// driven without reading SMS (the login path is the same; only the code check is the fixed-code one).
+pub const TEST_CODE: &str = "246810";
+
+fn test_numbers() -> String {
+    let entries: Vec<String> = (0..64)
+        .map(|n| {
+            format!(
+                "{{ tenant = \"pb\", mobile = \"{}\", code = \"{TEST_CODE}\", until = \"2099-12-31\" }}",
+                citizen_mobile(n)
+            )
+        })
+        .collect();
+    format!("[{}]", entries.join(", "))
+}
+
+/// The seeded employees' password.
+pub const PASSWORD: &str = "Abcdef1@";
+
+/// The userName of seeded employee `n`.
+pub fn employee_name(n: usize) -> String {
+    format!("LOADEMP{n:05}")
+}
+
+/// The mobile number of seeded citizen `n`.
+pub fn citizen_mobile(n: usize) -> String {
+    format!("7{:09}", n)
+}
+
+/// Creates `employees` employees and `citizens` citizens; returns the employees' uuids.
+pub async fn seed(api: &Api, employees: usize, citizens: usize) -> Vec<String> {
+    let mut uuids = Vec::new();
+    for n in 0..employees {
+        let user = json!({"userName": employee_name(n), "name": "Load Employee", "mobileNumber": "9876543210",
+                          "password": PASSWORD, "type": "EMPLOYEE", "tenantId": "pb.amritsar", "active": true,
+                          "roles": [{"code": "EMPLOYEE"}]});
+        let (status, body) = api
+            .post(
+                &api.public,
+                "/user/users/_createnovalidate",
+                &json!({"user": user}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+        uuids.push(body["user"][0]["uuid"].as_str().unwrap().to_owned());
+    }
+    for n in 0..citizens {
+        let mobile = citizen_mobile(n);
+        let user = json!({"userName": mobile, "name": "Load Citizen", "mobileNumber": mobile, "type": "CITIZEN",
+                          "tenantId": "pb", "active": true, "roles": [{"code": "CITIZEN"}]});
+        let (status, body) = api
+            .post(
+                &api.public,
+                "/user/users/_createnovalidate",
+                &json!({"user": user}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    uuids
+}
