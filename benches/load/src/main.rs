@@ -254,17 +254,7 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
     // one logged-in session for the token scenarios
     let (_, login) = api.login_employee(0).await.unwrap();
     let access = login["access_token"].as_str().unwrap().to_owned();
-    let details_len = api
-        .client
-        .post(format!("{}/user/_details", api.public))
-        .query(&[("access_token", access.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .len();
+    let details_len = api.details(&access).await.unwrap();
 
     println!("measuring baselines ...");
     let (http_url, http_handle) = baseline::http_server(args.workers, details_len);
@@ -313,18 +303,7 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                     d,
                     step(move |_| {
                         let (api, token) = (api2.clone(), token.clone());
-                        async move {
-                            let resp = api
-                                .client
-                                .post(format!("{}/user/_details", api.public))
-                                .query(&[("access_token", token.as_str())])
-                                .send()
-                                .await
-                                .map_err(|e| e.to_string())?;
-                            let status = resp.status().as_u16();
-                            resp.bytes().await.map_err(|e| e.to_string())?;
-                            expect(status, 200, "details", &Value::Null)
-                        }
+                        async move { api.details(&token).await.map(drop) }
                     }),
                 )
                 .await;
@@ -395,16 +374,7 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                     Some(Duration::from_millis(20)),
                     step(move |_| {
                         let (api, token) = (probe_api.clone(), probe_token.clone());
-                        async move {
-                            let resp = api
-                                .client
-                                .post(format!("{}/user/_details", api.public))
-                                .query(&[("access_token", token.as_str())])
-                                .send()
-                                .await
-                                .map_err(|e| e.to_string())?;
-                            resp.bytes().await.map_err(|e| e.to_string()).map(drop)
-                        }
+                        async move { api.details(&token).await.map(drop) }
                     }),
                 ));
                 let o = drive(
@@ -509,13 +479,7 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                     let (api, token, uuids) = (api2.clone(), token.clone(), uuids.clone());
                     async move {
                         match n % 1000 {
-                            0..800 => {
-                                let resp = api.client.post(format!("{}/user/_details", api.public))
-                                    .query(&[("access_token", token.as_str())]).send().await.map_err(|e| e.to_string())?;
-                                let status = resp.status().as_u16();
-                                resp.bytes().await.map_err(|e| e.to_string())?;
-                                expect(status, 200, "details", &Value::Null)
-                            }
+                            0..800 => api.details(&token).await.map(drop),
                             800..900 => {
                                 let (status, body) = api.post(&api.public, "/user/_search",
                                     &json!({"uuid": [uuids[n as usize % uuids.len()]], "tenantId": "pb.amritsar"})).await?;

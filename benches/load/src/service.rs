@@ -146,6 +146,24 @@ impl Api {
         Ok((status, resp.json().await.unwrap_or(Value::Null)))
     }
 
+    /// `POST /user/_details?access_token=`; the body's length on 200.
+    pub async fn details(&self, token: &str) -> Result<usize, String> {
+        let resp = self
+            .client
+            .post(format!("{}/user/_details", self.public))
+            .query(&[("access_token", token)])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| e.to_string())?;
+        if status == 200 {
+            Ok(body.len())
+        } else {
+            Err(format!("details: {status}"))
+        }
+    }
+
     /// A token request with form parameters.
     pub async fn token(&self, params: &[(&str, &str)]) -> Result<(u16, Value), String> {
         let resp = self
@@ -223,11 +241,7 @@ pub fn citizen_mobile(n: usize) -> String {
 
 /// Creates `employees` employees and `citizens` citizens; returns the employees' uuids.
 pub async fn seed(api: &Api, employees: usize, citizens: usize) -> Vec<String> {
-    let mut uuids = Vec::new();
-    for n in 0..employees {
-        let user = json!({"userName": employee_name(n), "name": "Load Employee", "mobileNumber": "9876543210",
-                          "password": PASSWORD, "type": "EMPLOYEE", "tenantId": "pb.amritsar", "active": true,
-                          "roles": [{"code": "EMPLOYEE"}]});
+    let create = |user: Value| async move {
         let (status, body) = api
             .post(
                 &api.public,
@@ -237,21 +251,22 @@ pub async fn seed(api: &Api, employees: usize, citizens: usize) -> Vec<String> {
             .await
             .unwrap();
         assert_eq!(status, 200, "{body}");
-        uuids.push(body["user"][0]["uuid"].as_str().unwrap().to_owned());
+        body["user"][0]["uuid"].as_str().unwrap().to_owned()
+    };
+    let mut uuids = Vec::new();
+    for n in 0..employees {
+        uuids.push(
+            create(json!({"userName": employee_name(n), "name": "Load Employee", "mobileNumber": "9876543210",
+                          "password": PASSWORD, "type": "EMPLOYEE", "tenantId": "pb.amritsar", "active": true,
+                          "roles": [{"code": "EMPLOYEE"}]}))
+            .await,
+        );
     }
     for n in 0..citizens {
         let mobile = citizen_mobile(n);
-        let user = json!({"userName": mobile, "name": "Load Citizen", "mobileNumber": mobile, "type": "CITIZEN",
-                          "tenantId": "pb", "active": true, "roles": [{"code": "CITIZEN"}]});
-        let (status, body) = api
-            .post(
-                &api.public,
-                "/user/users/_createnovalidate",
-                &json!({"user": user}),
-            )
-            .await
-            .unwrap();
-        assert_eq!(status, 200, "{body}");
+        create(json!({"userName": mobile, "name": "Load Citizen", "mobileNumber": mobile, "type": "CITIZEN",
+                      "tenantId": "pb", "active": true, "roles": [{"code": "CITIZEN"}]}))
+        .await;
     }
     uuids
 }
