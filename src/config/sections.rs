@@ -1,0 +1,308 @@
+//! The sections of the configuration: one struct per `[section]` of `config/default.toml`. No serde
+//! defaults and unknown fields denied, so the shipped file must carry every key.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use actors::domain::password::PolicyKind;
+use serde::{Deserialize, Serialize};
+
+/// Listeners and request handling.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Public listener address.
+    pub public_addr: String,
+    /// Internal listener address.
+    pub internal_addr: String,
+    /// Worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Request body cap, bytes.
+    pub max_body_bytes: usize,
+    /// Grace period for in-flight requests on shutdown, seconds.
+    pub shutdown_timeout_secs: u64,
+    /// Wait bound for internal workers, seconds.
+    pub request_timeout_secs: u64,
+    /// Client IP from forwarded headers.
+    pub trust_forwarded_headers: bool,
+}
+
+/// The data dir and sled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// sled cache, MiB.
+    pub cache_mb: u64,
+    /// sled background flush period, ms.
+    pub flush_every_ms: u64,
+    /// Writers waiting for a flush at most.
+    pub commit_queue: usize,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// tracing filter.
+    pub level: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Sharding.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// Partition count.
+    pub partitions: u16,
+}
+
+/// Catalog files; empty = built in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSettings {
+    /// Role catalog path.
+    pub roles_file: String,
+    /// Mobile rules path.
+    pub mobile_file: String,
+}
+
+/// Mobile validation fallbacks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MobileSettings {
+    /// Fallback country code.
+    pub default_country_code: String,
+    /// Fallback regex.
+    pub default_regex: String,
+}
+
+/// User registry behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSettings {
+    /// Gateway search page size and cap.
+    pub search_default_size: usize,
+    /// Inter-service search cap; 0 = none.
+    pub search_inter_service_max_size: usize,
+    /// `name` mandatory on create.
+    pub validate_name_on_create: bool,
+    /// Default password expiry, days.
+    pub default_password_expiry_days: i64,
+    /// Inter-service creates may omit the mobile number.
+    pub mobile_validation_workaround: bool,
+    /// Roles allowed to call `_createnovalidate` through the gateway.
+    pub create_roles: Vec<String>,
+    /// Roles allowed to call `_updatenovalidate` through the gateway.
+    pub update_roles: Vec<String>,
+}
+
+/// Password policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSettings {
+    /// `digit` or `nist`.
+    pub policy: PolicyKind,
+    /// Minimum length.
+    pub min_length: usize,
+    /// Maximum length.
+    pub max_length: usize,
+}
+
+/// argon2 hasher pool.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HasherSettings {
+    /// Threads; 0 = one per core.
+    pub threads: usize,
+    /// Requests queued or running at most.
+    pub queue: usize,
+    /// Memory, KiB.
+    pub memory_kib: u32,
+    /// Iterations.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+    /// Nice value added to the hasher threads.
+    pub nice: i32,
+}
+
+/// One test number with a fixed code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestNumber {
+    /// State tenant.
+    pub tenant: String,
+    /// Mobile number.
+    pub mobile: String,
+    /// The fixed code.
+    pub code: String,
+    /// Last day it works (`YYYY-MM-DD`, inclusive, UTC).
+    pub until: String,
+}
+
+/// OTP codes and their limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtpSettings {
+    /// Digits per code.
+    pub length: u32,
+    /// Code lifetime, seconds.
+    pub ttl_secs: i64,
+    /// Wrong tries per code.
+    pub max_attempts: u8,
+    /// Seconds between sends to one number.
+    pub resend_cooldown_secs: i64,
+    /// Sends per number per hour.
+    pub max_sends_per_hour: u32,
+    /// Sends per number per day.
+    pub max_sends_per_day: u32,
+    /// Sends per client IP per hour.
+    pub max_sends_per_ip_per_hour: u32,
+    /// Client IPs tracked at most.
+    pub max_tracked_ips: usize,
+    /// Default message locale.
+    pub locale: String,
+    /// Catalog directory; empty = built in.
+    pub messages_dir: String,
+    /// Idle seconds before a session without live codes stops.
+    pub session_idle_secs: u64,
+    /// Live sessions at most.
+    pub max_sessions: usize,
+    /// DIGIT's fixed citizen OTP switch.
+    pub fixed_otp_enabled: bool,
+    /// DIGIT's fixed citizen OTP.
+    pub fixed_otp_value: String,
+    /// Test numbers.
+    pub test_numbers: Vec<TestNumber>,
+}
+
+/// Notification delivery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    /// `auto`, `file` or `kafka`.
+    pub sink: SinkKind,
+    /// File sink path; empty = `<data dir>/notifications.jsonl`.
+    pub file: String,
+    /// SMS expiryTime offset, ms.
+    pub sms_expiry_ms: i64,
+    /// Batch size.
+    pub batch: usize,
+    /// Idle poll, ms.
+    pub poll_ms: u64,
+    /// Back-off bounds, ms.
+    pub backoff_min_ms: u64,
+    /// Back-off bounds, ms.
+    pub backoff_max_ms: u64,
+    /// Outbox depth above which sends answer 503.
+    pub max_outbox_depth: usize,
+    /// Shutdown drain bound, seconds.
+    pub shutdown_drain_secs: u64,
+}
+
+/// Notification sinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// `kafka` when brokers are configured, else `file`.
+    Auto,
+    /// Append JSON lines to a local file.
+    File,
+    /// Publish to Kafka.
+    Kafka,
+}
+
+/// Metrics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// State tenants with a label of their own; empty = the catalogs' states.
+    pub tenants: Vec<String>,
+}
+
+/// Kafka.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Bootstrap brokers, comma-separated; empty = none.
+    pub brokers: String,
+    /// SMS topic.
+    pub sms_topic: String,
+    /// E-mail topic.
+    pub email_topic: String,
+    /// Central instance: topics get the tenant's schema as prefix.
+    pub central_instance: bool,
+    /// Which dot-separated tenant segment is the schema.
+    pub schema_index: usize,
+    /// A message not acknowledged by the broker within this long fails and is retried from the outbox, ms.
+    pub delivery_timeout_ms: u64,
+    /// librdkafka settings passed through (security.protocol, sasl.*, ssl.*, ...).
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Login lockout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockoutSettings {
+    /// Failures that lock.
+    pub max_invalid_attempts: u32,
+    /// Counting window, minutes.
+    pub window_minutes: u32,
+    /// Lock duration, minutes.
+    pub cooldown_minutes: u32,
+    /// Live lockout actors at most.
+    pub max_actors: usize,
+    /// Idle seconds before an unlocked lockout actor stops.
+    pub idle_secs: u64,
+}
+
+/// How users log in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginSettings {
+    /// Citizens log in with an OTP.
+    pub citizen_otp_login: bool,
+    /// Non-citizens log in with an OTP.
+    pub employee_otp_login: bool,
+    /// Citizen registration requires the OTP.
+    pub register_otp_mandatory: bool,
+    /// Citizen registration answers with tokens.
+    pub register_with_login: bool,
+}
+
+/// An OAuth client of `/user/oauth/token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClient {
+    /// `client_id`
+    pub id: String,
+    /// Its secret (may be empty, as DIGIT's).
+    pub secret: String,
+}
+
+/// Tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Access token lifetime, minutes.
+    pub access_validity_minutes: u64,
+    /// Refresh token lifetime, minutes.
+    pub refresh_validity_minutes: u64,
+    /// Grace window for a spent refresh token, seconds.
+    pub refresh_grace_secs: u64,
+    /// Accepted clients.
+    pub clients: Vec<OAuthClient>,
+}
