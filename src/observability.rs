@@ -94,20 +94,3 @@ fn method_label(method: &actix_web::http::Method) -> &'static str {
         _ => "other",
     }
 }
-
-/// `GET /metrics` (internal listener only): the Prometheus text exposition.
-pub async fn metrics_endpoint(
-    req: actix_web::HttpRequest,
-    state: actix_web::web::Data<crate::startup::AppState>,
-) -> actix_web::HttpResponse {
-    if req.app_config().local_addr() != state.internal_addr {
-        return actix_web::HttpResponse::NotFound().finish();
-    }
-    match prometheus() {
-        Some(handle) => actix_web::HttpResponse::Ok()
-            .content_type("text/plain; version=0.0.4; charset=utf-8")
-            .body(handle.render()),
-        None => actix_web::HttpResponse::ServiceUnavailable()
-            .body("another metrics recorder is installed in this process"),
-    }
-}

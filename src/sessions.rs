@@ -83,15 +83,12 @@ struct Revocations {
 }
 
 impl Revocations {
-    fn insert(map: &RwLock<HashMap<[u8; 16], i64>>, id: &str, until: i64, now: i64) {
+    /// Remembers `id` until `until`; the hourly [`Sessions::prune`] forgets what ended.
+    fn insert(map: &RwLock<HashMap<[u8; 16], i64>>, id: &str, until: i64) {
         let Some(key) = uuid_bytes(id) else { return };
-        let mut map = map
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= 4096 && map.len().is_power_of_two() {
-            map.retain(|_, until| *until > now);
-        }
-        map.insert(key, until);
+        map.write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, until);
     }
 
     fn contains(map: &RwLock<HashMap<[u8; 16], i64>>, id: &str) -> bool {
@@ -262,7 +259,7 @@ impl Sessions {
             RefreshOutcome::Reused(f) => {
                 metrics::counter!(m::REFRESH_REUSE).increment(1);
                 tracing::warn!(uuid = %f.user, "a spent refresh token was reused: its session family is revoked");
-                Revocations::insert(&self.revoked.families, &family_id, f.expires_ms, now);
+                Revocations::insert(&self.revoked.families, &family_id, f.expires_ms);
                 metrics::counter!(m::REVOCATIONS, "reason" => "reuse").increment(1);
                 Err(SessionError::Reused)
             }
@@ -354,12 +351,11 @@ impl Sessions {
         if families.is_empty() && access.is_empty() {
             return Ok(());
         }
-        let now = self.clock.now_ms();
         for (id, until) in families {
-            Revocations::insert(&self.revoked.families, id, *until, now);
+            Revocations::insert(&self.revoked.families, id, *until);
         }
         for (id, until) in access {
-            Revocations::insert(&self.revoked.access, id, *until, now);
+            Revocations::insert(&self.revoked.access, id, *until);
         }
         metrics::counter!(m::REVOCATIONS, "reason" => reason)
             .increment((families.len() + access.len()) as u64);

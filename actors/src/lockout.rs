@@ -116,7 +116,7 @@ impl Lockout {
         let (deps, uuid, state) = (self.deps.clone(), self.uuid.clone(), self.state.clone());
         ctx.wait(
             async move {
-                if let Err(e) = persist(&deps, &uuid, &state, None).await {
+                if let Err(e) = persist(&deps, &uuid, &state, RecordFlag::Clear).await {
                     tracing::error!(error = %e, "lockout: the unlock could not be stored");
                 }
             }
@@ -125,15 +125,30 @@ impl Lockout {
     }
 }
 
-/// Stores `state` and, when `mirror` is given, sets the user record's `accountLocked`/`accountLockedDate`.
+/// What a change does to the user record's `accountLocked` / `accountLockedDate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecordFlag {
+    /// Leave the record alone (a counted failure, a success).
+    Keep,
+    /// Locked at that moment.
+    Lock(i64),
+    /// Not locked (any more).
+    Clear,
+}
+
+/// Stores `state` and mirrors the lock onto the user record as `flag` says.
 async fn persist(
     deps: &LockoutDeps,
     uuid: &str,
     state: &LockoutState,
-    mirror: Option<(bool, Option<i64>)>,
+    flag: RecordFlag,
 ) -> Result<(), StoreError> {
     deps.store.sessions().save_lockout(uuid, state).await?;
-    let (locked, date) = mirror.unwrap_or((false, None));
+    let (locked, date) = match flag {
+        RecordFlag::Keep => return Ok(()),
+        RecordFlag::Lock(at) => (true, Some(at)),
+        RecordFlag::Clear => (false, None),
+    };
     let now = deps.clock.now_ms();
     let result = deps
         .store
@@ -217,31 +232,34 @@ impl<E: Send + 'static> Handler<Attempt<E>> for Lockout {
             move |verdict, act, ctx| {
                 let now = act.deps.clock.now_ms();
                 let before = act.state.clone();
-                let (outcome, mirror) = match verdict {
-                    Err(e) => (Outcome::Undecided(e), None),
+                let (outcome, mut flag) = match verdict {
+                    Err(e) => (Outcome::Undecided(e), RecordFlag::Keep),
                     Ok(true) => {
                         act.state.succeed();
-                        (Outcome::Passed, None)
+                        (Outcome::Passed, RecordFlag::Keep)
                     }
                     Ok(false) => match act.state.fail(now, &act.deps.policy) {
-                        Failure::Counted { remaining } => (Outcome::Failed { remaining }, None),
+                        Failure::Counted { remaining } => {
+                            (Outcome::Failed { remaining }, RecordFlag::Keep)
+                        }
                         Failure::LockedNow { until } => {
                             metrics::counter!(m::LOCKOUTS).increment(1);
                             tracing::warn!(uuid = %act.uuid, "account locked after repeated failed logins");
-                            (Outcome::LockedNow { until }, Some((true, Some(now))))
+                            (Outcome::LockedNow { until }, RecordFlag::Lock(now))
                         }
                     },
                 };
+                // a record still flagged locked after its cool-down is cleared here: DIGIT's lazy unlock
+                if flag == RecordFlag::Keep && record_locked && act.state.locked_until.is_none() {
+                    flag = RecordFlag::Clear;
+                }
                 act.rearm(ctx);
                 // a success with nothing counted writes nothing: logins cost no extra flush
-                // (a record still flagged locked after its cool-down is cleared here: DIGIT's lazy unlock)
-                let changed = act.state != before
-                    || mirror.is_some()
-                    || (record_locked && act.state.locked_until.is_none());
+                let changed = act.state != before || flag != RecordFlag::Keep;
                 let (deps, uuid, state) = (act.deps.clone(), act.uuid.clone(), act.state.clone());
                 async move {
                     if changed {
-                        persist(&deps, &uuid, &state, mirror).await?;
+                        persist(&deps, &uuid, &state, flag).await?;
                     }
                     Ok(outcome)
                 }
@@ -264,7 +282,7 @@ impl Handler<Unlock> for Lockout {
         let (deps, uuid, state) = (self.deps.clone(), self.uuid.clone(), self.state.clone());
         AtomicResponse::new(Box::pin(
             async move {
-                persist(&deps, &uuid, &state, None).await?;
+                persist(&deps, &uuid, &state, RecordFlag::Clear).await?;
                 Ok(was_locked)
             }
             .into_actor(self),

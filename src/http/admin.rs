@@ -1,9 +1,10 @@
-//! Operator views on the internal listener: `GET /admin/outbox` (what waits for delivery).
+//! Operator views on the internal listener: `GET /admin/outbox` (what waits for delivery) and
+//! `GET /metrics` (the Prometheus exposition).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::error::ApiError;
-use super::otp::on_internal_listener;
+use super::on_internal_listener;
 use crate::startup::AppState;
 
 /// `GET /admin/outbox` (internal listener only): depth, the oldest record's age, the most attempts of one
@@ -29,4 +30,18 @@ pub async fn outbox(
         "maxAttempts": summary.max_attempts,
         "lastError": summary.last_error,
     })))
+}
+
+/// `GET /metrics` (internal listener only): the Prometheus text exposition.
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if !on_internal_listener(&req, &state) {
+        return HttpResponse::NotFound().finish();
+    }
+    match crate::observability::prometheus() {
+        Some(handle) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(handle.render()),
+        None => HttpResponse::ServiceUnavailable()
+            .body("another metrics recorder is installed in this process"),
+    }
 }

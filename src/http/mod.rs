@@ -20,6 +20,12 @@ use actors::store::{CommitError, StoreError};
 
 use self::error::{ApiError, ErrorEntry};
 use crate::registry::RegistryError;
+use crate::startup::AppState;
+
+/// Whether `req` arrived on the internal listener (internal-only routes answer 404 elsewhere).
+pub(crate) fn on_internal_listener(req: &actix_web::HttpRequest, state: &AppState) -> bool {
+    req.app_config().local_addr() == state.internal_addr
+}
 
 /// Routes served on both listeners. Internal-only routes (OTP create/search, metrics, forwarding) join
 /// with later issues, guarded to the internal listener.
@@ -27,10 +33,7 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(health::live))
         .route("/health/ready", web::get().to(health::ready))
         .route("/admin/outbox", web::get().to(admin::outbox))
-        .route(
-            "/metrics",
-            web::get().to(crate::observability::metrics_endpoint),
-        )
+        .route("/metrics", web::get().to(admin::metrics))
         .route(
             "/user/users/_createnovalidate",
             web::post().to(users::create_novalidate),

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::error::{ApiError, FieldError};
 use super::json::{LowerJson, bind, opt_string, require};
+use super::on_internal_listener;
 use super::request_info::RequestInfoIn;
 use crate::otp::{OtpError, SendRequest, SendRule};
 use crate::startup::AppState;
@@ -131,11 +132,6 @@ fn sizes(otp: &OtpIn) -> Result<(), ApiError> {
     } else {
         Err(ApiError::many(errors))
     }
-}
-
-/// Whether the request came in on the internal listener; internal-only endpoints answer 404 elsewhere.
-pub(super) fn on_internal_listener(req: &HttpRequest, state: &AppState) -> bool {
-    req.app_config().local_addr() == state.internal_addr
 }
 
 /// The client's IP: the gateway's `x-real-ip` or the first `X-Forwarded-For` entry when trusted, else the
