@@ -8,6 +8,12 @@ use digit_user::config::{ProcessEnv, Settings};
 use digit_user::startup::{Application, shutdown_signal};
 use digit_user::{admin, telemetry};
 
+/// jemalloc rather than glibc malloc: with 100,000 live OTP session actors it holds 1.7 KB of resident
+/// memory per session where glibc held 2.0-2.2 KB (size classes without per-chunk headers, less
+/// fragmentation between long-lived actors and per-request garbage); see README "Performance".
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

@@ -201,11 +201,11 @@ impl OtpService {
             }
             (Purpose::Direct, _) => unreachable!("_send never parses a direct purpose"),
         }
-        let owner = TokenOwner {
-            identity: mobile.to_owned(),
+        let msg = SendOtp {
+            purpose,
+            to,
             tenant: state.clone(),
         };
-        let msg = SendOtp { purpose, to, owner };
         match self
             .router
             .send(ToSession {
@@ -288,7 +288,10 @@ impl OtpService {
         let msg = ValidateOtp {
             purpose,
             code: code.to_owned(),
-            tenant: state.clone(),
+            owner: TokenOwner {
+                identity: identity.to_owned(),
+                tenant: state.clone(),
+            },
         };
         match self
             .router
@@ -307,14 +310,17 @@ impl OtpService {
 
     /// `/otp/v1/_search`: a token's owner and whether it was consumed; `None` when unknown.
     pub async fn search(&self, token_id: &str) -> Result<Option<(TokenOwner, bool)>, OtpError> {
-        let Some((key, owner)) = self.store.otp().session_of_token(token_id)? else {
+        let Ok(token_id) = uuid::Uuid::parse_str(token_id) else {
+            return Ok(None);
+        };
+        let Some((key, owner)) = self.store.otp().session_of_token(&token_id)? else {
             return Ok(None);
         };
         let status = self
             .router
             .send(ToSession {
                 key,
-                msg: TokenStatus(token_id.to_owned()),
+                msg: TokenStatus(token_id),
             })
             .await
             .map_err(|_| RouteError::Busy)??;

@@ -304,22 +304,26 @@ fn start_login(
             .then(|| zeroize::Zeroizing::new(settings.otp.fixed_otp_value.clone())),
     };
     let sessions = Arc::new(sessions);
-    let pruned = Arc::downgrade(&sessions);
+    let (pruned, otp_store) = (Arc::downgrade(&sessions), Arc::downgrade(store));
     actix_web::rt::spawn(async move {
-        let mut hourly = tokio::time::interval(SESSION_PRUNE_EVERY);
-        hourly.tick().await; // the first tick is immediate; start-up already pruned
+        // the first tick is immediate: login sessions were pruned as they loaded, OTP entries are now
+        let mut hourly = tokio::time::interval(PRUNE_EVERY);
         loop {
             hourly.tick().await;
-            let Some(sessions) = pruned.upgrade() else {
+            let (Some(sessions), Some(store)) = (pruned.upgrade(), otp_store.upgrade()) else {
                 break;
             };
-            // a scan of whole trees: off the arbiter thread the router and notifier share
-            match actix_web::rt::task::spawn_blocking(move || sessions.prune()).await {
-                Ok(Ok(removed)) => tracing::debug!(removed, "sessions: expired entries pruned"),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "sessions: pruning failed; retried next hour")
+            // scans of whole trees: off the arbiter thread the router and notifier share
+            let prune = move || -> Result<usize, StoreError> {
+                let now = sessions.now_ms();
+                Ok(sessions.prune()? + store.otp().prune(now)?)
+            };
+            match actix_web::rt::task::spawn_blocking(prune).await {
+                Ok(Ok(removed)) => {
+                    tracing::debug!(removed, "expired sessions and otp entries pruned")
                 }
-                Err(e) => tracing::warn!(error = %e, "sessions: pruning task failed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "pruning failed; retried next hour"),
+                Err(e) => tracing::warn!(error = %e, "pruning task failed"),
             }
         }
     });
@@ -352,8 +356,9 @@ fn start_upkeep(store: &Arc<Store>) {
     });
 }
 
-/// How often expired revocations, refresh families and refresh tokens are forgotten.
-const SESSION_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often expired revocations, refresh families and refresh tokens, OTP token entries and idle OTP
+/// states are forgotten.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Starts the OTP router (with its session dependencies) and the notifier with its sink.
 fn start_otp_actors(
@@ -400,6 +405,7 @@ fn start_otp_actors(
         idle: Duration::from_secs(settings.otp.session_idle_secs),
         test_codes,
         tenant_labels,
+        stopped_to: std::sync::OnceLock::new(),
     });
     let limits = RouterLimits {
         max_sessions: settings.otp.max_sessions,

@@ -17,7 +17,9 @@ fn otp(c: &mut Criterion) {
     c.bench_function("otp/hash", |b| {
         b.iter(|| {
             keys.hash(
-                black_box("5f0e2c1a-8d3b-4c7e-9f10-2b3c4d5e6f70"),
+                black_box(&uuid::Uuid::from_u128(
+                    0x5f0e2c1a_8d3b_4c7e_9f10_2b3c4d5e6f70,
+                )),
                 black_box("482913"),
             )
         })

@@ -11,7 +11,10 @@ use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 /// The `tenant` label: a known state tenant, else `other` — so a client inventing tenants cannot grow the
 /// number of series.
 #[derive(Debug, Clone, Default)]
-pub struct TenantLabels(Arc<BTreeSet<String>>);
+pub struct TenantLabels {
+    states: Arc<BTreeSet<Arc<str>>>,
+    other: Arc<str>,
+}
 
 /// The label of a tenant that is not configured.
 pub const OTHER_TENANT: &str = "other";
@@ -19,17 +22,22 @@ pub const OTHER_TENANT: &str = "other";
 impl TenantLabels {
     /// Labels for these state tenants.
     pub fn new(states: impl IntoIterator<Item = String>) -> Self {
-        Self(Arc::new(states.into_iter().collect()))
+        Self {
+            states: Arc::new(states.into_iter().map(Arc::from).collect()),
+            other: Arc::from(OTHER_TENANT),
+        }
     }
 
-    /// The label of `tenant` (any level: its state is what counts).
-    pub fn label(&self, tenant: &str) -> String {
+    /// The label of `tenant` (any level: its state is what counts); shared, so an OTP session keeping it
+    /// costs no allocation.
+    pub fn label(&self, tenant: &str) -> Arc<str> {
         let state = tenant.trim().split('.').next().unwrap_or_default();
-        if self.0.contains(state) {
-            state.to_owned()
-        } else {
-            OTHER_TENANT.to_owned()
-        }
+        self.states.get(state).unwrap_or(&self.other).clone()
+    }
+
+    /// The label of a tenant that is not configured.
+    pub fn other(&self) -> Arc<str> {
+        self.other.clone()
     }
 }
 

@@ -12,11 +12,12 @@ use actix::prelude::*;
 
 use crate::Clock;
 use crate::domain::messages::{MessageCatalogs, Template};
+use crate::domain::otp::DAY_MS;
 use crate::domain::otp::{
     FreshCode, Invalid, LiveCode, OtpKeys, OtpPolicy, OtpSessionState, Purpose, Throttle,
 };
 use crate::metrics::{self as m, TenantLabels};
-use crate::store::{Channel, OutboxRecord, SessionKey, Store, StoreError, TokenOwner};
+use crate::store::{Channel, OutboxRecord, SessionKey, Store, StoreError, TokenOwner, TokenRecord};
 
 /// Who receives the notifications of a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +42,8 @@ pub struct SendOtp {
     pub purpose: Purpose,
     /// Where it goes.
     pub to: Recipients,
-    /// Who the token is issued to.
-    pub owner: TokenOwner,
+    /// The state tenant (for the metrics' tenant label).
+    pub tenant: String,
 }
 
 /// What a send did.
@@ -75,8 +76,9 @@ pub struct ValidateOtp {
     pub purpose: Option<Purpose>,
     /// The code as submitted.
     pub code: String,
-    /// The state tenant (for the metrics' tenant label).
-    pub tenant: String,
+    /// Who validates: the identity as the request named it and the state tenant (also the metrics' tenant
+    /// label). A consumed token is entered for `/otp/v1/_search` under this owner.
+    pub owner: TokenOwner,
 }
 
 /// Why a validation failed.
@@ -98,7 +100,7 @@ pub struct CreateDirect(pub TokenOwner);
 /// Whether a token is live (`Some(false)`), consumed (`Some(true)`) or unknown.
 #[derive(Message, Clone)]
 #[rtype(result = "Option<bool>")]
-pub struct TokenStatus(pub String);
+pub struct TokenStatus(pub uuid::Uuid);
 
 /// Sent to the router when a session stopped.
 #[derive(Message)]
@@ -128,6 +130,9 @@ pub struct SessionDeps {
     pub test_codes: std::collections::HashMap<SessionKey, TestCode>,
     /// The metrics' tenant labels.
     pub tenant_labels: TenantLabels,
+    /// Where sessions report that they stopped: the router, set as it starts (one per deps, so no session
+    /// carries its own boxed recipient).
+    pub stopped_to: std::sync::OnceLock<Recipient<SessionStopped>>,
 }
 
 /// A test number's fixed code.
@@ -144,65 +149,58 @@ pub struct TestCode {
 /// The token id answered for a test number's code.
 pub const TEST_TOKEN: &str = "00000000-0000-4000-8000-000000000000";
 
-/// The actor.
+/// The actor. A hundred thousand of these can be live at once, so it is kept small: no per-session copies
+/// of what [`SessionDeps`] holds, one timer, a shared tenant label.
 pub struct OtpSession {
     key: SessionKey,
     generation: u64,
     deps: Arc<SessionDeps>,
     state: OtpSessionState,
-    router: Recipient<SessionStopped>,
-    idle_timer: Option<SpawnHandle>,
-    expiry_timer: Option<SpawnHandle>,
+    /// The expiry timer while a code is live, else the idle timer.
+    timer: Option<SpawnHandle>,
     /// The tenant label of the last message (for expiries, which no message names).
-    tenant_label: String,
+    tenant_label: Arc<str>,
 }
 
 impl OtpSession {
     /// A session for `key`; its state is loaded in `started`.
-    pub fn new(
-        key: SessionKey,
-        generation: u64,
-        deps: Arc<SessionDeps>,
-        router: Recipient<SessionStopped>,
-    ) -> Self {
+    pub fn new(key: SessionKey, generation: u64, deps: Arc<SessionDeps>) -> Self {
+        let tenant_label = deps.tenant_labels.other();
         Self {
             key,
             generation,
             deps,
             state: OtpSessionState::default(),
-            router,
-            idle_timer: None,
-            expiry_timer: None,
-            tenant_label: m::OTHER_TENANT.to_owned(),
+            timer: None,
+            tenant_label,
         }
     }
 
-    /// Re-arms the timers after every message: the expiry timer at the next deadline, the idle timer when no
-    /// code is live.
+    /// Re-arms the timer after every message: at the next expiry while a code is live, else after `idle`.
     fn rearm(&mut self, ctx: &mut Context<Self>) {
-        if let Some(h) = self.idle_timer.take() {
-            ctx.cancel_future(h);
-        }
-        if let Some(h) = self.expiry_timer.take() {
+        if let Some(h) = self.timer.take() {
             ctx.cancel_future(h);
         }
         let now = self.deps.clock.now_ms();
-        if let Some(deadline) = self.state.codes.values().map(|c| c.expires_ms).min() {
-            let wait = Duration::from_millis(u64::try_from(deadline - now).unwrap_or(0));
-            self.expiry_timer = Some(ctx.run_later(wait, |act, ctx| {
-                // persisted lazily: an expired code is dead whether or not the disk knows yet
-                act.expire();
-                act.rearm(ctx);
-            }));
-        } else {
-            self.idle_timer = Some(ctx.run_later(self.deps.idle, |_, ctx| ctx.stop()));
-        }
+        self.timer = Some(
+            match self.state.codes.values().map(|c| c.expires_ms).min() {
+                Some(deadline) => {
+                    let wait = Duration::from_millis(u64::try_from(deadline - now).unwrap_or(0));
+                    ctx.run_later(wait, |act, ctx| {
+                        // persisted lazily: an expired code is dead whether or not the disk knows yet
+                        act.expire();
+                        act.rearm(ctx);
+                    })
+                }
+                None => ctx.run_later(self.deps.idle, |_, ctx| ctx.stop()),
+            },
+        );
     }
 
     /// Drops what expired by now, counting the codes that died unused.
     fn expire(&mut self) {
         for purpose in self.state.expire(self.deps.clock.now_ms()) {
-            metrics::counter!(m::OTP_EXPIRED, "purpose" => purpose.as_str(), "tenant" => self.tenant_label.clone()).increment(1);
+            metrics::counter!(m::OTP_EXPIRED, "purpose" => purpose.as_str(), "tenant" => self.tenant_label.to_string()).increment(1);
         }
     }
 
@@ -233,7 +231,7 @@ impl OtpSession {
             attempts: 0,
             last_error: None,
             tenant: to.tenant.clone(),
-            labels: Some((purpose.as_str().to_owned(), self.tenant_label.clone())),
+            labels: Some((purpose.as_str().to_owned(), self.tenant_label.to_string())),
         };
         let mut out = vec![record(
             Channel::Sms,
@@ -274,7 +272,7 @@ fn fresh() -> FreshCode {
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).expect("the OS random source");
     FreshCode {
-        token_id: uuid::Uuid::new_v4().to_string(),
+        token_id: uuid::Uuid::new_v4(),
         nonce,
     }
 }
@@ -298,10 +296,12 @@ impl Actor for OtpSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.router.do_send(SessionStopped {
-            key: self.key,
-            generation: self.generation,
-        });
+        if let Some(router) = self.deps.stopped_to.get() {
+            router.do_send(SessionStopped {
+                key: self.key,
+                generation: self.generation,
+            });
+        }
     }
 }
 
@@ -312,8 +312,8 @@ impl Handler<SendOtp> for OtpSession {
     type Result = ResponseFuture<Result<SendReceipt, SendError>>;
 
     fn handle(&mut self, msg: SendOtp, ctx: &mut Self::Context) -> Self::Result {
-        self.tenant_label = self.deps.tenant_labels.label(&msg.owner.tenant);
-        let tenant = self.tenant_label.clone();
+        self.tenant_label = self.deps.tenant_labels.label(&msg.tenant);
+        let tenant = self.tenant_label.to_string();
         if let Some(test) = self.test_code() {
             tracing::warn!(
                 test_number = test.index,
@@ -362,23 +362,13 @@ impl Handler<SendOtp> for OtpSession {
         self.rearm(ctx);
         let deps = self.deps.clone();
         let (key, state) = (self.key, self.state.clone());
-        let token = sent.is_new.then(|| sent.code.token_id.clone());
-        let owner = msg.owner;
         let receipt = SendReceipt {
-            token_id: sent.code.token_id,
+            token_id: sent.code.token_id.to_string(),
             is_new: sent.is_new,
             queued: records.len(),
         };
         Box::pin(async move {
-            deps.store
-                .otp()
-                .save(
-                    &key,
-                    &state,
-                    token.as_deref().map(|t| (t, &owner)),
-                    &records,
-                )
-                .await?;
+            deps.store.otp().save(&key, &state, None, &records).await?;
             Ok(receipt)
         })
     }
@@ -388,8 +378,8 @@ impl Handler<ValidateOtp> for OtpSession {
     type Result = ResponseFuture<Result<String, ValidateError>>;
 
     fn handle(&mut self, msg: ValidateOtp, ctx: &mut Self::Context) -> Self::Result {
-        self.tenant_label = self.deps.tenant_labels.label(&msg.tenant);
-        let tenant = self.tenant_label.clone();
+        self.tenant_label = self.deps.tenant_labels.label(&msg.owner.tenant);
+        let tenant = self.tenant_label.to_string();
         if let Some(test) = self.test_code() {
             use subtle::ConstantTimeEq;
             if bool::from(test.code.as_bytes().ct_eq(msg.code.trim().as_bytes())) {
@@ -412,11 +402,18 @@ impl Handler<ValidateOtp> for OtpSession {
         self.rearm(ctx);
         let deps = self.deps.clone();
         let (key, state) = (self.key, self.state.clone());
+        let owner = msg.owner;
         Box::pin(async move {
-            // both outcomes change the state (consumed, or a try spent) and must be on disk before the answer
-            deps.store.otp().save(&key, &state, None, &[]).await?;
+            // both outcomes change the state (consumed, or a try spent) and must be on disk before the answer;
+            // the answer carries a consumed token's id, so from now on `_search` can be asked about it
+            let token = result.as_ref().ok().map(|live| TokenRecord {
+                id: live.token_id,
+                owner: &owner,
+                until_ms: now + DAY_MS,
+            });
+            deps.store.otp().save(&key, &state, token, &[]).await?;
             result
-                .map(|live| live.token_id)
+                .map(|live| live.token_id.to_string())
                 .map_err(ValidateError::Invalid)
         })
     }
@@ -444,7 +441,16 @@ impl Handler<CreateDirect> for OtpSession {
         Box::pin(async move {
             deps.store
                 .otp()
-                .save(&key, &state, Some((&live.token_id, &owner)), &[])
+                .save(
+                    &key,
+                    &state,
+                    Some(TokenRecord {
+                        id: live.token_id,
+                        owner: &owner,
+                        until_ms: live.expires_ms,
+                    }),
+                    &[],
+                )
                 .await?;
             Ok((live, code))
         })

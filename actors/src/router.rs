@@ -90,11 +90,7 @@ impl Router {
         }
     }
 
-    fn session(
-        &mut self,
-        key: SessionKey,
-        ctx: &mut Context<Self>,
-    ) -> Result<Addr<OtpSession>, RouteError> {
+    fn session(&mut self, key: SessionKey) -> Result<Addr<OtpSession>, RouteError> {
         if let Some((addr, _)) = self.sessions.get(&key)
             && addr.connected()
         {
@@ -108,13 +104,7 @@ impl Router {
         }
         self.next_generation += 1;
         let generation = self.next_generation;
-        let addr = OtpSession::new(
-            key,
-            generation,
-            self.deps.clone(),
-            ctx.address().recipient(),
-        )
-        .start();
+        let addr = OtpSession::new(key, generation, self.deps.clone()).start();
         self.sessions.insert(key, (addr.clone(), generation));
         metrics::gauge!(m::OTP_SESSIONS_LIVE).set(self.sessions.len() as f64);
         Ok(addr)
@@ -126,6 +116,11 @@ impl Actor for Router {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(ROUTER_MAILBOX);
+        if self.deps.stopped_to.set(ctx.address().recipient()).is_err() {
+            tracing::error!(
+                "otp session deps shared by two routers: stopped sessions report to the first"
+            );
+        }
     }
 }
 
@@ -146,7 +141,7 @@ where
     type Result = ResponseFuture<Result<M::Result, RouteError>>;
 
     fn handle(&mut self, msg: ToSession<M>, ctx: &mut Self::Context) -> Self::Result {
-        let addr = match self.session(msg.key, ctx) {
+        let addr = match self.session(msg.key) {
             Ok(addr) => addr,
             Err(e) => {
                 mailbox_error("busy");
@@ -197,9 +192,9 @@ where
 {
     type Result = ResponseFuture<Result<M::Result, RouteError>>;
 
-    fn handle(&mut self, Retry(msg): Retry<M>, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, Retry(msg): Retry<M>, _: &mut Self::Context) -> Self::Result {
         self.sessions.remove(&msg.key);
-        let addr = self.session(msg.key, ctx);
+        let addr = self.session(msg.key);
         let timeout = self.timeout;
         Box::pin(async move {
             addr?

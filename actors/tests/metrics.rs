@@ -52,6 +52,7 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
         idle: Duration::from_secs(60),
         test_codes: Default::default(),
         tenant_labels: ::actors::metrics::TenantLabels::new(["pb".to_owned()]),
+        stopped_to: std::sync::OnceLock::new(),
     });
     let limits = RouterLimits {
         max_sessions: 10,
@@ -77,7 +78,7 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
         msg: SendOtp {
             purpose: Purpose::Login,
             to: to.clone(),
-            owner: owner.clone(),
+            tenant: "pb".into(),
         },
     };
     router.send(send()).await.unwrap().unwrap().unwrap();
@@ -91,7 +92,7 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
             msg: ValidateOtp {
                 purpose: None,
                 code: "000000x".into(),
-                tenant: "pb".into(),
+                owner: owner.clone(),
             },
         })
         .await

@@ -196,11 +196,12 @@ pub async fn create(
         .create(identity, tenant)
         .await
         .map_err(other_error)?;
+    let uuid = created.live.token_id.to_string();
     Ok(token_response(
         StatusCode::CREATED,
         TokenOut {
             otp: Some(&created.code),
-            uuid: &created.live.token_id,
+            uuid: &uuid,
             identity,
             tenant_id: &created.tenant,
             is_validation_successful: false,

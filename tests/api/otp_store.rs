@@ -154,3 +154,27 @@ async fn five_wrong_tries_kill_a_code() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[actix_web::test]
+async fn a_sent_code_once_validated_can_be_searched_by_the_uuid_the_validation_answered() {
+    let app = spawn_app().await;
+    let code = app
+        .otp_for("9876543211", "pb.amritsar", "register", "CITIZEN")
+        .await;
+    let (status, body) = app.validate_otp("9876543211", "pb.amritsar", &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let uuid = body["otp"]["UUID"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post_internal("/otp/v1/_search", &json!({"otp": {"UUID": uuid}}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            &body["otp"]["identity"],
+            &body["otp"]["tenantId"],
+            &body["otp"]["isValidationSuccessful"]
+        ),
+        (&json!("9876543211"), &json!("pb"), &json!(true)),
+        "{body}"
+    );
+}

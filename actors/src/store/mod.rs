@@ -6,13 +6,15 @@
 
 mod commit;
 pub mod otp;
+pub mod outbox;
 pub mod sessions;
 pub mod users;
 
 use std::path::PathBuf;
 
 pub use commit::{CommitError, Flusher, GroupCommit};
-pub use otp::{Channel, OtpStore, OutboxRecord, OutboxSummary, SessionKey, TokenOwner};
+pub use otp::{OtpStore, SessionKey, TokenOwner, TokenRecord};
+pub use outbox::{Channel, OutboxRecord, OutboxSummary};
 pub use sessions::{Family, RefreshOutcome, Revoked, SessionStore};
 pub use users::{AuditEntry, UserStore, UserWriteError};
 
@@ -72,6 +74,9 @@ pub enum StoreError {
     /// A record could not be encoded or decoded.
     #[error("record codec failed: {0}")]
     Codec(#[from] serde_json::Error),
+    /// A binary record could not be encoded or decoded.
+    #[error("binary record codec failed: {0}")]
+    Binary(#[from] postcard::Error),
     /// Flushing to disk was not confirmed.
     #[error(transparent)]
     Commit(#[from] CommitError),

@@ -2,26 +2,32 @@
 //!
 //! Trees:
 //! - `otp_sessions`: blind(state tenant, mobile) → the session's [`OtpSessionState`], sealed (AAD = tree/key).
-//!   No mobile number is stored in clear; the state holds nonces and HMACs, never a code.
-//! - `otp_tokens`: token id (16 bytes) → session key, so `/otp/v1/_search` finds a token's session.
-//! - `outbox`: sequence (big-endian u64) → an [`OutboxRecord`], sealed: payloads carry the OTP and the
-//!   mobile number until the sink acknowledged them.
+//!   No mobile number is stored in clear; the state holds nonces and HMACs, never a code. Written as
+//!   postcard behind a tag byte (about 150 bytes sealed, where JSON took 360 — sled caches these, so with
+//!   100,000 live sessions that is 20 MB); states written as JSON still read.
+//! - `otp_tokens`: token id (16 bytes) → session key, owner and until when it can be found, so
+//!   `/otp/v1/_search` finds a token's session. Only tokens a client has seen are entered: a direct
+//!   `/otp/v1/_create` (its answer carries the id) and a successful validation (likewise). A `_send`'s token
+//!   id never leaves the service, so a send writes no entry. The hourly [`OtpStore::prune`] forgets entries
+//!   past their moment, and session states with nothing left in them.
+//! - `outbox` (see [`super::outbox`]): the notifications a send queued.
 //!
-//! A send writes the new session state, its token entry and its payloads in one transaction, and returns once
-//! they are on disk: an SMS is never queued for a code that was not stored, and an acknowledged send is
-//! never lost.
+//! A save writes the new session state, its token entry (if any) and its notifications in one transaction,
+//! and returns once they are on disk: an SMS is never queued for a code that was not stored, and an
+//! acknowledged send is never lost.
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use super::outbox::OutboxRecord;
 use super::{GroupCommit, StoreError};
 use crate::domain::otp::OtpSessionState;
 use crate::seal::{BLIND_LEN, BlindIndexer, IndexedField, Keyring};
 
 const SESSIONS: &str = "otp_sessions";
 const TOKENS: &str = "otp_tokens";
-const OUTBOX: &str = "outbox";
+pub(super) const OUTBOX: &str = "outbox";
 
 /// The store key of one OTP session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,81 +46,35 @@ pub struct TokenOwner {
 struct TokenEntry {
     session: [u8; BLIND_LEN],
     owner: TokenOwner,
-}
-
-/// Which channel a notification goes out on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    /// SMS topic.
-    Sms,
-    /// E-mail topic.
-    Email,
-}
-
-impl Channel {
-    /// Metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sms => "sms",
-            Self::Email => "email",
-        }
-    }
-}
-
-/// A notification waiting for delivery.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxRecord {
-    /// Unique id carried to the consumer (`message-id`) for de-duplication.
-    pub message_id: String,
-    /// Channel.
-    pub channel: Channel,
-    /// Message key (the mobile number or e-mail address).
-    pub key: String,
-    /// The payload exactly as the consumer expects it.
-    pub payload: serde_json::Value,
-    /// When it was queued, epoch ms.
-    pub created_ms: i64,
-    /// After this moment (the code's expiry) delivering it is pointless and it is dropped, epoch ms.
-    pub expires_ms: Option<i64>,
-    /// Delivery attempts so far.
-    pub attempts: u32,
-    /// The last delivery error, if any.
-    pub last_error: Option<String>,
-    /// The tenant the request named (the topic prefix of a central instance); absent in records written
-    /// before it was kept.
+    /// After this moment (epoch ms) the session no longer knows the token; entries written before this was
+    /// kept read as 0 and go at the next prune.
     #[serde(default)]
-    pub tenant: Option<String>,
-    /// Metric labels of the send that queued it: purpose and tenant label.
-    #[serde(default)]
-    pub labels: Option<(String, String)>,
+    until_ms: i64,
 }
 
-/// The outbox at a glance (`digit-user admin outbox`, `GET /admin/outbox`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct OutboxSummary {
-    /// Records waiting.
-    pub depth: usize,
-    /// Age of the oldest, ms.
-    pub oldest_age_ms: Option<i64>,
-    /// Most delivery attempts of one record.
-    pub max_attempts: u32,
-    /// The delivery error of the newest record that has one.
-    pub last_error: Option<String>,
+/// A token id a client will see, entered with a session's save so `/otp/v1/_search` can find it.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRecord<'a> {
+    /// The token id.
+    pub id: uuid::Uuid,
+    /// Who it was issued to.
+    pub owner: &'a TokenOwner,
+    /// Until when the session knows it (its expiry, or a day after its consumption), epoch ms.
+    pub until_ms: i64,
 }
 
 /// OTP sessions, tokens and the outbox.
 pub struct OtpStore {
     sessions: sled::Tree,
     tokens: sled::Tree,
-    outbox: sled::Tree,
-    keyring: std::sync::Arc<Keyring>,
+    pub(super) outbox: sled::Tree,
+    pub(super) keyring: std::sync::Arc<Keyring>,
     blind: BlindIndexer,
     commit: GroupCommit,
     db: sled::Db,
     /// Records in the outbox, kept beside the tree: sled's `len()` walks the whole tree, and every send
     /// checks the depth.
-    depth: std::sync::atomic::AtomicUsize,
+    pub(super) depth: std::sync::atomic::AtomicUsize,
 }
 
 impl OtpStore {
@@ -153,7 +113,7 @@ impl OtpStore {
             Some(raw) => {
                 let plain =
                     zeroize::Zeroizing::new(self.keyring.open(&raw, &aad(SESSIONS, &key.0))?);
-                Ok(serde_json::from_slice(&plain)?)
+                decode_state(&plain)
             }
         }
     }
@@ -161,11 +121,8 @@ impl OtpStore {
     /// The session that issued token `token_id`, and to whom.
     pub fn session_of_token(
         &self,
-        token_id: &str,
+        uuid: &uuid::Uuid,
     ) -> Result<Option<(SessionKey, TokenOwner)>, StoreError> {
-        let Ok(uuid) = uuid::Uuid::parse_str(token_id) else {
-            return Ok(None);
-        };
         let Some(raw) = self.tokens.get(uuid.as_bytes())? else {
             return Ok(None);
         };
@@ -175,19 +132,20 @@ impl OtpStore {
         Ok(Some((SessionKey(entry.session), entry.owner)))
     }
 
-    /// Stores `state` with the token `new_token` (if a code was issued) and `notifications`, in one
+    /// Stores `state` with the token entry `token` (if a client is to see one) and `notifications`, in one
     /// transaction, and waits until it is on disk. Returns the outbox sequence numbers.
     pub async fn save(
         &self,
         key: &SessionKey,
         state: &OtpSessionState,
-        new_token: Option<(&str, &TokenOwner)>,
+        token: Option<TokenRecord<'_>>,
         notifications: &[OutboxRecord],
     ) -> Result<Vec<u64>, StoreError> {
         let sealed_state = if state.is_idle() {
             None
         } else {
-            Some(self.seal(state, SESSIONS, &key.0)?)
+            let plain = zeroize::Zeroizing::new(encode_state(state)?);
+            Some(self.keyring.seal(&plain, &aad(SESSIONS, &key.0))?)
         };
         let mut outbox = Vec::with_capacity(notifications.len());
         for record in notifications {
@@ -195,13 +153,13 @@ impl OtpStore {
             let seq_key = seq.to_be_bytes();
             outbox.push((seq, self.seal(record, OUTBOX, &seq_key)?));
         }
-        let token = match new_token
-            .and_then(|(t, owner)| uuid::Uuid::parse_str(t).ok().map(|u| (u, owner)))
-        {
-            Some((uuid, owner)) => {
+        let token = match token {
+            Some(t) => {
+                let uuid = t.id;
                 let entry = TokenEntry {
                     session: key.0,
-                    owner: owner.clone(),
+                    owner: t.owner.clone(),
+                    until_ms: t.until_ms,
                 };
                 Some((uuid, self.seal(&entry, TOKENS, uuid.as_bytes())?))
             }
@@ -231,85 +189,71 @@ impl OtpStore {
         Ok(outbox.into_iter().map(|(seq, _)| seq).collect())
     }
 
-    /// Up to `limit` outbox records, oldest first.
-    pub fn outbox_batch(&self, limit: usize) -> Result<Vec<(u64, OutboxRecord)>, StoreError> {
-        self.outbox
-            .iter()
-            .take(limit)
-            .map(|kv| {
-                let (k, v) = kv?;
-                let seq = u64::from_be_bytes(
-                    k.as_ref()
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt("outbox key".into()))?,
-                );
-                let plain = zeroize::Zeroizing::new(self.keyring.open(&v, &aad(OUTBOX, &k))?);
-                Ok((seq, serde_json::from_slice(&plain)?))
-            })
-            .collect()
-    }
-
-    /// Removes a delivered record.
-    pub fn outbox_ack(&self, seq: u64) -> Result<(), StoreError> {
-        if self.outbox.remove(seq.to_be_bytes())?.is_some() {
-            self.depth
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        Ok(())
-    }
-
-    /// Removes delivered records in one batch.
-    pub fn outbox_ack_all(&self, seqs: &[u64]) -> Result<(), StoreError> {
-        if seqs.is_empty() {
-            return Ok(());
-        }
-        let mut batch = sled::Batch::default();
-        for seq in seqs {
-            batch.remove(&seq.to_be_bytes());
-        }
-        self.outbox.apply_batch(batch)?;
-        self.depth
-            .fetch_sub(seqs.len(), std::sync::atomic::Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Records a failed attempt on a record.
-    pub fn outbox_failed(&self, seq: u64, record: &OutboxRecord) -> Result<(), StoreError> {
-        let key = seq.to_be_bytes();
-        self.outbox.insert(key, self.seal(record, OUTBOX, &key)?)?;
-        Ok(())
-    }
-
-    /// What waits in the outbox: depth, the oldest record's age and the latest delivery error.
-    pub fn outbox_summary(&self, now: i64) -> Result<OutboxSummary, StoreError> {
-        let mut summary = OutboxSummary::default();
-        for kv in self.outbox.iter() {
+    /// Forgets what ended by `now`: token entries past their moment, and session states in which nothing is
+    /// left (codes expired, sends and consumptions over a day old) that no live session wrote back since.
+    /// A scan of both trees, for a blocking thread. Returns how many entries went.
+    pub fn prune(&self, now: i64) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for kv in self.tokens.iter() {
             let (k, v) = kv?;
-            let plain = zeroize::Zeroizing::new(self.keyring.open(&v, &aad(OUTBOX, &k))?);
-            let record: OutboxRecord = serde_json::from_slice(&plain)?;
-            summary.depth += 1;
-            let age = (now - record.created_ms).max(0);
-            summary.oldest_age_ms = Some(summary.oldest_age_ms.map_or(age, |a| a.max(age)));
-            summary.max_attempts = summary.max_attempts.max(record.attempts);
-            if record.last_error.is_some() {
-                summary.last_error = record.last_error;
+            let plain = zeroize::Zeroizing::new(self.keyring.open(&v, &aad(TOKENS, &k))?);
+            let entry: TokenEntry = serde_json::from_slice(&plain)?;
+            if entry.until_ms <= now
+                && self
+                    .tokens
+                    .compare_and_swap(&k, Some(&v), None::<&[u8]>)?
+                    .is_ok()
+            {
+                removed += 1;
             }
         }
-        Ok(summary)
+        for kv in self.sessions.iter() {
+            let (k, v) = kv?;
+            let plain = zeroize::Zeroizing::new(self.keyring.open(&v, &aad(SESSIONS, &k))?);
+            let mut state = decode_state(&plain)?;
+            state.expire(now);
+            // a session that saved in between wrote a newer state: the swap fails and it stays
+            if state.is_idle()
+                && self
+                    .sessions
+                    .compare_and_swap(&k, Some(&v), None::<&[u8]>)?
+                    .is_ok()
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
-    /// Records waiting.
-    pub fn outbox_depth(&self) -> usize {
-        self.depth.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    fn seal<T: Serialize>(&self, value: &T, tree: &str, key: &[u8]) -> Result<Vec<u8>, StoreError> {
+    pub(super) fn seal<T: Serialize>(
+        &self,
+        value: &T,
+        tree: &str,
+        key: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
         let plain = zeroize::Zeroizing::new(serde_json::to_vec(value)?);
         Ok(self.keyring.seal(&plain, &aad(tree, key))?)
     }
 }
 
-fn aad(tree: &str, key: &[u8]) -> Vec<u8> {
+/// The tag byte of a postcard session state; a JSON state starts with `{`.
+const STATE_POSTCARD: u8 = 1;
+
+fn encode_state(state: &OtpSessionState) -> Result<Vec<u8>, StoreError> {
+    Ok(postcard::to_extend(state, vec![STATE_POSTCARD])?)
+}
+
+fn decode_state(plain: &[u8]) -> Result<OtpSessionState, StoreError> {
+    match plain.split_first() {
+        Some((&STATE_POSTCARD, rest)) => Ok(postcard::from_bytes(rest)?),
+        Some((b'{', _)) => Ok(serde_json::from_slice(plain)?),
+        _ => Err(StoreError::Corrupt(
+            "otp session state of unknown format".into(),
+        )),
+    }
+}
+
+pub(super) fn aad(tree: &str, key: &[u8]) -> Vec<u8> {
     [tree.as_bytes(), b"/", key].concat()
 }
 
@@ -318,7 +262,7 @@ mod tests {
     use super::*;
     use crate::domain::otp::{FreshCode, OtpKeys, OtpPolicy, Purpose};
     use crate::seal::KEY_LEN;
-    use crate::store::{Store, test_store};
+    use crate::store::{Channel, OutboxSummary, Store, test_store};
 
     fn open(dir: &std::path::Path) -> Store {
         test_store(dir, 1, 2).unwrap()
@@ -351,7 +295,7 @@ mod tests {
     #[tokio::test]
     async fn a_send_and_its_payload_survive_a_reopen_and_nothing_is_in_clear() {
         let dir = tempfile::tempdir().unwrap();
-        let token = uuid::Uuid::new_v4().to_string();
+        let token = uuid::Uuid::new_v4();
         let keys = OtpKeys::new(&[7; KEY_LEN]);
         let code = {
             let store = open(dir.path());
@@ -363,7 +307,7 @@ mod tests {
                     0,
                     Purpose::Login,
                     FreshCode {
-                        token_id: token.clone(),
+                        token_id: token,
                         nonce: [5; 16],
                     },
                     &keys,
@@ -378,7 +322,11 @@ mod tests {
             otp.save(
                 &key,
                 &state,
-                Some((&token, &owner)),
+                Some(TokenRecord {
+                    id: token,
+                    owner: &owner,
+                    until_ms: sent.code.expires_ms,
+                }),
                 &[sms(&format!("Your OTP is {code}"))],
             )
             .await
@@ -449,5 +397,94 @@ mod tests {
                 last_error: Some("broker down".into()),
             }
         );
+    }
+
+    fn owner() -> TokenOwner {
+        TokenOwner {
+            identity: "9000000001".into(),
+            tenant: "pb".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn prune_forgets_ended_token_entries_and_idle_states_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let otp = store.otp();
+        let keys = OtpKeys::new(&[7; KEY_LEN]);
+        let (live, idle) = (
+            otp.session_key("pb", "9000000001"),
+            otp.session_key("pb", "9000000002"),
+        );
+        let (token_live, token_old) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let fresh = |token: uuid::Uuid| FreshCode {
+            token_id: token,
+            nonce: [1; 16],
+        };
+        // a send at 0 on one number, and a direct code at 0 on another that nobody used
+        let mut state = OtpSessionState::default();
+        state
+            .send(0, Purpose::Register, fresh(token_old), &keys, &POLICY)
+            .unwrap();
+        otp.save(&live, &state, None, &[]).await.unwrap();
+        assert!(
+            otp.session_of_token(&token_old).unwrap().is_none(),
+            "a send enters no token"
+        );
+        let mut direct = OtpSessionState::default();
+        let code = direct.issue_direct(0, fresh(token_live), &keys, &POLICY);
+        let record = TokenRecord {
+            id: token_live,
+            owner: &owner(),
+            until_ms: code.expires_ms,
+        };
+        otp.save(&idle, &direct, Some(record), &[]).await.unwrap();
+
+        // before anything ended: nothing goes
+        assert_eq!(otp.prune(POLICY.ttl_ms - 1).unwrap(), 0);
+        assert!(otp.session_of_token(&token_live).unwrap().is_some());
+        // the direct code expired: its entry and its session's state go; the send is remembered a day
+        assert_eq!(otp.prune(POLICY.ttl_ms).unwrap(), 2);
+        assert!(otp.session_of_token(&token_live).unwrap().is_none());
+        assert_eq!(otp.load(&idle).unwrap(), OtpSessionState::default());
+        assert!(!otp.load(&live).unwrap().sends.is_empty());
+        // a day after the send the other state goes too
+        assert_eq!(otp.prune(crate::domain::otp::DAY_MS).unwrap(), 1);
+        assert_eq!(otp.load(&live).unwrap(), OtpSessionState::default());
+    }
+
+    #[tokio::test]
+    async fn states_read_from_json_and_are_written_compact() {
+        let keys = OtpKeys::new(&[7; KEY_LEN]);
+        let mut state = OtpSessionState::default();
+        let fresh = FreshCode {
+            token_id: uuid::Uuid::new_v4(),
+            nonce: [3; 16],
+        };
+        state
+            .send(5, Purpose::Login, fresh, &keys, &POLICY)
+            .unwrap();
+        state.consumed.push((uuid::Uuid::new_v4(), 4));
+        let json = serde_json::to_vec(&state).unwrap();
+        assert_eq!(decode_state(&json).unwrap(), state);
+        let compact = encode_state(&state).unwrap();
+        assert_eq!(decode_state(&compact).unwrap(), state);
+        assert!(
+            compact.len() * 2 < json.len(),
+            "{} vs {}",
+            compact.len(),
+            json.len()
+        );
+        assert!(decode_state(b"\x07junk").is_err());
+        assert!(decode_state(&compact[..compact.len() - 3]).is_err());
+
+        // a JSON state stored by an earlier build is read through the store
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let otp = store.otp();
+        let key = otp.session_key("pb", "9000000003");
+        let sealed = otp.keyring.seal(&json, &aad(SESSIONS, &key.0)).unwrap();
+        otp.sessions.insert(key.0, sealed).unwrap();
+        assert_eq!(otp.load(&key).unwrap(), state);
     }
 }

@@ -47,7 +47,19 @@ impl Service {
     pub fn start(workers: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (public, internal) = (free_port(), free_port());
-        let child = Command::new(binary())
+        // `DIGIT_USER_LOAD_WRAP="heaptrack -o /tmp/ht"` (or `perf record -g -o ...`) runs the service under a
+        // profiler; the numbers of such a run are the profiler's, not the service's.
+        let wrap = std::env::var("DIGIT_USER_LOAD_WRAP").unwrap_or_default();
+        let mut words = wrap.split_whitespace();
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut c = Command::new(program);
+                c.args(words).arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
+        let child = command
             .arg("serve")
             .arg("--data-dir")
             .arg(dir.path())

@@ -55,8 +55,11 @@ impl OtpKeys {
         unreachable!("a 2^-60 chance per chunk of rejection")
     }
 
-    /// The stored HMAC of `code` issued as token `token_id`.
-    pub fn hash(&self, token_id: &str, code: &str) -> [u8; 32] {
+    /// The stored HMAC of `code` issued as token `token_id` (over the id's hyphenated form, as it was
+    /// when ids were kept as strings, so stored hashes still match).
+    pub fn hash(&self, token_id: &uuid::Uuid, code: &str) -> [u8; 32] {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let token_id: &str = token_id.hyphenated().encode_lower(&mut buf);
         let mut mac = self.hash.clone();
         mac.update(&(token_id.len() as u64).to_be_bytes());
         mac.update(token_id.as_bytes());
@@ -73,8 +76,8 @@ impl OtpKeys {
 /// A code that is live: what is stored of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveCode {
-    /// Token id (`UUID` on egov-otp's wire).
-    pub token_id: String,
+    /// Token id (`UUID` on egov-otp's wire); 16 bytes in memory and in postcard, a string in JSON.
+    pub token_id: uuid::Uuid,
     /// Random nonce the code derives from.
     pub nonce: [u8; 16],
     /// HMAC of the code.
@@ -106,7 +109,7 @@ impl LiveCode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FreshCode {
     /// Token id for the new code.
-    pub token_id: String,
+    pub token_id: uuid::Uuid,
     /// Nonce for the new code.
     pub nonce: [u8; 16],
 }

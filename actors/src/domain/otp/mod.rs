@@ -10,6 +10,7 @@
 //! - Everything here is pure: time comes in as `now` (epoch ms), randomness as a [`FreshCode`].
 
 mod code;
+mod live;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -17,6 +18,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use code::{FreshCode, LiveCode, OtpKeys};
+pub use live::LiveCodes;
 pub use state::{Invalid, OtpSessionState, Send, Throttle};
 
 /// What a code is for.
@@ -78,4 +80,5 @@ pub struct OtpPolicy {
 }
 
 pub(crate) const HOUR_MS: i64 = 3_600_000;
-pub(crate) const DAY_MS: i64 = 24 * HOUR_MS;
+/// A day in ms: how long sends and consumptions are remembered.
+pub const DAY_MS: i64 = 24 * HOUR_MS;

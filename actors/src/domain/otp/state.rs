@@ -1,11 +1,9 @@
 //! The state of one (state tenant, mobile number): live codes per purpose, the send history the limits count
 //! on, and recently consumed tokens; sends and validations as pure transitions.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
-use super::{DAY_MS, FreshCode, HOUR_MS, LiveCode, OtpKeys, OtpPolicy, Purpose};
+use super::{DAY_MS, FreshCode, HOUR_MS, LiveCode, LiveCodes, OtpKeys, OtpPolicy, Purpose};
 
 /// Why a send was refused; `retry_after_ms` says when it would be accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,11 +65,11 @@ pub struct Invalid {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OtpSessionState {
     /// Live codes per purpose.
-    pub codes: BTreeMap<Purpose, LiveCode>,
+    pub codes: LiveCodes,
     /// Times of accepted sends within the last day, oldest first.
     pub sends: Vec<i64>,
     /// Token ids consumed within the last day, with when (so `/otp/v1/_search` can say "validated").
-    pub consumed: Vec<(String, i64)>,
+    pub consumed: Vec<(uuid::Uuid, i64)>,
 }
 
 impl OtpSessionState {
@@ -82,10 +80,10 @@ impl OtpSessionState {
             .codes
             .iter()
             .filter(|(_, c)| c.expires_ms <= now)
-            .map(|(p, _)| *p)
+            .map(|(p, _)| p)
             .collect();
         for p in &expired {
-            self.codes.remove(p);
+            self.codes.remove(*p);
         }
         self.sends.retain(|t| now - t < DAY_MS);
         self.consumed.retain(|(_, t)| now - t < DAY_MS);
@@ -140,8 +138,11 @@ impl OtpSessionState {
                     - now,
             });
         }
+        // sends are few per number (the daily cap), so no growth in doublings: with 100,000 live sessions
+        // every spare slot is a megabyte
+        self.sends.reserve_exact(1);
         self.sends.push(now);
-        if let Some(live) = self.codes.get(&purpose) {
+        if let Some(live) = self.codes.get(purpose) {
             return Ok(Send {
                 code: live.clone(),
                 is_new: false,
@@ -181,28 +182,29 @@ impl OtpSessionState {
         self.expire(now);
         let candidates: Vec<Purpose> = self
             .codes
-            .keys()
-            .copied()
+            .iter()
+            .map(|(p, _)| p)
             .filter(|p| purpose.is_none_or(|want| want == *p))
             .collect();
         // check every candidate, so the time taken does not say which purpose matched
         let mut matched = None;
         for p in &candidates {
-            if keys.matches(&self.codes[p], code) && matched.is_none() {
+            let live = self.codes.get(*p).expect("candidate exists");
+            if keys.matches(live, code) && matched.is_none() {
                 matched = Some(*p);
             }
         }
         if let Some(p) = matched {
-            let live = self.codes.remove(&p).expect("candidate exists");
-            self.consumed.push((live.token_id.clone(), now));
+            let live = self.codes.remove(p).expect("candidate exists");
+            self.consumed.push((live.token_id, now));
             return Ok(live);
         }
         let mut exhausted = Vec::new();
         for p in candidates {
-            let live = self.codes.get_mut(&p).expect("candidate exists");
+            let live = self.codes.get_mut(p).expect("candidate exists");
             live.tries_left = live.tries_left.saturating_sub(1);
             if live.tries_left == 0 {
-                self.codes.remove(&p);
+                self.codes.remove(p);
                 exhausted.push(p);
             }
         }
@@ -210,13 +212,13 @@ impl OtpSessionState {
     }
 
     /// Whether token `token_id` is live (`Some(false)`), was consumed (`Some(true)`), or unknown (`None`).
-    pub fn token_status(&self, token_id: &str) -> Option<bool> {
+    pub fn token_status(&self, token_id: &uuid::Uuid) -> Option<bool> {
         if self.consumed.iter().any(|(t, _)| t == token_id) {
             return Some(true);
         }
         self.codes
             .values()
-            .any(|c| c.token_id == token_id)
+            .any(|c| c.token_id == *token_id)
             .then_some(false)
     }
 }
