@@ -270,3 +270,14 @@ fn direct_codes_skip_the_send_limits() {
     assert!(s.sends.is_empty());
     assert!(s.validate(2, None, &code_of(&b), &keys()).is_ok());
 }
+
+#[test]
+fn stored_hashes_keep_their_format_the_hyphenated_token_id_under_the_hash_key() {
+    // computed independently (Python's hmac): key = HMAC(pepper, "digit-user otp code hash"),
+    // hash = HMAC(key, be64(len(id)) || id || code) with the id as the hyphenated lowercase string
+    let expected = "045a152441d3a6f447ede65e85eba26bd872a55d734a7e243f82c555773d8480";
+    let id = uuid::Uuid::parse_str("5f0e2c1a-8d3b-4c7e-9f10-2b3c4d5e6f70").unwrap();
+    let hash = keys().hash(&id, "123456");
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex, expected);
+}
