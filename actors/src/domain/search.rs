@@ -115,6 +115,61 @@ pub fn page_size(
     }
 }
 
+impl UserQuery {
+    /// What each pod answers when this query fans out to all of them: the same criteria from row 0, with
+    /// `offset + limit` rows, so that the merged rows can be cut to the page ([`merge_in_id_order`]).
+    pub fn for_fan_out(&self) -> UserQuery {
+        UserQuery {
+            offset: 0,
+            limit: self.limit.map(|l| l.saturating_add(self.offset)),
+            ..self.clone()
+        }
+    }
+}
+
+/// Merges the pods' answers to a fanned-out search — each in id order — into the page the caller asked
+/// for: in id order, one row per id (during a partition move a user can be on two pods for a moment), then
+/// `offset` rows skipped and at most `limit` kept.
+pub fn merge_in_id_order<T>(
+    pages: Vec<Vec<T>>,
+    id: impl Fn(&T) -> i64,
+    offset: usize,
+    limit: Option<usize>,
+) -> Vec<T> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    let mut sources: Vec<std::vec::IntoIter<T>> = pages.into_iter().map(Vec::into_iter).collect();
+    let mut heads: Vec<Option<T>> = sources.iter_mut().map(Iterator::next).collect();
+    let mut next: BinaryHeap<Reverse<(i64, usize)>> = heads
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.as_ref().map(|row| Reverse((id(row), i))))
+        .collect();
+    let mut out = Vec::new();
+    let (mut skipped, mut last) = (0, None);
+    while let Some(Reverse((row_id, i))) = next.pop() {
+        let row = heads[i].take().expect("a queued source has a head");
+        if let Some(following) = sources[i].next() {
+            next.push(Reverse((id(&following), i)));
+            heads[i] = Some(following);
+        }
+        if last == Some(row_id) {
+            continue;
+        }
+        last = Some(row_id);
+        if skipped < offset {
+            skipped += 1;
+            continue;
+        }
+        if limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+        out.push(row);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +263,77 @@ mod tests {
         assert_eq!(page_size(9000, false, false, 10, 5000), Some(5000));
         assert_eq!(page_size(-4, false, false, 10, 0), None);
         assert_eq!(page_size(20, false, false, 10, 0), Some(20));
+    }
+
+    #[test]
+    fn a_fanned_out_search_asks_every_pod_for_the_rows_up_to_the_page_end() {
+        let q = UserQuery {
+            offset: 20,
+            limit: Some(10),
+            user_name: Some("a".into()),
+            ..UserQuery::default()
+        };
+        let each = q.for_fan_out();
+        assert_eq!((each.offset, each.limit), (0, Some(30)));
+        assert_eq!(each.user_name.as_deref(), Some("a"));
+        let all = UserQuery {
+            offset: 5,
+            ..UserQuery::default()
+        }
+        .for_fan_out();
+        assert_eq!((all.offset, all.limit), (0, None));
+    }
+
+    #[test]
+    fn merged_pages_equal_the_page_of_one_store_holding_everything() {
+        // ids spread over three pods, as partitions spread them
+        let all: Vec<i64> = (1..=50).map(|n| n * 7).collect();
+        let pods: Vec<Vec<i64>> = (0..3)
+            .map(|p| all.iter().copied().filter(|id| id % 3 == p).collect())
+            .collect();
+        for (offset, limit) in [
+            (0, Some(10)),
+            (10, Some(10)),
+            (45, Some(10)),
+            (60, Some(5)),
+            (3, None),
+        ] {
+            // each pod answers its first offset + limit rows, as for_fan_out asks
+            let answers: Vec<Vec<i64>> = pods
+                .iter()
+                .map(|rows| {
+                    rows.iter()
+                        .copied()
+                        .take(limit.map_or(usize::MAX, |l| l + offset))
+                        .collect()
+                })
+                .collect();
+            let expected: Vec<i64> = all
+                .iter()
+                .copied()
+                .skip(offset)
+                .take(limit.unwrap_or(usize::MAX))
+                .collect();
+            assert_eq!(
+                merge_in_id_order(answers, |id| *id, offset, limit),
+                expected,
+                "offset {offset} limit {limit:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_user_on_two_pods_during_a_move_is_listed_once() {
+        let merged = merge_in_id_order(
+            vec![vec![1, 4, 9], vec![4, 5], vec![], vec![9]],
+            |id| *id,
+            0,
+            None,
+        );
+        assert_eq!(merged, [1, 4, 5, 9]);
+        assert_eq!(
+            merge_in_id_order(vec![vec![1, 4, 9], vec![4, 5]], |id| *id, 2, Some(1)),
+            [5]
+        );
     }
 }
