@@ -28,12 +28,49 @@ if [ ! -d dashboards/check/node_modules/@grafana/schema ]; then
   (cd dashboards/check && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# Kubernetes manifest tools, cached under ~/.cache/digit-user-tools: Debian's kubectl 1.20 (its built-in
+# kustomize v2 renders the overlays) extracted from the package without installing it, kubernetes-validate and
+# checkov in a venv (pip), and the prometheus-operator models (npm, pinned in k8s/check/package-lock.json).
+TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/digit-user-tools"
+KUBECTL="$TOOLS/kubectl/usr/bin/kubectl"
+if [ ! -x "$KUBECTL" ]; then
+  deb_dir=$(mktemp -d)
+  if ! (cd "$deb_dir" && apt-get download -qq kubernetes-client); then
+    if [ "$(id -u)" -eq 0 ]; then apt-get update -qq; else sudo apt-get update -qq; fi
+    (cd "$deb_dir" && apt-get download -qq kubernetes-client)
+  fi
+  mkdir -p "$TOOLS/kubectl"
+  dpkg-deb -x "$deb_dir"/kubernetes-client_*.deb "$TOOLS/kubectl"
+  rm -rf "$deb_dir"
+fi
+"$KUBECTL" version --client --short 2>/dev/null || "$KUBECTL" version --client
+K8S_VENV="$TOOLS/k8s-venv"
+if [ ! -x "$K8S_VENV/bin/kubernetes-validate" ] || [ ! -x "$K8S_VENV/bin/checkov" ]; then
+  python3 -m venv "$K8S_VENV"
+  "$K8S_VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate==1.37.0 checkov==3.3.30
+fi
+if [ ! -d k8s/check/node_modules/@kubernetes-models/prometheus-operator ]; then
+  (cd k8s/check && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 step "dashboards and alerts"
 python3 dashboards/src/generate.py --check
 (cd dashboards/check && node check.mjs)
 promtool check rules dashboards/alerts.yaml
 promtool test rules dashboards/alerts_test.yaml
 promtool check config dashboards/prometheus.example.yml
+
+step "kubernetes manifests"
+rendered=$(mktemp -d)
+for overlay in k8s/overlays/*/; do
+  "$KUBECTL" kustomize "$overlay" > "$rendered/$(basename "$overlay").yaml"
+done
+cp k8s/base/secret.example.yaml "$rendered/"
+"$K8S_VENV/bin/kubernetes-validate" --strict --quiet "$rendered"/*.yaml
+"$K8S_VENV/bin/checkov" -d "$rendered" --framework kubernetes --compact --quiet --skip-download
+(cd k8s/check && node check.mjs "$rendered"/*.yaml)
+cargo run --quiet --bin digit-user -- check-config --config k8s/base/digit-user.toml
+rm -rf "$rendered"
 
 step "format"
 cargo fmt --all -- --check
