@@ -75,6 +75,27 @@ pub enum AdminCommand {
     /// Show the notification outbox of a stopped service's data dir: depth, oldest age, last error. While
     /// the service runs: `curl http://<internal listener>/admin/outbox`.
     Outbox(OutboxArgs),
+    /// Move partitions between the running pods so that N pods share them evenly; prints progress and the
+    /// user, lockout and refresh-family counts before and after. Scale the StatefulSet up before, down
+    /// after (README, "Operating at scale"). Reaches the pods through cluster.peers / peer_template.
+    Rebalance(RebalanceArgs),
+}
+
+/// `admin rebalance`
+#[derive(Debug, Args)]
+pub struct RebalanceArgs {
+    /// Pods that share the partitions afterwards.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub to_replicas: u16,
+    /// Print the moves and the final map (JSON, usable as cluster.map_file) without moving anything.
+    #[arg(long)]
+    pub plan: bool,
+    /// Partitions moved (and frozen) at a time.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Configuration (the cluster section: partitions, peers or peer_template).
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// `admin outbox`

@@ -5,12 +5,14 @@
 
 pub mod admin;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod kafka;
 pub mod login;
 pub mod observability;
 pub mod otp;
+pub mod rebalance;
 pub mod registry;
 pub mod secrets;
 pub mod sessions;

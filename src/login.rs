@@ -336,11 +336,7 @@ impl Login {
                     return Ok(false);
                 };
                 let state = user.tenant_id.state();
-                match self
-                    .otp
-                    .validate(mobile, state.as_str(), &code, Some(purpose))
-                    .await
-                {
+                match self.otp.check(mobile, state.as_str(), &code, purpose).await {
                     Ok(_) => Ok(true),
                     Err(OtpError::ValidationFailed) => Ok(false),
                     Err(e) => Err(Undecided::Otp(e)),

@@ -28,6 +28,10 @@ fn main() -> ExitCode {
             Ok(settings) => report(admin::unlock(args, settings)),
             Err(code) => code,
         },
+        Some(Command::Admin(AdminCommand::Rebalance(args))) => match load(&args.serve) {
+            Ok(settings) => report(digit_user::rebalance::run(args, settings)),
+            Err(code) => code,
+        },
         Some(Command::Admin(AdminCommand::Outbox(args))) => match load(&args.serve) {
             Ok(settings) => report(admin::outbox(settings)),
             Err(code) => code,

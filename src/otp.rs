@@ -16,6 +16,8 @@ use actors::otp_session::{
 use actors::router::{AdmitIp, RouteError, Router, ToSession};
 use actors::store::{SessionKey, Store, StoreError, TokenOwner};
 
+use crate::cluster::calls::OtpCheck;
+use crate::cluster::{Cluster, Owner};
 use crate::registry::{Registry, RegistryError};
 
 /// A rule of `_send`'s request validation that failed.
@@ -106,6 +108,7 @@ pub struct OtpService {
     registry: Registry,
     mobile: Arc<MobileRules>,
     max_outbox_depth: usize,
+    cluster: Arc<Cluster>,
 }
 
 impl OtpService {
@@ -117,6 +120,7 @@ impl OtpService {
         registry: Registry,
         mobile: MobileRules,
         max_outbox_depth: usize,
+        cluster: Arc<Cluster>,
     ) -> Self {
         Self {
             router,
@@ -125,6 +129,7 @@ impl OtpService {
             registry,
             mobile: Arc::new(mobile),
             max_outbox_depth,
+            cluster,
         }
     }
 
@@ -181,7 +186,9 @@ impl OtpService {
         if self.store.otp().outbox_depth() >= self.max_outbox_depth {
             return Err(OtpError::Backlog);
         }
-        let user = self.find_user(tenant, mobile, req.user_type.as_deref())?;
+        let user = self
+            .find_user(tenant, mobile, req.user_type.as_deref())
+            .await?;
         let mut to = Recipients {
             mobile: mobile.to_owned(),
             country_code,
@@ -205,6 +212,7 @@ impl OtpService {
             purpose,
             to,
             tenant: state.clone(),
+            home: self.store.otp().home(&state, mobile),
         };
         match self
             .router
@@ -228,7 +236,7 @@ impl OtpService {
 
     /// user-otp's user lookup: the city tenant for employees, the state for everyone else; active users
     /// only; the mobile number matches the mobile or the alternate number.
-    fn find_user(
+    async fn find_user(
         &self,
         tenant: &str,
         mobile: &str,
@@ -251,7 +259,19 @@ impl OtpService {
             limit: Some(1),
             ..UserQuery::default()
         };
-        Ok(self.registry.search(&query)?.into_iter().next())
+        if let Some(found) = self.registry.search(&query)?.into_iter().next() {
+            return Ok(Some(found));
+        }
+        if !self.cluster.sharded() {
+            return Ok(None);
+        }
+        // an employee's (or a renamed citizen's) home is hash(state, userName), not the mobile's: ask the rest
+        let others = self
+            .cluster
+            .search_others(&query)
+            .await
+            .map_err(|_| RouteError::Busy)?;
+        Ok(others.into_iter().flatten().min_by_key(|u| u.id))
     }
 
     /// `/otp/v1/_create`: a code for another service, returned in clear.
@@ -276,7 +296,37 @@ impl OtpService {
         })
     }
 
-    /// `/otp/v1/_validate`, and the OTP check of other flows (`purpose` set): consumes the code on success.
+    /// The OTP check of other flows (login, registration, password reset): consumes the code on success. The
+    /// code's session may live on another pod (an employee's mobile is not their userName): asked there.
+    pub async fn check(
+        &self,
+        identity: &str,
+        tenant: &str,
+        code: &str,
+        purpose: Purpose,
+    ) -> Result<(), OtpError> {
+        let state = tenant.split('.').next().unwrap_or(tenant);
+        if self.cluster.sharded()
+            && let Owner::Peer(ordinal) = self.cluster.owner(self.store.otp().home(state, identity))
+        {
+            let check = OtpCheck {
+                identity: identity.to_owned(),
+                tenant: tenant.to_owned(),
+                code: code.to_owned(),
+                purpose: Some(purpose),
+            };
+            return match self.cluster.check_otp_at(ordinal, &check).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(OtpError::ValidationFailed),
+                Err(_) => Err(RouteError::Busy.into()),
+            };
+        }
+        self.validate(identity, tenant, code, Some(purpose))
+            .await
+            .map(|_| ())
+    }
+
+    /// `/otp/v1/_validate` on the pod owning the session: consumes the code on success.
     pub async fn validate(
         &self,
         identity: &str,

@@ -7,6 +7,7 @@
 //! families. Revocations live in memory — loaded from sled at start, written through — so `/user/_details`
 //! answers from the token and this set alone.
 
+use actors::partition::{Partition, partition_of_id};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -18,6 +19,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+use crate::cluster::Cluster;
 use crate::tokens::{Snapshot, TokenCodec, TokenError, Verified};
 
 /// Access tokens remembered as verified at most (then the cache starts over).
@@ -104,6 +106,15 @@ fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
     uuid::Uuid::parse_str(id).ok().map(|u| *u.as_bytes())
 }
 
+/// Revocations as they travel between pods: ids with the moment they may be forgotten (epoch ms).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RevocationList {
+    /// Refresh families.
+    pub families: Vec<(String, i64)>,
+    /// Single access tokens.
+    pub access: Vec<(String, i64)>,
+}
+
 /// Sessions over the store.
 pub struct Sessions {
     codec: TokenCodec,
@@ -112,6 +123,7 @@ pub struct Sessions {
     verified: RwLock<HashMap<Box<str>, Arc<Verified>>>,
     clock: Clock,
     life: Lifetimes,
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Sessions {
@@ -144,7 +156,55 @@ impl Sessions {
             verified: RwLock::new(HashMap::new()),
             clock,
             life,
+            cluster: None,
         })
+    }
+
+    /// Tells every other pod of each revocation made here (sharded deployments).
+    pub fn with_cluster(mut self, cluster: Arc<Cluster>) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    /// Applies revocations another pod made (effective at once, then persisted); never sent on.
+    pub async fn apply_remote(&self, list: &RevocationList) -> Result<(), SessionError> {
+        for (id, until) in &list.families {
+            Revocations::insert(&self.revoked.families, id, *until);
+        }
+        for (id, until) in &list.access {
+            Revocations::insert(&self.revoked.access, id, *until);
+        }
+        self.store
+            .sessions()
+            .revoke(&list.families, &list.access)
+            .await?;
+        Ok(())
+    }
+
+    /// Every revocation in force here (what a pod that was down pulls at its start).
+    pub fn in_force(&self) -> RevocationList {
+        let now = self.clock.now_ms();
+        let list = |map: &RwLock<HashMap<[u8; 16], i64>>| -> Vec<(String, i64)> {
+            map.read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .filter(|(_, until)| **until > now)
+                .map(|(id, until)| (uuid::Uuid::from_bytes(*id).to_string(), *until))
+                .collect()
+        };
+        RevocationList {
+            families: list(&self.revoked.families),
+            access: list(&self.revoked.access),
+        }
+    }
+
+    fn broadcast(&self, families: &[(String, i64)], access: &[(String, i64)]) {
+        if let Some(cluster) = &self.cluster {
+            cluster.broadcast_revocations(RevocationList {
+                families: families.to_vec(),
+                access: access.to_vec(),
+            });
+        }
     }
 
     /// Forgets what ended: expired revocations in memory, and expired revocations, families and refresh
@@ -170,7 +230,7 @@ impl Sessions {
         let family_id = uuid::Uuid::new_v4().to_string();
         let snapshot = Snapshot::of(user);
         let access = self.mint(&snapshot, &family_id, now)?;
-        let (refresh, hash) = new_refresh_token();
+        let (refresh, hash) = new_refresh_token(partition_of_id(user.id));
         let family = Family {
             user: user.uuid.clone(),
             user_type: user.user_type.as_str().to_owned(),
@@ -222,7 +282,7 @@ impl Sessions {
         }
         let snapshot = Snapshot::of(&user);
         let access = self.mint(&snapshot, &family_id, now)?;
-        let (refresh, new) = new_refresh_token();
+        let (refresh, new) = new_refresh_token(partition_of_id(user.id));
         let outcome = self
             .store
             .sessions()
@@ -260,6 +320,7 @@ impl Sessions {
                 metrics::counter!(m::REFRESH_REUSE).increment(1);
                 tracing::warn!(uuid = %f.user, "a spent refresh token was reused: its session family is revoked");
                 Revocations::insert(&self.revoked.families, &family_id, f.expires_ms);
+                self.broadcast(&[(family_id.clone(), f.expires_ms)], &[]);
                 metrics::counter!(m::REVOCATIONS, "reason" => "reuse").increment(1);
                 Err(SessionError::Reused)
             }
@@ -360,6 +421,7 @@ impl Sessions {
         metrics::counter!(m::REVOCATIONS, "reason" => reason)
             .increment((families.len() + access.len()) as u64);
         self.store.sessions().revoke(families, access).await?;
+        self.broadcast(families, access);
         Ok(())
     }
 
@@ -375,13 +437,22 @@ impl Sessions {
     }
 }
 
-/// A new refresh token and its stored hash.
-fn new_refresh_token() -> (String, [u8; 32]) {
+/// A new refresh token for a user of home partition `home`, and its stored hash. The first two bytes are the
+/// partition (so any pod can route a refresh to the pod holding the family); 240 random bits remain.
+fn new_refresh_token(home: Partition) -> (String, [u8; 32]) {
     let mut raw = [0u8; 32];
     rand::fill(&mut raw);
+    raw[..2].copy_from_slice(&home.0.to_be_bytes());
     let token = URL_SAFE_NO_PAD.encode(raw);
     let hash = Sha256::digest(token.as_bytes()).into();
     (token, hash)
+}
+
+/// The partition a refresh token was minted for; `None` when it cannot be one of ours.
+pub fn refresh_token_partition(token: &str) -> Option<Partition> {
+    hash_refresh_token(token)?;
+    let raw = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
+    Some(Partition(u16::from_be_bytes([raw[0], raw[1]])))
 }
 
 /// The stored hash of a presented refresh token; `None` when it cannot be one of ours.

@@ -20,6 +20,7 @@ use actors::router::{Router, RouterLimits};
 use actors::sink::{FileSink, Sink};
 use actors::store::{Store, StoreError, StoreKeys, StoreOptions};
 
+use crate::cluster::{Cluster, ClusterError};
 use crate::config::{ConfigError, EnvSource, Settings, SinkKind};
 use crate::http::health::Readiness;
 use crate::http::json::BodyLimit;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Readiness switch.
     pub readiness: Readiness,
+    /// This pod's place among the shards.
+    pub cluster: Arc<Cluster>,
 }
 
 /// Why the service could not start.
@@ -64,6 +67,9 @@ pub enum StartError {
     /// The hasher pool.
     #[error("cannot start the password hasher: {0}")]
     Hasher(#[from] HasherError),
+    /// The cluster settings or the stored partition map.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     /// The Kafka producer (a bad `kafka.properties` entry).
     #[error(transparent)]
     Kafka(#[from] KafkaSetupError),
@@ -102,6 +108,7 @@ impl Application {
         let settings = Arc::new(settings);
         let secrets = Secrets::load_or_generate(&settings.storage.data_dir, env, true)?;
         let store = Arc::new(open_store(&settings, &secrets)?);
+        let cluster = Cluster::start(&settings.cluster, store.clone())?;
         let (roles, mobile) = settings.catalogs()?;
         let tenant_labels = if settings.metrics.tenants.is_empty() {
             TenantLabels::new(roles.states().chain(mobile.states()).map(str::to_owned))
@@ -145,8 +152,17 @@ impl Application {
             registry.clone(),
             mobile,
             settings.notify.max_outbox_depth,
+            cluster.clone(),
         );
-        let login = start_login(&settings, &secrets, &store, hasher, otp.clone(), &clock)?;
+        let login = start_login(
+            &settings,
+            &secrets,
+            &store,
+            hasher,
+            otp.clone(),
+            &clock,
+            &cluster,
+        )?;
 
         let public = bind(&settings.http.public_addr)?;
         let internal = bind(&settings.http.internal_addr)?;
@@ -166,6 +182,7 @@ impl Application {
             internal_addr,
             settings: settings.clone(),
             readiness: readiness.clone(),
+            cluster: cluster.clone(),
         });
         let limit = BodyLimit(settings.http.max_body_bytes);
         let app_state = state.clone();
@@ -173,6 +190,9 @@ impl Application {
             App::new()
                 .wrap(actix_web::middleware::from_fn(
                     crate::observability::http_metrics,
+                ))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::cluster::forward::route,
                 ))
                 .app_data(app_state.clone())
                 .app_data(limit)
@@ -189,7 +209,12 @@ impl Application {
         })?
         .run();
         start_upkeep(&store);
-        readiness.set(true);
+        if cluster.sharded() || cluster.me() > 0 {
+            // ready once the newest map and the revocations made while this pod was down are in
+            actix_web::rt::spawn(crate::cluster::calls::catch_up(state.clone()));
+        } else {
+            readiness.set(true);
+        }
         let drain = Duration::from_secs(settings.notify.shutdown_drain_secs);
         Ok(Self {
             server,
@@ -265,6 +290,7 @@ fn start_login(
     hasher: HasherPool,
     otp: OtpService,
     clock: &Clock,
+    cluster: &Arc<Cluster>,
 ) -> Result<Login, StartError> {
     let t = &settings.tokens;
     let minutes = |m: u64| i64::try_from(m.saturating_mul(60_000)).unwrap_or(i64::MAX / 2);
@@ -277,7 +303,8 @@ fn start_login(
             refresh_ms: minutes(t.refresh_validity_minutes),
             grace_ms: i64::try_from(t.refresh_grace_secs.saturating_mul(1000)).unwrap_or(0),
         },
-    )?;
+    )?
+    .with_cluster(cluster.clone());
     let lockouts = Lockouts::new(
         LockoutDeps {
             store: store.clone(),

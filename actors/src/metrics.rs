@@ -101,6 +101,15 @@ pub const KAFKA_PRODUCE_SECONDS: &str = "digit_user_kafka_produce_seconds";
 /// 1 while the Kafka brokers answer, 0 while none is reachable.
 pub const KAFKA_UP: &str = "digit_user_kafka_brokers_up";
 
+/// Requests one pod sent to another, by `kind` (`forward`: to the key's owner, `fanout`: one leg of a
+/// search, `broadcast`: revocations, `otp`: an OTP check at the code's owner) and `result` (`ok`,
+/// `unavailable`).
+pub const CLUSTER_CALLS: &str = "digit_user_cluster_calls_total";
+/// Version of the partition map this pod follows.
+pub const PARTITION_MAP_VERSION: &str = "digit_user_partition_map_version";
+/// Partitions this pod owns under its map.
+pub const PARTITIONS_OWNED: &str = "digit_user_partitions_owned";
+
 /// Creates the series of rare events at zero, so rates and alerts over them have data before the first one
 /// happens (a counter that does not exist yet cannot be told from a broken exporter).
 pub fn register_zero() {
@@ -126,6 +135,11 @@ pub fn register_zero() {
     for actor in ["otp_session", "lockout"] {
         for kind in ["busy", "timeout", "closed"] {
             metrics::counter!(MAILBOX_ERRORS, "actor" => actor, "kind" => kind).increment(0);
+        }
+    }
+    for kind in ["forward", "fanout", "broadcast", "otp"] {
+        for result in ["ok", "unavailable"] {
+            metrics::counter!(CLUSTER_CALLS, "kind" => kind, "result" => result).increment(0);
         }
     }
     metrics::gauge!(OTP_SESSIONS_LIVE).set(0.0);
@@ -167,6 +181,20 @@ pub fn describe() {
         "Time from admission to the password hasher's answer, by operation"
     );
     describe_gauge!(LOCKOUT_ACTORS_LIVE, Unit::Count, "Live lockout actors");
+    describe_counter!(
+        CLUSTER_CALLS,
+        Unit::Count,
+        "Requests sent to other pods, by kind and result"
+    );
+    describe_gauge!(
+        PARTITION_MAP_VERSION,
+        "Version of the partition map this pod follows"
+    );
+    describe_gauge!(
+        PARTITIONS_OWNED,
+        Unit::Count,
+        "Partitions this pod owns under its map"
+    );
     describe_counter!(
         HTTP_REQUESTS,
         Unit::Count,

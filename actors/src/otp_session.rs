@@ -17,6 +17,7 @@ use crate::domain::otp::{
     FreshCode, Invalid, LiveCode, OtpKeys, OtpPolicy, OtpSessionState, Purpose, Throttle,
 };
 use crate::metrics::{self as m, TenantLabels};
+use crate::partition::{Partition, mint_uuid};
 use crate::store::{Channel, OutboxRecord, SessionKey, Store, StoreError, TokenOwner, TokenRecord};
 
 /// Who receives the notifications of a send.
@@ -44,6 +45,8 @@ pub struct SendOtp {
     pub to: Recipients,
     /// The state tenant (for the metrics' tenant label).
     pub tenant: String,
+    /// Home partition of the session (state, mobile): the token id carries it, so `/otp/v1/_search` routes.
+    pub home: Partition,
 }
 
 /// What a send did.
@@ -268,11 +271,12 @@ fn purpose_label(purpose: Option<Purpose>) -> &'static str {
     purpose.map_or("any", Purpose::as_str)
 }
 
-fn fresh() -> FreshCode {
+/// A new code whose token id carries the session's home partition.
+fn fresh(home: Partition) -> FreshCode {
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).expect("the OS random source");
     FreshCode {
-        token_id: uuid::Uuid::new_v4(),
+        token_id: mint_uuid(home),
         nonce,
     }
 }
@@ -334,7 +338,7 @@ impl Handler<SendOtp> for OtpSession {
         let sent = match self.state.send(
             now,
             msg.purpose,
-            fresh(),
+            fresh(msg.home),
             &self.deps.keys,
             &self.deps.policy,
         ) {
@@ -428,9 +432,12 @@ impl Handler<CreateDirect> for OtpSession {
         ctx: &mut Self::Context,
     ) -> Self::Result {
         let now = self.deps.clock.now_ms();
-        let live = self
-            .state
-            .issue_direct(now, fresh(), &self.deps.keys, &self.deps.policy);
+        let live = self.state.issue_direct(
+            now,
+            fresh(self.deps.store.otp().home(&owner.tenant, &owner.identity)),
+            &self.deps.keys,
+            &self.deps.policy,
+        );
         let code = self
             .deps
             .keys

@@ -164,6 +164,16 @@ impl PartitionMap {
         })
     }
 
+    /// The same map after checking it against `partitions` (a map read from a file or a peer).
+    pub fn checked(self, partitions: u16) -> Result<Self, MapError> {
+        Self::explicit(partitions, self.replicas, self.version, self.owners)
+    }
+
+    /// Partitions in the map.
+    pub fn partitions(&self) -> u16 {
+        self.owners.len() as u16
+    }
+
     /// The map's version; a newer map has a higher one.
     pub fn version(&self) -> u64 {
         self.version

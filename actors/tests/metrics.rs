@@ -79,6 +79,7 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
             purpose: Purpose::Login,
             to: to.clone(),
             tenant: "pb".into(),
+            home: ::actors::partition::Partition(0),
         },
     };
     router.send(send()).await.unwrap().unwrap().unwrap();

@@ -19,6 +19,9 @@ use ::actors::seal::KEY_LEN;
 use ::actors::store::{SessionKey, Store, TokenOwner};
 use actix::prelude::*;
 
+/// Home partition the rig's sends claim (any value; the token ids must carry it).
+const HOME: u16 = 77;
+
 const POLICY: OtpPolicy = OtpPolicy {
     length: 6,
     ttl_ms: 600_000,
@@ -115,6 +118,7 @@ impl Rig {
                     purpose,
                     to: to(),
                     tenant: "pb".into(),
+                    home: ::actors::partition::Partition(HOME),
                 },
             })
             .await
@@ -206,6 +210,12 @@ async fn a_sent_code_validates_exactly_once_and_payloads_match_the_contract() {
     );
     assert_ne!(batch[0].1.message_id, batch[1].1.message_id);
 
+    let token: uuid::Uuid = receipt.token_id.parse().unwrap();
+    assert_eq!(
+        ::actors::partition::partition_of_uuid(&token).0,
+        HOME,
+        "the token id carries the session's home partition, so /otp/v1/_search routes"
+    );
     assert_eq!(
         r.validate(Some(Purpose::Login), &code).await.unwrap(),
         receipt.token_id
@@ -393,6 +403,12 @@ async fn direct_codes_for_other_services() {
         .unwrap()
         .unwrap();
     assert_eq!((key, who), (r.key, owner()));
+    let who = owner();
+    assert_eq!(
+        ::actors::partition::partition_of_uuid(&live.token_id),
+        r.store.otp().home(&who.tenant, &who.identity),
+        "a direct code's token id carries the home partition of (state, identity)"
+    );
     assert_eq!(
         r.store.otp().outbox_depth(),
         0,

@@ -124,6 +124,26 @@ impl Settings {
         if self.cluster.partitions == 0 {
             return fail("cluster.partitions must be at least 1");
         }
+        if self.cluster.replicas == 0 || self.cluster.replicas > self.cluster.partitions {
+            return fail("cluster.replicas must be between 1 and cluster.partitions");
+        }
+        if self.cluster.ordinal < -1 || self.cluster.ordinal >= i32::from(u16::MAX) {
+            return fail("cluster.ordinal must be -1 (from the hostname) or a pod ordinal");
+        }
+        if !self.cluster.peers.is_empty()
+            && self.cluster.peers.len() < usize::from(self.cluster.replicas)
+        {
+            return fail("cluster.peers must name an address for every replica (or be empty)");
+        }
+        if self.cluster.peers.is_empty()
+            && self.cluster.replicas > 1
+            && !self.cluster.peer_template.contains("{ordinal}")
+        {
+            return fail("cluster.peer_template must contain {ordinal}");
+        }
+        if !(100..=60_000).contains(&self.cluster.forward_timeout_ms) {
+            return fail("cluster.forward_timeout_ms must be between 100 and 60000");
+        }
         if self.password.min_length == 0 || self.password.min_length > self.password.max_length {
             return fail("password.min_length must be between 1 and password.max_length");
         }

@@ -61,12 +61,26 @@ pub enum LogFormat {
     Json,
 }
 
-/// Sharding.
+/// Sharding (ARCHITECTURE.md, "Sharding"; README, "Operating at scale").
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSettings {
-    /// Partition count.
+    /// Partition count; fixed for the life of a deployment.
     pub partitions: u16,
+    /// Pods the first partition map spreads the partitions over; 1 = everything local.
+    pub replicas: u16,
+    /// This pod's ordinal; -1 = from the hostname `<name>-<ordinal>`.
+    pub ordinal: i32,
+    /// The StatefulSet's name.
+    pub name: String,
+    /// A peer's internal address, `{name}` and `{ordinal}` replaced.
+    pub peer_template: String,
+    /// Peer internal addresses by ordinal, instead of the template (one machine, tests); [] = template.
+    pub peers: Vec<String>,
+    /// A partition map (JSON, as `admin rebalance --plan` prints it) instead of even ranges; "" = even.
+    pub map_file: String,
+    /// Milliseconds a forwarded request or a fan-out leg may take before the caller gets a 503.
+    pub forward_timeout_ms: u64,
 }
 
 /// Catalog files; empty = built in.

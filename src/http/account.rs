@@ -75,12 +75,7 @@ pub async fn citizen_create(
         let mobile = record.mobile_number.as_deref().unwrap_or_default();
         match state
             .otp
-            .validate(
-                mobile,
-                record.tenant_id.as_str(),
-                code,
-                Some(Purpose::Register),
-            )
+            .check(mobile, record.tenant_id.as_str(), code, Purpose::Register)
             .await
         {
             Ok(_) => {}

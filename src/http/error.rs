@@ -157,6 +157,11 @@ impl ApiError {
         Self::one(StatusCode::FORBIDDEN, code, &message.into(), None)
     }
 
+    /// A 404 for a route that exists only on the internal listener.
+    pub fn not_found() -> Self {
+        Self::one(StatusCode::NOT_FOUND, "NOT_FOUND", "No such endpoint", None)
+    }
+
     /// A 503: saturated or shutting down; the client may retry.
     pub fn unavailable(code: &str, message: impl Into<String>) -> Self {
         Self::one(StatusCode::SERVICE_UNAVAILABLE, code, &message.into(), None)

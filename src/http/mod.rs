@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod cluster;
 pub mod dates;
 pub mod error;
 pub mod health;
@@ -27,8 +28,8 @@ pub(crate) fn on_internal_listener(req: &actix_web::HttpRequest, state: &AppStat
     req.app_config().local_addr() == state.internal_addr
 }
 
-/// Routes served on both listeners. Internal-only routes (OTP create/search, metrics, forwarding) join
-/// with later issues, guarded to the internal listener.
+/// Routes served on both listeners; internal-only ones (OTP create/search, metrics, outbox, `/cluster/*`)
+/// answer 404 on the public listener.
 pub fn public_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(health::live))
         .route("/health/ready", web::get().to(health::ready))
@@ -67,7 +68,40 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
         .route("/user-otp/v1/_send", web::post().to(otp::send))
         .route("/otp/v1/_validate", web::post().to(otp::validate))
         .route("/otp/v1/_create", web::post().to(otp::create))
-        .route("/otp/v1/_search", web::post().to(otp::search));
+        .route("/otp/v1/_search", web::post().to(otp::search))
+        .route("/cluster/map/_get", web::post().to(cluster::map_get))
+        .route("/cluster/map", web::post().to(cluster::map_put))
+        .route("/cluster/status", web::post().to(cluster::status))
+        .route(
+            "/cluster/partitions/_freeze",
+            web::post().to(cluster::freeze),
+        )
+        .route("/cluster/partitions/_thaw", web::post().to(cluster::thaw))
+        .route(
+            "/cluster/partitions/_export",
+            web::post().to(cluster::export),
+        )
+        .route(
+            "/cluster/partitions/_import",
+            web::post().to(cluster::import),
+        )
+        .route(
+            "/cluster/partitions/_drop",
+            web::post().to(cluster::drop_partitions),
+        )
+        .route(
+            "/cluster/revocations",
+            web::post().to(cluster::revocations_put),
+        )
+        .route(
+            "/cluster/revocations/_all",
+            web::post().to(cluster::revocations_all),
+        )
+        .route(
+            "/cluster/users/_search",
+            web::post().to(cluster::search_leg),
+        )
+        .route("/cluster/otp/_validate", web::post().to(cluster::otp_check));
 }
 
 impl From<RegistryError> for ApiError {

@@ -289,7 +289,7 @@ fn throttled(field_message: String, retry_after_ms: i64) -> ApiError {
     .retry_after(secs)
 }
 
-fn send_error(e: OtpError) -> ApiError {
+pub(crate) fn send_error(e: OtpError) -> ApiError {
     let one = |message: &str, code: &str, text: &str| {
         ApiError::legacy(
             StatusCode::BAD_REQUEST,

@@ -1,15 +1,18 @@
 //! `/user/_search` (`active` defaults to true) and `/user/v1/_search` (no default) — contract 4.4.6.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use actors::domain::rules::{Checker, TENANT_PATTERN};
-use actors::domain::search::{SORTABLE, UserQuery, page_size};
+use actors::domain::search::{SORTABLE, UserQuery, merge_in_id_order, page_size};
 use actors::domain::{TenantId, UserType};
 use serde::Deserialize;
 
+use super::cluster::owned_matches;
 use super::error::{ApiError, ErrorEntry};
 use super::json::{LowerJson, bind, i64_list, opt_bool, opt_i64, opt_string, require, string_list};
 use super::request_info::through_gateway;
 use super::user_json::{UsersResponse, View, constraint_name};
+use crate::cluster::FORWARDED;
+use crate::cluster::forward::{OwnedHere, unreachable_owner};
 use crate::startup::AppState;
 
 /// The flat search body (keys folded to lower case); `aadhaarNumber`, `pan`, `fuzzyLogic` are accepted
@@ -142,8 +145,27 @@ async fn search(
 ) -> Result<HttpResponse, ApiError> {
     let input: SearchIn = bind(require(body)?, "")?;
     let q = query(input, v1, through_gateway(&req), &state)?;
-    let users = state.registry.search(&q)?;
+    let users = if fans_out(&req, &state) {
+        // every pod's rows from 0 to offset + limit, merged in id order, then the page cut
+        let window = q.for_fan_out();
+        let mut pages = vec![owned_matches(&state, &window)?];
+        pages.extend(state.cluster.search_others(&window).await.map_err(|e| {
+            tracing::warn!(error = %e, "search leg failed");
+            unreachable_owner()
+        })?);
+        merge_in_id_order(pages, |u| u.id, q.offset, q.limit)
+    } else {
+        state.registry.search(&q)?
+    };
     Ok(HttpResponse::Ok().json(UsersResponse::new(&users, View::Searched)))
+}
+
+/// Whether this search must ask every pod: sharded, not already routed to its single owner, and not one leg
+/// of another pod's request.
+fn fans_out(req: &HttpRequest, state: &AppState) -> bool {
+    state.cluster.sharded()
+        && req.extensions().get::<OwnedHere>().is_none()
+        && !(req.headers().contains_key(FORWARDED) && super::on_internal_listener(req, state))
 }
 
 /// `POST /user/_search`

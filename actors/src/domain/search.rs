@@ -29,8 +29,8 @@ pub const SORTABLE: &[&str] = &[
     "lastModifiedDate",
 ];
 
-/// Parsed search criteria.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Parsed search criteria (serialisable: a fanned-out search sends them to every pod).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UserQuery {
     /// `id`
     pub ids: Vec<i64>,

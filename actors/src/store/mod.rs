@@ -8,6 +8,7 @@ mod commit;
 pub mod otp;
 pub mod outbox;
 pub mod sessions;
+pub mod transfer;
 pub mod users;
 
 use std::path::PathBuf;
@@ -16,7 +17,8 @@ pub use commit::{CommitError, Flusher, GroupCommit};
 pub use otp::{OtpStore, SessionKey, TokenOwner, TokenRecord};
 pub use outbox::{Channel, OutboxRecord, OutboxSummary};
 pub use sessions::{Family, RefreshOutcome, Revoked, SessionStore};
-pub use users::{AuditEntry, UserStore, UserWriteError};
+pub use transfer::{MoveCounts, PartitionBundle};
+pub use users::{AuditEntry, UserStore, UserWriteError, UsersOut};
 
 use crate::seal::{BlindIndexer, Keyring, SealError};
 
@@ -24,6 +26,8 @@ use crate::seal::{BlindIndexer, Keyring, SealError};
 pub const SCHEMA_VERSION: u32 = 1;
 
 const META: &str = "meta";
+/// Cluster bookkeeping: the partition map this pod follows, the id sequence floor.
+const CLUSTER: &str = "cluster";
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_BLIND: &[u8] = b"blind_index_fingerprint";
 const META_SEAL_CANARY: &[u8] = b"seal_canary";
@@ -109,6 +113,7 @@ pub struct StoreKeys {
 pub struct Store {
     db: sled::Db,
     commit: GroupCommit,
+    keyring: std::sync::Arc<Keyring>,
     users: UserStore,
     otp: OtpStore,
     sessions: SessionStore,
@@ -135,12 +140,25 @@ impl Store {
         check_meta(&db, &keys)?;
         let (commit, flusher) = GroupCommit::start(db.clone(), opts.commit_queue);
         let keyring = std::sync::Arc::new(keys.keyring);
-        let otp = OtpStore::open(&db, keyring.clone(), keys.blind.clone(), commit.clone())?;
+        let otp = OtpStore::open(
+            &db,
+            keyring.clone(),
+            keys.blind.clone(),
+            commit.clone(),
+            opts.partitions,
+        )?;
         let sessions = SessionStore::open(&db, commit.clone())?;
-        let users = UserStore::open(&db, keyring, keys.blind, commit.clone(), opts.partitions)?;
+        let users = UserStore::open(
+            &db,
+            keyring.clone(),
+            keys.blind,
+            commit.clone(),
+            opts.partitions,
+        )?;
         Ok(Self {
             db,
             commit,
+            keyring,
             users,
             otp,
             sessions,

@@ -72,6 +72,7 @@ pub struct OtpStore {
     blind: BlindIndexer,
     commit: GroupCommit,
     db: sled::Db,
+    partitions: u16,
     /// Records in the outbox, kept beside the tree: sled's `len()` walks the whole tree, and every send
     /// checks the depth.
     pub(super) depth: std::sync::atomic::AtomicUsize,
@@ -83,6 +84,7 @@ impl OtpStore {
         keyring: std::sync::Arc<Keyring>,
         blind: BlindIndexer,
         commit: GroupCommit,
+        partitions: u16,
     ) -> Result<Self, StoreError> {
         let outbox = db.open_tree(OUTBOX)?;
         let outbox_len = outbox.len();
@@ -94,8 +96,14 @@ impl OtpStore {
             blind,
             commit,
             db: db.clone(),
+            partitions,
             depth: std::sync::atomic::AtomicUsize::new(outbox_len),
         })
+    }
+
+    /// The home partition of the session of `mobile` in `state_tenant` (the pod that owns it).
+    pub fn home(&self, state_tenant: &str, mobile: &str) -> crate::partition::Partition {
+        crate::partition::home_partition(state_tenant, mobile.trim(), self.partitions)
     }
 
     /// The key of the session of `mobile` in `state_tenant`.

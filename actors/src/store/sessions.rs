@@ -84,12 +84,12 @@ pub enum Revoked {
 
 /// Lockouts, refresh families and revocations.
 pub struct SessionStore {
-    lockouts: sled::Tree,
-    families: sled::Tree,
-    refresh: sled::Tree,
-    user_families: sled::Tree,
+    pub(super) lockouts: sled::Tree,
+    pub(super) families: sled::Tree,
+    pub(super) refresh: sled::Tree,
+    pub(super) user_families: sled::Tree,
     revoked: sled::Tree,
-    commit: GroupCommit,
+    pub(super) commit: GroupCommit,
 }
 
 enum Abort {
@@ -128,6 +128,11 @@ impl SessionStore {
         }
         self.commit.commit().await?;
         Ok(())
+    }
+
+    /// Stored lockout states and refresh families (`admin rebalance` counts them before and after).
+    pub fn counts(&self) -> (usize, usize) {
+        (self.lockouts.len(), self.families.len())
     }
 
     /// Users with a lock stored (their actors are started at boot so the unlock timer runs).

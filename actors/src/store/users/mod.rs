@@ -17,6 +17,9 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 mod search;
+mod transfer;
+
+pub use transfer::UsersOut;
 
 use super::{GroupCommit, StoreError};
 use crate::domain::{TenantId, UserRecord, UserType};
@@ -74,6 +77,9 @@ pub struct UserStore {
     blind: BlindIndexer,
     commit: GroupCommit,
     partitions: u16,
+    /// Sequence numbers below it were minted elsewhere (see `transfer`); persisted in `cluster`.
+    seq_floor: std::sync::atomic::AtomicU64,
+    cluster: sled::Tree,
 }
 
 enum Abort<E> {
@@ -91,7 +97,18 @@ impl UserStore {
         commit: GroupCommit,
         partitions: u16,
     ) -> Result<Self, StoreError> {
+        let cluster = db.open_tree(super::CLUSTER)?;
+        let seq_floor = match cluster.get(transfer::SEQ_FLOOR)? {
+            Some(raw) => u64::from_be_bytes(
+                raw.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("sequence floor".into()))?,
+            ),
+            None => 0,
+        };
         Ok(Self {
+            seq_floor: std::sync::atomic::AtomicU64::new(seq_floor),
+            cluster,
             db: db.clone(),
             users: db.open_tree(USERS)?,
             index: db.open_tree(INDEX)?,
@@ -111,7 +128,8 @@ impl UserStore {
     ) -> Result<(i64, String), StoreError> {
         let partition: Partition =
             home_partition(tenant.state().as_str(), user_name, self.partitions);
-        let sequence = self.db.generate_id()? + 1;
+        let sequence =
+            self.db.generate_id()? + 1 + self.seq_floor.load(std::sync::atomic::Ordering::SeqCst);
         Ok((
             mint_id(sequence, partition),
             mint_uuid(partition).to_string(),
@@ -419,4 +437,4 @@ fn role_prefix(tenant: &str, code: &str) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -4,7 +4,8 @@ use super::*;
 use crate::domain::user::Role;
 use crate::store::{Store, test_store};
 
-fn record(store: &Store, user_name: &str) -> UserRecord {
+/// A valid employee of pb.amritsar named `user_name`, with ids minted by `store` (not inserted).
+pub(crate) fn record(store: &Store, user_name: &str) -> UserRecord {
     let tenant = TenantId::parse("pb.amritsar").unwrap();
     let (id, uuid) = store.users().mint_ids(&tenant, user_name).unwrap();
     UserRecord {

@@ -1,0 +1,151 @@
+//! Middleware: any pod accepts any request. A request about a key another pod owns is forwarded once to
+//! that pod's internal listener and its answer relayed as it came (status, headers, body); a request about a
+//! key owned here is served here while its partition is not moving. With one replica the body is never
+//! read here.
+//!
+//! Loop guard: a request carrying [`FORWARDED`] on the internal listener is never forwarded again; if this
+//! pod does not own its key (the maps of the two pods disagree during a rebalance) it answers a retryable
+//! 503 rather than guess.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpResponse, ResponseError, web};
+use actors::metrics::CLUSTER_CALLS;
+use actors::partition::{Partition, home_partition, partition_of_id, partition_of_uuid};
+
+use super::route::{RouteKey, route_key};
+use super::{FORWARDED, Owner};
+use crate::http::error::ApiError;
+use crate::http::json::CappedBody;
+use crate::startup::AppState;
+
+/// Request extension: the middleware found this request's key owned here (a search by it needs no fan-out).
+#[derive(Debug, Clone, Copy)]
+pub struct OwnedHere;
+
+/// Seconds a client is told to wait before retrying a 503 of a moving or unreachable partition.
+const RETRY_AFTER_SECS: u64 = 1;
+
+/// The routing middleware.
+pub async fn route(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let cluster = state.cluster.clone();
+    let internal = crate::http::on_internal_listener(req.request(), &state);
+    // internal-only endpoints asked on the public listener answer 404 here, never through a peer
+    if !cluster.sharded()
+        || !is_routed(req.path())
+        || (!internal && INTERNAL_ONLY.contains(&req.path()))
+    {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let forwarded = internal && req.headers().contains_key(FORWARDED);
+    let body = {
+        let (http, payload) = req.parts_mut();
+        match CappedBody::from_request(http, payload).await {
+            Ok(CappedBody(body)) => body,
+            Err(e) => return Ok(req.error_response(e)),
+        }
+    };
+    let key = route_key(req.path(), req.query_string(), &body);
+    let Some(partition) = partition_of(&key, &state) else {
+        // no owner to ask (fan-out searches, unreadable keys): served here
+        req.set_payload(body.into());
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    match cluster.owner(partition) {
+        Owner::Here => {
+            let Some(_inside) = cluster.enter(partition) else {
+                return Ok(req.error_response(moving()));
+            };
+            req.extensions_mut().insert(OwnedHere);
+            req.set_payload(body.into());
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Owner::Peer(_) if forwarded => Ok(req.error_response(moving())),
+        Owner::Peer(ordinal) => {
+            let path = match req.query_string() {
+                "" => req.path().to_owned(),
+                q => format!("{}?{q}", req.path()),
+            };
+            let relayed = cluster
+                .peers()
+                .forward(
+                    ordinal,
+                    cluster.me(),
+                    req.method(),
+                    &path,
+                    req.headers(),
+                    body,
+                )
+                .await;
+            let response = match relayed {
+                Ok(r) => {
+                    metrics::counter!(CLUSTER_CALLS, "kind" => "forward", "result" => "ok")
+                        .increment(1);
+                    let mut out = HttpResponse::build(r.status);
+                    for (name, value) in r.headers {
+                        out.append_header((name, value));
+                    }
+                    out.body(r.body)
+                }
+                Err(e) => {
+                    metrics::counter!(CLUSTER_CALLS, "kind" => "forward", "result" => "unavailable")
+                        .increment(1);
+                    tracing::warn!(error = %e, partition = partition.0, "owner unreachable");
+                    unreachable_owner().error_response()
+                }
+            };
+            Ok(req.into_response(response))
+        }
+    }
+}
+
+/// Routed endpoints served only on the internal listener.
+const INTERNAL_ONLY: &[&str] = &["/otp/v1/_create", "/otp/v1/_search"];
+
+/// Paths whose requests name a key (everything else is answered where it lands without reading the body).
+fn is_routed(path: &str) -> bool {
+    path.starts_with("/user/") || path.starts_with("/user-otp/") || path.starts_with("/otp/")
+}
+
+/// The partition a key lives in; `None` when there is no single owner (or the key cannot be read).
+fn partition_of(key: &RouteKey, state: &AppState) -> Option<Partition> {
+    let partitions = state.cluster.partitions();
+    match key {
+        RouteKey::Name { state: s, name } => Some(home_partition(s, name, partitions)),
+        RouteKey::Uuid(u) => Some(partition_of_uuid(u)),
+        RouteKey::Id(id) => Some(partition_of_id(*id)),
+        RouteKey::AccessToken(token) => {
+            let verified = state.login.sessions().verify(token).ok()?;
+            uuid::Uuid::parse_str(&verified.snapshot.uuid)
+                .ok()
+                .map(|u| partition_of_uuid(&u))
+        }
+        RouteKey::RefreshToken(token) => crate::sessions::refresh_token_partition(token),
+        RouteKey::FanOut | RouteKey::Local => None,
+    }
+}
+
+/// The partition is moving between pods (or the pods' maps disagree for a moment).
+pub fn moving() -> ApiError {
+    ApiError::unavailable(
+        "PARTITION_MOVING",
+        "This user's data is moving between instances; retry shortly",
+    )
+    .retry_after(RETRY_AFTER_SECS)
+}
+
+/// The owning pod did not answer in time.
+pub fn unreachable_owner() -> ApiError {
+    ApiError::unavailable(
+        "OWNER_UNAVAILABLE",
+        "The instance holding this user's data is not reachable; retry shortly",
+    )
+    .retry_after(RETRY_AFTER_SECS)
+}

@@ -1,0 +1,296 @@
+//! This pod's place in a sharded deployment: its ordinal, the partition map it follows, its peers, and the
+//! partitions frozen while they move (ARCHITECTURE.md, "Sharding"; README, "Operating at scale").
+//!
+//! Invariants: a pod serves a partition's data only while its map says it owns it and the partition is not
+//! frozen; a map is adopted only with a higher version and is on disk before it takes effect; freezing a
+//! partition returns only after the requests already inside it have finished, so an export taken then is
+//! complete. With one replica nothing here is on a request's path but one atomic load.
+
+pub mod calls;
+pub mod forward;
+pub mod peers;
+pub mod route;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actors::partition::{MapError, Partition, PartitionMap, ordinal_from_hostname, peer_address};
+use actors::store::{Store, StoreError};
+
+use crate::config::ClusterSettings;
+
+pub use peers::{PeerError, Peers};
+
+/// Header a forwarding pod sets (to its ordinal); a request carrying it on the internal listener is served
+/// where it lands and never forwarded again.
+pub const FORWARDED: &str = "x-digit-user-forwarded";
+
+/// Why the cluster view could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// No ordinal in config and none in the hostname.
+    #[error(
+        "cannot tell this pod's ordinal: set cluster.ordinal, or run with a hostname <{name}>-<ordinal> (found {hostname:?})"
+    )]
+    NoOrdinal {
+        /// `cluster.name`.
+        name: String,
+        /// The hostname found.
+        hostname: String,
+    },
+    /// A map that does not fit.
+    #[error("partition map: {0}")]
+    Map(#[from] MapError),
+    /// The map file.
+    #[error("cannot read the partition map file {path}: {reason}")]
+    MapFile {
+        /// Path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Who owns a partition, from this pod's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// This pod.
+    Here,
+    /// The pod with that ordinal.
+    Peer(u16),
+}
+
+/// This pod's view of the deployment.
+pub struct Cluster {
+    me: u16,
+    settings: ClusterSettings,
+    map: RwLock<Arc<PartitionMap>>,
+    sharded: AtomicBool,
+    frozen: Vec<AtomicBool>,
+    in_flight: Vec<AtomicU32>,
+    store: Arc<Store>,
+    peers: Peers,
+}
+
+impl Cluster {
+    /// The view at start: the map stored by an earlier run (or a rebalance), else `map_file`, else even ranges
+    /// over `replicas`.
+    pub fn start(settings: &ClusterSettings, store: Arc<Store>) -> Result<Arc<Self>, ClusterError> {
+        let map = match store.partition_map()? {
+            Some(stored) => stored.checked(settings.partitions)?,
+            None if !settings.map_file.is_empty() => read_map_file(settings)?,
+            None => PartitionMap::even(settings.partitions, settings.replicas, 0)?,
+        };
+        let me = resolve_ordinal(settings)?;
+        if me >= map.replicas() {
+            // a pod added by scaling up: it owns nothing (and forwards everything) until `admin rebalance`
+            // hands it partitions with a new map
+            tracing::warn!(
+                ordinal = me,
+                replicas = map.replicas(),
+                "this pod is not in the partition map yet; it owns no partition until a rebalance"
+            );
+        }
+        let partitions = usize::from(settings.partitions);
+        let timeout = Duration::from_millis(settings.forward_timeout_ms);
+        record_map(&map, me);
+        Ok(Arc::new(Self {
+            me,
+            sharded: AtomicBool::new(is_sharded(&map, me)),
+            map: RwLock::new(Arc::new(map)),
+            frozen: (0..partitions).map(|_| AtomicBool::new(false)).collect(),
+            in_flight: (0..partitions).map(|_| AtomicU32::new(0)).collect(),
+            store,
+            peers: Peers::new(settings.clone(), timeout),
+            settings: settings.clone(),
+        }))
+    }
+
+    /// This pod's ordinal.
+    pub fn me(&self) -> u16 {
+        self.me
+    }
+
+    /// Whether more than one pod shares the partitions (else nothing is forwarded).
+    pub fn sharded(&self) -> bool {
+        self.sharded.load(Ordering::Relaxed)
+    }
+
+    /// The partition count.
+    pub fn partitions(&self) -> u16 {
+        self.settings.partitions
+    }
+
+    /// The map in force.
+    pub fn map(&self) -> Arc<PartitionMap> {
+        self.map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Who owns `partition` under the map in force.
+    pub fn owner(&self, partition: Partition) -> Owner {
+        match self.map().owner(partition) {
+            o if o == self.me => Owner::Here,
+            o => Owner::Peer(o),
+        }
+    }
+
+    /// The other pods of the map in force.
+    pub fn others(&self) -> Vec<u16> {
+        (0..self.map().replicas())
+            .filter(|o| *o != self.me)
+            .collect()
+    }
+
+    /// The store this pod serves from.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The client for the other pods.
+    pub fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    /// Adopts `map` if it is newer than the one in force (on disk first). Returns whether it did.
+    pub async fn adopt(&self, map: PartitionMap) -> Result<bool, ClusterError> {
+        let map = map.checked(self.settings.partitions)?;
+        if map.version() <= self.map().version() {
+            return Ok(false);
+        }
+        self.store.save_partition_map(&map).await?;
+        self.sharded
+            .store(is_sharded(&map, self.me), Ordering::Relaxed);
+        record_map(&map, self.me);
+        tracing::info!(
+            version = map.version(),
+            replicas = map.replicas(),
+            owned = map.owned_by(self.me).count(),
+            "partition map adopted"
+        );
+        *self
+            .map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(map);
+        Ok(true)
+    }
+
+    /// Enters `partition` for one request; `None` while it is frozen (the caller answers a retryable 503).
+    pub fn enter(&self, partition: Partition) -> Option<InFlight<'_>> {
+        let i = usize::from(partition.0) % self.in_flight.len();
+        self.in_flight[i].fetch_add(1, Ordering::SeqCst);
+        if self.frozen[i].load(Ordering::SeqCst) {
+            self.in_flight[i].fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(InFlight {
+            counter: &self.in_flight[i],
+        })
+    }
+
+    /// Freezes `partitions` and waits (up to `within`) until no request is inside them. Returns whether
+    /// they drained.
+    pub async fn freeze(&self, partitions: &[u16], within: Duration) -> bool {
+        for p in partitions {
+            if let Some(f) = self.frozen.get(usize::from(*p)) {
+                f.store(true, Ordering::SeqCst);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let busy = partitions.iter().any(|p| {
+                self.in_flight
+                    .get(usize::from(*p))
+                    .is_some_and(|c| c.load(Ordering::SeqCst) > 0)
+            });
+            if !busy {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Lifts a freeze.
+    pub fn thaw(&self, partitions: &[u16]) {
+        for p in partitions {
+            if let Some(f) = self.frozen.get(usize::from(*p)) {
+                f.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Whether `partition` is frozen here.
+    pub fn is_frozen(&self, partition: Partition) -> bool {
+        self.frozen
+            .get(usize::from(partition.0))
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+}
+
+/// One request inside a partition; leaving it (drop) lets a freeze complete.
+pub struct InFlight<'a> {
+    counter: &'a AtomicU32,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether requests may need another pod: more than one pod, or this one not (yet) in the map.
+fn is_sharded(map: &PartitionMap, me: u16) -> bool {
+    map.replicas() > 1 || me >= map.replicas()
+}
+
+fn record_map(map: &PartitionMap, me: u16) {
+    metrics::gauge!(actors::metrics::PARTITION_MAP_VERSION).set(map.version() as f64);
+    metrics::gauge!(actors::metrics::PARTITIONS_OWNED).set(map.owned_by(me).count() as f64);
+}
+
+fn resolve_ordinal(settings: &ClusterSettings) -> Result<u16, ClusterError> {
+    if let Ok(o) = u16::try_from(settings.ordinal) {
+        return Ok(o);
+    }
+    if settings.replicas <= 1 && settings.peers.is_empty() {
+        // one pod on its own: ordinal 0 whatever the machine is called
+        return Ok(0);
+    }
+    let hostname = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    ordinal_from_hostname(&hostname, &settings.name).ok_or_else(|| ClusterError::NoOrdinal {
+        name: settings.name.clone(),
+        hostname,
+    })
+}
+
+fn read_map_file(settings: &ClusterSettings) -> Result<PartitionMap, ClusterError> {
+    let fail = |reason: String| ClusterError::MapFile {
+        path: settings.map_file.clone(),
+        reason,
+    };
+    let raw = std::fs::read(&settings.map_file).map_err(|e| fail(e.to_string()))?;
+    let map: PartitionMap = serde_json::from_slice(&raw).map_err(|e| fail(e.to_string()))?;
+    Ok(map.checked(settings.partitions)?)
+}
+
+/// The address of pod `ordinal`'s internal listener.
+pub fn peer_addr(settings: &ClusterSettings, ordinal: u16) -> String {
+    match settings.peers.get(usize::from(ordinal)) {
+        Some(addr) => addr.clone(),
+        None => peer_address(&settings.peer_template, &settings.name, ordinal),
+    }
+}

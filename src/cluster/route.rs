@@ -1,0 +1,304 @@
+//! Which key a request is about, read from its path, query string and body without binding the whole DIGIT
+//! shape: the user (state tenant, userName), a user uuid or id, an OTP session (state tenant, mobile), a
+//! token, or nothing (served where it lands) — and searches without such a key, which fan out.
+//!
+//! Extraction is lenient on purpose: when a key cannot be read the request is served locally, and the
+//! handler gives the client the contract's validation error as it would on one pod.
+
+use serde_json::Value;
+
+use super::super::http::json::lower_keys;
+
+/// What a request is routed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteKey {
+    /// (state tenant, name): a userName or an OTP session's mobile number.
+    Name {
+        /// State tenant (the part before the first dot).
+        state: String,
+        /// userName or mobile number, trimmed.
+        name: String,
+    },
+    /// A uuid minted with its partition (users, OTP tokens).
+    Uuid(uuid::Uuid),
+    /// A user id minted with its partition.
+    Id(i64),
+    /// An access token: its subject's uuid, once verified.
+    AccessToken(String),
+    /// A refresh token, which carries its user's partition.
+    RefreshToken(String),
+    /// No single owner: ask every pod (user searches).
+    FanOut,
+    /// Served where it lands.
+    Local,
+}
+
+/// The key of a request to `path`, with its query string and body.
+pub fn route_key(path: &str, query: &str, body: &[u8]) -> RouteKey {
+    let json = || -> Value {
+        serde_json::from_slice::<Value>(body)
+            .map(lower_keys)
+            .unwrap_or(Value::Null)
+    };
+    match path {
+        "/user/users/_createnovalidate" | "/user/citizen/_create" => {
+            let v = json();
+            name_key(&v["user"]["tenantid"], &v["user"]["username"])
+        }
+        "/user/users/_updatenovalidate" | "/user/profile/_update" => {
+            uuid_key(&json()["user"]["uuid"]).unwrap_or(RouteKey::Local)
+        }
+        "/user/_search" | "/user/v1/_search" => search_key(&json()),
+        "/user/password/nologin/_update" => {
+            let v = json();
+            name_key(&v["tenantid"], &v["username"])
+        }
+        "/user/password/_update" => {
+            let v = json();
+            match text(&v["requestinfo"]["authtoken"]) {
+                Some(token) => RouteKey::AccessToken(token.to_owned()),
+                None => name_key(&v["tenantid"], &v["requestinfo"]["userinfo"]["username"]),
+            }
+        }
+        "/user/_logout" => match text(&json()["access_token"]) {
+            Some(token) => RouteKey::AccessToken(token.to_owned()),
+            None => RouteKey::Local,
+        },
+        "/user/oauth/token" => token_key(query, body),
+        "/user-otp/v1/_send" => {
+            let v = json();
+            name_key(&v["otp"]["tenantid"], &v["otp"]["mobilenumber"])
+        }
+        "/otp/v1/_create" | "/otp/v1/_validate" => {
+            let v = json();
+            let identity = match &v["otp"]["identity"] {
+                Value::Null => &v["otp"]["mobilenumber"],
+                given => given,
+            };
+            name_key(&v["otp"]["tenantid"], identity)
+        }
+        "/otp/v1/_search" => uuid_key(&json()["otp"]["uuid"]).unwrap_or(RouteKey::Local),
+        _ => RouteKey::Local,
+    }
+}
+
+/// A non-blank string (numbers as DIGIT's Jackson would read them into a String).
+fn text(v: &Value) -> Option<&str> {
+    v.as_str().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn owned_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => Some(n.to_string()),
+        other => text(other).map(str::to_owned),
+    }
+}
+
+fn state_of(tenant: &str) -> String {
+    tenant.split('.').next().unwrap_or(tenant).to_owned()
+}
+
+fn name_key(tenant: &Value, name: &Value) -> RouteKey {
+    match (text(tenant), owned_text(name)) {
+        (Some(tenant), Some(name)) => RouteKey::Name {
+            state: state_of(tenant),
+            name: name.trim().to_owned(),
+        },
+        _ => RouteKey::Local,
+    }
+}
+
+fn uuid_key(v: &Value) -> Option<RouteKey> {
+    text(v)
+        .and_then(|u| uuid::Uuid::parse_str(u).ok())
+        .map(RouteKey::Uuid)
+}
+
+/// One owner when every uuid (or every id) names the same partition, or when a userName with a tenant is
+/// given; else every pod.
+fn search_key(v: &Value) -> RouteKey {
+    let list = |field: &str| -> Vec<Value> {
+        match &v[field] {
+            Value::Array(items) => items.clone(),
+            Value::Null => Vec::new(),
+            one => vec![one.clone()],
+        }
+    };
+    let uuids: Vec<RouteKey> = list("uuid").iter().filter_map(uuid_key).collect();
+    let ids: Vec<RouteKey> = list("id")
+        .iter()
+        .filter_map(|i| {
+            i.as_i64()
+                .or_else(|| i.as_str().and_then(|s| s.trim().parse().ok()))
+        })
+        .map(RouteKey::Id)
+        .collect();
+    let same = |keys: &[RouteKey]| -> Option<RouteKey> {
+        let first = keys.first()?;
+        let partition = |k: &RouteKey| match k {
+            RouteKey::Uuid(u) => actors::partition::partition_of_uuid(u),
+            RouteKey::Id(i) => actors::partition::partition_of_id(*i),
+            _ => unreachable!("only uuids and ids are compared"),
+        };
+        keys.iter()
+            .all(|k| partition(k) == partition(first))
+            .then(|| first.clone())
+    };
+    match (uuids.is_empty(), ids.is_empty()) {
+        (false, true) => return same(&uuids).unwrap_or(RouteKey::FanOut),
+        (true, false) => return same(&ids).unwrap_or(RouteKey::FanOut),
+        (false, false) => return RouteKey::FanOut,
+        (true, true) => {}
+    }
+    match name_key(&v["tenantid"], &v["username"]) {
+        RouteKey::Local => RouteKey::FanOut,
+        named => named,
+    }
+}
+
+/// `/user/oauth/token`: the parameters come from the query string and the form body (query wins).
+fn token_key(query: &str, body: &[u8]) -> RouteKey {
+    let mut params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    params.extend(serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).unwrap_or_default());
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, v)| k.eq_ignore_ascii_case(name) && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    match get("grant_type").as_deref() {
+        Some("refresh_token") => {
+            get("refresh_token").map_or(RouteKey::Local, RouteKey::RefreshToken)
+        }
+        Some("password") => match (get("tenantId"), get("username")) {
+            (Some(tenant), Some(name)) => RouteKey::Name {
+                state: state_of(&tenant),
+                name,
+            },
+            _ => RouteKey::Local,
+        },
+        _ => RouteKey::Local,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(state: &str, name: &str) -> RouteKey {
+        RouteKey::Name {
+            state: state.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn users_route_by_state_and_user_name_whatever_the_key_case() {
+        let body = br#"{"RequestInfo":{},"User":{"UserName":" ravi ","TenantId":"pb.amritsar"}}"#;
+        assert_eq!(
+            route_key("/user/users/_createnovalidate", "", body),
+            name("pb", "ravi")
+        );
+        let citizen = br#"{"user":{"userName":9876543210,"tenantId":"pb"}}"#;
+        assert_eq!(
+            route_key("/user/citizen/_create", "", citizen),
+            name("pb", "9876543210")
+        );
+        let u = uuid::Uuid::new_v4();
+        let update = format!(r#"{{"user":{{"uuid":"{u}"}}}}"#);
+        assert_eq!(
+            route_key("/user/users/_updatenovalidate", "", update.as_bytes()),
+            RouteKey::Uuid(u)
+        );
+    }
+
+    #[test]
+    fn otp_requests_route_by_state_and_mobile() {
+        let send =
+            br#"{"otp":{"mobileNumber":"9876543210","tenantId":"pb.amritsar","type":"login"}}"#;
+        assert_eq!(
+            route_key("/user-otp/v1/_send", "", send),
+            name("pb", "9876543210")
+        );
+        let validate = br#"{"otp":{"identity":"9876543210","tenantId":"pb","otp":"123456"}}"#;
+        assert_eq!(
+            route_key("/otp/v1/_validate", "", validate),
+            name("pb", "9876543210")
+        );
+    }
+
+    #[test]
+    fn searches_route_when_one_owner_is_named_and_fan_out_otherwise() {
+        let a = actors::partition::mint_uuid(actors::partition::Partition(3));
+        let b = actors::partition::mint_uuid(actors::partition::Partition(3));
+        let c = actors::partition::mint_uuid(actors::partition::Partition(9));
+        let body = |v: Value| v.to_string().into_bytes();
+        let route = |v: Value| route_key("/user/_search", "", &body(v));
+        assert_eq!(
+            route(serde_json::json!({"uuid": [a.to_string(), b.to_string()]})),
+            RouteKey::Uuid(a)
+        );
+        assert_eq!(
+            route(serde_json::json!({"uuid": [a.to_string(), c.to_string()]})),
+            RouteKey::FanOut
+        );
+        let (id1, id2) = (
+            actors::partition::mint_id(5, actors::partition::Partition(3)),
+            actors::partition::mint_id(9, actors::partition::Partition(4)),
+        );
+        assert_eq!(route(serde_json::json!({"id": [id1]})), RouteKey::Id(id1));
+        assert_eq!(
+            route(serde_json::json!({"id": [id1, id2]})),
+            RouteKey::FanOut
+        );
+        assert_eq!(
+            route(serde_json::json!({"userName": "ravi", "tenantId": "pb.amritsar"})),
+            name("pb", "ravi")
+        );
+        assert_eq!(
+            route(serde_json::json!({"mobileNumber": "9876543210", "tenantId": "pb"})),
+            RouteKey::FanOut
+        );
+    }
+
+    #[test]
+    fn token_requests_read_query_and_form_with_the_query_first() {
+        assert_eq!(
+            route_key(
+                "/user/oauth/token",
+                "grant_type=password&username=ravi&tenantId=pb.amritsar",
+                b"password=x"
+            ),
+            name("pb", "ravi")
+        );
+        assert_eq!(
+            route_key(
+                "/user/oauth/token",
+                "",
+                b"grant_type=refresh_token&refresh_token=abc"
+            ),
+            RouteKey::RefreshToken("abc".into())
+        );
+        assert_eq!(
+            route_key("/user/oauth/token", "", b"grant_type=password"),
+            RouteKey::Local
+        );
+    }
+
+    #[test]
+    fn unreadable_bodies_and_other_paths_stay_local() {
+        assert_eq!(
+            route_key("/user/users/_createnovalidate", "", b"{not json"),
+            RouteKey::Local
+        );
+        assert_eq!(
+            route_key("/user/_details", "access_token=x", b""),
+            RouteKey::Local
+        );
+        assert_eq!(route_key("/health/ready", "", b""), RouteKey::Local);
+        assert_eq!(
+            route_key("/user/_logout", "", br#"{"access_token":"t"}"#),
+            RouteKey::AccessToken("t".into())
+        );
+    }
+}

@@ -1,0 +1,313 @@
+//! The pods' own endpoints (internal listener only; 404 on the public one): the partition map, partition
+//! moves (freeze, export, import, drop, thaw), revocations, a search leg and an OTP check.
+//!
+//! `admin rebalance` drives the moves; the pods call the rest of each other. None of these bodies is a
+//! DIGIT shape: they are ours and may change between versions of digit-user (all pods of a deployment run
+//! one version).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use actix_web::web::{Bytes, BytesMut, Json, Payload};
+use actix_web::{HttpRequest, HttpResponse, web};
+use actors::domain::search::UserQuery;
+use actors::partition::{PartitionMap, partition_of_id};
+use actors::store::MoveCounts;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::on_internal_listener;
+use crate::cluster::calls::{OtpCheck, OtpVerdict};
+use crate::cluster::{ClusterError, Owner};
+use crate::otp::OtpError;
+use crate::sessions::RevocationList;
+use crate::startup::AppState;
+
+/// Largest partition bundle an import reads (one partition of a large state, sealed).
+const MAX_BUNDLE_BYTES: usize = 512 << 20;
+/// Longest a freeze waits for the requests inside the partitions to finish.
+const FREEZE_DRAIN: Duration = Duration::from_secs(10);
+
+/// A set of partitions.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Partitions {
+    /// Partition numbers.
+    pub partitions: Vec<u16>,
+}
+
+/// This pod as `admin rebalance` sees it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PodStatus {
+    /// Its ordinal.
+    pub ordinal: u16,
+    /// The map it follows.
+    pub map: PartitionMap,
+    /// What it stores now (every partition it holds data of).
+    pub stored: MoveCounts,
+}
+
+fn internal_only(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    if on_internal_listener(req, state) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+fn cluster_error(e: ClusterError) -> ApiError {
+    match e {
+        ClusterError::Map(e) => ApiError::custom("INVALID_PARTITION_MAP", e.to_string()),
+        other => ApiError::internal(&other),
+    }
+}
+
+/// `POST /cluster/map/_get`: the map this pod follows.
+pub async fn map_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    internal_only(&req, &state)?;
+    Ok(HttpResponse::Ok().json(&*state.cluster.map()))
+}
+
+/// `POST /cluster/map`: adopt a newer map.
+pub async fn map_put(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    map: Json<PartitionMap>,
+) -> Result<HttpResponse, ApiError> {
+    internal_only(&req, &state)?;
+    let adopted = state
+        .cluster
+        .adopt(map.into_inner())
+        .await
+        .map_err(cluster_error)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "adopted": adopted,
+        "version": state.cluster.map().version(),
+    })))
+}
+
+/// `POST /cluster/status`: ordinal, map and stored counts.
+pub async fn status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    internal_only(&req, &state)?;
+    let store = state.registry.store();
+    let (lockouts, families) = store.sessions().counts();
+    Ok(HttpResponse::Ok().json(PodStatus {
+        ordinal: state.cluster.me(),
+        map: (*state.cluster.map()).clone(),
+        stored: MoveCounts {
+            users: store.users().len(),
+            lockouts,
+            families,
+        },
+    }))
+}
+
+/// `POST /cluster/partitions/_freeze`: refuse new requests for the partitions (503, retryable) and wait
+/// until those inside are done.
+pub async fn freeze(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Json<Partitions>,
+) -> Result<HttpResponse, ApiError> {
+    internal_only(&req, &state)?;
+    let drained = state.cluster.freeze(&body.partitions, FREEZE_DRAIN).await;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "drained": drained })))
+}
+
+/// `POST /cluster/partitions/_thaw`: serve the partitions again (the move was abandoned or is done).
+pub async fn thaw(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Json<Partitions>,
+) -> Result<HttpResponse, ApiError> {
+    internal_only(&req, &state)?;
+    state.cluster.thaw(&body.partitions);
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "thawed": body.partitions.len() })))
+}
+
+/// `POST /cluster/partitions/_export`: the sealed bundle of the partitions.
+pub async fn export(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Json<Partitions>,
+) -> Result<HttpResponse, ApiError> {
+    internal_only(&req, &state)?;
+    let set: BTreeSet<u16> = body.partitions.iter().copied().collect();
+    let store = state.cluster.store().clone();
+    let sealed = web::block(move || store.seal_bundle(&store.export_partitions(&set)?))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .body(sealed))
+}
+
+/// `POST /cluster/partitions/_import`: store a sealed bundle exported by a pod of this deployment.
+pub async fn import(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    mut payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    internal_only(&req, &state)?;
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk: Bytes = chunk.map_err(|e| ApiError::internal(&e))?;
+        if body.len() + chunk.len() > MAX_BUNDLE_BYTES {
+            return Err(ApiError::custom(
+                "PAYLOAD_TOO_LARGE",
+                "partition bundle too large",
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let store = state.registry.store();
+    let bundle = store.open_bundle(&body).map_err(|_| {
+        ApiError::custom(
+            "INVALID_BUNDLE",
+            "the bundle does not open with this deployment's keys",
+        )
+    })?;
+    let counts = store
+        .import_partitions(&bundle)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    tracing::info!(
+        partitions = bundle.partitions.len(),
+        users = counts.users,
+        "partitions imported"
+    );
+    Ok(HttpResponse::Ok().json(counts))
+}
+
+/// `POST /cluster/partitions/_drop`: delete the data of partitions this pod no longer owns, then serve them
+/// again (as forwards to their owner).
+pub async fn drop_partitions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Json<Partitions>,
+) -> Result<HttpResponse, ApiError> {
+    internal_only(&req, &state)?;
+    let map = state.cluster.map();
+    if let Some(owned) = body
+        .partitions
+        .iter()
+        .find(|p| map.owner(actors::partition::Partition(**p)) == state.cluster.me())
+    {
+        return Err(ApiError::custom(
+            "PARTITION_OWNED",
+            format!(
+                "partition {owned} is owned here under map version {}; adopt the new map first",
+                map.version()
+            ),
+        ));
+    }
+    let set: BTreeSet<u16> = body.partitions.iter().copied().collect();
+    let counts = state
+        .registry
+        .store()
+        .drop_partitions(&set)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    state.cluster.thaw(&body.partitions);
+    Ok(HttpResponse::Ok().json(counts))
+}
+
+/// `POST /cluster/revocations`: revocations another pod made.
+pub async fn revocations_put(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    list: Json<RevocationList>,
+) -> Result<HttpResponse, ApiError> {
+    internal_only(&req, &state)?;
+    state
+        .login
+        .sessions()
+        .apply_remote(&list)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({})))
+}
+
+/// `POST /cluster/revocations/_all`: every revocation in force here.
+pub async fn revocations_all(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    internal_only(&req, &state)?;
+    Ok(HttpResponse::Ok().json(state.login.sessions().in_force()))
+}
+
+/// `POST /cluster/users/_search`: one leg of a fanned-out search — the users of partitions owned here,
+/// without password hashes.
+pub async fn search_leg(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: Json<UserQuery>,
+) -> Result<HttpResponse, ApiError> {
+    internal_only(&req, &state)?;
+    let users = owned_matches(&state, &query)?;
+    Ok(HttpResponse::Ok().json(users))
+}
+
+/// The users matching `query` among the partitions this pod owns (during a move the old owner still holds a
+/// copy until it drops it; only the owner's counts), password hashes removed.
+pub fn owned_matches(
+    state: &AppState,
+    query: &UserQuery,
+) -> Result<Vec<actors::domain::UserRecord>, ApiError> {
+    let cluster = &state.cluster;
+    let wanted = query.limit.map(|l| l.saturating_add(query.offset));
+    let mut window = wanted;
+    // rows of partitions held but not owned (a move in progress) are cut after the store's window: widen
+    // the window until it holds enough owned rows or everything
+    let owned = loop {
+        let mut rows = state.registry.search(&UserQuery {
+            offset: 0,
+            limit: window,
+            ..query.clone()
+        })?;
+        let fetched = rows.len();
+        rows.retain(|u| cluster.owner(partition_of_id(u.id)) == Owner::Here);
+        match (window, wanted) {
+            (Some(w), Some(n)) if fetched == w && rows.len() < n => {
+                window = Some(w.saturating_mul(2).max(w + 1));
+            }
+            _ => break rows,
+        }
+    };
+    Ok(owned
+        .into_iter()
+        .skip(query.offset)
+        .take(query.limit.unwrap_or(usize::MAX))
+        .map(|mut u| {
+            u.password_hash = None;
+            u
+        })
+        .collect())
+}
+
+/// `POST /cluster/otp/_validate`: an OTP check for a flow running on another pod.
+pub async fn otp_check(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    check: Json<OtpCheck>,
+) -> Result<HttpResponse, ApiError> {
+    internal_only(&req, &state)?;
+    let valid = match state
+        .otp
+        .validate(&check.identity, &check.tenant, &check.code, check.purpose)
+        .await
+    {
+        Ok(_) => true,
+        Err(OtpError::ValidationFailed) => false,
+        Err(e) => return Err(super::otp::send_error(e)),
+    };
+    Ok(HttpResponse::Ok().json(OtpVerdict { valid }))
+}

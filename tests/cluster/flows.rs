@@ -1,0 +1,320 @@
+//! Three pods, map replicas = 3: every flow through every pod, fan-out paging, revocation broadcast, a
+//! dead pod and its return.
+
+use std::time::{Duration, Instant};
+
+use actors::partition::{PartitionMap, home_partition};
+use serde_json::{Value, json};
+
+use crate::node::{LocalCluster, employee, post, token};
+
+/// The pod owning (pb, name) under the first map of three pods.
+fn owner_of(name: &str) -> u16 {
+    PartitionMap::even(256, 3, 0)
+        .unwrap()
+        .owner(home_partition("pb", name, 256))
+}
+
+fn search(base: &str, criteria: Value) -> (u16, Value) {
+    post(&format!("{base}/user/v1/_search"), &criteria)
+}
+
+fn uuids(body: &Value) -> Vec<String> {
+    body["user"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|u| u["uuid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn login(base: &str, user: &str, password: &str, tenant: &str, kind: &str) -> (u16, Value) {
+    token(
+        base,
+        &[
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", password),
+            ("tenantId", tenant),
+            ("userType", kind),
+            ("scope", "read"),
+        ],
+    )
+}
+
+fn details(base: &str, access: &str) -> u16 {
+    post(
+        &format!("{base}/user/_details?access_token={access}"),
+        &json!({}),
+    )
+    .0
+}
+
+#[test]
+fn three_pods_serve_every_flow_through_any_pod() {
+    let mut c = LocalCluster::start(3, 0);
+    let bases: Vec<String> = c.nodes.iter().map(|n| n.base.clone()).collect();
+    let base = |o: usize| bases[o].clone();
+
+    // users created through every pod land on their owners and are found through every pod
+    let names: Vec<String> = (0..30).map(|i| format!("CLUSTERUSER{i:02}")).collect();
+    let mut created = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let (status, body) = post(
+            &format!("{}/user/users/_createnovalidate", base(i % 3)),
+            &json!({"RequestInfo": {}, "user": employee(name, "9876500000")}),
+        );
+        assert_eq!(status, 200, "{body}");
+        created.push((
+            body["user"][0]["id"].as_i64().unwrap(),
+            body["user"][0]["uuid"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let owners: Vec<u16> = names.iter().map(|n| owner_of(n)).collect();
+    for pod in 0..3u16 {
+        assert!(owners.contains(&pod), "the names spread over all pods");
+        let (status, s) = post(
+            &format!("{}/cluster/status", c.nodes[usize::from(pod)].internal),
+            &json!({}),
+        );
+        assert_eq!(status, 200);
+        let here = owners.iter().filter(|o| **o == pod).count();
+        assert_eq!(
+            s["stored"]["users"], here,
+            "pod {pod} stores exactly the users it owns"
+        );
+    }
+    for (name, (_, uuid)) in names.iter().zip(&created) {
+        for pod in 0..3 {
+            let (status, body) = search(
+                &base(pod),
+                json!({"userName": name, "tenantId": "pb.amritsar"}),
+            );
+            assert_eq!(
+                (status, uuids(&body)),
+                (200, vec![uuid.clone()]),
+                "{name} via pod {pod}"
+            );
+        }
+    }
+
+    // a fan-out search pages exactly: every page equals the slice of the whole list in id order
+    let mut all_ids: Vec<i64> = created.iter().map(|(id, _)| *id).collect();
+    all_ids.sort_unstable();
+    let ids = |body: &Value| -> Vec<i64> {
+        body["user"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_i64().unwrap())
+            .collect()
+    };
+    let (status, whole) = search(
+        &base(1),
+        json!({"tenantId": "pb.amritsar", "roleCodes": ["EMPLOYEE"], "pageSize": 100}),
+    );
+    assert_eq!(status, 200, "{whole}");
+    assert_eq!(ids(&whole), all_ids);
+    for offset in (0..30).step_by(7) {
+        let (status, page) = search(
+            &base(offset % 3),
+            json!({"tenantId": "pb.amritsar", "roleCodes": ["EMPLOYEE"], "pageSize": 7, "pageNumber": offset}),
+        );
+        assert_eq!(status, 200);
+        assert_eq!(
+            ids(&page),
+            all_ids[offset..(offset + 7).min(30)].to_vec(),
+            "page at {offset}"
+        );
+    }
+
+    // login on one pod, the token works on every pod; logout on pod 1 ends it everywhere within a second
+    let name = &names[0];
+    let (status, session) = login(&base(2), name, "Asha@12345", "pb.amritsar", "EMPLOYEE");
+    assert_eq!(status, 200, "{session}");
+    let access = session["access_token"].as_str().unwrap().to_owned();
+    for pod in 0..3 {
+        assert_eq!(
+            details(&base(pod), &access),
+            200,
+            "token accepted on pod {pod}"
+        );
+    }
+    let (status, _) = post(
+        &format!("{}/user/_logout", base(1)),
+        &json!({"access_token": access}),
+    );
+    assert_eq!(status, 200);
+    let started = Instant::now();
+    while [0, 2].iter().any(|p| details(&base(*p), &access) == 200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "logout not applied everywhere within 1 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // a pod that was down while a logout happened refuses the token as soon as it is ready again
+    let elsewhere = names.iter().find(|n| owner_of(n) != 0).unwrap();
+    let (_, session) = login(&base(1), elsewhere, "Asha@12345", "pb.amritsar", "EMPLOYEE");
+    let access = session["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(details(&base(0), &access), 200);
+    c.stop(0);
+    let (status, _) = post(
+        &format!("{}/user/_logout", base(2)),
+        &json!({"access_token": access}),
+    );
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    c.start_node(0);
+    assert_ne!(
+        details(&base(0), &access),
+        200,
+        "revocations pulled at start"
+    );
+
+    // a refresh through any pod reaches the pod holding the family
+    let (_, session) = login(&base(0), &names[1], "Asha@12345", "pb.amritsar", "EMPLOYEE");
+    let refresh = session["refresh_token"].as_str().unwrap().to_owned();
+    let (status, refreshed) = token(
+        &base(owners[1].wrapping_add(1) as usize % 3),
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    );
+    assert_eq!(status, 200, "{refreshed}");
+
+    // a citizen registers and logs in by OTP through three different pods
+    let mobile = "9123400001";
+    let (status, body) = post(
+        &format!("{}/user-otp/v1/_send", base(0)),
+        &json!({"otp": {"mobileNumber": mobile, "tenantId": "pb", "type": "register"}}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let code = wait_code(&c, mobile, None);
+    let (status, body) = post(
+        &format!("{}/user/citizen/_create", base(1)),
+        &json!({"RequestInfo": {}, "User": {"name": "Ravi Kumar", "username": mobile, "otpReference": code, "tenantId": "pb"}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        &format!("{}/user-otp/v1/_send", base(2)),
+        &json!({"otp": {"mobileNumber": mobile, "tenantId": "pb", "type": "login", "userType": "CITIZEN"}}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let login_code = wait_code(&c, mobile, Some(&code));
+    let (status, body) = login(&base(0), mobile, &login_code, "pb", "CITIZEN");
+    assert_eq!(status, 200, "citizen otp login: {body}");
+
+    // an employee whose mobile's session lives on another pod resets the password by OTP
+    let emp = (0..)
+        .map(|i| format!("RESETEMP{i}"))
+        .find(|n| owner_of(n) != owner_of("9123400002"))
+        .unwrap();
+    let (status, _) = post(
+        &format!("{}/user/users/_createnovalidate", base(0)),
+        &json!({"user": employee(&emp, "9123400002")}),
+    );
+    assert_eq!(status, 200);
+    let (status, body) = post(
+        &format!("{}/user-otp/v1/_send", base(1)),
+        &json!({"otp": {"mobileNumber": "9123400002", "tenantId": "pb.amritsar", "type": "passwordreset", "userType": "EMPLOYEE"}}),
+    );
+    assert_eq!(status, 201, "the employee is found on another pod: {body}");
+    let reset_code = wait_code(&c, "9123400002", None);
+    let (status, body) = post(
+        &format!("{}/user/password/nologin/_update", base(2)),
+        &json!({"RequestInfo": {}, "otpReference": reset_code, "userName": emp, "newPassword": "Fresh@2468", "tenantId": "pb.amritsar", "type": "EMPLOYEE"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        login(&base(1), &emp, "Fresh@2468", "pb.amritsar", "EMPLOYEE").0,
+        200
+    );
+
+    // pod 2 dies: its users answer a retryable 503 within the timeout, everybody else is served
+    let on_two = names.iter().position(|n| owner_of(n) == 2).unwrap();
+    let on_zero = names.iter().position(|n| owner_of(n) == 0).unwrap();
+    c.kill(2);
+    let asked = Instant::now();
+    let (status, body) = search(
+        &base(0),
+        json!({"userName": names[on_two], "tenantId": "pb.amritsar"}),
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "bounded by the forward timeout"
+    );
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["Errors"][0]["code"], "OWNER_UNAVAILABLE", "{body}");
+    let (status, body) = search(
+        &base(1),
+        json!({"userName": names[on_zero], "tenantId": "pb.amritsar"}),
+    );
+    assert_eq!(
+        (status, uuids(&body)),
+        (200, vec![created[on_zero].1.clone()])
+    );
+    assert_eq!(
+        login(
+            &base(0),
+            &names[on_zero],
+            "Asha@12345",
+            "pb.amritsar",
+            "EMPLOYEE"
+        )
+        .0,
+        200
+    );
+
+    // back from its volume: its users are served again
+    c.start_node(2);
+    let (status, body) = search(
+        &base(0),
+        json!({"userName": names[on_two], "tenantId": "pb.amritsar"}),
+    );
+    assert_eq!(
+        (status, uuids(&body)),
+        (200, vec![created[on_two].1.clone()])
+    );
+}
+
+/// Waits for an SMS code to `mobile` other than `not`.
+fn wait_code(c: &LocalCluster, mobile: &str, not: Option<&str>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(code) = c.last_code_to(mobile)
+            && Some(code.as_str()) != not
+        {
+            return code;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no sms to {mobile}: {:?}",
+            c.nodes
+                .iter()
+                .map(
+                    |n| std::fs::read_to_string(n.data_dir().join("notifications.jsonl"))
+                        .unwrap_or_default()
+                )
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn public_requests_never_reach_a_peer_internal_only_endpoint() {
+    let c = LocalCluster::start(3, 0);
+    // an OTP create for a number another pod owns: 404 on the public listener, not a code from a peer
+    let mobile = (0..)
+        .map(|i| format!("98000{i:05}"))
+        .find(|m| owner_of(m) != 0)
+        .unwrap();
+    let body = json!({"otp": {"identity": mobile, "tenantId": "pb"}});
+    let (status, _) = post(&format!("{}/otp/v1/_create", c.nodes[0].base), &body);
+    assert_eq!(status, 404);
+    let (status, _) = post(&format!("{}/cluster/status", c.nodes[0].base), &json!({}));
+    assert_eq!(status, 404);
+    // on the internal listener it is routed to the owner
+    let (status, created) = post(&format!("{}/otp/v1/_create", c.nodes[0].internal), &body);
+    assert_eq!(status, 201, "{created}");
+}

@@ -1,0 +1,269 @@
+//! A local cluster: `digit-user serve` processes on loopback sharing one set of secrets, each told its
+//! ordinal and every peer's internal address, as a StatefulSet's pods would be.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One pod.
+pub struct Node {
+    child: Option<Child>,
+    /// `http://127.0.0.1:<public port>`
+    pub base: String,
+    /// `http://127.0.0.1:<internal port>`
+    pub internal: String,
+    data_dir: PathBuf,
+    public_port: u16,
+    internal_port: u16,
+}
+
+/// Pods sharing secrets and a peer list.
+pub struct LocalCluster {
+    _root: tempfile::TempDir,
+    /// The pods, by ordinal.
+    pub nodes: Vec<Node>,
+    peers: Vec<String>,
+    replicas: u16,
+    secrets: Vec<(&'static str, String)>,
+}
+
+impl LocalCluster {
+    /// `replicas` pods in the map, and `spare` more started but owning nothing (for scaling up).
+    pub fn start(replicas: u16, spare: u16) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let key = |b: u8| STANDARD.encode([b; 32]);
+        let secrets = vec![
+            ("DIGIT_USER_SEALING_KEYS", format!("1:{}", key(11))),
+            ("DIGIT_USER_BLIND_INDEX_KEY", key(12)),
+            ("DIGIT_USER_TOKEN_KEY", key(13)),
+            ("DIGIT_USER_OTP_PEPPER", key(14)),
+        ];
+        let total = replicas + spare;
+        let ports: Vec<(u16, u16)> = (0..total).map(|_| (free_port(), free_port())).collect();
+        let peers: Vec<String> = ports
+            .iter()
+            .map(|(_, i)| format!("127.0.0.1:{i}"))
+            .collect();
+        let nodes = ports
+            .iter()
+            .enumerate()
+            .map(|(o, (public_port, internal_port))| Node {
+                child: None,
+                base: format!("http://127.0.0.1:{public_port}"),
+                internal: format!("http://127.0.0.1:{internal_port}"),
+                data_dir: root.path().join(format!("pod-{o}")),
+                public_port: *public_port,
+                internal_port: *internal_port,
+            })
+            .collect();
+        let mut cluster = Self {
+            _root: root,
+            nodes,
+            peers,
+            replicas,
+            secrets,
+        };
+        for o in 0..total {
+            cluster.start_node(o);
+        }
+        cluster
+    }
+
+    /// The settings every pod and the admin command share, as environment variables.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let peers = self
+            .peers
+            .iter()
+            .map(|p| format!("\"{p}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut env: Vec<(String, String)> = self
+            .secrets
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        env.extend([
+            (
+                "DIGIT_USER__CLUSTER__REPLICAS".into(),
+                self.replicas.to_string(),
+            ),
+            ("DIGIT_USER__CLUSTER__PEERS".into(), format!("[{peers}]")),
+            (
+                "DIGIT_USER__CLUSTER__FORWARD_TIMEOUT_MS".into(),
+                "1500".into(),
+            ),
+            ("DIGIT_USER__HASHER__MEMORY_KIB".into(), "256".into()),
+            ("DIGIT_USER__HASHER__ITERATIONS".into(), "1".into()),
+            ("DIGIT_USER__LOG__LEVEL".into(), "warn".into()),
+            // a register code and a login code for one number within a test
+            ("DIGIT_USER__OTP__RESEND_COOLDOWN_SECS".into(), "0".into()),
+        ]);
+        env
+    }
+
+    /// (Re)starts pod `ordinal` on its data dir and ports, and waits until it is ready.
+    pub fn start_node(&mut self, ordinal: u16) {
+        let env = self.env();
+        let node = &mut self.nodes[usize::from(ordinal)];
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_digit-user"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", node.public_port))
+            .arg("--internal-listen")
+            .arg(format!("127.0.0.1:{}", node.internal_port))
+            .env("DIGIT_USER__CLUSTER__ORDINAL", ordinal.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        node.child = Some(cmd.spawn().expect("spawn digit-user"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("pod {ordinal} exited at start: {status}");
+            }
+            if get(&format!("{}/health/ready", node.base)) == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("pod {ordinal} not ready within 30 s");
+    }
+
+    /// Kills pod `ordinal` at once (SIGKILL: a crashed node).
+    pub fn kill(&mut self, ordinal: u16) {
+        let node = &mut self.nodes[usize::from(ordinal)];
+        if let Some(mut child) = node.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Stops pod `ordinal` with SIGTERM and asserts a clean exit.
+    pub fn stop(&mut self, ordinal: u16) {
+        let node = &mut self.nodes[usize::from(ordinal)];
+        if let Some(mut child) = node.child.take() {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            )
+            .unwrap();
+            assert!(child.wait().unwrap().success());
+        }
+    }
+
+    /// Runs `digit-user admin <args>` with the cluster's settings; (success, stdout, stderr).
+    pub fn admin(&self, args: &[&str]) -> (bool, String, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_digit-user"));
+        cmd.arg("admin").args(args);
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The code of the latest SMS to `mobile`, whichever pod sent it.
+    pub fn last_code_to(&self, mobile: &str) -> Option<String> {
+        self.nodes
+            .iter()
+            .flat_map(|n| n.notifications())
+            .filter(|n| n["channel"] == "sms" && n["payload"]["mobileNumber"] == mobile)
+            .max_by_key(|n| n["createdMs"].as_i64().unwrap_or(0))
+            .map(|n| {
+                n["payload"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .split(|c: char| !c.is_ascii_digit())
+                    .find(|run| run.len() == 6)
+                    .expect("a 6-digit code")
+                    .to_owned()
+            })
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for o in 0..self.nodes.len() {
+            self.kill(o as u16);
+        }
+    }
+}
+
+impl Node {
+    fn notifications(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.data_dir.join("notifications.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Data dir (what is on this pod's volume).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+/// GET status (0 when nothing answers).
+pub fn get(url: &str) -> u16 {
+    reqwest::blocking::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// POSTs JSON; (status, body).
+pub fn post(url: &str, body: &Value) -> (u16, Value) {
+    let resp = reqwest::blocking::Client::new()
+        .post(url)
+        .json(body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+/// POSTs a form to `/user/oauth/token` with the web UI's client; (status, body).
+pub fn token(base: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{base}/user/oauth/token"))
+        .basic_auth("egov-user-client", Some(""))
+        .form(form)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+/// A valid employee of pb.amritsar.
+pub fn employee(user_name: &str, mobile: &str) -> Value {
+    json!({
+        "userName": user_name, "name": "Asha Devi", "mobileNumber": mobile, "password": "Asha@12345",
+        "type": "EMPLOYEE", "tenantId": "pb.amritsar", "active": true, "roles": [{"code": "EMPLOYEE"}],
+    })
+}
