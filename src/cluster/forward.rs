@@ -14,6 +14,7 @@ use actix_web::{FromRequest, HttpMessage, HttpResponse, ResponseError, web};
 use actors::metrics::CLUSTER_CALLS;
 use actors::partition::{Partition, home_partition, partition_of_id, partition_of_uuid};
 
+use super::peers::Outgoing;
 use super::route::{RouteKey, route_key};
 use super::{FORWARDED, Owner};
 use crate::http::error::ApiError;
@@ -78,10 +79,13 @@ pub async fn route(
                 .forward(
                     ordinal,
                     cluster.me(),
-                    req.method(),
-                    &path,
-                    req.headers(),
-                    body,
+                    Outgoing {
+                        method: req.method(),
+                        path_and_query: &path,
+                        headers: req.headers(),
+                        client_ip: crate::http::otp::client_ip(req.request(), &state),
+                        body,
+                    },
                 )
                 .await;
             let response = match relayed {
@@ -111,7 +115,11 @@ const INTERNAL_ONLY: &[&str] = &["/otp/v1/_create", "/otp/v1/_search"];
 
 /// Paths whose requests name a key (everything else is answered where it lands without reading the body).
 fn is_routed(path: &str) -> bool {
-    path.starts_with("/user/") || path.starts_with("/user-otp/") || path.starts_with("/otp/")
+    // `_details` is answered where it lands: the signature, the expiry and the broadcast revocations say all
+    path != "/user/_details"
+        && (path.starts_with("/user/")
+            || path.starts_with("/user-otp/")
+            || path.starts_with("/otp/"))
 }
 
 /// The partition a key lives in; `None` when there is no single owner (or the key cannot be read).

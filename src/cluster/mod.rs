@@ -26,6 +26,10 @@ pub use peers::{PeerError, Peers};
 /// where it lands and never forwarded again.
 pub const FORWARDED: &str = "x-digit-user-forwarded";
 
+/// Header a forwarding pod sets to the client address it saw (the owner's per-IP OTP cap counts that
+/// client, not the forwarding pod).
+pub const CLIENT_IP: &str = "x-digit-user-client-ip";
+
 /// Why the cluster view could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {

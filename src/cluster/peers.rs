@@ -11,7 +11,7 @@ use actix_web::web::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{FORWARDED, peer_addr};
+use super::{CLIENT_IP, FORWARDED, peer_addr};
 use crate::config::ClusterSettings;
 
 /// Why a peer call failed.
@@ -41,6 +41,20 @@ pub enum PeerError {
         /// Why.
         reason: String,
     },
+}
+
+/// A request to relay to the owner, as it came.
+pub struct Outgoing<'a> {
+    /// Method.
+    pub method: &'a Method,
+    /// Path and query string.
+    pub path_and_query: &'a str,
+    /// Headers as received.
+    pub headers: &'a actix_web::http::header::HeaderMap,
+    /// The client address this pod saw.
+    pub client_ip: Option<std::net::IpAddr>,
+    /// Body.
+    pub body: Bytes,
 }
 
 /// A response relayed from the owner.
@@ -110,11 +124,15 @@ impl Peers {
         &self,
         ordinal: u16,
         from: u16,
-        method: &Method,
-        path_and_query: &str,
-        headers: &actix_web::http::header::HeaderMap,
-        body: Bytes,
+        out: Outgoing<'_>,
     ) -> Result<Relayed, PeerError> {
+        let Outgoing {
+            method,
+            path_and_query,
+            headers,
+            client_ip,
+            body,
+        } = out;
         let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
             .expect("an HTTP method parsed by actix is valid");
         let mut req = self
@@ -123,9 +141,15 @@ impl Peers {
             .header(FORWARDED, from.to_string())
             .body(body);
         for (name, value) in headers {
-            if !HOP_BY_HOP.contains(&name.as_str()) && name.as_str() != FORWARDED {
+            if !HOP_BY_HOP.contains(&name.as_str())
+                && name.as_str() != FORWARDED
+                && name.as_str() != CLIENT_IP
+            {
                 req = req.header(name.as_str(), value.as_bytes());
             }
+        }
+        if let Some(ip) = client_ip {
+            req = req.header(CLIENT_IP, ip.to_string());
         }
         let resp = req
             .send()

@@ -136,9 +136,20 @@ fn sizes(otp: &OtpIn) -> Result<(), ApiError> {
 
 /// The client's IP: the gateway's `x-real-ip` or the first `X-Forwarded-For` entry when trusted, else the
 /// peer.
-fn client_ip(req: &HttpRequest, trust_forwarded: bool) -> Option<IpAddr> {
+/// The client's address for the per-IP cap. A request another pod forwarded carries the address that pod
+/// saw (trusted only on the internal listener, which only the app's pods reach).
+pub(crate) fn client_ip(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let forwarded = trust_forwarded
+    if req.headers().contains_key(crate::cluster::FORWARDED)
+        && on_internal_listener(req, state)
+        && let Some(ip) = header(crate::cluster::CLIENT_IP).and_then(|v| v.parse().ok())
+    {
+        return Some(ip);
+    }
+    let forwarded = state
+        .settings
+        .http
+        .trust_forwarded_headers
         .then(|| {
             header("x-real-ip")
                 .or_else(|| header("x-forwarded-for").and_then(|v| v.split(',').next()))
@@ -169,7 +180,7 @@ pub async fn send(
         country_code: otp.countrycode,
         locale,
     };
-    let ip = client_ip(&req, state.settings.http.trust_forwarded_headers);
+    let ip = client_ip(&req, &state);
     state.otp.send(request, ip).await.map_err(send_error)?;
     Ok(HttpResponse::Created()
         .json(serde_json::json!({"responseInfo": null, "isSuccessful": true})))
