@@ -106,6 +106,9 @@ impl Application {
         clock: Clock,
     ) -> Result<Self, StartError> {
         let settings = Arc::new(settings);
+        // listeners first: a taken port must stop start-up before any actor runs
+        let public = bind(&settings.http.public_addr)?;
+        let internal = bind(&settings.http.internal_addr)?;
         let secrets = Secrets::load_or_generate(&settings.storage.data_dir, env, true)?;
         let store = Arc::new(open_store(&settings, &secrets)?);
         let cluster = Cluster::start(&settings.cluster, store.clone())?;
@@ -164,8 +167,6 @@ impl Application {
             &cluster,
         )?;
 
-        let public = bind(&settings.http.public_addr)?;
-        let internal = bind(&settings.http.internal_addr)?;
         let bound = |listener: &TcpListener, addr: &str| {
             listener.local_addr().map_err(|source| StartError::Bind {
                 addr: addr.to_owned(),

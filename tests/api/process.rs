@@ -145,6 +145,30 @@ fn start_error(dir: &Path, env: &HashMap<&str, String>) -> String {
 }
 
 #[test]
+fn a_taken_port_stops_start_up_with_one_line_and_no_panic() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_digit-user"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--listen")
+        .arg(taken.local_addr().unwrap().to_string())
+        .arg("--internal-listen")
+        .arg("127.0.0.1:0")
+        .env("DIGIT_USER__LOG__LEVEL", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot listen on") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
 fn unusable_data_dirs_stop_start_up_with_one_line() {
     // written under other keys
     let dir = tempfile::tempdir().unwrap();

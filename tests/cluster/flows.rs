@@ -98,6 +98,29 @@ fn three_pods_serve_every_flow_through_any_pod() {
         }
     }
 
+    // an admin update through a pod that does not own the user, seen through a third
+    let update_via = (owners[3] + 1) % 3;
+    let (status, body) = search(
+        &base(0),
+        json!({"userName": names[3], "tenantId": "pb.amritsar"}),
+    );
+    assert_eq!(status, 200);
+    let mut user = body["user"][0].clone();
+    user["name"] = json!("Asha Renamed");
+    let (status, body) = post(
+        &format!(
+            "{}/user/users/_updatenovalidate",
+            base(usize::from(update_via))
+        ),
+        &json!({"RequestInfo": {}, "user": user}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = search(
+        &base(usize::from((update_via + 1) % 3)),
+        json!({"userName": names[3], "tenantId": "pb.amritsar"}),
+    );
+    assert_eq!(body["user"][0]["name"], "Asha Renamed");
+
     // a fan-out search pages exactly: every page equals the slice of the whole list in id order
     let mut all_ids: Vec<i64> = created.iter().map(|(id, _)| *id).collect();
     all_ids.sort_unstable();
@@ -314,7 +337,29 @@ fn public_requests_never_reach_a_peer_internal_only_endpoint() {
     assert_eq!(status, 404);
     let (status, _) = post(&format!("{}/cluster/status", c.nodes[0].base), &json!({}));
     assert_eq!(status, 404);
-    // on the internal listener it is routed to the owner
+    // on the internal listener it is routed to the owner; validated and searched through other pods
     let (status, created) = post(&format!("{}/otp/v1/_create", c.nodes[0].internal), &body);
     assert_eq!(status, 201, "{created}");
+    let (code, uuid) = (
+        created["otp"]["otp"].as_str().unwrap(),
+        created["otp"]["UUID"].as_str().unwrap(),
+    );
+    let (status, checked) = post(
+        &format!("{}/otp/v1/_validate", c.nodes[1].base),
+        &json!({"otp": {"otp": code, "identity": mobile, "tenantId": "pb"}}),
+    );
+    assert_eq!(status, 200, "{checked}");
+    let (status, found) = post(
+        &format!("{}/otp/v1/_search", c.nodes[2].internal),
+        &json!({"otp": {"UUID": uuid}}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            found["otp"]["identity"].as_str(),
+            found["otp"]["isValidationSuccessful"].as_bool()
+        ),
+        (Some(mobile.as_str()), Some(true)),
+        "{found}"
+    );
 }

@@ -41,8 +41,19 @@ pub struct LocalCluster {
 }
 
 impl LocalCluster {
-    /// `replicas` pods in the map, and `spare` more started but owning nothing (for scaling up).
+    /// `replicas` pods in the map, and `spare` more started but owning nothing (for scaling up). Ports are
+    /// picked free and released before the pods bind them, so another test can take one meanwhile: then the
+    /// whole cluster starts again on other ports.
     pub fn start(replicas: u16, spare: u16) -> Self {
+        for _ in 0..3 {
+            if let Some(cluster) = Self::try_start(replicas, spare) {
+                return cluster;
+            }
+        }
+        panic!("the cluster did not start in three attempts");
+    }
+
+    fn try_start(replicas: u16, spare: u16) -> Option<Self> {
         let root = tempfile::tempdir().unwrap();
         let key = |b: u8| STANDARD.encode([b; 32]);
         let secrets = vec![
@@ -77,9 +88,11 @@ impl LocalCluster {
             secrets,
         };
         for o in 0..total {
-            cluster.start_node(o);
+            if !cluster.try_start_node(o) {
+                return None;
+            }
         }
-        cluster
+        Some(cluster)
     }
 
     /// The settings every pod and the admin command share, as environment variables.
@@ -116,6 +129,13 @@ impl LocalCluster {
 
     /// (Re)starts pod `ordinal` on its data dir and ports, and waits until it is ready.
     pub fn start_node(&mut self, ordinal: u16) {
+        assert!(
+            self.try_start_node(ordinal),
+            "pod {ordinal} exited at start"
+        );
+    }
+
+    fn try_start_node(&mut self, ordinal: u16) -> bool {
         let env = self.env();
         let node = &mut self.nodes[usize::from(ordinal)];
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_digit-user"));
@@ -136,10 +156,12 @@ impl LocalCluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("pod {ordinal} exited at start: {status}");
+                eprintln!("pod {ordinal} exited at start: {status}");
+                node.child = None;
+                return false;
             }
             if get(&format!("{}/health/ready", node.base)) == 200 {
-                return;
+                return true;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
