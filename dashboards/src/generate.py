@@ -150,13 +150,20 @@ DASHBOARDS = {
         ]),
     "internals.json": dashboard(
         "digit-user-internals", "digit-user / Internals",
-        "Actors and their mailboxes, the password hasher, storage and Kafka.",
+        "Actors and their mailboxes, the password hasher, sharding, storage and Kafka.",
         [
             ("Actors", [
                 panel("Live OTP session and lockout actors", [gauge("digit_user_otp_sessions_live"), gauge("digit_user_lockout_actors_live")], "short", legend=["otp sessions", "lockouts"]),
                 panel("Messages that did not reach an actor", rate("digit_user_mailbox_errors_total", by="actor, kind"), "ops", legend="{{actor}} {{kind}}"),
                 panel("Hasher wait p99 by operation", quantile(0.99, "digit_user_hasher_wait_seconds", by="op"), "s", legend="{{op}}"),
                 panel("Hasher queue and rejections", [gauge("digit_user_hasher_queue_depth"), rate("digit_user_hasher_rejected_total")], "short", legend=["queued", "rejected/s"]),
+            ]),
+            ("Sharding", [
+                panel("Calls to other pods by kind and result", rate("digit_user_cluster_calls_total", by="kind, result"), "ops", legend="{{kind}} {{result}}",
+                      description="forward: a request sent to its key's owner; fanout: one leg of a search; broadcast: revocations; otp: a code checked at its owner. unavailable = a 503 for the caller."),
+                panel("Partition map version by pod", gauge("digit_user_partition_map_version", by="pod"), "short", legend="{{pod}}",
+                      description="Every pod should follow the same version; a difference outlasting a rebalance means one was interrupted."),
+                panel("Partitions owned by pod", gauge("digit_user_partitions_owned", by="pod"), "short", legend="{{pod}}"),
             ]),
             ("Storage and Kafka", [
                 panel("Store size on disk", gauge("digit_user_storage_bytes", by="pod"), "bytes", legend="{{pod}}"),

@@ -152,6 +152,11 @@ impl Cluster {
             .collect()
     }
 
+    /// Sets the map gauges (again: at [`Cluster::start`] the exporter may not be installed yet).
+    pub fn publish_metrics(&self) {
+        record_map(&self.map(), self.me);
+    }
+
     /// The store this pod serves from.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
