@@ -177,6 +177,52 @@ fn three_pods_serve_every_flow_through_any_pod() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
+    // password logins of one user through every pod, and a password change through a pod that does not own them
+    for pod in 0..3 {
+        assert_eq!(
+            login(
+                &base(pod),
+                &names[4],
+                "Asha@12345",
+                "pb.amritsar",
+                "EMPLOYEE"
+            )
+            .0,
+            200,
+            "login via pod {pod}"
+        );
+    }
+    let (_, session) = login(&base(0), &names[4], "Asha@12345", "pb.amritsar", "EMPLOYEE");
+    let change_via = usize::from((owners[4] + 2) % 3);
+    let (status, body) = post(
+        &format!("{}/user/password/_update", base(change_via)),
+        &json!({"RequestInfo": {"authToken": session["access_token"], "userInfo": {"userName": names[4]}},
+                "existingPassword": "Asha@12345", "newPassword": "Changed@135", "tenantId": "pb.amritsar", "type": "EMPLOYEE"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        login(
+            &base((change_via + 1) % 3),
+            &names[4],
+            "Changed@135",
+            "pb.amritsar",
+            "EMPLOYEE"
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        login(
+            &base(change_via),
+            &names[4],
+            "Asha@12345",
+            "pb.amritsar",
+            "EMPLOYEE"
+        )
+        .0,
+        400
+    );
+
     // a pod that was down while a logout happened refuses the token as soon as it is ready again
     let elsewhere = names.iter().find(|n| owner_of(n) != 0).unwrap();
     let (_, session) = login(&base(1), elsewhere, "Asha@12345", "pb.amritsar", "EMPLOYEE");
@@ -254,8 +300,13 @@ fn three_pods_serve_every_flow_through_any_pod() {
     );
 
     // pod 2 dies: its users answer a retryable 503 within the timeout, everybody else is served
-    let on_two = names.iter().position(|n| owner_of(n) == 2).unwrap();
-    let on_zero = names.iter().position(|n| owner_of(n) == 0).unwrap();
+    let on_two = (5..names.len())
+        .find(|i| owner_of(&names[*i]) == 2)
+        .unwrap();
+    // (users 0..5 had their passwords and sessions changed above)
+    let on_zero = (5..names.len())
+        .find(|i| owner_of(&names[*i]) == 0)
+        .unwrap();
     c.kill(2);
     let asked = Instant::now();
     let (status, body) = search(
