@@ -435,6 +435,19 @@ impl Lockouts {
         }
     }
 
+    /// Forgets the actors of users for whom `moved` holds (their partition now lives on another pod): a later
+    /// attempt here starts a fresh actor from the store instead of trusting state that went stale elsewhere.
+    /// A forgotten actor still answers what it was sent and stops when idle.
+    pub fn release(&self, moved: impl Fn(&str) -> bool) -> usize {
+        let Ok(mut dir) = self.directory.lock() else {
+            return 0;
+        };
+        let before = dir.actors.len();
+        dir.actors.retain(|uuid, _| !moved(uuid));
+        metrics::gauge!(m::LOCKOUT_ACTORS_LIVE).set(dir.actors.len() as f64);
+        before - dir.actors.len()
+    }
+
     /// Live actors.
     pub fn live(&self) -> usize {
         self.directory.lock().map_or(0, |d| {

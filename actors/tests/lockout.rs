@@ -211,3 +211,42 @@ async fn admin_unlock_and_a_lock_set_on_the_record() {
     assert!(!record.account_locked && record.account_locked_date.is_none());
     assert!(!l.unlock(&user.uuid).await.unwrap(), "nothing to unlock");
 }
+
+#[actix::test]
+async fn a_released_user_is_read_from_the_store_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open_store(dir.path());
+    let user = common::stored_employee(&store, "EMP-MOVED").await;
+    let clock = Clock::manual(T0);
+    let l = lockouts(&store, &clock, 60 * MIN);
+    let runs = Arc::new(AtomicUsize::new(0));
+    for _ in 0..5 {
+        l.attempt(&user.uuid, None, counted(&runs, false))
+            .await
+            .unwrap();
+    }
+    // the partition moved away and came back with the lock ended at the other pod
+    store
+        .sessions()
+        .save_lockout(&user.uuid, &Default::default())
+        .await
+        .unwrap();
+    let stale = l
+        .attempt(&user.uuid, None, counted(&runs, true))
+        .await
+        .unwrap();
+    assert!(
+        matches!(stale, Outcome::Locked { .. }),
+        "the live actor still holds the lock"
+    );
+    assert_eq!(l.release(|uuid| uuid == user.uuid), 1);
+    assert_eq!(l.release(|uuid| uuid == user.uuid), 0);
+    let fresh = l
+        .attempt(&user.uuid, None, counted(&runs, true))
+        .await
+        .unwrap();
+    assert!(
+        matches!(fresh, Outcome::Passed),
+        "state read from the store"
+    );
+}

@@ -215,6 +215,10 @@ pub async fn drop_partitions(
         .drop_partitions(&set)
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    state.login.lockouts().release(|uuid| {
+        uuid::Uuid::parse_str(uuid)
+            .is_ok_and(|u| set.contains(&actors::partition::partition_of_uuid(&u).0))
+    });
     state.cluster.thaw(&body.partitions);
     Ok(HttpResponse::Ok().json(counts))
 }
