@@ -267,23 +267,27 @@ fn record_map(map: &PartitionMap, me: u16) {
 }
 
 fn resolve_ordinal(settings: &ClusterSettings) -> Result<u16, ClusterError> {
-    if let Ok(o) = u16::try_from(settings.ordinal) {
-        return Ok(o);
-    }
-    if settings.replicas <= 1 && settings.peers.is_empty() {
-        // one pod on its own: ordinal 0 whatever the machine is called
-        return Ok(0);
-    }
     let hostname = std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    ordinal_from_hostname(&hostname, &settings.name).ok_or_else(|| ClusterError::NoOrdinal {
-        name: settings.name.clone(),
-        hostname,
-    })
+        .unwrap_or_default();
+    ordinal_of(settings, hostname.trim())
+}
+
+/// The ordinal: `cluster.ordinal` when set, else the hostname's (`<name>-<ordinal>`), else 0 for a lone pod.
+fn ordinal_of(settings: &ClusterSettings, hostname: &str) -> Result<u16, ClusterError> {
+    if let Ok(o) = u16::try_from(settings.ordinal) {
+        return Ok(o);
+    }
+    match ordinal_from_hostname(hostname, &settings.name) {
+        Some(o) => Ok(o),
+        // one pod on its own, on a machine not named like a StatefulSet pod
+        None if settings.replicas <= 1 && settings.peers.is_empty() => Ok(0),
+        None => Err(ClusterError::NoOrdinal {
+            name: settings.name.clone(),
+            hostname: hostname.to_owned(),
+        }),
+    }
 }
 
 fn read_map_file(settings: &ClusterSettings) -> Result<PartitionMap, ClusterError> {
@@ -301,5 +305,42 @@ pub fn peer_addr(settings: &ClusterSettings, ordinal: u16) -> String {
     match settings.peers.get(usize::from(ordinal)) {
         Some(addr) => addr.clone(),
         None => peer_address(&settings.peer_template, &settings.name, ordinal),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(replicas: u16, ordinal: i32) -> ClusterSettings {
+        ClusterSettings {
+            partitions: 256,
+            replicas,
+            ordinal,
+            name: "digit-user".into(),
+            peer_template: "{name}-{ordinal}.{name}-headless:8081".into(),
+            peers: Vec::new(),
+            map_file: String::new(),
+            forward_timeout_ms: 3000,
+        }
+    }
+
+    #[test]
+    fn the_ordinal_comes_from_config_then_the_hostname_then_a_lone_pod_is_zero() {
+        assert_eq!(ordinal_of(&settings(3, 2), "digit-user-0").unwrap(), 2);
+        assert_eq!(ordinal_of(&settings(3, -1), "digit-user-1").unwrap(), 1);
+        // a single-pod deployment scaled up before its config: the new pods still know who they are
+        assert_eq!(ordinal_of(&settings(1, -1), "digit-user-2").unwrap(), 2);
+        assert_eq!(ordinal_of(&settings(1, -1), "laptop").unwrap(), 0);
+        let err = ordinal_of(&settings(3, -1), "laptop").unwrap_err();
+        assert!(err.to_string().contains("set cluster.ordinal"), "{err}");
+    }
+
+    #[test]
+    fn peers_come_from_the_list_when_given_else_the_template() {
+        let mut s = settings(3, 0);
+        assert_eq!(peer_addr(&s, 2), "digit-user-2.digit-user-headless:8081");
+        s.peers = vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()];
+        assert_eq!(peer_addr(&s, 1), "127.0.0.1:2");
     }
 }

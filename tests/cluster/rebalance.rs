@@ -135,6 +135,22 @@ fn rebalance_three_to_four_to_two_loses_nothing() {
         assert_eq!(status, 400, "locked: {body}");
     }
 
+    // --plan moves nothing and prints the final map
+    let (ok, out, err) = c.admin(&["rebalance", "--to-replicas", "4", "--plan"]);
+    assert!(ok, "{out}\n{err}");
+    let plan: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (plan["replicas"].as_u64(), plan["version"].as_u64()),
+        (Some(4), Some(1)),
+        "{out}"
+    );
+    assert!(out.contains("partitions move"), "{out}");
+    assert_eq!(
+        status_of(&c, 0)["map"]["version"],
+        0,
+        "a plan changes nothing"
+    );
+
     let load = Load::start(bases.clone(), users.clone());
     let (ok, out, err) = c.admin(&["rebalance", "--to-replicas", "4", "--batch", "16"]);
     assert!(ok, "rebalance to 4 failed: {out}\n{err}");
