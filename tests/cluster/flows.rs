@@ -388,6 +388,18 @@ fn public_requests_never_reach_a_peer_internal_only_endpoint() {
     assert_eq!(status, 404);
     let (status, _) = post(&format!("{}/cluster/status", c.nodes[0].base), &json!({}));
     assert_eq!(status, 404);
+    // the forwarded mark means nothing on the public listener: the request is still routed to its owner
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/user-otp/v1/_send", c.nodes[0].base))
+        .header("x-digit-user-forwarded", "1")
+        .json(&json!({"otp": {"mobileNumber": mobile, "tenantId": "pb", "type": "register"}}))
+        .send()
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        201,
+        "not refused as a stray forward"
+    );
     // on the internal listener it is routed to the owner; validated and searched through other pods
     let (status, created) = post(&format!("{}/otp/v1/_create", c.nodes[0].internal), &body);
     assert_eq!(status, 201, "{created}");
