@@ -211,7 +211,7 @@ impl Application {
         .run();
         start_upkeep(&store);
         cluster.publish_metrics();
-        if cluster.sharded() || cluster.me() > 0 {
+        if cluster.sharded() {
             // ready once the newest map and the revocations made while this pod was down are in
             actix_web::rt::spawn(crate::cluster::calls::catch_up(state.clone()));
         } else {

@@ -45,7 +45,7 @@ pub async fn route(
     {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    let forwarded = internal && req.headers().contains_key(FORWARDED);
+    let forwarded = from_peer(req.request(), &state);
     let body = {
         let (http, payload) = req.parts_mut();
         match CappedBody::from_request(http, payload).await {
@@ -112,6 +112,12 @@ pub async fn route(
 
 /// Routed endpoints served only on the internal listener.
 const INTERNAL_ONLY: &[&str] = &["/otp/v1/_create", "/otp/v1/_search"];
+
+/// Whether `req` was forwarded by another pod: the mark counts only on the internal listener, which only the
+/// app's pods reach, so a client cannot use it to skip routing.
+pub fn from_peer(req: &actix_web::HttpRequest, state: &AppState) -> bool {
+    req.headers().contains_key(FORWARDED) && crate::http::on_internal_listener(req, state)
+}
 
 /// Paths whose requests name a key (everything else is answered where it lands without reading the body).
 fn is_routed(path: &str) -> bool {

@@ -101,7 +101,6 @@ impl Cluster {
         }
         let partitions = usize::from(settings.partitions);
         let timeout = Duration::from_millis(settings.forward_timeout_ms);
-        record_map(&map, me);
         Ok(Arc::new(Self {
             me,
             sharded: AtomicBool::new(is_sharded(&map, me)),
@@ -152,7 +151,7 @@ impl Cluster {
             .collect()
     }
 
-    /// Sets the map gauges (again: at [`Cluster::start`] the exporter may not be installed yet).
+    /// Sets the map gauges (once the exporter is installed; [`Cluster::adopt`] keeps them current).
     pub fn publish_metrics(&self) {
         record_map(&self.map(), self.me);
     }
@@ -235,13 +234,6 @@ impl Cluster {
                 f.store(false, Ordering::SeqCst);
             }
         }
-    }
-
-    /// Whether `partition` is frozen here.
-    pub fn is_frozen(&self, partition: Partition) -> bool {
-        self.frozen
-            .get(usize::from(partition.0))
-            .is_some_and(|f| f.load(Ordering::SeqCst))
     }
 }
 

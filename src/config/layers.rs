@@ -483,6 +483,25 @@ mod tests {
             ),
             Err(ConfigError::Range(_))
         ));
+        for (extra, why) in [
+            ("[cluster]\nreplicas = 0\n", "cluster.replicas"),
+            ("[cluster]\nreplicas = 300\n", "cluster.replicas"),
+            ("[cluster]\nordinal = -2\n", "cluster.ordinal"),
+            (
+                "[cluster]\nreplicas = 3\npeers = [\"a:1\"]\n",
+                "cluster.peers",
+            ),
+            (
+                "[cluster]\nreplicas = 3\npeer_template = \"pod:8081\"\n",
+                "{ordinal}",
+            ),
+            ("[cluster]\nforward_timeout_ms = 10\n", "forward_timeout_ms"),
+        ] {
+            let err = load(&[("extra.toml", extra)], &[], Overrides::default())
+                .expect_err(extra)
+                .to_string();
+            assert!(err.contains(why), "{extra}: {err}");
+        }
         let bad_catalog = load(
             &[(
                 "extra.toml",

@@ -167,22 +167,19 @@ pub async fn import(
         }
         body.extend_from_slice(&chunk);
     }
-    let store = state.registry.store();
+    let store = state.cluster.store().clone();
     let bundle = store.open_bundle(&body).map_err(|_| {
         ApiError::custom(
             "INVALID_BUNDLE",
             "the bundle does not open with this deployment's keys",
         )
     })?;
-    let counts = store
-        .import_partitions(&bundle)
+    let partitions = bundle.partitions.len();
+    let counts = web::block(move || store.import_partitions(&bundle))
         .await
+        .map_err(|e| ApiError::internal(&e))?
         .map_err(|e| ApiError::internal(&e))?;
-    tracing::info!(
-        partitions = bundle.partitions.len(),
-        users = counts.users,
-        "partitions imported"
-    );
+    tracing::info!(partitions, users = counts.users, "partitions imported");
     Ok(HttpResponse::Ok().json(counts))
 }
 
@@ -209,11 +206,10 @@ pub async fn drop_partitions(
         ));
     }
     let set: BTreeSet<u16> = body.partitions.iter().copied().collect();
-    let counts = state
-        .registry
-        .store()
-        .drop_partitions(&set)
+    let (store, dropping) = (state.cluster.store().clone(), set.clone());
+    let counts = web::block(move || store.drop_partitions(&dropping))
         .await
+        .map_err(|e| ApiError::internal(&e))?
         .map_err(|e| ApiError::internal(&e))?;
     state.login.lockouts().release(|uuid| {
         uuid::Uuid::parse_str(uuid)

@@ -140,8 +140,7 @@ fn sizes(otp: &OtpIn) -> Result<(), ApiError> {
 /// saw (trusted only on the internal listener, which only the app's pods reach).
 pub(crate) fn client_ip(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    if req.headers().contains_key(crate::cluster::FORWARDED)
-        && on_internal_listener(req, state)
+    if crate::cluster::forward::from_peer(req, state)
         && let Some(ip) = header(crate::cluster::CLIENT_IP).and_then(|v| v.parse().ok())
     {
         return Some(ip);

@@ -11,8 +11,7 @@ use super::error::{ApiError, ErrorEntry};
 use super::json::{LowerJson, bind, i64_list, opt_bool, opt_i64, opt_string, require, string_list};
 use super::request_info::through_gateway;
 use super::user_json::{UsersResponse, View, constraint_name};
-use crate::cluster::FORWARDED;
-use crate::cluster::forward::{OwnedHere, unreachable_owner};
+use crate::cluster::forward::{OwnedHere, from_peer, unreachable_owner};
 use crate::startup::AppState;
 
 /// The flat search body (keys folded to lower case); `aadhaarNumber`, `pan`, `fuzzyLogic` are accepted
@@ -165,7 +164,7 @@ async fn search(
 fn fans_out(req: &HttpRequest, state: &AppState) -> bool {
     state.cluster.sharded()
         && req.extensions().get::<OwnedHere>().is_none()
-        && !(req.headers().contains_key(FORWARDED) && super::on_internal_listener(req, state))
+        && !from_peer(req, state)
 }
 
 /// `POST /user/_search`

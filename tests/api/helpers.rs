@@ -399,14 +399,9 @@ pub struct Process {
     pub internal: String,
 }
 
-/// A free loopback port (bound then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "../common/net.rs"]
+mod net;
+pub use net::free_port;
 
 impl Process {
     /// Starts `digit-user serve` on `data_dir` with `env` added and waits until it is ready.

@@ -426,3 +426,37 @@ fn public_requests_never_reach_a_peer_internal_only_endpoint() {
         "{found}"
     );
 }
+
+#[test]
+fn partition_moves_refuse_what_would_lose_data() {
+    let c = LocalCluster::start(3, 0);
+    let internal = &c.nodes[0].internal;
+    let (status, body) = post(
+        &format!("{internal}/user/users/_createnovalidate"),
+        &json!({"user": employee("KEEPME", "9876500000")}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let owned = home_partition("pb", "KEEPME", 256).0;
+    let owner = usize::from(owner_of("KEEPME"));
+    // dropping a partition the pod still owns under its map is refused, and nothing is deleted
+    let (status, body) = post(
+        &format!("{}/cluster/partitions/_drop", c.nodes[owner].internal),
+        &json!({"partitions": [owned]}),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["Errors"][0]["code"], "PARTITION_OWNED");
+    let (status, body) = search(
+        &c.nodes[0].base,
+        json!({"userName": "KEEPME", "tenantId": "pb.amritsar"}),
+    );
+    assert_eq!((status, uuids(&body).len()), (200, 1));
+    // a bundle not sealed with this deployment's keys is refused
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{internal}/cluster/partitions/_import"))
+        .body(vec![7u8; 64])
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = resp.json().unwrap();
+    assert_eq!(body["Errors"][0]["code"], "INVALID_BUNDLE");
+}

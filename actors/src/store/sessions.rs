@@ -89,7 +89,7 @@ pub struct SessionStore {
     pub(super) refresh: sled::Tree,
     pub(super) user_families: sled::Tree,
     revoked: sled::Tree,
-    pub(super) commit: GroupCommit,
+    commit: GroupCommit,
 }
 
 enum Abort {
@@ -386,7 +386,7 @@ fn be_i64(raw: &[u8]) -> Result<i64, StoreError> {
 }
 
 /// The 16 bytes of a uuid string; a malformed one is a caller bug surfaced as corrupt input.
-fn uuid_key(uuid: &str) -> Result<[u8; 16], StoreError> {
+pub(super) fn uuid_key(uuid: &str) -> Result<[u8; 16], StoreError> {
     uuid::Uuid::parse_str(uuid)
         .map(|u| *u.as_bytes())
         .map_err(|_| StoreError::Corrupt(format!("not a uuid: {}", uuid.len())))

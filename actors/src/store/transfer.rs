@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashSet};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::sessions::{Family, RefreshEntry};
+use super::sessions::{Family, RefreshEntry, uuid_key};
 use super::users::UsersOut;
 use super::{CLUSTER, Store, StoreError};
 use crate::domain::lockout::LockoutState;
@@ -37,6 +37,13 @@ pub struct PartitionBundle {
     /// Refresh tokens (by hash) of those families.
     pub refresh: Vec<([u8; 32], RefreshEntry)>,
 }
+
+/// The session side of some partitions: lockouts by user, families by id, refresh tokens by hash.
+type SessionsOut = (
+    Vec<(String, LockoutState)>,
+    Vec<(String, Family)>,
+    Vec<([u8; 32], RefreshEntry)>,
+);
 
 /// What an import or a drop touched.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -66,6 +73,18 @@ impl Store {
         &self,
         partitions: &BTreeSet<u16>,
     ) -> Result<PartitionBundle, StoreError> {
+        let (lockouts, families, refresh) = self.sessions_of(partitions)?;
+        Ok(PartitionBundle {
+            partitions: partitions.clone(),
+            users: self.users().export(partitions)?,
+            lockouts,
+            families,
+            refresh,
+        })
+    }
+
+    /// The lockouts, refresh families and refresh tokens of the users of `partitions`.
+    fn sessions_of(&self, partitions: &BTreeSet<u16>) -> Result<SessionsOut, StoreError> {
         let s = self.sessions();
         let in_set = |key: &[u8]| {
             <[u8; 16]>::try_from(&key[..16.min(key.len())])
@@ -111,30 +130,22 @@ impl Store {
                 refresh.push((hash, entry));
             }
         }
-        Ok(PartitionBundle {
-            partitions: partitions.clone(),
-            users: self.users().export(partitions)?,
-            lockouts,
-            families,
-            refresh,
-        })
+        Ok((lockouts, families, refresh))
     }
 
-    /// Stores a bundle another pod exported; idempotent. Returns what it wrote, once on disk.
-    pub async fn import_partitions(
-        &self,
-        bundle: &PartitionBundle,
-    ) -> Result<MoveCounts, StoreError> {
-        let users = self.users().import(&bundle.users).await?;
+    /// Stores a bundle another pod exported; idempotent. Returns what it wrote, once on disk. Blocking (a
+    /// move is an admin operation): call it off the async threads.
+    pub fn import_partitions(&self, bundle: &PartitionBundle) -> Result<MoveCounts, StoreError> {
+        let users = self.users().import(&bundle.users)?;
         let s = self.sessions();
         let mut lockouts = Vec::new();
         for (uuid, state) in &bundle.lockouts {
-            lockouts.push((uuid_bytes(uuid)?, serde_json::to_vec(state)?));
+            lockouts.push((uuid_key(uuid)?, serde_json::to_vec(state)?));
         }
         let mut families = Vec::new();
         for (id, family) in &bundle.families {
-            let key = uuid_bytes(id)?;
-            let user_key = [uuid_bytes(&family.user)?, key].concat();
+            let key = uuid_key(id)?;
+            let user_key = [uuid_key(&family.user)?, key].concat();
             families.push((
                 key,
                 user_key,
@@ -166,7 +177,7 @@ impl Store {
                     StoreError::Corrupt("import aborted".into())
                 }
             })?;
-        s.commit.commit().await?;
+        self.db.flush()?;
         Ok(MoveCounts {
             users,
             lockouts: lockouts.len(),
@@ -175,30 +186,28 @@ impl Store {
     }
 
     /// Deletes the data of `partitions` here (after their new owner took over). Returns what it removed,
-    /// once on disk.
-    pub async fn drop_partitions(
-        &self,
-        partitions: &BTreeSet<u16>,
-    ) -> Result<MoveCounts, StoreError> {
-        let bundle = self.export_partitions(partitions)?;
+    /// once on disk. Blocking, like [`Store::import_partitions`].
+    pub fn drop_partitions(&self, partitions: &BTreeSet<u16>) -> Result<MoveCounts, StoreError> {
+        let (lockouts, families, refresh) = self.sessions_of(partitions)?;
         let s = self.sessions();
-        for (uuid, _) in &bundle.lockouts {
-            s.lockouts.remove(uuid_bytes(uuid)?)?;
+        for (uuid, _) in &lockouts {
+            s.lockouts.remove(uuid_key(uuid)?)?;
         }
-        for (id, family) in &bundle.families {
-            let key = uuid_bytes(id)?;
+        for (id, family) in &families {
+            let key = uuid_key(id)?;
             s.families.remove(key)?;
             s.user_families
-                .remove([uuid_bytes(&family.user)?, key].concat())?;
+                .remove([uuid_key(&family.user)?, key].concat())?;
         }
-        for (hash, _) in &bundle.refresh {
+        for (hash, _) in &refresh {
             s.refresh.remove(hash)?;
         }
-        let users = self.users().drop_partitions(partitions).await?;
+        let users = self.users().drop_partitions(partitions)?;
+        self.db.flush()?;
         Ok(MoveCounts {
             users,
-            lockouts: bundle.lockouts.len(),
-            families: bundle.families.len(),
+            lockouts: lockouts.len(),
+            families: families.len(),
         })
     }
 
@@ -230,12 +239,6 @@ impl Store {
         self.commit.commit().await?;
         Ok(())
     }
-}
-
-fn uuid_bytes(id: &str) -> Result<[u8; 16], StoreError> {
-    uuid::Uuid::parse_str(id)
-        .map(|u| *u.as_bytes())
-        .map_err(|_| StoreError::Corrupt("not a uuid".into()))
 }
 
 #[cfg(test)]
@@ -306,11 +309,11 @@ mod tests {
             "no PII in clear on the wire"
         );
         let bundle = to.open_bundle(&sealed).unwrap();
-        let counts = to.import_partitions(&bundle).await.unwrap();
+        let counts = to.import_partitions(&bundle).unwrap();
         assert_eq!(counts.users, expected.len());
         assert_eq!((counts.lockouts, counts.families), (1, 1));
         // idempotent: a retried import changes nothing
-        assert_eq!(to.import_partitions(&bundle).await.unwrap(), counts);
+        assert_eq!(to.import_partitions(&bundle).unwrap(), counts);
         assert_eq!(to.users().len(), expected.len());
         for u in &expected {
             let got = to
@@ -336,7 +339,7 @@ mod tests {
         let (new_id, _) = to.users().mint_ids(&tenant, &name).unwrap();
         assert!(expected.iter().all(|u| u.id < new_id));
 
-        let dropped = from.drop_partitions(&moving).await.unwrap();
+        let dropped = from.drop_partitions(&moving).unwrap();
         assert_eq!(dropped, counts);
         assert_eq!(from.users().len(), users.len() - expected.len());
         assert!(

@@ -49,8 +49,8 @@ impl UserStore {
     }
 
     /// Stores users handed over by another pod; a user already here under the same id is replaced with its
-    /// index entries. Returns the number of users written, once on disk.
-    pub async fn import(&self, data: &UsersOut) -> Result<usize, StoreError> {
+    /// index entries. Returns the number of users written; the caller flushes.
+    pub fn import(&self, data: &UsersOut) -> Result<usize, StoreError> {
         let mut max_sequence = 0;
         for record in &data.users {
             max_sequence = max_sequence.max((record.id as u64) >> 16);
@@ -96,13 +96,12 @@ impl UserStore {
             self.audit.insert(key.as_slice(), sealed)?;
         }
         self.raise_sequence_floor(max_sequence)?;
-        self.commit.commit().await?;
         Ok(data.users.len())
     }
 
     /// Removes every user (with index entries and audit trail) whose id carries one of `partitions`; returns
-    /// how many, once on disk.
-    pub async fn drop_partitions(&self, partitions: &BTreeSet<u16>) -> Result<usize, StoreError> {
+    /// how many; the caller flushes.
+    pub fn drop_partitions(&self, partitions: &BTreeSet<u16>) -> Result<usize, StoreError> {
         let mut dropped = 0;
         for kv in self.users.iter() {
             let (key, raw) = kv?;
@@ -129,7 +128,6 @@ impl UserStore {
             }
             dropped += 1;
         }
-        self.commit.commit().await?;
         Ok(dropped)
     }
 
