@@ -11,9 +11,10 @@ use actors::domain::search::UserQuery;
 use actors::domain::{TenantId, UserType};
 use actors::notifier::{Kick, Notifier};
 use actors::otp_session::{
-    CreateDirect, Recipients, SendError, SendOtp, TokenStatus, ValidateError, ValidateOtp,
+    CreateDirect, Recipients, SendError, SendOtp, SendReceipt, TokenStatus, ValidateError,
+    ValidateOtp,
 };
-use actors::router::{AdmitIp, RouteError, Router, ToSession};
+use actors::router::{AdmitIp, ReleaseIp, RouteError, Router, ToSession};
 use actors::store::{SessionKey, Store, StoreError, TokenOwner};
 
 use crate::cluster::calls::OtpCheck;
@@ -70,6 +71,19 @@ pub enum OtpError {
     /// The user registry failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+}
+
+impl OtpError {
+    /// Whether `_send` found no one to send to (or someone it may not send to) for the purpose.
+    fn is_lookup_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::AlreadyRegistered
+                | Self::UnknownCredential
+                | Self::UnknownMobile
+                | Self::NoMobile
+        )
+    }
 }
 
 /// A `/user-otp/v1/_send` request after parsing.
@@ -176,18 +190,48 @@ impl OtpService {
         else {
             return Err(OtpError::InvalidSend(rules, mismatch));
         };
-        if let Some(ip) = ip {
-            self.router
-                .send(AdmitIp(ip))
-                .await
-                .map_err(|_| RouteError::Busy)?
-                .map_err(OtpError::IpThrottled)?;
+        let admitted = match ip {
+            Some(ip) => Some((
+                ip,
+                self.router
+                    .send(AdmitIp(ip))
+                    .await
+                    .map_err(|_| RouteError::Busy)?
+                    .map_err(OtpError::IpThrottled)?,
+            )),
+            None => None,
+        };
+        let sent = self
+            .deliver(tenant, mobile, purpose, &state, country_code, &req)
+            .await;
+        // the per-IP cap counts SMS: a send that queued none gives its admission back, except a lookup that
+        // found no one to send to (a client probing numbers pays for each probe)
+        let counts = match &sent {
+            Ok(receipt) => receipt.queued > 0,
+            Err(e) => e.is_lookup_refusal(),
+        };
+        if let (Some((ip, at)), false) = (admitted, counts) {
+            // losing this only leaves the cap stricter for a while
+            let _ = self.router.send(ReleaseIp(ip, at)).await;
         }
+        sent.map(|_| ())
+    }
+
+    /// `_send` after its request rules and the per-IP cap: the user lookup of the purpose, then the session.
+    async fn deliver(
+        &self,
+        tenant: &str,
+        mobile: &str,
+        purpose: Purpose,
+        state: &str,
+        country_code: Option<String>,
+        req: &SendRequest,
+    ) -> Result<SendReceipt, OtpError> {
         if self.store.otp().outbox_depth() >= self.max_outbox_depth {
             return Err(OtpError::Backlog);
         }
         let user = self
-            .find_user(tenant, mobile, req.user_type.as_deref())
+            .find_user(tenant, mobile, purpose, req.user_type.as_deref())
             .await?;
         let mut to = Recipients {
             mobile: mobile.to_owned(),
@@ -211,13 +255,13 @@ impl OtpService {
         let msg = SendOtp {
             purpose,
             to,
-            tenant: state.clone(),
-            home: self.store.otp().home(&state, mobile),
+            tenant: state.to_owned(),
+            home: self.store.otp().home(state, mobile),
         };
         match self
             .router
             .send(ToSession {
-                key: self.key(&state, mobile),
+                key: self.key(state, mobile),
                 msg,
             })
             .await
@@ -227,7 +271,7 @@ impl OtpService {
                 if receipt.queued > 0 {
                     self.notifier.do_send(Kick);
                 }
-                Ok(())
+                Ok(receipt)
             }
             Err(SendError::Throttled(t)) => Err(OtpError::NumberThrottled(t)),
             Err(SendError::Store(e)) => Err(e.into()),
@@ -235,11 +279,14 @@ impl OtpService {
     }
 
     /// user-otp's user lookup: the city tenant for employees, the state for everyone else; active users
-    /// only; the mobile number matches the mobile or the alternate number.
+    /// only; the mobile number matches the mobile or the alternate number. An employee named with the state
+    /// tenant (mGramSeva sends `pb` for an employee of `pb.amritsar`) is looked for in the state's cities, as
+    /// login does: by mobile number, then by userName; several matches are as good as none.
     async fn find_user(
         &self,
         tenant: &str,
         mobile: &str,
+        purpose: Purpose,
         user_type: Option<&str>,
     ) -> Result<Option<actors::domain::UserRecord>, OtpError> {
         let is_employee = user_type.is_some_and(|t| t.trim().eq_ignore_ascii_case("EMPLOYEE"));
@@ -251,27 +298,76 @@ impl OtpService {
         let Ok(tenant_id) = TenantId::parse(&lookup_tenant) else {
             return Ok(None);
         };
-        let query = UserQuery {
+        let exact = UserQuery {
             mobile_number: Some(mobile.to_owned()),
-            tenant_id: Some(tenant_id),
+            tenant_id: Some(tenant_id.clone()),
             user_type: user_type.and_then(UserType::parse),
             active: Some(true),
             limit: Some(1),
             ..UserQuery::default()
         };
-        if let Some(found) = self.registry.search(&query)?.into_iter().next() {
+        if let Some(found) = self.search_everywhere(&exact).await?.into_iter().next() {
             return Ok(Some(found));
         }
-        if !self.cluster.sharded() {
+        let state_named = is_employee && !tenant_id.as_str().contains('.');
+        if !state_named || purpose == Purpose::Register {
             return Ok(None);
         }
-        // an employee's (or a renamed citizen's) home is hash(state, userName), not the mobile's: ask the rest
-        let others = self
-            .cluster
-            .search_others(&query)
-            .await
-            .map_err(|_| RouteError::Busy)?;
-        Ok(others.into_iter().flatten().min_by_key(|u| u.id))
+        let in_cities = |query: UserQuery| UserQuery {
+            tenant_id: None,
+            limit: None,
+            ..query
+        };
+        let by_mobile = in_cities(exact.clone());
+        let by_user_name = in_cities(UserQuery {
+            mobile_number: None,
+            user_name: Some(mobile.to_owned()),
+            ..exact
+        });
+        for query in [by_mobile, by_user_name] {
+            let mut found: Vec<_> = self
+                .search_everywhere(&query)
+                .await?
+                .into_iter()
+                .filter(|u| u.tenant_id.state() == tenant_id)
+                .collect();
+            found.dedup_by_key(|u| u.id);
+            match found.len() {
+                0 => continue,
+                1 => return Ok(found.pop()),
+                n => {
+                    tracing::info!(
+                        matches = n,
+                        purpose = purpose.as_str(),
+                        "otp send names several employees of the state; none chosen"
+                    );
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Users matching `query` on this pod and, in a sharded deployment, on every other (an employee's or a
+    /// renamed citizen's home is hash(state, userName), not the mobile's), in id order.
+    async fn search_everywhere(
+        &self,
+        query: &UserQuery,
+    ) -> Result<Vec<actors::domain::UserRecord>, OtpError> {
+        let mut found = self.registry.search(query)?;
+        if self.cluster.sharded() {
+            let others = self
+                .cluster
+                .search_others(query)
+                .await
+                .map_err(|_| RouteError::Busy)?;
+            found.extend(others.into_iter().flatten());
+            found.sort_by_key(|u| u.id);
+            if let Some(limit) = query.limit {
+                found.truncate(limit);
+            }
+        }
+        Ok(found)
     }
 
     /// `/otp/v1/_create`: a code for another service, returned in clear.

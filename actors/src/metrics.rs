@@ -41,12 +41,15 @@ impl TenantLabels {
     }
 }
 
-/// OTP sends by `purpose`, `tenant` and `result` (`new`, `resend`, `throttled`, `test_number`).
+/// OTP sends by `purpose`, `tenant` and `result` (`new`, `resend`, `held`, `throttled`, `test_number`).
 pub const OTP_SENDS: &str = "digit_user_otp_sends_total";
 /// Notifications queued in the outbox by `purpose`, `tenant` and `channel` (`sms`, `email`).
 pub const OTP_NOTIFICATIONS_QUEUED: &str = "digit_user_otp_notifications_queued_total";
 /// Refused sends by `reason` (`cooldown`, `hourly_cap`, `daily_cap`, `ip_cap`).
 pub const OTP_THROTTLED: &str = "digit_user_otp_throttled_total";
+/// Resends of a live code that sent nothing (answered as a success), by `reason` (`cooldown`, `per_code`,
+/// `hourly_cap`, `daily_cap`).
+pub const OTP_RESENDS_HELD: &str = "digit_user_otp_resends_held_total";
 /// Validations by `purpose` (`any` when none was named), `tenant` and `result` (`success`, `invalid`,
 /// `exhausted`, `test_number`).
 pub const OTP_VALIDATIONS: &str = "digit_user_otp_validations_total";
@@ -115,6 +118,9 @@ pub const PARTITIONS_OWNED: &str = "digit_user_partitions_owned";
 pub fn register_zero() {
     for reason in ["cooldown", "hourly_cap", "daily_cap", "ip_cap"] {
         metrics::counter!(OTP_THROTTLED, "reason" => reason).increment(0);
+    }
+    for reason in ["cooldown", "per_code", "hourly_cap", "daily_cap"] {
+        metrics::counter!(OTP_RESENDS_HELD, "reason" => reason).increment(0);
     }
     metrics::counter!(LOCKOUTS).increment(0);
     for reason in ["cooldown", "admin"] {
@@ -245,6 +251,11 @@ pub fn describe() {
         OTP_THROTTLED,
         Unit::Count,
         "OTP sends refused by a limit, by reason"
+    );
+    describe_counter!(
+        OTP_RESENDS_HELD,
+        Unit::Count,
+        "Resends of a live OTP that sent no SMS (inside the cooldown, past the per-code budget or a cap), by reason"
     );
     describe_counter!(
         OTP_VALIDATIONS,

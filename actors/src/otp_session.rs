@@ -14,7 +14,8 @@ use crate::Clock;
 use crate::domain::messages::{MessageCatalogs, Template};
 use crate::domain::otp::DAY_MS;
 use crate::domain::otp::{
-    FreshCode, Invalid, LiveCode, OtpKeys, OtpPolicy, OtpSessionState, Purpose, Throttle,
+    FreshCode, Hold, Invalid, LiveCode, OtpKeys, OtpPolicy, OtpSessionState, Purpose, Sending,
+    Throttle,
 };
 use crate::metrics::{self as m, TenantLabels};
 use crate::partition::{Partition, mint_uuid};
@@ -52,12 +53,14 @@ pub struct SendOtp {
 /// What a send did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendReceipt {
-    /// Token id of the code sent.
+    /// Token id of the live code.
     pub token_id: String,
     /// Whether the code is new (not a re-send).
     pub is_new: bool,
-    /// Notifications queued.
+    /// Notifications queued (none when held or for a test number).
     pub queued: usize,
+    /// Why nothing went out for a live code, when it was held.
+    pub held: Option<Hold>,
 }
 
 /// Why a send did not happen.
@@ -329,25 +332,42 @@ impl Handler<SendOtp> for OtpSession {
                 token_id: TEST_TOKEN.to_owned(),
                 is_new: false,
                 queued: 0,
+                held: None,
             };
             return Box::pin(async move { Ok(receipt) });
         }
         self.expire();
         let now = self.deps.clock.now_ms();
-        let before = self.state.clone();
-        let sent = match self.state.send(
+        let sending = self.state.send(
             now,
             msg.purpose,
             fresh(msg.home),
             &self.deps.keys,
             &self.deps.policy,
-        ) {
-            Ok(sent) => sent,
+        );
+        self.rearm(ctx);
+        // a refused or held send changed nothing: nothing to write, nothing to flush
+        let sent = match sending {
+            Ok(Sending::Sms(sent)) => sent,
+            Ok(Sending::Held(hold)) => {
+                metrics::counter!(m::OTP_SENDS, "purpose" => msg.purpose.as_str(), "tenant" => tenant, "result" => "held").increment(1);
+                metrics::counter!(m::OTP_RESENDS_HELD, "reason" => hold.reason()).increment(1);
+                let live = self
+                    .state
+                    .codes
+                    .get(msg.purpose)
+                    .expect("a held send has a live code");
+                let receipt = SendReceipt {
+                    token_id: live.token_id.to_string(),
+                    is_new: false,
+                    queued: 0,
+                    held: Some(hold),
+                };
+                return Box::pin(async move { Ok(receipt) });
+            }
             Err(throttle) => {
                 metrics::counter!(m::OTP_SENDS, "purpose" => msg.purpose.as_str(), "tenant" => tenant, "result" => "throttled").increment(1);
                 metrics::counter!(m::OTP_THROTTLED, "reason" => throttle.reason()).increment(1);
-                self.state = before;
-                self.rearm(ctx);
                 return Box::pin(async move { Err(SendError::Throttled(throttle)) });
             }
         };
@@ -363,13 +383,13 @@ impl Handler<SendOtp> for OtpSession {
         for record in &records {
             metrics::counter!(m::OTP_NOTIFICATIONS_QUEUED, "purpose" => purpose, "tenant" => tenant.clone(), "channel" => record.channel.as_str()).increment(1);
         }
-        self.rearm(ctx);
         let deps = self.deps.clone();
         let (key, state) = (self.key, self.state.clone());
         let receipt = SendReceipt {
             token_id: sent.code.token_id.to_string(),
             is_new: sent.is_new,
             queued: records.len(),
+            held: None,
         };
         Box::pin(async move {
             deps.store.otp().save(&key, &state, None, &records).await?;

@@ -49,10 +49,16 @@ pub enum RouteError {
 #[rtype(result = "usize")]
 pub struct LiveSessions;
 
-/// Admit an OTP send from a client IP (the per-IP cap); `Err` is the wait in ms.
+/// Admit an OTP send from a client IP (the per-IP cap): `Ok` is the moment it was counted at (to release it
+/// with), `Err` the wait in ms.
 #[derive(Message)]
-#[rtype(result = "Result<(), i64>")]
+#[rtype(result = "Result<i64, i64>")]
 pub struct AdmitIp(pub std::net::IpAddr);
+
+/// Give back an admission of [`AdmitIp`] (at that moment) for which no SMS went out.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseIp(pub std::net::IpAddr, pub i64);
 
 /// The router's bounds.
 #[derive(Debug, Clone, Copy)]
@@ -231,7 +237,7 @@ impl Handler<SessionStopped> for Router {
 }
 
 impl Handler<AdmitIp> for Router {
-    type Result = Result<(), i64>;
+    type Result = Result<i64, i64>;
 
     fn handle(&mut self, AdmitIp(ip): AdmitIp, _: &mut Self::Context) -> Self::Result {
         let now = self.deps.clock.now_ms();
@@ -239,7 +245,15 @@ impl Handler<AdmitIp> for Router {
         if admitted.is_err() {
             metrics::counter!(m::OTP_THROTTLED, "reason" => "ip_cap").increment(1);
         }
-        admitted
+        admitted.map(|()| now)
+    }
+}
+
+impl Handler<ReleaseIp> for Router {
+    type Result = ();
+
+    fn handle(&mut self, ReleaseIp(ip, at): ReleaseIp, _: &mut Self::Context) {
+        self.ips.release(ip, at);
     }
 }
 

@@ -41,6 +41,7 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
         cooldown_ms: 30_000,
         per_hour: 5,
         per_day: 10,
+        sms_per_code: 3,
     };
     let clock = Clock::manual(0);
     let deps = Arc::new(SessionDeps {
@@ -73,19 +74,27 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
         identity: "9876543210".into(),
         tenant: "pb".into(),
     };
-    let send = || ToSession {
+    let send_for = |purpose: Purpose| ToSession {
         key,
         msg: SendOtp {
-            purpose: Purpose::Login,
+            purpose,
             to: to.clone(),
             tenant: "pb".into(),
             home: ::actors::partition::Partition(0),
         },
     };
+    let send = || send_for(Purpose::Login);
     router.send(send()).await.unwrap().unwrap().unwrap();
+    let held = router.send(send()).await.unwrap().unwrap().unwrap();
+    assert_eq!(held.held.map(|h| h.reason()), Some("cooldown"));
     assert!(
-        router.send(send()).await.unwrap().unwrap().is_err(),
-        "cooldown"
+        router
+            .send(send_for(Purpose::Register))
+            .await
+            .unwrap()
+            .unwrap()
+            .is_err(),
+        "cooldown for a new code"
     );
     router
         .send(ToSession {
@@ -167,14 +176,22 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
         get(
             m::OTP_SENDS,
             &[
-                ("purpose", "login"),
+                ("purpose", "register"),
                 ("tenant", "pb"),
                 ("result", "throttled")
             ]
         ),
         1.0
     );
+    assert_eq!(
+        get(
+            m::OTP_SENDS,
+            &[("purpose", "login"), ("tenant", "pb"), ("result", "held")]
+        ),
+        1.0
+    );
     assert_eq!(get(m::OTP_THROTTLED, &[("reason", "cooldown")]), 1.0);
+    assert_eq!(get(m::OTP_RESENDS_HELD, &[("reason", "cooldown")]), 1.0);
     assert_eq!(get(m::OTP_THROTTLED, &[("reason", "ip_cap")]), 1.0);
     assert_eq!(
         get(

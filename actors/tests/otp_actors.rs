@@ -9,7 +9,7 @@ mod common;
 
 use ::actors::Clock;
 use ::actors::domain::messages::MessageCatalogs;
-use ::actors::domain::otp::{OtpKeys, OtpPolicy, Purpose, Throttle};
+use ::actors::domain::otp::{Hold, OtpKeys, OtpPolicy, Purpose, Throttle};
 use ::actors::otp_session::{
     CreateDirect, Recipients, SendError, SendOtp, SessionDeps, TEST_TOKEN, TestCode, TokenStatus,
     ValidateError, ValidateOtp,
@@ -29,6 +29,7 @@ const POLICY: OtpPolicy = OtpPolicy {
     cooldown_ms: 30_000,
     per_hour: 5,
     per_day: 10,
+    sms_per_code: 3,
 };
 
 struct Rig {
@@ -252,20 +253,44 @@ async fn register_sends_no_email_and_a_resend_is_the_same_code() {
 }
 
 #[actix::test]
-async fn cooldown_and_caps_refuse_without_queueing() {
+async fn held_resends_and_refused_new_codes_queue_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let r = rig(open(dir.path()), Clock::manual(0), Duration::from_secs(60));
-    r.send(Purpose::Register).await.unwrap();
+    let first = r.send(Purpose::Register).await.unwrap();
+    let code = r.last_sms_code();
+    r.clock.advance_ms(5_000);
+    let held = r.send(Purpose::Register).await.unwrap();
+    assert_eq!(
+        (held.queued, held.held.map(Hold::reason)),
+        (0, Some("cooldown"))
+    );
+    assert_eq!(held.token_id, first.token_id, "the same live code");
+    for _ in 0..2 {
+        r.clock.advance_ms(30_000);
+        assert_eq!(r.send(Purpose::Register).await.unwrap().queued, 1);
+    }
+    r.clock.advance_ms(10_000);
+    let held = r.send(Purpose::Register).await.unwrap();
+    assert_eq!(
+        (held.queued, held.held.map(Hold::reason)),
+        (0, Some("per_code"))
+    );
+    assert_eq!(r.store.otp().outbox_depth(), 3, "three SMS for one code");
+    assert_eq!(r.last_sms_code(), code);
+
+    // once the code is used, the next one is new and the limits can refuse it
+    r.validate(None, &code).await.unwrap();
     r.clock.advance_ms(5_000);
     match r.send(Purpose::Register).await {
         Err(SendError::Throttled(Throttle::Cooldown { retry_after_ms })) => {
-            assert_eq!(retry_after_ms, 25_000)
+            assert_eq!(retry_after_ms, 15_000)
         }
         other => panic!("{other:?}"),
     }
-    for _ in 0..4 {
+    for _ in 0..2 {
         r.clock.advance_ms(30_000);
         r.send(Purpose::Register).await.unwrap();
+        r.validate(None, &r.last_sms_code()).await.unwrap();
     }
     r.clock.advance_ms(30_000);
     assert!(matches!(

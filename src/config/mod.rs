@@ -161,9 +161,10 @@ impl Settings {
             || o.max_attempts < 1
             || o.max_sends_per_hour < 1
             || o.max_sends_per_day < 1
+            || !(1..=u32::from(u8::MAX)).contains(&o.max_sms_per_code)
         {
             return fail(
-                "otp.ttl_secs, max_attempts, max_sends_per_hour and max_sends_per_day must be at least 1",
+                "otp.ttl_secs, max_attempts, max_sends_per_hour, max_sends_per_day and max_sms_per_code must be at least 1 (max_sms_per_code at most 255)",
             );
         }
         if o.max_sends_per_ip_per_hour < 1 || o.max_tracked_ips < 1 || o.max_sessions < 1 {
@@ -314,6 +315,7 @@ impl Settings {
             cooldown_ms: o.resend_cooldown_secs * 1000,
             per_hour: o.max_sends_per_hour,
             per_day: o.max_sends_per_day,
+            sms_per_code: o.max_sms_per_code,
         }
     }
 

@@ -177,12 +177,14 @@ pub struct OtpSettings {
     pub ttl_secs: i64,
     /// Wrong tries per code.
     pub max_attempts: u8,
-    /// Seconds between sends to one number.
+    /// Seconds between two SMS to one number.
     pub resend_cooldown_secs: i64,
-    /// Sends per number per hour.
+    /// SMS per number per hour.
     pub max_sends_per_hour: u32,
-    /// Sends per number per day.
+    /// SMS per number per day.
     pub max_sends_per_day: u32,
+    /// SMS one code goes out in at most (first send and resends).
+    pub max_sms_per_code: u32,
     /// Sends per client IP per hour.
     pub max_sends_per_ip_per_hour: u32,
     /// Client IPs tracked at most.

@@ -51,10 +51,12 @@ impl FieldError {
 enum Shape {
     /// E1: `{"ResponseInfo": null, "Errors": [...]}`
     Tracer(Vec<ErrorEntry>),
-    /// E2: `{"responseInfo": null, "error": {code, message, description, fields}}`
+    /// E2: `{"responseInfo": null, "error": {code, message, description, fields}}`, and a top-level
+    /// `error_description` for the screens that read only that key (a refused OTP send).
     Legacy {
         message: String,
         fields: Vec<FieldError>,
+        error_description: Option<String>,
     },
     /// E3: `{"error": ..., "error_description": ...}`
     OAuth { error: String, description: String },
@@ -83,6 +85,8 @@ struct E2Body<'a> {
     #[serde(rename = "responseInfo")]
     response_info: Option<()>,
     error: E2Error<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_description: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -120,9 +124,22 @@ impl ApiError {
             shape: Shape::Legacy {
                 message: message.to_owned(),
                 fields,
+                error_description: None,
             },
             retry_after_secs: None,
         }
+    }
+
+    /// Adds to an E2 error a top-level `error_description`: a sentence a screen can show as it is (the DIGIT
+    /// web UI's employee screens read only that key, its citizen screens the field messages).
+    pub fn with_error_description(mut self, text: impl Into<String>) -> Self {
+        if let Shape::Legacy {
+            error_description, ..
+        } = &mut self.shape
+        {
+            *error_description = Some(text.into());
+        }
+        self
     }
 
     /// An E3 error of the token endpoint (`error` is the OAuth code, e.g. `invalid_request`).
@@ -231,7 +248,11 @@ impl ResponseError for ApiError {
                 response_info: None,
                 errors,
             }),
-            Shape::Legacy { message, fields } => response.json(E2Body {
+            Shape::Legacy {
+                message,
+                fields,
+                error_description,
+            } => response.json(E2Body {
                 response_info: None,
                 error: E2Error {
                     code: self.status.as_u16(),
@@ -239,6 +260,7 @@ impl ResponseError for ApiError {
                     description: None,
                     fields,
                 },
+                error_description: error_description.as_deref(),
             }),
             Shape::OAuth { error, description } => {
                 no_store(&mut response);

@@ -296,7 +296,21 @@ fn throttled(field_message: String, retry_after_ms: i64) -> ApiError {
             "otp.mobileNumber",
         )],
     )
+    .with_error_description(format!(
+        "Too many OTP requests. Please try again after {}.",
+        wait_in_words(secs)
+    ))
     .retry_after(secs)
+}
+
+/// A wait as a person reads it: seconds below a minute, else whole minutes rounded up.
+fn wait_in_words(secs: u64) -> String {
+    match secs {
+        1 => "1 second".to_owned(),
+        0..60 => format!("{secs} seconds"),
+        60 => "1 minute".to_owned(),
+        _ => format!("{} minutes", secs.div_ceil(60)),
+    }
 }
 
 pub(crate) fn send_error(e: OtpError) -> ApiError {

@@ -1,6 +1,7 @@
 //! Black-box API tests: the service on real sockets, through its public surface.
 
 mod bad_input;
+mod clients;
 mod create;
 mod helpers;
 mod login;

@@ -334,16 +334,49 @@ async fn the_locale_comes_from_msg_id_or_otp_locale_with_both_placeholder_styles
 }
 
 #[actix_web::test]
-async fn a_resend_in_the_cooldown_is_429_with_retry_after_and_sends_nothing() {
+async fn a_resend_in_the_cooldown_succeeds_and_sends_nothing() {
     let app = spawn_app().await;
-    assert_eq!(
-        send(&app, "9000000009", "pb", None, None).await.0,
-        StatusCode::CREATED
+    for _ in 0..3 {
+        let (status, body) = send(&app, "9000000009", "pb", None, None).await;
+        assert_eq!(
+            (status, &body),
+            (
+                StatusCode::CREATED,
+                &json!({"responseInfo": null, "isSuccessful": true})
+            )
+        );
+    }
+    let code = otp_in(
+        app.wait_notifications(1).await[0]["payload"]["message"]
+            .as_str()
+            .unwrap(),
     );
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        app.notifications().len(),
+        1,
+        "the resends inside the cooldown queued nothing"
+    );
+    assert_eq!(
+        app.validate_otp("9000000009", "pb", &code).await.0,
+        StatusCode::OK,
+        "the first code still works"
+    );
+}
+
+#[actix_web::test]
+async fn a_new_code_inside_the_cooldown_is_429_with_retry_after_and_a_message_every_screen_shows() {
+    let app = spawn_app().await;
+    let code = app.otp_for("9000000010", "pb", "register", "citizen").await;
+    assert_eq!(
+        app.validate_otp("9000000010", "pb", &code).await.0,
+        StatusCode::OK
+    );
+    // the code is spent: another needs a new SMS, which the cooldown does not allow yet
     let (status, headers, body) = app
         .post_with_headers(
             "/user-otp/v1/_send",
-            &send_body("9000000009", "pb", None, None),
+            &send_body("9000000010", "pb", None, None),
             &[],
         )
         .await;
@@ -352,7 +385,12 @@ async fn a_resend_in_the_cooldown_is_429_with_retry_after_and_sends_nothing() {
     assert!((1..=30).contains(&retry), "{retry}");
     assert_eq!(body["error"]["code"], 429);
     assert_eq!(e2_codes(&body), ["OTP.RATE_LIMITED"]);
-    app.wait_notifications(1).await;
+    let description = body["error_description"].as_str().unwrap();
+    assert!(
+        description.starts_with("Too many OTP requests. Please try again after ")
+            && description.ends_with(" seconds."),
+        "{description}"
+    );
     actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(
         app.notifications().len(),
@@ -389,6 +427,10 @@ async fn the_per_ip_cap_counts_the_forwarded_client() {
             .as_str()
             .unwrap()
             .contains("from this client")
+    );
+    assert_eq!(
+        body["error_description"],
+        "Too many OTP requests. Please try again after 60 minutes."
     );
     let (status, _, _) = app
         .post_with_headers(

@@ -1,5 +1,6 @@
 //! Per-client-IP send velocity: at most `per_hour` OTP sends from one IP in a rolling hour, with a bounded
-//! number of IPs tracked (the least recently seen is forgotten first).
+//! number of IPs tracked (the least recently seen is forgotten first). A send is admitted before it is known
+//! whether an SMS goes out, and released when none did (a held resend), so the cap counts SMS, not clicks.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -40,6 +41,15 @@ impl IpLimiter {
         Ok(())
     }
 
+    /// Gives back the admission of `ip` made at `at` (no SMS went out for it).
+    pub fn release(&mut self, ip: IpAddr, at: i64) {
+        if let Some(times) = self.seen.get_mut(&ip)
+            && let Some(i) = times.iter().rposition(|t| *t == at)
+        {
+            times.remove(i);
+        }
+    }
+
     /// IPs tracked now.
     pub fn tracked(&self) -> usize {
         self.seen.len()
@@ -66,6 +76,20 @@ mod tests {
 
     fn ip(n: u8) -> IpAddr {
         IpAddr::from([10, 0, 0, n])
+    }
+
+    #[test]
+    fn a_released_admission_is_not_counted() {
+        let mut l = IpLimiter::new(2, 100);
+        assert!(l.admit(ip(1), 0).is_ok());
+        for t in 1..100 {
+            assert!(l.admit(ip(1), t).is_ok(), "released every time");
+            l.release(ip(1), t);
+        }
+        assert!(l.admit(ip(1), 100).is_ok());
+        assert_eq!(l.admit(ip(1), 101), Err(HOUR_MS - 101));
+        l.release(ip(2), 5);
+        assert_eq!(l.tracked(), 1, "releasing an unknown ip tracks nothing");
     }
 
     #[test]

@@ -244,8 +244,10 @@ impl OtpStore {
     }
 }
 
-/// The tag byte of a postcard session state; a JSON state starts with `{`.
-const STATE_POSTCARD: u8 = 1;
+/// The tag byte of a postcard session state; a JSON state starts with `{`. Tag 1 is the layout before live
+/// codes counted their SMS (read as sent once); tag 2 is today's.
+const STATE_POSTCARD_V1: u8 = 1;
+const STATE_POSTCARD: u8 = 2;
 
 fn encode_state(state: &OtpSessionState) -> Result<Vec<u8>, StoreError> {
     Ok(postcard::to_extend(state, vec![STATE_POSTCARD])?)
@@ -254,10 +256,63 @@ fn encode_state(state: &OtpSessionState) -> Result<Vec<u8>, StoreError> {
 fn decode_state(plain: &[u8]) -> Result<OtpSessionState, StoreError> {
     match plain.split_first() {
         Some((&STATE_POSTCARD, rest)) => Ok(postcard::from_bytes(rest)?),
+        Some((&STATE_POSTCARD_V1, rest)) => Ok(postcard::from_bytes::<v1::State>(rest)?.into()),
         Some((b'{', _)) => Ok(serde_json::from_slice(plain)?),
         _ => Err(StoreError::Corrupt(
             "otp session state of unknown format".into(),
         )),
+    }
+}
+
+/// The postcard layout of tag 1 (postcard is not self-describing, so a new field needs a new tag).
+mod v1 {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+
+    use crate::domain::otp::{LiveCode, LiveCodes, OtpSessionState, Purpose};
+
+    #[derive(Deserialize)]
+    pub(super) struct State {
+        codes: BTreeMap<Purpose, Code>,
+        sends: Vec<i64>,
+        consumed: Vec<(uuid::Uuid, i64)>,
+    }
+
+    #[derive(Deserialize)]
+    struct Code {
+        token_id: uuid::Uuid,
+        nonce: [u8; 16],
+        hash: [u8; 32],
+        created_ms: i64,
+        expires_ms: i64,
+        tries_left: u8,
+    }
+
+    impl From<State> for OtpSessionState {
+        fn from(old: State) -> Self {
+            let mut codes = LiveCodes::default();
+            for (purpose, c) in old.codes {
+                codes.insert(
+                    purpose,
+                    LiveCode {
+                        token_id: c.token_id,
+                        nonce: c.nonce,
+                        hash: c.hash,
+                        created_ms: c.created_ms,
+                        expires_ms: c.expires_ms,
+                        tries_left: c.tries_left,
+                        // a code of `_send` went out once; one of `_create` never goes out, and is never resent
+                        sms_sent: u8::from(purpose != Purpose::Direct),
+                    },
+                );
+            }
+            Self {
+                codes,
+                sends: old.sends,
+                consumed: old.consumed,
+            }
+        }
     }
 }
 
@@ -283,6 +338,7 @@ mod tests {
         cooldown_ms: 30_000,
         per_hour: 5,
         per_day: 10,
+        sms_per_code: 3,
     };
 
     fn sms(text: &str) -> OutboxRecord {
@@ -321,6 +377,8 @@ mod tests {
                     &keys,
                     &POLICY,
                 )
+                .unwrap()
+                .into_sms()
                 .unwrap();
             let code = keys.derive_code(&sent.code.nonce, 6);
             let owner = TokenOwner {
@@ -484,6 +542,7 @@ mod tests {
             json.len()
         );
         assert!(decode_state(b"\x07junk").is_err());
+        assert_eq!(compact[0], STATE_POSTCARD);
         assert!(decode_state(&compact[..compact.len() - 3]).is_err());
 
         // a JSON state stored by an earlier build is read through the store
@@ -494,5 +553,71 @@ mod tests {
         let sealed = otp.keyring.seal(&json, &aad(SESSIONS, &key.0)).unwrap();
         otp.sessions.insert(key.0, sealed).unwrap();
         assert_eq!(otp.load(&key).unwrap(), state);
+    }
+
+    #[test]
+    fn states_of_the_first_postcard_layout_read_with_their_codes_sent_once() {
+        // the layout tag 1 wrote, field by field, before live codes counted their SMS
+        #[derive(Serialize)]
+        struct OldCode {
+            token_id: uuid::Uuid,
+            nonce: [u8; 16],
+            hash: [u8; 32],
+            created_ms: i64,
+            expires_ms: i64,
+            tries_left: u8,
+        }
+        #[derive(Serialize)]
+        struct OldState {
+            codes: std::collections::BTreeMap<Purpose, OldCode>,
+            sends: Vec<i64>,
+            consumed: Vec<(uuid::Uuid, i64)>,
+        }
+        let token = uuid::Uuid::from_bytes([4; 16]);
+        let old = OldState {
+            codes: [
+                (
+                    Purpose::Login,
+                    OldCode {
+                        token_id: token,
+                        nonce: [1; 16],
+                        hash: [2; 32],
+                        created_ms: 10,
+                        expires_ms: 600_010,
+                        tries_left: 4,
+                    },
+                ),
+                (
+                    Purpose::Direct,
+                    OldCode {
+                        token_id: uuid::Uuid::from_bytes([5; 16]),
+                        nonce: [3; 16],
+                        hash: [4; 32],
+                        created_ms: 11,
+                        expires_ms: 600_011,
+                        tries_left: 5,
+                    },
+                ),
+            ]
+            .into(),
+            sends: vec![10],
+            consumed: vec![(uuid::Uuid::from_bytes([6; 16]), 9)],
+        };
+        let stored = postcard::to_extend(&old, vec![1]).unwrap();
+        let state = decode_state(&stored).unwrap();
+        let login = state.codes.get(Purpose::Login).unwrap();
+        assert_eq!(
+            (login.token_id, login.nonce, login.hash, login.created_ms),
+            (token, [1; 16], [2; 32], 10)
+        );
+        assert_eq!(
+            (login.expires_ms, login.tries_left, login.sms_sent),
+            (600_010, 4, 1)
+        );
+        assert_eq!(state.codes.get(Purpose::Direct).unwrap().sms_sent, 0);
+        assert_eq!(state.sends, [10]);
+        assert_eq!(state.consumed, [(uuid::Uuid::from_bytes([6; 16]), 9)]);
+        // and it is written back in today's layout
+        assert_eq!(decode_state(&encode_state(&state).unwrap()).unwrap(), state);
     }
 }

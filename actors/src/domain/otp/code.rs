@@ -88,6 +88,9 @@ pub struct LiveCode {
     pub expires_ms: i64,
     /// Wrong tries it still survives.
     pub tries_left: u8,
+    /// SMS it went out in so far (0 for a code of `/otp/v1/_create`, which is not sent).
+    #[serde(default)]
+    pub sms_sent: u8,
 }
 
 impl LiveCode {
@@ -101,6 +104,7 @@ impl LiveCode {
             created_ms: now,
             expires_ms: now + policy.ttl_ms,
             tries_left: policy.max_attempts,
+            sms_sent: 0,
         }
     }
 }

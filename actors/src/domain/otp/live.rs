@@ -120,6 +120,7 @@ mod tests {
             created_ms: 1,
             expires_ms: 2,
             tries_left: tries,
+            sms_sent: 1,
         }
     }
 

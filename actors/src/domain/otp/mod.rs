@@ -7,6 +7,8 @@
 //!   lives re-sends the same code, and the data dir holds nothing a reader could turn into a code without
 //!   the pepper.
 //! - At most one live code per purpose. A wrong try costs every candidate code one try; at zero it is dead.
+//! - A resend of a live code sends it again or, past its SMS budget or a per-number limit, sends nothing and
+//!   still succeeds: only a request that needs a new code can be refused. The caps count SMS sent.
 //! - Everything here is pure: time comes in as `now` (epoch ms), randomness as a [`FreshCode`].
 
 mod code;
@@ -19,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use code::{FreshCode, LiveCode, OtpKeys};
 pub use live::LiveCodes;
-pub use state::{Invalid, OtpSessionState, Send, Throttle};
+pub use state::{Hold, Invalid, OtpSessionState, Send, Sending, Throttle};
 
 /// What a code is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -71,12 +73,14 @@ pub struct OtpPolicy {
     pub ttl_ms: i64,
     /// Wrong tries a code survives.
     pub max_attempts: u8,
-    /// Minimum time between two sends to one number, ms.
+    /// Minimum time between two SMS to one number, ms.
     pub cooldown_ms: i64,
-    /// Sends to one number per rolling hour.
+    /// SMS to one number per rolling hour.
     pub per_hour: u32,
-    /// Sends to one number per rolling day.
+    /// SMS to one number per rolling day.
     pub per_day: u32,
+    /// SMS one code is sent in at most (the first and its resends); further resends are held.
+    pub sms_per_code: u32,
 }
 
 pub(crate) const HOUR_MS: i64 = 3_600_000;

@@ -45,7 +45,46 @@ impl Throttle {
     }
 }
 
-/// An accepted send: which code goes out and whether it is new.
+/// What a send request came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sending {
+    /// An SMS goes out with this code.
+    Sms(Send),
+    /// The purpose's code is live and was sent before; it may not go out again now, so nothing is sent and
+    /// the code the client holds stays valid (DIGIT's resend buttons get a success, the SMS bill no line).
+    Held(Hold),
+}
+
+impl Sending {
+    /// The SMS that goes out, if one does.
+    pub fn into_sms(self) -> Option<Send> {
+        match self {
+            Self::Sms(send) => Some(send),
+            Self::Held(_) => None,
+        }
+    }
+}
+
+/// Why a resend of a live code sent nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// The code already went out `sms_per_code` times.
+    PerCode,
+    /// A per-number limit: an SMS now would break it.
+    Limit(Throttle),
+}
+
+impl Hold {
+    /// Metric label.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::PerCode => "per_code",
+            Self::Limit(t) => t.reason(),
+        }
+    }
+}
+
+/// An SMS that goes out: which code and whether it is new.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Send {
     /// The live code to send.
@@ -103,8 +142,11 @@ impl OtpSessionState {
         codes.chain(sends).chain(consumed).min()
     }
 
-    /// Checks the limits and, when they allow it, records a send for `purpose`: the live code of that
-    /// purpose again, or a new code from `fresh`.
+    /// A send request for `purpose`. With a live code of that purpose the request is a *resend*: it goes out
+    /// again while the code has had fewer than `sms_per_code` SMS and the number's cooldown and caps allow
+    /// it, else it is held — the citizen already has the code, so nothing is sent and nothing is refused.
+    /// Without one, a new code from `fresh` goes out if the limits allow it; otherwise the request is refused.
+    /// Only SMS actually sent are recorded (and counted by the caps); a held or refused send changes nothing.
     pub fn send(
         &mut self,
         now: i64,
@@ -112,12 +154,44 @@ impl OtpSessionState {
         fresh: FreshCode,
         keys: &OtpKeys,
         policy: &OtpPolicy,
-    ) -> Result<Send, Throttle> {
+    ) -> Result<Sending, Throttle> {
         self.expire(now);
+        let limit = self.limit(now, policy);
+        if let Some(live) = self.codes.get_mut(purpose) {
+            if u32::from(live.sms_sent) >= policy.sms_per_code {
+                return Ok(Sending::Held(Hold::PerCode));
+            }
+            if let Some(throttle) = limit {
+                return Ok(Sending::Held(Hold::Limit(throttle)));
+            }
+            live.sms_sent = live.sms_sent.saturating_add(1);
+            let code = live.clone();
+            self.record_sms(now);
+            return Ok(Sending::Sms(Send {
+                code,
+                is_new: false,
+            }));
+        }
+        if let Some(throttle) = limit {
+            return Err(throttle);
+        }
+        let mut live = LiveCode::issue(fresh, now, keys, policy);
+        live.sms_sent = 1;
+        self.codes.insert(purpose, live.clone());
+        self.record_sms(now);
+        Ok(Sending::Sms(Send {
+            code: live,
+            is_new: true,
+        }))
+    }
+
+    /// The first limit an SMS to this number at `now` would break: the cooldown since the last SMS, then the
+    /// hourly and daily caps (counted on SMS sent).
+    fn limit(&self, now: i64, policy: &OtpPolicy) -> Option<Throttle> {
         if let Some(last) = self.sends.last()
             && now - last < policy.cooldown_ms
         {
-            return Err(Throttle::Cooldown {
+            return Some(Throttle::Cooldown {
                 retry_after_ms: last + policy.cooldown_ms - now,
             });
         }
@@ -128,32 +202,24 @@ impl OtpSessionState {
             .filter(|t| now - t < HOUR_MS)
             .collect();
         if in_hour.len() as u32 >= policy.per_hour {
-            return Err(Throttle::Hourly {
+            return Some(Throttle::Hourly {
                 retry_after_ms: in_hour[in_hour.len() - policy.per_hour as usize] + HOUR_MS - now,
             });
         }
         if self.sends.len() as u32 >= policy.per_day {
-            return Err(Throttle::Daily {
+            return Some(Throttle::Daily {
                 retry_after_ms: self.sends[self.sends.len() - policy.per_day as usize] + DAY_MS
                     - now,
             });
         }
+        None
+    }
+
+    fn record_sms(&mut self, now: i64) {
         // sends are few per number (the daily cap), so no growth in doublings: with 100,000 live sessions
         // every spare slot is a megabyte
         self.sends.reserve_exact(1);
         self.sends.push(now);
-        if let Some(live) = self.codes.get(purpose) {
-            return Ok(Send {
-                code: live.clone(),
-                is_new: false,
-            });
-        }
-        let live = LiveCode::issue(fresh, now, keys, policy);
-        self.codes.insert(purpose, live.clone());
-        Ok(Send {
-            code: live,
-            is_new: true,
-        })
     }
 
     /// Issues a code for `/otp/v1/_create` without the send limits (the caller is a trusted service).

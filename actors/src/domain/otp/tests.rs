@@ -10,6 +10,7 @@ const POLICY: OtpPolicy = OtpPolicy {
     cooldown_ms: 30_000,
     per_hour: 5,
     per_day: 10,
+    sms_per_code: 3,
 };
 
 fn keys() -> OtpKeys {
@@ -26,6 +27,14 @@ fn fresh(n: u8) -> FreshCode {
         token_id: token(n),
         nonce: [n; 16],
     }
+}
+
+/// The SMS a send request came to; panics when it was held.
+fn sms(sending: Result<Sending, Throttle>) -> Send {
+    sending
+        .expect("not refused")
+        .into_sms()
+        .expect("an sms goes out")
 }
 
 fn code_of(live: &LiveCode) -> String {
@@ -84,55 +93,90 @@ fn another_pepper_derives_other_codes_and_hashes() {
 #[test]
 fn a_resend_while_live_is_the_same_code_and_a_new_one_after_expiry() {
     let mut s = OtpSessionState::default();
-    let first = s
-        .send(0, Purpose::Login, fresh(1), &keys(), &POLICY)
-        .unwrap();
+    let first = sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY));
     assert!(first.is_new);
-    let again = s
-        .send(40_000, Purpose::Login, fresh(2), &keys(), &POLICY)
-        .unwrap();
+    let again = sms(s.send(40_000, Purpose::Login, fresh(2), &keys(), &POLICY));
     assert!(!again.is_new);
     assert_eq!(code_of(&again.code), code_of(&first.code));
-    let other = s
-        .send(80_000, Purpose::Register, fresh(3), &keys(), &POLICY)
-        .unwrap();
+    let other = sms(s.send(80_000, Purpose::Register, fresh(3), &keys(), &POLICY));
     assert!(other.is_new, "one live code per purpose");
-    let after = s
-        .send(600_000, Purpose::Login, fresh(4), &keys(), &POLICY)
-        .unwrap();
+    let after = sms(s.send(600_000, Purpose::Login, fresh(4), &keys(), &POLICY));
     assert!(after.is_new);
     assert_eq!(after.code.token_id, token(4));
 }
 
 #[test]
-fn cooldown_hourly_and_daily_caps() {
+fn resends_inside_the_cooldown_or_past_the_per_code_budget_are_held_and_change_nothing() {
     let mut s = OtpSessionState::default();
     let k = keys();
-    s.send(0, Purpose::Login, fresh(1), &k, &POLICY).unwrap();
+    let first = sms(s.send(0, Purpose::Login, fresh(1), &k, &POLICY));
+    assert_eq!(first.code.sms_sent, 1);
+    let before = s.clone();
     assert_eq!(
-        s.send(10_000, Purpose::Login, fresh(1), &k, &POLICY),
+        s.send(10_000, Purpose::Login, fresh(2), &k, &POLICY),
+        Ok(Sending::Held(Hold::Limit(Throttle::Cooldown {
+            retry_after_ms: 20_000
+        })))
+    );
+    assert_eq!(s, before, "a held resend records nothing");
+    assert_eq!(
+        sms(s.send(30_000, Purpose::Login, fresh(3), &k, &POLICY))
+            .code
+            .sms_sent,
+        2
+    );
+    let third = sms(s.send(65_000, Purpose::Login, fresh(4), &k, &POLICY));
+    assert_eq!((third.code.token_id, third.code.sms_sent), (token(1), 3));
+    let before = s.clone();
+    for t in [100_000, 200_000, 599_999] {
+        let held = s.send(t, Purpose::Login, fresh(5), &k, &POLICY).unwrap();
+        assert_eq!(held, Sending::Held(Hold::PerCode));
+        assert_eq!(Hold::PerCode.reason(), "per_code");
+    }
+    assert_eq!(s, before);
+    assert_eq!(s.sends, [0, 30_000, 65_000], "only SMS sent are recorded");
+    assert!(
+        s.validate(599_999, None, &code_of(&first.code), &keys())
+            .is_ok(),
+        "the code the client holds still works"
+    );
+}
+
+/// Sends a new code at `t` and uses it, so the next send needs a new code again.
+fn send_and_use(s: &mut OtpSessionState, t: i64) -> Result<(), Throttle> {
+    let sent = s
+        .send(t, Purpose::Login, fresh(1), &keys(), &POLICY)?
+        .into_sms()
+        .expect("no live code to hold");
+    s.validate(t, None, &code_of(&sent.code), &keys())
+        .expect("right code");
+    Ok(())
+}
+
+#[test]
+fn a_new_code_is_refused_by_the_cooldown_and_the_caps_on_sms_sent() {
+    let mut s = OtpSessionState::default();
+    send_and_use(&mut s, 0).unwrap();
+    assert_eq!(
+        send_and_use(&mut s, 10_000),
         Err(Throttle::Cooldown {
             retry_after_ms: 20_000
         })
     );
     for i in 1..5 {
-        s.send(i * 60_000, Purpose::Login, fresh(1), &k, &POLICY)
-            .unwrap();
+        send_and_use(&mut s, i * 60_000).unwrap();
     }
-    // five sends in the hour: the sixth waits until the first leaves the window
+    // five SMS in the hour: the sixth waits until the first leaves the window
     assert_eq!(
-        s.send(300_000, Purpose::Login, fresh(1), &k, &POLICY),
+        send_and_use(&mut s, 300_000),
         Err(Throttle::Hourly {
             retry_after_ms: 3_300_000
         })
     );
     for i in 0..5 {
-        s.send(HOUR_MS + i * 60_000, Purpose::Login, fresh(1), &k, &POLICY)
-            .unwrap();
+        send_and_use(&mut s, HOUR_MS + i * 60_000).unwrap();
     }
-    let err = s
-        .send(2 * HOUR_MS + 600_000, Purpose::Login, fresh(1), &k, &POLICY)
-        .unwrap_err();
+    let err = send_and_use(&mut s, 2 * HOUR_MS + 600_000).unwrap_err();
     assert_eq!(
         err,
         Throttle::Daily {
@@ -141,17 +185,40 @@ fn cooldown_hourly_and_daily_caps() {
     );
     assert_eq!(err.reason(), "daily_cap");
     assert!(
-        s.send(DAY_MS + 300_000, Purpose::Login, fresh(1), &k, &POLICY)
-            .is_ok(),
+        send_and_use(&mut s, DAY_MS + 300_000).is_ok(),
         "a day later the window has moved"
     );
 }
 
 #[test]
+fn a_cap_reached_while_a_code_lives_holds_its_resends() {
+    let mut s = OtpSessionState::default();
+    let k = keys();
+    for t in [0, 60_000, 120_000, 180_000] {
+        send_and_use(&mut s, t).unwrap();
+    }
+    let live = sms(s.send(240_000, Purpose::Login, fresh(9), &k, &POLICY));
+    assert_eq!(s.sends.len(), 5);
+    assert_eq!(
+        s.send(300_000, Purpose::Login, fresh(10), &k, &POLICY),
+        Ok(Sending::Held(Hold::Limit(Throttle::Hourly {
+            retry_after_ms: HOUR_MS - 300_000
+        })))
+    );
+    assert_eq!(
+        s.send(300_000, Purpose::Register, fresh(11), &k, &POLICY),
+        Err(Throttle::Hourly {
+            retry_after_ms: HOUR_MS - 300_000
+        }),
+        "a purpose with no live code needs a new SMS: refused"
+    );
+    assert!(s.validate(301_000, None, &code_of(&live.code), &k).is_ok());
+}
+
+#[test]
 fn a_refused_send_changes_nothing() {
     let mut s = OtpSessionState::default();
-    s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY)
-        .unwrap();
+    sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY));
     let before = s.clone();
     assert!(
         s.send(1, Purpose::Register, fresh(2), &keys(), &POLICY)
@@ -163,9 +230,7 @@ fn a_refused_send_changes_nothing() {
 #[test]
 fn the_right_code_validates_once() {
     let mut s = OtpSessionState::default();
-    let sent = s
-        .send(0, Purpose::Login, fresh(1), &keys(), &POLICY)
-        .unwrap();
+    let sent = sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY));
     let code = code_of(&sent.code);
     assert_eq!(
         s.validate(1000, Some(Purpose::Login), &code, &keys())
@@ -183,9 +248,7 @@ fn the_right_code_validates_once() {
 #[test]
 fn wrong_tries_kill_the_code_after_max_attempts() {
     let mut s = OtpSessionState::default();
-    let sent = s
-        .send(0, Purpose::Login, fresh(1), &keys(), &POLICY)
-        .unwrap();
+    let sent = sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY));
     let code = code_of(&sent.code);
     let wrong = if code == "000000" { "000001" } else { "000000" };
     for _ in 0..4 {
@@ -210,9 +273,7 @@ fn wrong_tries_kill_the_code_after_max_attempts() {
 #[test]
 fn an_expired_code_does_not_validate() {
     let mut s = OtpSessionState::default();
-    let sent = s
-        .send(0, Purpose::Register, fresh(1), &keys(), &POLICY)
-        .unwrap();
+    let sent = sms(s.send(0, Purpose::Register, fresh(1), &keys(), &POLICY));
     let code = code_of(&sent.code);
     assert!(s.validate(600_000, None, &code, &keys()).is_err());
     assert!(s.codes.is_empty());
@@ -221,11 +282,8 @@ fn an_expired_code_does_not_validate() {
 #[test]
 fn validation_by_purpose_leaves_other_codes_alone() {
     let mut s = OtpSessionState::default();
-    let login = s
-        .send(0, Purpose::Login, fresh(1), &keys(), &POLICY)
-        .unwrap();
-    s.send(60_000, Purpose::Register, fresh(2), &keys(), &POLICY)
-        .unwrap();
+    let login = sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY));
+    sms(s.send(60_000, Purpose::Register, fresh(2), &keys(), &POLICY));
     assert!(
         s.validate(
             61_000,
@@ -249,8 +307,7 @@ fn idle_and_deadlines() {
     let mut s = OtpSessionState::default();
     assert!(s.is_idle());
     assert_eq!(s.next_deadline(), None);
-    s.send(1000, Purpose::Login, fresh(1), &keys(), &POLICY)
-        .unwrap();
+    sms(s.send(1000, Purpose::Login, fresh(1), &keys(), &POLICY));
     assert_eq!(s.next_deadline(), Some(601_000));
     s.expire(601_000);
     assert!(
