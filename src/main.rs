@@ -81,8 +81,12 @@ fn check_config(args: &ServeArgs) -> ExitCode {
     };
     match settings.catalogs() {
         Ok((roles, _)) => {
+            let state = match settings.tenants.state_level.trim() {
+                "" => String::new(),
+                state => format!(", state {state}"),
+            };
             println!(
-                "configuration ok: public {} internal {} data dir {} ({} common roles)",
+                "configuration ok: public {} internal {} data dir {} ({} common roles{state})",
                 settings.http.public_addr,
                 settings.http.internal_addr,
                 settings.storage.data_dir.display(),

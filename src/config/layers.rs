@@ -18,6 +18,8 @@ pub const ENV_PREFIX: &str = "DIGIT_USER__";
 
 /// DIGIT Spring property names and the key each sets.
 pub const SPRING_NAMES: &[(&str, &str)] = &[
+    ("state.level.tenant.id", "tenants.state_level"),
+    ("egov.state.level.tenant.id", "tenants.state_level"),
     ("egov.user.search.default.size", "user.search_default_size"),
     ("create.user.validate.name", "user.validate_name_on_create"),
     (
@@ -402,6 +404,42 @@ mod tests {
         .unwrap();
         assert_eq!(s.tokens.access_validity_minutes, 60);
         assert_eq!(s.mobile.default_regex, "^[0-9]{10}$");
+    }
+
+    #[test]
+    fn the_state_level_tenant_takes_both_of_digits_names_and_must_be_a_state() {
+        let table = load(
+            &[(
+                "extra.toml",
+                "[digit]\n\"egov.state.level.tenant.id\" = \"pb\"\n",
+            )],
+            &[],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(table.tenants.state_level, "pb");
+        let core = load(
+            &[],
+            &[("STATE_LEVEL_TENANT_ID", "pg")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(core.tenants.state_level, "pg");
+        let mgramseva = load(
+            &[],
+            &[("EGOV_STATE_LEVEL_TENANT_ID", "pb")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(mgramseva.tenants.state_level, "pb");
+        let err = load(
+            &[],
+            &[("EGOV_STATE_LEVEL_TENANT_ID", "pb.amritsar")],
+            Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("tenants.state_level"), "{err}");
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// `[cluster]`
     pub cluster: ClusterSettings,
+    /// `[tenants]`
+    pub tenants: TenantSettings,
     /// `[catalog]`
     pub catalog: CatalogSettings,
     /// `[mobile]`
@@ -152,6 +154,14 @@ impl Settings {
         }
         if self.user.search_default_size == 0 {
             return fail("user.search_default_size must be at least 1");
+        }
+        let state = self.tenants.state_level.trim();
+        if !state.is_empty()
+            && (state.contains('.') || actors::domain::TenantId::parse(state).is_err())
+        {
+            return fail(
+                "tenants.state_level must be a state-level tenant such as \"pb\" (no \".\")",
+            );
         }
         let o = &self.otp;
         if !(4..=10).contains(&o.length) {

@@ -83,6 +83,14 @@ pub struct ClusterSettings {
     pub forward_timeout_ms: u64,
 }
 
+/// The tenants the deployment serves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettings {
+    /// The deployment's state-level tenant (DIGIT's `state.level.tenant.id`); empty = not named.
+    pub state_level: String,
+}
+
 /// Catalog files; empty = built in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -208,6 +208,30 @@ impl ApiError {
         }
     }
 
+    /// The same error in the E2 shape of egov-otp / user-otp, under `message`: each E1 entry becomes a field
+    /// error (its code and message, on the request field `field`); an E2 error stays as it is.
+    pub fn into_legacy(self, message: &str, field: &str) -> Self {
+        let Shape::Tracer(errors) = self.shape else {
+            return self;
+        };
+        let fields = errors
+            .into_iter()
+            .map(|e| FieldError {
+                message: e.description.unwrap_or(e.message),
+                code: e.code,
+                field: field.to_owned(),
+            })
+            .collect();
+        Self {
+            shape: Shape::Legacy {
+                message: message.to_owned(),
+                fields,
+                error_description: None,
+            },
+            ..self
+        }
+    }
+
     /// The E1 entries (empty for an E2 error), for tests and logs.
     pub fn errors(&self) -> &[ErrorEntry] {
         match &self.shape {

@@ -48,18 +48,32 @@ struct OtpIn {
     locale: Option<String>,
 }
 
-fn parse(body: LowerJson) -> Result<(RequestInfoIn, OtpIn), ApiError> {
-    let envelope: Envelope = bind(require(body)?, "")?;
-    let info = match envelope.requestinfo {
-        Value::Null => RequestInfoIn::default(),
-        v => bind(v, "RequestInfo")?,
+/// The body of an OTP request; a body that cannot be read or bound is refused in the E2 shape under
+/// `message`, like every other error of these endpoints.
+fn parse(
+    body: Result<LowerJson, ApiError>,
+    message: &str,
+) -> Result<(RequestInfoIn, OtpIn), ApiError> {
+    let bound = || -> Result<_, ApiError> {
+        let envelope: Envelope = bind(require(body?)?, "")?;
+        let info = match envelope.requestinfo {
+            Value::Null => RequestInfoIn::default(),
+            v => bind(v, "RequestInfo")?,
+        };
+        let otp = match envelope.otp {
+            Value::Null => OtpIn::default(),
+            v => bind(v, "otp")?,
+        };
+        Ok((info, otp))
     };
-    let otp = match envelope.otp {
-        Value::Null => OtpIn::default(),
-        v => bind(v, "otp")?,
-    };
-    Ok((info, otp))
+    bound().map_err(|e| e.into_legacy(message, "otp"))
 }
+
+/// The E2 `message` of a request refused before its rules were checked.
+const SEND_INVALID: &str = "Invalid OTP request";
+const CREATE_INVALID: &str = "Invalid OTP request";
+const VALIDATE_INVALID: &str = "Invalid OTP validation request";
+const SEARCH_INVALID: &str = "Invalid OTP search request";
 
 fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
@@ -161,10 +175,10 @@ pub(crate) fn client_ip(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
 /// `POST /user-otp/v1/_send`
 pub async fn send(
     req: HttpRequest,
-    body: LowerJson,
+    body: Result<LowerJson, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (info, otp) = parse(body)?;
+    let (info, otp) = parse(body, SEND_INVALID)?;
     let locale = info
         .msgid
         .as_deref()
@@ -188,15 +202,15 @@ pub async fn send(
 /// `POST /otp/v1/_create` (internal)
 pub async fn create(
     req: HttpRequest,
-    body: LowerJson,
+    body: Result<LowerJson, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     if !on_internal_listener(&req, &state) {
         return Ok(HttpResponse::NotFound().finish());
     }
-    let (_, otp) = parse(body)?;
+    let (_, otp) = parse(body, CREATE_INVALID)?;
     sizes(&otp)?;
-    mandatory("Invalid OTP request", &otp, false)?;
+    mandatory(CREATE_INVALID, &otp, false)?;
     let (identity, tenant) = (
         given(&otp.identity).unwrap_or_default(),
         given(&otp.tenantid).unwrap_or_default(),
@@ -221,12 +235,12 @@ pub async fn create(
 
 /// `POST /otp/v1/_validate`
 pub async fn validate(
-    body: LowerJson,
+    body: Result<LowerJson, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, otp) = parse(body)?;
+    let (_, otp) = parse(body, VALIDATE_INVALID)?;
     sizes(&otp)?;
-    mandatory("Invalid OTP validation request", &otp, true)?;
+    mandatory(VALIDATE_INVALID, &otp, true)?;
     let (identity, tenant, code) = (
         given(&otp.identity).unwrap_or_default(),
         given(&otp.tenantid).unwrap_or_default(),
@@ -252,13 +266,13 @@ pub async fn validate(
 /// `POST /otp/v1/_search` (internal): never returns the code or its hash.
 pub async fn search(
     req: HttpRequest,
-    body: LowerJson,
+    body: Result<LowerJson, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     if !on_internal_listener(&req, &state) {
         return Ok(HttpResponse::NotFound().finish());
     }
-    let (_, otp) = parse(body)?;
+    let (_, otp) = parse(body, SEARCH_INVALID)?;
     let found = match given(&otp.uuid) {
         Some(uuid) => state
             .otp
@@ -350,7 +364,7 @@ pub(crate) fn send_error(e: OtpError) -> ApiError {
                     "otp.mobileNumber",
                 ));
             }
-            ApiError::legacy(StatusCode::BAD_REQUEST, "Invalid OTP request", fields)
+            ApiError::legacy(StatusCode::BAD_REQUEST, SEND_INVALID, fields)
         }
         OtpError::AlreadyRegistered => one(
             "OTP request for register failed",

@@ -494,3 +494,55 @@ async fn a_full_outbox_answers_503_and_queues_nothing_more() {
         .await;
     assert_eq!(e2_codes(&body), ["OTP.VALIDATION_UNSUCCESSFUL"]);
 }
+
+#[actix_web::test]
+async fn bodies_that_cannot_be_read_are_refused_in_user_otps_shape() {
+    let app = spawn_app().await;
+    let too_big = format!(r#"{{"otp": {{"mobileNumber": "{}"}}}}"#, "9".repeat(70_000));
+    for (path, body, message, code) in [
+        (
+            "/user-otp/v1/_send",
+            r#"{"otp": {"mobileNumber": "98765"#.to_owned(),
+            "Invalid OTP request",
+            "JsonParseException",
+        ),
+        (
+            "/user-otp/v1/_send",
+            r#"[{"otp": {}}]"#.to_owned(),
+            "Invalid OTP request",
+            "JsonMappingException",
+        ),
+        (
+            "/user-otp/v1/_send",
+            r#"{"otp": {"mobileNumber": ["9876543210"]}}"#.to_owned(),
+            "Invalid OTP request",
+            "JsonMappingException",
+        ),
+        (
+            "/user-otp/v1/_send",
+            too_big,
+            "Invalid OTP request",
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            "/otp/v1/_validate",
+            "{".to_owned(),
+            "Invalid OTP validation request",
+            "JsonParseException",
+        ),
+    ] {
+        let (status, answer) = app.post_raw(path, body.into_bytes()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        assert_eq!(answer["responseInfo"], Value::Null, "{answer}");
+        assert!(answer.get("Errors").is_none(), "not E1: {answer}");
+        assert_eq!(answer["error"]["code"], 400);
+        assert_eq!(answer["error"]["message"], message);
+        assert_eq!(e2_codes(&answer), [code], "{answer}");
+        assert!(
+            !answer["error"]["fields"][0]["message"]
+                .as_str()
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
