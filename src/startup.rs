@@ -195,6 +195,9 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(
                     crate::cluster::forward::route,
                 ))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::http::correlation::correlate,
+                ))
                 .app_data(app_state.clone())
                 .app_data(limit)
                 .configure(crate::http::public_routes)

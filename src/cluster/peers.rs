@@ -204,11 +204,16 @@ impl Peers {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<Bytes, PeerError> {
-        let resp = self
+        let mut req = self
             .client
             .post(self.url(ordinal, path))
             .header(FORWARDED, from.to_string())
-            .header("content-type", content_type)
+            .header("content-type", content_type);
+        // a call made while serving a request carries its correlation id, as DIGIT's tracer does
+        if let Some(id) = crate::http::correlation::current() {
+            req = req.header(crate::http::correlation::HEADER.as_str(), id.as_bytes());
+        }
+        let resp = req
             .body(body)
             .send()
             .await

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod cluster;
+pub mod correlation;
 pub mod dates;
 pub mod error;
 pub mod health;

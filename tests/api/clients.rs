@@ -177,3 +177,106 @@ async fn a_cap_really_hit_is_429_with_a_message_both_web_ui_screens_render() {
         );
     }
 }
+
+/// DIGIT's tracer: the `x-correlation-id` header, else `RequestInfo.correlationId`, else a new id — echoed on
+/// the response as DIGIT's gateway does.
+#[actix_web::test]
+async fn correlation_ids_come_from_the_header_or_request_info_and_are_returned() {
+    let app = spawn_app_at(actors::Clock::System, |_| {}).await;
+    let search =
+        json!({"RequestInfo": {"apiId": "Rainmaker"}, "tenantId": "pb", "userName": "nobody"});
+    let id_of = |headers: &reqwest::header::HeaderMap| {
+        headers["x-correlation-id"].to_str().unwrap().to_owned()
+    };
+    let (_, headers, _) = app
+        .post_with_headers(
+            "/user/_search",
+            &search,
+            &[("x-correlation-id", "3f6e0c9a-gateway")],
+        )
+        .await;
+    assert_eq!(id_of(&headers), "3f6e0c9a-gateway");
+
+    let with_body_id = json!({"RequestInfo": {"apiId": "Rainmaker", "correlationId": "from-request-info"},
+                              "tenantId": "pb", "userName": "nobody"});
+    let (status, headers, body) = app
+        .post_with_headers("/user/_search", &with_body_id, &[])
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the handler still reads the body: {body}"
+    );
+    assert_eq!(id_of(&headers), "from-request-info");
+    let (_, headers, _) = app
+        .post_with_headers(
+            "/user/_search",
+            &with_body_id,
+            &[("x-correlation-id", "header-wins")],
+        )
+        .await;
+    assert_eq!(id_of(&headers), "header-wins");
+
+    let mut fresh = Vec::new();
+    for header in [None, Some("two words"), Some("")] {
+        let extra: Vec<(&str, &str)> = header
+            .map(|h| ("x-correlation-id", h))
+            .into_iter()
+            .collect();
+        let (_, headers, _) = app
+            .post_with_headers("/user/_search", &search, &extra)
+            .await;
+        let id = id_of(&headers);
+        assert!(
+            uuid::Uuid::parse_str(&id).is_ok(),
+            "a new id, not {header:?}: {id}"
+        );
+        fresh.push(id);
+    }
+    fresh.dedup();
+    assert_eq!(fresh.len(), 3, "each request its own id");
+}
+
+#[test]
+fn correlation_ids_are_on_the_log_lines_of_their_request() {
+    use std::collections::HashMap;
+    let dir = tempfile::tempdir().unwrap();
+    let env = HashMap::from([
+        ("DIGIT_USER__LOG__FORMAT", "json".to_owned()),
+        ("DIGIT_USER__LOG__LEVEL", "info".to_owned()),
+    ]);
+    let app = crate::helpers::Process::start(dir.path(), &env).unwrap();
+    let client = reqwest::blocking::Client::new();
+    // two employees of the state with one mobile number: a reset naming the state cannot choose, and says so
+    for (user_name, city) in [("EMP-A", "pb.amritsar"), ("EMP-B", "pb.jalandhar")] {
+        let mut employee = crate::helpers::employee(user_name);
+        employee["tenantId"] = json!(city);
+        let resp = client
+            .post(format!("{}/user/users/_createnovalidate", app.base))
+            .json(&json!({"RequestInfo": {}, "user": employee}))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let resp = client
+        .post(format!("{}/user-otp/v1/_send", app.base))
+        .header("x-correlation-id", "corr-7a1d")
+        .json(
+            &json!({"otp": {"mobileNumber": "9876543210", "tenantId": "pb", "type": "passwordreset",
+                              "userType": "Employee"}}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let (_, log) = app.stop_with_log(nix::sys::signal::Signal::SIGTERM);
+    let line = log
+        .lines()
+        .find(|l| l.contains("several employees of the state"))
+        .unwrap_or_else(|| panic!("the ambiguity is logged: {log}"));
+    let entry: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(entry["span"]["correlation_id"], "corr-7a1d", "{line}");
+    assert!(
+        !line.contains("9876543210"),
+        "no mobile number in logs: {line}"
+    );
+}

@@ -121,6 +121,18 @@ fn three_pods_serve_every_flow_through_any_pod() {
     );
     assert_eq!(body["user"][0]["name"], "Asha Renamed");
 
+    // a forwarded request keeps its correlation id: the owner serves under it and answers with it (a pod
+    // relays the owner's header as it came, so an id lost on the way would show as the owner's own)
+    let via = usize::from((owners[3] + 1) % 3);
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/user/v1/_search", base(via)))
+        .header("x-correlation-id", "corr-forwarded-1")
+        .json(&json!({"userName": names[3], "tenantId": "pb.amritsar"}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["x-correlation-id"], "corr-forwarded-1");
+
     // a fan-out search pages exactly: every page equals the slice of the whole list in id order
     let mut all_ids: Vec<i64> = created.iter().map(|(id, _)| *id).collect();
     all_ids.sort_unstable();
