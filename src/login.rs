@@ -293,7 +293,10 @@ impl Login {
                     && let Some(password) = password
                 {
                     // an imported bcrypt hash matched: store argon2id instead; failing only means next time
-                    match self.store_password(&user.uuid, None, password).await {
+                    match self
+                        .store_password(&user.uuid, None, password, NewPassword::Rehash)
+                        .await
+                    {
                         Ok(()) => {
                             tracing::info!(uuid = %user.uuid, "imported password hash upgraded to argon2id")
                         }
@@ -361,12 +364,14 @@ impl Login {
         }
     }
 
-    /// Stores a new password hash for `uuid` (password change, reset, rehash).
+    /// Stores a new password hash for `uuid`: one the user chose (a change or a reset: from now on it is no
+    /// default password) or the same password rehashed.
     pub async fn store_password(
         &self,
         uuid: &str,
         actor: Option<&str>,
         password: Zeroizing<String>,
+        why: NewPassword,
     ) -> Result<(), LoginError> {
         let hash = self.hasher.hash(password).await.map_err(|e| match e {
             HasherError::Busy | HasherError::Timeout => LoginError::Busy,
@@ -378,6 +383,9 @@ impl Login {
             .update(uuid, actor, now, |old| {
                 let mut new = old.clone();
                 new.password_hash = Some(hash.clone());
+                if why == NewPassword::ChosenByUser {
+                    new.default_pwd_changed = true;
+                }
                 new.last_modified_date = now;
                 Ok::<_, ()>(new)
             })
@@ -388,6 +396,15 @@ impl Login {
             })?;
         Ok(())
     }
+}
+
+/// Why a password hash is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewPassword {
+    /// The user changed or reset their password.
+    ChosenByUser,
+    /// An imported hash matched and is replaced by argon2id of the same password.
+    Rehash,
 }
 
 fn record_login<T>(grant: &'static str, user_type: &str, result: &Result<T, LoginError>) {

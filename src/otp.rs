@@ -252,16 +252,19 @@ impl OtpService {
             }
             (Purpose::Direct, _) => unreachable!("_send never parses a direct purpose"),
         }
+        // the code belongs to the number it goes to: a reset's is the user's stored number, which is what the
+        // no-login password update checks it against (the number typed may be the userName or an alternate)
+        let owner = to.mobile.clone();
         let msg = SendOtp {
             purpose,
             to,
             tenant: state.to_owned(),
-            home: self.store.otp().home(state, mobile),
+            home: self.store.otp().home(state, &owner),
         };
         match self
             .router
             .send(ToSession {
-                key: self.key(state, mobile),
+                key: self.key(state, &owner),
                 msg,
             })
             .await

@@ -211,6 +211,8 @@ impl Registry {
         let now = self.clock.now_ms();
         let (id, uuid) = self.store.users().mint_ids(&tenant, &user_name)?;
         let f = draft.fields;
+        // a password given at creation is the creator's (HRMS's default password), not yet the user's
+        let default_pwd_changed = password_hash.is_none();
         let record = UserRecord {
             id,
             uuid,
@@ -249,6 +251,7 @@ impl Registry {
                 .pwd_expiry_date
                 .unwrap_or(now + self.rules.default_password_expiry_days * 86_400_000),
             roles,
+            default_pwd_changed,
         };
         Ok(record)
     }

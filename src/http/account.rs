@@ -66,10 +66,12 @@ pub async fn citizen_create(
         ));
     }
     // every check of the create, the duplicate one included, before the OTP is spent
-    let record = state
+    let mut record = state
         .registry
         .prepare_create(parsed.draft, &parsed.caller)
         .await?;
+    // a citizen registering chose their own password, if any
+    record.default_pwd_changed = true;
     if rules.register_otp_mandatory {
         let code = otp.as_deref().map(String::as_str).unwrap_or_default();
         let mobile = record.mobile_number.as_deref().unwrap_or_default();
@@ -284,7 +286,12 @@ async fn change_password(state: &AppState, c: Change<'_>) -> Result<HttpResponse
         .map_err(|e| login_failure(e, c.wrong))?;
     state
         .login
-        .store_password(&user.uuid, Some(&user.uuid), c.new)
+        .store_password(
+            &user.uuid,
+            Some(&user.uuid),
+            c.new,
+            crate::login::NewPassword::ChosenByUser,
+        )
         .await
         .map_err(|e| login_failure(e, busy()))?;
     let keep = c.session.map(|(_, family)| family);

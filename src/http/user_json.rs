@@ -68,6 +68,8 @@ pub struct UserIn {
     pub user_type: Option<String>,
     #[serde(deserialize_with = "opt_bool")]
     pub accountlocked: Option<bool>,
+    #[serde(deserialize_with = "opt_bool")]
+    pub defaultpwdchgd: Option<bool>,
     #[serde(deserialize_with = "opt_i64")]
     pub accountlockeddate: Option<i64>,
     #[serde(deserialize_with = "opt_string")]
@@ -271,6 +273,7 @@ impl UserIn {
                 identification_mark: self.identificationmark,
                 dob,
                 pwd_expiry_date,
+                default_pwd_changed: self.defaultpwdchgd,
             },
         })
     }
@@ -390,6 +393,9 @@ pub struct UserOut {
     pub last_modified_date: Option<String>,
     pub dob: Option<String>,
     pub pwd_expiry_date: Option<String>,
+    /// mGramSeva's fork writes it last in search and create answers (not in update answers).
+    #[serde(skip_serializing_if = "Maybe::is_omit")]
+    pub default_pwd_chgd: Maybe<bool>,
 }
 
 impl UserOut {
@@ -471,6 +477,11 @@ impl UserOut {
                 dates::dob_dash
             }),
             pwd_expiry_date: dates::timestamp(r.pwd_expiry_date),
+            default_pwd_chgd: if show_unless(View::Updated) {
+                Maybe::Show(r.default_pwd_changed)
+            } else {
+                Maybe::Omit
+            },
         }
     }
 }

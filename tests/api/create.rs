@@ -79,13 +79,15 @@ async fn create_answers_the_user_request_shape_field_by_field() {
             "lastModifiedDate",
             "dob",
             "pwdExpiryDate",
+            "defaultPwdChgd",
         ],
     );
     assert_eq!(
         u.as_object().unwrap().len(),
-        40,
-        "UserRequest has 40 fields: {u}"
+        41,
+        "UserRequest has 41 fields (mGramSeva's defaultPwdChgd last): {u}"
     );
+    assert_eq!(u["defaultPwdChgd"], false, "created with HRMS's password");
     assert!(u["id"].as_i64().unwrap() > 0);
     assert_eq!(u["userName"], "EMP-1");
     assert_eq!(u["name"], "Asha Devi");

@@ -156,7 +156,11 @@ async fn send_request_rules_are_reported_together_in_order() {
         StatusCode::BAD_REQUEST,
         "malformed JSON is a 400, not DIGIT's 500"
     );
-    assert_eq!(body["Errors"][0]["code"], "JsonParseException");
+    assert_eq!(
+        e2_codes(&body),
+        ["JsonParseException"],
+        "user-otp's E2 shape: {body}"
+    );
     assert!(app.notifications().is_empty(), "nothing was queued");
 }
 

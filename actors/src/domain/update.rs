@@ -59,6 +59,8 @@ pub struct UserFields {
     pub dob: Option<i64>,
     /// `pwdExpiryDate`, epoch ms
     pub pwd_expiry_date: Option<i64>,
+    /// `defaultPwdChgd`: honoured by the admin update only
+    pub default_pwd_changed: Option<bool>,
 }
 
 /// Who changes a record and when.
@@ -122,8 +124,13 @@ pub fn apply_admin_update(
     if f.country_code.is_some() {
         rec.country_code = f.country_code.clone();
     }
+    // a password an admin sets is one the user has not chosen: mGramSeva makes them change it (a flag the
+    // request carries along, as a record read back from a search does, does not undo that)
     if password_hash.is_some() {
         rec.password_hash = password_hash;
+        rec.default_pwd_changed = false;
+    } else if let Some(changed) = f.default_pwd_changed {
+        rec.default_pwd_changed = changed;
     }
     if let Some(expiry) = f.pwd_expiry_date {
         rec.pwd_expiry_date = expiry;
@@ -212,6 +219,7 @@ mod tests {
             dob: Some(100),
             pwd_expiry_date: 1000,
             roles: vec![],
+            default_pwd_changed: true,
         }
     }
 
@@ -219,6 +227,50 @@ mod tests {
         actor_id: Some(9),
         now: 77,
     };
+
+    #[test]
+    fn a_password_an_admin_sets_is_a_default_password_until_the_user_changes_it() {
+        let kept = apply_admin_update(&stored(), &UserFields::default(), vec![], None, CHANGE);
+        assert!(kept.default_pwd_changed, "absent: kept, not reset");
+        let reset = apply_admin_update(
+            &stored(),
+            &UserFields::default(),
+            vec![],
+            Some("$argon2id$new".into()),
+            CHANGE,
+        );
+        assert!(!reset.default_pwd_changed);
+        let carried = UserFields {
+            default_pwd_changed: Some(true),
+            ..Default::default()
+        };
+        assert!(
+            !apply_admin_update(
+                &stored(),
+                &carried,
+                vec![],
+                Some("$argon2id$x".into()),
+                CHANGE
+            )
+            .default_pwd_changed,
+            "a new password wins over a flag read back from a search"
+        );
+        let explicit = UserFields {
+            default_pwd_changed: Some(false),
+            ..Default::default()
+        };
+        assert!(
+            !apply_admin_update(&stored(), &explicit, vec![], None, CHANGE).default_pwd_changed
+        );
+        let profile = UserFields {
+            default_pwd_changed: Some(false),
+            ..Default::default()
+        };
+        assert!(
+            apply_profile_update(&stored(), &profile, CHANGE).default_pwd_changed,
+            "a user cannot set it on their own profile"
+        );
+    }
 
     #[test]
     fn admin_update_overwrites_clears_and_keeps_per_digit_rules() {

@@ -113,6 +113,15 @@ pub struct UserRecord {
     pub pwd_expiry_date: i64,
     /// roles, sorted and without duplicates
     pub roles: Vec<Role>,
+    /// `defaultPwdChgd` (mGramSeva): `false` while the password is one an admin or HRMS set and the user
+    /// has not changed it since (the app then makes them change it); records stored before this was kept
+    /// read as `true`, so nobody is forced by an upgrade.
+    #[serde(default = "set_by_user")]
+    pub default_pwd_changed: bool,
+}
+
+fn set_by_user() -> bool {
+    true
 }
 
 impl UserRecord {

@@ -63,6 +63,7 @@ pub async fn stored_employee(store: &Store, user_name: &str) -> ::actors::domain
         dob: None,
         pwd_expiry_date: 2,
         roles: vec![],
+        default_pwd_changed: false,
     };
     store.users().insert(&record).await.unwrap();
     record

@@ -48,6 +48,7 @@ pub(crate) fn record(store: &Store, user_name: &str) -> UserRecord {
             name: "Employee".into(),
             tenant_id: tenant,
         }],
+        default_pwd_changed: true,
     }
 }
 
@@ -144,4 +145,23 @@ async fn reopening_needs_the_same_keys_and_keeps_the_data() {
     // ids keep growing after a restart
     let (next, _) = store.users().mint_ids(&rec.tenant_id, "NEXT").unwrap();
     assert!(next >> 16 > rec.id >> 16);
+}
+
+#[test]
+fn records_stored_before_default_pwd_changed_was_kept_read_as_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = test_store(dir.path(), 1, 2).unwrap();
+    let mut r = record(&store, "OLDTIMER");
+    r.default_pwd_changed = false;
+    let mut stored = serde_json::to_value(&r).unwrap();
+    assert_eq!(stored["default_pwd_changed"], false);
+    stored
+        .as_object_mut()
+        .unwrap()
+        .remove("default_pwd_changed");
+    let read: UserRecord = serde_json::from_value(stored).unwrap();
+    assert!(
+        read.default_pwd_changed,
+        "nobody is forced to change by an upgrade"
+    );
 }
