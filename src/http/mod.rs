@@ -53,6 +53,10 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
             web::post().to(search::search_default_active),
         )
         .route("/user/v1/_search", web::post().to(search::search_v1))
+        .route(
+            "/user/_searchByTenant",
+            web::post().to(search::search_by_tenant),
+        )
         .route("/user/oauth/token", web::post().to(oauth::token))
         .route("/user/oauth/token", web::get().to(oauth::token_get))
         .route("/user/_details", web::post().to(oauth::details))

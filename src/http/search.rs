@@ -1,4 +1,7 @@
-//! `/user/_search` (`active` defaults to true) and `/user/v1/_search` (no default) — contract 4.4.6.
+//! `/user/_search` (`active` defaults to true) and `/user/v1/_search` (no default) — contract 4.4.6 — and
+//! mGramSeva's `/user/_searchByTenant`: the same body with `tenantIds`, the users holding a role (of
+//! `roleCodes`, when given) in one of those tenants; no `active` default; `tenantIds` required (the fork
+//! answered an empty list with a server error and a missing one with every user).
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use actors::domain::rules::{Checker, TENANT_PATTERN};
@@ -39,6 +42,8 @@ struct SearchIn {
     usertype: Option<String>,
     #[serde(deserialize_with = "string_list")]
     rolecodes: Vec<String>,
+    #[serde(deserialize_with = "string_list")]
+    tenantids: Vec<String>,
     #[serde(deserialize_with = "opt_i64")]
     pagesize: Option<i64>,
     #[serde(deserialize_with = "opt_i64")]
@@ -54,12 +59,24 @@ fn criteria_error(reason: impl Into<String>) -> ApiError {
     )
 }
 
+/// Which search endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// `/user/_search`: `active` defaults to true; `tenantId` must match DIGIT's pattern.
+    Search,
+    /// `/user/v1/_search`
+    SearchV1,
+    /// `/user/_searchByTenant` (mGramSeva)
+    ByTenant,
+}
+
 fn query(
     input: SearchIn,
-    v1: bool,
+    endpoint: Endpoint,
     gateway: bool,
     state: &AppState,
 ) -> Result<UserQuery, ApiError> {
+    let v1 = endpoint != Endpoint::Search;
     let mut c = Checker::new();
     c.max_len("userName", input.username.as_deref(), 64);
     c.max_len("name", input.name.as_deref(), 100);
@@ -67,6 +84,9 @@ fn query(
     c.max_len("tenantId", input.tenantid.as_deref(), 256);
     if !v1 {
         c.letters_dots_spaces("tenantId", input.tenantid.as_deref(), TENANT_PATTERN);
+    }
+    for tenant in &input.tenantids {
+        c.max_len("tenantIds", Some(tenant), 256);
     }
     let violations = c.finish();
     if !violations.is_empty() {
@@ -101,6 +121,9 @@ fn query(
         (Some(t), Some(UserType::Citizen)) => Some(t.state()),
         (t, _) => t,
     };
+    let role_tenants = role_tenants(&input.tenantids, endpoint)?;
+    // the fork reads `tenantId` only without role codes: with them the roles' tenants say it all
+    let tenant_id = tenant_id.filter(|_| role_tenants.is_empty() || input.rolecodes.is_empty());
     let blank = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     let mut q = UserQuery {
         ids: input.id,
@@ -116,6 +139,7 @@ fn query(
         tenant_id,
         user_type,
         role_codes: input.rolecodes,
+        role_tenants,
         active: if v1 {
             input.active
         } else {
@@ -124,7 +148,9 @@ fn query(
         offset: usize::try_from(input.pagenumber.unwrap_or(0)).unwrap_or(0),
         limit: None,
     };
-    q.check_sufficient(gateway).map_err(criteria_error)?;
+    if endpoint != Endpoint::ByTenant {
+        q.check_sufficient(gateway).map_err(criteria_error)?;
+    }
     let by_id = !q.ids.is_empty() || !q.uuids.is_empty();
     q.limit = page_size(
         input.pagesize.unwrap_or(0),
@@ -136,14 +162,30 @@ fn query(
     Ok(q)
 }
 
+/// `tenantIds`: required by `_searchByTenant`, not read elsewhere.
+fn role_tenants(tenant_ids: &[String], endpoint: Endpoint) -> Result<Vec<TenantId>, ApiError> {
+    if endpoint != Endpoint::ByTenant {
+        return Ok(Vec::new());
+    }
+    let tenants = tenant_ids
+        .iter()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| TenantId::parse(t.trim()).map_err(|e| criteria_error(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    if tenants.is_empty() {
+        return Err(criteria_error("tenantIds is required"));
+    }
+    Ok(tenants)
+}
+
 async fn search(
     req: HttpRequest,
     body: LowerJson,
     state: web::Data<AppState>,
-    v1: bool,
+    endpoint: Endpoint,
 ) -> Result<HttpResponse, ApiError> {
     let input: SearchIn = bind(require(body)?, "")?;
-    let q = query(input, v1, through_gateway(&req), &state)?;
+    let q = query(input, endpoint, through_gateway(&req), &state)?;
     let users = if fans_out(&req, &state) {
         // every pod's rows from 0 to offset + limit, merged in id order, then the page cut
         let window = q.for_fan_out();
@@ -173,7 +215,7 @@ pub async fn search_default_active(
     body: LowerJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    search(req, body, state, false).await
+    search(req, body, state, Endpoint::Search).await
 }
 
 /// `POST /user/v1/_search`
@@ -182,5 +224,14 @@ pub async fn search_v1(
     body: LowerJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    search(req, body, state, true).await
+    search(req, body, state, Endpoint::SearchV1).await
+}
+
+/// `POST /user/_searchByTenant` (mGramSeva's HRMS lists the employees of its tenants with it)
+pub async fn search_by_tenant(
+    req: HttpRequest,
+    body: LowerJson,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    search(req, body, state, Endpoint::ByTenant).await
 }

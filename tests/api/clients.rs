@@ -468,3 +468,101 @@ async fn mgramseva_forgot_password_finds_the_employee_of_a_city_from_the_state()
         )
     );
 }
+
+/// mGramSeva's HRMS lists its employees with `/user/_searchByTenant`: `userType`, `tenantIds` and
+/// `roleCodes`, no paging keys, no gateway header; it keys the answer by `uuid`.
+#[actix_web::test]
+async fn mgramseva_hrms_lists_the_employees_of_its_tenants_by_role() {
+    let app = spawn_app_at(actors::Clock::System, |_| {}).await;
+    let mut created = std::collections::BTreeMap::new();
+    for (user_name, roles, active) in [
+        (
+            "GP-1",
+            json!([{"code": "GP_ADMIN", "tenantId": "pb.lodhipur"}]),
+            true,
+        ),
+        (
+            "GP-2",
+            json!([{"code": "COLLECTION_OPERATOR", "tenantId": "pb.lodhipur"},
+                        {"code": "EMPLOYEE", "tenantId": "pb.amritsar"}]),
+            false,
+        ),
+        (
+            "GP-3",
+            json!([{"code": "GP_ADMIN", "tenantId": "pb.nangal"}]),
+            true,
+        ),
+        (
+            "GP-4",
+            json!([{"code": "EMPLOYEE", "tenantId": "pb.lodhipur"}]),
+            true,
+        ),
+    ] {
+        let user = app
+            .create(
+                json!({"userName": user_name, "name": "Gram Sevak", "mobileNumber": "9812300000",
+                           "type": "EMPLOYEE", "tenantId": "pb.lodhipur", "active": active,
+                           "password": "eGov@123", "roles": roles}),
+            )
+            .await;
+        created.insert(user_name, user["uuid"].as_str().unwrap().to_owned());
+    }
+    let search = |body: Value| {
+        let app = &app;
+        async move { app.post("/user/_searchByTenant", &body).await }
+    };
+    let names = |body: &Value| -> Vec<String> {
+        body["user"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["userName"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, body) = search(
+        json!({"RequestInfo": {"apiId": "Rainmaker"}, "userType": "EMPLOYEE",
+                                       "tenantIds": ["pb.lodhipur"],
+                                       "roleCodes": ["GP_ADMIN", "COLLECTION_OPERATOR"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["responseInfo"]["status"], "200");
+    assert_eq!(
+        names(&body),
+        ["GP-1", "GP-2"],
+        "inactive users too: no active default"
+    );
+    let first = &body["user"][0];
+    assert_eq!(first["uuid"], created["GP-1"].as_str());
+    for key in [
+        "createdDate",
+        "lastModifiedDate",
+        "pwdExpiryDate",
+        "dob",
+        "roles",
+        "defaultPwdChgd",
+    ] {
+        assert!(first.get(key).is_some(), "{key} in {first}");
+    }
+
+    let (_, body) =
+        search(json!({"tenantIds": ["pb.lodhipur", "pb.nangal"], "roleCodes": ["GP_ADMIN"]})).await;
+    assert_eq!(names(&body), ["GP-1", "GP-3"]);
+    let (_, body) = search(json!({"tenantIds": ["pb.lodhipur"], "active": true})).await;
+    assert_eq!(names(&body), ["GP-1", "GP-4"], "any role in the tenant");
+    let (_, body) =
+        search(json!({"tenantIds": ["pb.amritsar"], "roleCodes": ["EMPLOYEE"], "pageSize": 1}))
+            .await;
+    assert_eq!(names(&body), ["GP-2"]);
+    let (_, body) = search(json!({"tenantIds": ["pb.nowhere"], "roleCodes": ["GP_ADMIN"]})).await;
+    assert_eq!(names(&body), Vec::<String>::new());
+
+    for body in [json!({"roleCodes": ["GP_ADMIN"]}), json!({"tenantIds": []})] {
+        let (status, answer) = search(body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            answer["Errors"][0]["code"],
+            "InvalidUserSearchCriteriaException"
+        );
+    }
+}

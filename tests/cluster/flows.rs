@@ -150,6 +150,13 @@ fn three_pods_serve_every_flow_through_any_pod() {
     );
     assert_eq!(status, 200, "{whole}");
     assert_eq!(ids(&whole), all_ids);
+    // mGramSeva's _searchByTenant asks every pod too
+    let (status, by_tenant) = post(
+        &format!("{}/user/_searchByTenant", base(2)),
+        &json!({"userType": "EMPLOYEE", "tenantIds": ["pb.amritsar"], "roleCodes": ["EMPLOYEE"]}),
+    );
+    assert_eq!(status, 200, "{by_tenant}");
+    assert_eq!(ids(&by_tenant), all_ids);
     for offset in (0..30).step_by(7) {
         let (status, page) = search(
             &base(offset % 3),

@@ -48,8 +48,13 @@ pub struct UserQuery {
     pub tenant_id: Option<TenantId>,
     /// `userType`
     pub user_type: Option<UserType>,
-    /// `roleCodes` (with a tenant: users holding any of them in exactly that tenant)
+    /// `roleCodes` (with a tenant: users holding any of them in exactly that tenant; with `role_tenants`: in
+    /// one of those)
     pub role_codes: Vec<String>,
+    /// `tenantIds` of mGramSeva's `_searchByTenant`: users holding a role (one of `role_codes`, when given)
+    /// in one of these tenants
+    #[serde(default)]
+    pub role_tenants: Vec<TenantId>,
     /// `active`; `None` = both
     pub active: Option<bool>,
     /// Rows to skip (`pageNumber` is a row offset).
@@ -59,9 +64,19 @@ pub struct UserQuery {
 }
 
 impl UserQuery {
-    /// Whether the role-code criterion is in effect (DIGIT ignores role codes without a tenant).
+    /// Whether the role-code criterion with `tenant_id` is in effect (DIGIT ignores role codes without a
+    /// tenant; with `role_tenants` the codes go with those instead).
     pub fn by_roles(&self) -> bool {
-        !self.role_codes.is_empty() && self.tenant_id.is_some()
+        !self.role_codes.is_empty() && self.tenant_id.is_some() && self.role_tenants.is_empty()
+    }
+
+    /// Whether `roles` hold a role the `role_tenants` criterion asks for (true when there is none).
+    pub fn role_tenants_match(&self, roles: &[super::user::Role]) -> bool {
+        self.role_tenants.is_empty()
+            || roles.iter().any(|r| {
+                self.role_tenants.contains(&r.tenant_id)
+                    && (self.role_codes.is_empty() || self.role_codes.contains(&r.code))
+            })
     }
 
     /// DIGIT's sufficiency rules; `Err` says what is missing.

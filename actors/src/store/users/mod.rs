@@ -425,6 +425,11 @@ fn blind_prefix(kind: u8, digest: &[u8; BLIND_LEN]) -> Vec<u8> {
     [&[kind][..], digest].concat()
 }
 
+/// The index keys of every role held in `tenant`.
+fn role_tenant_prefix(tenant: &str) -> Vec<u8> {
+    [&[K_ROLE][..], tenant.as_bytes(), b"\0"].concat()
+}
+
 fn role_prefix(tenant: &str, code: &str) -> Vec<u8> {
     [
         &[K_ROLE][..],

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use super::{
     K_ALT_MOBILE, K_EMAIL, K_MOBILE, K_NAME, K_USERNAME, UserStore, blind_prefix, role_prefix,
+    role_tenant_prefix,
 };
 use crate::domain::UserRecord;
 use crate::domain::search::UserQuery;
@@ -87,6 +88,18 @@ impl UserStore {
             ids.extend(by_blind(K_ALT_MOBILE, IndexedField::AltMobileNumber, v)?);
             sets.push(ids);
         }
+        if !q.role_tenants.is_empty() {
+            let mut ids = BTreeSet::new();
+            for tenant in &q.role_tenants {
+                if q.role_codes.is_empty() {
+                    ids.extend(self.ids_with_prefix(&role_tenant_prefix(tenant.as_str()))?);
+                }
+                for code in &q.role_codes {
+                    ids.extend(self.ids_with_prefix(&role_prefix(tenant.as_str(), code))?);
+                }
+            }
+            sets.push(ids);
+        }
         if let (true, Some(tenant)) = (q.by_roles(), &q.tenant_id) {
             let mut ids = BTreeSet::new();
             for code in &q.role_codes {
@@ -139,6 +152,7 @@ fn matches(q: &UserQuery, r: &UserRecord) -> bool {
     );
     tenant_ok
         && mobile_ok
+        && q.role_tenants_match(&r.roles)
         && q.user_type.is_none_or(|t| t == r.user_type)
         && q.active.is_none_or(|a| a == r.active)
         && same(IndexedField::UserName, &q.user_name, Some(&r.user_name))
