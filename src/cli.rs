@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `check-config`, `admin create-user`.
+//! The command line: `serve` (default), `check-config`, and the `admin` commands.
 
 use std::path::PathBuf;
 
@@ -79,6 +79,37 @@ pub enum AdminCommand {
     /// user, lockout and refresh-family counts before and after. Scale the StatefulSet up before, down
     /// after (README, "Operating at scale"). Reaches the pods through cluster.peers / peer_template.
     Rebalance(RebalanceArgs),
+    /// The OTP message catalogs.
+    #[command(subcommand)]
+    Messages(MessagesCommand),
+}
+
+/// `admin messages` commands.
+#[derive(Debug, Subcommand)]
+pub enum MessagesCommand {
+    /// Merge a state's templates from egov-localization JSON (a `/localization/messages/v1/_search` answer,
+    /// an `_upsert` body or a seed file) into `<dir>/<locale>.toml`: only the codes digit-user sends, checked
+    /// as the service loads them; nothing is written when the result would not load.
+    Import(MessagesImportArgs),
+}
+
+/// `admin messages import`
+#[derive(Debug, Args)]
+pub struct MessagesImportArgs {
+    /// The egov-localization JSON file.
+    pub file: PathBuf,
+    /// Catalog directory; default otp.messages_dir, or config/messages when that is empty.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Only messages of these modules (e.g. egov-user, mgramseva-common); default every module.
+    #[arg(long = "module")]
+    pub modules: Vec<String>,
+    /// Locale of messages that name none.
+    #[arg(long)]
+    pub locale: Option<String>,
+    /// Configuration (otp.messages_dir, otp.locale, otp.sms_codes).
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// `admin rebalance`

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod kafka;
+pub mod localization;
 pub mod login;
 pub mod observability;
 pub mod otp;

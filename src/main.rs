@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use digit_user::cli::{AdminCommand, Cli, Command, ServeArgs};
+use digit_user::cli::{AdminCommand, Cli, Command, MessagesCommand, ServeArgs};
 use digit_user::config::{ProcessEnv, Settings};
 use digit_user::startup::{Application, shutdown_signal};
 use digit_user::{admin, telemetry};
@@ -36,6 +36,26 @@ fn main() -> ExitCode {
             Ok(settings) => report(admin::outbox(settings)),
             Err(code) => code,
         },
+        Some(Command::Admin(AdminCommand::Messages(MessagesCommand::Import(args)))) => {
+            match load(&args.serve) {
+                Ok(settings) => {
+                    let dir = args.dir.clone().unwrap_or_else(|| {
+                        match settings.otp.messages_dir.trim() {
+                            "" => "config/messages".into(),
+                            dir => dir.into(),
+                        }
+                    });
+                    report(digit_user::localization::import(
+                        &args.file,
+                        &dir,
+                        &args.modules,
+                        args.locale.as_deref(),
+                        &settings,
+                    ))
+                }
+                Err(code) => code,
+            }
+        }
     }
 }
 

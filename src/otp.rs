@@ -239,16 +239,21 @@ impl OtpService {
             email: None,
             locale: req.locale.clone(),
             tenant: Some(tenant.to_owned()),
+            first_time: false,
         };
         match (purpose, &user) {
             (Purpose::Register, Some(_)) => return Err(OtpError::AlreadyRegistered),
             (Purpose::Register, None) => {}
             (Purpose::Login, None) => return Err(OtpError::UnknownCredential),
-            (Purpose::Login, Some(u)) => to.email = u.email_id.clone(),
+            (Purpose::Login, Some(u)) => {
+                to.email = u.email_id.clone();
+                to.first_time = !u.default_pwd_changed;
+            }
             (Purpose::PasswordReset, None) => return Err(OtpError::UnknownMobile),
             (Purpose::PasswordReset, Some(u)) => {
                 to.mobile = u.mobile_number.clone().ok_or(OtpError::NoMobile)?;
                 to.email = u.email_id.clone();
+                to.first_time = !u.default_pwd_changed;
             }
             (Purpose::Direct, _) => unreachable!("_send never parses a direct purpose"),
         }

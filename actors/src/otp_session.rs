@@ -34,6 +34,8 @@ pub struct Recipients {
     pub locale: Option<String>,
     /// The tenant as the request named it (the topic prefix of a central instance).
     pub tenant: Option<String>,
+    /// The user still has the password an admin set (`defaultPwdChgd` false): the SMS is the first-time one.
+    pub first_time: bool,
 }
 
 /// Send (or re-send) the code of a purpose.
@@ -244,7 +246,11 @@ impl OtpSession {
             &to.mobile,
             serde_json::json!({
                 "mobileNumber": to.mobile,
-                "message": render(Template::Sms(purpose)),
+                "message": render(if to.first_time {
+                    Template::SmsFirstTime(purpose)
+                } else {
+                    Template::Sms(purpose)
+                }),
                 "category": "OTP",
                 "expiryTime": null,
                 "countryCode": to.country_code,

@@ -32,6 +32,7 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
     let catalogs = MessageCatalogs::new(
         BTreeMap::from([("en_IN".to_owned(), BTreeMap::new())]),
         "en_IN",
+        ::actors::domain::messages::SmsCodes::default(),
     )
     .unwrap();
     let policy = OtpPolicy {
@@ -69,6 +70,7 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
         email: Some("a@example.org".into()),
         locale: None,
         tenant: None,
+        first_time: false,
     };
     let owner = TokenOwner {
         identity: "9876543210".into(),

@@ -62,6 +62,7 @@ fn rig_with(
             )]),
         )]),
         "en_IN",
+        ::actors::domain::messages::SmsCodes::default(),
     )
     .unwrap();
     let deps = Arc::new(SessionDeps {
@@ -104,6 +105,7 @@ fn to() -> Recipients {
         email: Some("asha@example.org".into()),
         locale: None,
         tenant: Some("pb.amritsar".into()),
+        first_time: false,
     }
 }
 
@@ -527,6 +529,7 @@ async fn past_max_sessions_new_numbers_are_refused() {
         let catalogs = MessageCatalogs::new(
             BTreeMap::from([("en_IN".to_owned(), BTreeMap::new())]),
             "en_IN",
+            ::actors::domain::messages::SmsCodes::default(),
         )
         .unwrap();
         let deps = Arc::new(SessionDeps {

@@ -8,7 +8,7 @@ mod layers;
 mod sections;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use actors::domain::mobile::{MobileRules, MobileRulesFile};
 use actors::domain::password::PasswordPolicy;
@@ -355,25 +355,22 @@ impl Settings {
                 locales.insert((*locale).to_owned(), codes);
             }
         } else {
-            let dir = &self.otp.messages_dir;
-            for entry in std::fs::read_dir(dir).map_err(|e| fail(dir, e.to_string()))? {
-                let path = entry.map_err(|e| fail(dir, e.to_string()))?.path();
-                if path.extension().is_some_and(|e| e == "toml") {
-                    let shown = path.display().to_string();
-                    let text =
-                        std::fs::read_to_string(&path).map_err(|e| fail(&shown, e.to_string()))?;
-                    let codes = toml::from_str(&text).map_err(|e| fail(&shown, e.to_string()))?;
-                    let locale = path
-                        .file_stem()
-                        .and_then(|s| s.to_str())
-                        .unwrap_or_default()
-                        .to_owned();
-                    locales.insert(locale, codes);
-                }
-            }
+            locales = read_catalog_dir(Path::new(&self.otp.messages_dir))?;
         }
-        actors::domain::messages::MessageCatalogs::new(locales, &self.otp.locale)
+        actors::domain::messages::MessageCatalogs::new(locales, &self.otp.locale, self.sms_codes())
             .map_err(|e| fail("otp messages", e.to_string()))
+    }
+
+    /// The message code of each flow's SMS.
+    pub fn sms_codes(&self) -> actors::domain::messages::SmsCodes {
+        let c = &self.otp.sms_codes;
+        let given = |code: &str| Some(code.trim().to_owned()).filter(|c| !c.is_empty());
+        actors::domain::messages::SmsCodes {
+            register: c.register.trim().to_owned(),
+            login: c.login.trim().to_owned(),
+            password_reset: c.passwordreset.trim().to_owned(),
+            first_time: given(&c.first_time),
+        }
     }
 
     /// Test numbers as (state tenant, mobile, code, last valid epoch ms).
@@ -415,6 +412,31 @@ impl Settings {
 }
 
 /// The last millisecond (UTC) of the day `YYYY-MM-DD`.
+/// Every `<locale>.toml` catalog of `dir`: locale → code → text.
+pub fn read_catalog_dir(
+    dir: &Path,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, ConfigError> {
+    let fail = |path: &Path, reason: String| ConfigError::Catalog {
+        path: path.display().to_string(),
+        reason,
+    };
+    let mut locales = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| fail(dir, e.to_string()))? {
+        let path = entry.map_err(|e| fail(dir, e.to_string()))?.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).map_err(|e| fail(&path, e.to_string()))?;
+            let codes = toml::from_str(&text).map_err(|e| fail(&path, e.to_string()))?;
+            let locale = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            locales.insert(locale, codes);
+        }
+    }
+    Ok(locales)
+}
+
 fn parse_day_end(day: &str) -> Option<i64> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = time::Date::parse(day.trim(), format).ok()?;

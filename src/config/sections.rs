@@ -211,6 +211,22 @@ pub struct OtpSettings {
     pub fixed_otp_value: String,
     /// Test numbers.
     pub test_numbers: Vec<TestNumber>,
+    /// `[otp.sms_codes]`
+    pub sms_codes: SmsCodeSettings,
+}
+
+/// The message code of each flow's SMS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsCodeSettings {
+    /// `type: register`
+    pub register: String,
+    /// `type: login`
+    pub login: String,
+    /// `type: passwordreset`
+    pub passwordreset: String,
+    /// A login or reset of a user who still has the password an admin set; empty = the flow's code.
+    pub first_time: String,
 }
 
 /// Notification delivery.

@@ -5,6 +5,7 @@ mod clients;
 mod create;
 mod helpers;
 mod login;
+mod messages;
 mod otp_send;
 mod otp_store;
 mod password;
