@@ -433,7 +433,14 @@ impl Process {
                 child.stderr.take().unwrap().read_to_string(&mut err).ok();
                 return Err(format!("exited with {status}: {err}"));
             }
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // an answer, not a connection: the listeners are bound before the data dir is checked, so a
+            // start-up that is about to fail accepts connections for a moment
+            let answered = reqwest::blocking::Client::new()
+                .get(format!("{base}/health/live"))
+                .timeout(Duration::from_millis(500))
+                .send()
+                .is_ok();
+            if answered {
                 let internal = format!("http://127.0.0.1:{internal}");
                 return Ok(Self {
                     child,
