@@ -129,6 +129,7 @@ DASHBOARDS = {
             ]),
             ("Throttling and delivery", [
                 panel("Sends refused by reason", rate("digit_user_otp_throttled_total", by="reason"), "ops", legend="{{reason}}"),
+                panel("Resends held (answered 201, no SMS) by reason", rate("digit_user_otp_resends_held_total", by="reason"), "ops", legend="{{reason}}"),
                 panel("Outbox depth and oldest age", [gauge("digit_user_outbox_depth"), f"max(digit_user_outbox_oldest_age_seconds{{{P}}})"], "short", legend=["waiting", "oldest (s)"]),
                 panel("Delivery latency p99 by channel", quantile(0.99, "digit_user_notification_delivery_seconds", by="channel"), "s", legend="{{channel}}"),
             ]),

@@ -566,3 +566,30 @@ async fn mgramseva_hrms_lists_the_employees_of_its_tenants_by_role() {
         );
     }
 }
+
+/// egov-user's and mGramSeva's deployments set the state-level tenant under their Spring names; those
+/// environments start digit-user as they are.
+#[test]
+fn the_state_level_tenant_of_egov_user_deployments_is_accepted() {
+    let check = |env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_digit-user"));
+        cmd.arg("check-config");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, out) = check(&[("EGOV_STATE_LEVEL_TENANT_ID", "pb")]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("state pb"), "{out}");
+    let (code, out) = check(&[("STATE_LEVEL_TENANT_ID", "pg")]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = check(&[("EGOV_STATE_LEVEL_TENANT_ID", "pb.amritsar")]);
+    assert_eq!(code, Some(2), "a city is not a state: {out}");
+    assert!(out.contains("tenants.state_level"), "{out}");
+}
