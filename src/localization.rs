@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use actors::domain::messages::{MessageCatalogs, SmsCodes, has_placeholder, is_known_code};
+use actors::domain::messages::{
+    MessageCatalogs, SmsCodes, has_placeholder, is_known_code, locale_from_msg_id,
+};
 use serde::Deserialize;
 
 use crate::config::read_catalog_dir;
@@ -46,6 +48,9 @@ pub enum ImportError {
     /// A message names no locale and none was given.
     #[error("message {0:?} names no locale: pass --locale")]
     NoLocale(String),
+    /// A locale that is not letters, digits, `_` and `-`.
+    #[error("locale {0:?} is not a locale such as en_IN")]
+    BadLocale(String),
     /// A kept text has no `%s` or `{{otp}}`: its SMS would carry no code.
     #[error("{locale} {code}: the text has no %s or {{otp}} for the OTP")]
     NoPlaceholder {
@@ -136,6 +141,10 @@ pub fn plan(
         let Some(loc) = m.locale.as_deref().or(locale).map(str::trim) else {
             return Err(ImportError::NoLocale(code));
         };
+        // the locale names a file: only what a msgId may carry (`en_IN`), never a path
+        if locale_from_msg_id(&format!("|{loc}")) != Some(loc) {
+            return Err(ImportError::BadLocale(loc.to_owned()));
+        }
         if !has_placeholder(&code, &m.message) {
             return Err(ImportError::NoPlaceholder {
                 locale: loc.to_owned(),
@@ -180,10 +189,20 @@ pub fn write(
              # The OTP replaces `%s` or `{{otp}}`. Edits are kept by later imports; comments are not.\n{body}"
         );
         let tmp = dir.join(format!(".{locale}.toml.tmp"));
-        std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
+        let write_synced = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        };
+        write_synced().map_err(|e| io(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
         written.push(path);
     }
+    // the renames themselves survive a crash once the directory is on disk
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(dir, e))?;
     Ok(written)
 }
 
@@ -360,6 +379,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.catalogs["pa_IN"]["sms.login.otp.msg"], "%s");
+        let escape = vec![msg(
+            "sms.login.otp.msg",
+            "%s",
+            "egov-user",
+            "../../etc/cron",
+        )];
+        assert!(matches!(
+            plan(escape, Catalogs::new(), &SmsCodes::default(), &[], None),
+            Err(ImportError::BadLocale(_))
+        ));
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub const OTP_NOTIFICATIONS_QUEUED: &str = "digit_user_otp_notifications_queued_
 /// Refused sends by `reason` (`cooldown`, `hourly_cap`, `daily_cap`, `ip_cap`).
 pub const OTP_THROTTLED: &str = "digit_user_otp_throttled_total";
 /// Resends of a live code that sent nothing (answered as a success), by `reason` (`cooldown`, `per_code`,
-/// `hourly_cap`, `daily_cap`).
+/// `hourly_cap`, `daily_cap`, `ip_cap`).
 pub const OTP_RESENDS_HELD: &str = "digit_user_otp_resends_held_total";
 /// Validations by `purpose` (`any` when none was named), `tenant` and `result` (`success`, `invalid`,
 /// `exhausted`, `test_number`).
@@ -119,7 +119,7 @@ pub fn register_zero() {
     for reason in ["cooldown", "hourly_cap", "daily_cap", "ip_cap"] {
         metrics::counter!(OTP_THROTTLED, "reason" => reason).increment(0);
     }
-    for reason in ["cooldown", "per_code", "hourly_cap", "daily_cap"] {
+    for reason in ["cooldown", "per_code", "hourly_cap", "daily_cap", "ip_cap"] {
         metrics::counter!(OTP_RESENDS_HELD, "reason" => reason).increment(0);
     }
     metrics::counter!(LOCKOUTS).increment(0);

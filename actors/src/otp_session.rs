@@ -22,7 +22,7 @@ use crate::partition::{Partition, mint_uuid};
 use crate::store::{Channel, OutboxRecord, SessionKey, Store, StoreError, TokenOwner, TokenRecord};
 
 /// Who receives the notifications of a send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Recipients {
     /// Mobile number the SMS goes to.
     pub mobile: String,
@@ -50,10 +50,12 @@ pub struct SendOtp {
     pub tenant: String,
     /// Home partition of the session (state, mobile): the token id carries it, so `/otp/v1/_search` routes.
     pub home: Partition,
+    /// The per-IP cap allows no SMS now: the wait it asks (a resend is then held, a new code refused).
+    pub ip_refused: Option<i64>,
 }
 
 /// What a send did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SendReceipt {
     /// Token id of the live code.
     pub token_id: String,
@@ -321,8 +323,29 @@ impl Actor for OtpSession {
 /// Messages a session queues before senders are told it is busy.
 pub const MAILBOX: usize = 64;
 
+impl OtpSession {
+    /// Answers `answer` once `save` is on disk. A failed save leaves the memory ahead of the disk (a code
+    /// counted as sent that was never queued, a try counted that was not stored), so the session stops: the
+    /// next message starts one from what is stored.
+    fn saved<T: 'static>(
+        save: impl std::future::Future<Output = Result<(), StoreError>> + 'static,
+        answer: T,
+    ) -> ResponseActFuture<Self, Result<T, StoreError>> {
+        Box::pin(
+            actix::fut::wrap_future::<_, Self>(save).map(move |saved, _, ctx| match saved {
+                Ok(()) => Ok(answer),
+                Err(e) => {
+                    tracing::error!(error = %e, "otp session state not saved; the session restarts from the store");
+                    ctx.stop();
+                    Err(e)
+                }
+            }),
+        )
+    }
+}
+
 impl Handler<SendOtp> for OtpSession {
-    type Result = ResponseFuture<Result<SendReceipt, SendError>>;
+    type Result = ResponseActFuture<Self, Result<SendReceipt, SendError>>;
 
     fn handle(&mut self, msg: SendOtp, ctx: &mut Self::Context) -> Self::Result {
         self.tenant_label = self.deps.tenant_labels.label(&msg.tenant);
@@ -340,7 +363,7 @@ impl Handler<SendOtp> for OtpSession {
                 queued: 0,
                 held: None,
             };
-            return Box::pin(async move { Ok(receipt) });
+            return Box::pin(actix::fut::ready(Ok(receipt)));
         }
         self.expire();
         let now = self.deps.clock.now_ms();
@@ -350,6 +373,7 @@ impl Handler<SendOtp> for OtpSession {
             fresh(msg.home),
             &self.deps.keys,
             &self.deps.policy,
+            msg.ip_refused,
         );
         self.rearm(ctx);
         // a refused or held send changed nothing: nothing to write, nothing to flush
@@ -369,12 +393,12 @@ impl Handler<SendOtp> for OtpSession {
                     queued: 0,
                     held: Some(hold),
                 };
-                return Box::pin(async move { Ok(receipt) });
+                return Box::pin(actix::fut::ready(Ok(receipt)));
             }
             Err(throttle) => {
                 metrics::counter!(m::OTP_SENDS, "purpose" => msg.purpose.as_str(), "tenant" => tenant, "result" => "throttled").increment(1);
                 metrics::counter!(m::OTP_THROTTLED, "reason" => throttle.reason()).increment(1);
-                return Box::pin(async move { Err(SendError::Throttled(throttle)) });
+                return Box::pin(actix::fut::ready(Err(SendError::Throttled(throttle))));
             }
         };
         let code = zeroize::Zeroizing::new(
@@ -397,15 +421,19 @@ impl Handler<SendOtp> for OtpSession {
             queued: records.len(),
             held: None,
         };
-        Box::pin(async move {
-            deps.store.otp().save(&key, &state, None, &records).await?;
-            Ok(receipt)
-        })
+        let save = async move {
+            deps.store
+                .otp()
+                .save(&key, &state, None, &records)
+                .await
+                .map(drop)
+        };
+        Box::pin(Self::saved(save, receipt).map(|r, _, _| r.map_err(SendError::Store)))
     }
 }
 
 impl Handler<ValidateOtp> for OtpSession {
-    type Result = ResponseFuture<Result<String, ValidateError>>;
+    type Result = ResponseActFuture<Self, Result<String, ValidateError>>;
 
     fn handle(&mut self, msg: ValidateOtp, ctx: &mut Self::Context) -> Self::Result {
         self.tenant_label = self.deps.tenant_labels.label(&msg.owner.tenant);
@@ -415,7 +443,7 @@ impl Handler<ValidateOtp> for OtpSession {
             if bool::from(test.code.as_bytes().ct_eq(msg.code.trim().as_bytes())) {
                 tracing::warn!(test_number = test.index, "otp validated for a test number");
                 metrics::counter!(m::OTP_VALIDATIONS, "purpose" => purpose_label(msg.purpose), "tenant" => tenant, "result" => "test_number").increment(1);
-                return Box::pin(async move { Ok(TEST_TOKEN.to_owned()) });
+                return Box::pin(actix::fut::ready(Ok(TEST_TOKEN.to_owned())));
             }
         }
         self.expire();
@@ -430,10 +458,18 @@ impl Handler<ValidateOtp> for OtpSession {
         };
         metrics::counter!(m::OTP_VALIDATIONS, "purpose" => purpose_label(msg.purpose), "tenant" => tenant, "result" => outcome).increment(1);
         self.rearm(ctx);
+        let answer = result
+            .as_ref()
+            .map(|live| live.token_id.to_string())
+            .map_err(|invalid| invalid.clone());
+        // a miss with no live code spent nothing: no write, no flush (anyone can ask about any number)
+        if matches!(&result, Err(invalid) if !invalid.tries_spent) {
+            return Box::pin(actix::fut::ready(answer.map_err(ValidateError::Invalid)));
+        }
         let deps = self.deps.clone();
         let (key, state) = (self.key, self.state.clone());
         let owner = msg.owner;
-        Box::pin(async move {
+        let save = async move {
             // both outcomes change the state (consumed, or a try spent) and must be on disk before the answer;
             // the answer carries a consumed token's id, so from now on `_search` can be asked about it
             let token = result.as_ref().ok().map(|live| TokenRecord {
@@ -441,16 +477,21 @@ impl Handler<ValidateOtp> for OtpSession {
                 owner: &owner,
                 until_ms: now + DAY_MS,
             });
-            deps.store.otp().save(&key, &state, token, &[]).await?;
-            result
-                .map(|live| live.token_id.to_string())
-                .map_err(ValidateError::Invalid)
-        })
+            deps.store
+                .otp()
+                .save(&key, &state, token, &[])
+                .await
+                .map(drop)
+        };
+        Box::pin(Self::saved(save, answer).map(|r, _, _| match r {
+            Ok(answer) => answer.map_err(ValidateError::Invalid),
+            Err(e) => Err(ValidateError::Store(e)),
+        }))
     }
 }
 
 impl Handler<CreateDirect> for OtpSession {
-    type Result = ResponseFuture<Result<(LiveCode, String), StoreError>>;
+    type Result = ResponseActFuture<Self, Result<(LiveCode, String), StoreError>>;
 
     fn handle(
         &mut self,
@@ -471,22 +512,20 @@ impl Handler<CreateDirect> for OtpSession {
         self.rearm(ctx);
         let deps = self.deps.clone();
         let (key, state) = (self.key, self.state.clone());
-        Box::pin(async move {
+        let (token_id, until_ms) = (live.token_id, live.expires_ms);
+        let save = async move {
+            let token = TokenRecord {
+                id: token_id,
+                owner: &owner,
+                until_ms,
+            };
             deps.store
                 .otp()
-                .save(
-                    &key,
-                    &state,
-                    Some(TokenRecord {
-                        id: live.token_id,
-                        owner: &owner,
-                        until_ms: live.expires_ms,
-                    }),
-                    &[],
-                )
-                .await?;
-            Ok((live, code))
-        })
+                .save(&key, &state, Some(token), &[])
+                .await
+                .map(drop)
+        };
+        Self::saved(save, (live, code))
     }
 }
 

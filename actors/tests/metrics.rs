@@ -76,15 +76,17 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
         identity: "9876543210".into(),
         tenant: "pb".into(),
     };
-    let send_for = |purpose: Purpose| ToSession {
+    let send_with = |purpose: Purpose, ip_refused: Option<i64>| ToSession {
         key,
         msg: SendOtp {
             purpose,
             to: to.clone(),
             tenant: "pb".into(),
             home: ::actors::partition::Partition(0),
+            ip_refused,
         },
     };
+    let send_for = |purpose: Purpose| send_with(purpose, None);
     let send = || send_for(Purpose::Login);
     router.send(send()).await.unwrap().unwrap().unwrap();
     let held = router.send(send()).await.unwrap().unwrap().unwrap();
@@ -97,6 +99,23 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
             .unwrap()
             .is_err(),
         "cooldown for a new code"
+    );
+    // past the cooldown, the client's address at its cap: a resend is held, a new code refused
+    clock.advance_ms(31_000);
+    let held = router
+        .send(send_with(Purpose::Login, Some(1_000)))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.held.map(|h| h.reason()), Some("ip_cap"));
+    assert!(
+        router
+            .send(send_with(Purpose::PasswordReset, Some(1_000)))
+            .await
+            .unwrap()
+            .unwrap()
+            .is_err()
     );
     router
         .send(ToSession {
@@ -190,10 +209,12 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
             m::OTP_SENDS,
             &[("purpose", "login"), ("tenant", "pb"), ("result", "held")]
         ),
-        1.0
+        2.0,
+        "one held by the cooldown, one by the client's cap"
     );
     assert_eq!(get(m::OTP_THROTTLED, &[("reason", "cooldown")]), 1.0);
     assert_eq!(get(m::OTP_RESENDS_HELD, &[("reason", "cooldown")]), 1.0);
+    assert_eq!(get(m::OTP_RESENDS_HELD, &[("reason", "ip_cap")]), 1.0);
     assert_eq!(get(m::OTP_THROTTLED, &[("reason", "ip_cap")]), 1.0);
     assert_eq!(
         get(

@@ -122,6 +122,7 @@ impl Rig {
                     to: to(),
                     tenant: "pb".into(),
                     home: ::actors::partition::Partition(HOME),
+                    ip_refused: None,
                 },
             })
             .await

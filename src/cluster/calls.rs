@@ -54,6 +54,47 @@ pub struct OtpCheck {
     pub purpose: Option<Purpose>,
 }
 
+/// A send asked of the pod owning the session of the number it goes to (a password reset whose user's stored
+/// number is not the one typed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OtpSend {
+    /// Purpose of the code.
+    pub purpose: Purpose,
+    /// Where it goes; `to.mobile` names the session.
+    pub to: actors::otp_session::Recipients,
+    /// The state tenant.
+    pub tenant: String,
+    /// The per-IP cap's refusal at the pod that took the request.
+    pub ip_refused: Option<i64>,
+}
+
+/// Its answer: what the session did, or the limit that refused it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum OtpSent {
+    /// The code went out, or was held.
+    Sent(actors::otp_session::SendReceipt),
+    /// A limit refused it.
+    Refused(actors::domain::otp::Throttle),
+}
+
+impl From<Result<actors::otp_session::SendReceipt, actors::domain::otp::Throttle>> for OtpSent {
+    fn from(sent: Result<actors::otp_session::SendReceipt, actors::domain::otp::Throttle>) -> Self {
+        match sent {
+            Ok(receipt) => Self::Sent(receipt),
+            Err(t) => Self::Refused(t),
+        }
+    }
+}
+
+impl From<OtpSent> for Result<actors::otp_session::SendReceipt, actors::domain::otp::Throttle> {
+    fn from(sent: OtpSent) -> Self {
+        match sent {
+            OtpSent::Sent(receipt) => Ok(receipt),
+            OtpSent::Refused(t) => Err(t),
+        }
+    }
+}
+
 /// Its answer.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct OtpVerdict {
@@ -145,6 +186,16 @@ impl Cluster {
             count("fanout", a.is_ok());
         }
         answers.into_iter().collect()
+    }
+
+    /// Sends (or holds) a code at pod `ordinal`, which owns the session of the number it goes to.
+    pub async fn send_otp_at(&self, ordinal: u16, send: &OtpSend) -> Result<OtpSent, PeerError> {
+        let sent = self
+            .peers
+            .call::<_, OtpSent>(ordinal, self.me, "/cluster/otp/_send", send)
+            .await;
+        count("otp", sent.is_ok());
+        sent
     }
 
     /// Checks (and on success spends) a code at pod `ordinal`, which owns its session.

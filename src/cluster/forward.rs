@@ -50,7 +50,10 @@ pub async fn route(
         let (http, payload) = req.parts_mut();
         match CappedBody::from_request(http, payload).await {
             Ok(CappedBody(body)) => body,
-            Err(e) => return Ok(req.error_response(e)),
+            Err(e) => {
+                let e = crate::http::otp::unreadable_body(req.path(), e);
+                return Ok(req.error_response(e));
+            }
         }
     };
     let key = route_key(req.path(), req.query_string(), &body);

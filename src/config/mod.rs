@@ -157,7 +157,7 @@ impl Settings {
         }
         let state = self.tenants.state_level.trim();
         if !state.is_empty()
-            && (state.contains('.') || actors::domain::TenantId::parse(state).is_err())
+            && !actors::domain::TenantId::parse(state).is_ok_and(|t| t.is_state_level())
         {
             return fail(
                 "tenants.state_level must be a state-level tenant such as \"pb\" (no \".\")",
@@ -411,7 +411,6 @@ impl Settings {
     }
 }
 
-/// The last millisecond (UTC) of the day `YYYY-MM-DD`.
 /// Every `<locale>.toml` catalog of `dir`: locale → code → text.
 pub fn read_catalog_dir(
     dir: &Path,
@@ -437,6 +436,7 @@ pub fn read_catalog_dir(
     Ok(locales)
 }
 
+/// The last millisecond (UTC) of the day `YYYY-MM-DD`.
 fn parse_day_end(day: &str) -> Option<i64> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = time::Date::parse(day.trim(), format).ok()?;

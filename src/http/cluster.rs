@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::on_internal_listener;
-use crate::cluster::calls::{OtpCheck, OtpVerdict};
+use crate::cluster::calls::{OtpCheck, OtpSend, OtpSent, OtpVerdict};
 use crate::cluster::{ClusterError, Owner};
 use crate::otp::OtpError;
 use crate::sessions::RevocationList;
@@ -310,4 +310,20 @@ pub async fn otp_check(
         Err(e) => return Err(super::otp::send_error(e)),
     };
     Ok(HttpResponse::Ok().json(OtpVerdict { valid }))
+}
+
+/// `POST /cluster/otp/_send`: a send for a number whose session lives here, asked by the pod that took the
+/// request (a password reset whose user's stored number is not the one typed).
+pub async fn otp_send(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    send: Json<OtpSend>,
+) -> Result<HttpResponse, ApiError> {
+    internal_only(&req, &state)?;
+    let sent = state
+        .otp
+        .send_here(send.into_inner())
+        .await
+        .map_err(super::otp::send_error)?;
+    Ok(HttpResponse::Ok().json(OtpSent::from(sent)))
 }

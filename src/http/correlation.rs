@@ -4,8 +4,8 @@
 //! on every log line written while the request is served (the span field `correlation_id`), on the pods' own
 //! calls made for the request, and on the response (`x-correlation-id`, as DIGIT's gateway answers).
 //!
-//! An id is echoed into logs and headers, so only a short run of visible ASCII is taken from a client;
-//! anything else is replaced by a new id.
+//! An id is echoed into logs and headers, so only a short run of letters, digits and `. _ : -` is taken
+//! from a client (nothing that could fake a field of a log line); anything else is replaced by a new id.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -42,7 +42,8 @@ pub async fn correlate(
         None => from_body(&mut req).await.unwrap_or_else(fresh),
     };
     req.headers_mut().insert(HEADER, id.clone());
-    let span = tracing::info_span!("request", correlation_id = id.to_str().unwrap_or_default());
+    // at ERROR level, so the span (and the id on every line) exists whatever level the logs are filtered to
+    let span = tracing::error_span!("request", correlation_id = id.to_str().unwrap_or_default());
     let mut response = CURRENT
         .scope(id.clone(), next.call(req).instrument(span))
         .await?;
@@ -53,20 +54,22 @@ pub async fn correlate(
     Ok(response)
 }
 
-/// A client's id when it is short visible ASCII.
+/// A client's id when it is short and plain.
 fn usable(value: &HeaderValue) -> Option<HeaderValue> {
     let bytes = value.as_bytes();
-    let visible = bytes.iter().all(|b| b.is_ascii_graphic());
-    (!bytes.is_empty() && bytes.len() <= MAX_LEN && visible).then(|| value.clone())
+    let plain = bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(b));
+    (!bytes.is_empty() && bytes.len() <= MAX_LEN && plain).then(|| value.clone())
 }
 
 fn fresh() -> HeaderValue {
     HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a uuid is a header value")
 }
 
-/// `RequestInfo.correlationId` (or `requestInfo.`) of a JSON body. The body is read only when it names a
-/// correlation id at all (DIGIT's gateway sends the header, so this is the rare direct call), and is put back
-/// for the handler either way.
+/// `RequestInfo.correlationId` (or `requestInfo.`) of a JSON POST without the header (DIGIT's gateway sends
+/// the header, so this is the rare direct call): the body, when its length is declared and within the cap,
+/// is read, parsed only when it mentions a correlation id, and put back for the handler.
 async fn from_body(req: &mut ServiceRequest) -> Option<HeaderValue> {
     let json = req
         .headers()
@@ -122,6 +125,10 @@ mod tests {
         assert!(usable(&HeaderValue::from_static("5f0e2c1a-8d3b-4c7e")).is_some());
         assert!(usable(&HeaderValue::from_static("")).is_none());
         assert!(usable(&HeaderValue::from_static("a b")).is_none());
+        assert!(
+            usable(&HeaderValue::from_static("x\"level=ERROR")).is_none(),
+            "nothing that fakes a log field"
+        );
         assert!(usable(&HeaderValue::from_str(&"x".repeat(129)).unwrap()).is_none());
         assert!(usable(&HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap()).is_none());
     }

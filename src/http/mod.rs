@@ -106,7 +106,8 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
             "/cluster/users/_search",
             web::post().to(cluster::search_leg),
         )
-        .route("/cluster/otp/_validate", web::post().to(cluster::otp_check));
+        .route("/cluster/otp/_validate", web::post().to(cluster::otp_check))
+        .route("/cluster/otp/_send", web::post().to(cluster::otp_send));
 }
 
 impl From<RegistryError> for ApiError {

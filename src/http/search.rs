@@ -52,6 +52,9 @@ struct SearchIn {
     sort: Vec<String>,
 }
 
+/// Role codes and tenants a search may name at most.
+const MAX_LIST: usize = 100;
+
 fn criteria_error(reason: impl Into<String>) -> ApiError {
     ApiError::exception(
         "InvalidUserSearchCriteriaException",
@@ -87,6 +90,20 @@ fn query(
     }
     for tenant in &input.tenantids {
         c.max_len("tenantIds", Some(tenant), 256);
+    }
+    // each code and tenant is an index scan, on every pod of a fan-out
+    for (field, list) in [
+        ("roleCodes", &input.rolecodes),
+        ("tenantIds", &input.tenantids),
+    ] {
+        if list.len() > MAX_LIST {
+            return Err(ApiError::many(vec![ErrorEntry {
+                code: format!("Size.userSearchRequest.{field}"),
+                message: format!("size must be between 0 and {MAX_LIST}"),
+                description: None,
+                params: None,
+            }]));
+        }
     }
     let violations = c.finish();
     if !violations.is_empty() {

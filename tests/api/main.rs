@@ -6,6 +6,7 @@ mod create;
 mod helpers;
 mod login;
 mod messages;
+mod mgramseva;
 mod otp_send;
 mod otp_store;
 mod password;

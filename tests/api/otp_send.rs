@@ -405,7 +405,9 @@ async fn a_new_code_inside_the_cooldown_is_429_with_retry_after_and_a_message_ev
 
 #[actix_web::test]
 async fn the_per_ip_cap_counts_the_forwarded_client() {
-    let app = spawn_app_with(|s| s.otp.max_sends_per_ip_per_hour = 2).await;
+    let clock = actors::Clock::manual(1_764_000_000_000);
+    let app =
+        crate::helpers::spawn_app_at(clock.clone(), |s| s.otp.max_sends_per_ip_per_hour = 2).await;
     let from = |ip: &'static str| [("x-real-ip", ip)];
     for mobile in ["9100000001", "9100000002"] {
         let (status, _, _) = app
@@ -435,6 +437,24 @@ async fn the_per_ip_cap_counts_the_forwarded_client() {
     assert_eq!(
         body["error_description"],
         "Too many OTP requests. Please try again after 60 minutes."
+    );
+    // past the number's cooldown, a resend of a live code from that client is held, not refused
+    clock.advance_ms(31_000);
+    let (status, _, body) = app
+        .post_with_headers(
+            "/user-otp/v1/_send",
+            &send_body("9100000001", "pb", None, None),
+            &from("203.0.113.9"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let delivered = app.wait_notifications(2).await;
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(app.notifications().len(), delivered.len(), "held: no SMS");
+    let code = otp_in(delivered[0]["payload"]["message"].as_str().unwrap());
+    assert_eq!(
+        app.validate_otp("9100000001", "pb", &code).await.0,
+        StatusCode::OK
     );
     let (status, _, _) = app
         .post_with_headers(

@@ -318,6 +318,47 @@ fn three_pods_serve_every_flow_through_any_pod() {
         200
     );
 
+    // mGramSeva's reset naming the state: the number typed is the userName; the code goes to, and lives
+    // with, the stored number, whose session is on another pod than the one the request was routed to
+    let stored = "9123400077";
+    let typed = (0..)
+        .map(|i| format!("98123{i:05}"))
+        .find(|n| owner_of(n) != owner_of(stored))
+        .unwrap();
+    let mut sevak = employee(&typed, stored);
+    sevak["tenantId"] = json!("pb.lodhipur");
+    let (status, body) = post(
+        &format!("{}/user/users/_createnovalidate", base(0)),
+        &json!({"user": sevak}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        &format!("{}/user-otp/v1/_send", base(1)),
+        &json!({"otp": {"mobileNumber": typed, "tenantId": "pb", "type": "passwordreset", "locale": "en_IN", "userType": "Employee"}}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let reset_code = wait_code(&c, stored, None);
+    let (status, body) = post(
+        &format!("{}/user/password/nologin/_update", base(2)),
+        &json!({"otpReference": reset_code, "userName": typed, "newPassword": "Naljal@2026", "tenantId": "pb", "type": "Employee"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        login(&base(0), &typed, "Naljal@2026", "pb", "EMPLOYEE").0,
+        200
+    );
+
+    // a body a pod cannot take is refused in the endpoint's shape, even before routing
+    let (status, body) = post(
+        &format!("{}/user-otp/v1/_send", base(0)),
+        &json!({"otp": {"mobileNumber": "9".repeat(70_000), "tenantId": "pb"}}),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"]["fields"][0]["code"], "PAYLOAD_TOO_LARGE",
+        "{body}"
+    );
+
     // pod 2 dies: its users answer a retryable 503 within the timeout, everybody else is served
     let on_two = (5..names.len())
         .find(|i| owner_of(&names[*i]) == 2)

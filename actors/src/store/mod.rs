@@ -6,6 +6,7 @@
 
 mod commit;
 pub mod otp;
+mod otp_v1;
 pub mod outbox;
 pub mod sessions;
 pub mod transfer;

@@ -256,63 +256,13 @@ fn encode_state(state: &OtpSessionState) -> Result<Vec<u8>, StoreError> {
 fn decode_state(plain: &[u8]) -> Result<OtpSessionState, StoreError> {
     match plain.split_first() {
         Some((&STATE_POSTCARD, rest)) => Ok(postcard::from_bytes(rest)?),
-        Some((&STATE_POSTCARD_V1, rest)) => Ok(postcard::from_bytes::<v1::State>(rest)?.into()),
+        Some((&STATE_POSTCARD_V1, rest)) => {
+            Ok(postcard::from_bytes::<super::otp_v1::State>(rest)?.into())
+        }
         Some((b'{', _)) => Ok(serde_json::from_slice(plain)?),
         _ => Err(StoreError::Corrupt(
             "otp session state of unknown format".into(),
         )),
-    }
-}
-
-/// The postcard layout of tag 1 (postcard is not self-describing, so a new field needs a new tag).
-mod v1 {
-    use std::collections::BTreeMap;
-
-    use serde::Deserialize;
-
-    use crate::domain::otp::{LiveCode, LiveCodes, OtpSessionState, Purpose};
-
-    #[derive(Deserialize)]
-    pub(super) struct State {
-        codes: BTreeMap<Purpose, Code>,
-        sends: Vec<i64>,
-        consumed: Vec<(uuid::Uuid, i64)>,
-    }
-
-    #[derive(Deserialize)]
-    struct Code {
-        token_id: uuid::Uuid,
-        nonce: [u8; 16],
-        hash: [u8; 32],
-        created_ms: i64,
-        expires_ms: i64,
-        tries_left: u8,
-    }
-
-    impl From<State> for OtpSessionState {
-        fn from(old: State) -> Self {
-            let mut codes = LiveCodes::default();
-            for (purpose, c) in old.codes {
-                codes.insert(
-                    purpose,
-                    LiveCode {
-                        token_id: c.token_id,
-                        nonce: c.nonce,
-                        hash: c.hash,
-                        created_ms: c.created_ms,
-                        expires_ms: c.expires_ms,
-                        tries_left: c.tries_left,
-                        // a code of `_send` went out once; one of `_create` never goes out, and is never resent
-                        sms_sent: u8::from(purpose != Purpose::Direct),
-                    },
-                );
-            }
-            Self {
-                codes,
-                sends: old.sends,
-                consumed: old.consumed,
-            }
-        }
     }
 }
 
@@ -376,6 +326,7 @@ mod tests {
                     },
                     &keys,
                     &POLICY,
+                    None,
                 )
                 .unwrap()
                 .into_sms()
@@ -490,7 +441,7 @@ mod tests {
         // a send at 0 on one number, and a direct code at 0 on another that nobody used
         let mut state = OtpSessionState::default();
         state
-            .send(0, Purpose::Register, fresh(token_old), &keys, &POLICY)
+            .send(0, Purpose::Register, fresh(token_old), &keys, &POLICY, None)
             .unwrap();
         otp.save(&live, &state, None, &[]).await.unwrap();
         assert!(
@@ -528,7 +479,7 @@ mod tests {
             nonce: [3; 16],
         };
         state
-            .send(5, Purpose::Login, fresh, &keys, &POLICY)
+            .send(5, Purpose::Login, fresh, &keys, &POLICY, None)
             .unwrap();
         state.consumed.push((uuid::Uuid::new_v4(), 4));
         let json = serde_json::to_vec(&state).unwrap();
@@ -557,67 +508,40 @@ mod tests {
 
     #[test]
     fn states_of_the_first_postcard_layout_read_with_their_codes_sent_once() {
-        // the layout tag 1 wrote, field by field, before live codes counted their SMS
-        #[derive(Serialize)]
-        struct OldCode {
-            token_id: uuid::Uuid,
-            nonce: [u8; 16],
-            hash: [u8; 32],
-            created_ms: i64,
-            expires_ms: i64,
-            tries_left: u8,
-        }
-        #[derive(Serialize)]
-        struct OldState {
-            codes: std::collections::BTreeMap<Purpose, OldCode>,
-            sends: Vec<i64>,
-            consumed: Vec<(uuid::Uuid, i64)>,
-        }
-        let token = uuid::Uuid::from_bytes([4; 16]);
-        let old = OldState {
-            codes: [
-                (
-                    Purpose::Login,
-                    OldCode {
-                        token_id: token,
-                        nonce: [1; 16],
-                        hash: [2; 32],
-                        created_ms: 10,
-                        expires_ms: 600_010,
-                        tries_left: 4,
-                    },
-                ),
-                (
-                    Purpose::Direct,
-                    OldCode {
-                        token_id: uuid::Uuid::from_bytes([5; 16]),
-                        nonce: [3; 16],
-                        hash: [4; 32],
-                        created_ms: 11,
-                        expires_ms: 600_011,
-                        tries_left: 5,
-                    },
-                ),
-            ]
-            .into(),
-            sends: vec![10],
-            consumed: vec![(uuid::Uuid::from_bytes([6; 16]), 9)],
-        };
-        let stored = postcard::to_extend(&old, vec![1]).unwrap();
+        // tag 1 as the earlier build wrote it, spelled out from postcard's wire format: a map is a varint
+        // count and its entries, a unit variant its varint index, a uuid a length-prefixed byte string, an
+        // array its bytes, an i64 a zigzag varint
+        let mut stored = vec![1, 1, 1]; // tag, one code, Purpose::Login (variant 1)
+        stored.extend([16].iter().chain(&[4; 16])); // token_id
+        stored.extend([1; 16]); // nonce
+        stored.extend([2; 32]); // hash
+        stored.extend([0x14]); // created_ms 10
+        stored.extend([0x94, 0x9f, 0x49]); // expires_ms 600_010
+        stored.extend([4]); // tries_left
+        stored.extend([1, 0x14]); // sends [10]
+        stored.extend([1, 16]); // consumed: one, its uuid …
+        stored.extend([6; 16]);
+        stored.extend([0x12]); // … at 9
         let state = decode_state(&stored).unwrap();
         let login = state.codes.get(Purpose::Login).unwrap();
         assert_eq!(
             (login.token_id, login.nonce, login.hash, login.created_ms),
-            (token, [1; 16], [2; 32], 10)
+            (uuid::Uuid::from_bytes([4; 16]), [1; 16], [2; 32], 10)
         );
         assert_eq!(
             (login.expires_ms, login.tries_left, login.sms_sent),
             (600_010, 4, 1)
         );
-        assert_eq!(state.codes.get(Purpose::Direct).unwrap().sms_sent, 0);
+        assert_eq!(state.codes.len(), 1);
         assert_eq!(state.sends, [10]);
         assert_eq!(state.consumed, [(uuid::Uuid::from_bytes([6; 16]), 9)]);
+        assert!(
+            decode_state(&stored[..stored.len() - 1]).is_err(),
+            "a cut state is refused"
+        );
         // and it is written back in today's layout
-        assert_eq!(decode_state(&encode_state(&state).unwrap()).unwrap(), state);
+        let today = encode_state(&state).unwrap();
+        assert_eq!(today[0], STATE_POSTCARD);
+        assert_eq!(decode_state(&today).unwrap(), state);
     }
 }

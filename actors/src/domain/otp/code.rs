@@ -88,8 +88,9 @@ pub struct LiveCode {
     pub expires_ms: i64,
     /// Wrong tries it still survives.
     pub tries_left: u8,
-    /// SMS it went out in so far (0 for a code of `/otp/v1/_create`, which is not sent).
-    #[serde(default)]
+    /// SMS it went out in so far (0 for a code of `/otp/v1/_create`, which is not sent); a state written as
+    /// JSON before this was kept reads 1, as a code of `_send` went out once.
+    #[serde(default = "sent_once")]
     pub sms_sent: u8,
 }
 
@@ -107,6 +108,10 @@ impl LiveCode {
             sms_sent: 0,
         }
     }
+}
+
+fn sent_once() -> u8 {
+    1
 }
 
 /// Randomness for a new code, drawn by the caller from the OS.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{DAY_MS, FreshCode, HOUR_MS, LiveCode, LiveCodes, OtpKeys, OtpPolicy, Purpose};
 
 /// Why a send was refused; `retry_after_ms` says when it would be accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Throttle {
     /// Too soon after the previous send.
     Cooldown {
@@ -23,6 +23,11 @@ pub enum Throttle {
         /// Wait this long.
         retry_after_ms: i64,
     },
+    /// The client's address reached its cap (counted outside the session, given to it as an input).
+    Ip {
+        /// Wait this long.
+        retry_after_ms: i64,
+    },
 }
 
 impl Throttle {
@@ -31,7 +36,8 @@ impl Throttle {
         match self {
             Self::Cooldown { retry_after_ms }
             | Self::Hourly { retry_after_ms }
-            | Self::Daily { retry_after_ms } => retry_after_ms,
+            | Self::Daily { retry_after_ms }
+            | Self::Ip { retry_after_ms } => retry_after_ms,
         }
     }
 
@@ -41,6 +47,7 @@ impl Throttle {
             Self::Cooldown { .. } => "cooldown",
             Self::Hourly { .. } => "hourly_cap",
             Self::Daily { .. } => "daily_cap",
+            Self::Ip { .. } => "ip_cap",
         }
     }
 }
@@ -66,11 +73,11 @@ impl Sending {
 }
 
 /// Why a resend of a live code sent nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Hold {
     /// The code already went out `sms_per_code` times.
     PerCode,
-    /// A per-number limit: an SMS now would break it.
+    /// A limit (of the number, or the client's address): an SMS now would break it.
     Limit(Throttle),
 }
 
@@ -98,6 +105,8 @@ pub struct Send {
 pub struct Invalid {
     /// Codes that died of this try (their tries ran out).
     pub exhausted: Vec<Purpose>,
+    /// Whether a live code lost a try (else the state did not change: there was no code to try).
+    pub tries_spent: bool,
 }
 
 /// The state of one (state tenant, mobile number).
@@ -147,6 +156,7 @@ impl OtpSessionState {
     /// it, else it is held — the citizen already has the code, so nothing is sent and nothing is refused.
     /// Without one, a new code from `fresh` goes out if the limits allow it; otherwise the request is refused.
     /// Only SMS actually sent are recorded (and counted by the caps); a held or refused send changes nothing.
+    /// `ip_refused` is the per-IP cap's verdict when it allows no SMS: the wait it asks.
     pub fn send(
         &mut self,
         now: i64,
@@ -154,9 +164,12 @@ impl OtpSessionState {
         fresh: FreshCode,
         keys: &OtpKeys,
         policy: &OtpPolicy,
+        ip_refused: Option<i64>,
     ) -> Result<Sending, Throttle> {
         self.expire(now);
-        let limit = self.limit(now, policy);
+        let limit = self
+            .limit(now, policy)
+            .or(ip_refused.map(|retry_after_ms| Throttle::Ip { retry_after_ms }));
         if let Some(live) = self.codes.get_mut(purpose) {
             if u32::from(live.sms_sent) >= policy.sms_per_code {
                 return Ok(Sending::Held(Hold::PerCode));
@@ -266,6 +279,7 @@ impl OtpSessionState {
             return Ok(live);
         }
         let mut exhausted = Vec::new();
+        let tries_spent = !candidates.is_empty();
         for p in candidates {
             let live = self.codes.get_mut(p).expect("candidate exists");
             live.tries_left = live.tries_left.saturating_sub(1);
@@ -274,7 +288,10 @@ impl OtpSessionState {
                 exhausted.push(p);
             }
         }
-        Err(Invalid { exhausted })
+        Err(Invalid {
+            exhausted,
+            tries_spent,
+        })
     }
 
     /// Whether token `token_id` is live (`Some(false)`), was consumed (`Some(true)`), or unknown (`None`).

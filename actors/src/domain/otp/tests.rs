@@ -93,14 +93,14 @@ fn another_pepper_derives_other_codes_and_hashes() {
 #[test]
 fn a_resend_while_live_is_the_same_code_and_a_new_one_after_expiry() {
     let mut s = OtpSessionState::default();
-    let first = sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY));
+    let first = sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY, None));
     assert!(first.is_new);
-    let again = sms(s.send(40_000, Purpose::Login, fresh(2), &keys(), &POLICY));
+    let again = sms(s.send(40_000, Purpose::Login, fresh(2), &keys(), &POLICY, None));
     assert!(!again.is_new);
     assert_eq!(code_of(&again.code), code_of(&first.code));
-    let other = sms(s.send(80_000, Purpose::Register, fresh(3), &keys(), &POLICY));
+    let other = sms(s.send(80_000, Purpose::Register, fresh(3), &keys(), &POLICY, None));
     assert!(other.is_new, "one live code per purpose");
-    let after = sms(s.send(600_000, Purpose::Login, fresh(4), &keys(), &POLICY));
+    let after = sms(s.send(600_000, Purpose::Login, fresh(4), &keys(), &POLICY, None));
     assert!(after.is_new);
     assert_eq!(after.code.token_id, token(4));
 }
@@ -109,29 +109,30 @@ fn a_resend_while_live_is_the_same_code_and_a_new_one_after_expiry() {
 fn resends_inside_the_cooldown_or_past_the_per_code_budget_are_held_and_change_nothing() {
     let mut s = OtpSessionState::default();
     let k = keys();
-    let first = sms(s.send(0, Purpose::Login, fresh(1), &k, &POLICY));
+    let first = sms(s.send(0, Purpose::Login, fresh(1), &k, &POLICY, None));
     assert_eq!(first.code.sms_sent, 1);
     let before = s.clone();
     assert_eq!(
-        s.send(10_000, Purpose::Login, fresh(2), &k, &POLICY),
+        s.send(10_000, Purpose::Login, fresh(2), &k, &POLICY, None),
         Ok(Sending::Held(Hold::Limit(Throttle::Cooldown {
             retry_after_ms: 20_000
         })))
     );
     assert_eq!(s, before, "a held resend records nothing");
     assert_eq!(
-        sms(s.send(30_000, Purpose::Login, fresh(3), &k, &POLICY))
+        sms(s.send(30_000, Purpose::Login, fresh(3), &k, &POLICY, None))
             .code
             .sms_sent,
         2
     );
-    let third = sms(s.send(65_000, Purpose::Login, fresh(4), &k, &POLICY));
+    let third = sms(s.send(65_000, Purpose::Login, fresh(4), &k, &POLICY, None));
     assert_eq!((third.code.token_id, third.code.sms_sent), (token(1), 3));
     let before = s.clone();
     for t in [100_000, 200_000, 599_999] {
-        let held = s.send(t, Purpose::Login, fresh(5), &k, &POLICY).unwrap();
+        let held = s
+            .send(t, Purpose::Login, fresh(5), &k, &POLICY, None)
+            .unwrap();
         assert_eq!(held, Sending::Held(Hold::PerCode));
-        assert_eq!(Hold::PerCode.reason(), "per_code");
     }
     assert_eq!(s, before);
     assert_eq!(s.sends, [0, 30_000, 65_000], "only SMS sent are recorded");
@@ -145,7 +146,7 @@ fn resends_inside_the_cooldown_or_past_the_per_code_budget_are_held_and_change_n
 /// Sends a new code at `t` and uses it, so the next send needs a new code again.
 fn send_and_use(s: &mut OtpSessionState, t: i64) -> Result<(), Throttle> {
     let sent = s
-        .send(t, Purpose::Login, fresh(1), &keys(), &POLICY)?
+        .send(t, Purpose::Login, fresh(1), &keys(), &POLICY, None)?
         .into_sms()
         .expect("no live code to hold");
     s.validate(t, None, &code_of(&sent.code), &keys())
@@ -197,16 +198,16 @@ fn a_cap_reached_while_a_code_lives_holds_its_resends() {
     for t in [0, 60_000, 120_000, 180_000] {
         send_and_use(&mut s, t).unwrap();
     }
-    let live = sms(s.send(240_000, Purpose::Login, fresh(9), &k, &POLICY));
+    let live = sms(s.send(240_000, Purpose::Login, fresh(9), &k, &POLICY, None));
     assert_eq!(s.sends.len(), 5);
     assert_eq!(
-        s.send(300_000, Purpose::Login, fresh(10), &k, &POLICY),
+        s.send(300_000, Purpose::Login, fresh(10), &k, &POLICY, None),
         Ok(Sending::Held(Hold::Limit(Throttle::Hourly {
             retry_after_ms: HOUR_MS - 300_000
         })))
     );
     assert_eq!(
-        s.send(300_000, Purpose::Register, fresh(11), &k, &POLICY),
+        s.send(300_000, Purpose::Register, fresh(11), &k, &POLICY, None),
         Err(Throttle::Hourly {
             retry_after_ms: HOUR_MS - 300_000
         }),
@@ -216,12 +217,42 @@ fn a_cap_reached_while_a_code_lives_holds_its_resends() {
 }
 
 #[test]
+fn the_per_ip_cap_holds_a_resend_and_refuses_a_new_code() {
+    let mut s = OtpSessionState::default();
+    let k = keys();
+    let live = sms(s.send(0, Purpose::Login, fresh(1), &k, &POLICY, None));
+    let before = s.clone();
+    assert_eq!(
+        s.send(40_000, Purpose::Login, fresh(2), &k, &POLICY, Some(9_000)),
+        Ok(Sending::Held(Hold::Limit(Throttle::Ip {
+            retry_after_ms: 9_000
+        })))
+    );
+    assert_eq!(
+        s.send(
+            40_000,
+            Purpose::Register,
+            fresh(3),
+            &k,
+            &POLICY,
+            Some(9_000)
+        ),
+        Err(Throttle::Ip {
+            retry_after_ms: 9_000
+        })
+    );
+    assert_eq!(s, before, "nothing recorded");
+    assert_eq!(Throttle::Ip { retry_after_ms: 1 }.reason(), "ip_cap");
+    assert!(s.validate(41_000, None, &code_of(&live.code), &k).is_ok());
+}
+
+#[test]
 fn a_refused_send_changes_nothing() {
     let mut s = OtpSessionState::default();
-    sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY));
+    sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY, None));
     let before = s.clone();
     assert!(
-        s.send(1, Purpose::Register, fresh(2), &keys(), &POLICY)
+        s.send(1, Purpose::Register, fresh(2), &keys(), &POLICY, None)
             .is_err()
     );
     assert_eq!(s, before);
@@ -230,7 +261,7 @@ fn a_refused_send_changes_nothing() {
 #[test]
 fn the_right_code_validates_once() {
     let mut s = OtpSessionState::default();
-    let sent = sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY));
+    let sent = sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY, None));
     let code = code_of(&sent.code);
     assert_eq!(
         s.validate(1000, Some(Purpose::Login), &code, &keys())
@@ -248,32 +279,42 @@ fn the_right_code_validates_once() {
 #[test]
 fn wrong_tries_kill_the_code_after_max_attempts() {
     let mut s = OtpSessionState::default();
-    let sent = sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY));
+    let sent = sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY, None));
     let code = code_of(&sent.code);
     let wrong = if code == "000000" { "000001" } else { "000000" };
     for _ in 0..4 {
         assert_eq!(
             s.validate(1, None, wrong, &keys()),
-            Err(Invalid { exhausted: vec![] })
+            Err(Invalid {
+                exhausted: vec![],
+                tries_spent: true
+            })
         );
     }
     assert_eq!(
         s.validate(1, None, wrong, &keys()),
         Err(Invalid {
-            exhausted: vec![Purpose::Login]
+            exhausted: vec![Purpose::Login],
+            tries_spent: true
         })
     );
-    assert!(
-        s.validate(1, None, &code, &keys()).is_err(),
-        "dead after five wrong tries"
+    let dead = s.clone();
+    assert_eq!(
+        s.validate(1, None, &code, &keys()),
+        Err(Invalid {
+            exhausted: vec![],
+            tries_spent: false
+        }),
+        "dead after five wrong tries: nothing left to try"
     );
+    assert_eq!(s, dead, "a miss with no live code changes nothing");
     assert_eq!(s.token_status(&token(1)), None);
 }
 
 #[test]
 fn an_expired_code_does_not_validate() {
     let mut s = OtpSessionState::default();
-    let sent = sms(s.send(0, Purpose::Register, fresh(1), &keys(), &POLICY));
+    let sent = sms(s.send(0, Purpose::Register, fresh(1), &keys(), &POLICY, None));
     let code = code_of(&sent.code);
     assert!(s.validate(600_000, None, &code, &keys()).is_err());
     assert!(s.codes.is_empty());
@@ -282,8 +323,8 @@ fn an_expired_code_does_not_validate() {
 #[test]
 fn validation_by_purpose_leaves_other_codes_alone() {
     let mut s = OtpSessionState::default();
-    let login = sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY));
-    sms(s.send(60_000, Purpose::Register, fresh(2), &keys(), &POLICY));
+    let login = sms(s.send(0, Purpose::Login, fresh(1), &keys(), &POLICY, None));
+    sms(s.send(60_000, Purpose::Register, fresh(2), &keys(), &POLICY, None));
     assert!(
         s.validate(
             61_000,
@@ -307,7 +348,7 @@ fn idle_and_deadlines() {
     let mut s = OtpSessionState::default();
     assert!(s.is_idle());
     assert_eq!(s.next_deadline(), None);
-    sms(s.send(1000, Purpose::Login, fresh(1), &keys(), &POLICY));
+    sms(s.send(1000, Purpose::Login, fresh(1), &keys(), &POLICY, None));
     assert_eq!(s.next_deadline(), Some(601_000));
     s.expire(601_000);
     assert!(

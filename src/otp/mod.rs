@@ -7,8 +7,6 @@ use std::sync::Arc;
 use actix::Addr;
 use actors::domain::mobile::MobileRules;
 use actors::domain::otp::{LiveCode, Purpose, Throttle};
-use actors::domain::search::UserQuery;
-use actors::domain::{TenantId, UserType};
 use actors::notifier::{Kick, Notifier};
 use actors::otp_session::{
     CreateDirect, Recipients, SendError, SendOtp, SendReceipt, TokenStatus, ValidateError,
@@ -17,9 +15,11 @@ use actors::otp_session::{
 use actors::router::{AdmitIp, ReleaseIp, RouteError, Router, ToSession};
 use actors::store::{SessionKey, Store, StoreError, TokenOwner};
 
-use crate::cluster::calls::OtpCheck;
+use crate::cluster::calls::{OtpCheck, OtpSend};
 use crate::cluster::{Cluster, Owner};
 use crate::registry::{Registry, RegistryError};
+
+mod lookup;
 
 /// A rule of `_send`'s request validation that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,19 +190,29 @@ impl OtpService {
         else {
             return Err(OtpError::InvalidSend(rules, mismatch));
         };
-        let admitted = match ip {
-            Some(ip) => Some((
-                ip,
-                self.router
-                    .send(AdmitIp(ip))
-                    .await
-                    .map_err(|_| RouteError::Busy)?
-                    .map_err(OtpError::IpThrottled)?,
-            )),
-            None => None,
+        // the cap's verdict is an input of the session's: a resend of a live code is then held, not refused
+        let (admitted, ip_refused) = match ip {
+            Some(ip) => match self
+                .router
+                .send(AdmitIp(ip))
+                .await
+                .map_err(|_| RouteError::Busy)?
+            {
+                Ok(at) => (Some((ip, at)), None),
+                Err(wait_ms) => (None, Some(wait_ms)),
+            },
+            None => (None, None),
         };
         let sent = self
-            .deliver(tenant, mobile, purpose, &state, country_code, &req)
+            .deliver(
+                tenant,
+                mobile,
+                purpose,
+                &state,
+                country_code,
+                &req,
+                ip_refused,
+            )
             .await;
         // the per-IP cap counts SMS: a send that queued none gives its admission back, except a lookup that
         // found no one to send to (a client probing numbers pays for each probe)
@@ -218,6 +228,7 @@ impl OtpService {
     }
 
     /// `_send` after its request rules and the per-IP cap: the user lookup of the purpose, then the session.
+    #[allow(clippy::too_many_arguments)]
     async fn deliver(
         &self,
         tenant: &str,
@@ -226,6 +237,7 @@ impl OtpService {
         state: &str,
         country_code: Option<String>,
         req: &SendRequest,
+        ip_refused: Option<i64>,
     ) -> Result<SendReceipt, OtpError> {
         if self.store.otp().outbox_depth() >= self.max_outbox_depth {
             return Err(OtpError::Backlog);
@@ -258,20 +270,46 @@ impl OtpService {
             (Purpose::Direct, _) => unreachable!("_send never parses a direct purpose"),
         }
         // the code belongs to the number it goes to: a reset's is the user's stored number, which is what the
-        // no-login password update checks it against (the number typed may be the userName or an alternate)
-        let owner = to.mobile.clone();
-        let msg = SendOtp {
+        // no-login password update checks it against (the number typed may be the userName or an alternate);
+        // that number's session may live on another pod
+        let send = OtpSend {
             purpose,
             to,
             tenant: state.to_owned(),
-            home: self.store.otp().home(state, &owner),
+            ip_refused,
+        };
+        let home = self.store.otp().home(state, &send.to.mobile);
+        let sent = match self.cluster.owner(home) {
+            Owner::Peer(ordinal) if self.cluster.sharded() => self
+                .cluster
+                .send_otp_at(ordinal, &send)
+                .await
+                .map_err(|_| RouteError::Busy)?
+                .into(),
+            _ => self.send_here(send).await?,
+        };
+        sent.map_err(|t| match t {
+            Throttle::Ip { retry_after_ms } => OtpError::IpThrottled(retry_after_ms),
+            number => OtpError::NumberThrottled(number),
+        })
+    }
+
+    /// A send to the session of `send.to.mobile` on this pod; `Err` is a limit that refused it.
+    pub async fn send_here(
+        &self,
+        send: OtpSend,
+    ) -> Result<Result<SendReceipt, Throttle>, OtpError> {
+        let key = self.key(&send.tenant, &send.to.mobile);
+        let msg = SendOtp {
+            home: self.store.otp().home(&send.tenant, &send.to.mobile),
+            purpose: send.purpose,
+            to: send.to,
+            tenant: send.tenant,
+            ip_refused: send.ip_refused,
         };
         match self
             .router
-            .send(ToSession {
-                key: self.key(state, &owner),
-                msg,
-            })
+            .send(ToSession { key, msg })
             .await
             .map_err(|_| RouteError::Busy)??
         {
@@ -279,103 +317,11 @@ impl OtpService {
                 if receipt.queued > 0 {
                     self.notifier.do_send(Kick);
                 }
-                Ok(receipt)
+                Ok(Ok(receipt))
             }
-            Err(SendError::Throttled(t)) => Err(OtpError::NumberThrottled(t)),
+            Err(SendError::Throttled(t)) => Ok(Err(t)),
             Err(SendError::Store(e)) => Err(e.into()),
         }
-    }
-
-    /// user-otp's user lookup: the city tenant for employees, the state for everyone else; active users
-    /// only; the mobile number matches the mobile or the alternate number. An employee named with the state
-    /// tenant (mGramSeva sends `pb` for an employee of `pb.amritsar`) is looked for in the state's cities, as
-    /// login does: by mobile number, then by userName; several matches are as good as none.
-    async fn find_user(
-        &self,
-        tenant: &str,
-        mobile: &str,
-        purpose: Purpose,
-        user_type: Option<&str>,
-    ) -> Result<Option<actors::domain::UserRecord>, OtpError> {
-        let is_employee = user_type.is_some_and(|t| t.trim().eq_ignore_ascii_case("EMPLOYEE"));
-        let lookup_tenant = if is_employee {
-            tenant.to_owned()
-        } else {
-            tenant.split('.').next().unwrap_or(tenant).to_owned()
-        };
-        let Ok(tenant_id) = TenantId::parse(&lookup_tenant) else {
-            return Ok(None);
-        };
-        let exact = UserQuery {
-            mobile_number: Some(mobile.to_owned()),
-            tenant_id: Some(tenant_id.clone()),
-            user_type: user_type.and_then(UserType::parse),
-            active: Some(true),
-            limit: Some(1),
-            ..UserQuery::default()
-        };
-        if let Some(found) = self.search_everywhere(&exact).await?.into_iter().next() {
-            return Ok(Some(found));
-        }
-        let state_named = is_employee && !tenant_id.as_str().contains('.');
-        if !state_named || purpose == Purpose::Register {
-            return Ok(None);
-        }
-        let in_cities = |query: UserQuery| UserQuery {
-            tenant_id: None,
-            limit: None,
-            ..query
-        };
-        let by_mobile = in_cities(exact.clone());
-        let by_user_name = in_cities(UserQuery {
-            mobile_number: None,
-            user_name: Some(mobile.to_owned()),
-            ..exact
-        });
-        for query in [by_mobile, by_user_name] {
-            let mut found: Vec<_> = self
-                .search_everywhere(&query)
-                .await?
-                .into_iter()
-                .filter(|u| u.tenant_id.state() == tenant_id)
-                .collect();
-            found.dedup_by_key(|u| u.id);
-            match found.len() {
-                0 => continue,
-                1 => return Ok(found.pop()),
-                n => {
-                    tracing::info!(
-                        matches = n,
-                        purpose = purpose.as_str(),
-                        "otp send names several employees of the state; none chosen"
-                    );
-                    return Ok(None);
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Users matching `query` on this pod and, in a sharded deployment, on every other (an employee's or a
-    /// renamed citizen's home is hash(state, userName), not the mobile's), in id order.
-    async fn search_everywhere(
-        &self,
-        query: &UserQuery,
-    ) -> Result<Vec<actors::domain::UserRecord>, OtpError> {
-        let mut found = self.registry.search(query)?;
-        if self.cluster.sharded() {
-            let others = self
-                .cluster
-                .search_others(query)
-                .await
-                .map_err(|_| RouteError::Busy)?;
-            found.extend(others.into_iter().flatten());
-            found.sort_by_key(|u| u.id);
-            if let Some(limit) = query.limit {
-                found.truncate(limit);
-            }
-        }
-        Ok(found)
     }
 
     /// `/otp/v1/_create`: a code for another service, returned in clear.
