@@ -26,7 +26,7 @@ use crate::tokens::{Snapshot, TokenCodec, TokenError, Verified};
 const VERIFIED_CACHE: usize = 16_384;
 
 /// A login's or refresh's tokens.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Issued {
     /// The access token (JWT).
     pub access_token: String,
@@ -120,7 +120,8 @@ pub struct Sessions {
     codec: TokenCodec,
     store: Arc<Store>,
     revoked: Revocations,
-    verified: RwLock<HashMap<Box<str>, Arc<Verified>>>,
+    /// Tokens verified before, by the SHA-256 of the whole token.
+    verified: RwLock<HashMap<[u8; 32], Arc<Verified>>>,
     clock: Clock,
     life: Lifetimes,
     cluster: Option<Arc<Cluster>>,
@@ -283,6 +284,16 @@ impl Sessions {
         let snapshot = Snapshot::of(&user);
         let access = self.mint(&snapshot, &family_id, now)?;
         let (refresh, new) = new_refresh_token(partition_of_id(user.id));
+        let issued = Issued {
+            access_token: access.token,
+            refresh_token: refresh,
+            expires_in: self.life.access_ms / 1000,
+            scope: family.scope,
+            snapshot,
+        };
+        // kept (sealed) with the spent token: a use of it within the grace window gets these same tokens
+        let successor =
+            zeroize::Zeroizing::new(serde_json::to_vec(&issued).map_err(|_| SessionError::Mint)?);
         let outcome = self
             .store
             .sessions()
@@ -290,31 +301,24 @@ impl Sessions {
                 &old,
                 &new,
                 (&access.jti, access.expires_at * 1000),
+                &successor,
                 now,
                 self.life.grace_ms,
             )
             .await?;
         match outcome {
-            RefreshOutcome::Rotated {
-                previous,
-                within_grace,
-            } => {
-                if !within_grace {
-                    // the replaced access token ends with the rotation, as DIGIT removed it on refresh
-                    self.revoke(
-                        &[],
-                        &[(previous.access_jti, previous.access_expires_ms)],
-                        "rotation",
-                    )
-                    .await?;
-                }
-                Ok(Issued {
-                    access_token: access.token,
-                    refresh_token: refresh,
-                    expires_in: self.life.access_ms / 1000,
-                    scope: family.scope,
-                    snapshot,
-                })
+            RefreshOutcome::Rotated { previous } => {
+                // the replaced access token ends with the rotation, as DIGIT removed it on refresh
+                self.revoke(
+                    &[],
+                    &[(previous.access_jti, previous.access_expires_ms)],
+                    "rotation",
+                )
+                .await?;
+                Ok(issued)
+            }
+            RefreshOutcome::Repeated(first) => {
+                serde_json::from_slice(&first).map_err(|_| SessionError::Invalid)
             }
             RefreshOutcome::Reused(f) => {
                 metrics::counter!(m::REFRESH_REUSE).increment(1);
@@ -329,18 +333,18 @@ impl Sessions {
     }
 
     /// Verifies an access token: signature, expiry and the revocation set. No store read. A token verified
-    /// before is found in a bounded cache keyed by its signature (neither the signature nor the sealed
-    /// snapshot is checked again); expiry and revocation are checked on every call.
+    /// before is found in a bounded cache keyed by the SHA-256 of the whole token — only the exact string
+    /// that was verified hits it, so no altered header, payload or signature borrows its verdict (neither
+    /// the signature nor the sealed snapshot is checked again); expiry and revocation are checked on every
+    /// call.
     pub fn verify(&self, token: &str) -> Result<Arc<Verified>, TokenError> {
         let now_secs = self.clock.now_ms() / 1000;
-        // keyed by the signature: a string carrying a verified token's signature with another header or
-        // payload can only stand for that token, which its holder already has
-        let key = token.rsplit('.').next().unwrap_or(token);
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let cached = self
             .verified
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(key)
+            .get(&key)
             .cloned();
         let verified = match cached {
             Some(v) if now_secs < v.expires_at => v,
@@ -354,7 +358,7 @@ impl Sessions {
                 if cache.len() >= VERIFIED_CACHE {
                     cache.clear(); // bounded: start over rather than track recency on the hot path
                 }
-                cache.insert(key.into(), v.clone());
+                cache.insert(key, v.clone());
                 v
             }
         };

@@ -13,5 +13,6 @@ mod password;
 mod process;
 mod process_login;
 mod search;
+mod security;
 mod sessions;
 mod update;

@@ -69,6 +69,11 @@ async fn refresh_rotates_tolerates_a_race_and_revokes_the_family_on_reuse() {
         "and revokes nothing"
     );
     let (a3, r3) = (s(&raced, "access_token"), s(&raced, "refresh_token"));
+    assert_eq!(
+        (&a3, &r3),
+        (&a2, &r2),
+        "the tokens the first refresh issued: one chain"
+    );
 
     // later, the spent token is a theft signal: the whole family dies
     clock.advance_ms(6_000);

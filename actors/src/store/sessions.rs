@@ -3,15 +3,17 @@
 //! Trees (values are JSON; none holds PII, a password, a code or a token in clear):
 //! - `lockouts`: user uuid (16 bytes) → the user's [`LockoutState`]; removed when clear.
 //! - `token_families`: family id (16 bytes) → [`Family`]: whose session, until when, its current access token.
-//! - `refresh_tokens`: SHA-256(refresh token) → [`RefreshEntry`]: the family and when the token was spent.
-//!   Refresh tokens are 256 random bits, so an unsalted hash is enough to make the stored value useless.
+//! - `refresh_tokens`: SHA-256(refresh token) → [`RefreshEntry`]: the family, when the token was spent and
+//!   the tokens issued for it then (sealed: they are bearer credentials). Refresh tokens are 256 random bits,
+//!   so an unsalted hash is enough to make the stored key useless.
 //! - `user_families`: user uuid ‖ family id → the family's expiry (big-endian ms), to revoke all of a user's
 //!   sessions.
 //! - `revoked`: `f` ‖ family id or `j` ‖ access-token id → when the entry may be forgotten (big-endian ms);
 //!   loaded into memory at start so `/user/_details` needs no store read.
 //!
 //! A refresh is one transaction over families, refresh tokens and revocations, so of two concurrent uses of
-//! one token exactly one rotates it and the other sees it spent.
+//! one token exactly one rotates it and the other sees it spent: within the grace window it answers what the
+//! first one issued (one chain, never two), after it the family is revoked.
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -19,6 +21,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{GroupCommit, StoreError};
 use crate::domain::lockout::LockoutState;
+use crate::seal::Keyring;
 
 const LOCKOUTS: &str = "lockouts";
 const FAMILIES: &str = "token_families";
@@ -46,25 +49,30 @@ pub struct Family {
 }
 
 /// A refresh token as stored (under its hash).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshEntry {
     /// Its family.
     pub family: [u8; 16],
     /// When it was used for a refresh, epoch ms.
     pub spent_ms: Option<i64>,
+    /// What that refresh issued, sealed (bound to this entry's key): answered again to a use within the
+    /// grace window. Entries spent before this was kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor: Option<String>,
 }
 
 /// What a refresh did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
-    /// The token was live (or spent within the grace window): the new token and access token are stored.
-    /// Carries the family as it was before, so the caller can revoke the replaced access token.
+    /// The token was live: the new token and access token are stored. Carries the family as it was before,
+    /// so the caller can revoke the replaced access token.
     Rotated {
         /// The family before the refresh.
         previous: Family,
-        /// Whether the presented token had already been spent (inside the grace window).
-        within_grace: bool,
     },
+    /// The token was spent within the grace window: what its refresh issued then (the successor's bytes as
+    /// the caller gave them), and nothing changed.
+    Repeated(zeroize::Zeroizing<Vec<u8>>),
     /// No such token.
     Unknown,
     /// The family is revoked or over.
@@ -84,6 +92,7 @@ pub enum Revoked {
 
 /// Lockouts, refresh families and revocations.
 pub struct SessionStore {
+    keyring: std::sync::Arc<Keyring>,
     pub(super) lockouts: sled::Tree,
     pub(super) families: sled::Tree,
     pub(super) refresh: sled::Tree,
@@ -96,11 +105,18 @@ enum Abort {
     Unknown,
     Dead,
     Codec(serde_json::Error),
+    /// Spent within the grace window: its sealed successor, answered with nothing written.
+    Repeated(String),
 }
 
 impl SessionStore {
-    pub(super) fn open(db: &sled::Db, commit: GroupCommit) -> Result<Self, StoreError> {
+    pub(super) fn open(
+        db: &sled::Db,
+        keyring: std::sync::Arc<Keyring>,
+        commit: GroupCommit,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
+            keyring,
             lockouts: db.open_tree(LOCKOUTS)?,
             families: db.open_tree(FAMILIES)?,
             refresh: db.open_tree(REFRESH)?,
@@ -165,6 +181,7 @@ impl SessionStore {
         let entry = serde_json::to_vec(&RefreshEntry {
             family: fam,
             spent_ms: None,
+            successor: None,
         })?;
         (&self.families, &self.refresh, &self.user_families)
             .transaction(|(families, refresh, users)| {
@@ -204,17 +221,23 @@ impl SessionStore {
         })
     }
 
-    /// Uses refresh token `old` at `now`: when it is live, or was spent at most `grace_ms` ago, stores `new`
-    /// in its family with the new access token; when it was spent earlier, revokes the family. One
-    /// transaction; returns once on disk.
+    /// Uses refresh token `old` at `now`. When it is live: stores `new` in its family with the new access
+    /// token, and `successor` (what this refresh issues, sealed) with the spent token. When it was spent at
+    /// most `grace_ms` ago: answers that successor, changing nothing. When it was spent earlier: revokes the
+    /// family. One transaction; returns once on disk.
     pub async fn refresh(
         &self,
         old: &[u8; 32],
         new: &[u8; 32],
         access: (&str, i64),
+        successor: &[u8],
         now: i64,
         grace_ms: i64,
     ) -> Result<RefreshOutcome, StoreError> {
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD;
+        let aad = successor_aad(old);
+        let sealed = STANDARD.encode(self.keyring.seal(successor, &aad)?);
         let result = (&self.families, &self.refresh, &self.revoked).transaction(
             |(families, refresh, revoked)| {
                 let abort = |a: Abort| ConflictableTransactionError::Abort(a);
@@ -226,42 +249,53 @@ impl SessionStore {
                 if family.revoked || now >= family.expires_ms {
                     return Err(abort(Abort::Dead));
                 }
+                match (entry.spent_ms, &entry.successor) {
+                    (Some(spent), _) if now - spent > grace_ms => {
+                        family.revoked = true;
+                        families
+                            .insert(&entry.family, serde_json::to_vec(&family).map_err(codec)?)?;
+                        revoked.insert(
+                            [&[b'f'][..], &entry.family].concat(),
+                            family.expires_ms.to_be_bytes().to_vec(),
+                        )?;
+                        // written, not aborted: an abort would roll the revocation back
+                        return Ok(RefreshOutcome::Reused(family));
+                    }
+                    (Some(_), Some(successor)) => {
+                        return Err(abort(Abort::Repeated(successor.clone())));
+                    }
+                    // spent by an earlier build, which kept no successor: no second chain either
+                    (Some(_), None) => return Err(abort(Abort::Dead)),
+                    (None, _) => {}
+                }
                 let previous = family.clone();
-                if let Some(spent) = entry.spent_ms
-                    && now - spent > grace_ms
-                {
-                    family.revoked = true;
-                    families.insert(&entry.family, serde_json::to_vec(&family).map_err(codec)?)?;
-                    revoked.insert(
-                        [&[b'f'][..], &entry.family].concat(),
-                        family.expires_ms.to_be_bytes().to_vec(),
-                    )?;
-                    // written, not aborted: an abort would roll the revocation back
-                    return Ok(RefreshOutcome::Reused(family));
-                }
-                let within_grace = entry.spent_ms.is_some();
-                if !within_grace {
-                    entry.spent_ms = Some(now);
-                    refresh.insert(old, serde_json::to_vec(&entry).map_err(codec)?)?;
-                }
+                entry.spent_ms = Some(now);
+                entry.successor = Some(sealed.clone());
+                refresh.insert(old, serde_json::to_vec(&entry).map_err(codec)?)?;
                 let fresh = RefreshEntry {
                     family: entry.family,
                     spent_ms: None,
+                    successor: None,
                 };
                 refresh.insert(new, serde_json::to_vec(&fresh).map_err(codec)?)?;
                 family.access_jti = access.0.to_owned();
                 family.access_expires_ms = access.1;
                 families.insert(&entry.family, serde_json::to_vec(&family).map_err(codec)?)?;
-                Ok(RefreshOutcome::Rotated {
-                    previous,
-                    within_grace,
-                })
+                Ok(RefreshOutcome::Rotated { previous })
             },
         );
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(TransactionError::Abort(Abort::Unknown)) => return Ok(RefreshOutcome::Unknown),
             Err(TransactionError::Abort(Abort::Dead)) => return Ok(RefreshOutcome::Dead),
+            Err(TransactionError::Abort(Abort::Repeated(sealed))) => {
+                // nothing was written: nothing to wait for
+                let raw = STANDARD
+                    .decode(sealed)
+                    .map_err(|_| StoreError::Corrupt("refresh successor".into()))?;
+                let plain = self.keyring.open(&raw, &aad)?;
+                return Ok(RefreshOutcome::Repeated(zeroize::Zeroizing::new(plain)));
+            }
             Err(TransactionError::Abort(Abort::Codec(e))) => return Err(e.into()),
             Err(TransactionError::Storage(e)) => return Err(e.into()),
         };
@@ -379,6 +413,11 @@ impl SessionStore {
     }
 }
 
+/// What a refresh successor is sealed to: its tree and the spent token's hash, so it opens nowhere else.
+fn successor_aad(old: &[u8; 32]) -> Vec<u8> {
+    [REFRESH.as_bytes(), b"/", old].concat()
+}
+
 fn be_i64(raw: &[u8]) -> Result<i64, StoreError> {
     Ok(i64::from_be_bytes(raw.try_into().map_err(|_| {
         StoreError::Corrupt("timestamp value".into())
@@ -430,42 +469,59 @@ mod tests {
         assert_eq!(s.peek_refresh(&[1; 32]).unwrap().unwrap().1, family());
 
         let first = s
-            .refresh(&[1; 32], &[2; 32], (JTI2, 600_000), 100, 10_000)
+            .refresh(
+                &[1; 32],
+                &[2; 32],
+                (JTI2, 600_000),
+                b"tokens of the first refresh",
+                100,
+                10_000,
+            )
+            .await
+            .unwrap();
+        assert_eq!(first, RefreshOutcome::Rotated { previous: family() });
+        assert_eq!(s.family_by_id(FAM).unwrap().unwrap().access_jti, JTI2);
+        let stored = s.refresh.get([1; 32]).unwrap().unwrap();
+        assert!(
+            !stored
+                .windows(b"first refresh".len())
+                .any(|w| w == b"first refresh"),
+            "the successor is sealed"
+        );
+        // a concurrent use of the spent token inside the window gets what the first one issued, and
+        // changes nothing: the family keeps one chain
+        let again = s
+            .refresh(
+                &[1; 32],
+                &[3; 32],
+                (JTI1, 600_000),
+                b"a second chain",
+                5_000,
+                10_000,
+            )
             .await
             .unwrap();
         assert_eq!(
-            first,
-            RefreshOutcome::Rotated {
-                previous: family(),
-                within_grace: false
-            }
-        );
-        assert_eq!(s.family_by_id(FAM).unwrap().unwrap().access_jti, JTI2);
-        // a concurrent use of the spent token inside the window still refreshes, without revoking
-        let again = s
-            .refresh(&[1; 32], &[3; 32], (JTI1, 600_000), 5_000, 10_000)
-            .await
-            .unwrap();
-        assert!(matches!(
             again,
-            RefreshOutcome::Rotated {
-                within_grace: true,
-                ..
-            }
-        ));
+            RefreshOutcome::Repeated(zeroize::Zeroizing::new(
+                b"tokens of the first refresh".to_vec()
+            ))
+        );
+        assert!(s.peek_refresh(&[3; 32]).unwrap().is_none(), "no new token");
+        assert_eq!(s.family_by_id(FAM).unwrap().unwrap().access_jti, JTI2);
         // after the window the same token is a reuse: the family dies, with every token in it
         let reuse = s
-            .refresh(&[1; 32], &[4; 32], (JTI1, 600_000), 10_101, 10_000)
+            .refresh(&[1; 32], &[4; 32], (JTI1, 600_000), b"", 10_101, 10_000)
             .await
             .unwrap();
         assert!(matches!(reuse, RefreshOutcome::Reused(f) if f.revoked));
         let dead = s
-            .refresh(&[2; 32], &[5; 32], (JTI1, 600_000), 10_102, 10_000)
+            .refresh(&[2; 32], &[5; 32], (JTI1, 600_000), b"", 10_102, 10_000)
             .await
             .unwrap();
         assert_eq!(dead, RefreshOutcome::Dead);
         assert_eq!(
-            s.refresh(&[9; 32], &[6; 32], (JTI1, 1), 1, 1)
+            s.refresh(&[9; 32], &[6; 32], (JTI1, 1), b"", 1, 1)
                 .await
                 .unwrap(),
             RefreshOutcome::Unknown

@@ -1,0 +1,147 @@
+//! Defects a hostile run found, each as the request that showed it: altered tokens, a refresh replayed
+//! inside the grace window, caps escaped through `tenantId` or forged client addresses, slow bodies, odd
+//! names, and unauthenticated requests that wrote to disk.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, Via, employee, spawn_app, spawn_app_at};
+
+/// `/user/oauth/token` refresh grant as the web UI sends it.
+async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    app.token(
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+        Via::Query,
+    )
+    .await
+}
+
+async fn employee_token(app: &TestApp, user_name: &str) -> Value {
+    let mut e = employee(user_name);
+    e["password"] = json!("Abcdef1@");
+    app.create(e).await;
+    let (status, login) = app
+        .login(user_name, "Abcdef1@", "pb.amritsar", "EMPLOYEE")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    login
+}
+
+/// `/user/_details` with the token put into the URL as given (not encoded again).
+async fn details_raw(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/user/_details?access_token={token}", app.public))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[actix_web::test]
+async fn only_the_exact_token_issued_passes_details_even_after_it_was_verified() {
+    let app = spawn_app().await;
+    let token = employee_token(&app, "EMP-TOKEN-A").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = employee_token(&app, "EMP-TOKEN-B").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // verified once, so it sits in the verified-token cache
+    assert_eq!(app.details(&token).await.0, StatusCode::OK);
+
+    let parts: Vec<&str> = token.split('.').collect();
+    let (header, payload, signature) = (parts[0], parts[1], parts[2]);
+    let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["sub"] = json!("00000000-0000-4000-8000-000000000001");
+    let swapped = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let other_signature = other.rsplit('.').next().unwrap();
+    for (what, forged) in [
+        ("its signature alone", signature.to_owned()),
+        ("alg none", format!("{none}.{payload}.{signature}")),
+        ("another payload", format!("{header}.{swapped}.{signature}")),
+        (
+            "another signature",
+            format!("{header}.{payload}.{other_signature}"),
+        ),
+        (
+            "a space inside",
+            format!("{header}%20.{payload}.{signature}"),
+        ),
+        (
+            "a space inside the signature",
+            format!(
+                "{header}.{payload}.{}%20{}",
+                &signature[..10],
+                &signature[10..]
+            ),
+        ),
+    ] {
+        let (status, body) = details_raw(&app, &forged).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+        assert_eq!(
+            body["Errors"][0]["code"], "InvalidAccessTokenException",
+            "{what}"
+        );
+    }
+    assert_eq!(
+        app.details(&token).await.0,
+        StatusCode::OK,
+        "the token itself still works"
+    );
+}
+
+#[actix_web::test]
+async fn fifty_replays_of_a_refresh_token_inside_the_grace_window_get_its_successor_and_after_it_end_the_session()
+ {
+    let clock = actors::Clock::manual(actors::Clock::System.now_ms());
+    let app = spawn_app_at(clock.clone(), |_| {}).await;
+    let login = employee_token(&app, "EMP-REFRESH").await;
+    let r0 = login["refresh_token"].as_str().unwrap().to_owned();
+    let (status, first) = refresh(&app, &r0).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (a1, r1) = (
+        first["access_token"].as_str().unwrap().to_owned(),
+        first["refresh_token"].as_str().unwrap().to_owned(),
+    );
+
+    clock.advance_ms(5_000);
+    let replays = futures_util::future::join_all((0..50).map(|_| refresh(&app, &r0))).await;
+    for (status, body) in &replays {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(
+            (
+                body["access_token"].as_str(),
+                body["refresh_token"].as_str()
+            ),
+            (Some(a1.as_str()), Some(r1.as_str())),
+            "the successor already issued, never a new chain"
+        );
+    }
+    // the one chain goes on
+    let (status, second) = refresh(&app, &r1).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let (a2, r2) = (
+        second["access_token"].as_str().unwrap().to_owned(),
+        second["refresh_token"].as_str().unwrap().to_owned(),
+    );
+
+    // past the window a replay is a theft signal: every replay refused, the session ended
+    clock.advance_ms(6_000);
+    let replays = futures_util::future::join_all((0..50).map(|_| refresh(&app, &r0))).await;
+    for (status, body) in &replays {
+        assert_eq!(
+            (*status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+            "{body}"
+        );
+    }
+    assert_eq!(refresh(&app, &r2).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(app.details(&a2).await.0, StatusCode::BAD_REQUEST);
+}
