@@ -145,3 +145,62 @@ async fn fifty_replays_of_a_refresh_token_inside_the_grace_window_get_its_succes
     assert_eq!(refresh(&app, &r2).await.0, StatusCode::BAD_REQUEST);
     assert_eq!(app.details(&a2).await.0, StatusCode::BAD_REQUEST);
 }
+
+/// Every file under `dir` with its length and contents' hash.
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64, u64)> {
+    use std::hash::{Hash, Hasher};
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                bytes.hash(&mut h);
+                out.push((path, bytes.len() as u64, h.finish()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[actix_web::test]
+async fn unauthenticated_requests_that_change_nothing_write_nothing() {
+    let app = spawn_app().await;
+    // one live code, then quiet: what start-up and that send wrote is on disk
+    let code = app.otp_for("9555500000", "pb", "register", "citizen").await;
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let db = app.data_dir.join("db");
+    let before = snapshot(&db);
+
+    // a validation storm for numbers that never had a code, and resends of the live one (held)
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let storm = (0..300).map(|i| {
+        let app = &app;
+        async move {
+            if i % 10 == 0 {
+                app.post(
+                    "/user-otp/v1/_send",
+                    &json!({"otp": {"mobileNumber": "9555500000", "tenantId": "pb", "type": "register"}}),
+                )
+                .await
+                .0
+            } else {
+                app.validate_otp(&format!("96{i:08}"), "pb", wrong).await.0
+            }
+        }
+    });
+    for status in futures_util::future::join_all(storm).await {
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::CREATED,
+            "{status}"
+        );
+    }
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(snapshot(&db), before, "no write, no flush");
+    assert_eq!(app.notifications().len(), 1, "and no SMS");
+}
