@@ -112,12 +112,14 @@ impl UserIn {
         c.max_len("uuid", s(&self.uuid), 36)
             .safe_html("uuid", s(&self.uuid));
         c.max_len("userName", s(&self.username), 64)
-            .safe_html("userName", s(&self.username));
+            .safe_html("userName", s(&self.username))
+            .plain_text("userName", s(&self.username));
         c.max_len("password", s(&self.password), 64);
         c.max_len("salutation", s(&self.salutation), 5)
             .safe_html("salutation", s(&self.salutation));
         c.max_len("name", s(&self.name), 50)
-            .name_pattern("name", s(&self.name));
+            .name_pattern("name", s(&self.name))
+            .plain_text("name", s(&self.name));
         c.max_len("gender", s(&self.gender), 15)
             .letters_spaces("gender", s(&self.gender));
         c.max_len("countryCode", s(&self.countrycode), 10);
@@ -151,7 +153,8 @@ impl UserIn {
         c.max_len("locale", s(&self.locale), 16)
             .safe_html("locale", s(&self.locale));
         c.max_len("fatherOrHusbandName", s(&self.fatherorhusbandname), 50)
-            .name_pattern("fatherOrHusbandName", s(&self.fatherorhusbandname));
+            .name_pattern("fatherOrHusbandName", s(&self.fatherorhusbandname))
+            .plain_text("fatherOrHusbandName", s(&self.fatherorhusbandname));
         c.max_len("signature", s(&self.signature), 36)
             .safe_html("signature", s(&self.signature));
         c.max_len("photo", s(&self.photo), 36)

@@ -204,3 +204,30 @@ async fn unauthenticated_requests_that_change_nothing_write_nothing() {
     assert_eq!(snapshot(&db), before, "no write, no flush");
     assert_eq!(app.notifications().len(), 1, "and no SMS");
 }
+
+#[actix_web::test]
+async fn names_with_control_bidi_or_invisible_characters_are_refused() {
+    let app = spawn_app().await;
+    for (field, value) in [
+        ("userName", "EMP\u{0}1"),
+        ("userName", "EMP\r\nX-Injected: 1"),
+        ("userName", "\u{202E}NIMDA"),
+        ("name", "Asha\u{2066}Devi"),
+        ("name", "Asha\u{200B}Devi"),
+    ] {
+        let mut user = employee("EMP-ODD");
+        user[field] = json!(value);
+        let (status, body) = app.try_create(user).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field} {value:?}: {body}");
+        assert_eq!(
+            body["Errors"][0]["code"],
+            format!("Pattern.createUserRequest.user.{field}"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        app.try_create(employee("EMP-ODD")).await.0,
+        StatusCode::OK,
+        "the plain one is fine"
+    );
+}

@@ -141,6 +141,19 @@ impl Checker {
         self
     }
 
+    /// No control characters (NUL, CR, LF…) and no bidirectional or invisible format characters (the
+    /// right-to-left override that makes `resu` read `user`): names and userNames shown to people.
+    pub fn plain_text(&mut self, field: &'static str, value: Option<&str>) -> &mut Self {
+        if value.is_some_and(|v| v.chars().any(is_hidden_or_control)) {
+            self.push(
+                Constraint::Pattern,
+                field,
+                "must not contain control, bidirectional or invisible characters".to_owned(),
+            );
+        }
+        self
+    }
+
     /// `^[a-zA-Z. ]*$` (cities, tenants).
     pub fn letters_dots_spaces(
         &mut self,
@@ -192,6 +205,21 @@ impl Checker {
             format!("must match \"{pattern}\""),
         );
     }
+}
+
+/// Control characters and the format characters that reorder or hide text: bidi embeddings, overrides and
+/// isolates, directional marks, zero-width characters and the byte-order mark.
+fn is_hidden_or_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
 }
 
 /// Whether `value` is a well-formed e-mail address (local part, `@`, dotted host).
@@ -256,6 +284,35 @@ mod tests {
         let mut c = Checker::new();
         f(&mut c);
         c.finish()
+    }
+
+    #[test]
+    fn plain_text_refuses_control_bidi_and_invisible_characters_only() {
+        for ok in ["Asha Devi", "अशा देवी", "ਆਸ਼ਾ", "O'Brien-Smith", "محمد"]
+        {
+            assert!(
+                one(|c| {
+                    c.plain_text("name", Some(ok));
+                })
+                .is_empty(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "EMP\u{0}1",
+            "EMP\r\n1",
+            "EMP\t1",
+            "\u{202E}resu",
+            "ad\u{2067}min",
+            "a\u{200B}b",
+            "\u{FEFF}x",
+        ] {
+            let v = one(|c| {
+                c.plain_text("userName", Some(bad));
+            });
+            assert_eq!(v.len(), 1, "{bad:?}");
+            assert_eq!(v[0].constraint, Constraint::Pattern);
+        }
     }
 
     #[test]
