@@ -50,6 +50,8 @@ pub struct AppState {
     pub readiness: Readiness,
     /// This pod's place among the shards.
     pub cluster: Arc<Cluster>,
+    /// Whose forwarding headers name the client.
+    pub proxies: crate::http::client_ip::TrustedProxies,
 }
 
 /// Why the service could not start.
@@ -184,6 +186,7 @@ impl Application {
             settings: settings.clone(),
             readiness: readiness.clone(),
             cluster: cluster.clone(),
+            proxies: settings.trusted_proxies(),
         });
         let limit = BodyLimit(settings.http.max_body_bytes);
         let app_state = state.clone();

@@ -86,7 +86,7 @@ pub async fn route(
                         method: req.method(),
                         path_and_query: &path,
                         headers: req.headers(),
-                        client_ip: crate::http::otp::client_ip(req.request(), &state),
+                        client_ip: crate::http::client_ip::client_ip(req.request(), &state),
                         body,
                     },
                 )

@@ -443,6 +443,33 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_are_networks_or_addresses() {
+        let s = load(
+            &[(
+                "extra.toml",
+                "[http]\ntrusted_proxies = [\"10.20.0.0/16\", \"192.0.2.7\"]\n",
+            )],
+            &[],
+            Overrides::default(),
+        )
+        .unwrap();
+        let p = s.trusted_proxies();
+        assert_eq!(p.networks.len(), 2);
+        assert!(p.enabled);
+        let err = load(
+            &[(
+                "extra.toml",
+                "[http]\ntrusted_proxies = [\"10.20.0.0/33\"]\n",
+            )],
+            &[],
+            Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("http.trusted_proxies"), "{err}");
+    }
+
+    #[test]
     fn flags_win_over_everything() {
         let overrides = Overrides {
             data_dir: Some("/tmp/x".into()),

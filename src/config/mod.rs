@@ -149,6 +149,16 @@ impl Settings {
         if self.password.min_length == 0 || self.password.min_length > self.password.max_length {
             return fail("password.min_length must be between 1 and password.max_length");
         }
+        if let Some(bad) = self
+            .http
+            .trusted_proxies
+            .iter()
+            .find(|p| parse_network(p).is_none())
+        {
+            return fail(&format!(
+                "http.trusted_proxies: {bad:?} is not a network (10.0.0.0/8) or an address"
+            ));
+        }
         if self.http.max_body_bytes < 1024 {
             return fail("http.max_body_bytes must be at least 1024");
         }
@@ -315,6 +325,19 @@ impl Settings {
         }
     }
 
+    /// Whose forwarding headers name the client (entries were checked at load).
+    pub fn trusted_proxies(&self) -> crate::http::client_ip::TrustedProxies {
+        crate::http::client_ip::TrustedProxies {
+            enabled: self.http.trust_forwarded_headers,
+            networks: self
+                .http
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| parse_network(p))
+                .collect(),
+        }
+    }
+
     /// The OTP limits.
     pub fn otp_policy(&self) -> actors::domain::otp::OtpPolicy {
         let o = &self.otp;
@@ -409,6 +432,14 @@ impl Settings {
         })?;
         Ok((RoleCatalog::new(&roles), rules))
     }
+}
+
+/// A network (`10.0.0.0/8`) or a single address (`10.1.2.3`, as `/32` or `/128`).
+fn parse_network(raw: &str) -> Option<ipnet::IpNet> {
+    let raw = raw.trim();
+    raw.parse()
+        .ok()
+        .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 /// Every `<locale>.toml` catalog of `dir`: locale → code → text.

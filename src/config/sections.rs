@@ -25,6 +25,8 @@ pub struct HttpSettings {
     pub request_timeout_secs: u64,
     /// Client IP from forwarded headers.
     pub trust_forwarded_headers: bool,
+    /// Proxies (CIDRs or addresses) whose forwarding headers are believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// The data dir and sled.

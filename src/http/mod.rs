@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod client_ip;
 pub mod cluster;
 pub mod correlation;
 pub mod dates;

@@ -2,8 +2,6 @@
 //! (internal listener only): DIGIT's `{"RequestInfo", "otp"}` bodies, E2 errors, and never a code on
 //! `_search`.
 
-use std::net::IpAddr;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actors::domain::messages::locale_from_msg_id;
@@ -161,30 +159,6 @@ fn sizes(otp: &OtpIn) -> Result<(), ApiError> {
     }
 }
 
-/// The client's IP: the gateway's `x-real-ip` or the first `X-Forwarded-For` entry when trusted, else the
-/// peer.
-/// The client's address for the per-IP cap. A request another pod forwarded carries the address that pod
-/// saw (trusted only on the internal listener, which only the app's pods reach).
-pub(crate) fn client_ip(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    if crate::cluster::forward::from_peer(req, state)
-        && let Some(ip) = header(crate::cluster::CLIENT_IP).and_then(|v| v.parse().ok())
-    {
-        return Some(ip);
-    }
-    let forwarded = state
-        .settings
-        .http
-        .trust_forwarded_headers
-        .then(|| {
-            header("x-real-ip")
-                .or_else(|| header("x-forwarded-for").and_then(|v| v.split(',').next()))
-        })
-        .flatten()
-        .and_then(|v| v.trim().parse().ok());
-    forwarded.or_else(|| req.peer_addr().map(|a| a.ip()))
-}
-
 /// `POST /user-otp/v1/_send`
 pub async fn send(
     req: HttpRequest,
@@ -206,7 +180,7 @@ pub async fn send(
         country_code: otp.countrycode,
         locale,
     };
-    let ip = client_ip(&req, &state);
+    let ip = super::client_ip::client_ip(&req, &state);
     state.otp.send(request, ip).await.map_err(send_error)?;
     Ok(HttpResponse::Created()
         .json(serde_json::json!({"responseInfo": null, "isSuccessful": true})))

@@ -231,3 +231,78 @@ async fn names_with_control_bidi_or_invisible_characters_are_refused() {
         "the plain one is fine"
     );
 }
+
+async fn send_from(app: &TestApp, mobile: &str, headers: &[(&str, &str)]) -> StatusCode {
+    app.post_with_headers(
+        "/user-otp/v1/_send",
+        &json!({"otp": {"mobileNumber": mobile, "tenantId": "pb", "type": "register"}}),
+        headers,
+    )
+    .await
+    .0
+}
+
+#[actix_web::test]
+async fn a_client_rotating_forged_forwarding_headers_stays_under_its_cap() {
+    // behind a proxy of ours (loopback is one by default): the proxy appends the client it saw
+    let app = spawn_app_at(actors::Clock::System, |s| {
+        s.otp.max_sends_per_ip_per_hour = 2
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for n in 0..5 {
+        let forged = format!("198.51.100.{n}, 203.0.113.9");
+        let real_ip = format!("192.0.2.{n}");
+        statuses.push(
+            send_from(
+                &app,
+                &format!("97000000{n:02}"),
+                &[("x-forwarded-for", &forged), ("x-real-ip", &real_ip)],
+            )
+            .await,
+        );
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::CREATED,
+            StatusCode::CREATED,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    // another client behind the same proxy has its own budget
+    assert_eq!(
+        send_from(&app, "9700000099", &[("x-forwarded-for", "203.0.113.10")]).await,
+        StatusCode::CREATED
+    );
+
+    // straight from an address that is no proxy of ours: its headers name nobody
+    let app = spawn_app_at(actors::Clock::System, |s| {
+        s.otp.max_sends_per_ip_per_hour = 2;
+        s.http.trusted_proxies = Vec::new();
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        let forged = format!("198.51.100.{n}");
+        statuses.push(
+            send_from(
+                &app,
+                &format!("97100000{n:02}"),
+                &[("x-forwarded-for", &forged), ("x-real-ip", &forged)],
+            )
+            .await,
+        );
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::CREATED,
+            StatusCode::CREATED,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+}
