@@ -23,7 +23,7 @@ use actors::store::{Store, StoreError, StoreKeys, StoreOptions};
 use crate::cluster::{Cluster, ClusterError};
 use crate::config::{ConfigError, EnvSource, Settings, SinkKind};
 use crate::http::health::Readiness;
-use crate::http::json::BodyLimit;
+use crate::http::json::{BodyLimit, BodyTimeout};
 use crate::kafka::{KafkaSetupError, KafkaSink, KafkaTopics};
 use crate::login::{Login, LoginRules};
 use crate::otp::OtpService;
@@ -189,6 +189,7 @@ impl Application {
             proxies: settings.trusted_proxies(),
         });
         let limit = BodyLimit(settings.http.max_body_bytes);
+        let body_timeout = BodyTimeout(Duration::from_secs(settings.http.body_timeout_secs));
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -203,9 +204,11 @@ impl Application {
                 ))
                 .app_data(app_state.clone())
                 .app_data(limit)
+                .app_data(body_timeout)
                 .configure(crate::http::public_routes)
         })
         .workers(settings.workers())
+        .client_request_timeout(Duration::from_secs(settings.http.header_timeout_secs))
         .disable_signals()
         .shutdown_timeout(settings.http.shutdown_timeout_secs)
         .listen(public)

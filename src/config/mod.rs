@@ -159,6 +159,13 @@ impl Settings {
                 "http.trusted_proxies: {bad:?} is not a network (10.0.0.0/8) or an address"
             ));
         }
+        if !(1..=300).contains(&self.http.header_timeout_secs)
+            || !(1..=300).contains(&self.http.body_timeout_secs)
+        {
+            return fail(
+                "http.header_timeout_secs and body_timeout_secs must be between 1 and 300",
+            );
+        }
         if self.http.max_body_bytes < 1024 {
             return fail("http.max_body_bytes must be at least 1024");
         }

@@ -19,6 +19,10 @@ pub struct HttpSettings {
     pub workers: usize,
     /// Request body cap, bytes.
     pub max_body_bytes: usize,
+    /// Time for a request's headers to arrive, seconds.
+    pub header_timeout_secs: u64,
+    /// Time for a request's body to arrive once its headers are in, seconds.
+    pub body_timeout_secs: u64,
     /// Grace period for in-flight requests on shutdown, seconds.
     pub shutdown_timeout_secs: u64,
     /// Wait bound for internal workers, seconds.

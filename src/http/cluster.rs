@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use actix_web::web::{Bytes, BytesMut, Json, Payload};
+use actix_web::web::{Bytes, BytesMut, Payload};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actors::domain::search::UserQuery;
 use actors::partition::{PartitionMap, partition_of_id};
@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use super::json::{PodJson, body_timeout, body_too_slow, unreadable};
 use super::on_internal_listener;
 use crate::cluster::calls::{OtpCheck, OtpSend, OtpSent, OtpVerdict};
 use crate::cluster::{ClusterError, Owner};
@@ -75,7 +76,7 @@ pub async fn map_get(
 pub async fn map_put(
     req: HttpRequest,
     state: web::Data<AppState>,
-    map: Json<PartitionMap>,
+    map: PodJson<PartitionMap>,
 ) -> Result<HttpResponse, ApiError> {
     internal_only(&req, &state)?;
     let adopted = state
@@ -113,7 +114,7 @@ pub async fn status(
 pub async fn freeze(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: Json<Partitions>,
+    body: PodJson<Partitions>,
 ) -> Result<HttpResponse, ApiError> {
     internal_only(&req, &state)?;
     let drained = state.cluster.freeze(&body.partitions, FREEZE_DRAIN).await;
@@ -124,7 +125,7 @@ pub async fn freeze(
 pub async fn thaw(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: Json<Partitions>,
+    body: PodJson<Partitions>,
 ) -> Result<HttpResponse, ApiError> {
     internal_only(&req, &state)?;
     state.cluster.thaw(&body.partitions);
@@ -135,7 +136,7 @@ pub async fn thaw(
 pub async fn export(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: Json<Partitions>,
+    body: PodJson<Partitions>,
 ) -> Result<HttpResponse, ApiError> {
     internal_only(&req, &state)?;
     let set: BTreeSet<u16> = body.partitions.iter().copied().collect();
@@ -156,9 +157,15 @@ pub async fn import(
     mut payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     internal_only(&req, &state)?;
+    // a bundle is large: it streams with its own cap, each chunk due within the body timeout
+    let timeout = body_timeout(&req);
     let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk: Bytes = chunk.map_err(|e| ApiError::internal(&e))?;
+    loop {
+        let next = actix_web::rt::time::timeout(timeout, payload.next())
+            .await
+            .map_err(|_| body_too_slow(timeout))?;
+        let Some(chunk) = next else { break };
+        let chunk: Bytes = chunk.map_err(unreadable)?;
         if body.len() + chunk.len() > MAX_BUNDLE_BYTES {
             return Err(ApiError::custom(
                 "PAYLOAD_TOO_LARGE",
@@ -188,7 +195,7 @@ pub async fn import(
 pub async fn drop_partitions(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: Json<Partitions>,
+    body: PodJson<Partitions>,
 ) -> Result<HttpResponse, ApiError> {
     internal_only(&req, &state)?;
     let map = state.cluster.map();
@@ -223,7 +230,7 @@ pub async fn drop_partitions(
 pub async fn revocations_put(
     req: HttpRequest,
     state: web::Data<AppState>,
-    list: Json<RevocationList>,
+    list: PodJson<RevocationList>,
 ) -> Result<HttpResponse, ApiError> {
     internal_only(&req, &state)?;
     state
@@ -249,7 +256,7 @@ pub async fn revocations_all(
 pub async fn search_leg(
     req: HttpRequest,
     state: web::Data<AppState>,
-    query: Json<UserQuery>,
+    query: PodJson<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
     internal_only(&req, &state)?;
     let users = owned_matches(&state, &query)?;
@@ -297,7 +304,7 @@ pub fn owned_matches(
 pub async fn otp_check(
     req: HttpRequest,
     state: web::Data<AppState>,
-    check: Json<OtpCheck>,
+    check: PodJson<OtpCheck>,
 ) -> Result<HttpResponse, ApiError> {
     internal_only(&req, &state)?;
     let valid = match state
@@ -317,7 +324,7 @@ pub async fn otp_check(
 pub async fn otp_send(
     req: HttpRequest,
     state: web::Data<AppState>,
-    send: Json<OtpSend>,
+    send: PodJson<OtpSend>,
 ) -> Result<HttpResponse, ApiError> {
     internal_only(&req, &state)?;
     let sent = state

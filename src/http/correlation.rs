@@ -7,13 +7,14 @@
 //! An id is echoed into logs and headers, so only a short run of letters, digits and `. _ : -` is taken
 //! from a client (nothing that could fake a field of a log line); anything else is replaced by a new id.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage};
 use tracing::Instrument;
 
+use super::error::ApiError;
 use super::json::{BodyLimit, CappedBody};
 
 /// The header DIGIT's tracer reads and its gateway sets.
@@ -35,18 +36,28 @@ pub fn current() -> Option<HeaderValue> {
 pub async fn correlate(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let given = req.headers().get(&HEADER).and_then(usable);
     let id = match given {
         Some(id) => id,
-        None => from_body(&mut req).await.unwrap_or_else(fresh),
+        None => match from_body(&mut req).await {
+            Ok(id) => id.unwrap_or_else(fresh),
+            // the body was read here and could not be: answered here, in the endpoint's shape
+            Err(e) => {
+                let e = super::otp::unreadable_body(req.path(), e);
+                let mut response = req.error_response(e).map_into_right_body();
+                response.headers_mut().insert(HEADER, fresh());
+                return Ok(response);
+            }
+        },
     };
     req.headers_mut().insert(HEADER, id.clone());
     // at ERROR level, so the span (and the id on every line) exists whatever level the logs are filtered to
     let span = tracing::error_span!("request", correlation_id = id.to_str().unwrap_or_default());
     let mut response = CURRENT
         .scope(id.clone(), next.call(req).instrument(span))
-        .await?;
+        .await?
+        .map_into_left_body();
     // a response relayed from the owning pod already carries the id that pod served under
     if !response.headers().contains_key(&HEADER) {
         response.headers_mut().insert(HEADER, id);
@@ -70,7 +81,7 @@ fn fresh() -> HeaderValue {
 /// `RequestInfo.correlationId` (or `requestInfo.`) of a JSON POST without the header (DIGIT's gateway sends
 /// the header, so this is the rare direct call): the body, when its length is declared and within the cap,
 /// is read, parsed only when it mentions a correlation id, and put back for the handler.
-async fn from_body(req: &mut ServiceRequest) -> Option<HeaderValue> {
+async fn from_body(req: &mut ServiceRequest) -> Result<Option<HeaderValue>, ApiError> {
     let json = req
         .headers()
         .get(CONTENT_TYPE)
@@ -85,11 +96,11 @@ async fn from_body(req: &mut ServiceRequest) -> Option<HeaderValue> {
     // only a body of a declared length within the cap is read here; any other is the handler's to refuse
     if !json || req.method() != actix_web::http::Method::POST || declared.is_none_or(|n| n > limit)
     {
-        return None;
+        return Ok(None);
     }
     let body = {
         let (http, payload) = req.parts_mut();
-        CappedBody::from_request(http, payload).await.ok()?.0
+        CappedBody::from_request(http, payload).await?.0
     };
     let id = body
         .windows(b"correlationid".len())
@@ -97,7 +108,7 @@ async fn from_body(req: &mut ServiceRequest) -> Option<HeaderValue> {
         .then(|| correlation_id_of(&body))
         .flatten();
     req.set_payload(body.into());
-    id
+    Ok(id)
 }
 
 fn correlation_id_of(body: &[u8]) -> Option<HeaderValue> {

@@ -179,6 +179,16 @@ impl ApiError {
         Self::one(StatusCode::NOT_FOUND, "NOT_FOUND", "No such endpoint", None)
     }
 
+    /// A 408: the request body did not arrive in time.
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self::one(
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            &message.into(),
+            None,
+        )
+    }
+
     /// A 503: saturated or shutting down; the client may retry.
     pub fn unavailable(code: &str, message: impl Into<String>) -> Self {
         Self::one(StatusCode::SERVICE_UNAVAILABLE, code, &message.into(), None)
