@@ -33,6 +33,7 @@ pub fn create_user(args: CreateUserArgs, settings: Settings) -> Result<String, S
         default_password_expiry_days: settings.user.default_password_expiry_days,
         mobile_validation_workaround: false,
         password: settings.password_policy(),
+        states: std::sync::Arc::new(settings.known_states(&roles, &mobile)),
     };
     let draft = UserDraft {
         user_name: Some(args.username.clone()),

@@ -341,7 +341,8 @@ impl Login {
                 let state = user.tenant_id.state();
                 match self.otp.check(mobile, state.as_str(), &code, purpose).await {
                     Ok(_) => Ok(true),
-                    Err(OtpError::ValidationFailed) => Ok(false),
+                    // a user of a state no longer served has no code that could be valid
+                    Err(OtpError::ValidationFailed | OtpError::UnknownTenant) => Ok(false),
                     Err(e) => Err(Undecided::Otp(e)),
                 }
             }

@@ -9,7 +9,7 @@ use actors::domain::password::{PasswordPolicy, PolicyViolation};
 use actors::domain::roles::{RoleCatalog, RoleError, RoleRequest};
 use actors::domain::search::UserQuery;
 use actors::domain::update::{Change, UserFields, apply_admin_update, apply_profile_update};
-use actors::domain::{TenantId, UserRecord, UserType};
+use actors::domain::{KnownStates, TenantId, UserRecord, UserType};
 use actors::hasher::{HasherError, HasherPool};
 use actors::store::{Store, StoreError, UserWriteError};
 use zeroize::Zeroizing;
@@ -62,6 +62,9 @@ pub enum RegistryError {
     /// No user with that uuid.
     #[error("user not found")]
     NotFound(String),
+    /// The tenant's state is not one this deployment serves.
+    #[error("tenant {0} is not served")]
+    UnknownTenant(String),
     /// A profile update of someone else.
     #[error("profile update denied: {0}")]
     ProfileDenied(&'static str),
@@ -95,6 +98,8 @@ pub struct RegistryRules {
     pub mobile_validation_workaround: bool,
     /// Password policy.
     pub password: PasswordPolicy,
+    /// The states served: a user of another state is not created.
+    pub states: Arc<KnownStates>,
 }
 
 /// Who asks: the caller's `RequestInfo.userInfo` and whether the gateway forwarded the call.
@@ -194,6 +199,9 @@ impl Registry {
             .tenant_id
             .clone()
             .ok_or(RegistryError::CreateMissing("tenantId"))?;
+        if !self.rules.states.serves(&tenant) {
+            return Err(RegistryError::UnknownTenant(tenant.to_string()));
+        }
         // citizens live at the state-level tenant
         let tenant = if user_type == UserType::Citizen {
             tenant.state()

@@ -23,7 +23,7 @@ use actors::store::{Store, StoreError, StoreKeys, StoreOptions};
 use crate::cluster::{Cluster, ClusterError};
 use crate::config::{ConfigError, EnvSource, Settings, SinkKind};
 use crate::http::health::Readiness;
-use crate::http::json::{BodyLimit, BodyTimeout};
+use crate::http::json::{BodyLimit, BodyTimeout, StringLimit};
 use crate::kafka::{KafkaSetupError, KafkaSink, KafkaTopics};
 use crate::login::{Login, LoginRules};
 use crate::otp::OtpService;
@@ -52,6 +52,23 @@ pub struct AppState {
     pub cluster: Arc<Cluster>,
     /// Whose forwarding headers name the client.
     pub proxies: crate::http::client_ip::TrustedProxies,
+}
+
+/// Earlier builds stored tenants as requests spelled them (`PB`): brought to one spelling before anything
+/// reads them, once per data dir.
+fn normalise_tenants(store: &Store, now: i64) -> Result<(), StartError> {
+    if let Some((rewritten, left)) = store.normalise_tenants_once(now)? {
+        if rewritten > 0 {
+            tracing::info!(
+                records = rewritten,
+                "tenants of stored users normalised (lower case)"
+            );
+        }
+        for uuid in left {
+            tracing::warn!(%uuid, "a user's tenant differs from another user's only in case: left as stored; resolve the two accounts");
+        }
+    }
+    Ok(())
 }
 
 /// Why the service could not start.
@@ -113,6 +130,7 @@ impl Application {
         let internal = bind(&settings.http.internal_addr)?;
         let secrets = Secrets::load_or_generate(&settings.storage.data_dir, env, true)?;
         let store = Arc::new(open_store(&settings, &secrets)?);
+        normalise_tenants(&store, clock.now_ms())?;
         let cluster = Cluster::start(&settings.cluster, store.clone())?;
         let (roles, mobile) = settings.catalogs()?;
         let tenant_labels = if settings.metrics.tenants.is_empty() {
@@ -127,11 +145,13 @@ impl Application {
             Duration::from_secs(settings.http.request_timeout_secs),
             settings.hasher.nice,
         )?;
+        let states = Arc::new(settings.known_states(&roles, &mobile));
         let rules = RegistryRules {
             validate_name_on_create: settings.user.validate_name_on_create,
             default_password_expiry_days: settings.user.default_password_expiry_days,
             mobile_validation_workaround: settings.user.mobile_validation_workaround,
             password: settings.password_policy(),
+            states: states.clone(),
         };
         let registry = Registry::new(
             store.clone(),
@@ -155,8 +175,11 @@ impl Application {
             notifier.clone(),
             store.clone(),
             registry.clone(),
-            mobile,
-            settings.notify.max_outbox_depth,
+            crate::otp::OtpRules {
+                mobile,
+                states,
+                max_outbox_depth: settings.notify.max_outbox_depth,
+            },
             cluster.clone(),
         );
         let login = start_login(
@@ -190,6 +213,7 @@ impl Application {
         });
         let limit = BodyLimit(settings.http.max_body_bytes);
         let body_timeout = BodyTimeout(Duration::from_secs(settings.http.body_timeout_secs));
+        let string_limit = StringLimit(settings.http.max_string_chars);
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -205,6 +229,7 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(limit)
                 .app_data(body_timeout)
+                .app_data(string_limit)
                 .configure(crate::http::public_routes)
         })
         .workers(settings.workers())

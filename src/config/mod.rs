@@ -166,6 +166,9 @@ impl Settings {
                 "http.header_timeout_secs and body_timeout_secs must be between 1 and 300",
             );
         }
+        if self.http.max_string_chars < 256 {
+            return fail("http.max_string_chars must be at least 256");
+        }
         if self.http.max_body_bytes < 1024 {
             return fail("http.max_body_bytes must be at least 1024");
         }
@@ -179,6 +182,16 @@ impl Settings {
             return fail(
                 "tenants.state_level must be a state-level tenant such as \"pb\" (no \".\")",
             );
+        }
+        if let Some(bad) = self
+            .tenants
+            .states
+            .iter()
+            .find(|s| !actors::domain::TenantId::parse(s).is_ok_and(|t| t.is_state_level()))
+        {
+            return fail(&format!(
+                "tenants.states: {bad:?} is not a state-level tenant such as \"pb\""
+            ));
         }
         let o = &self.otp;
         if !(4..=10).contains(&o.length) {
@@ -329,6 +342,24 @@ impl Settings {
             kind: self.password.policy,
             min_len: self.password.min_length,
             max_len: self.password.max_length,
+        }
+    }
+
+    /// The states served: `tenants.states`, else the catalogs' states and `tenants.state_level`.
+    pub fn known_states(
+        &self,
+        roles: &actors::domain::roles::RoleCatalog,
+        mobile: &actors::domain::mobile::MobileRules,
+    ) -> actors::domain::KnownStates {
+        if self.tenants.states.is_empty() {
+            actors::domain::KnownStates::new(
+                roles
+                    .states()
+                    .chain(mobile.states())
+                    .chain(Some(self.tenants.state_level.as_str())),
+            )
+        } else {
+            actors::domain::KnownStates::new(self.tenants.states.iter().map(String::as_str))
         }
     }
 

@@ -19,6 +19,8 @@ pub struct HttpSettings {
     pub workers: usize,
     /// Request body cap, bytes.
     pub max_body_bytes: usize,
+    /// Longest string any request field may hold, characters.
+    pub max_string_chars: usize,
     /// Time for a request's headers to arrive, seconds.
     pub header_timeout_secs: u64,
     /// Time for a request's body to arrive once its headers are in, seconds.
@@ -95,6 +97,8 @@ pub struct ClusterSettings {
 pub struct TenantSettings {
     /// The deployment's state-level tenant (DIGIT's `state.level.tenant.id`); empty = not named.
     pub state_level: String,
+    /// The states served; empty = the states the role and mobile catalogs name (and `state_level`).
+    pub states: Vec<String>,
 }
 
 /// Catalog files; empty = built in.

@@ -81,7 +81,9 @@ pub async fn citizen_create(
             .await
         {
             Ok(_) => {}
-            Err(OtpError::ValidationFailed) => return Err(validation_failed()),
+            Err(OtpError::ValidationFailed | OtpError::UnknownTenant) => {
+                return Err(validation_failed());
+            }
             Err(OtpError::Route(_)) => return Err(busy()),
             Err(e) => return Err(ApiError::internal(&e)),
         }

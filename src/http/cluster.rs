@@ -313,7 +313,7 @@ pub async fn otp_check(
         .await
     {
         Ok(_) => true,
-        Err(OtpError::ValidationFailed) => false,
+        Err(OtpError::ValidationFailed | OtpError::UnknownTenant) => false,
         Err(e) => return Err(super::otp::send_error(e)),
     };
     Ok(HttpResponse::Ok().json(OtpVerdict { valid }))

@@ -16,6 +16,48 @@ use super::error::ApiError;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+/// The longest string any request field may hold (characters), stored in app data: DIGIT's fields are
+/// short, and a field's own rule (a `Size`, a pattern) may be tighter.
+#[derive(Debug, Clone, Copy)]
+pub struct StringLimit(pub usize);
+
+/// The string limit of `req`'s app (4096 when none is configured).
+pub fn string_limit(req: &HttpRequest) -> usize {
+    req.app_data::<StringLimit>().map_or(4096, |l| l.0)
+}
+
+/// The path of the first string in `value` longer than `max` characters (`user.name`, `roles[2].code`).
+pub fn overlong_string(value: &Value, max: usize) -> Option<String> {
+    match value {
+        Value::String(s) if s.chars().count() > max => Some(String::new()),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            overlong_string(v, max).map(|rest| {
+                if rest.is_empty() || rest.starts_with('[') {
+                    format!("{k}{rest}")
+                } else {
+                    format!("{k}.{rest}")
+                }
+            })
+        }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
+            overlong_string(v, max).map(|rest| match rest.as_str() {
+                "" => format!("[{i}]"),
+                r if r.starts_with('[') => format!("[{i}]{r}"),
+                r => format!("[{i}].{r}"),
+            })
+        }),
+        _ => None,
+    }
+}
+
+/// A field longer than the string limit.
+pub fn too_long(path: &str, max: usize) -> ApiError {
+    ApiError::custom(
+        "FIELD_TOO_LONG",
+        format!("{path} is longer than {max} characters"),
+    )
+}
+
 /// How long a request body may take to arrive once the headers are in, stored in app data (the headers have
 /// actix's own timeout): a client dribbling a body keeps a connection no longer than this.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +94,14 @@ impl FromRequest for LowerJson {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let body = CappedBody::from_request(req, payload);
-        Box::pin(async move { parse(&body.await?.0).map(LowerJson) })
+        let max = string_limit(req);
+        Box::pin(async move {
+            let value = parse(&body.await?.0)?;
+            if let Some(path) = value.as_ref().and_then(|v| overlong_string(v, max)) {
+                return Err(too_long(&path, max));
+            }
+            Ok(LowerJson(value))
+        })
     }
 }
 
@@ -274,6 +323,28 @@ pub fn i64_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_overlong_string_is_named_by_its_path() {
+        let long = "x".repeat(11);
+        let v =
+            serde_json::json!({"user": {"name": "ok", "roles": [{"code": "A"}, {"code": long}]}});
+        assert_eq!(
+            overlong_string(&v, 10).as_deref(),
+            Some("user.roles[1].code")
+        );
+        assert_eq!(
+            overlong_string(&serde_json::json!([["a", long]]), 10).as_deref(),
+            Some("[0][1]")
+        );
+        assert_eq!(overlong_string(&v, 11), None);
+        assert_eq!(
+            overlong_string(&serde_json::json!({"n": "अ".repeat(10)}), 10),
+            None,
+            "characters, not bytes"
+        );
+    }
+
     use serde_json::json;
 
     #[derive(Debug, Deserialize)]

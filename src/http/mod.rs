@@ -157,6 +157,10 @@ impl From<RegistryError> for ApiError {
                 "UserNotFoundException",
                 format!("User not found for given criteria: uuid={uuid}"),
             ),
+            RegistryError::UnknownTenant(tenant) => ApiError::custom(
+                "TENANT_UNKNOWN",
+                format!("tenantId {tenant} is not a tenant of a state this deployment serves"),
+            ),
             RegistryError::ProfileDenied(why) => {
                 ApiError::exception("UserProfileUpdateDeniedException", why.to_owned())
             }

@@ -221,6 +221,12 @@ pub async fn token(
     authenticate_client(&req, &state.settings.tokens.clients)?;
     let body = body.map_err(|_| oauth_request("Request body too large"))?;
     let params = Params::read(&req, &body.0)?;
+    let max = super::json::string_limit(&req);
+    if let Some((name, _)) = params.0.iter().find(|(_, v)| v.chars().count() > max) {
+        return Err(oauth_request(&format!(
+            "{name} is longer than {max} characters"
+        )));
+    }
     let issued = match params.get("grant_type") {
         None => return Err(oauth_request("Missing grant type")),
         Some("password") => {

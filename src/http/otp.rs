@@ -342,6 +342,7 @@ pub(crate) fn send_error(e: OtpError) -> ApiError {
                         "Request type (register, passwordreset,login) is mandatory",
                         "otp.type",
                     ),
+                    SendRule::TenantUnknown => tenant_unknown(),
                 })
                 .collect();
             if let Some(pattern) = mismatch {
@@ -387,6 +388,15 @@ pub(crate) fn send_error(e: OtpError) -> ApiError {
     }
 }
 
+/// A tenant of a state this deployment does not serve (`tenants.states`).
+fn tenant_unknown() -> FieldError {
+    FieldError::new(
+        "OTP.TENANT_ID_UNKNOWN",
+        "Tenant is not one of the states this service serves",
+        "otp.tenantId",
+    )
+}
+
 fn other_error(e: OtpError) -> ApiError {
     let unavailable = |text: &str| {
         ApiError::legacy(
@@ -397,6 +407,11 @@ fn other_error(e: OtpError) -> ApiError {
     };
     match e {
         OtpError::ValidationFailed => validation_failed(),
+        OtpError::UnknownTenant => ApiError::legacy(
+            StatusCode::BAD_REQUEST,
+            SEND_INVALID,
+            vec![tenant_unknown()],
+        ),
         OtpError::Backlog => unavailable("Notifications are backed up; retry shortly"),
         OtpError::Route(_) => unavailable("The OTP service is saturated; retry shortly"),
         OtpError::Store(actors::store::StoreError::Commit(_)) => {

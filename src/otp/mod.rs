@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix::Addr;
 use actors::domain::mobile::MobileRules;
 use actors::domain::otp::{LiveCode, Purpose, Throttle};
+use actors::domain::{KnownStates, TenantId};
 use actors::notifier::{Kick, Notifier};
 use actors::otp_session::{
     CreateDirect, Recipients, SendError, SendOtp, SendReceipt, TokenStatus, ValidateError,
@@ -30,6 +31,8 @@ pub enum SendRule {
     MobileMissing,
     /// `type` not register/login/passwordreset.
     TypeInvalid,
+    /// `tenantId` of a state this deployment does not serve.
+    TenantUnknown,
 }
 
 /// Why an OTP request was refused.
@@ -50,6 +53,9 @@ pub enum OtpError {
     /// passwordreset: the user has no mobile number.
     #[error("user has no mobile number")]
     NoMobile,
+    /// The tenant is of a state this deployment does not serve (egov-otp's create and validate).
+    #[error("unknown tenant")]
+    UnknownTenant,
     /// A per-number limit; seconds to wait.
     #[error("too many otp requests for this number")]
     NumberThrottled(Throttle),
@@ -103,6 +109,27 @@ pub struct SendRequest {
     pub locale: Option<String>,
 }
 
+/// A `_send` request that passed its rules: the tenant normalised, its state served.
+struct Asked<'a> {
+    tenant: &'a str,
+    state: String,
+    mobile: &'a str,
+    purpose: Purpose,
+    country_code: Option<String>,
+    user_type: Option<&'a str>,
+    locale: Option<String>,
+}
+
+/// The rules the OTP flows apply besides the sessions' own limits.
+pub struct OtpRules {
+    /// Mobile-number rules per state.
+    pub mobile: MobileRules,
+    /// The states served.
+    pub states: Arc<KnownStates>,
+    /// Above this many waiting notifications, sends answer 503.
+    pub max_outbox_depth: usize,
+}
+
 /// What a direct create answers.
 pub struct Created {
     /// The live code.
@@ -120,8 +147,7 @@ pub struct OtpService {
     notifier: Addr<Notifier>,
     store: Arc<Store>,
     registry: Registry,
-    mobile: Arc<MobileRules>,
-    max_outbox_depth: usize,
+    rules: Arc<OtpRules>,
     cluster: Arc<Cluster>,
 }
 
@@ -132,8 +158,7 @@ impl OtpService {
         notifier: Addr<Notifier>,
         store: Arc<Store>,
         registry: Registry,
-        mobile: MobileRules,
-        max_outbox_depth: usize,
+        rules: OtpRules,
         cluster: Arc<Cluster>,
     ) -> Self {
         Self {
@@ -141,10 +166,19 @@ impl OtpService {
             notifier,
             store,
             registry,
-            mobile: Arc::new(mobile),
-            max_outbox_depth,
+            rules: Arc::new(rules),
             cluster,
         }
+    }
+
+    /// The state of `tenant`, normalised (`PB.Amritsar` → `pb`), when this deployment serves it: sessions
+    /// and their counters are keyed by it, so no spelling and no made-up tenant opens another.
+    fn served_state(&self, tenant: &str) -> Result<String, OtpError> {
+        TenantId::parse(tenant)
+            .ok()
+            .filter(|t| self.rules.states.serves(t))
+            .map(|t| t.state().to_string())
+            .ok_or(OtpError::UnknownTenant)
     }
 
     fn key(&self, state: &str, mobile: &str) -> SessionKey {
@@ -174,13 +208,21 @@ impl OtpService {
         if purpose.is_none() {
             rules.push(SendRule::TypeInvalid);
         }
-        let state = tenant.map(|t| t.split('.').next().unwrap_or(t).to_owned());
+        let tenant = match tenant.map(TenantId::parse) {
+            None => None,
+            Some(Ok(t)) if self.rules.states.serves(&t) => Some(t),
+            Some(_) => {
+                rules.push(SendRule::TenantUnknown);
+                None
+            }
+        };
+        let state = tenant.as_ref().map(|t| t.state().to_string());
         let mut country_code = req.country_code.clone().filter(|c| !c.trim().is_empty());
         let mut mismatch = None;
         if let (Some(m), Some(state)) = (mobile, &state)
             && purpose != Some(Purpose::PasswordReset)
         {
-            match self.mobile.check(state, country_code.as_deref(), m) {
+            match self.rules.mobile.check(state, country_code.as_deref(), m) {
                 Ok(cc) => country_code = Some(cc),
                 Err(e) => mismatch = Some(e.pattern),
             }
@@ -203,17 +245,16 @@ impl OtpService {
             },
             None => (None, None),
         };
-        let sent = self
-            .deliver(
-                tenant,
-                mobile,
-                purpose,
-                &state,
-                country_code,
-                &req,
-                ip_refused,
-            )
-            .await;
+        let asked = Asked {
+            tenant: tenant.as_str(),
+            state,
+            mobile,
+            purpose,
+            country_code,
+            user_type: req.user_type.as_deref(),
+            locale: req.locale.clone(),
+        };
+        let sent = self.deliver(asked, ip_refused).await;
         // the per-IP cap counts SMS: a send that queued none gives its admission back, except a lookup that
         // found no one to send to (a client probing numbers pays for each probe)
         let counts = match &sent {
@@ -228,28 +269,30 @@ impl OtpService {
     }
 
     /// `_send` after its request rules and the per-IP cap: the user lookup of the purpose, then the session.
-    #[allow(clippy::too_many_arguments)]
     async fn deliver(
         &self,
-        tenant: &str,
-        mobile: &str,
-        purpose: Purpose,
-        state: &str,
-        country_code: Option<String>,
-        req: &SendRequest,
+        asked: Asked<'_>,
         ip_refused: Option<i64>,
     ) -> Result<SendReceipt, OtpError> {
-        if self.store.otp().outbox_depth() >= self.max_outbox_depth {
+        if self.store.otp().outbox_depth() >= self.rules.max_outbox_depth {
             return Err(OtpError::Backlog);
         }
+        let Asked {
+            tenant,
+            state,
+            mobile,
+            purpose,
+            ..
+        } = asked;
+        let state = state.as_str();
         let user = self
-            .find_user(tenant, mobile, purpose, req.user_type.as_deref())
+            .find_user(tenant, mobile, purpose, asked.user_type)
             .await?;
         let mut to = Recipients {
             mobile: mobile.to_owned(),
-            country_code,
+            country_code: asked.country_code,
             email: None,
-            locale: req.locale.clone(),
+            locale: asked.locale,
             tenant: Some(tenant.to_owned()),
             first_time: false,
         };
@@ -326,7 +369,7 @@ impl OtpService {
 
     /// `/otp/v1/_create`: a code for another service, returned in clear.
     pub async fn create(&self, identity: &str, tenant: &str) -> Result<Created, OtpError> {
-        let state = tenant.split('.').next().unwrap_or(tenant).to_owned();
+        let state = self.served_state(tenant)?;
         let owner = TokenOwner {
             identity: identity.to_owned(),
             tenant: state.clone(),
@@ -355,9 +398,10 @@ impl OtpService {
         code: &str,
         purpose: Purpose,
     ) -> Result<(), OtpError> {
-        let state = tenant.split('.').next().unwrap_or(tenant);
+        let state = self.served_state(tenant)?;
         if self.cluster.sharded()
-            && let Owner::Peer(ordinal) = self.cluster.owner(self.store.otp().home(state, identity))
+            && let Owner::Peer(ordinal) =
+                self.cluster.owner(self.store.otp().home(&state, identity))
         {
             let check = OtpCheck {
                 identity: identity.to_owned(),
@@ -384,7 +428,7 @@ impl OtpService {
         code: &str,
         purpose: Option<Purpose>,
     ) -> Result<(String, String), OtpError> {
-        let state = tenant.split('.').next().unwrap_or(tenant).to_owned();
+        let state = self.served_state(tenant)?;
         let msg = ValidateOtp {
             purpose,
             code: code.to_owned(),

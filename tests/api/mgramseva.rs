@@ -136,7 +136,11 @@ async fn a_logged_in_password_change_also_ends_the_default_password_and_an_admin
 /// number typed; the app names the state.
 #[actix_web::test]
 async fn mgramseva_forgot_password_finds_the_employee_of_a_city_from_the_state() {
-    let app = spawn_app_at(actors::Clock::System, |_| {}).await;
+    // a deployment serving two states
+    let app = spawn_app_at(actors::Clock::System, |s| {
+        s.tenants.states = vec!["pb".into(), "ka".into()]
+    })
+    .await;
     // userName is the number typed; the stored mobile differs, so the lookup by number finds no one first
     app.create(json!({"userName": "9812345672", "name": "Gram Sevak", "mobileNumber": "9812345679",
                       "type": "EMPLOYEE", "tenantId": "pb.amritsar", "active": true, "password": "eGov@123",

@@ -15,5 +15,5 @@ pub mod user;
 pub mod velocity;
 
 pub use enums::{BloodGroup, Gender, Relationship, UserType};
-pub use tenant::TenantId;
+pub use tenant::{KnownStates, TenantId};
 pub use user::{Address, Role, UserRecord};

@@ -32,6 +32,8 @@ const CLUSTER: &str = "cluster";
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_BLIND: &[u8] = b"blind_index_fingerprint";
 const META_SEAL_CANARY: &[u8] = b"seal_canary";
+/// Set once every user record's tenants are in their normalised spelling.
+const META_TENANTS_NORMALISED: &[u8] = b"tenants_normalised";
 const CANARY: &[u8] = b"digit-user sealing canary";
 
 /// Why the store could not be opened or used.
@@ -196,6 +198,25 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Brings user records stored with tenants spelled otherwise (`PB`) to the normalised spelling, once per
+    /// data dir ([`UserStore::normalise_tenants`]); `None` when that was done before. A record left because
+    /// its normalised name is another user's keeps the pass open: it runs, and names it, at every start.
+    pub fn normalise_tenants_once(
+        &self,
+        now: i64,
+    ) -> Result<Option<(usize, Vec<String>)>, StoreError> {
+        let meta = self.db.open_tree(META)?;
+        if meta.get(META_TENANTS_NORMALISED)?.is_some() {
+            return Ok(None);
+        }
+        let (rewritten, left) = self.users.normalise_tenants(now)?;
+        if left.is_empty() {
+            meta.insert(META_TENANTS_NORMALISED, &[1])?;
+        }
+        self.db.flush()?;
+        Ok(Some((rewritten, left)))
     }
 }
 

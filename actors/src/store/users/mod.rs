@@ -178,7 +178,21 @@ impl UserStore {
         change: impl Fn(&UserRecord) -> Result<UserRecord, E>,
     ) -> Result<UserRecord, UserWriteError<E>> {
         let id = self.id_of_uuid(uuid)?.ok_or(UserWriteError::NotFound)?;
-        let updated = self.transact(|users, index, audit| {
+        let updated = self.rewrite(id, actor_uuid, now, change)?;
+        self.commit.commit().await.map_err(StoreError::from)?;
+        Ok(updated)
+    }
+
+    /// Rewrites the record of `id` by `change`, indexes and audit with it, in one transaction (not yet on
+    /// disk: the caller waits for the flush).
+    fn rewrite<E>(
+        &self,
+        id: i64,
+        actor_uuid: Option<&str>,
+        now: i64,
+        change: impl Fn(&UserRecord) -> Result<UserRecord, E>,
+    ) -> Result<UserRecord, UserWriteError<E>> {
+        self.transact(|users, index, audit| {
             let raw = users
                 .get(id.to_be_bytes())?
                 .ok_or(ConflictableTransactionError::Abort(Abort::NotFound))?;
@@ -225,9 +239,47 @@ impl UserStore {
                 .map_err(|e| ConflictableTransactionError::Abort(Abort::Store(e)))?;
             users.insert(&id.to_be_bytes(), sealed)?;
             Ok(new)
-        })?;
-        self.commit.commit().await.map_err(StoreError::from)?;
-        Ok(updated)
+        })
+    }
+
+    /// Rewrites the records an earlier build stored with a tenant (the user's or a role's) spelled otherwise
+    /// than [`TenantId::parse`] leaves it (`PB`, ` pb`), so lookups, uniqueness and role searches find them.
+    /// A record whose normalised (userName, type, tenant) is another user's stays as it was and its uuid is
+    /// returned: two accounts an operator must resolve. Returns (rewritten, left). For a blocking thread;
+    /// the caller flushes.
+    pub fn normalise_tenants(&self, now: i64) -> Result<(usize, Vec<String>), StoreError> {
+        let mut rewritten = 0;
+        let mut left = Vec::new();
+        for kv in self.users.iter() {
+            let (key, raw) = kv?;
+            let id = i64::from_be_bytes(
+                key.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("user key".into()))?,
+            );
+            let record = self.open_record(id, &raw)?;
+            let normal = |t: &TenantId| t.is_normalised();
+            if normal(&record.tenant_id) && record.roles.iter().all(|r| normal(&r.tenant_id)) {
+                continue;
+            }
+            let normalised = |old: &UserRecord| {
+                let mut new = old.clone();
+                new.tenant_id = old.tenant_id.normalised();
+                for role in &mut new.roles {
+                    role.tenant_id = role.tenant_id.normalised();
+                }
+                new.roles.sort();
+                new.roles.dedup();
+                Ok::<_, ()>(new)
+            };
+            match self.rewrite(id, None, now, normalised) {
+                Ok(_) => rewritten += 1,
+                Err(UserWriteError::Duplicate) => left.push(record.uuid),
+                Err(UserWriteError::Store(e)) => return Err(e),
+                Err(UserWriteError::NotFound | UserWriteError::Refused(())) => {}
+            }
+        }
+        Ok((rewritten, left))
     }
 
     /// The user with numeric `id`.

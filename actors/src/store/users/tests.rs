@@ -165,3 +165,51 @@ fn records_stored_before_default_pwd_changed_was_kept_read_as_changed() {
         "nobody is forced to change by an upgrade"
     );
 }
+
+#[tokio::test]
+async fn tenants_stored_in_another_spelling_are_normalised_unless_that_makes_a_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = test_store(dir.path(), 1, 2).unwrap();
+    let users = store.users();
+    // as an earlier build stored what a request spelled
+    let legacy: TenantId = serde_json::from_str("\"PB.Amritsar\"").unwrap();
+    let mut old = record(&store, "LEGACY");
+    old.tenant_id = legacy.clone();
+    old.roles[0].tenant_id = legacy.clone();
+    users.insert(&old).await.unwrap();
+    let mut twin_old = record(&store, "TWIN");
+    twin_old.tenant_id = legacy.clone();
+    users.insert(&twin_old).await.unwrap();
+    users.insert(&record(&store, "TWIN")).await.unwrap();
+    let city = TenantId::parse("pb.amritsar").unwrap();
+    assert!(
+        users
+            .get_unique(&city, UserType::Employee, "LEGACY")
+            .unwrap()
+            .is_none()
+    );
+
+    let (rewritten, left) = users.normalise_tenants(5).unwrap();
+    assert_eq!((rewritten, left), (1, vec![twin_old.uuid.clone()]));
+    let found = users
+        .get_unique(&city, UserType::Employee, "LEGACY")
+        .unwrap()
+        .expect("found in the normalised spelling");
+    assert_eq!(found.roles[0].tenant_id, city);
+    let by_role = users
+        .search(&crate::domain::search::UserQuery {
+            tenant_id: Some(city.clone()),
+            role_codes: vec!["EMPLOYEE".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(
+        by_role.iter().any(|u| u.uuid == found.uuid),
+        "its role index too"
+    );
+    assert_eq!(users.audit_trail(found.id).unwrap().len(), 1, "audited");
+    assert_eq!(
+        users.normalise_tenants(6).unwrap(),
+        (0, vec![twin_old.uuid])
+    );
+}
