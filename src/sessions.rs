@@ -1,9 +1,10 @@
 //! Sessions: what a login hands out and how it ends.
 //!
-//! A login opens a refresh *family*: an access token (a JWT, [`crate::tokens`]) and a refresh token (256
-//! random bits; only its SHA-256 is stored). A refresh rotates the refresh token and replaces the access
-//! token; a spent refresh token presented again within the grace window refreshes once more (two tabs racing),
-//! after it revokes the whole family (a stolen token was used). Logout, a lock and a password change revoke
+//! A login opens a refresh *family*: an access token (a JWT, [`crate::tokens`]) and a refresh token (240
+//! random bits after two bytes naming its partition; only its SHA-256 is stored). A refresh rotates the refresh
+//! token and replaces the access token; a spent refresh token presented again within the grace window gets the
+//! tokens its first refresh issued (two tabs racing: one chain), after it revokes the whole family (a stolen
+//! token was used). Logout, a lock and a password change revoke
 //! families. Revocations live in memory — loaded from sled at start, written through — so `/user/_details`
 //! answers from the token and this set alone.
 
@@ -100,6 +101,18 @@ impl Revocations {
                 .contains_key(&key)
         })
     }
+}
+
+/// The key the tokens a refresh issued are kept under: derived from the refresh token it spent, which is
+/// stored nowhere (only its hash is), so neither the data dir nor the deployment's keys open them — only the
+/// token's holder, presenting it again within the grace window.
+fn successor_keyring(refresh_token: &str) -> actors::seal::Keyring {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(refresh_token.as_bytes())
+        .expect("any key length");
+    mac.update(b"digit-user refresh successor");
+    let key: [u8; 32] = mac.finalize().into_bytes().into();
+    actors::seal::Keyring::new(&[(1, key)]).expect("one key is a keyring")
 }
 
 fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
@@ -291,9 +304,16 @@ impl Sessions {
             scope: family.scope,
             snapshot,
         };
-        // kept (sealed) with the spent token: a use of it within the grace window gets these same tokens
-        let successor =
-            zeroize::Zeroizing::new(serde_json::to_vec(&issued).map_err(|_| SessionError::Mint)?);
+        // kept with the spent token, sealed under a key only that token gives: a use of it within the grace
+        // window gets these same tokens
+        let successor = {
+            let plain = zeroize::Zeroizing::new(
+                serde_json::to_vec(&issued).map_err(|_| SessionError::Mint)?,
+            );
+            successor_keyring(refresh_token)
+                .seal(&plain, &old)
+                .map_err(|_| SessionError::Mint)?
+        };
         let outcome = self
             .store
             .sessions()
@@ -317,7 +337,12 @@ impl Sessions {
                 .await?;
                 Ok(issued)
             }
-            RefreshOutcome::Repeated(first) => {
+            RefreshOutcome::Repeated(sealed) => {
+                let first = zeroize::Zeroizing::new(
+                    successor_keyring(refresh_token)
+                        .open(&sealed, &old)
+                        .map_err(|_| SessionError::Invalid)?,
+                );
                 serde_json::from_slice(&first).map_err(|_| SessionError::Invalid)
             }
             RefreshOutcome::Reused(f) => {

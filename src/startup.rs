@@ -437,7 +437,10 @@ fn start_otp_actors(
         .into_iter()
         .enumerate()
         .map(|(index, (tenant, mobile, code, until_ms))| {
-            let state = tenant.split('.').next().unwrap_or(&tenant).to_owned();
+            // keyed as the sessions are: the normalised state
+            let state = actors::domain::TenantId::parse(&tenant)
+                .map(|t| t.state().to_string())
+                .unwrap_or(tenant);
             (
                 store.otp().session_key(&state, &mobile),
                 TestCode {

@@ -23,7 +23,13 @@ impl TenantLabels {
     /// Labels for these state tenants.
     pub fn new(states: impl IntoIterator<Item = String>) -> Self {
         Self {
-            states: Arc::new(states.into_iter().map(Arc::from).collect()),
+            // labelled as tenants are compared: trimmed, lower case
+            states: Arc::new(
+                states
+                    .into_iter()
+                    .map(|s| Arc::from(s.trim().to_ascii_lowercase()))
+                    .collect(),
+            ),
             other: Arc::from(OTHER_TENANT),
         }
     }
@@ -32,7 +38,16 @@ impl TenantLabels {
     /// costs no allocation.
     pub fn label(&self, tenant: &str) -> Arc<str> {
         let state = tenant.trim().split('.').next().unwrap_or_default();
-        self.states.get(state).unwrap_or(&self.other).clone()
+        // the hot path passes states already normalised: no allocation then
+        let state: std::borrow::Cow<str> = if state.bytes().any(|b| b.is_ascii_uppercase()) {
+            state.to_ascii_lowercase().into()
+        } else {
+            state.into()
+        };
+        self.states
+            .get(state.as_ref())
+            .unwrap_or(&self.other)
+            .clone()
     }
 
     /// The label of a tenant that is not configured.

@@ -202,7 +202,16 @@ impl OtpSession {
                         act.rearm(ctx);
                     })
                 }
-                None => ctx.run_later(self.deps.idle, |_, ctx| ctx.stop()),
+                // a session with nothing in it (a validation or a status asked about a number that never had
+                // a code) stops soon: such requests cost no live actor for long
+                None => {
+                    let idle = if self.state.is_idle() {
+                        self.deps.idle.min(EMPTY_IDLE)
+                    } else {
+                        self.deps.idle
+                    };
+                    ctx.run_later(idle, |_, ctx| ctx.stop())
+                }
             },
         );
     }
@@ -319,6 +328,9 @@ impl Actor for OtpSession {
         }
     }
 }
+
+/// How long a session holding nothing at all stays after its last message.
+const EMPTY_IDLE: Duration = Duration::from_secs(1);
 
 /// Messages a session queues before senders are told it is busy.
 pub const MAILBOX: usize = 64;

@@ -501,6 +501,10 @@ async fn with_paused_time_an_idle_session_stops_exactly_after_its_idle_period() 
     // paused clock auto-advance and fire timers early.
     let dir = tempfile::tempdir().unwrap();
     let r = rig(open(dir.path()), Clock::manual(0), Duration::from_secs(60));
+    // a session that holds something (a send, a used code) but no live code; one holding nothing at all
+    // stops within a second instead (a_session_with_nothing_in_it_stops_within_a_second_…)
+    r.send(Purpose::Login).await.unwrap();
+    r.validate(None, &r.last_sms_code()).await.unwrap();
     tokio::time::pause();
     let status = r
         .router
@@ -566,4 +570,22 @@ async fn past_max_sessions_new_numbers_are_refused() {
         router.send(status("9000000001")).await.unwrap().is_ok(),
         "a live session is still served"
     );
+}
+
+#[actix::test]
+async fn a_session_with_nothing_in_it_stops_within_a_second_whatever_the_idle_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rig(open(dir.path()), Clock::manual(0), Duration::from_secs(60));
+    // a validation for a number that never had a code: the session holds nothing
+    assert!(matches!(
+        r.validate(None, "123456").await,
+        Err(ValidateError::Invalid(_))
+    ));
+    assert_eq!(r.live().await, 1);
+    actix::clock::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(r.live().await, 0, "not kept for the 60 s idle time");
+    // one with a live code stays
+    r.send(Purpose::Login).await.unwrap();
+    actix::clock::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(r.live().await, 1);
 }

@@ -51,7 +51,7 @@ pub async fn route(
         match CappedBody::from_request(http, payload).await {
             Ok(CappedBody(body)) => body,
             Err(e) => {
-                let e = crate::http::otp::unreadable_body(req.path(), e);
+                let e = e.in_shape_of(req.path(), state.login.sessions().now_ms());
                 return Ok(req.error_response(e));
             }
         }

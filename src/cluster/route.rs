@@ -94,8 +94,14 @@ fn owned_text(v: &Value) -> Option<String> {
     }
 }
 
+/// The state of `tenant` as the store keys it: normalised (`PB.Amritsar` → `pb`), so every spelling of a
+/// tenant routes to the pod that holds it.
 fn state_of(tenant: &str) -> String {
-    tenant.split('.').next().unwrap_or(tenant).to_owned()
+    match actors::domain::TenantId::parse(tenant) {
+        Ok(t) => t.state().to_string(),
+        // not a tenant at all: the pod that takes it refuses it
+        Err(_) => tenant.trim().to_owned(),
+    }
 }
 
 fn name_key(tenant: &Value, name: &Value) -> RouteKey {
@@ -224,6 +230,27 @@ mod tests {
         assert_eq!(
             route_key("/otp/v1/_validate", "", validate),
             name("pb", "9876543210")
+        );
+    }
+
+    #[test]
+    fn every_spelling_of_a_tenant_routes_alike() {
+        for tenant in ["pb", "PB", " Pb.Amritsar "] {
+            let send =
+                format!(r#"{{"otp": {{"mobileNumber": "9876543210", "tenantId": "{tenant}"}}}}"#);
+            assert_eq!(
+                route_key("/user-otp/v1/_send", "", send.as_bytes()),
+                name("pb", "9876543210"),
+                "{tenant:?}"
+            );
+        }
+        assert_eq!(
+            route_key(
+                "/user/oauth/token",
+                "grant_type=password&username=EMP-1&tenantId=PB.AMRITSAR",
+                b""
+            ),
+            name("pb", "EMP-1")
         );
     }
 

@@ -29,6 +29,8 @@ impl TrustedProxies {
     /// The client of a request from `peer` that carried these `X-Forwarded-For` header values and
     /// `x-real-ip`.
     pub fn client(&self, peer: IpAddr, forwarded_for: &[&str], real_ip: Option<&str>) -> IpAddr {
+        // an IPv4 peer of a dual-stack listener arrives as ::ffff:a.b.c.d
+        let peer = peer.to_canonical();
         if !self.enabled || !self.trusts(peer) {
             return peer;
         }
@@ -57,11 +59,15 @@ impl TrustedProxies {
     }
 }
 
-/// An `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5678`, `[::1]:80`).
+/// An `X-Forwarded-For` entry: an address, possibly with a port or brackets (`1.2.3.4:5678`, `[::1]:80`,
+/// `[2001:db8::1]`).
 fn parse_hop(hop: &str) -> Option<IpAddr> {
-    hop.parse()
+    let bare = hop.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    bare.unwrap_or(hop)
+        .parse()
         .ok()
         .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        .map(|ip: IpAddr| ip.to_canonical())
 }
 
 /// The client's address for the per-IP caps. A request another pod forwarded carries the address that pod
@@ -149,6 +155,21 @@ mod tests {
         assert_eq!(
             off.client(ip("10.1.2.3"), &["203.0.113.9"], None),
             ip("10.1.2.3")
+        );
+    }
+
+    #[test]
+    fn mapped_and_bracketed_addresses_are_the_addresses_they_name() {
+        let p = proxies();
+        let mapped = ip("::ffff:10.1.2.3");
+        assert_eq!(p.client(mapped, &["203.0.113.9"], None), ip("203.0.113.9"));
+        assert_eq!(
+            p.client(ip("10.1.2.3"), &["[2001:db8::1]"], None),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            p.client(ip("10.1.2.3"), &["[2001:db8::1]:443"], None),
+            ip("2001:db8::1")
         );
     }
 

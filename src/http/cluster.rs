@@ -157,6 +157,17 @@ pub async fn import(
     mut payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     internal_only(&req, &state)?;
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BUNDLE_BYTES) {
+        return Err(ApiError::custom(
+            "PAYLOAD_TOO_LARGE",
+            "partition bundle too large",
+        ));
+    }
     // a bundle is large: it streams with its own cap, each chunk due within the body timeout
     let timeout = body_timeout(&req);
     let mut body = BytesMut::new();

@@ -44,7 +44,10 @@ pub async fn correlate(
             Ok(id) => id.unwrap_or_else(fresh),
             // the body was read here and could not be: answered here, in the endpoint's shape
             Err(e) => {
-                let e = super::otp::unreadable_body(req.path(), e);
+                let now = req
+                    .app_data::<actix_web::web::Data<crate::startup::AppState>>()
+                    .map_or(0, |s| s.login.sessions().now_ms());
+                let e = e.in_shape_of(req.path(), now);
                 let mut response = req.error_response(e).map_into_right_body();
                 response.headers_mut().insert(HEADER, fresh());
                 return Ok(response);

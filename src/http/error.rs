@@ -242,6 +242,38 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// An error found before the handler ran (a body that could not be read), in the shape of the endpoint
+    /// of `path`: E2 for user-otp and egov-otp, E3 for the token endpoint, E4 (stamped `now_ms`) for logout,
+    /// E1 for the rest.
+    pub fn in_shape_of(self, path: &str, now_ms: i64) -> Self {
+        let legacy = match path {
+            "/user-otp/v1/_send" | "/otp/v1/_create" => Some("Invalid OTP request"),
+            "/otp/v1/_validate" => Some("Invalid OTP validation request"),
+            "/otp/v1/_search" => Some("Invalid OTP search request"),
+            _ => None,
+        };
+        if let Some(message) = legacy {
+            return self.into_legacy(message, "otp");
+        }
+        let described = || match &self.shape {
+            Shape::Tracer(errors) => errors
+                .first()
+                .map(|e| e.description.clone().unwrap_or_else(|| e.message.clone()))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        match path {
+            "/user/oauth/token" => Self::oauth(self.status, "invalid_request", described()),
+            "/user/_logout" => Self::logout_failed(now_ms),
+            _ => self,
+        }
+    }
+
     /// The E1 entries (empty for an E2 error), for tests and logs.
     pub fn errors(&self) -> &[ErrorEntry] {
         match &self.shape {

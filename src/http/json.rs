@@ -31,6 +31,10 @@ pub fn overlong_string(value: &Value, max: usize) -> Option<String> {
     match value {
         Value::String(s) if s.chars().count() > max => Some(String::new()),
         Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.chars().count() > max {
+                // a key is a field name: named by its first characters only
+                return Some(format!("{}…", k.chars().take(32).collect::<String>()));
+            }
             overlong_string(v, max).map(|rest| {
                 if rest.is_empty() || rest.starts_with('[') {
                     format!("{k}{rest}")
@@ -159,6 +163,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for PodJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        // the pods' endpoints do not exist on the public listener: nothing of the body is read there
+        let internal = req
+            .app_data::<actix_web::web::Data<crate::startup::AppState>>()
+            .is_some_and(|state| super::on_internal_listener(req, state));
+        if !internal {
+            return Box::pin(async { Err(ApiError::not_found()) });
+        }
         let body = CappedBody::from_request(req, payload);
         Box::pin(async move {
             let body = body.await?;

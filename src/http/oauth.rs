@@ -219,12 +219,16 @@ pub async fn token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     authenticate_client(&req, &state.settings.tokens.clients)?;
-    let body = body.map_err(|_| oauth_request("Request body too large"))?;
+    let body = body.map_err(|e| e.in_shape_of(req.path(), state.login.sessions().now_ms()))?;
     let params = Params::read(&req, &body.0)?;
     let max = super::json::string_limit(&req);
-    if let Some((name, _)) = params.0.iter().find(|(_, v)| v.chars().count() > max) {
+    if params
+        .0
+        .iter()
+        .any(|(k, v)| k.chars().count() > max || v.chars().count() > max)
+    {
         return Err(oauth_request(&format!(
-            "{name} is longer than {max} characters"
+            "a parameter is longer than {max} characters"
         )));
     }
     let issued = match params.get("grant_type") {
@@ -322,12 +326,21 @@ pub async fn details(
                 .ok_or_else(missing_access_token)?
         }
     };
-    let verified = state.login.sessions().verify(token).map_err(|_| {
+    let invalid = || {
         ApiError::exception(
             "InvalidAccessTokenException",
             Some("Invalid Access Token Exception".to_owned()),
         )
-    })?;
+    };
+    // no token is longer than any field may be: refused before it is hashed or parsed
+    if token.len() > super::json::string_limit(&req) {
+        return Err(invalid());
+    }
+    let verified = state
+        .login
+        .sessions()
+        .verify(token)
+        .map_err(|_| invalid())?;
     let s = &verified.snapshot;
     Ok(HttpResponse::Ok().json(DetailsOut {
         id: s.id,

@@ -73,19 +73,6 @@ const CREATE_INVALID: &str = SEND_INVALID;
 const VALIDATE_INVALID: &str = "Invalid OTP validation request";
 const SEARCH_INVALID: &str = "Invalid OTP search request";
 
-/// A body of `path` that could not be read, in the shape of the endpoint: E2 for the OTP endpoints (the
-/// routing middleware reads bodies before the handler in a sharded deployment), as it came for the others.
-pub(crate) fn unreadable_body(path: &str, e: ApiError) -> ApiError {
-    let message = match path {
-        "/user-otp/v1/_send" => SEND_INVALID,
-        "/otp/v1/_create" => CREATE_INVALID,
-        "/otp/v1/_validate" => VALIDATE_INVALID,
-        "/otp/v1/_search" => SEARCH_INVALID,
-        _ => return e,
-    };
-    e.into_legacy(message, "otp")
-}
-
 fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }

@@ -348,6 +348,43 @@ fn three_pods_serve_every_flow_through_any_pod() {
         200
     );
 
+    // every spelling of a tenant is one tenant on every pod: one session, one user
+    let (status, body) = post(
+        &format!("{}/user-otp/v1/_send", base(0)),
+        &json!({"otp": {"mobileNumber": "9123400088", "tenantId": "PB", "type": "register"}}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let code = wait_code(&c, "9123400088", None);
+    let (status, body) = post(
+        &format!("{}/otp/v1/_validate", base(1)),
+        &json!({"otp": {"otp": code, "identity": "9123400088", "tenantId": " pb "}}),
+    );
+    assert_eq!(status, 200, "the code of PB validates as pb: {body}");
+    let mut shouted = employee("SHOUTED", "9123400089");
+    shouted["tenantId"] = json!("PB.Amritsar");
+    let (status, body) = post(
+        &format!("{}/user/users/_createnovalidate", base(2)),
+        &json!({"user": shouted}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, found) = search(
+        &base(1),
+        json!({"userName": "SHOUTED", "tenantId": "pb.amritsar"}),
+    );
+    assert_eq!(
+        uuids(&found),
+        vec![body["user"][0]["uuid"].as_str().unwrap().to_owned()]
+    );
+    let (status, body) = post(
+        &format!("{}/user/users/_createnovalidate", base(0)),
+        &json!({"user": employee("SHOUTED", "9123400089")}),
+    );
+    assert_eq!(
+        (status, body["Errors"][0]["code"].as_str()),
+        (400, Some("DuplicateUserNameException")),
+        "{body}"
+    );
+
     // a body a pod cannot take is refused in the endpoint's shape, even before routing
     let (status, body) = post(
         &format!("{}/user-otp/v1/_send", base(0)),

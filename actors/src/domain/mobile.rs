@@ -106,7 +106,8 @@ impl MobileRules {
                 .iter()
                 .map(|s| compile(state, s))
                 .collect::<Result<Vec<_>, _>>()?;
-            states.insert(state.clone(), rules);
+            // keyed as tenants are compared: trimmed, lower case
+            states.insert(state.trim().to_ascii_lowercase(), rules);
         }
         Ok(Self { states, fallback })
     }
@@ -126,7 +127,7 @@ impl MobileRules {
     ) -> Result<String, MobileMismatch> {
         let rules = self
             .states
-            .get(state)
+            .get(state.trim().to_ascii_lowercase().as_str())
             .map(Vec::as_slice)
             .unwrap_or_default();
         let chosen = country_code

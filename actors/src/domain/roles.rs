@@ -92,7 +92,8 @@ impl RoleCatalog {
             states: file
                 .state
                 .iter()
-                .map(|(s, specs)| (s.clone(), names(specs)))
+                // keyed as tenants are compared: trimmed, lower case
+                .map(|(s, specs)| (s.trim().to_ascii_lowercase(), names(specs)))
                 .collect(),
         }
     }
@@ -100,7 +101,7 @@ impl RoleCatalog {
     /// The display name of `code` in `state`, if it exists there.
     pub fn name_of(&self, state: &str, code: &str) -> Option<&str> {
         self.states
-            .get(state)
+            .get(state.trim().to_ascii_lowercase().as_str())
             .and_then(|m| m.get(code))
             .or_else(|| self.common.get(code))
             .map(String::as_str)
@@ -108,7 +109,11 @@ impl RoleCatalog {
 
     /// Number of role codes known in `state`.
     pub fn len_for(&self, state: &str) -> usize {
-        self.common.len() + self.states.get(state).map_or(0, BTreeMap::len)
+        self.common.len()
+            + self
+                .states
+                .get(state.trim().to_ascii_lowercase().as_str())
+                .map_or(0, BTreeMap::len)
     }
 
     /// Resolves requested roles of a user living in `user_tenant`: tenants default to the user's, every

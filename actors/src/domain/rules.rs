@@ -207,18 +207,29 @@ impl Checker {
     }
 }
 
-/// Control characters and the format characters that reorder or hide text: bidi embeddings, overrides and
-/// isolates, directional marks, zero-width characters and the byte-order mark.
+/// Control characters and the characters that reorder or hide text: bidi embeddings, overrides, isolates
+/// and marks, line and paragraph separators, the zero-width space, word joiners and invisible operators, the
+/// soft hyphen, the combining grapheme joiner, fillers that render as nothing, the byte-order mark and tag
+/// characters. Not the zero-width joiner and non-joiner (U+200C, U+200D): Malayalam, Devanagari, Bengali,
+/// Kannada and Urdu names are spelled with them.
 fn is_hidden_or_control(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{202A}'..='\u{202E}'
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{180E}'
+                | '\u{200B}'
+                | '\u{200E}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
                 | '\u{2060}'..='\u{2064}'
                 | '\u{2066}'..='\u{2069}'
+                | '\u{3164}'
                 | '\u{FEFF}'
+                | '\u{E0000}'..='\u{E007F}'
         )
 }
 
@@ -288,8 +299,16 @@ mod tests {
 
     #[test]
     fn plain_text_refuses_control_bidi_and_invisible_characters_only() {
-        for ok in ["Asha Devi", "अशा देवी", "ਆਸ਼ਾ", "O'Brien-Smith", "محمد"]
-        {
+        // a Malayalam chillu written with a zero-width joiner, a Hindi half form with a non-joiner
+        for ok in [
+            "Asha Devi",
+            "अशा देवी",
+            "ਆਸ਼ਾ",
+            "O'Brien-Smith",
+            "محمد",
+            "അവന\u{0D4D}\u{200D}",
+            "क\u{094D}\u{200C}ष",
+        ] {
             assert!(
                 one(|c| {
                     c.plain_text("name", Some(ok));
@@ -306,6 +325,10 @@ mod tests {
             "ad\u{2067}min",
             "a\u{200B}b",
             "\u{FEFF}x",
+            "a\u{2028}b",
+            "ad\u{00AD}min",
+            "x\u{3164}",
+            "tag\u{E0041}",
         ] {
             let v = one(|c| {
                 c.plain_text("userName", Some(bad));

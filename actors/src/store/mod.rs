@@ -150,7 +150,7 @@ impl Store {
             commit.clone(),
             opts.partitions,
         )?;
-        let sessions = SessionStore::open(&db, keyring.clone(), commit.clone())?;
+        let sessions = SessionStore::open(&db, commit.clone())?;
         let users = UserStore::open(
             &db,
             keyring.clone(),

@@ -4,8 +4,9 @@
 //! - `lockouts`: user uuid (16 bytes) → the user's [`LockoutState`]; removed when clear.
 //! - `token_families`: family id (16 bytes) → [`Family`]: whose session, until when, its current access token.
 //! - `refresh_tokens`: SHA-256(refresh token) → [`RefreshEntry`]: the family, when the token was spent and
-//!   the tokens issued for it then (sealed: they are bearer credentials). Refresh tokens are 256 random bits,
-//!   so an unsalted hash is enough to make the stored key useless.
+//!   the tokens issued for it then, sealed by the caller under a key derived from the spent token itself —
+//!   which is stored nowhere — so the data dir, its keys included, cannot open them. Refresh tokens carry 240
+//!   random bits, so an unsalted hash is enough to make the stored key useless.
 //! - `user_families`: user uuid ‖ family id → the family's expiry (big-endian ms), to revoke all of a user's
 //!   sessions.
 //! - `revoked`: `f` ‖ family id or `j` ‖ access-token id → when the entry may be forgotten (big-endian ms);
@@ -21,7 +22,6 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{GroupCommit, StoreError};
 use crate::domain::lockout::LockoutState;
-use crate::seal::Keyring;
 
 const LOCKOUTS: &str = "lockouts";
 const FAMILIES: &str = "token_families";
@@ -55,8 +55,8 @@ pub struct RefreshEntry {
     pub family: [u8; 16],
     /// When it was used for a refresh, epoch ms.
     pub spent_ms: Option<i64>,
-    /// What that refresh issued, sealed (bound to this entry's key): answered again to a use within the
-    /// grace window. Entries spent before this was kept have none.
+    /// What that refresh issued, sealed by the caller (base64): answered again to a use within the grace
+    /// window. Entries spent before this was kept have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successor: Option<String>,
 }
@@ -70,9 +70,9 @@ pub enum RefreshOutcome {
         /// The family before the refresh.
         previous: Family,
     },
-    /// The token was spent within the grace window: what its refresh issued then (the successor's bytes as
-    /// the caller gave them), and nothing changed.
-    Repeated(zeroize::Zeroizing<Vec<u8>>),
+    /// The token was spent within the grace window: what its refresh issued then (the sealed successor as
+    /// the caller gave it), and nothing changed.
+    Repeated(Vec<u8>),
     /// No such token.
     Unknown,
     /// The family is revoked or over.
@@ -92,7 +92,6 @@ pub enum Revoked {
 
 /// Lockouts, refresh families and revocations.
 pub struct SessionStore {
-    keyring: std::sync::Arc<Keyring>,
     pub(super) lockouts: sled::Tree,
     pub(super) families: sled::Tree,
     pub(super) refresh: sled::Tree,
@@ -110,13 +109,8 @@ enum Abort {
 }
 
 impl SessionStore {
-    pub(super) fn open(
-        db: &sled::Db,
-        keyring: std::sync::Arc<Keyring>,
-        commit: GroupCommit,
-    ) -> Result<Self, StoreError> {
+    pub(super) fn open(db: &sled::Db, commit: GroupCommit) -> Result<Self, StoreError> {
         Ok(Self {
-            keyring,
             lockouts: db.open_tree(LOCKOUTS)?,
             families: db.open_tree(FAMILIES)?,
             refresh: db.open_tree(REFRESH)?,
@@ -222,9 +216,9 @@ impl SessionStore {
     }
 
     /// Uses refresh token `old` at `now`. When it is live: stores `new` in its family with the new access
-    /// token, and `successor` (what this refresh issues, sealed) with the spent token. When it was spent at
-    /// most `grace_ms` ago: answers that successor, changing nothing. When it was spent earlier: revokes the
-    /// family. One transaction; returns once on disk.
+    /// token, and `successor` (what this refresh issues, sealed by the caller) with the spent token. When it
+    /// was spent at most `grace_ms` ago: answers that successor, changing nothing (once the first refresh is
+    /// on disk). When it was spent earlier: revokes the family. One transaction; returns once on disk.
     pub async fn refresh(
         &self,
         old: &[u8; 32],
@@ -236,8 +230,7 @@ impl SessionStore {
     ) -> Result<RefreshOutcome, StoreError> {
         use base64::Engine;
         use base64::engine::general_purpose::STANDARD;
-        let aad = successor_aad(old);
-        let sealed = STANDARD.encode(self.keyring.seal(successor, &aad)?);
+        let sealed = STANDARD.encode(successor);
         let result = (&self.families, &self.refresh, &self.revoked).transaction(
             |(families, refresh, revoked)| {
                 let abort = |a: Abort| ConflictableTransactionError::Abort(a);
@@ -289,12 +282,12 @@ impl SessionStore {
             Err(TransactionError::Abort(Abort::Unknown)) => return Ok(RefreshOutcome::Unknown),
             Err(TransactionError::Abort(Abort::Dead)) => return Ok(RefreshOutcome::Dead),
             Err(TransactionError::Abort(Abort::Repeated(sealed))) => {
-                // nothing was written: nothing to wait for
-                let raw = STANDARD
+                let sealed = STANDARD
                     .decode(sealed)
                     .map_err(|_| StoreError::Corrupt("refresh successor".into()))?;
-                let plain = self.keyring.open(&raw, &aad)?;
-                return Ok(RefreshOutcome::Repeated(zeroize::Zeroizing::new(plain)));
+                // the first refresh may still be on its way to disk: answer its tokens only once they last
+                self.commit.commit().await?;
+                return Ok(RefreshOutcome::Repeated(sealed));
             }
             Err(TransactionError::Abort(Abort::Codec(e))) => return Err(e.into()),
             Err(TransactionError::Storage(e)) => return Err(e.into()),
@@ -413,11 +406,6 @@ impl SessionStore {
     }
 }
 
-/// What a refresh successor is sealed to: its tree and the spent token's hash, so it opens nowhere else.
-fn successor_aad(old: &[u8; 32]) -> Vec<u8> {
-    [REFRESH.as_bytes(), b"/", old].concat()
-}
-
 fn be_i64(raw: &[u8]) -> Result<i64, StoreError> {
     Ok(i64::from_be_bytes(raw.try_into().map_err(|_| {
         StoreError::Corrupt("timestamp value".into())
@@ -481,13 +469,6 @@ mod tests {
             .unwrap();
         assert_eq!(first, RefreshOutcome::Rotated { previous: family() });
         assert_eq!(s.family_by_id(FAM).unwrap().unwrap().access_jti, JTI2);
-        let stored = s.refresh.get([1; 32]).unwrap().unwrap();
-        assert!(
-            !stored
-                .windows(b"first refresh".len())
-                .any(|w| w == b"first refresh"),
-            "the successor is sealed"
-        );
         // a concurrent use of the spent token inside the window gets what the first one issued, and
         // changes nothing: the family keeps one chain
         let again = s
@@ -503,9 +484,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             again,
-            RefreshOutcome::Repeated(zeroize::Zeroizing::new(
-                b"tokens of the first refresh".to_vec()
-            ))
+            RefreshOutcome::Repeated(b"tokens of the first refresh".to_vec())
         );
         assert!(s.peek_refresh(&[3; 32]).unwrap().is_none(), "no new token");
         assert_eq!(s.family_by_id(FAM).unwrap().unwrap().access_jti, JTI2);
