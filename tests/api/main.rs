@@ -3,6 +3,7 @@
 mod bad_input;
 mod clients;
 mod create;
+mod framing;
 mod helpers;
 mod login;
 mod messages;
@@ -15,4 +16,5 @@ mod process_login;
 mod search;
 mod security;
 mod sessions;
+mod tenants;
 mod update;
