@@ -257,38 +257,45 @@ async fn send_from(app: &TestApp, mobile: &str, headers: &[(&str, &str)]) -> Sta
 
 #[actix_web::test]
 async fn a_client_rotating_forged_forwarding_headers_stays_under_its_cap() {
+    use StatusCode as S;
+    // four sends to four numbers, the n-th with the headers `forge(n)`: the statuses
+    let rotate = |app: TestApp, forge: fn(u8) -> (String, String)| async move {
+        let mut statuses = Vec::new();
+        for n in 0..4u8 {
+            let (forwarded_for, real_ip) = forge(n);
+            let headers = [
+                ("x-forwarded-for", forwarded_for.as_str()),
+                ("x-real-ip", real_ip.as_str()),
+            ];
+            statuses.push(send_from(&app, &format!("97{n:08}"), &headers).await);
+        }
+        (statuses, app)
+    };
     // behind a proxy of ours (loopback is one by default): the proxy appends the client it saw
     let app = spawn_app_at(actors::Clock::System, |s| {
         s.otp.max_sends_per_ip_per_hour = 2
     })
     .await;
-    let mut statuses = Vec::new();
-    for n in 0..5 {
-        let forged = format!("198.51.100.{n}, 203.0.113.9");
-        let real_ip = format!("192.0.2.{n}");
-        statuses.push(
-            send_from(
-                &app,
-                &format!("97000000{n:02}"),
-                &[("x-forwarded-for", &forged), ("x-real-ip", &real_ip)],
-            )
-            .await,
-        );
-    }
+    let behind_proxy = |n: u8| {
+        (
+            format!("198.51.100.{n}, 203.0.113.9"),
+            format!("192.0.2.{n}"),
+        )
+    };
+    let (statuses, app) = rotate(app, behind_proxy).await;
     assert_eq!(
         statuses,
         [
-            StatusCode::CREATED,
-            StatusCode::CREATED,
-            StatusCode::TOO_MANY_REQUESTS,
-            StatusCode::TOO_MANY_REQUESTS,
-            StatusCode::TOO_MANY_REQUESTS
+            S::CREATED,
+            S::CREATED,
+            S::TOO_MANY_REQUESTS,
+            S::TOO_MANY_REQUESTS
         ]
     );
     // another client behind the same proxy has its own budget
     assert_eq!(
         send_from(&app, "9700000099", &[("x-forwarded-for", "203.0.113.10")]).await,
-        StatusCode::CREATED
+        S::CREATED
     );
 
     // straight from an address that is no proxy of ours: its headers name nobody
@@ -297,25 +304,15 @@ async fn a_client_rotating_forged_forwarding_headers_stays_under_its_cap() {
         s.http.trusted_proxies = Vec::new();
     })
     .await;
-    let mut statuses = Vec::new();
-    for n in 0..4 {
-        let forged = format!("198.51.100.{n}");
-        statuses.push(
-            send_from(
-                &app,
-                &format!("97100000{n:02}"),
-                &[("x-forwarded-for", &forged), ("x-real-ip", &forged)],
-            )
-            .await,
-        );
-    }
+    let direct = |n: u8| (format!("198.51.100.{n}"), format!("198.51.100.{n}"));
+    let (statuses, _) = rotate(app, direct).await;
     assert_eq!(
         statuses,
         [
-            StatusCode::CREATED,
-            StatusCode::CREATED,
-            StatusCode::TOO_MANY_REQUESTS,
-            StatusCode::TOO_MANY_REQUESTS
+            S::CREATED,
+            S::CREATED,
+            S::TOO_MANY_REQUESTS,
+            S::TOO_MANY_REQUESTS
         ]
     );
 }

@@ -252,11 +252,7 @@ impl UserStore {
         let mut left = Vec::new();
         for kv in self.users.iter() {
             let (key, raw) = kv?;
-            let id = i64::from_be_bytes(
-                key.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("user key".into()))?,
-            );
+            let id = id_of_key(&key)?;
             let record = self.open_record(id, &raw)?;
             let normal = |t: &TenantId| t.is_normalised();
             if normal(&record.tenant_id) && record.roles.iter().all(|r| normal(&r.tenant_id)) {
@@ -467,6 +463,14 @@ impl UserStore {
                 TransactionError::Storage(e) => UserWriteError::Store(e.into()),
             })
     }
+}
+
+/// The id a `users` key holds.
+fn id_of_key(key: &[u8]) -> Result<i64, StoreError> {
+    Ok(i64::from_be_bytes(
+        key.try_into()
+            .map_err(|_| StoreError::Corrupt("user key".into()))?,
+    ))
 }
 
 fn aad(tree: &str, key: &[u8]) -> Vec<u8> {

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use super::{
-    K_ALT_MOBILE, K_EMAIL, K_MOBILE, K_NAME, K_USERNAME, UserStore, blind_prefix, role_prefix,
-    role_tenant_prefix,
+    K_ALT_MOBILE, K_EMAIL, K_MOBILE, K_NAME, K_USERNAME, UserStore, blind_prefix, id_of_key,
+    role_prefix, role_tenant_prefix,
 };
 use crate::domain::UserRecord;
 use crate::domain::search::UserQuery;
@@ -43,11 +43,7 @@ impl UserStore {
             None => {
                 for kv in self.users.iter() {
                     let (key, raw) = kv?;
-                    let id = i64::from_be_bytes(
-                        key.as_ref()
-                            .try_into()
-                            .map_err(|_| StoreError::Corrupt("user key".into()))?,
-                    );
+                    let id = id_of_key(&key)?;
                     if !visit(self.open_record(id, &raw)?) {
                         break;
                     }

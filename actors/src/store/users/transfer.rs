@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 
 use sled::transaction::ConflictableTransactionError;
 
-use super::{AUDIT, Abort, AuditEntry, UserStore, UserWriteError, aad};
+use super::{AUDIT, Abort, AuditEntry, UserStore, UserWriteError, aad, id_of_key};
 use crate::domain::UserRecord;
 use crate::partition::partition_of_id;
 use crate::store::StoreError;
@@ -142,11 +142,4 @@ impl UserStore {
         self.seq_floor.store(floor, Ordering::SeqCst);
         Ok(())
     }
-}
-
-fn id_of_key(key: &[u8]) -> Result<i64, StoreError> {
-    Ok(i64::from_be_bytes(
-        key.try_into()
-            .map_err(|_| StoreError::Corrupt("user key".into()))?,
-    ))
 }
