@@ -169,8 +169,8 @@ pub fn outbox(settings: Settings) -> Result<String, String> {
         )
     })?;
     let s = store
-        .otp()
-        .outbox_summary(Clock::System.now_ms())
+        .outbox()
+        .summary(Clock::System.now_ms())
         .map_err(|e| e.to_string())?;
     let age = s
         .oldest_age_ms

@@ -14,9 +14,9 @@ use actors::partition::PartitionMap;
 use actors::store::MoveCounts;
 
 use crate::cli::RebalanceArgs;
+use crate::cluster::api::{Partitions, PodStatus};
 use crate::cluster::{PeerError, Peers};
 use crate::config::Settings;
-use crate::http::cluster::{Partitions, PodStatus};
 
 /// The ordinal the command uses in the forwarded mark (it is no pod).
 const OPERATOR: u16 = u16::MAX;

@@ -21,6 +21,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use crate::cluster::Cluster;
+pub use crate::cluster::api::RevocationList;
 use crate::tokens::{Snapshot, TokenCodec, TokenError, Verified};
 
 /// Access tokens remembered as verified at most (then the cache starts over).
@@ -117,15 +118,6 @@ fn successor_keyring(refresh_token: &str) -> actors::seal::Keyring {
 
 fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
     uuid::Uuid::parse_str(id).ok().map(|u| *u.as_bytes())
-}
-
-/// Revocations as they travel between pods: ids with the moment they may be forgotten (epoch ms).
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RevocationList {
-    /// Refresh families.
-    pub families: Vec<(String, i64)>,
-    /// Single access tokens.
-    pub access: Vec<(String, i64)>,
 }
 
 /// Sessions over the store.

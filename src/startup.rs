@@ -22,8 +22,8 @@ use actors::store::{Store, StoreError, StoreKeys, StoreOptions};
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::config::{ConfigError, EnvSource, Settings, SinkKind};
-use crate::http::health::Readiness;
 use crate::http::json::{BodyLimit, BodyTimeout, StringLimit};
+use crate::http::state::{AppState, Readiness};
 use crate::kafka::{KafkaSetupError, KafkaSink, KafkaTopics};
 use crate::login::{Login, LoginRules};
 use crate::otp::OtpService;
@@ -34,24 +34,23 @@ use crate::tokens::TokenCodec;
 use actors::lockout::{LockoutDeps, LockoutError, Lockouts};
 use actors::metrics::TenantLabels;
 
-/// Shared state of the request handlers.
-pub struct AppState {
-    /// The user registry.
-    pub registry: Registry,
-    /// The OTP flows.
-    pub otp: OtpService,
-    /// Logins, sessions and lockouts.
-    pub login: Login,
-    /// The internal listener's address (internal-only endpoints check it).
-    pub internal_addr: SocketAddr,
-    /// The settings in force.
-    pub settings: Arc<Settings>,
-    /// Readiness switch.
-    pub readiness: Readiness,
-    /// This pod's place among the shards.
-    pub cluster: Arc<Cluster>,
-    /// Whose forwarding headers name the client.
-    pub proxies: crate::http::client_ip::TrustedProxies,
+/// Start-up in a sharded deployment: adopt the newest map a peer follows, apply the revocations made while
+/// this pod was down, then report ready.
+async fn catch_up(state: web::Data<AppState>) {
+    state.cluster.pull_map().await;
+    let mut applied = 0;
+    for list in state.cluster.pull_revocations().await {
+        applied += list.families.len() + list.access.len();
+        if let Err(e) = state.login.sessions().apply_remote(&list).await {
+            tracing::warn!(error = %e, "revocations from a peer not applied");
+        }
+    }
+    tracing::info!(
+        revocations = applied,
+        map_version = state.cluster.map().version(),
+        "caught up with the other pods"
+    );
+    state.readiness.set(true);
 }
 
 /// Earlier builds stored tenants as requests spelled them (`PB`): brought to one spelling before anything
@@ -209,7 +208,7 @@ impl Application {
             settings: settings.clone(),
             readiness: readiness.clone(),
             cluster: cluster.clone(),
-            proxies: settings.trusted_proxies(),
+            proxies: crate::http::client_ip::TrustedProxies::from_settings(&settings.http),
         });
         let limit = BodyLimit(settings.http.max_body_bytes);
         let body_timeout = BodyTimeout(Duration::from_secs(settings.http.body_timeout_secs));
@@ -220,9 +219,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(
                     crate::observability::http_metrics,
                 ))
-                .wrap(actix_web::middleware::from_fn(
-                    crate::cluster::forward::route,
-                ))
+                .wrap(actix_web::middleware::from_fn(crate::http::forward::route))
                 .wrap(actix_web::middleware::from_fn(
                     crate::http::correlation::correlate,
                 ))
@@ -247,7 +244,7 @@ impl Application {
         cluster.publish_metrics();
         if cluster.sharded() {
             // ready once the newest map and the revocations made while this pod was down are in
-            actix_web::rt::spawn(crate::cluster::calls::catch_up(state.clone()));
+            actix_web::rt::spawn(catch_up(state.clone()));
         } else {
             readiness.set(true);
         }

@@ -1,4 +1,5 @@
 //! Structured logs through `tracing`: text for people, JSON for collectors; `RUST_LOG` overrides the level.
+//! And the correlation id of the request a task serves, so calls made for it carry it on.
 
 use tracing_subscriber::EnvFilter;
 
@@ -14,4 +15,24 @@ pub fn init(log: &LogSettings) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+tokio::task_local! {
+    static CORRELATION_ID: std::sync::Arc<str>;
+}
+
+/// The header DIGIT's tracer reads and its gateway sets.
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// Runs `work` as the serving of the request with correlation id `id`.
+pub async fn with_correlation_id<F: std::future::Future>(
+    id: std::sync::Arc<str>,
+    work: F,
+) -> F::Output {
+    CORRELATION_ID.scope(id, work).await
+}
+
+/// The correlation id of the request being served on this task, if any.
+pub fn correlation_id() -> Option<std::sync::Arc<str>> {
+    CORRELATION_ID.try_with(std::sync::Arc::clone).ok()
 }

@@ -81,8 +81,8 @@ impl Notifier {
         config: NotifierConfig,
     ) -> Result<usize, String> {
         let batch = store
-            .otp()
-            .outbox_batch(config.batch)
+            .outbox()
+            .batch(config.batch)
             .map_err(|e| e.to_string())?;
         let now = clock.now_ms();
         // the outbox is ordered by queueing: the batch's first record is the oldest waiting
@@ -134,18 +134,15 @@ impl Notifier {
                     stored.attempts += 1;
                     stored.last_error = Some(e.clone());
                     store
-                        .otp()
-                        .outbox_failed(*seq, &stored)
+                        .outbox()
+                        .failed(*seq, &stored)
                         .map_err(|e| e.to_string())?;
                     first_error.get_or_insert(e);
                 }
             }
         }
-        store
-            .otp()
-            .outbox_ack_all(&acked)
-            .map_err(|e| e.to_string())?;
-        metrics::gauge!(m::OUTBOX_DEPTH).set(store.otp().outbox_depth() as f64);
+        store.outbox().ack_all(&acked).map_err(|e| e.to_string())?;
+        metrics::gauge!(m::OUTBOX_DEPTH).set(store.outbox().depth() as f64);
         match first_error {
             Some(e) if done == 0 => Err(e),
             _ => Ok(done),
@@ -229,7 +226,7 @@ impl Handler<Drain> for Notifier {
         );
         Box::pin(async move {
             let deadline = tokio::time::Instant::now() + msg.within;
-            while tokio::time::Instant::now() < deadline && store.otp().outbox_depth() > 0 {
+            while tokio::time::Instant::now() < deadline && store.outbox().depth() > 0 {
                 match tokio::time::timeout_at(
                     deadline,
                     Self::deliver_batch(store.clone(), sink.clone(), clock.clone(), config),
@@ -240,7 +237,7 @@ impl Handler<Drain> for Notifier {
                     _ => break,
                 }
             }
-            store.otp().outbox_depth()
+            store.outbox().depth()
         })
     }
 }

@@ -76,7 +76,7 @@ async fn the_file_sink_gets_every_payload_in_order_with_expiry_stamped() {
     )
     .start();
     notifier.do_send(Kick);
-    wait_until(|| store.otp().outbox_depth() == 0).await;
+    wait_until(|| store.outbox().depth() == 0).await;
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
         .unwrap()
         .lines()
@@ -134,11 +134,11 @@ async fn failures_keep_the_record_and_retry_until_acknowledged() {
     });
     let _notifier = Notifier::new(store.clone(), sink.clone(), Clock::manual(0), CONFIG).start();
     wait_until(|| sink.calls.load(Ordering::SeqCst) >= 2).await;
-    let kept = store.otp().outbox_batch(1).unwrap();
+    let kept = store.outbox().batch(1).unwrap();
     assert_eq!(kept.len(), 1, "kept while failing");
     assert!(kept[0].1.attempts >= 1);
     assert_eq!(kept[0].1.last_error.as_deref(), Some("broker unreachable"));
-    wait_until(|| store.otp().outbox_depth() == 0).await;
+    wait_until(|| store.outbox().depth() == 0).await;
     assert_eq!(sink.delivered.load(Ordering::SeqCst), 1, "delivered once");
 }
 
@@ -154,7 +154,7 @@ async fn records_whose_code_expired_are_dropped_not_sent() {
     });
     let _notifier =
         Notifier::new(store.clone(), sink.clone(), Clock::manual(1_000), CONFIG).start();
-    wait_until(|| store.otp().outbox_depth() == 0).await;
+    wait_until(|| store.outbox().depth() == 0).await;
     assert_eq!(sink.delivered.load(Ordering::SeqCst), 1);
 }
 

@@ -151,7 +151,7 @@ impl Rig {
 
     /// The code of the newest SMS in the outbox (what the citizen receives).
     fn last_sms_code(&self) -> String {
-        let batch = self.store.otp().outbox_batch(1000).unwrap();
+        let batch = self.store.outbox().batch(1000).unwrap();
         let sms = batch
             .iter()
             .rev()
@@ -185,7 +185,7 @@ async fn a_sent_code_validates_exactly_once_and_payloads_match_the_contract() {
     let receipt = r.send(Purpose::Login).await.unwrap();
     assert!(receipt.is_new);
     assert_eq!(receipt.queued, 2, "sms and e-mail for login");
-    let batch = r.store.otp().outbox_batch(10).unwrap();
+    let batch = r.store.outbox().batch(10).unwrap();
     let sms = &batch[0].1.payload;
     let code = r.last_sms_code();
     assert_eq!(code.len(), 6);
@@ -252,7 +252,7 @@ async fn register_sends_no_email_and_a_resend_is_the_same_code() {
     assert!(!again.is_new);
     assert_eq!(again.token_id, first.token_id);
     assert_eq!(r.last_sms_code(), code);
-    assert_eq!(r.store.otp().outbox_depth(), 2);
+    assert_eq!(r.store.outbox().depth(), 2);
 }
 
 #[actix::test]
@@ -278,7 +278,7 @@ async fn held_resends_and_refused_new_codes_queue_nothing() {
         (held.queued, held.held.map(Hold::reason)),
         (0, Some("per_code"))
     );
-    assert_eq!(r.store.otp().outbox_depth(), 3, "three SMS for one code");
+    assert_eq!(r.store.outbox().depth(), 3, "three SMS for one code");
     assert_eq!(r.last_sms_code(), code);
 
     // once the code is used, the next one is new and the limits can refuse it
@@ -300,11 +300,7 @@ async fn held_resends_and_refused_new_codes_queue_nothing() {
         r.send(Purpose::Register).await,
         Err(SendError::Throttled(Throttle::Hourly { .. }))
     ));
-    assert_eq!(
-        r.store.otp().outbox_depth(),
-        5,
-        "refused sends queue nothing"
-    );
+    assert_eq!(r.store.outbox().depth(), 5, "refused sends queue nothing");
 }
 
 #[actix::test]
@@ -438,7 +434,7 @@ async fn direct_codes_for_other_services() {
         "a direct code's token id carries the home partition of (state, identity)"
     );
     assert_eq!(
-        r.store.otp().outbox_depth(),
+        r.store.outbox().depth(),
         0,
         "nothing is sent for a direct code"
     );
@@ -465,7 +461,7 @@ async fn test_numbers_use_their_fixed_code_without_sms_until_their_date() {
     let r = rig_with(store, clock.clone(), Duration::from_secs(60), codes);
     let receipt = r.send(Purpose::Login).await.unwrap();
     assert_eq!((receipt.queued, receipt.token_id.as_str()), (0, TEST_TOKEN));
-    assert_eq!(r.store.otp().outbox_depth(), 0, "no sms to a test number");
+    assert_eq!(r.store.outbox().depth(), 0, "no sms to a test number");
     assert!(r.validate(Some(Purpose::Login), "246810").await.is_ok());
     assert!(
         r.validate(Some(Purpose::Login), "246810").await.is_ok(),

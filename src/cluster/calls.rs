@@ -5,34 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::domain::UserRecord;
-use actors::domain::otp::Purpose;
 use actors::domain::search::UserQuery;
 use actors::metrics::CLUSTER_CALLS;
 use actors::partition::PartitionMap;
 use futures_util::future::join_all;
-use serde::{Deserialize, Serialize};
 
+use super::api::{OtpCheck, OtpSend, OtpSent, OtpVerdict, RevocationList};
 use super::{Cluster, PeerError};
-use crate::sessions::RevocationList;
-
-/// Start-up in a sharded deployment: adopt the newest map a peer follows, apply the revocations made while
-/// this pod was down, then report ready.
-pub async fn catch_up(state: actix_web::web::Data<crate::startup::AppState>) {
-    state.cluster.pull_map().await;
-    let mut applied = 0;
-    for list in state.cluster.pull_revocations().await {
-        applied += list.families.len() + list.access.len();
-        if let Err(e) = state.login.sessions().apply_remote(&list).await {
-            tracing::warn!(error = %e, "revocations from a peer not applied");
-        }
-    }
-    tracing::info!(
-        revocations = applied,
-        map_version = state.cluster.map().version(),
-        "caught up with the other pods"
-    );
-    state.readiness.set(true);
-}
 
 /// Pauses before each retry of a revocation broadcast to a pod that did not take it.
 const BROADCAST_RETRIES: [Duration; 3] = [
@@ -40,67 +19,6 @@ const BROADCAST_RETRIES: [Duration; 3] = [
     Duration::from_secs(1),
     Duration::from_secs(5),
 ];
-
-/// An OTP check asked of the pod owning the code's session.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OtpCheck {
-    /// Mobile number (identity).
-    pub identity: String,
-    /// Tenant (the state is used).
-    pub tenant: String,
-    /// The code presented.
-    pub code: String,
-    /// The purpose the code must have.
-    pub purpose: Option<Purpose>,
-}
-
-/// A send asked of the pod owning the session of the number it goes to (a password reset whose user's stored
-/// number is not the one typed).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OtpSend {
-    /// Purpose of the code.
-    pub purpose: Purpose,
-    /// Where it goes; `to.mobile` names the session.
-    pub to: actors::otp_session::Recipients,
-    /// The state tenant.
-    pub tenant: String,
-    /// The per-IP cap's refusal at the pod that took the request.
-    pub ip_refused: Option<i64>,
-}
-
-/// Its answer: what the session did, or the limit that refused it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum OtpSent {
-    /// The code went out, or was held.
-    Sent(actors::otp_session::SendReceipt),
-    /// A limit refused it.
-    Refused(actors::domain::otp::Throttle),
-}
-
-impl From<Result<actors::otp_session::SendReceipt, actors::domain::otp::Throttle>> for OtpSent {
-    fn from(sent: Result<actors::otp_session::SendReceipt, actors::domain::otp::Throttle>) -> Self {
-        match sent {
-            Ok(receipt) => Self::Sent(receipt),
-            Err(t) => Self::Refused(t),
-        }
-    }
-}
-
-impl From<OtpSent> for Result<actors::otp_session::SendReceipt, actors::domain::otp::Throttle> {
-    fn from(sent: OtpSent) -> Self {
-        match sent {
-            OtpSent::Sent(receipt) => Ok(receipt),
-            OtpSent::Refused(t) => Err(t),
-        }
-    }
-}
-
-/// Its answer.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct OtpVerdict {
-    /// The code matched and is now spent.
-    pub valid: bool,
-}
 
 fn count(kind: &'static str, ok: bool) {
     let result = if ok { "ok" } else { "unavailable" };

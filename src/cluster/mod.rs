@@ -6,10 +6,9 @@
 //! partition returns only after the requests already inside it have finished, so an export taken then is
 //! complete. With one replica nothing here is on a request's path but one atomic load.
 
+pub mod api;
 pub mod calls;
-pub mod forward;
 pub mod peers;
-pub mod route;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};

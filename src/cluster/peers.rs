@@ -210,8 +210,8 @@ impl Peers {
             .header(FORWARDED, from.to_string())
             .header("content-type", content_type);
         // a call made while serving a request carries its correlation id, as DIGIT's tracer does
-        if let Some(id) = crate::http::correlation::current() {
-            req = req.header(crate::http::correlation::HEADER.as_str(), id.as_bytes());
+        if let Some(id) = crate::telemetry::correlation_id() {
+            req = req.header(crate::telemetry::CORRELATION_HEADER, id.as_ref());
         }
         let resp = req
             .body(body)

@@ -363,19 +363,6 @@ impl Settings {
         }
     }
 
-    /// Whose forwarding headers name the client (entries were checked at load).
-    pub fn trusted_proxies(&self) -> crate::http::client_ip::TrustedProxies {
-        crate::http::client_ip::TrustedProxies {
-            enabled: self.http.trust_forwarded_headers,
-            networks: self
-                .http
-                .trusted_proxies
-                .iter()
-                .filter_map(|p| parse_network(p))
-                .collect(),
-        }
-    }
-
     /// The OTP limits.
     pub fn otp_policy(&self) -> actors::domain::otp::OtpPolicy {
         let o = &self.otp;
@@ -473,7 +460,7 @@ impl Settings {
 }
 
 /// A network (`10.0.0.0/8`) or a single address (`10.1.2.3`, as `/32` or `/128`).
-fn parse_network(raw: &str) -> Option<ipnet::IpNet> {
+pub fn parse_network(raw: &str) -> Option<ipnet::IpNet> {
     let raw = raw.trim();
     raw.parse()
         .ok()

@@ -19,10 +19,10 @@ use super::otp::validation_failed;
 use super::request_info::RequestInfoIn;
 use super::user_json::{ResponseInfo, UsersResponse, View};
 use super::users::parse;
+use crate::http::state::AppState;
 use crate::login::{Credential, LoginError};
 use crate::otp::OtpError;
 use crate::registry::RegistryError;
-use crate::startup::AppState;
 
 fn busy() -> ApiError {
     ApiError::unavailable("SERVICE_BUSY", "The service is saturated; retry shortly")

@@ -4,8 +4,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::error::ApiError;
-use super::on_internal_listener;
-use crate::startup::AppState;
+use super::request_info::on_internal_listener;
+use crate::http::state::AppState;
 
 /// `GET /admin/outbox` (internal listener only): depth, the oldest record's age, the most attempts of one
 /// record and the latest delivery error — what `digit-user admin outbox` prints for a stopped service.
@@ -20,8 +20,8 @@ pub async fn outbox(
     let summary = state
         .registry
         .store()
-        .otp()
-        .outbox_summary(now)
+        .outbox()
+        .summary(now)
         .map_err(|e| ApiError::internal(&e))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "sink": state.settings.sink(),

@@ -7,10 +7,7 @@
 
 use std::net::IpAddr;
 
-use actix_web::HttpRequest;
 use ipnet::IpNet;
-
-use crate::startup::AppState;
 
 /// Which proxies' forwarding headers are believed.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +19,18 @@ pub struct TrustedProxies {
 }
 
 impl TrustedProxies {
+    /// The proxies `http` names (its entries were checked when the settings loaded).
+    pub fn from_settings(http: &crate::config::HttpSettings) -> Self {
+        Self {
+            enabled: http.trust_forwarded_headers,
+            networks: http
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| crate::config::parse_network(p))
+                .collect(),
+        }
+    }
+
     fn trusts(&self, ip: IpAddr) -> bool {
         self.networks.iter().any(|n| n.contains(&ip))
     }
@@ -68,28 +77,6 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .ok()
         .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
         .map(|ip: IpAddr| ip.to_canonical())
-}
-
-/// The client's address for the per-IP caps. A request another pod forwarded carries the address that pod
-/// worked out (believed only on the internal listener, which only the app's pods reach).
-pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    if crate::cluster::forward::from_peer(req, state)
-        && let Some(ip) = header(crate::cluster::CLIENT_IP).and_then(|v| v.parse().ok())
-    {
-        return Some(ip);
-    }
-    let peer = req.peer_addr()?.ip();
-    let forwarded_for: Vec<&str> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    Some(
-        state
-            .proxies
-            .client(peer, &forwarded_for, header("x-real-ip")),
-    )
 }
 
 #[cfg(test)]

@@ -8,44 +8,69 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use actix_web::dev::Payload as DevPayload;
 use actix_web::web::{Bytes, BytesMut, Payload};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actors::domain::search::UserQuery;
 use actors::partition::{PartitionMap, partition_of_id};
 use actors::store::MoveCounts;
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use super::json::{PodJson, body_timeout, body_too_slow, unreadable};
-use super::on_internal_listener;
-use crate::cluster::calls::{OtpCheck, OtpSend, OtpSent, OtpVerdict};
+use super::json::{CappedBody, body_timeout, body_too_slow, unreadable};
+use super::request_info::on_internal_listener;
+use crate::cluster::api::{OtpCheck, OtpSend, OtpSent, OtpVerdict, Partitions, PodStatus};
 use crate::cluster::{ClusterError, Owner};
+use crate::http::state::AppState;
 use crate::otp::OtpError;
 use crate::sessions::RevocationList;
-use crate::startup::AppState;
 
 /// Largest partition bundle an import reads (one partition of a large state, sealed).
 const MAX_BUNDLE_BYTES: usize = 512 << 20;
 /// Longest a freeze waits for the requests inside the partitions to finish.
 const FREEZE_DRAIN: Duration = Duration::from_secs(10);
 
-/// A set of partitions.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Partitions {
-    /// Partition numbers.
-    pub partitions: Vec<u16>,
+/// A JSON body of the pods' own endpoints, read under the public cap and timeout; a body that does not parse
+/// is a 400 in DIGIT's E1 shape, never actix's plain text.
+pub struct PodJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for PodJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut DevPayload) -> Self::Future {
+        // the pods' endpoints do not exist on the public listener: nothing of the body is read there
+        let internal = req
+            .app_data::<actix_web::web::Data<crate::http::state::AppState>>()
+            .is_some_and(|state| super::request_info::on_internal_listener(req, state));
+        if !internal {
+            return Box::pin(async { Err(ApiError::not_found()) });
+        }
+        let body = CappedBody::from_request(req, payload);
+        Box::pin(async move {
+            let body = body.await?;
+            serde_json::from_slice(&body.0)
+                .map(PodJson)
+                .map_err(|e| ApiError::custom("JsonParseException", format!("Malformed JSON: {e}")))
+        })
+    }
 }
 
-/// This pod as `admin rebalance` sees it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PodStatus {
-    /// Its ordinal.
-    pub ordinal: u16,
-    /// The map it follows.
-    pub map: PartitionMap,
-    /// What it stores now (every partition it holds data of).
-    pub stored: MoveCounts,
+impl<T> PodJson<T> {
+    /// The value.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for PodJson<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 fn internal_only(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {

@@ -18,19 +18,10 @@ use super::error::ApiError;
 use super::json::{BodyLimit, CappedBody};
 
 /// The header DIGIT's tracer reads and its gateway sets.
-pub const HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
+pub const HEADER: HeaderName = HeaderName::from_static(crate::telemetry::CORRELATION_HEADER);
 
 /// Longest id taken from a client.
 const MAX_LEN: usize = 128;
-
-tokio::task_local! {
-    static CURRENT: HeaderValue;
-}
-
-/// The correlation id of the request being served on this task, if any.
-pub fn current() -> Option<HeaderValue> {
-    CURRENT.try_with(HeaderValue::clone).ok()
-}
 
 /// The middleware.
 pub async fn correlate(
@@ -45,7 +36,7 @@ pub async fn correlate(
             // the body was read here and could not be: answered here, in the endpoint's shape
             Err(e) => {
                 let now = req
-                    .app_data::<actix_web::web::Data<crate::startup::AppState>>()
+                    .app_data::<actix_web::web::Data<crate::http::state::AppState>>()
                     .map_or(0, |s| s.login.sessions().now_ms());
                 let e = e.in_shape_of(req.path(), now);
                 let mut response = req.error_response(e).map_into_right_body();
@@ -57,10 +48,11 @@ pub async fn correlate(
     req.headers_mut().insert(HEADER, id.clone());
     // at ERROR level, so the span (and the id on every line) exists whatever level the logs are filtered to
     let span = tracing::error_span!("request", correlation_id = id.to_str().unwrap_or_default());
-    let mut response = CURRENT
-        .scope(id.clone(), next.call(req).instrument(span))
-        .await?
-        .map_into_left_body();
+    let serving = std::sync::Arc::from(id.to_str().unwrap_or_default());
+    let mut response =
+        crate::telemetry::with_correlation_id(serving, next.call(req).instrument(span))
+            .await?
+            .map_into_left_body();
     // a response relayed from the owning pod already carries the id that pod served under
     if !response.headers().contains_key(&HEADER) {
         response.headers_mut().insert(HEADER, id);

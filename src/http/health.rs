@@ -1,27 +1,8 @@
 //! `/health/live` (the process answers) and `/health/ready` (started, not shutting down, store writable).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use actix_web::{HttpResponse, web};
 
-use crate::startup::AppState;
-
-/// Readiness switch flipped by start-up and shutdown.
-#[derive(Debug, Default, Clone)]
-pub struct Readiness(Arc<AtomicBool>);
-
-impl Readiness {
-    /// Marks the service ready or not.
-    pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::SeqCst);
-    }
-
-    /// Whether start-up finished and shutdown has not begun.
-    pub fn get(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+use super::state::AppState;
 
 /// `GET /health/live`
 pub async fn live() -> HttpResponse {

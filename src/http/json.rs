@@ -154,47 +154,6 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// A JSON body of the pods' own endpoints, read under the public cap and timeout; a body that does not parse
-/// is a 400 in DIGIT's E1 shape, never actix's plain text.
-pub struct PodJson<T>(pub T);
-
-impl<T: DeserializeOwned + 'static> FromRequest for PodJson<T> {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        // the pods' endpoints do not exist on the public listener: nothing of the body is read there
-        let internal = req
-            .app_data::<actix_web::web::Data<crate::startup::AppState>>()
-            .is_some_and(|state| super::on_internal_listener(req, state));
-        if !internal {
-            return Box::pin(async { Err(ApiError::not_found()) });
-        }
-        let body = CappedBody::from_request(req, payload);
-        Box::pin(async move {
-            let body = body.await?;
-            serde_json::from_slice(&body.0)
-                .map(PodJson)
-                .map_err(|e| ApiError::custom("JsonParseException", format!("Malformed JSON: {e}")))
-        })
-    }
-}
-
-impl<T> PodJson<T> {
-    /// The value.
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
-
-impl<T> std::ops::Deref for PodJson<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
 /// Parses a body; blank is `None`.
 pub fn parse(body: &Bytes) -> Result<Option<Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {

@@ -7,12 +7,15 @@ pub mod cluster;
 pub mod correlation;
 pub mod dates;
 pub mod error;
+pub mod forward;
 pub mod health;
 pub mod json;
 pub mod oauth;
 pub mod otp;
 pub mod request_info;
+pub mod route;
 pub mod search;
+pub mod state;
 pub mod user_json;
 pub mod users;
 
@@ -23,12 +26,6 @@ use actors::store::{CommitError, StoreError};
 
 use self::error::{ApiError, ErrorEntry};
 use crate::registry::RegistryError;
-use crate::startup::AppState;
-
-/// Whether `req` arrived on the internal listener (internal-only routes answer 404 elsewhere).
-pub(crate) fn on_internal_listener(req: &actix_web::HttpRequest, state: &AppState) -> bool {
-    req.app_config().local_addr() == state.internal_addr
-}
 
 /// Routes served on both listeners; internal-only ones (OTP create/search, metrics, outbox, `/cluster/*`)
 /// answer 404 on the public listener.

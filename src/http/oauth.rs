@@ -12,9 +12,9 @@ use zeroize::Zeroizing;
 use super::error::{ApiError, ErrorEntry, no_store};
 use super::json::{CappedBody, LowerJson};
 use crate::config::OAuthClient;
+use crate::http::state::AppState;
 use crate::login::{LoginError, PasswordGrant};
 use crate::sessions::Issued;
-use crate::startup::AppState;
 use crate::tokens::Snapshot;
 
 /// Request parameters from the query string and a form body (the query wins, as in Spring).

@@ -10,10 +10,10 @@ use serde_json::Value;
 
 use super::error::{ApiError, FieldError};
 use super::json::{LowerJson, bind, opt_string, require};
-use super::on_internal_listener;
 use super::request_info::RequestInfoIn;
+use super::request_info::on_internal_listener;
+use crate::http::state::AppState;
 use crate::otp::{OtpError, SendRequest, SendRule};
-use crate::startup::AppState;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -167,7 +167,7 @@ pub async fn send(
         country_code: otp.countrycode,
         locale,
     };
-    let ip = super::client_ip::client_ip(&req, &state);
+    let ip = super::request_info::client_ip(&req, &state);
     state.otp.send(request, ip).await.map_err(send_error)?;
     Ok(HttpResponse::Created()
         .json(serde_json::json!({"responseInfo": null, "isSuccessful": true})))

@@ -78,3 +78,42 @@ pub fn through_gateway(req: &HttpRequest) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
+
+/// Whether `req` arrived on the internal listener (internal-only routes answer 404 elsewhere).
+pub(crate) fn on_internal_listener(
+    req: &actix_web::HttpRequest,
+    state: &super::state::AppState,
+) -> bool {
+    req.app_config().local_addr() == state.internal_addr
+}
+
+/// Whether `req` was forwarded by another pod: the mark counts only on the internal listener, which only the
+/// app's pods reach, so a client cannot use it to skip routing.
+pub fn from_peer(req: &actix_web::HttpRequest, state: &super::state::AppState) -> bool {
+    req.headers().contains_key(crate::cluster::FORWARDED) && on_internal_listener(req, state)
+}
+
+/// The client's address for the per-IP caps. A request another pod forwarded carries the address that pod
+/// worked out (believed only on the internal listener, which only the app's pods reach).
+pub fn client_ip(
+    req: &actix_web::HttpRequest,
+    state: &super::state::AppState,
+) -> Option<std::net::IpAddr> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if from_peer(req, state)
+        && let Some(ip) = header(crate::cluster::CLIENT_IP).and_then(|v| v.parse().ok())
+    {
+        return Some(ip);
+    }
+    let peer = req.peer_addr()?.ip();
+    let forwarded_for: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    Some(
+        state
+            .proxies
+            .client(peer, &forwarded_for, header("x-real-ip")),
+    )
+}

@@ -14,8 +14,9 @@ use super::error::{ApiError, ErrorEntry};
 use super::json::{LowerJson, bind, i64_list, opt_bool, opt_i64, opt_string, require, string_list};
 use super::request_info::through_gateway;
 use super::user_json::{UsersResponse, View, constraint_name};
-use crate::cluster::forward::{OwnedHere, from_peer, unreachable_owner};
-use crate::startup::AppState;
+use crate::http::forward::{OwnedHere, unreachable_owner};
+use crate::http::request_info::from_peer;
+use crate::http::state::AppState;
 
 /// The flat search body (keys folded to lower case); `aadhaarNumber`, `pan`, `fuzzyLogic` are accepted
 /// and, as in DIGIT, do not filter.

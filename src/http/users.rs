@@ -8,8 +8,8 @@ use super::error::ApiError;
 use super::json::{LowerJson, bind, require};
 use super::request_info::{RequestInfoIn, through_gateway};
 use super::user_json::{UserIn, UsersResponse, View, missing_user};
+use crate::http::state::AppState;
 use crate::registry::{Caller, Registry, UserDraft};
-use crate::startup::AppState;
 
 /// `{"RequestInfo": …, "user": …}` with keys folded to lower case.
 #[derive(Deserialize, Default)]

@@ -16,7 +16,7 @@ use actors::otp_session::{
 use actors::router::{AdmitIp, ReleaseIp, RouteError, Router, ToSession};
 use actors::store::{SessionKey, Store, StoreError, TokenOwner};
 
-use crate::cluster::calls::{OtpCheck, OtpSend};
+use crate::cluster::api::{OtpCheck, OtpSend};
 use crate::cluster::{Cluster, Owner};
 use crate::registry::{Registry, RegistryError};
 
@@ -274,7 +274,7 @@ impl OtpService {
         asked: Asked<'_>,
         ip_refused: Option<i64>,
     ) -> Result<SendReceipt, OtpError> {
-        if self.store.otp().outbox_depth() >= self.rules.max_outbox_depth {
+        if self.store.outbox().depth() >= self.rules.max_outbox_depth {
             return Err(OtpError::Backlog);
         }
         let Asked {

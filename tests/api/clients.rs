@@ -22,7 +22,7 @@ fn web_ui_send(otp: Value) -> (String, Value) {
 /// Waits until every queued notification was delivered, so the file sink stamped it at this moment.
 async fn settle(app: &TestApp) {
     for _ in 0..500 {
-        if app.store.otp().outbox_depth() == 0 {
+        if app.store.outbox().depth() == 0 {
             return;
         }
         actix_web::rt::time::sleep(Duration::from_millis(5)).await;

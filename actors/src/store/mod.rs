@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 pub use commit::{CommitError, Flusher, GroupCommit};
 pub use otp::{OtpStore, SessionKey, TokenOwner, TokenRecord};
-pub use outbox::{Channel, OutboxRecord, OutboxSummary};
+pub use outbox::{Channel, OutboxRecord, OutboxStore, OutboxSummary};
 pub use sessions::{Family, RefreshOutcome, Revoked, SessionStore};
 pub use transfer::{MoveCounts, PartitionBundle};
 pub use users::{AuditEntry, UserStore, UserWriteError, UsersOut};
@@ -119,6 +119,7 @@ pub struct Store {
     keyring: std::sync::Arc<Keyring>,
     users: UserStore,
     otp: OtpStore,
+    outbox: std::sync::Arc<OutboxStore>,
     sessions: SessionStore,
     // Dropped with the store: stops and joins the flusher thread, releasing its database handle.
     _flusher: Flusher,
@@ -143,9 +144,11 @@ impl Store {
         check_meta(&db, &keys)?;
         let (commit, flusher) = GroupCommit::start(db.clone(), opts.commit_queue);
         let keyring = std::sync::Arc::new(keys.keyring);
+        let outbox = std::sync::Arc::new(OutboxStore::open(&db, keyring.clone())?);
         let otp = OtpStore::open(
             &db,
             keyring.clone(),
+            outbox.clone(),
             keys.blind.clone(),
             commit.clone(),
             opts.partitions,
@@ -164,6 +167,7 @@ impl Store {
             keyring,
             users,
             otp,
+            outbox,
             sessions,
             _flusher: flusher,
         })
@@ -177,6 +181,11 @@ impl Store {
     /// OTP sessions and the outbox.
     pub fn otp(&self) -> &OtpStore {
         &self.otp
+    }
+
+    /// The notification outbox.
+    pub fn outbox(&self) -> &OutboxStore {
+        &self.outbox
     }
 
     /// Lockouts, refresh families and revocations.
@@ -288,4 +297,9 @@ pub(crate) fn test_store(dir: &std::path::Path, seal: u8, blind: u8) -> Result<S
         partitions: 256,
     };
     Store::open(&opts, keys)
+}
+
+/// What a sealed value is bound to: its tree and its key, so it opens nowhere else.
+pub(crate) fn aad(tree: &str, key: &[u8]) -> Vec<u8> {
+    [tree.as_bytes(), b"/", key].concat()
 }

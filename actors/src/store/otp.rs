@@ -20,14 +20,13 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use super::outbox::OutboxRecord;
-use super::{GroupCommit, StoreError};
+use super::outbox::{OutboxRecord, OutboxStore};
+use super::{GroupCommit, StoreError, aad};
 use crate::domain::otp::OtpSessionState;
 use crate::seal::{BLIND_LEN, BlindIndexer, IndexedField, Keyring};
 
 const SESSIONS: &str = "otp_sessions";
 const TOKENS: &str = "otp_tokens";
-pub(super) const OUTBOX: &str = "outbox";
 
 /// The store key of one OTP session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,27 +66,23 @@ pub struct TokenRecord<'a> {
 pub struct OtpStore {
     sessions: sled::Tree,
     tokens: sled::Tree,
-    pub(super) outbox: sled::Tree,
-    pub(super) keyring: std::sync::Arc<Keyring>,
+    outbox: std::sync::Arc<OutboxStore>,
+    keyring: std::sync::Arc<Keyring>,
     blind: BlindIndexer,
     commit: GroupCommit,
     db: sled::Db,
     partitions: u16,
-    /// Records in the outbox, kept beside the tree: sled's `len()` walks the whole tree, and every send
-    /// checks the depth.
-    pub(super) depth: std::sync::atomic::AtomicUsize,
 }
 
 impl OtpStore {
     pub(super) fn open(
         db: &sled::Db,
         keyring: std::sync::Arc<Keyring>,
+        outbox: std::sync::Arc<OutboxStore>,
         blind: BlindIndexer,
         commit: GroupCommit,
         partitions: u16,
     ) -> Result<Self, StoreError> {
-        let outbox = db.open_tree(OUTBOX)?;
-        let outbox_len = outbox.len();
         Ok(Self {
             sessions: db.open_tree(SESSIONS)?,
             tokens: db.open_tree(TOKENS)?,
@@ -97,7 +92,6 @@ impl OtpStore {
             commit,
             db: db.clone(),
             partitions,
-            depth: std::sync::atomic::AtomicUsize::new(outbox_len),
         })
     }
 
@@ -158,8 +152,7 @@ impl OtpStore {
         let mut outbox = Vec::with_capacity(notifications.len());
         for record in notifications {
             let seq = self.db.generate_id()?;
-            let seq_key = seq.to_be_bytes();
-            outbox.push((seq, self.seal(record, OUTBOX, &seq_key)?));
+            outbox.push((seq, self.outbox.seal(seq, record)?));
         }
         let token = match token {
             Some(t) => {
@@ -173,7 +166,7 @@ impl OtpStore {
             }
             None => None,
         };
-        (&self.sessions, &self.tokens, &self.outbox)
+        (&self.sessions, &self.tokens, self.outbox.tree())
             .transaction(|(sessions, tokens, out)| {
                 match &sealed_state {
                     Some(sealed) => sessions.insert(&key.0, sealed.as_slice())?,
@@ -191,8 +184,7 @@ impl OtpStore {
                 TransactionError::Abort(()) => StoreError::Corrupt("otp save aborted".into()),
                 TransactionError::Storage(e) => StoreError::Sled(e),
             })?;
-        self.depth
-            .fetch_add(outbox.len(), std::sync::atomic::Ordering::Relaxed);
+        self.outbox.queued(outbox.len());
         self.commit.commit().await?;
         Ok(outbox.into_iter().map(|(seq, _)| seq).collect())
     }
@@ -264,10 +256,6 @@ fn decode_state(plain: &[u8]) -> Result<OtpSessionState, StoreError> {
             "otp session state of unknown format".into(),
         )),
     }
-}
-
-pub(super) fn aad(tree: &str, key: &[u8]) -> Vec<u8> {
-    [tree.as_bytes(), b"/", key].concat()
 }
 
 #[cfg(test)]
@@ -360,11 +348,11 @@ mod tests {
         );
         let mut state = otp.load(&key).unwrap();
         assert!(state.validate(1, None, &code, &keys).is_ok());
-        let batch = otp.outbox_batch(10).unwrap();
+        let batch = store.outbox().batch(10).unwrap();
         assert_eq!(batch.len(), 1);
         assert_eq!(batch[0].1.payload["message"], format!("Your OTP is {code}"));
-        otp.outbox_ack(batch[0].0).unwrap();
-        assert_eq!(otp.outbox_depth(), 0);
+        store.outbox().ack(batch[0].0).unwrap();
+        assert_eq!(store.outbox().depth(), 0);
         drop(store);
         for entry in std::fs::read_dir(dir.path().join("db")).unwrap() {
             let path = entry.unwrap().path();
@@ -399,14 +387,14 @@ mod tests {
         assert_eq!(seqs.len(), 2);
         assert!(seqs[0] < seqs[1]);
         assert_eq!(otp.load(&key).unwrap(), OtpSessionState::default());
-        let (seq, mut rec) = otp.outbox_batch(1).unwrap().remove(0);
+        let (seq, mut rec) = store.outbox().batch(1).unwrap().remove(0);
         rec.attempts += 1;
         rec.last_error = Some("broker down".into());
-        otp.outbox_failed(seq, &rec).unwrap();
-        assert_eq!(otp.outbox_batch(1).unwrap()[0].1.attempts, 1);
-        assert_eq!(otp.outbox_depth(), 2);
+        store.outbox().failed(seq, &rec).unwrap();
+        assert_eq!(store.outbox().batch(1).unwrap()[0].1.attempts, 1);
+        assert_eq!(store.outbox().depth(), 2);
         assert_eq!(
-            otp.outbox_summary(1_005).unwrap(),
+            store.outbox().summary(1_005).unwrap(),
             OutboxSummary {
                 depth: 2,
                 oldest_age_ms: Some(1_000),

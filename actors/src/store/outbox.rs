@@ -1,15 +1,20 @@
 //! The notification outbox: what waits for delivery.
 //!
 //! Tree `outbox`: sequence (big-endian u64) → an [`OutboxRecord`], sealed — payloads carry the OTP and the
-//! mobile number until the sink acknowledged them. Records are written by [`OtpStore::save`] in the same
-//! transaction as the session state that queued them; the notifier reads them in order, removes what was
-//! delivered and records failed attempts. A counter beside the tree keeps the depth (sled's `len()` walks the
-//! whole tree, and every send checks the depth).
+//! mobile number until the sink acknowledged them. Records are written by the OTP store's save in the same
+//! transaction as the session state that queued them (it joins this tree into its transaction); the notifier
+//! reads them in order, removes what was delivered and records failed attempts. A counter beside the tree
+//! keeps the depth (sled's `len()` walks the whole tree, and every send checks the depth).
 
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
-use super::otp::{OUTBOX, OtpStore, aad};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{StoreError, aad};
+use crate::seal::Keyring;
+
+const OUTBOX: &str = "outbox";
 
 /// Which channel a notification goes out on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,10 +77,45 @@ pub struct OutboxSummary {
     pub last_error: Option<String>,
 }
 
-impl OtpStore {
-    /// Up to `limit` outbox records, oldest first.
-    pub fn outbox_batch(&self, limit: usize) -> Result<Vec<(u64, OutboxRecord)>, StoreError> {
-        self.outbox
+/// The outbox tree and its depth.
+pub struct OutboxStore {
+    tree: sled::Tree,
+    keyring: Arc<Keyring>,
+    depth: AtomicUsize,
+}
+
+impl OutboxStore {
+    pub(super) fn open(db: &sled::Db, keyring: Arc<Keyring>) -> Result<Self, StoreError> {
+        let tree = db.open_tree(OUTBOX)?;
+        let depth = AtomicUsize::new(tree.len());
+        Ok(Self {
+            tree,
+            keyring,
+            depth,
+        })
+    }
+
+    /// The tree, for a transaction that queues records together with the state that produced them.
+    pub(super) fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    /// `record` sealed as it is stored under `seq`.
+    pub(super) fn seal(&self, seq: u64, record: &OutboxRecord) -> Result<Vec<u8>, StoreError> {
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(record)?);
+        Ok(self
+            .keyring
+            .seal(&plain, &aad(OUTBOX, &seq.to_be_bytes()))?)
+    }
+
+    /// Counts `n` records a committed transaction queued.
+    pub(super) fn queued(&self, n: usize) {
+        self.depth.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Up to `limit` records, oldest first.
+    pub fn batch(&self, limit: usize) -> Result<Vec<(u64, OutboxRecord)>, StoreError> {
+        self.tree
             .iter()
             .take(limit)
             .map(|kv| {
@@ -92,16 +132,15 @@ impl OtpStore {
     }
 
     /// Removes a delivered record.
-    pub fn outbox_ack(&self, seq: u64) -> Result<(), StoreError> {
-        if self.outbox.remove(seq.to_be_bytes())?.is_some() {
-            self.depth
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    pub fn ack(&self, seq: u64) -> Result<(), StoreError> {
+        if self.tree.remove(seq.to_be_bytes())?.is_some() {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(())
     }
 
     /// Removes delivered records in one batch.
-    pub fn outbox_ack_all(&self, seqs: &[u64]) -> Result<(), StoreError> {
+    pub fn ack_all(&self, seqs: &[u64]) -> Result<(), StoreError> {
         if seqs.is_empty() {
             return Ok(());
         }
@@ -109,23 +148,22 @@ impl OtpStore {
         for seq in seqs {
             batch.remove(&seq.to_be_bytes());
         }
-        self.outbox.apply_batch(batch)?;
-        self.depth
-            .fetch_sub(seqs.len(), std::sync::atomic::Ordering::Relaxed);
+        self.tree.apply_batch(batch)?;
+        self.depth.fetch_sub(seqs.len(), Ordering::Relaxed);
         Ok(())
     }
 
     /// Records a failed attempt on a record.
-    pub fn outbox_failed(&self, seq: u64, record: &OutboxRecord) -> Result<(), StoreError> {
-        let key = seq.to_be_bytes();
-        self.outbox.insert(key, self.seal(record, OUTBOX, &key)?)?;
+    pub fn failed(&self, seq: u64, record: &OutboxRecord) -> Result<(), StoreError> {
+        self.tree
+            .insert(seq.to_be_bytes(), self.seal(seq, record)?)?;
         Ok(())
     }
 
-    /// What waits in the outbox: depth, the oldest record's age and the latest delivery error.
-    pub fn outbox_summary(&self, now: i64) -> Result<OutboxSummary, StoreError> {
+    /// What waits: depth, the oldest record's age and the latest delivery error.
+    pub fn summary(&self, now: i64) -> Result<OutboxSummary, StoreError> {
         let mut summary = OutboxSummary::default();
-        for kv in self.outbox.iter() {
+        for kv in self.tree.iter() {
             let (k, v) = kv?;
             let plain = zeroize::Zeroizing::new(self.keyring.open(&v, &aad(OUTBOX, &k))?);
             let record: OutboxRecord = serde_json::from_slice(&plain)?;
@@ -141,7 +179,7 @@ impl OtpStore {
     }
 
     /// Records waiting.
-    pub fn outbox_depth(&self) -> usize {
-        self.depth.load(std::sync::atomic::Ordering::Relaxed)
+    pub fn depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
     }
 }

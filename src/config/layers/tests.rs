@@ -180,7 +180,7 @@ fn trusted_proxies_are_networks_or_addresses() {
         Overrides::default(),
     )
     .unwrap();
-    let p = s.trusted_proxies();
+    let p = crate::http::client_ip::TrustedProxies::from_settings(&s.http);
     assert_eq!(p.networks.len(), 2);
     assert!(p.enabled);
     let err = load(

@@ -21,7 +21,7 @@ mod transfer;
 
 pub use transfer::UsersOut;
 
-use super::{GroupCommit, StoreError};
+use super::{GroupCommit, StoreError, aad};
 use crate::domain::{TenantId, UserRecord, UserType};
 use crate::partition::{Partition, home_partition, mint_id, mint_uuid};
 use crate::seal::{BLIND_LEN, BlindIndexer, IndexedField, Keyring};
@@ -471,10 +471,6 @@ fn id_of_key(key: &[u8]) -> Result<i64, StoreError> {
         key.try_into()
             .map_err(|_| StoreError::Corrupt("user key".into()))?,
     ))
-}
-
-fn aad(tree: &str, key: &[u8]) -> Vec<u8> {
-    [tree.as_bytes(), b"/", key].concat()
 }
 
 fn blind_prefix(kind: u8, digest: &[u8; BLIND_LEN]) -> Vec<u8> {

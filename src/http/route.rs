@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::super::http::json::lower_keys;
+use super::json::lower_keys;
 
 /// What a request is routed by.
 #[derive(Debug, Clone, PartialEq, Eq)]

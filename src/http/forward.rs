@@ -14,12 +14,13 @@ use actix_web::{FromRequest, HttpMessage, HttpResponse, ResponseError, web};
 use actors::metrics::CLUSTER_CALLS;
 use actors::partition::{Partition, home_partition, partition_of_id, partition_of_uuid};
 
-use super::peers::Outgoing;
+use super::error::ApiError;
+use super::json::CappedBody;
+use super::request_info::on_internal_listener;
 use super::route::{RouteKey, route_key};
-use super::{FORWARDED, Owner};
-use crate::http::error::ApiError;
-use crate::http::json::CappedBody;
-use crate::startup::AppState;
+use super::state::AppState;
+use crate::cluster::Owner;
+use crate::cluster::peers::Outgoing;
 
 /// Request extension: the middleware found this request's key owned here (a search by it needs no fan-out).
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +38,7 @@ pub async fn route(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let cluster = state.cluster.clone();
-    let internal = crate::http::on_internal_listener(req.request(), &state);
+    let internal = on_internal_listener(req.request(), &state);
     // internal-only endpoints asked on the public listener answer 404 here, never through a peer
     if !cluster.sharded()
         || !is_routed(req.path())
@@ -45,7 +46,7 @@ pub async fn route(
     {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    let forwarded = from_peer(req.request(), &state);
+    let forwarded = super::request_info::from_peer(req.request(), &state);
     let body = {
         let (http, payload) = req.parts_mut();
         match CappedBody::from_request(http, payload).await {
@@ -86,7 +87,7 @@ pub async fn route(
                         method: req.method(),
                         path_and_query: &path,
                         headers: req.headers(),
-                        client_ip: crate::http::client_ip::client_ip(req.request(), &state),
+                        client_ip: super::request_info::client_ip(req.request(), &state),
                         body,
                     },
                 )
@@ -115,12 +116,6 @@ pub async fn route(
 
 /// Routed endpoints served only on the internal listener.
 const INTERNAL_ONLY: &[&str] = &["/otp/v1/_create", "/otp/v1/_search"];
-
-/// Whether `req` was forwarded by another pod: the mark counts only on the internal listener, which only the
-/// app's pods reach, so a client cannot use it to skip routing.
-pub fn from_peer(req: &actix_web::HttpRequest, state: &AppState) -> bool {
-    req.headers().contains_key(FORWARDED) && crate::http::on_internal_listener(req, state)
-}
 
 /// Paths whose requests name a key (everything else is answered where it lands without reading the body).
 fn is_routed(path: &str) -> bool {

@@ -1,0 +1,95 @@
+//! The bodies the pods send each other (internal listener; ours, not DIGIT's: every pod of a deployment runs
+//! one version): revocations, OTP checks and sends at the pod owning a code, partition sets and a pod's status.
+
+use actors::domain::otp::Purpose;
+use actors::partition::PartitionMap;
+use actors::store::MoveCounts;
+use serde::{Deserialize, Serialize};
+
+/// Revocations as they travel between pods: ids with the moment they may be forgotten (epoch ms).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RevocationList {
+    /// Refresh families.
+    pub families: Vec<(String, i64)>,
+    /// Single access tokens.
+    pub access: Vec<(String, i64)>,
+}
+
+/// An OTP check asked of the pod owning the code's session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OtpCheck {
+    /// Mobile number (identity).
+    pub identity: String,
+    /// Tenant (the state is used).
+    pub tenant: String,
+    /// The code presented.
+    pub code: String,
+    /// The purpose the code must have.
+    pub purpose: Option<Purpose>,
+}
+
+/// A send asked of the pod owning the session of the number it goes to (a password reset whose user's stored
+/// number is not the one typed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OtpSend {
+    /// Purpose of the code.
+    pub purpose: Purpose,
+    /// Where it goes; `to.mobile` names the session.
+    pub to: actors::otp_session::Recipients,
+    /// The state tenant.
+    pub tenant: String,
+    /// The per-IP cap's refusal at the pod that took the request.
+    pub ip_refused: Option<i64>,
+}
+
+/// Its answer: what the session did, or the limit that refused it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum OtpSent {
+    /// The code went out, or was held.
+    Sent(actors::otp_session::SendReceipt),
+    /// A limit refused it.
+    Refused(actors::domain::otp::Throttle),
+}
+
+impl From<Result<actors::otp_session::SendReceipt, actors::domain::otp::Throttle>> for OtpSent {
+    fn from(sent: Result<actors::otp_session::SendReceipt, actors::domain::otp::Throttle>) -> Self {
+        match sent {
+            Ok(receipt) => Self::Sent(receipt),
+            Err(t) => Self::Refused(t),
+        }
+    }
+}
+
+impl From<OtpSent> for Result<actors::otp_session::SendReceipt, actors::domain::otp::Throttle> {
+    fn from(sent: OtpSent) -> Self {
+        match sent {
+            OtpSent::Sent(receipt) => Ok(receipt),
+            OtpSent::Refused(t) => Err(t),
+        }
+    }
+}
+
+/// Its answer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct OtpVerdict {
+    /// The code matched and is now spent.
+    pub valid: bool,
+}
+
+/// A set of partitions.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Partitions {
+    /// Partition numbers.
+    pub partitions: Vec<u16>,
+}
+
+/// This pod as `admin rebalance` sees it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PodStatus {
+    /// Its ordinal.
+    pub ordinal: u16,
+    /// The map it follows.
+    pub map: PartitionMap,
+    /// What it stores now (every partition it holds data of).
+    pub stored: MoveCounts,
+}

@@ -1,0 +1,48 @@
+//! What the request handlers share: the use cases, the settings, readiness and this pod's place in the
+//! cluster. Built by start-up, read by the handlers and the middlewares; it imports no handler.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::cluster::Cluster;
+use crate::config::Settings;
+use crate::login::Login;
+use crate::otp::OtpService;
+use crate::registry::Registry;
+
+/// Shared state of the request handlers.
+pub struct AppState {
+    /// The user registry.
+    pub registry: Registry,
+    /// The OTP flows.
+    pub otp: OtpService,
+    /// Logins, sessions and lockouts.
+    pub login: Login,
+    /// The internal listener's address (internal-only endpoints check it).
+    pub internal_addr: SocketAddr,
+    /// The settings in force.
+    pub settings: Arc<Settings>,
+    /// Readiness switch.
+    pub readiness: Readiness,
+    /// This pod's place among the shards.
+    pub cluster: Arc<Cluster>,
+    /// Whose forwarding headers name the client.
+    pub proxies: super::client_ip::TrustedProxies,
+}
+
+/// Readiness switch flipped by start-up and shutdown.
+#[derive(Debug, Default, Clone)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// Marks the service ready or not.
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::SeqCst);
+    }
+
+    /// Whether start-up finished and shutdown has not begun.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
