@@ -156,6 +156,18 @@ impl TestApp {
             .collect()
     }
 
+    /// Every notification queued so far, once delivered: waits until the outbox is empty (a send's records are
+    /// in it before the answer, so nothing queued is missed), then reads the sink's file.
+    pub async fn settled_notifications(&self) -> Vec<Value> {
+        for _ in 0..500 {
+            if self.store.outbox().depth() == 0 {
+                return self.notifications();
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the outbox did not drain in 5 s");
+    }
+
     /// Waits until at least `n` notifications were delivered and returns them.
     pub async fn wait_notifications(&self, n: usize) -> Vec<Value> {
         for _ in 0..300 {

@@ -161,7 +161,10 @@ async fn send_request_rules_are_reported_together_in_order() {
         ["JsonParseException"],
         "user-otp's E2 shape: {body}"
     );
-    assert!(app.notifications().is_empty(), "nothing was queued");
+    assert!(
+        app.settled_notifications().await.is_empty(),
+        "nothing was queued"
+    );
 }
 
 #[actix_web::test]
@@ -355,9 +358,8 @@ async fn a_resend_in_the_cooldown_succeeds_and_sends_nothing() {
             .as_str()
             .unwrap(),
     );
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(
-        app.notifications().len(),
+        app.settled_notifications().await.len(),
         1,
         "the resends inside the cooldown queued nothing"
     );
@@ -395,9 +397,8 @@ async fn a_new_code_inside_the_cooldown_is_429_with_retry_after_and_a_message_ev
             && description.ends_with(" seconds."),
         "{description}"
     );
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(
-        app.notifications().len(),
+        app.settled_notifications().await.len(),
         1,
         "the refused send queued nothing"
     );
@@ -449,8 +450,11 @@ async fn the_per_ip_cap_counts_the_forwarded_client() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let delivered = app.wait_notifications(2).await;
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(app.notifications().len(), delivered.len(), "held: no SMS");
+    assert_eq!(
+        app.settled_notifications().await.len(),
+        delivered.len(),
+        "held: no SMS"
+    );
     let code = otp_in(delivered[0]["payload"]["message"].as_str().unwrap());
     assert_eq!(
         app.validate_otp("9100000001", "pb", &code).await.0,
@@ -489,8 +493,7 @@ async fn test_numbers_take_their_fixed_code_and_get_no_sms() {
         app.validate_otp("9999999999", "pb", "246810").await.0,
         StatusCode::OK
     );
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(app.notifications().is_empty());
+    assert!(app.settled_notifications().await.is_empty());
 }
 
 #[actix_web::test]

@@ -34,7 +34,10 @@ async fn create_and_search_live_on_the_internal_listener_only() {
         ),
         (Some("9876543210"), Some("pb"), Some(false))
     );
-    assert!(app.notifications().is_empty(), "no sms for a direct code");
+    assert!(
+        app.settled_notifications().await.is_empty(),
+        "no sms for a direct code"
+    );
 
     let search = json!({"otp": {"UUID": uuid, "tenantId": "pb"}});
     let (status, body) = app.post_internal("/otp/v1/_search", &search).await;

@@ -215,7 +215,7 @@ async fn unauthenticated_requests_that_change_nothing_write_nothing() {
     }
     actix_web::rt::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(snapshot(&db), before, "no write, no flush");
-    assert_eq!(app.notifications().len(), 1, "and no SMS");
+    assert_eq!(app.settled_notifications().await.len(), 1, "and no SMS");
 }
 
 #[actix_web::test]

@@ -49,8 +49,11 @@ async fn spellings_of_a_tenant_share_one_number_s_limits_and_made_up_tenants_are
         }
     }
     assert_eq!(refused, 9);
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(app.notifications().len(), 1, "one SMS, not eleven");
+    assert_eq!(
+        app.settled_notifications().await.len(),
+        1,
+        "one SMS, not eleven"
+    );
 
     // egov-otp's endpoints refuse a made-up tenant too
     let (status, body) = app.validate_otp("9444400000", "zz", "123456").await;
