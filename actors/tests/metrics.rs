@@ -97,7 +97,12 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
             .await
             .unwrap()
             .unwrap()
-            .is_err(),
+            .is_err_and(|e| matches!(
+                e,
+                ::actors::otp_session::SendError::Throttled(
+                    ::actors::domain::otp::Throttle::Cooldown { .. }
+                )
+            )),
         "cooldown for a new code"
     );
     // past the cooldown, the client's address at its cap: a resend is held, a new code refused
@@ -115,7 +120,12 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
             .await
             .unwrap()
             .unwrap()
-            .is_err()
+            .is_err_and(|e| matches!(
+                e,
+                ::actors::otp_session::SendError::Throttled(
+                    ::actors::domain::otp::Throttle::Ip { .. }
+                )
+            ))
     );
     router
         .send(ToSession {

@@ -311,17 +311,26 @@ async fn expired_codes_and_exhausted_tries() {
     let code = r.last_sms_code();
     r.clock.advance_ms(600_000);
     assert!(
-        r.validate(None, &code).await.is_err(),
+        matches!(
+            r.validate(None, &code).await,
+            Err(ValidateError::Invalid(_))
+        ),
         "expired after the ttl"
     );
 
     r.send(Purpose::Login).await.unwrap();
     let code = r.last_sms_code();
     for _ in 0..5 {
-        assert!(r.validate(None, &wrong(&code)).await.is_err());
+        assert!(matches!(
+            r.validate(None, &wrong(&code)).await,
+            Err(ValidateError::Invalid(_))
+        ));
     }
     assert!(
-        r.validate(None, &code).await.is_err(),
+        matches!(
+            r.validate(None, &code).await,
+            Err(ValidateError::Invalid(_))
+        ),
         "dead after 5 wrong tries"
     );
 }
@@ -371,7 +380,10 @@ async fn twenty_concurrent_wrong_tries_kill_the_code() {
         })
         .collect();
     futures_util::future::join_all(tries).await;
-    assert!(r.validate(None, &code).await.is_err());
+    assert!(matches!(
+        r.validate(None, &code).await,
+        Err(ValidateError::Invalid(_))
+    ));
 }
 
 #[actix::test]
@@ -467,10 +479,16 @@ async fn test_numbers_use_their_fixed_code_without_sms_until_their_date() {
         r.validate(Some(Purpose::Login), "246810").await.is_ok(),
         "reusable while in force"
     );
-    assert!(r.validate(Some(Purpose::Login), "135790").await.is_err());
+    assert!(matches!(
+        r.validate(Some(Purpose::Login), "135790").await,
+        Err(ValidateError::Invalid(_))
+    ));
     clock.advance_ms(100_001);
     assert!(
-        r.validate(Some(Purpose::Login), "246810").await.is_err(),
+        matches!(
+            r.validate(Some(Purpose::Login), "246810").await,
+            Err(ValidateError::Invalid(_))
+        ),
         "expired test number"
     );
     assert_eq!(
