@@ -26,14 +26,10 @@ impl OtpService {
         user_type: Option<&str>,
     ) -> Result<Option<UserRecord>, OtpError> {
         let is_employee = user_type.is_some_and(|t| t.trim().eq_ignore_ascii_case("EMPLOYEE"));
-        let lookup_tenant = if is_employee {
-            tenant.to_owned()
-        } else {
-            tenant.split('.').next().unwrap_or(tenant).to_owned()
-        };
-        let Ok(tenant_id) = TenantId::parse(&lookup_tenant) else {
+        let Ok(tenant) = TenantId::parse(tenant) else {
             return Ok(None);
         };
+        let tenant_id = if is_employee { tenant } else { tenant.state() };
         let exact = UserQuery {
             mobile_number: Some(mobile.to_owned()),
             tenant_id: Some(tenant_id.clone()),

@@ -1,0 +1,179 @@
+//! The OTP session actors through their router: sends, limits, expiry, tries, concurrency, idle stop and
+//! reload from sled. Time moves through the injected clock; the idle timer is a short real one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod codes;
+mod lifecycle;
+
+use ::actors::Clock;
+use ::actors::domain::messages::MessageCatalogs;
+use ::actors::domain::otp::{Hold, OtpKeys, OtpPolicy, Purpose, Throttle};
+use ::actors::otp_session::{
+    CreateDirect, Recipients, SendError, SendOtp, SessionDeps, TEST_TOKEN, TestCode, TokenStatus,
+    ValidateError, ValidateOtp,
+};
+use ::actors::router::{AdmitIp, LiveSessions, Router, RouterLimits, ToSession};
+use ::actors::seal::KEY_LEN;
+use ::actors::store::{SessionKey, Store, TokenOwner};
+use actix::prelude::*;
+
+/// Home partition the rig's sends claim (any value; the token ids must carry it).
+const HOME: u16 = 77;
+
+const POLICY: OtpPolicy = OtpPolicy {
+    length: 6,
+    ttl_ms: 600_000,
+    max_attempts: 5,
+    cooldown_ms: 30_000,
+    per_hour: 5,
+    per_day: 10,
+    sms_per_code: 3,
+};
+
+struct Rig {
+    router: Addr<Router>,
+    store: Arc<Store>,
+    clock: Clock,
+    key: SessionKey,
+}
+
+fn open(dir: &std::path::Path) -> Arc<Store> {
+    common::open_store(dir)
+}
+
+fn rig(store: Arc<Store>, clock: Clock, idle: Duration) -> Rig {
+    rig_with(store, clock, idle, std::collections::HashMap::new())
+}
+
+fn rig_with(
+    store: Arc<Store>,
+    clock: Clock,
+    idle: Duration,
+    test_codes: std::collections::HashMap<SessionKey, TestCode>,
+) -> Rig {
+    let catalogs = MessageCatalogs::new(
+        BTreeMap::from([(
+            "en_IN".to_owned(),
+            BTreeMap::from([(
+                "sms.login.otp.msg".to_owned(),
+                "Your Login OTP is %s.".to_owned(),
+            )]),
+        )]),
+        "en_IN",
+        ::actors::domain::messages::SmsCodes::default(),
+    )
+    .unwrap();
+    let deps = Arc::new(SessionDeps {
+        store: store.clone(),
+        keys: OtpKeys::new(&[9; KEY_LEN]),
+        policy: POLICY,
+        catalogs,
+        clock: clock.clone(),
+        idle,
+        test_codes,
+        tenant_labels: ::actors::metrics::TenantLabels::new(["pb".to_owned()]),
+        stopped_to: std::sync::OnceLock::new(),
+    });
+    let key = store.otp().session_key("pb", "9876543210");
+    let limits = RouterLimits {
+        max_sessions: 1000,
+        timeout: Duration::from_secs(5),
+        ip_per_hour: 3,
+        max_tracked_ips: 100,
+    };
+    Rig {
+        router: Router::new(deps, limits).start(),
+        store,
+        clock,
+        key,
+    }
+}
+
+fn owner() -> TokenOwner {
+    TokenOwner {
+        identity: "9876543210".into(),
+        tenant: "pb".into(),
+    }
+}
+
+fn to() -> Recipients {
+    Recipients {
+        mobile: "9876543210".into(),
+        country_code: Some("+91".into()),
+        email: Some("asha@example.org".into()),
+        locale: None,
+        tenant: Some("pb.amritsar".into()),
+        first_time: false,
+    }
+}
+
+impl Rig {
+    async fn send(
+        &self,
+        purpose: Purpose,
+    ) -> Result<::actors::otp_session::SendReceipt, SendError> {
+        self.router
+            .send(ToSession {
+                key: self.key,
+                msg: SendOtp {
+                    purpose,
+                    to: to(),
+                    tenant: "pb".into(),
+                    home: ::actors::partition::Partition(HOME),
+                    ip_refused: None,
+                },
+            })
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn validate(
+        &self,
+        purpose: Option<Purpose>,
+        code: &str,
+    ) -> Result<String, ValidateError> {
+        self.router
+            .send(ToSession {
+                key: self.key,
+                msg: ValidateOtp {
+                    purpose,
+                    code: code.to_owned(),
+                    owner: owner(),
+                },
+            })
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The code of the newest SMS in the outbox (what the citizen receives).
+    fn last_sms_code(&self) -> String {
+        let batch = self.store.outbox().batch(1000).unwrap();
+        let sms = batch
+            .iter()
+            .rev()
+            .find(|(_, r)| r.payload.get("mobileNumber").is_some())
+            .expect("an sms");
+        let text = sms.1.payload["message"].as_str().unwrap();
+        text.chars().filter(char::is_ascii_digit).collect()
+    }
+
+    async fn live(&self) -> usize {
+        self.router.send(LiveSessions).await.unwrap()
+    }
+}
+
+fn wrong(code: &str) -> String {
+    if code == "000000" {
+        "000001".into()
+    } else {
+        "000000".into()
+    }
+}
