@@ -11,8 +11,8 @@ use actors::domain::{TenantId, UserRecord, UserType};
 use actors::seal::{BlindIndexer, KEY_LEN, Keyring};
 use actors::store::{Store, StoreKeys, StoreOptions};
 use criterion::{Criterion, criterion_group, criterion_main};
-use digit_user::sessions::{Lifetimes, Sessions};
-use digit_user::tokens::TokenCodec;
+use digit_user::service::sessions::{Lifetimes, Sessions};
+use digit_user::service::tokens::TokenCodec;
 
 fn store(dir: &std::path::Path) -> Arc<Store> {
     let keys = StoreKeys {

@@ -3,20 +3,13 @@
 //! This crate is the service around the domain crate `actors`: configuration, secrets, the HTTP boundary
 //! with DIGIT's wire JSON, start-up and ordered shutdown, and the command line.
 
-pub mod admin;
 pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod kafka;
-pub mod localization;
-pub mod login;
 pub mod observability;
-pub mod otp;
-pub mod rebalance;
-pub mod registry;
 pub mod secrets;
-pub mod sessions;
+pub mod service;
 pub mod startup;
 pub mod telemetry;
-pub mod tokens;

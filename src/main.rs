@@ -3,10 +3,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use digit_user::cli::admin;
 use digit_user::cli::{AdminCommand, Cli, Command, MessagesCommand, ServeArgs};
 use digit_user::config::{ProcessEnv, Settings};
 use digit_user::startup::{Application, shutdown_signal};
-use digit_user::{admin, telemetry};
+use digit_user::telemetry;
 
 /// jemalloc rather than glibc malloc: with 100,000 live OTP session actors it holds 1.7 KB of resident
 /// memory per session where glibc held 2.0-2.2 KB (size classes without per-chunk headers, less
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Some(Command::Admin(AdminCommand::Rebalance(args))) => match load(&args.serve) {
-            Ok(settings) => report(digit_user::rebalance::run(args, settings)),
+            Ok(settings) => report(digit_user::cli::rebalance::run(args, settings)),
             Err(code) => code,
         },
         Some(Command::Admin(AdminCommand::Outbox(args))) => match load(&args.serve) {
@@ -45,7 +46,7 @@ fn main() -> ExitCode {
                             dir => dir.into(),
                         }
                     });
-                    report(digit_user::localization::import(
+                    report(digit_user::cli::messages::import(
                         &args.file,
                         &dir,
                         &args.modules,

@@ -25,12 +25,12 @@ use crate::config::{ConfigError, EnvSource, Settings, SinkKind};
 use crate::http::json::{BodyLimit, BodyTimeout, StringLimit};
 use crate::http::state::{AppState, Readiness};
 use crate::kafka::{KafkaSetupError, KafkaSink, KafkaTopics};
-use crate::login::{Login, LoginRules};
-use crate::otp::OtpService;
-use crate::registry::{Registry, RegistryRules};
 use crate::secrets::{SecretError, Secrets};
-use crate::sessions::{Lifetimes, Sessions};
-use crate::tokens::TokenCodec;
+use crate::service::login::{Login, LoginRules};
+use crate::service::otp::OtpService;
+use crate::service::registry::{Registry, RegistryRules};
+use crate::service::sessions::{Lifetimes, Sessions};
+use crate::service::tokens::TokenCodec;
 use actors::lockout::{LockoutDeps, LockoutError, Lockouts};
 use actors::metrics::TenantLabels;
 
@@ -174,7 +174,7 @@ impl Application {
             notifier.clone(),
             store.clone(),
             registry.clone(),
-            crate::otp::OtpRules {
+            crate::service::otp::OtpRules {
                 mobile,
                 states,
                 max_outbox_depth: settings.notify.max_outbox_depth,

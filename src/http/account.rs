@@ -20,9 +20,9 @@ use super::request_info::RequestInfoIn;
 use super::user_json::{ResponseInfo, UsersResponse, View};
 use super::users::parse;
 use crate::http::state::AppState;
-use crate::login::{Credential, LoginError};
-use crate::otp::OtpError;
-use crate::registry::RegistryError;
+use crate::service::login::{Credential, LoginError};
+use crate::service::otp::OtpError;
+use crate::service::registry::RegistryError;
 
 fn busy() -> ApiError {
     ApiError::unavailable("SERVICE_BUSY", "The service is saturated; retry shortly")
@@ -292,7 +292,7 @@ async fn change_password(state: &AppState, c: Change<'_>) -> Result<HttpResponse
             &user.uuid,
             Some(&user.uuid),
             c.new,
-            crate::login::NewPassword::ChosenByUser,
+            crate::service::login::NewPassword::ChosenByUser,
         )
         .await
         .map_err(|e| login_failure(e, busy()))?;

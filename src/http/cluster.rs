@@ -24,8 +24,8 @@ use super::request_info::on_internal_listener;
 use crate::cluster::api::{OtpCheck, OtpSend, OtpSent, OtpVerdict, Partitions, PodStatus};
 use crate::cluster::{ClusterError, Owner};
 use crate::http::state::AppState;
-use crate::otp::OtpError;
-use crate::sessions::RevocationList;
+use crate::service::otp::OtpError;
+use crate::service::sessions::RevocationList;
 
 /// Largest partition bundle an import reads (one partition of a large state, sealed).
 const MAX_BUNDLE_BYTES: usize = 512 << 20;

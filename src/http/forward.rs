@@ -139,7 +139,7 @@ fn partition_of(key: &RouteKey, state: &AppState) -> Option<Partition> {
                 .ok()
                 .map(|u| partition_of_uuid(&u))
         }
-        RouteKey::RefreshToken(token) => crate::sessions::refresh_token_partition(token),
+        RouteKey::RefreshToken(token) => crate::service::sessions::refresh_token_partition(token),
         RouteKey::FanOut | RouteKey::Local => None,
     }
 }

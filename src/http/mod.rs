@@ -25,7 +25,7 @@ use actors::hasher::HasherError;
 use actors::store::{CommitError, StoreError};
 
 use self::error::{ApiError, ErrorEntry};
-use crate::registry::RegistryError;
+use crate::service::registry::RegistryError;
 
 /// Routes served on both listeners; internal-only ones (OTP create/search, metrics, outbox, `/cluster/*`)
 /// answer 404 on the public listener.

@@ -13,9 +13,9 @@ use super::error::{ApiError, ErrorEntry, no_store};
 use super::json::{CappedBody, LowerJson};
 use crate::config::OAuthClient;
 use crate::http::state::AppState;
-use crate::login::{LoginError, PasswordGrant};
-use crate::sessions::Issued;
-use crate::tokens::Snapshot;
+use crate::service::login::{LoginError, PasswordGrant};
+use crate::service::sessions::Issued;
+use crate::service::tokens::Snapshot;
 
 /// Request parameters from the query string and a form body (the query wins, as in Spring).
 struct Params(Vec<(String, Zeroizing<String>)>);
@@ -399,7 +399,7 @@ pub async fn logout(
             "apiId": "", "ver": "", "ts": now, "resMsgId": "", "msgId": "",
             "status": "Logout successfully",
         }))),
-        Err(crate::sessions::SessionError::Invalid) => Err(ApiError::logout_failed(now)),
+        Err(crate::service::sessions::SessionError::Invalid) => Err(ApiError::logout_failed(now)),
         Err(e) => Err(ApiError::internal(&e)),
     }
 }

@@ -13,7 +13,7 @@ use super::json::{LowerJson, bind, opt_string, require};
 use super::request_info::RequestInfoIn;
 use super::request_info::on_internal_listener;
 use crate::http::state::AppState;
-use crate::otp::{OtpError, SendRequest, SendRule};
+use crate::service::otp::{OtpError, SendRequest, SendRule};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]

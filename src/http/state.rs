@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cluster::Cluster;
 use crate::config::Settings;
-use crate::login::Login;
-use crate::otp::OtpService;
-use crate::registry::Registry;
+use crate::service::login::Login;
+use crate::service::otp::OtpService;
+use crate::service::registry::Registry;
 
 /// Shared state of the request handlers.
 pub struct AppState {

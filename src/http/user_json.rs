@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::dates;
 use super::error::{ApiError, ErrorEntry};
 use super::json::{opt_bool, opt_i64, opt_string};
-use crate::registry::UserDraft;
+use crate::service::registry::UserDraft;
 
 /// The request's `user` object (keys folded to lower case).
 #[derive(Debug, Default, Deserialize)]

@@ -9,7 +9,7 @@ use super::json::{LowerJson, bind, require};
 use super::request_info::{RequestInfoIn, through_gateway};
 use super::user_json::{UserIn, UsersResponse, View, missing_user};
 use crate::http::state::AppState;
-use crate::registry::{Caller, Registry, UserDraft};
+use crate::service::registry::{Caller, Registry, UserDraft};
 
 /// `{"RequestInfo": …, "user": …}` with keys folded to lower case.
 #[derive(Deserialize, Default)]

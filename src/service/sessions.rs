@@ -1,6 +1,6 @@
 //! Sessions: what a login hands out and how it ends.
 //!
-//! A login opens a refresh *family*: an access token (a JWT, [`crate::tokens`]) and a refresh token (240
+//! A login opens a refresh *family*: an access token (a JWT, [`crate::service::tokens`]) and a refresh token (240
 //! random bits after two bytes naming its partition; only its SHA-256 is stored). A refresh rotates the refresh
 //! token and replaces the access token; a spent refresh token presented again within the grace window gets the
 //! tokens its first refresh issued (two tabs racing: one chain), after it revokes the whole family (a stolen
@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cluster::Cluster;
 pub use crate::cluster::api::RevocationList;
-use crate::tokens::{Snapshot, TokenCodec, TokenError, Verified};
+use crate::service::tokens::{Snapshot, TokenCodec, TokenError, Verified};
 
 /// Access tokens remembered as verified at most (then the cache starts over).
 const VERIFIED_CACHE: usize = 16_384;
@@ -451,7 +451,7 @@ impl Sessions {
         snapshot: &Snapshot,
         family: &str,
         now_ms: i64,
-    ) -> Result<crate::tokens::Minted, SessionError> {
+    ) -> Result<crate::service::tokens::Minted, SessionError> {
         self.codec
             .mint(snapshot, family, now_ms / 1000, self.life.access_ms / 1000)
             .map_err(|_| SessionError::Mint)

@@ -18,7 +18,7 @@ use actors::store::{SessionKey, Store, StoreError, TokenOwner};
 
 use crate::cluster::api::{OtpCheck, OtpSend};
 use crate::cluster::{Cluster, Owner};
-use crate::registry::{Registry, RegistryError};
+use crate::service::registry::{Registry, RegistryError};
 
 mod lookup;
 

@@ -1,4 +1,9 @@
-//! The command line: `serve` (default), `check-config`, and the `admin` commands.
+//! The command line: `serve` (default), `check-config`, and the `admin` commands — their arguments here,
+//! their work in `admin.rs`, `rebalance.rs` and `messages.rs`.
+
+pub mod admin;
+pub mod messages;
+pub mod rebalance;
 
 use std::path::PathBuf;
 

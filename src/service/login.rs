@@ -18,8 +18,8 @@ use actors::store::{Store, StoreError, UserWriteError};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::otp::{OtpError, OtpService};
-use crate::sessions::{Issued, SessionError, Sessions};
+use crate::service::otp::{OtpError, OtpService};
+use crate::service::sessions::{Issued, SessionError, Sessions};
 
 /// How users log in (`[login]` and the fixed-OTP switch).
 #[derive(Debug, Clone)]

@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 use crate::cli::{CreateUserArgs, UnlockArgs};
 use crate::config::{ProcessEnv, Settings};
 use crate::http::error::ApiError;
-use crate::registry::{Caller, Registry, RegistryRules, UserDraft};
 use crate::secrets::Secrets;
+use crate::service::registry::{Caller, Registry, RegistryRules, UserDraft};
 use crate::startup::open_store;
 
 /// Creates the user; the error is one line for the terminal.
