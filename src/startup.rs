@@ -200,10 +200,17 @@ impl Application {
         let public_addr = bound(&public, &settings.http.public_addr)?;
         let internal_addr = bound(&internal, &settings.http.internal_addr)?;
         let readiness = Readiness::default();
+        let accounts = crate::service::account::Accounts::new(
+            registry.clone(),
+            otp.clone(),
+            login.clone(),
+            settings.clone(),
+        );
         let state = web::Data::new(AppState {
             registry,
             otp,
             login,
+            accounts,
             internal_addr,
             settings: settings.clone(),
             readiness: readiness.clone(),

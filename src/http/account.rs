@@ -1,13 +1,10 @@
-//! The citizen's and the employee's own account: `/user/citizen/_create` (self-registration with the OTP,
-//! answered with tokens), `/user/password/_update` (logged in) and `/user/password/nologin/_update` (forgot
-//! password, with the OTP). Contract 4.4.5, 4.4.9, 4.4.10; the fixes: the registration OTP is consumed only
-//! after the duplicate check, wrong existing passwords and reset OTPs count towards the lock, and a password
-//! change ends the user's other sessions.
+//! The citizen's and the employee's own account on the wire: `/user/citizen/_create` (self-registration with
+//! the OTP, answered with tokens), `/user/password/_update` (logged in) and `/user/password/nologin/_update`
+//! (forgot password, with the OTP). The use cases are `service::account`'s; here the bodies are read and the
+//! answers and errors written as DIGIT's.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use actors::domain::otp::Purpose;
-use actors::domain::roles::RoleRequest;
-use actors::domain::{UserRecord, UserType};
 use serde::Deserialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -20,9 +17,8 @@ use super::request_info::RequestInfoIn;
 use super::user_json::{ResponseInfo, UsersResponse, View};
 use super::users::parse;
 use crate::http::state::AppState;
-use crate::service::login::{Credential, LoginError};
-use crate::service::otp::OtpError;
-use crate::service::registry::RegistryError;
+use crate::service::account::{PasswordChange, PasswordChangeError, Registered, RegistrationError};
+use crate::service::login::Credential;
 
 fn busy() -> ApiError {
     ApiError::unavailable("SERVICE_BUSY", "The service is saturated; retry shortly")
@@ -34,70 +30,36 @@ pub async fn citizen_create(
     body: LowerJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut parsed = parse(&req, body)?;
-    let rules = &state.settings.login;
-    let draft = &mut parsed.draft;
-    if rules.citizen_otp_login {
-        let user_name = draft.user_name.as_deref().unwrap_or_default();
-        if user_name.is_empty() || !user_name.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ApiError::exception("UserNameNotValidException", None));
+    let parsed = parse(&req, body)?;
+    match state
+        .accounts
+        .register_citizen(parsed.draft, &parsed.caller)
+        .await
+    {
+        Ok(Registered::LoggedIn(issued)) => Ok(token_response(&issued)),
+        Ok(Registered::User(user)) => {
+            Ok(HttpResponse::Ok().json(UsersResponse::new(&[*user], View::Created)))
         }
-        draft.fields.mobile_number = Some(user_name.to_owned());
-    } else if draft.password.is_none() {
-        return Err(ApiError::exception(
-            "InvalidUserCreateException",
-            Some("password is mandatory when citizens log in with a password".to_owned()),
-        ));
-    }
-    draft.fields.user_type = Some(UserType::Citizen);
-    draft.roles = Some(vec![RoleRequest {
-        code: "CITIZEN".into(),
-        tenant_id: None,
-    }]);
-    draft.tenant_id = draft.tenant_id.as_ref().map(|t| t.state());
-    if rules.register_with_login {
-        draft.fields.active = Some(true);
-    }
-    let otp = draft.otp_reference.take().map(Zeroizing::new);
-    if rules.register_otp_mandatory && otp.is_none() {
-        return Err(ApiError::exception(
-            "InvalidUserCreateException",
-            Some("otpReference is mandatory".to_owned()),
-        ));
-    }
-    // every check of the create, the duplicate one included, before the OTP is spent
-    let mut record = state
-        .registry
-        .prepare_create(parsed.draft, &parsed.caller)
-        .await?;
-    // a citizen registering chose their own password, if any
-    record.default_pwd_changed = true;
-    if rules.register_otp_mandatory {
-        let code = otp.as_deref().map(String::as_str).unwrap_or_default();
-        let mobile = record.mobile_number.as_deref().unwrap_or_default();
-        match state
-            .otp
-            .check(mobile, record.tenant_id.as_str(), code, Purpose::Register)
-            .await
-        {
-            Ok(_) => {}
-            Err(OtpError::ValidationFailed | OtpError::UnknownTenant) => {
-                return Err(validation_failed());
-            }
-            Err(OtpError::Route(_)) => return Err(busy()),
-            Err(e) => return Err(ApiError::internal(&e)),
+        Err(RegistrationError::UserNameNotValid) => {
+            Err(ApiError::exception("UserNameNotValidException", None))
         }
-    }
-    let created = state.registry.insert(record).await?;
-    if !rules.register_with_login {
-        return Ok(HttpResponse::Ok().json(UsersResponse::new(&[created], View::Created)));
-    }
-    match state.login.sessions().open(&created, "read").await {
-        Ok(issued) => Ok(token_response(&issued)),
-        Err(e) => Err(ApiError::custom(
+        Err(RegistrationError::Missing(field)) => Err(ApiError::exception(
+            "InvalidUserCreateException",
+            Some(match field {
+                "password" => {
+                    "password is mandatory when citizens log in with a password".to_owned()
+                }
+                other => format!("{other} is mandatory"),
+            }),
+        )),
+        Err(RegistrationError::Registry(e)) => Err(e.into()),
+        Err(RegistrationError::OtpInvalid) => Err(validation_failed()),
+        Err(RegistrationError::Busy) => Err(busy()),
+        Err(RegistrationError::Login(e)) => Err(ApiError::custom(
             "LOGIN_ERROR",
             format!("Error occurred while logging in via register flow: {e}"),
         )),
+        Err(e @ RegistrationError::Otp(_)) => Err(ApiError::internal(&e)),
     }
 }
 
@@ -130,45 +92,21 @@ fn password_response() -> HttpResponse {
     }}))
 }
 
-fn not_found() -> ApiError {
-    ApiError::exception(
-        "UserNotFoundException",
-        Some("User not found for given criteria".to_owned()),
-    )
-}
-
-fn locked() -> ApiError {
-    ApiError::custom("ACCOUNT_LOCKED", "Account locked")
-}
-
-fn login_failure(e: LoginError, wrong: ApiError) -> ApiError {
+/// A password change refused, in DIGIT's answers; `wrong` is the endpoint's answer to a wrong credential.
+fn refused(e: PasswordChangeError, wrong: ApiError) -> ApiError {
     match e {
-        LoginError::BadCredentials => wrong,
-        LoginError::Locked => locked(),
-        LoginError::Busy => busy(),
-        other => ApiError::internal(&other),
-    }
-}
-
-/// Checks the new password against the policy (before any credential is checked: a bad request counts
-/// nothing).
-fn check_policy(state: &AppState, password: &str) -> Result<(), ApiError> {
-    let violations = state.settings.password_policy().check(password);
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(RegistryError::Password(violations).into())
-    }
-}
-
-fn refuse_otp_users(state: &AppState, user: &UserRecord) -> Result<(), ApiError> {
-    if state.login.rules().otp_login(user.user_type) {
-        Err(ApiError::exception(
-            "InvalidUpdatePasswordRequestException",
-            None,
-        ))
-    } else {
-        Ok(())
+        PasswordChangeError::NotFound => ApiError::exception(
+            "UserNotFoundException",
+            Some("User not found for given criteria".to_owned()),
+        ),
+        PasswordChangeError::OtpLoginUser => {
+            ApiError::exception("InvalidUpdatePasswordRequestException", None)
+        }
+        PasswordChangeError::Policy(e) => e.into(),
+        PasswordChangeError::WrongCredential => wrong,
+        PasswordChangeError::Locked => ApiError::custom("ACCOUNT_LOCKED", "Account locked"),
+        PasswordChangeError::Busy => busy(),
+        PasswordChangeError::Failed(e) => ApiError::internal(&e),
     }
 }
 
@@ -209,19 +147,20 @@ pub async fn update(body: LowerJson, state: web::Data<AppState>) -> Result<HttpR
         "PasswordMismatchException",
         Some("Invalid username or password".to_owned()),
     );
-    change_password(
-        &state,
-        Change {
-            user: (&tenant, &user_type, &user_name),
-            session: session
-                .as_ref()
-                .map(|v| (v.snapshot.uuid.as_str(), v.family.as_str())),
-            credential: Credential::Password(Zeroizing::new(existing)),
-            wrong: mismatch,
-            new: Zeroizing::new(new),
-        },
-    )
-    .await
+    let change = PasswordChange {
+        tenant: &tenant,
+        user_type: &user_type,
+        user_name: &user_name,
+        session: session
+            .as_ref()
+            .map(|v| (v.snapshot.uuid.as_str(), v.family.as_str())),
+        credential: Credential::Password(Zeroizing::new(existing)),
+        new: Zeroizing::new(new),
+    };
+    match state.accounts.change_password(change).await {
+        Ok(()) => Ok(password_response()),
+        Err(e) => Err(refused(e, mismatch)),
+    }
 }
 
 /// `POST /user/password/nologin/_update`: the OTP (purpose passwordreset) sent to the user's stored mobile
@@ -240,76 +179,16 @@ pub async fn reset(body: LowerJson, state: web::Data<AppState>) -> Result<HttpRe
             None,
         ));
     };
-    change_password(
-        &state,
-        Change {
-            user: (&tenant, &user_type, &user_name),
-            session: None,
-            credential: Credential::Otp(Zeroizing::new(otp), Purpose::PasswordReset),
-            wrong: validation_failed(),
-            new: Zeroizing::new(new),
-        },
-    )
-    .await
-}
-
-/// A password change as both endpoints make it.
-struct Change<'a> {
-    /// (tenantId, type, userName) as the request names the user.
-    user: (&'a str, &'a str, &'a str),
-    /// The verified session of the request (user uuid, family), which the change keeps.
-    session: Option<(&'a str, &'a str)>,
-    /// What proves the user.
-    credential: Credential,
-    /// The answer when it does not.
-    wrong: ApiError,
-    /// The new password.
-    new: Zeroizing<String>,
-}
-
-/// Finds the user, refuses OTP-login users and a new password the policy refuses (before any credential is
-/// checked), checks the credential in the user's lockout actor, stores the new hash and ends the user's
-/// other sessions.
-async fn change_password(state: &AppState, c: Change<'_>) -> Result<HttpResponse, ApiError> {
-    let (tenant, user_type, user_name) = c.user;
-    let user_type = UserType::parse(user_type).ok_or_else(not_found)?;
-    let user = state
-        .login
-        .find(tenant, user_type, user_name)
-        .map_err(|e| login_failure(e, not_found()))?
-        .filter(|u| c.session.is_none_or(|(uuid, _)| uuid == u.uuid))
-        .ok_or_else(not_found)?;
-    refuse_otp_users(state, &user)?;
-    check_policy(state, &c.new)?;
-    state
-        .login
-        .check(&user, c.credential)
-        .await
-        .map_err(|e| login_failure(e, c.wrong))?;
-    state
-        .login
-        .store_password(
-            &user.uuid,
-            Some(&user.uuid),
-            c.new,
-            crate::service::login::NewPassword::ChosenByUser,
-        )
-        .await
-        .map_err(|e| login_failure(e, busy()))?;
-    let keep = c.session.map(|(_, family)| family);
-    revoke_sessions(state, &user.uuid, keep).await;
-    Ok(password_response())
-}
-
-/// Ends the user's sessions after a password change; the change itself already stands, so a failure here
-/// is logged, not answered.
-async fn revoke_sessions(state: &AppState, uuid: &str, keep: Option<&str>) {
-    if let Err(e) = state
-        .login
-        .sessions()
-        .revoke_user(uuid, keep, "password_change")
-        .await
-    {
-        tracing::error!(error = %e, "sessions could not be revoked after a password change");
+    let change = PasswordChange {
+        tenant: &tenant,
+        user_type: &user_type,
+        user_name: &user_name,
+        session: None,
+        credential: Credential::Otp(Zeroizing::new(otp), Purpose::PasswordReset),
+        new: Zeroizing::new(new),
+    };
+    match state.accounts.change_password(change).await {
+        Ok(()) => Ok(password_response()),
+        Err(e) => Err(refused(e, validation_failed())),
     }
 }

@@ -19,6 +19,8 @@ pub struct AppState {
     pub otp: OtpService,
     /// Logins, sessions and lockouts.
     pub login: Login,
+    /// A user's own account and an admin update's effects.
+    pub accounts: crate::service::account::Accounts,
     /// The internal listener's address (internal-only endpoints check it).
     pub internal_addr: SocketAddr,
     /// The settings in force.

@@ -101,29 +101,8 @@ pub async fn update_novalidate(
     let updated = registry(&state)
         .admin_update(parsed.draft, &parsed.caller)
         .await?;
-    after_admin_update(&state, &updated, unlock).await;
+    state.accounts.after_admin_update(&updated, unlock).await;
     Ok(HttpResponse::Ok().json(UsersResponse::new(&[updated], View::Updated)))
-}
-
-/// What an admin update means beyond the record: `accountLocked: false` ends a lock at once (the lockout
-/// actor's count too), and a deactivated user's sessions end. The update already stands; failures are logged.
-async fn after_admin_update(state: &AppState, updated: &actors::domain::UserRecord, unlock: bool) {
-    if unlock {
-        match state.login.lockouts().unlock(&updated.uuid).await {
-            Ok(true) => tracing::info!(uuid = %updated.uuid, "account unlocked by an admin update"),
-            Ok(false) => {}
-            Err(e) => tracing::error!(error = %e, "admin unlock could not reach the lockout actor"),
-        }
-    }
-    if !updated.active
-        && let Err(e) = state
-            .login
-            .sessions()
-            .revoke_user(&updated.uuid, None, "deactivated")
-            .await
-    {
-        tracing::error!(error = %e, "sessions of a deactivated user could not be revoked");
-    }
 }
 
 /// `POST /user/profile/_update`

@@ -1,12 +1,14 @@
 //! The use cases, free of HTTP: what a handler, the command line or a test calls. Each returns its own error
 //! type; `http/error.rs` renders them in DIGIT's shapes.
 //!
+//! - `account`: a user's own account — citizen registration, password changes — and an admin update's effects.
 //! - `registry`: users — create, admin and profile updates, search.
 //! - `otp`: user-otp's `_send` and egov-otp's create, validate and search.
 //! - `login`: password and refresh grants, credential checks inside the lockout actors, password storage.
 //! - `sessions`: refresh families, rotation, revocation, access-token verification.
 //! - `tokens`: the access-token format (JWT with a sealed user snapshot).
 
+pub mod account;
 pub mod login;
 pub mod otp;
 pub mod registry;
