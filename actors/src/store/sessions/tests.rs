@@ -1,0 +1,122 @@
+//! Tests of the login state on sled: rotation, grace, reuse, revocations, lockouts, prune.
+
+use super::*;
+use crate::store::test_store;
+
+const USER: &str = "0a0b0c0d-0000-4000-8000-000000000001";
+const FAM: &str = "0a0b0c0d-0000-4000-8000-0000000000f1";
+const JTI1: &str = "0a0b0c0d-0000-4000-8000-0000000000a1";
+const JTI2: &str = "0a0b0c0d-0000-4000-8000-0000000000a2";
+
+fn family() -> Family {
+    Family {
+        user: USER.into(),
+        user_type: "CITIZEN".into(),
+        scope: "read".into(),
+        expires_ms: 1_000_000,
+        access_jti: JTI1.into(),
+        access_expires_ms: 500_000,
+        revoked: false,
+    }
+}
+
+#[tokio::test]
+async fn rotation_grace_and_reuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = test_store(dir.path(), 1, 2).unwrap();
+    let s = store.sessions();
+    s.open_family(FAM, &family(), &[1; 32]).await.unwrap();
+    assert_eq!(s.peek_refresh(&[1; 32]).unwrap().unwrap().1, family());
+
+    let first = s
+        .refresh(
+            &[1; 32],
+            &[2; 32],
+            (JTI2, 600_000),
+            b"tokens of the first refresh",
+            100,
+            10_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first, RefreshOutcome::Rotated { previous: family() });
+    assert_eq!(s.family_by_id(FAM).unwrap().unwrap().access_jti, JTI2);
+    // a concurrent use of the spent token inside the window gets what the first one issued, and
+    // changes nothing: the family keeps one chain
+    let again = s
+        .refresh(
+            &[1; 32],
+            &[3; 32],
+            (JTI1, 600_000),
+            b"a second chain",
+            5_000,
+            10_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        RefreshOutcome::Repeated(b"tokens of the first refresh".to_vec())
+    );
+    assert!(s.peek_refresh(&[3; 32]).unwrap().is_none(), "no new token");
+    assert_eq!(s.family_by_id(FAM).unwrap().unwrap().access_jti, JTI2);
+    // after the window the same token is a reuse: the family dies, with every token in it
+    let reuse = s
+        .refresh(&[1; 32], &[4; 32], (JTI1, 600_000), b"", 10_101, 10_000)
+        .await
+        .unwrap();
+    assert!(matches!(reuse, RefreshOutcome::Reused(f) if f.revoked));
+    let dead = s
+        .refresh(&[2; 32], &[5; 32], (JTI1, 600_000), b"", 10_102, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(dead, RefreshOutcome::Dead);
+    assert_eq!(
+        s.refresh(&[9; 32], &[6; 32], (JTI1, 1), b"", 1, 1)
+            .await
+            .unwrap(),
+        RefreshOutcome::Unknown
+    );
+    assert_eq!(
+        s.revocations(10_200).unwrap(),
+        vec![Revoked::Family(
+            *uuid::Uuid::parse_str(FAM).unwrap().as_bytes(),
+            1_000_000
+        )]
+    );
+}
+
+#[tokio::test]
+async fn revocations_and_lockouts_survive_a_reopen_and_prune_forgets_the_over() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = test_store(dir.path(), 1, 2).unwrap();
+        let s = store.sessions();
+        s.open_family(FAM, &family(), &[1; 32]).await.unwrap();
+        assert_eq!(s.families_of(USER, 0).unwrap().len(), 1);
+        s.revoke(&[(FAM.into(), 1_000_000)], &[(JTI1.into(), 500_000)])
+            .await
+            .unwrap();
+        let locked = LockoutState {
+            failures: vec![],
+            locked_at: Some(1),
+            locked_until: Some(2),
+        };
+        s.save_lockout(USER, &locked).await.unwrap();
+    }
+    let store = test_store(dir.path(), 1, 2).unwrap();
+    let s = store.sessions();
+    assert_eq!(s.revocations(0).unwrap().len(), 2);
+    assert_eq!(s.revocations(600_000).unwrap().len(), 1, "the jti is over");
+    assert!(s.families_of(USER, 0).unwrap().is_empty(), "revoked");
+    assert_eq!(s.locked_users().unwrap(), vec![USER.to_owned()]);
+    assert_eq!(s.lockout(USER).unwrap().locked_until, Some(2));
+    s.save_lockout(USER, &LockoutState::default())
+        .await
+        .unwrap();
+    assert!(s.locked_users().unwrap().is_empty());
+
+    assert!(s.prune(2_000_000).unwrap() >= 3);
+    assert!(s.revocations(0).unwrap().is_empty());
+    assert!(s.peek_refresh(&[1; 32]).unwrap().is_none());
+}

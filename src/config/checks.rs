@@ -1,0 +1,179 @@
+//! The checks a configuration passes after its layers merged: ranges, formats and the relations between
+//! keys. A failure names the key and what it must be.
+
+use super::{ConfigError, Settings, SinkKind, parse_day_end, parse_network};
+
+impl Settings {
+    pub(crate) fn check_ranges(&self) -> Result<(), ConfigError> {
+        let fail = |m: &str| Err(ConfigError::Range(m.to_owned()));
+        if self.cluster.partitions == 0 {
+            return fail("cluster.partitions must be at least 1");
+        }
+        if self.cluster.replicas == 0 || self.cluster.replicas > self.cluster.partitions {
+            return fail("cluster.replicas must be between 1 and cluster.partitions");
+        }
+        if self.cluster.ordinal < -1 || self.cluster.ordinal >= i32::from(u16::MAX) {
+            return fail("cluster.ordinal must be -1 (from the hostname) or a pod ordinal");
+        }
+        if !self.cluster.peers.is_empty()
+            && self.cluster.peers.len() < usize::from(self.cluster.replicas)
+        {
+            return fail("cluster.peers must name an address for every replica (or be empty)");
+        }
+        if self.cluster.peers.is_empty()
+            && self.cluster.replicas > 1
+            && !self.cluster.peer_template.contains("{ordinal}")
+        {
+            return fail("cluster.peer_template must contain {ordinal}");
+        }
+        if !(100..=60_000).contains(&self.cluster.forward_timeout_ms) {
+            return fail("cluster.forward_timeout_ms must be between 100 and 60000");
+        }
+        if self.password.min_length == 0 || self.password.min_length > self.password.max_length {
+            return fail("password.min_length must be between 1 and password.max_length");
+        }
+        if let Some(bad) = self
+            .http
+            .trusted_proxies
+            .iter()
+            .find(|p| parse_network(p).is_none())
+        {
+            return fail(&format!(
+                "http.trusted_proxies: {bad:?} is not a network (10.0.0.0/8) or an address"
+            ));
+        }
+        if !(1..=300).contains(&self.http.header_timeout_secs)
+            || !(1..=300).contains(&self.http.body_timeout_secs)
+        {
+            return fail(
+                "http.header_timeout_secs and body_timeout_secs must be between 1 and 300",
+            );
+        }
+        if self.http.max_string_chars < 256 {
+            return fail("http.max_string_chars must be at least 256");
+        }
+        if self.http.max_body_bytes < 1024 {
+            return fail("http.max_body_bytes must be at least 1024");
+        }
+        if self.user.search_default_size == 0 {
+            return fail("user.search_default_size must be at least 1");
+        }
+        let state = self.tenants.state_level.trim();
+        if !state.is_empty()
+            && !actors::domain::TenantId::parse(state).is_ok_and(|t| t.is_state_level())
+        {
+            return fail(
+                "tenants.state_level must be a state-level tenant such as \"pb\" (no \".\")",
+            );
+        }
+        if let Some(bad) = self
+            .tenants
+            .states
+            .iter()
+            .find(|s| !actors::domain::TenantId::parse(s).is_ok_and(|t| t.is_state_level()))
+        {
+            return fail(&format!(
+                "tenants.states: {bad:?} is not a state-level tenant such as \"pb\""
+            ));
+        }
+        let o = &self.otp;
+        if !(4..=10).contains(&o.length) {
+            return fail("otp.length must be between 4 and 10");
+        }
+        if o.ttl_secs < 1
+            || o.max_attempts < 1
+            || o.max_sends_per_hour < 1
+            || o.max_sends_per_day < 1
+            || !(1..=u32::from(u8::MAX)).contains(&o.max_sms_per_code)
+        {
+            return fail(
+                "otp.ttl_secs, max_attempts, max_sends_per_hour, max_sends_per_day and max_sms_per_code must be at least 1 (max_sms_per_code at most 255)",
+            );
+        }
+        if o.max_sends_per_ip_per_hour < 1 || o.max_tracked_ips < 1 || o.max_sessions < 1 {
+            return fail(
+                "otp.max_sends_per_ip_per_hour, max_tracked_ips and max_sessions must be at least 1",
+            );
+        }
+        if o.resend_cooldown_secs < 0 {
+            return fail("otp.resend_cooldown_secs must not be negative");
+        }
+        for t in &o.test_numbers {
+            if t.code.len() != o.length as usize || !t.code.bytes().all(|b| b.is_ascii_digit()) {
+                return fail(&format!(
+                    "otp.test_numbers: the code of a test number must be {} digits",
+                    o.length
+                ));
+            }
+            if parse_day_end(&t.until).is_none() {
+                return fail("otp.test_numbers: `until` must be a date YYYY-MM-DD");
+            }
+        }
+        if self.notify.batch == 0
+            || self.notify.backoff_min_ms == 0
+            || self.notify.backoff_min_ms > self.notify.backoff_max_ms
+        {
+            return fail(
+                "notify.batch must be at least 1 and 0 < backoff_min_ms <= backoff_max_ms",
+            );
+        }
+        let l = &self.lockout;
+        if l.max_invalid_attempts == 0
+            || l.window_minutes == 0
+            || l.cooldown_minutes == 0
+            || l.max_actors == 0
+        {
+            return fail(
+                "lockout.max_invalid_attempts, window_minutes, cooldown_minutes and max_actors must be at least 1",
+            );
+        }
+        let t = &self.tokens;
+        if t.access_validity_minutes == 0 || t.refresh_validity_minutes == 0 {
+            return fail(
+                "tokens.access_validity_minutes and refresh_validity_minutes must be at least 1",
+            );
+        }
+        if t.clients.is_empty()
+            || t.clients
+                .iter()
+                .any(|c| c.id.is_empty() || c.id.contains(':'))
+        {
+            return fail(
+                "tokens.clients needs at least one client, each with a non-empty id without ':'",
+            );
+        }
+        if self.notify.sink == SinkKind::Kafka && self.kafka.brokers.trim().is_empty() {
+            return fail("notify.sink = \"kafka\" needs kafka.brokers");
+        }
+        if self.kafka.sms_topic.trim().is_empty()
+            || self.kafka.email_topic.trim().is_empty()
+            || self.kafka.delivery_timeout_ms < 1000
+        {
+            return fail(
+                "kafka.sms_topic and kafka.email_topic must be set and kafka.delivery_timeout_ms at least 1000",
+            );
+        }
+        if let Some(owned) = self
+            .kafka
+            .properties
+            .keys()
+            .find(|k| crate::kafka::OWNED.contains(&k.as_str()))
+        {
+            return fail(&format!(
+                "kafka.properties may not set `{owned}`: the service sets it (use kafka.brokers / kafka.delivery_timeout_ms)"
+            ));
+        }
+        if self.hasher.queue == 0 {
+            return fail("hasher.queue must be at least 1");
+        }
+        if !(0..=19).contains(&self.hasher.nice) {
+            return fail("hasher.nice must be between 0 and 19");
+        }
+        if let Err(e) = self.hash_cost_params() {
+            return fail(&format!("hasher cost: {e}"));
+        }
+        regex::Regex::new(&self.mobile.default_regex)
+            .map_err(|e| ConfigError::Range(format!("mobile.default_regex: {e}")))?;
+        Ok(())
+    }
+}
