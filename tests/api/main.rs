@@ -8,6 +8,7 @@ mod helpers;
 mod login;
 mod messages;
 mod mgramseva;
+mod otp_limits;
 mod otp_send;
 mod otp_store;
 mod password;

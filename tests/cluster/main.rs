@@ -3,5 +3,6 @@
 //! its partitions; `admin rebalance` moves partitions with nothing lost.
 
 mod flows;
+mod guards;
 mod node;
 mod rebalance;
