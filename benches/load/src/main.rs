@@ -6,18 +6,18 @@
 //! ratio`, and `bytes_per_session` for `memory_sessions`).
 
 mod baseline;
+mod drive;
+mod memory;
 mod service;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
-use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
+use drive::{Outcome, drive, drive_paced, expect, step};
+use memory::memory_sessions;
 use service::{Api, Service, citizen_mobile, seed};
 
 /// Command line.
@@ -51,110 +51,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => Ok(Duration::from_secs(n * 60)),
         _ => Err(format!("bad duration unit in {s}")),
     }
-}
-
-/// One measured run.
-struct Outcome {
-    requests: u64,
-    errors: u64,
-    micros: Histogram<u64>,
-    elapsed: Duration,
-    first_error: Option<String>,
-}
-
-impl Outcome {
-    fn rps(&self) -> f64 {
-        self.requests as f64 / self.elapsed.as_secs_f64()
-    }
-    fn ms(&self, q: f64) -> f64 {
-        self.micros.value_at_quantile(q) as f64 / 1000.0
-    }
-}
-
-/// What a step returns to end its task (the work is done).
-const STOP: &str = "\u{0}stop";
-
-type Step =
-    Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
-
-/// Runs `step` from `concurrency` tasks for `duration`; each call's latency is recorded.
-async fn drive(concurrency: usize, duration: Duration, step: Step) -> Outcome {
-    drive_paced(concurrency, duration, None, step).await
-}
-
-/// [`drive`] with each task pausing `pace` between calls (not counted in the latency).
-async fn drive_paced(
-    concurrency: usize,
-    duration: Duration,
-    pace: Option<Duration>,
-    step: Step,
-) -> Outcome {
-    let counter = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + duration;
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (step, counter) = (step.clone(), counter.clone());
-            tokio::spawn(async move {
-                let mut micros = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-                let (mut errors, mut first_error) = (0u64, None);
-                while Instant::now() < deadline {
-                    if let Some(pace) = pace {
-                        tokio::time::sleep(pace).await;
-                    }
-                    let n = counter.fetch_add(1, Ordering::Relaxed);
-                    let t0 = Instant::now();
-                    let result = step(n).await;
-                    if matches!(&result, Err(e) if e == STOP) {
-                        break;
-                    }
-                    micros.saturating_record(t0.elapsed().as_micros() as u64);
-                    if let Err(e) = result {
-                        errors += 1;
-                        first_error.get_or_insert(e);
-                    }
-                }
-                (micros, errors, first_error)
-            })
-        })
-        .collect();
-    let mut outcome = Outcome {
-        requests: 0,
-        errors: 0,
-        micros: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
-        elapsed: Duration::ZERO,
-        first_error: None,
-    };
-    for task in tasks {
-        let (micros, errors, first_error) = task.await.unwrap();
-        outcome.requests += micros.len();
-        outcome.errors += errors;
-        outcome.micros.add(&micros).unwrap();
-        if outcome.first_error.is_none() {
-            outcome.first_error = first_error;
-        }
-    }
-    outcome.elapsed = started.elapsed();
-    outcome
-}
-
-fn expect(status: u16, want: u16, what: &str, body: &Value) -> Result<(), String> {
-    if status == want {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what}: {status} {}",
-            body.to_string().chars().take(200).collect::<String>()
-        ))
-    }
-}
-
-fn step<F, Fut>(f: F) -> Step
-where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send + 'static,
-{
-    Arc::new(move |n| Box::pin(f(n)))
 }
 
 /// A report line: the human row and the JSON object.
@@ -519,58 +415,4 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
     }
     drop(service);
     lines
-}
-
-/// Sends a register OTP to `count` distinct numbers starting with `prefix`, 64 at a time.
-async fn open_sessions(api: &Arc<Api>, prefix: &'static str, count: u64) -> Outcome {
-    let next = Arc::new(AtomicU64::new(0));
-    let api = api.clone();
-    drive(
-        64,
-        Duration::from_secs(3600),
-        step(move |_| {
-            let (api, next) = (api.clone(), next.clone());
-            async move {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= count {
-                    return Err(STOP.to_owned());
-                }
-                let (status, body) = api.post(&api.public, "/user-otp/v1/_send",
-                    &json!({"otp": {"mobileNumber": format!("{prefix}{n:09}"), "tenantId": "pb", "type": "register"}})).await?;
-                expect(status, 201, "send", &body)
-            }
-        }),
-    )
-    .await
-}
-
-/// Opens `args.sessions` OTP sessions (distinct numbers, each with a live code) on a fresh service and reports
-/// the resident memory they add. "Idle" is measured after a warm-up of 1,000 sessions (other numbers), so the
-/// one-time costs of the first sends — code pages faulted in, allocator arenas, sled's first segments — are
-/// not spread over the sessions as if each caused them.
-async fn memory_sessions(args: &Args) -> Value {
-    let service = Service::start(args.workers);
-    let api = Arc::new(Api::new(&service));
-    let warm = open_sessions(&api, "7", 1_000).await;
-    assert_eq!(warm.errors, 0, "warm-up sends failed");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle = service.rss_bytes();
-    let total = args.sessions as u64;
-    let started = Instant::now();
-    let o = open_sessions(&api, "6", total).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let live = service.rss_bytes();
-    let per = (live.saturating_sub(idle)) as f64 / total as f64;
-    println!(
-        "{:<16} {total} live OTP sessions: resident {:.1} MB idle, {:.1} MB after, {:.0} bytes per session ({:.0}/s opened)",
-        "memory_sessions",
-        idle as f64 / 1e6,
-        live as f64 / 1e6,
-        per,
-        total as f64 / started.elapsed().as_secs_f64()
-    );
-    json!({"scenario": "memory_sessions", "rps": round(total as f64 / started.elapsed().as_secs_f64()),
-           "p50_ms": null, "p99_ms": null, "errors": o.errors, "baseline": "idle_rss",
-           "baseline_rps": null, "ratio": null, "sessions": total,
-           "idle_rss_bytes": idle, "rss_bytes": live, "bytes_per_session": per.round()})
 }
