@@ -10,19 +10,15 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::error::ApiError;
+use super::error::domain::{busy, password_change_refused, validation_failed};
 use super::json::{LowerJson, bind, opt_string, require};
 use super::oauth::token_response;
-use super::otp::validation_failed;
 use super::request_info::RequestInfoIn;
 use super::user_json::{ResponseInfo, UsersResponse, View};
 use super::users::parse;
 use crate::http::state::AppState;
-use crate::service::account::{PasswordChange, PasswordChangeError, Registered, RegistrationError};
+use crate::service::account::{PasswordChange, Registered, RegistrationError};
 use crate::service::login::Credential;
-
-fn busy() -> ApiError {
-    ApiError::unavailable("SERVICE_BUSY", "The service is saturated; retry shortly")
-}
 
 /// `POST /user/citizen/_create`
 pub async fn citizen_create(
@@ -92,24 +88,6 @@ fn password_response() -> HttpResponse {
     }}))
 }
 
-/// A password change refused, in DIGIT's answers; `wrong` is the endpoint's answer to a wrong credential.
-fn refused(e: PasswordChangeError, wrong: ApiError) -> ApiError {
-    match e {
-        PasswordChangeError::NotFound => ApiError::exception(
-            "UserNotFoundException",
-            Some("User not found for given criteria".to_owned()),
-        ),
-        PasswordChangeError::OtpLoginUser => {
-            ApiError::exception("InvalidUpdatePasswordRequestException", None)
-        }
-        PasswordChangeError::Policy(e) => e.into(),
-        PasswordChangeError::WrongCredential => wrong,
-        PasswordChangeError::Locked => ApiError::custom("ACCOUNT_LOCKED", "Account locked"),
-        PasswordChangeError::Busy => busy(),
-        PasswordChangeError::Failed(e) => ApiError::internal(&e),
-    }
-}
-
 /// `POST /user/password/_update`: the user is the one of `RequestInfo.authToken` when given (verified),
 /// else `RequestInfo.userInfo.userName` as the gateway set it.
 pub async fn update(body: LowerJson, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -159,7 +137,7 @@ pub async fn update(body: LowerJson, state: web::Data<AppState>) -> Result<HttpR
     };
     match state.accounts.change_password(change).await {
         Ok(()) => Ok(password_response()),
-        Err(e) => Err(refused(e, mismatch)),
+        Err(e) => Err(password_change_refused(e, mismatch)),
     }
 }
 
@@ -189,6 +167,6 @@ pub async fn reset(body: LowerJson, state: web::Data<AppState>) -> Result<HttpRe
     };
     match state.accounts.change_password(change).await {
         Ok(()) => Ok(password_response()),
-        Err(e) => Err(refused(e, validation_failed())),
+        Err(e) => Err(password_change_refused(e, validation_failed())),
     }
 }

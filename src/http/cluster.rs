@@ -19,10 +19,11 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::error::domain::cluster_error;
 use super::json::{CappedBody, body_timeout, body_too_slow, unreadable};
 use super::request_info::on_internal_listener;
+use crate::cluster::Owner;
 use crate::cluster::api::{OtpCheck, OtpSend, OtpSent, OtpVerdict, Partitions, PodStatus};
-use crate::cluster::{ClusterError, Owner};
 use crate::http::state::AppState;
 use crate::service::otp::OtpError;
 use crate::service::sessions::RevocationList;
@@ -78,13 +79,6 @@ fn internal_only(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::not_found())
-    }
-}
-
-fn cluster_error(e: ClusterError) -> ApiError {
-    match e {
-        ClusterError::Map(e) => ApiError::custom("INVALID_PARTITION_MAP", e.to_string()),
-        other => ApiError::internal(&other),
     }
 }
 
@@ -350,7 +344,7 @@ pub async fn otp_check(
     {
         Ok(_) => true,
         Err(OtpError::ValidationFailed | OtpError::UnknownTenant) => false,
-        Err(e) => return Err(super::otp::send_error(e)),
+        Err(e) => return Err(super::error::domain::otp_send_refused(e)),
     };
     Ok(HttpResponse::Ok().json(OtpVerdict { valid }))
 }
@@ -367,6 +361,6 @@ pub async fn otp_send(
         .otp
         .send_here(send.into_inner())
         .await
-        .map_err(super::otp::send_error)?;
+        .map_err(super::error::domain::otp_send_refused)?;
     Ok(HttpResponse::Ok().json(OtpSent::from(sent)))
 }

@@ -14,7 +14,7 @@ use actix_web::{FromRequest, HttpMessage, HttpResponse, ResponseError, web};
 use actors::metrics::CLUSTER_CALLS;
 use actors::partition::{Partition, home_partition, partition_of_id, partition_of_uuid};
 
-use super::error::ApiError;
+use super::error::domain::{moving, unreachable_owner};
 use super::json::CappedBody;
 use super::request_info::on_internal_listener;
 use super::route::{RouteKey, route_key};
@@ -25,9 +25,6 @@ use crate::cluster::peers::Outgoing;
 /// Request extension: the middleware found this request's key owned here (a search by it needs no fan-out).
 #[derive(Debug, Clone, Copy)]
 pub struct OwnedHere;
-
-/// Seconds a client is told to wait before retrying a 503 of a moving or unreachable partition.
-const RETRY_AFTER_SECS: u64 = 1;
 
 /// The routing middleware.
 pub async fn route(
@@ -142,22 +139,4 @@ fn partition_of(key: &RouteKey, state: &AppState) -> Option<Partition> {
         RouteKey::RefreshToken(token) => crate::service::sessions::refresh_token_partition(token),
         RouteKey::FanOut | RouteKey::Local => None,
     }
-}
-
-/// The partition is moving between pods (or the pods' maps disagree for a moment).
-pub fn moving() -> ApiError {
-    ApiError::unavailable(
-        "PARTITION_MOVING",
-        "This user's data is moving between instances; retry shortly",
-    )
-    .retry_after(RETRY_AFTER_SECS)
-}
-
-/// The owning pod did not answer in time.
-pub fn unreachable_owner() -> ApiError {
-    ApiError::unavailable(
-        "OWNER_UNAVAILABLE",
-        "The instance holding this user's data is not reachable; retry shortly",
-    )
-    .retry_after(RETRY_AFTER_SECS)
 }

@@ -20,12 +20,6 @@ pub mod user_json;
 pub mod users;
 
 use actix_web::web;
-use actors::domain::roles::RoleError;
-use actors::hasher::HasherError;
-use actors::store::{CommitError, StoreError};
-
-use self::error::{ApiError, ErrorEntry};
-use crate::service::registry::RegistryError;
 
 /// Routes served on both listeners; internal-only ones (OTP create/search, metrics, outbox, `/cluster/*`)
 /// answer 404 on the public listener.
@@ -106,75 +100,4 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/cluster/otp/_validate", web::post().to(cluster::otp_check))
         .route("/cluster/otp/_send", web::post().to(cluster::otp_send));
-}
-
-impl From<RegistryError> for ApiError {
-    fn from(e: RegistryError) -> Self {
-        match e {
-            RegistryError::CreateMissing(field) => ApiError::exception(
-                "InvalidUserCreateException",
-                format!("{field} is mandatory"),
-            ),
-            RegistryError::UpdateMissing(field) => ApiError::exception(
-                "InvalidUserUpdateException",
-                format!("{field} is mandatory"),
-            ),
-            RegistryError::NoRoles => ApiError::exception(
-                "AtleastOneRoleCodeException",
-                "at least one role code is required".to_owned(),
-            ),
-            RegistryError::Duplicate => ApiError::exception(
-                "DuplicateUserNameException",
-                "a user with this userName, type and tenantId already exists".to_owned(),
-            ),
-            RegistryError::Mobile(m) => ApiError::custom("INVALID_MOBILE_NUMBER", m.message()),
-            RegistryError::Password(violations) => ApiError::many(
-                violations
-                    .into_iter()
-                    .map(|v| ErrorEntry {
-                        code: v.code.into(),
-                        message: v.message,
-                        description: None,
-                        params: None,
-                    })
-                    .collect(),
-            ),
-            RegistryError::Role(RoleError::Unknown { code, state }) => {
-                ApiError::many(vec![ErrorEntry {
-                    code: "INVALID_ROLE".into(),
-                    message: "Unable to validate role from MDMS".into(),
-                    description: Some(format!("role {code} is not in the role catalog of {state}")),
-                    params: None,
-                }])
-            }
-            RegistryError::Role(e @ RoleError::OtherState { .. }) => {
-                ApiError::custom("INVALID_ROLE_TENANT", e.to_string())
-            }
-            RegistryError::NotFound(uuid) => ApiError::exception(
-                "UserNotFoundException",
-                format!("User not found for given criteria: uuid={uuid}"),
-            ),
-            RegistryError::UnknownTenant(tenant) => ApiError::custom(
-                "TENANT_UNKNOWN",
-                format!("tenantId {tenant} is not a tenant of a state this deployment serves"),
-            ),
-            RegistryError::ProfileDenied(why) => {
-                ApiError::exception("UserProfileUpdateDeniedException", why.to_owned())
-            }
-            RegistryError::Hasher(HasherError::Busy | HasherError::Timeout) => {
-                ApiError::unavailable("SERVICE_BUSY", "The service is saturated; retry shortly")
-            }
-            RegistryError::Store(StoreError::Commit(CommitError::Busy)) => {
-                ApiError::unavailable("SERVICE_BUSY", "The service is saturated; retry shortly")
-            }
-            RegistryError::Hasher(HasherError::Stopped)
-            | RegistryError::Store(StoreError::Commit(CommitError::Closed)) => {
-                ApiError::unavailable(
-                    "SHUTTING_DOWN",
-                    "The service is shutting down; retry on another instance",
-                )
-            }
-            other => ApiError::internal(&other),
-        }
-    }
 }

@@ -9,11 +9,12 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use super::error::domain::{login_refused, oauth_invalid_request};
 use super::error::{ApiError, ErrorEntry, no_store};
 use super::json::{CappedBody, LowerJson};
 use crate::config::OAuthClient;
 use crate::http::state::AppState;
-use crate::service::login::{LoginError, PasswordGrant};
+use crate::service::login::PasswordGrant;
 use crate::service::sessions::Issued;
 use crate::service::tokens::Snapshot;
 
@@ -22,7 +23,7 @@ struct Params(Vec<(String, Zeroizing<String>)>);
 
 impl Params {
     fn read(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError> {
-        let bad = |_| oauth_request("Malformed form parameters");
+        let bad = |_| oauth_invalid_request("Malformed form parameters");
         let mut pairs: Vec<(String, String)> =
             serde_urlencoded::from_str(req.query_string()).map_err(bad)?;
         let form = req
@@ -49,10 +50,6 @@ impl Params {
             .map(|(_, v)| v.trim())
             .find(|v| !v.is_empty())
     }
-}
-
-fn oauth_request(description: &str) -> ApiError {
-    ApiError::oauth(StatusCode::BAD_REQUEST, "invalid_request", description)
 }
 
 /// HTTP Basic client authentication against the configured clients; secrets compared in constant time.
@@ -109,38 +106,6 @@ fn scope(params: &Params) -> Result<String, ApiError> {
     scopes.sort_unstable();
     scopes.dedup();
     Ok(scopes.join(" "))
-}
-
-fn login_error(e: LoginError) -> ApiError {
-    match e {
-        LoginError::BadCredentials => oauth_request("Invalid login credentials"),
-        LoginError::Locked => oauth_request("Account locked"),
-        LoginError::Inactive => oauth_request("Please activate your account"),
-        LoginError::InvalidRefresh => ApiError::oauth(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "Invalid refresh token",
-        ),
-        LoginError::ExpiredRefresh => ApiError::oauth(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "Invalid refresh token (expired)",
-        ),
-        LoginError::Busy => ApiError::oauth(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "The service is saturated; retry shortly",
-        )
-        .retry_after(1),
-        LoginError::Internal(cause) => {
-            tracing::error!(error = %cause, "login failed internally");
-            ApiError::oauth(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "Internal Server Error",
-            )
-        }
-    }
 }
 
 /// The `UserRequest` of a token response, in the contract's key order.
@@ -227,28 +192,28 @@ pub async fn token(
         .iter()
         .any(|(k, v)| k.chars().count() > max || v.chars().count() > max)
     {
-        return Err(oauth_request(&format!(
+        return Err(oauth_invalid_request(&format!(
             "a parameter is longer than {max} characters"
         )));
     }
     let issued = match params.get("grant_type") {
-        None => return Err(oauth_request("Missing grant type")),
+        None => return Err(oauth_invalid_request("Missing grant type")),
         Some("password") => {
             let scope = scope(&params)?;
             let tenant = params
                 .get("tenantId")
-                .ok_or_else(|| oauth_request("TenantId is mandatory"))?;
+                .ok_or_else(|| oauth_invalid_request("TenantId is mandatory"))?;
             let user_type = params
                 .get("userType")
                 .and_then(UserType::parse)
                 .ok_or_else(|| {
-                    oauth_request("User Type is mandatory and has to be a valid type")
+                    oauth_invalid_request("User Type is mandatory and has to be a valid type")
                 })?;
             // a request without a credential is malformed: it consumes nothing and counts nothing
             let (Some(user_name), Some(password)) =
                 (params.get("username"), params.get("password"))
             else {
-                return Err(oauth_request("Invalid login credentials"));
+                return Err(oauth_invalid_request("Invalid login credentials"));
             };
             let grant = PasswordGrant {
                 user_name: user_name.to_owned(),
@@ -262,7 +227,7 @@ pub async fn token(
         Some("refresh_token") => {
             let token = params
                 .get("refresh_token")
-                .ok_or_else(|| oauth_request("Missing refresh token"))?;
+                .ok_or_else(|| oauth_invalid_request("Missing refresh token"))?;
             state.login.refresh_grant(token).await
         }
         Some(other) => {
@@ -276,7 +241,7 @@ pub async fn token(
             ));
         }
     }
-    .map_err(login_error)?;
+    .map_err(login_refused)?;
     Ok(token_response(&issued))
 }
 

@@ -8,12 +8,13 @@ use actors::domain::messages::locale_from_msg_id;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::error::domain::{otp_failed, otp_send_refused};
 use super::error::{ApiError, FieldError};
 use super::json::{LowerJson, bind, opt_string, require};
 use super::request_info::RequestInfoIn;
 use super::request_info::on_internal_listener;
 use crate::http::state::AppState;
-use crate::service::otp::{OtpError, SendRequest, SendRule};
+use crate::service::otp::SendRequest;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -168,7 +169,11 @@ pub async fn send(
         locale,
     };
     let ip = super::request_info::client_ip(&req, &state);
-    state.otp.send(request, ip).await.map_err(send_error)?;
+    state
+        .otp
+        .send(request, ip)
+        .await
+        .map_err(otp_send_refused)?;
     Ok(HttpResponse::Created()
         .json(serde_json::json!({"responseInfo": null, "isSuccessful": true})))
 }
@@ -193,7 +198,7 @@ pub async fn create(
         .otp
         .create(identity, tenant)
         .await
-        .map_err(other_error)?;
+        .map_err(otp_failed)?;
     let uuid = created.live.token_id.to_string();
     Ok(token_response(
         StatusCode::CREATED,
@@ -224,7 +229,7 @@ pub async fn validate(
         .otp
         .validate(identity, tenant, code, None)
         .await
-        .map_err(other_error)?;
+        .map_err(otp_failed)?;
     Ok(token_response(
         StatusCode::OK,
         TokenOut {
@@ -252,7 +257,7 @@ pub async fn search(
             .otp
             .search(uuid)
             .await
-            .map_err(other_error)?
+            .map_err(otp_failed)?
             .map(|f| (uuid.to_owned(), f)),
         None => None,
     };
@@ -269,154 +274,4 @@ pub async fn search(
         ),
         None => HttpResponse::Ok().json(serde_json::json!({"responseInfo": null, "otp": null})),
     })
-}
-
-fn throttled(field_message: String, retry_after_ms: i64) -> ApiError {
-    let secs = u64::try_from((retry_after_ms + 999) / 1000)
-        .unwrap_or(1)
-        .max(1);
-    ApiError::legacy(
-        StatusCode::TOO_MANY_REQUESTS,
-        "OTP request refused: too many requests",
-        vec![FieldError::new(
-            "OTP.RATE_LIMITED",
-            format!("{field_message}; retry after {secs} seconds"),
-            "otp.mobileNumber",
-        )],
-    )
-    .with_error_description(format!(
-        "Too many OTP requests. Please try again after {}.",
-        wait_in_words(secs)
-    ))
-    .retry_after(secs)
-}
-
-/// A wait as a person reads it: seconds below a minute, else whole minutes rounded up.
-fn wait_in_words(secs: u64) -> String {
-    match secs {
-        1 => "1 second".to_owned(),
-        0..60 => format!("{secs} seconds"),
-        60 => "1 minute".to_owned(),
-        _ => format!("{} minutes", secs.div_ceil(60)),
-    }
-}
-
-pub(crate) fn send_error(e: OtpError) -> ApiError {
-    let one = |message: &str, code: &str, text: &str| {
-        ApiError::legacy(
-            StatusCode::BAD_REQUEST,
-            message,
-            vec![FieldError::new(code, text, "otp.mobileNumber")],
-        )
-    };
-    match e {
-        OtpError::InvalidSend(rules, mismatch) => {
-            let mut fields: Vec<FieldError> = rules
-                .into_iter()
-                .map(|rule| match rule {
-                    SendRule::TenantMissing => FieldError::new(
-                        "OTP.TENANT_ID_MANDATORY",
-                        "Tenant field is mandatory",
-                        "otp.tenantId",
-                    ),
-                    SendRule::MobileMissing => FieldError::new(
-                        "OTP.MOBILE_NUMBER_MANDATORY",
-                        "Mobile number field is mandatory",
-                        "otp.mobileNumber",
-                    ),
-                    SendRule::TypeInvalid => FieldError::new(
-                        "OTP.REQUEST_TYPE_MANDATORY",
-                        "Request type (register, passwordreset,login) is mandatory",
-                        "otp.type",
-                    ),
-                    SendRule::TenantUnknown => tenant_unknown(),
-                })
-                .collect();
-            if let Some(pattern) = mismatch {
-                fields.push(FieldError::new(
-                    "OTP.MOBILE_NUMBER_VALIDATION_FAILED",
-                    format!("Mobile number must match the configured pattern: {pattern}"),
-                    "otp.mobileNumber",
-                ));
-            }
-            ApiError::legacy(StatusCode::BAD_REQUEST, SEND_INVALID, fields)
-        }
-        OtpError::AlreadyRegistered => one(
-            "OTP request for register failed",
-            "OTP.MOBILENUMBER",
-            "This MobileNumber Already Register as UserName in System. Pls try Another UserName",
-        ),
-        OtpError::UnknownCredential => one(
-            "OTP request for login failed",
-            "OTP.UNKNOWN_CREDENTIAL",
-            "No such username or password",
-        ),
-        OtpError::UnknownMobile => one(
-            "OTP request for password reset failed",
-            "OTP.UNKNOWN_MOBILE_NUMBER",
-            "Mobile number is unknown.",
-        ),
-        OtpError::NoMobile => one(
-            "OTP request for password reset failed",
-            "OTP.MOBILE_NUMBER",
-            "MobileNumber Not Found For This User.",
-        ),
-        OtpError::NumberThrottled(t) => throttled(
-            format!(
-                "Too many OTP requests for this mobile number ({})",
-                t.reason()
-            ),
-            t.retry_after_ms(),
-        ),
-        OtpError::IpThrottled(ms) => {
-            throttled("Too many OTP requests from this client".to_owned(), ms)
-        }
-        other => other_error(other),
-    }
-}
-
-/// A tenant of a state this deployment does not serve (`tenants.states`).
-fn tenant_unknown() -> FieldError {
-    FieldError::new(
-        "OTP.TENANT_ID_UNKNOWN",
-        "Tenant is not one of the states this service serves",
-        "otp.tenantId",
-    )
-}
-
-fn other_error(e: OtpError) -> ApiError {
-    let unavailable = |text: &str| {
-        ApiError::legacy(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "OTP service unavailable",
-            vec![FieldError::new("OTP.SERVICE_UNAVAILABLE", text, "")],
-        )
-    };
-    match e {
-        OtpError::ValidationFailed => validation_failed(),
-        OtpError::UnknownTenant => ApiError::legacy(
-            StatusCode::BAD_REQUEST,
-            SEND_INVALID,
-            vec![tenant_unknown()],
-        ),
-        OtpError::Backlog => unavailable("Notifications are backed up; retry shortly"),
-        OtpError::Route(_) => unavailable("The OTP service is saturated; retry shortly"),
-        OtpError::Store(actors::store::StoreError::Commit(_)) => {
-            unavailable("The store is saturated; retry shortly")
-        }
-        other => ApiError::internal(&other),
-    }
-}
-
-/// egov-otp's answer to a wrong, expired or used code (egov-user relays it verbatim).
-pub fn validation_failed() -> ApiError {
-    ApiError::legacy(
-        StatusCode::BAD_REQUEST,
-        "OTP validation unsuccessful",
-        vec![FieldError::new(
-            "OTP.VALIDATION_UNSUCCESSFUL",
-            "OTP validation unsuccessful",
-            "otp.otp",
-        )],
-    )
 }

@@ -9,6 +9,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+pub mod domain;
+
 /// DIGIT's message for errors coded by exception name.
 pub const UNHANDLED: &str = "An unhandled exception occurred on the server";
 
