@@ -1,21 +1,14 @@
 //! Operator views on the internal listener: `GET /admin/outbox` (what waits for delivery) and
 //! `GET /metrics` (the Prometheus exposition).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 
 use super::error::ApiError;
-use super::request_info::on_internal_listener;
 use crate::http::state::AppState;
 
 /// `GET /admin/outbox` (internal listener only): depth, the oldest record's age, the most attempts of one
 /// record and the latest delivery error — what `digit-user admin outbox` prints for a stopped service.
-pub async fn outbox(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    if !on_internal_listener(&req, &state) {
-        return Ok(HttpResponse::NotFound().finish());
-    }
+pub async fn outbox(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let now = state.login.sessions().now_ms();
     let summary = state
         .registry
@@ -33,10 +26,7 @@ pub async fn outbox(
 }
 
 /// `GET /metrics` (internal listener only): the Prometheus text exposition.
-pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if !on_internal_listener(&req, &state) {
-        return HttpResponse::NotFound().finish();
-    }
+pub async fn metrics() -> HttpResponse {
     match crate::observability::prometheus() {
         Some(handle) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4; charset=utf-8")

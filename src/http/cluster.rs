@@ -21,7 +21,6 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use super::error::domain::cluster_error;
 use super::json::{CappedBody, body_timeout, body_too_slow, unreadable};
-use super::request_info::on_internal_listener;
 use crate::cluster::Owner;
 use crate::cluster::api::{OtpCheck, OtpSend, OtpSent, OtpVerdict, Partitions, PodStatus};
 use crate::http::state::AppState;
@@ -42,13 +41,6 @@ impl<T: DeserializeOwned + 'static> FromRequest for PodJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut DevPayload) -> Self::Future {
-        // the pods' endpoints do not exist on the public listener: nothing of the body is read there
-        let internal = req
-            .app_data::<actix_web::web::Data<crate::http::state::AppState>>()
-            .is_some_and(|state| super::request_info::on_internal_listener(req, state));
-        if !internal {
-            return Box::pin(async { Err(ApiError::not_found()) });
-        }
         let body = CappedBody::from_request(req, payload);
         Box::pin(async move {
             let body = body.await?;
@@ -74,30 +66,16 @@ impl<T> std::ops::Deref for PodJson<T> {
     }
 }
 
-fn internal_only(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    if on_internal_listener(req, state) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found())
-    }
-}
-
 /// `POST /cluster/map/_get`: the map this pod follows.
-pub async fn map_get(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    internal_only(&req, &state)?;
+pub async fn map_get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(&*state.cluster.map()))
 }
 
 /// `POST /cluster/map`: adopt a newer map.
 pub async fn map_put(
-    req: HttpRequest,
     state: web::Data<AppState>,
     map: PodJson<PartitionMap>,
 ) -> Result<HttpResponse, ApiError> {
-    internal_only(&req, &state)?;
     let adopted = state
         .cluster
         .adopt(map.into_inner())
@@ -110,11 +88,7 @@ pub async fn map_put(
 }
 
 /// `POST /cluster/status`: ordinal, map and stored counts.
-pub async fn status(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    internal_only(&req, &state)?;
+pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.registry.store();
     let (lockouts, families) = store.sessions().counts();
     Ok(HttpResponse::Ok().json(PodStatus {
@@ -131,33 +105,27 @@ pub async fn status(
 /// `POST /cluster/partitions/_freeze`: refuse new requests for the partitions (503, retryable) and wait
 /// until those inside are done.
 pub async fn freeze(
-    req: HttpRequest,
     state: web::Data<AppState>,
     body: PodJson<Partitions>,
 ) -> Result<HttpResponse, ApiError> {
-    internal_only(&req, &state)?;
     let drained = state.cluster.freeze(&body.partitions, FREEZE_DRAIN).await;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "drained": drained })))
 }
 
 /// `POST /cluster/partitions/_thaw`: serve the partitions again (the move was abandoned or is done).
 pub async fn thaw(
-    req: HttpRequest,
     state: web::Data<AppState>,
     body: PodJson<Partitions>,
 ) -> Result<HttpResponse, ApiError> {
-    internal_only(&req, &state)?;
     state.cluster.thaw(&body.partitions);
     Ok(HttpResponse::Ok().json(serde_json::json!({ "thawed": body.partitions.len() })))
 }
 
 /// `POST /cluster/partitions/_export`: the sealed bundle of the partitions.
 pub async fn export(
-    req: HttpRequest,
     state: web::Data<AppState>,
     body: PodJson<Partitions>,
 ) -> Result<HttpResponse, ApiError> {
-    internal_only(&req, &state)?;
     let set: BTreeSet<u16> = body.partitions.iter().copied().collect();
     let store = state.cluster.store().clone();
     let sealed = web::block(move || store.seal_bundle(&store.export_partitions(&set)?))
@@ -175,7 +143,6 @@ pub async fn import(
     state: web::Data<AppState>,
     mut payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    internal_only(&req, &state)?;
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
@@ -223,11 +190,9 @@ pub async fn import(
 /// `POST /cluster/partitions/_drop`: delete the data of partitions this pod no longer owns, then serve them
 /// again (as forwards to their owner).
 pub async fn drop_partitions(
-    req: HttpRequest,
     state: web::Data<AppState>,
     body: PodJson<Partitions>,
 ) -> Result<HttpResponse, ApiError> {
-    internal_only(&req, &state)?;
     let map = state.cluster.map();
     if let Some(owned) = body
         .partitions
@@ -258,11 +223,9 @@ pub async fn drop_partitions(
 
 /// `POST /cluster/revocations`: revocations another pod made.
 pub async fn revocations_put(
-    req: HttpRequest,
     state: web::Data<AppState>,
     list: PodJson<RevocationList>,
 ) -> Result<HttpResponse, ApiError> {
-    internal_only(&req, &state)?;
     state
         .login
         .sessions()
@@ -273,22 +236,16 @@ pub async fn revocations_put(
 }
 
 /// `POST /cluster/revocations/_all`: every revocation in force here.
-pub async fn revocations_all(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    internal_only(&req, &state)?;
+pub async fn revocations_all(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.login.sessions().in_force()))
 }
 
 /// `POST /cluster/users/_search`: one leg of a fanned-out search — the users of partitions owned here,
 /// without password hashes.
 pub async fn search_leg(
-    req: HttpRequest,
     state: web::Data<AppState>,
     query: PodJson<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    internal_only(&req, &state)?;
     let users = owned_matches(&state, &query)?;
     Ok(HttpResponse::Ok().json(users))
 }
@@ -332,11 +289,9 @@ pub fn owned_matches(
 
 /// `POST /cluster/otp/_validate`: an OTP check for a flow running on another pod.
 pub async fn otp_check(
-    req: HttpRequest,
     state: web::Data<AppState>,
     check: PodJson<OtpCheck>,
 ) -> Result<HttpResponse, ApiError> {
-    internal_only(&req, &state)?;
     let valid = match state
         .otp
         .validate(&check.identity, &check.tenant, &check.code, check.purpose)
@@ -352,11 +307,9 @@ pub async fn otp_check(
 /// `POST /cluster/otp/_send`: a send for a number whose session lives here, asked by the pod that took the
 /// request (a password reset whose user's stored number is not the one typed).
 pub async fn otp_send(
-    req: HttpRequest,
     state: web::Data<AppState>,
     send: PodJson<OtpSend>,
 ) -> Result<HttpResponse, ApiError> {
-    internal_only(&req, &state)?;
     let sent = state
         .otp
         .send_here(send.into_inner())

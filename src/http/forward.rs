@@ -1,7 +1,8 @@
-//! Middleware: any pod accepts any request. A request about a key another pod owns is forwarded once to
-//! that pod's internal listener and its answer relayed as it came (status, headers, body); a request about a
-//! key owned here is served here while its partition is not moving. With one replica the body is never
-//! read here.
+//! Middleware: an internal-only endpoint (see [`super::endpoints`]) asked on the public listener is a 404
+//! before anything else. Then any pod accepts any request. A request about a key another pod owns is
+//! forwarded once to that pod's internal listener and its answer relayed as it came (status, headers,
+//! body); a request about a key owned here is served here while its partition is not moving. With one
+//! replica, or an endpoint routed by no key, the body is never read here.
 //!
 //! Loop guard: a request carrying [`FORWARDED`] on the internal listener is never forwarded again; if this
 //! pod does not own its key (the maps of the two pods disagree during a rebalance) it answers a retryable
@@ -14,6 +15,7 @@ use actix_web::{FromRequest, HttpMessage, HttpResponse, ResponseError, web};
 use actors::metrics::CLUSTER_CALLS;
 use actors::partition::{Partition, home_partition, partition_of_id, partition_of_uuid};
 
+use super::endpoints::{self, Key, Listeners};
 use super::error::domain::{moving, unreachable_owner};
 use super::json::CappedBody;
 use super::request_info::on_internal_listener;
@@ -35,12 +37,15 @@ pub async fn route(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let cluster = state.cluster.clone();
-    let internal = on_internal_listener(req.request(), &state);
-    // internal-only endpoints asked on the public listener answer 404 here, never through a peer
-    if !cluster.sharded()
-        || !is_routed(req.path())
-        || (!internal && INTERNAL_ONLY.contains(&req.path()))
+    let endpoint = endpoints::at(req.path());
+    // an internal-only path does not exist on the public listener: no handler runs, no body is read
+    if endpoint.is_some_and(|e| e.listeners == Listeners::Internal)
+        && !on_internal_listener(req.request(), &state)
     {
+        return Ok(req.into_response(HttpResponse::NotFound().finish()));
+    }
+    let rule = endpoint.map_or(Key::None, |e| e.key);
+    if !cluster.sharded() || rule == Key::None {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let forwarded = super::request_info::from_peer(req.request(), &state);
@@ -54,7 +59,7 @@ pub async fn route(
             }
         }
     };
-    let key = route_key(req.path(), req.query_string(), &body);
+    let key = route_key(rule, req.query_string(), &body);
     let Some(partition) = partition_of(&key, &state) else {
         // no owner to ask (fan-out searches, unreadable keys): served here
         req.set_payload(body.into());
@@ -109,18 +114,6 @@ pub async fn route(
             Ok(req.into_response(response))
         }
     }
-}
-
-/// Routed endpoints served only on the internal listener.
-const INTERNAL_ONLY: &[&str] = &["/otp/v1/_create", "/otp/v1/_search"];
-
-/// Paths whose requests name a key (everything else is answered where it lands without reading the body).
-fn is_routed(path: &str) -> bool {
-    // `_details` is answered where it lands: the signature, the expiry and the broadcast revocations say all
-    path != "/user/_details"
-        && (path.starts_with("/user/")
-            || path.starts_with("/user-otp/")
-            || path.starts_with("/otp/"))
 }
 
 /// The partition a key lives in; `None` when there is no single owner (or the key cannot be read).

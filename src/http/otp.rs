@@ -12,7 +12,6 @@ use super::error::domain::{otp_failed, otp_send_refused};
 use super::error::{ApiError, FieldError};
 use super::json::{LowerJson, bind, opt_string, require};
 use super::request_info::RequestInfoIn;
-use super::request_info::on_internal_listener;
 use crate::http::state::AppState;
 use crate::service::otp::SendRequest;
 
@@ -180,13 +179,9 @@ pub async fn send(
 
 /// `POST /otp/v1/_create` (internal)
 pub async fn create(
-    req: HttpRequest,
     body: Result<LowerJson, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if !on_internal_listener(&req, &state) {
-        return Ok(HttpResponse::NotFound().finish());
-    }
     let (_, otp) = parse(body, CREATE_INVALID)?;
     sizes(&otp)?;
     mandatory(CREATE_INVALID, &otp, false)?;
@@ -244,13 +239,9 @@ pub async fn validate(
 
 /// `POST /otp/v1/_search` (internal): never returns the code or its hash.
 pub async fn search(
-    req: HttpRequest,
     body: Result<LowerJson, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if !on_internal_listener(&req, &state) {
-        return Ok(HttpResponse::NotFound().finish());
-    }
     let (_, otp) = parse(body, SEARCH_INVALID)?;
     let found = match given(&otp.uuid) {
         Some(uuid) => state

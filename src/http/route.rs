@@ -1,4 +1,4 @@
-//! Which key a request is about, read from its path, query string and body without binding the whole DIGIT
+//! Which key a request is about, read from its query string and body where its endpoint's [`Key`] says, without binding the whole DIGIT
 //! shape: the user (state tenant, userName), a user uuid or id, an OTP session (state tenant, mobile), a
 //! token, or nothing (served where it lands) — and searches without such a key, which fan out.
 //!
@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use super::endpoints::Key;
 use super::json::lower_keys;
 
 /// What a request is routed by.
@@ -33,43 +34,42 @@ pub enum RouteKey {
     Local,
 }
 
-/// The key of a request to `path`, with its query string and body.
-pub fn route_key(path: &str, query: &str, body: &[u8]) -> RouteKey {
+/// The key of a request whose endpoint keeps it where `rule` says, read from its query string and body.
+pub fn route_key(rule: Key, query: &str, body: &[u8]) -> RouteKey {
     let json = || -> Value {
         serde_json::from_slice::<Value>(body)
             .map(lower_keys)
             .unwrap_or(Value::Null)
     };
-    match path {
-        "/user/users/_createnovalidate" | "/user/citizen/_create" => {
+    match rule {
+        Key::None => RouteKey::Local,
+        Key::NewUser => {
             let v = json();
             name_key(&v["user"]["tenantid"], &v["user"]["username"])
         }
-        "/user/users/_updatenovalidate" | "/user/profile/_update" => {
-            uuid_key(&json()["user"]["uuid"]).unwrap_or(RouteKey::Local)
-        }
-        "/user/_search" | "/user/v1/_search" => search_key(&json()),
-        "/user/password/nologin/_update" => {
+        Key::UserUuid => uuid_key(&json()["user"]["uuid"]).unwrap_or(RouteKey::Local),
+        Key::Search => search_key(&json()),
+        Key::Reset => {
             let v = json();
             name_key(&v["tenantid"], &v["username"])
         }
-        "/user/password/_update" => {
+        Key::PasswordChange => {
             let v = json();
             match text(&v["requestinfo"]["authtoken"]) {
                 Some(token) => RouteKey::AccessToken(token.to_owned()),
                 None => name_key(&v["tenantid"], &v["requestinfo"]["userinfo"]["username"]),
             }
         }
-        "/user/_logout" => match text(&json()["access_token"]) {
+        Key::Logout => match text(&json()["access_token"]) {
             Some(token) => RouteKey::AccessToken(token.to_owned()),
             None => RouteKey::Local,
         },
-        "/user/oauth/token" => token_key(query, body),
-        "/user-otp/v1/_send" => {
+        Key::Grant => token_key(query, body),
+        Key::OtpSend => {
             let v = json();
             name_key(&v["otp"]["tenantid"], &v["otp"]["mobilenumber"])
         }
-        "/otp/v1/_create" | "/otp/v1/_validate" => {
+        Key::OtpIdentity => {
             let v = json();
             let identity = match &v["otp"]["identity"] {
                 Value::Null => &v["otp"]["mobilenumber"],
@@ -77,8 +77,7 @@ pub fn route_key(path: &str, query: &str, body: &[u8]) -> RouteKey {
             };
             name_key(&v["otp"]["tenantid"], identity)
         }
-        "/otp/v1/_search" => uuid_key(&json()["otp"]["uuid"]).unwrap_or(RouteKey::Local),
-        _ => RouteKey::Local,
+        Key::OtpUuid => uuid_key(&json()["otp"]["uuid"]).unwrap_or(RouteKey::Local),
     }
 }
 
@@ -190,6 +189,12 @@ fn token_key(query: &str, body: &[u8]) -> RouteKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key of a request to `path`, as the routing middleware reads it.
+    fn route_key(path: &str, query: &str, body: &[u8]) -> RouteKey {
+        let rule = super::super::endpoints::at(path).map_or(Key::None, |e| e.key);
+        super::route_key(rule, query, body)
+    }
 
     fn name(state: &str, name: &str) -> RouteKey {
         RouteKey::Name {

@@ -237,7 +237,7 @@ impl Application {
                 .app_data(limit)
                 .app_data(body_timeout)
                 .app_data(string_limit)
-                .configure(crate::http::public_routes)
+                .configure(crate::http::endpoints::configure)
         })
         .workers(settings.workers())
         .client_request_timeout(Duration::from_secs(settings.http.header_timeout_secs))

@@ -5,6 +5,7 @@ mod clients;
 mod create;
 mod framing;
 mod helpers;
+mod listeners;
 mod login;
 mod messages;
 mod mgramseva;

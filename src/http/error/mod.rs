@@ -176,11 +176,6 @@ impl ApiError {
         Self::one(StatusCode::FORBIDDEN, code, &message.into(), None)
     }
 
-    /// A 404 for a route that exists only on the internal listener.
-    pub fn not_found() -> Self {
-        Self::one(StatusCode::NOT_FOUND, "NOT_FOUND", "No such endpoint", None)
-    }
-
     /// A 408: the request body did not arrive in time.
     pub fn request_timeout(message: impl Into<String>) -> Self {
         Self::one(
