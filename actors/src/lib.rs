@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod directory;
 pub mod domain;
 pub mod hasher;
 pub mod lockout;

@@ -1,5 +1,5 @@
-//! `Lockout`: the actor that owns one user's failed-login count and lock, and [`Lockouts`], the directory
-//! that finds or starts it.
+//! `Lockout`: the actor that owns one user's failed-login count and lock, and [`Lockouts`], the
+//! [`Directory`] that finds or starts it.
 //!
 //! A login attempt is one message carrying the credential check as a future. The actor handles it
 //! atomically — gate, run the check, record the outcome, persist — before it looks at the next message, so
@@ -8,15 +8,15 @@
 //! (`accountLocked`, `accountLockedDate`) and ended by a timer, by the next attempt after the cool-down, or
 //! by an explicit unlock.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
 use crate::Clock;
+use crate::directory::{Directory, Limits, Membership, Names, Unreachable};
 use crate::domain::lockout::{Failure, Gate, LockoutPolicy, LockoutState};
 use crate::metrics as m;
 use crate::store::{Store, StoreError, UserWriteError};
@@ -81,39 +81,44 @@ pub struct LockoutDeps {
 
 /// One user's lockout actor.
 pub struct Lockout {
-    uuid: String,
-    generation: u64,
+    /// The user's uuid and the actor's place in the directory.
+    member: Membership<String, Lockout>,
     deps: Arc<LockoutDeps>,
     state: LockoutState,
-    directory: Weak<Mutex<Directory>>,
     timer: Option<SpawnHandle>,
 }
 
 impl Lockout {
+    fn uuid(&self) -> &str {
+        self.member.key()
+    }
+
+    /// Re-arms the timer after every change: at the end of a lock, else after `idle`.
     fn rearm(&mut self, ctx: &mut Context<Self>) {
         if let Some(h) = self.timer.take() {
             ctx.cancel_future(h);
         }
-        let now = self.deps.clock.now_ms();
+        let clock = &self.deps.clock;
         self.timer = Some(match self.state.locked_until {
-            Some(until) => {
-                let wait = Duration::from_millis(u64::try_from(until - now).unwrap_or(0));
-                ctx.run_later(wait, |act, ctx| {
-                    let now = act.deps.clock.now_ms();
-                    if act.state.refresh(now, &act.deps.policy) {
-                        act.unlocked(ctx, "cooldown");
-                    }
-                    act.rearm(ctx);
-                })
-            }
-            None => ctx.run_later(self.deps.idle, |_, ctx| ctx.stop()),
+            Some(until) => clock.run_at(ctx, until, |act: &mut Self, ctx| {
+                let now = act.deps.clock.now_ms();
+                if act.state.refresh(now, &act.deps.policy) {
+                    act.unlocked(ctx, "cooldown");
+                }
+                act.rearm(ctx);
+            }),
+            None => clock.run_later(ctx, self.deps.idle, |_: &mut Self, ctx| ctx.stop()),
         });
     }
 
     /// Persists an unlock and clears the user record's flag, in the background of the actor.
     fn unlocked(&mut self, ctx: &mut Context<Self>, reason: &'static str) {
         metrics::counter!(m::UNLOCKS, "reason" => reason).increment(1);
-        let (deps, uuid, state) = (self.deps.clone(), self.uuid.clone(), self.state.clone());
+        let (deps, uuid, state) = (
+            self.deps.clone(),
+            self.uuid().to_owned(),
+            self.state.clone(),
+        );
         ctx.wait(
             async move {
                 if let Err(e) = persist(&deps, &uuid, &state, RecordFlag::Clear).await {
@@ -175,7 +180,7 @@ impl Actor for Lockout {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
-        match self.deps.store.sessions().lockout(&self.uuid) {
+        match self.deps.store.sessions().lockout(self.uuid()) {
             Ok(state) => self.state = state,
             Err(e) => {
                 tracing::error!(error = %e, "lockout state unreadable; stopping the actor");
@@ -191,16 +196,7 @@ impl Actor for Lockout {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        if let Some(dir) = self.directory.upgrade()
-            && let Ok(mut dir) = dir.lock()
-            && dir
-                .actors
-                .get(&self.uuid)
-                .is_some_and(|(_, g)| *g == self.generation)
-        {
-            dir.actors.remove(&self.uuid);
-            metrics::gauge!(m::LOCKOUT_ACTORS_LIVE).set(dir.actors.len() as f64);
-        }
+        self.member.leave();
     }
 }
 
@@ -244,7 +240,7 @@ impl<E: Send + 'static> Handler<Attempt<E>> for Lockout {
                         }
                         Failure::LockedNow { until } => {
                             metrics::counter!(m::LOCKOUTS).increment(1);
-                            tracing::warn!(uuid = %act.uuid, "account locked after repeated failed logins");
+                            tracing::warn!(uuid = %act.uuid(), "account locked after repeated failed logins");
                             (Outcome::LockedNow { until }, RecordFlag::Lock(now))
                         }
                     },
@@ -256,7 +252,7 @@ impl<E: Send + 'static> Handler<Attempt<E>> for Lockout {
                 act.rearm(ctx);
                 // a success with nothing counted writes nothing: logins cost no extra flush
                 let changed = act.state != before || flag != RecordFlag::Keep;
-                let (deps, uuid, state) = (act.deps.clone(), act.uuid.clone(), act.state.clone());
+                let (deps, uuid, state) = (act.deps.clone(), act.uuid().to_owned(), act.state.clone());
                 async move {
                     if changed {
                         persist(&deps, &uuid, &state, flag).await?;
@@ -279,7 +275,11 @@ impl Handler<Unlock> for Lockout {
             metrics::counter!(m::UNLOCKS, "reason" => "admin").increment(1);
         }
         self.rearm(ctx);
-        let (deps, uuid, state) = (self.deps.clone(), self.uuid.clone(), self.state.clone());
+        let (deps, uuid, state) = (
+            self.deps.clone(),
+            self.uuid().to_owned(),
+            self.state.clone(),
+        );
         AtomicResponse::new(Box::pin(
             async move {
                 persist(&deps, &uuid, &state, RecordFlag::Clear).await?;
@@ -290,28 +290,15 @@ impl Handler<Unlock> for Lockout {
     }
 }
 
-/// Counts a message that did not reach a lockout actor.
-fn mailbox_error(kind: &'static str) {
-    metrics::counter!(m::MAILBOX_ERRORS, "actor" => "lockout", "kind" => kind).increment(1);
-}
-
-/// Why a message did not reach a lockout actor.
+/// Why a lockout actor gave no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum LockoutError {
-    /// Too many live actors, or the actor's mailbox is full.
-    #[error("lockout actors are saturated")]
-    Busy,
-    /// No answer in time.
-    #[error("the lockout actor did not answer in time")]
-    Timeout,
+    /// Too many live actors, the actor's mailbox is full, or no answer in time.
+    #[error("lockout actor: {0}")]
+    Unreachable(#[from] Unreachable),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-struct Directory {
-    actors: HashMap<String, (Addr<Lockout>, u64)>,
-    next_generation: u64,
 }
 
 /// The directory of lockout actors: user uuid → actor, started on demand, forgotten when it stops. Bounded:
@@ -319,23 +306,33 @@ struct Directory {
 #[derive(Clone)]
 pub struct Lockouts {
     deps: Arc<LockoutDeps>,
-    directory: Arc<Mutex<Directory>>,
-    max_actors: usize,
-    timeout: Duration,
+    actors: Directory<String, Lockout>,
 }
 
 impl Lockouts {
     /// A directory over actors built from `deps`.
     pub fn new(deps: LockoutDeps, max_actors: usize, timeout: Duration) -> Self {
-        Self {
-            deps: Arc::new(deps),
-            directory: Arc::new(Mutex::new(Directory {
-                actors: HashMap::new(),
-                next_generation: 0,
-            })),
-            max_actors: max_actors.max(1),
-            timeout,
-        }
+        let deps = Arc::new(deps);
+        let actors = Directory::new(
+            Limits {
+                max_actors,
+                timeout,
+            },
+            Names {
+                actor: "lockout",
+                live_gauge: m::LOCKOUT_ACTORS_LIVE,
+            },
+            {
+                let deps = deps.clone();
+                move |member| Lockout {
+                    member,
+                    deps: deps.clone(),
+                    state: LockoutState::default(),
+                    timer: None,
+                }
+            },
+        );
+        Self { deps, actors }
     }
 
     /// Starts the actors of users whose lock is stored, so their unlock timers run. Must run inside an actix
@@ -343,40 +340,9 @@ impl Lockouts {
     pub fn resume(&self) -> Result<usize, LockoutError> {
         let users = self.deps.store.sessions().locked_users()?;
         for uuid in &users {
-            self.actor(uuid)?;
+            self.actors.actor(uuid)?;
         }
         Ok(users.len())
-    }
-
-    fn actor(&self, uuid: &str) -> Result<Addr<Lockout>, LockoutError> {
-        let mut dir = self.directory.lock().map_err(|_| LockoutError::Busy)?;
-        if let Some((addr, _)) = dir.actors.get(uuid)
-            && addr.connected()
-        {
-            return Ok(addr.clone());
-        }
-        if dir.actors.len() >= self.max_actors {
-            dir.actors.retain(|_, (addr, _)| addr.connected());
-            if dir.actors.len() >= self.max_actors {
-                mailbox_error("busy");
-                return Err(LockoutError::Busy);
-            }
-        }
-        dir.next_generation += 1;
-        let generation = dir.next_generation;
-        let addr = Lockout {
-            uuid: uuid.to_owned(),
-            generation,
-            deps: self.deps.clone(),
-            state: LockoutState::default(),
-            directory: Arc::downgrade(&self.directory),
-            timer: None,
-        }
-        .start();
-        dir.actors
-            .insert(uuid.to_owned(), (addr.clone(), generation));
-        metrics::gauge!(m::LOCKOUT_ACTORS_LIVE).set(dir.actors.len() as f64);
-        Ok(addr)
     }
 
     /// Runs `check` for user `uuid` under the user's lock. `make` builds the check; it is called again only
@@ -391,67 +357,27 @@ impl Lockouts {
         E: Send + 'static,
         F: Fn() -> Check<E>,
     {
-        let msg = || Attempt {
+        let attempt = || Attempt {
             check: make(),
             record_lock,
         };
-        match self.actor(uuid)?.send(msg()).timeout(self.timeout).await {
-            Ok(result) => Ok(result?),
-            Err(MailboxError::Timeout) => {
-                mailbox_error("timeout");
-                Err(LockoutError::Timeout)
-            }
-            // it stopped as the message arrived (idle): a fresh actor takes it, once
-            Err(MailboxError::Closed) => {
-                self.forget(uuid);
-                Ok(self
-                    .actor(uuid)?
-                    .send(msg())
-                    .timeout(self.timeout)
-                    .await
-                    .map_err(|_| {
-                        mailbox_error("closed");
-                        LockoutError::Busy
-                    })??)
-            }
-        }
+        Ok(self.actors.ask(&uuid.to_owned(), attempt).await??)
     }
 
     /// Ends user `uuid`'s lock and failure count now; `true` when a lock was ended.
     pub async fn unlock(&self, uuid: &str) -> Result<bool, LockoutError> {
-        for _ in 0..2 {
-            match self.actor(uuid)?.send(Unlock).timeout(self.timeout).await {
-                Ok(result) => return Ok(result?),
-                Err(MailboxError::Timeout) => return Err(LockoutError::Timeout),
-                Err(MailboxError::Closed) => self.forget(uuid),
-            }
-        }
-        Err(LockoutError::Busy)
-    }
-
-    fn forget(&self, uuid: &str) {
-        if let Ok(mut dir) = self.directory.lock() {
-            dir.actors.remove(uuid);
-        }
+        Ok(self.actors.ask(&uuid.to_owned(), || Unlock).await??)
     }
 
     /// Forgets the actors of users for whom `moved` holds (their partition now lives on another pod): a later
     /// attempt here starts a fresh actor from the store instead of trusting state that went stale elsewhere.
     /// A forgotten actor still answers what it was sent and stops when idle.
     pub fn release(&self, moved: impl Fn(&str) -> bool) -> usize {
-        let Ok(mut dir) = self.directory.lock() else {
-            return 0;
-        };
-        let before = dir.actors.len();
-        dir.actors.retain(|uuid, _| !moved(uuid));
-        metrics::gauge!(m::LOCKOUT_ACTORS_LIVE).set(dir.actors.len() as f64);
-        before - dir.actors.len()
+        self.actors.release(|uuid| moved(uuid))
     }
 
     /// Live actors.
     pub fn live(&self) -> usize {
-        self.directory.lock().map_or(0, |d| {
-            d.actors.values().filter(|(a, _)| a.connected()).count()
-        })
+        self.actors.running()
     }
 }

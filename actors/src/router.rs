@@ -1,20 +1,19 @@
 //! `Router`: the entry for every request that touches an OTP session.
 //!
-//! It owns the registry `session key → (address, generation)`, spawns a session on a miss, and forgets it
-//! when the session reports it stopped — unless a newer generation already replaced it. A message for a
-//! session is forwarded with a timeout; a session that stopped while the message was on its way is
-//! replaced and asked once more. The registry is bounded: past `max_sessions` live sessions, new numbers are
-//! refused (the caller answers 503) rather than growing without limit.
+//! It holds the sessions' [`Directory`] (one actor per state and mobile number, started on a miss, bounded:
+//! past `max_sessions` live sessions new numbers are refused and the caller answers 503) and the per-IP cap
+//! of sends. A message for a session is forwarded with a timeout; a session that stopped while the message
+//! was on its way is replaced and asked once more.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
+use crate::directory::{Directory, Limits, Names, Unreachable};
 use crate::domain::velocity::IpLimiter;
 use crate::metrics as m;
-use crate::otp_session::{OtpSession, SessionDeps, SessionStopped};
+use crate::otp_session::{OtpSession, SessionDeps};
 use crate::store::SessionKey;
 
 /// Forward `msg` to the session of `key`.
@@ -30,18 +29,7 @@ where
     M: Message + Send + 'static,
     M::Result: Send,
 {
-    type Result = Result<M::Result, RouteError>;
-}
-
-/// Why a message did not reach its session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum RouteError {
-    /// Too many live sessions, or the session's mailbox stayed full.
-    #[error("otp sessions are saturated")]
-    Busy,
-    /// No answer in time.
-    #[error("the otp session did not answer in time")]
-    Timeout,
+    type Result = Result<M::Result, Unreachable>;
 }
 
 /// Number of sessions the router tracks (each is dropped when its stop notice arrives).
@@ -76,44 +64,32 @@ pub struct RouterLimits {
 /// The router actor.
 pub struct Router {
     deps: Arc<SessionDeps>,
-    sessions: HashMap<SessionKey, (Addr<OtpSession>, u64)>,
-    next_generation: u64,
-    max_sessions: usize,
-    timeout: Duration,
+    sessions: Directory<SessionKey, OtpSession>,
     ips: IpLimiter,
 }
 
 impl Router {
     /// A router over sessions built from `deps`.
     pub fn new(deps: Arc<SessionDeps>, limits: RouterLimits) -> Self {
+        let sessions = Directory::new(
+            Limits {
+                max_actors: limits.max_sessions,
+                timeout: limits.timeout,
+            },
+            Names {
+                actor: "otp_session",
+                live_gauge: m::OTP_SESSIONS_LIVE,
+            },
+            {
+                let deps = deps.clone();
+                move |member| OtpSession::new(member, deps.clone())
+            },
+        );
         Self {
             deps,
-            sessions: HashMap::new(),
-            next_generation: 0,
-            max_sessions: limits.max_sessions,
-            timeout: limits.timeout,
+            sessions,
             ips: IpLimiter::new(limits.ip_per_hour, limits.max_tracked_ips),
         }
-    }
-
-    fn session(&mut self, key: SessionKey) -> Result<Addr<OtpSession>, RouteError> {
-        if let Some((addr, _)) = self.sessions.get(&key)
-            && addr.connected()
-        {
-            return Ok(addr.clone());
-        }
-        if self.sessions.len() >= self.max_sessions {
-            self.sessions.retain(|_, (addr, _)| addr.connected());
-            if self.sessions.len() >= self.max_sessions {
-                return Err(RouteError::Busy);
-            }
-        }
-        self.next_generation += 1;
-        let generation = self.next_generation;
-        let addr = OtpSession::new(key, generation, self.deps.clone()).start();
-        self.sessions.insert(key, (addr.clone(), generation));
-        metrics::gauge!(m::OTP_SESSIONS_LIVE).set(self.sessions.len() as f64);
-        Ok(addr)
     }
 }
 
@@ -122,21 +98,11 @@ impl Actor for Router {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(ROUTER_MAILBOX);
-        if self.deps.stopped_to.set(ctx.address().recipient()).is_err() {
-            tracing::error!(
-                "otp session deps shared by two routers: stopped sessions report to the first"
-            );
-        }
     }
 }
 
 /// Requests the router queues before senders wait.
 pub const ROUTER_MAILBOX: usize = 4096;
-
-/// Counts a message that did not reach its session.
-fn mailbox_error(kind: &'static str) {
-    metrics::counter!(m::MAILBOX_ERRORS, "actor" => "otp_session", "kind" => kind).increment(1);
-}
 
 impl<M> Handler<ToSession<M>> for Router
 where
@@ -144,95 +110,15 @@ where
     M::Result: Send,
     OtpSession: Handler<M>,
 {
-    type Result = ResponseFuture<Result<M::Result, RouteError>>;
+    type Result = ResponseFuture<Result<M::Result, Unreachable>>;
 
-    fn handle(&mut self, msg: ToSession<M>, ctx: &mut Self::Context) -> Self::Result {
-        let addr = match self.session(msg.key) {
-            Ok(addr) => addr,
-            Err(e) => {
-                mailbox_error("busy");
-                return Box::pin(async move { Err(e) });
-            }
-        };
-        let router = ctx.address();
-        let timeout = self.timeout;
-        Box::pin(async move {
-            match addr.send(msg.msg.clone()).timeout(timeout).await {
-                Ok(result) => Ok(result),
-                Err(MailboxError::Timeout) => {
-                    mailbox_error("timeout");
-                    Err(RouteError::Timeout)
-                }
-                // the session stopped as the message arrived: a new one picks it up, once
-                Err(MailboxError::Closed) => match router
-                    .send(Retry(ToSession {
-                        key: msg.key,
-                        msg: msg.msg,
-                    }))
-                    .await
-                {
-                    Ok(result) => result,
-                    Err(_) => Err(RouteError::Busy),
-                },
-            }
-        })
-    }
-}
-
-/// A forward that is not retried again.
-struct Retry<M>(ToSession<M>);
-
-impl<M> Message for Retry<M>
-where
-    M: Message + Send + 'static,
-    M::Result: Send,
-{
-    type Result = Result<M::Result, RouteError>;
-}
-
-impl<M> Handler<Retry<M>> for Router
-where
-    M: Message + Send + 'static,
-    M::Result: Send,
-    OtpSession: Handler<M>,
-{
-    type Result = ResponseFuture<Result<M::Result, RouteError>>;
-
-    fn handle(&mut self, Retry(msg): Retry<M>, _: &mut Self::Context) -> Self::Result {
-        self.sessions.remove(&msg.key);
-        let addr = self.session(msg.key);
-        let timeout = self.timeout;
-        Box::pin(async move {
-            addr?
-                .send(msg.msg)
-                .timeout(timeout)
-                .await
-                .map_err(|e| match e {
-                    MailboxError::Timeout => {
-                        mailbox_error("timeout");
-                        RouteError::Timeout
-                    }
-                    MailboxError::Closed => {
-                        mailbox_error("closed");
-                        RouteError::Busy
-                    }
-                })
-        })
-    }
-}
-
-impl Handler<SessionStopped> for Router {
-    type Result = ();
-
-    fn handle(&mut self, msg: SessionStopped, _: &mut Self::Context) {
-        if self
-            .sessions
-            .get(&msg.key)
-            .is_some_and(|(_, generation)| *generation == msg.generation)
-        {
-            self.sessions.remove(&msg.key);
-        }
-        metrics::gauge!(m::OTP_SESSIONS_LIVE).set(self.sessions.len() as f64);
+    fn handle(
+        &mut self,
+        ToSession { key, msg }: ToSession<M>,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        let sessions = self.sessions.clone();
+        Box::pin(async move { sessions.ask(&key, || msg.clone()).await })
     }
 }
 
@@ -258,8 +144,8 @@ impl Handler<LiveSessions> for Router {
     type Result = usize;
 
     fn handle(&mut self, _: LiveSessions, _: &mut Self::Context) -> usize {
-        // the registry itself, as the live gauge reports it: a session that stopped without its notice
-        // reaching the router would show here
+        // the directory itself, as the live gauge reports it: a session that stopped without leaving it
+        // would show here
         self.sessions.len()
     }
 }

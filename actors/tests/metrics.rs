@@ -54,7 +54,6 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
         idle: Duration::from_secs(60),
         test_codes: Default::default(),
         tenant_labels: ::actors::metrics::TenantLabels::new(["pb".to_owned()]),
-        stopped_to: std::sync::OnceLock::new(),
     });
     let limits = RouterLimits {
         max_sessions: 10,

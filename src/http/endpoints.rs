@@ -16,7 +16,7 @@ pub enum Listeners {
     Internal,
 }
 
-/// Where a request carries the key that names its owner (read by [`super::route::route_key`]).
+/// Where a request carries the key that names its owner (read by `route_key` in `route.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
     /// None: served where it lands, the body not read to route it.

@@ -4,7 +4,7 @@
 //! body); a request about a key owned here is served here while its partition is not moving. With one
 //! replica, or an endpoint routed by no key, the body is never read here.
 //!
-//! Loop guard: a request carrying [`FORWARDED`] on the internal listener is never forwarded again; if this
+//! Loop guard: a request carrying [`crate::cluster::FORWARDED`] on the internal listener is never forwarded again; if this
 //! pod does not own its key (the maps of the two pods disagree during a rebalance) it answers a retryable
 //! 503 rather than guess.
 
@@ -18,15 +18,11 @@ use actors::partition::{Partition, home_partition, partition_of_id, partition_of
 use super::endpoints::{self, Key, Listeners};
 use super::error::domain::{moving, unreachable_owner};
 use super::json::CappedBody;
-use super::request_info::on_internal_listener;
+use super::request_info::{OwnedHere, on_internal_listener};
 use super::route::{RouteKey, route_key};
 use super::state::AppState;
 use crate::cluster::Owner;
 use crate::cluster::peers::Outgoing;
-
-/// Request extension: the middleware found this request's key owned here (a search by it needs no fan-out).
-#[derive(Debug, Clone, Copy)]
-pub struct OwnedHere;
 
 /// The routing middleware.
 pub async fn route(

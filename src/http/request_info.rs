@@ -79,6 +79,11 @@ pub fn through_gateway(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
+/// Request extension: the routing middleware found this request's key owned here (a search by it needs no
+/// fan-out).
+#[derive(Debug, Clone, Copy)]
+pub struct OwnedHere;
+
 /// Whether `req` arrived on the internal listener (internal-only routes answer 404 elsewhere).
 pub(crate) fn on_internal_listener(
     req: &actix_web::HttpRequest,

@@ -15,7 +15,7 @@ use super::json::{LowerJson, bind, i64_list, opt_bool, opt_i64, opt_string, requ
 use super::request_info::through_gateway;
 use super::user_json::{UsersResponse, View, constraint_name};
 use crate::http::error::domain::unreachable_owner;
-use crate::http::forward::OwnedHere;
+use crate::http::request_info::OwnedHere;
 use crate::http::request_info::from_peer;
 use crate::http::state::AppState;
 

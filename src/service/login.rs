@@ -108,7 +108,7 @@ impl From<StoreError> for LoginError {
 impl From<LockoutError> for LoginError {
     fn from(e: LockoutError) -> Self {
         match e {
-            LockoutError::Busy | LockoutError::Timeout => Self::Busy,
+            LockoutError::Unreachable(_) => Self::Busy,
             LockoutError::Store(e) => e.into(),
         }
     }

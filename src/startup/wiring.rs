@@ -157,7 +157,6 @@ pub(super) fn start_otp_actors(
         idle: Duration::from_secs(settings.otp.session_idle_secs),
         test_codes,
         tenant_labels,
-        stopped_to: std::sync::OnceLock::new(),
     });
     let limits = RouterLimits {
         max_sessions: settings.otp.max_sessions,

@@ -3,8 +3,6 @@
 //! each request exactly as they send it (mGramSeva's app and HRMS: `mgramseva.rs`). Time is a manual clock,
 //! so a ten-minute resend schedule runs in a second.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -17,17 +15,6 @@ fn web_ui_send(otp: Value) -> (String, Value) {
         "/user-otp/v1/_send?tenantId=pb&_=1764000000000".to_owned(),
         json!({"RequestInfo": {"apiId": "Rainmaker", "msgId": "1764000000000|en_IN"}, "otp": otp}),
     )
-}
-
-/// Waits until every queued notification was delivered, so the file sink stamped it at this moment.
-async fn settle(app: &TestApp) {
-    for _ in 0..500 {
-        if app.store.outbox().depth() == 0 {
-            return;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("notifications not delivered");
 }
 
 /// SMS to `mobile` as delivered: (moment of sending, code), the moment read back from `expiryTime`
@@ -100,7 +87,7 @@ async fn the_web_ui_resend_schedule_never_shows_an_error_and_ends_in_a_login() {
             ),
             "click at {click} ms"
         );
-        settle(&app).await;
+        app.settled_notifications().await;
     }
     let log = sms_log(&app, mobile);
     assert_within_limits(&log);
@@ -145,7 +132,7 @@ async fn a_cap_really_hit_is_429_with_a_message_both_web_ui_screens_render() {
             app.post_with_headers(&path, &body, &[]).await.0,
             StatusCode::CREATED
         );
-        settle(&app).await;
+        app.settled_notifications().await;
         let code = sms_log(&app, mobile).last().unwrap().1.clone();
         // the citizen uses each code, so the next send needs a new one
         assert_eq!(

@@ -186,7 +186,12 @@ async fn unauthenticated_requests_that_change_nothing_write_nothing() {
     let app = spawn_app().await;
     // one live code, then quiet: what start-up and that send wrote is on disk
     let code = app.otp_for("9555500000", "pb", "register", "citizen").await;
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        app.settled_notifications().await.len(),
+        1,
+        "its SMS delivered"
+    );
+    app.store.flush().unwrap();
     let db = app.data_dir.join("db");
     let before = snapshot(&db);
 
@@ -213,9 +218,10 @@ async fn unauthenticated_requests_that_change_nothing_write_nothing() {
             "{status}"
         );
     }
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(1500)).await;
-    assert_eq!(snapshot(&db), before, "no write, no flush");
+    // whatever the storm wrote is on disk after a flush
     assert_eq!(app.settled_notifications().await.len(), 1, "and no SMS");
+    app.store.flush().unwrap();
+    assert_eq!(snapshot(&db), before, "no write");
 }
 
 #[actix_web::test]

@@ -353,7 +353,22 @@ fn queued_messages_survive_a_shutdown_and_a_sigkill_while_the_broker_is_down() {
             .status(),
         404
     );
-    std::thread::sleep(Duration::from_millis(1500)); // a delivery attempt fails and is recorded
+    // a delivery attempt fails and is recorded before the stop
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let view: Value = reqwest::blocking::get(format!("{}/admin/outbox", app.internal))
+            .unwrap()
+            .json()
+            .unwrap();
+        if view["lastError"].is_string() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failed attempt recorded: {view}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let started = std::time::Instant::now();
     let (status, log) = app.stop_with_log(Signal::SIGTERM);
     println!("shutdown with the broker down took {:?}", started.elapsed());

@@ -174,7 +174,6 @@ fn workload(base: &str, broker: &str) {
         .0,
         200
     );
-    std::thread::sleep(Duration::from_secs(5)); // the 4 s codes expire; the upkeep samples storage
 }
 
 struct Prometheus {
@@ -236,6 +235,35 @@ impl Prometheus {
             .unwrap()
             .json()
             .unwrap()
+    }
+
+    /// The loaded rule groups once every rule has been evaluated at least once.
+    fn evaluated_rules(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let rules: Value = client()
+                .get(format!("{}/api/v1/rules", self.url))
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            let evaluated = rules["data"]["groups"].as_array().is_some_and(|groups| {
+                groups.iter().all(|g| {
+                    g["rules"].as_array().is_some_and(|rs| {
+                        rs.iter().all(|r| {
+                            r["lastEvaluation"]
+                                .as_str()
+                                .is_some_and(|t| !t.starts_with("0001-"))
+                        })
+                    })
+                })
+            });
+            if evaluated {
+                return rules;
+            }
+            assert!(Instant::now() < deadline, "rules never evaluated: {rules}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Waits until `expr` returns a result (Prometheus up, the target scraped enough times).
@@ -331,16 +359,12 @@ fn every_dashboard_and_alert_metric_exists_in_prometheus_and_every_expression_ev
     );
     let target = app.internal.trim_start_matches("http://").to_owned();
     let prometheus = Prometheus::start(dir.path(), &target);
+    // the upkeep sampled the storage; the 4 s code nobody used expired (its timer fired)
     prometheus.wait_for("digit_user_storage_bytes > 0");
+    prometheus.wait_for("digit_user_otp_expired_total > 0");
 
     // the alert rules Prometheus loaded: all healthy after evaluating against real series
-    std::thread::sleep(Duration::from_secs(2));
-    let rules: Value = client()
-        .get(format!("{}/api/v1/rules", prometheus.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let rules = prometheus.evaluated_rules();
     let mut exprs = dashboard_exprs();
     let mut rule_count = 0;
     for group in rules["data"]["groups"].as_array().unwrap() {

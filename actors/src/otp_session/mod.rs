@@ -11,6 +11,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::Clock;
+use crate::directory::Membership;
 use crate::domain::messages::MessageCatalogs;
 use crate::domain::otp::DAY_MS;
 use crate::domain::otp::{
@@ -98,16 +99,6 @@ pub struct CreateDirect(pub TokenOwner);
 #[rtype(result = "Option<bool>")]
 pub struct TokenStatus(pub uuid::Uuid);
 
-/// Sent to the router when a session stopped.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SessionStopped {
-    /// The session.
-    pub key: SessionKey,
-    /// Its generation, so a late notice cannot remove a newer actor.
-    pub generation: u64,
-}
-
 /// What every session shares.
 pub struct SessionDeps {
     /// The store.
@@ -126,9 +117,6 @@ pub struct SessionDeps {
     pub test_codes: std::collections::HashMap<SessionKey, TestCode>,
     /// The metrics' tenant labels.
     pub tenant_labels: TenantLabels,
-    /// Where sessions report that they stopped: the router, set as it starts (one per deps, so no session
-    /// carries its own boxed recipient).
-    pub stopped_to: std::sync::OnceLock<Recipient<SessionStopped>>,
 }
 
 /// A test number's fixed code.
@@ -148,8 +136,8 @@ pub const TEST_TOKEN: &str = "00000000-0000-4000-8000-000000000000";
 /// The actor. A hundred thousand of these can be live at once, so it is kept small: no per-session copies
 /// of what [`SessionDeps`] holds, one timer, a shared tenant label.
 pub struct OtpSession {
-    key: SessionKey,
-    generation: u64,
+    /// Its key (state, number) and its place in the router's directory.
+    member: Membership<SessionKey, OtpSession>,
     deps: Arc<SessionDeps>,
     state: OtpSessionState,
     /// The expiry timer while a code is live, else the idle timer.
@@ -159,12 +147,11 @@ pub struct OtpSession {
 }
 
 impl OtpSession {
-    /// A session for `key`; its state is loaded in `started`.
-    pub fn new(key: SessionKey, generation: u64, deps: Arc<SessionDeps>) -> Self {
+    /// The session of `member`'s key; its state is loaded in `started`.
+    pub fn new(member: Membership<SessionKey, OtpSession>, deps: Arc<SessionDeps>) -> Self {
         let tenant_label = deps.tenant_labels.other();
         Self {
-            key,
-            generation,
+            member,
             deps,
             state: OtpSessionState::default(),
             timer: None,
@@ -172,17 +159,20 @@ impl OtpSession {
         }
     }
 
+    fn key(&self) -> SessionKey {
+        *self.member.key()
+    }
+
     /// Re-arms the timer after every message: at the next expiry while a code is live, else after `idle`.
     fn rearm(&mut self, ctx: &mut Context<Self>) {
         if let Some(h) = self.timer.take() {
             ctx.cancel_future(h);
         }
-        let now = self.deps.clock.now_ms();
+        let clock = &self.deps.clock;
         self.timer = Some(
             match self.state.codes.values().map(|c| c.expires_ms).min() {
                 Some(deadline) => {
-                    let wait = Duration::from_millis(u64::try_from(deadline - now).unwrap_or(0));
-                    ctx.run_later(wait, |act, ctx| {
+                    clock.run_at(ctx, deadline, |act: &mut Self, ctx| {
                         // persisted lazily: an expired code is dead whether or not the disk knows yet
                         act.expire();
                         act.rearm(ctx);
@@ -196,7 +186,7 @@ impl OtpSession {
                     } else {
                         self.deps.idle
                     };
-                    ctx.run_later(idle, |_, ctx| ctx.stop())
+                    clock.run_later(ctx, idle, |_: &mut Self, ctx| ctx.stop())
                 }
             },
         );
@@ -213,7 +203,7 @@ impl OtpSession {
     fn test_code(&self) -> Option<&TestCode> {
         self.deps
             .test_codes
-            .get(&self.key)
+            .get(&self.key())
             .filter(|t| self.deps.clock.now_ms() <= t.until_ms)
     }
 }
@@ -237,7 +227,7 @@ impl Actor for OtpSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
-        match self.deps.store.otp().load(&self.key) {
+        match self.deps.store.otp().load(&self.key()) {
             Ok(state) => self.state = state,
             Err(e) => {
                 // A session that cannot read its state must not answer from an empty one.
@@ -251,12 +241,7 @@ impl Actor for OtpSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        if let Some(router) = self.deps.stopped_to.get() {
-            router.do_send(SessionStopped {
-                key: self.key,
-                generation: self.generation,
-            });
-        }
+        self.member.leave();
     }
 }
 
@@ -357,7 +342,7 @@ impl Handler<SendOtp> for OtpSession {
             metrics::counter!(m::OTP_NOTIFICATIONS_QUEUED, "purpose" => purpose, "tenant" => tenant.clone(), "channel" => record.channel.as_str()).increment(1);
         }
         let deps = self.deps.clone();
-        let (key, state) = (self.key, self.state.clone());
+        let (key, state) = (self.key(), self.state.clone());
         let receipt = SendReceipt {
             token_id: sent.code.token_id.to_string(),
             is_new: sent.is_new,
@@ -410,7 +395,7 @@ impl Handler<ValidateOtp> for OtpSession {
             return Box::pin(actix::fut::ready(answer.map_err(ValidateError::Invalid)));
         }
         let deps = self.deps.clone();
-        let (key, state) = (self.key, self.state.clone());
+        let (key, state) = (self.key(), self.state.clone());
         let owner = msg.owner;
         let save = async move {
             // both outcomes change the state (consumed, or a try spent) and must be on disk before the answer;
@@ -454,7 +439,7 @@ impl Handler<CreateDirect> for OtpSession {
             .derive_code(&live.nonce, self.deps.policy.length);
         self.rearm(ctx);
         let deps = self.deps.clone();
-        let (key, state) = (self.key, self.state.clone());
+        let (key, state) = (self.key(), self.state.clone());
         let (token_id, until_ms) = (live.token_id, live.expires_ms);
         let save = async move {
             let token = TokenRecord {

@@ -68,3 +68,23 @@ pub async fn stored_employee(store: &Store, user_name: &str) -> ::actors::domain
     store.users().insert(&record).await.unwrap();
     record
 }
+
+/// Waits until `done` answers true, polling every 5 ms for at most 5 s of real time, and panics naming
+/// `what` otherwise. For the effects of a clock advance: a timer the clock reached fires on its actor's next
+/// turn, and what it stores lands after the store's flusher thread ran — this waits for those turns, never
+/// for a span of time the test means.
+#[allow(dead_code)] // not every test binary that shares this module needs it
+pub async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !done().await {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "never happened: {what}"
+        );
+        actix::clock::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

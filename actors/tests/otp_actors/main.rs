@@ -1,5 +1,5 @@
 //! The OTP session actors through their router: sends, limits, expiry, tries, concurrency, idle stop and
-//! reload from sled. Time moves through the injected clock; the idle timer is a short real one.
+//! reload from sled. Time, and every timer of the sessions, moves only through the injected manual clock.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -78,7 +78,6 @@ fn rig_with(
         idle,
         test_codes,
         tenant_labels: ::actors::metrics::TenantLabels::new(["pb".to_owned()]),
-        stopped_to: std::sync::OnceLock::new(),
     });
     let key = store.otp().session_key("pb", "9876543210");
     let limits = RouterLimits {
@@ -167,6 +166,22 @@ impl Rig {
 
     async fn live(&self) -> usize {
         self.router.send(LiveSessions).await.unwrap()
+    }
+
+    /// Moves the clock by `by`, then answers the live sessions once the timers it reached had their turn:
+    /// the sessions run on this test's arbiter, and a session woken by the clock is served before the
+    /// router's answer to the question asked after it.
+    async fn live_after(&self, by: Duration) -> usize {
+        self.clock.advance(by);
+        self.live().await
+    }
+
+    /// Waits until `n` sessions are live (the timers a clock advance reached stop theirs on their own turn).
+    async fn until_live(&self, n: usize) {
+        common::eventually(&format!("{n} live sessions"), || async {
+            self.live().await == n
+        })
+        .await;
     }
 }
 

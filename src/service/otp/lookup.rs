@@ -9,10 +9,10 @@
 //! userName), so a lookup by userName is answered here; one by mobile number asks the other pods only when
 //! this one has no match.
 
+use actors::directory::Unreachable;
 use actors::domain::otp::Purpose;
 use actors::domain::search::{UserQuery, merge_in_id_order};
 use actors::domain::{TenantId, UserRecord, UserType};
-use actors::router::RouteError;
 
 use super::{OtpError, OtpService};
 
@@ -103,7 +103,7 @@ impl OtpService {
             .cluster
             .search_others(query)
             .await
-            .map_err(|_| RouteError::Busy)?;
+            .map_err(|_| Unreachable::Busy)?;
         pages.push(here);
         Ok(merge_in_id_order(pages, |u| u.id, 0, query.limit))
     }

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix::Addr;
+use actors::directory::Unreachable;
 use actors::domain::mobile::MobileRules;
 use actors::domain::otp::{LiveCode, Purpose, Throttle};
 use actors::domain::{KnownStates, TenantId};
@@ -13,7 +14,7 @@ use actors::otp_session::{
     CreateDirect, Recipients, SendError, SendOtp, SendReceipt, TokenStatus, ValidateError,
     ValidateOtp,
 };
-use actors::router::{AdmitIp, ReleaseIp, RouteError, Router, ToSession};
+use actors::router::{AdmitIp, ReleaseIp, Router, ToSession};
 use actors::store::{SessionKey, Store, StoreError, TokenOwner};
 
 use crate::cluster::api::{OtpCheck, OtpSend};
@@ -70,7 +71,7 @@ pub enum OtpError {
     ValidationFailed,
     /// Sessions saturated or slow.
     #[error(transparent)]
-    Route(#[from] RouteError),
+    Route(#[from] Unreachable),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -238,7 +239,7 @@ impl OtpService {
                 .router
                 .send(AdmitIp(ip))
                 .await
-                .map_err(|_| RouteError::Busy)?
+                .map_err(|_| Unreachable::Busy)?
             {
                 Ok(at) => (Some((ip, at)), None),
                 Err(wait_ms) => (None, Some(wait_ms)),
@@ -327,7 +328,7 @@ impl OtpService {
                 .cluster
                 .send_otp_at(ordinal, &send)
                 .await
-                .map_err(|_| RouteError::Busy)?
+                .map_err(|_| Unreachable::Busy)?
                 .into(),
             _ => self.send_here(send).await?,
         };
@@ -354,7 +355,7 @@ impl OtpService {
             .router
             .send(ToSession { key, msg })
             .await
-            .map_err(|_| RouteError::Busy)??
+            .map_err(|_| Unreachable::Busy)??
         {
             Ok(receipt) => {
                 if receipt.queued > 0 {
@@ -381,7 +382,7 @@ impl OtpService {
                 msg: CreateDirect(owner),
             })
             .await
-            .map_err(|_| RouteError::Busy)???;
+            .map_err(|_| Unreachable::Busy)???;
         Ok(Created {
             live,
             code,
@@ -412,7 +413,7 @@ impl OtpService {
             return match self.cluster.check_otp_at(ordinal, &check).await {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(OtpError::ValidationFailed),
-                Err(_) => Err(RouteError::Busy.into()),
+                Err(_) => Err(Unreachable::Busy.into()),
             };
         }
         self.validate(identity, tenant, code, Some(purpose))
@@ -444,7 +445,7 @@ impl OtpService {
                 msg,
             })
             .await
-            .map_err(|_| RouteError::Busy)??
+            .map_err(|_| Unreachable::Busy)??
         {
             Ok(token) => Ok((token, state)),
             Err(ValidateError::Invalid(_)) => Err(OtpError::ValidationFailed),
@@ -467,7 +468,7 @@ impl OtpService {
                 msg: TokenStatus(token_id),
             })
             .await
-            .map_err(|_| RouteError::Busy)??;
+            .map_err(|_| Unreachable::Busy)??;
         Ok(status.map(|validated| (owner, validated)))
     }
 }
