@@ -16,9 +16,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use actors::domain::notification::Channel;
 use actors::metrics::KAFKA_UP;
-use actors::sink::{Delivery, Sink};
-use actors::store::{Channel, OutboxRecord};
+use actors::sink::{Batch, Delivery, DeliveryError, Sink};
+use actors::store::OutboxRecord;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -47,7 +48,7 @@ pub struct KafkaTopics {
 impl KafkaTopics {
     /// The topic of `record`: its channel's, prefixed `<schema>-` on a central instance.
     pub fn of(&self, record: &OutboxRecord) -> String {
-        let topic = match record.channel {
+        let topic = match record.channel() {
             Channel::Sms => &self.sms,
             Channel::Email => &self.email,
         };
@@ -201,44 +202,50 @@ impl KafkaSink {
         &self,
         producer: &FutureProducer<BrokerWatch>,
         record: &OutboxRecord,
-    ) -> Result<rdkafka::producer::DeliveryFuture, String> {
+        sms_expiry_time: i64,
+    ) -> Result<rdkafka::producer::DeliveryFuture, DeliveryError> {
         let topic = self.topics.of(record);
-        let payload = serde_json::to_vec(&record.payload).map_err(|e| e.to_string())?;
+        let payload = serde_json::to_vec(&record.notification.to_digit_json(sms_expiry_time))
+            .map_err(DeliveryError::new)?;
         let headers = OwnedHeaders::new().insert(Header {
             key: "message-id",
             value: Some(record.message_id.as_bytes()),
         });
         let message = FutureRecord::to(&topic)
-            .key(record.key.as_bytes())
+            .key(record.notification.key().as_bytes())
             .payload(&payload)
             .headers(headers);
         producer
             .send_result(message)
-            .map_err(|(e, _)| e.to_string())
+            .map_err(|(e, _)| DeliveryError::new(e))
     }
 }
 
 impl Sink for KafkaSink {
     fn deliver<'a>(
         &'a self,
-        batch: &'a [OutboxRecord],
+        batch: Batch<'a>,
     ) -> Pin<Box<dyn Future<Output = Vec<Delivery>> + 'a>> {
         // every record of the batch is handed to librdkafka first, so they travel together
         let producer = self.current();
         let started = std::time::Instant::now();
-        let pending: Vec<_> = batch.iter().map(|r| self.send(&producer, r)).collect();
+        let pending: Vec<_> = batch
+            .records
+            .iter()
+            .map(|r| self.send(&producer, r, batch.sms_expiry_time))
+            .collect();
         Box::pin(async move {
             let mut results = Vec::with_capacity(pending.len());
-            for (sent, record) in pending.into_iter().zip(batch) {
+            for (sent, record) in pending.into_iter().zip(batch.records) {
                 results.push(match sent {
                     Ok(delivery) => match delivery.await {
                         Ok(Ok(_)) => {
-                            metrics::histogram!(crate::observability::KAFKA_PRODUCE_SECONDS, "channel" => record.channel.as_str())
+                            metrics::histogram!(crate::observability::KAFKA_PRODUCE_SECONDS, "channel" => record.channel().as_str())
                                 .record(started.elapsed().as_secs_f64());
                             Ok(())
                         }
-                        Ok(Err((e, _))) => Err(e.to_string()),
-                        Err(_) => Err("the kafka producer was dropped".to_owned()),
+                        Ok(Err((e, _))) => Err(DeliveryError::new(e)),
+                        Err(_) => Err(DeliveryError::msg("the kafka producer was dropped")),
                     },
                     Err(e) => Err(e),
                 });
@@ -267,13 +274,24 @@ impl Sink for KafkaSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actors::domain::notification::Notification;
 
     fn record(channel: Channel, tenant: Option<&str>) -> OutboxRecord {
+        let notification = match channel {
+            Channel::Sms => Notification::Sms {
+                mobile: "9876543210".into(),
+                message: "m".into(),
+                country_code: None,
+            },
+            Channel::Email => Notification::Email {
+                to: "asha@example.org".into(),
+                subject: "s".into(),
+                body: "b".into(),
+            },
+        };
         OutboxRecord {
             message_id: "m".into(),
-            channel,
-            key: "9876543210".into(),
-            payload: serde_json::json!({}),
+            notification,
             created_ms: 0,
             expires_ms: None,
             attempts: 0,

@@ -3,7 +3,7 @@
 //! One batch at a time (at most `batch` records in flight), oldest first. A record is deleted only after the
 //! sink acknowledged it; a failure keeps it, counts the attempt and backs off (doubling from `backoff_min` to
 //! `backoff_max`). A record whose code expired before it could be delivered is dropped, since the SMS would
-//! be useless. SMS payloads get their `expiryTime` at delivery (now + `sms_expiry_ms`), so a delay in the
+//! be useless. The SMS `expiryTime` is stamped at delivery (now + `sms_expiry_ms`), so a delay in the
 //! outbox never makes the SMS gateway discard a message that is still worth sending. `Kick` wakes it after
 //! a send; a timer polls otherwise. `Drain` delivers what it can within a bound, for shutdown.
 
@@ -15,7 +15,19 @@ use actix::prelude::*;
 use crate::Clock;
 use crate::metrics as m;
 use crate::sink::Sink;
-use crate::store::{Channel, OutboxRecord, Store};
+use crate::sink::{Batch, DeliveryError};
+use crate::store::{OutboxRecord, Store, StoreError};
+
+/// Why a delivery round delivered nothing.
+#[derive(Debug, thiserror::Error)]
+enum RoundError {
+    /// The outbox could not be read or updated.
+    #[error("outbox: {0}")]
+    Store(#[from] StoreError),
+    /// The sink refused every record of the batch (the first refusal).
+    #[error(transparent)]
+    Delivery(DeliveryError),
+}
 
 /// Delivery settings.
 #[derive(Debug, Clone, Copy)]
@@ -79,11 +91,8 @@ impl Notifier {
         sink: Arc<dyn Sink>,
         clock: Clock,
         config: NotifierConfig,
-    ) -> Result<usize, String> {
-        let batch = store
-            .outbox()
-            .batch(config.batch)
-            .map_err(|e| e.to_string())?;
+    ) -> Result<usize, RoundError> {
+        let batch = store.outbox().batch(config.batch)?;
         let now = clock.now_ms();
         // the outbox is ordered by queueing: the batch's first record is the oldest waiting
         let oldest = batch
@@ -100,51 +109,44 @@ impl Notifier {
         // removals are applied as one batch per delivery round: fewer page rewrites than one by one
         let mut acked: Vec<u64> = Vec::with_capacity(expired.len() + live.len());
         for (seq, record) in &expired {
-            tracing::warn!(channel = record.channel.as_str(), message_id = %record.message_id, "notification dropped: its code expired before delivery");
+            tracing::warn!(channel = record.channel().as_str(), message_id = %record.message_id, "notification dropped: its code expired before delivery");
             acked.push(*seq);
             delivered(record, sink.name(), "expired");
         }
-        let records: Vec<_> = live
-            .iter()
-            .map(|(_, r)| {
-                let mut r = r.clone();
-                if r.channel == Channel::Sms {
-                    r.payload["expiryTime"] = serde_json::json!(now + config.sms_expiry_ms);
-                }
-                r
+        let (seqs, records): (Vec<u64>, Vec<OutboxRecord>) = live.into_iter().unzip();
+        let results = sink
+            .deliver(Batch {
+                records: &records,
+                sms_expiry_time: now + config.sms_expiry_ms,
             })
-            .collect();
-        let results = sink.deliver(&records).await;
+            .await;
         let mut done = expired.len();
         let mut first_error = None;
-        for ((seq, stored), result) in live.iter().zip(results) {
+        for ((seq, stored), result) in seqs.into_iter().zip(records).zip(results) {
             match result {
                 Ok(()) => {
-                    acked.push(*seq);
+                    acked.push(seq);
                     done += 1;
-                    let channel = stored.channel.as_str();
-                    delivered(stored, sink.name(), "delivered");
+                    let channel = stored.channel().as_str();
+                    delivered(&stored, sink.name(), "delivered");
                     let waited = (clock.now_ms() - stored.created_ms).max(0) as f64 / 1000.0;
                     metrics::histogram!(m::NOTIFICATION_DELIVERY_SECONDS, "channel" => channel)
                         .record(waited);
                 }
                 Err(e) => {
-                    delivered(stored, sink.name(), "failed");
-                    let mut stored = stored.clone();
+                    delivered(&stored, sink.name(), "failed");
+                    let mut stored = stored;
                     stored.attempts += 1;
-                    stored.last_error = Some(e.clone());
-                    store
-                        .outbox()
-                        .failed(*seq, &stored)
-                        .map_err(|e| e.to_string())?;
+                    stored.last_error = Some(e.to_string());
+                    store.outbox().failed(seq, &stored)?;
                     first_error.get_or_insert(e);
                 }
             }
         }
-        store.outbox().ack_all(&acked).map_err(|e| e.to_string())?;
+        store.outbox().ack_all(&acked)?;
         metrics::gauge!(m::OUTBOX_DEPTH).set(store.outbox().depth() as f64);
         match first_error {
-            Some(e) if done == 0 => Err(e),
+            Some(e) if done == 0 => Err(RoundError::Delivery(e)),
             _ => Ok(done),
         }
     }
@@ -185,7 +187,7 @@ fn delivered(record: &OutboxRecord, sink: &'static str, result: &'static str) {
         .labels
         .clone()
         .unwrap_or_else(|| ("unknown".to_owned(), m::OTHER_TENANT.to_owned()));
-    metrics::counter!(m::NOTIFICATIONS_DELIVERED, "channel" => record.channel.as_str(), "sink" => sink,
+    metrics::counter!(m::NOTIFICATIONS_DELIVERED, "channel" => record.channel().as_str(), "sink" => sink,
                       "purpose" => purpose, "tenant" => tenant, "result" => result)
     .increment(1);
 }

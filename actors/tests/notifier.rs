@@ -11,8 +11,9 @@ mod common;
 use ::actors::Clock;
 use ::actors::notifier::{Drain, Kick, Notifier, NotifierConfig};
 
-use ::actors::sink::{Delivery, FileSink, Sink};
-use ::actors::store::{Channel, OutboxRecord, Store};
+use ::actors::domain::notification::Notification;
+use ::actors::sink::{Batch, Delivery, DeliveryError, FileSink, Sink};
+use ::actors::store::{OutboxRecord, Store};
 use actix::prelude::*;
 
 fn open(dir: &std::path::Path) -> Arc<Store> {
@@ -30,10 +31,11 @@ const CONFIG: NotifierConfig = NotifierConfig {
 fn record(n: u32, expires_ms: Option<i64>) -> OutboxRecord {
     OutboxRecord {
         message_id: format!("m-{n}"),
-        channel: Channel::Sms,
-        key: "9876543210".into(),
-        payload: serde_json::json!({"mobileNumber": "9876543210", "message": format!("code {n}"), "category": "OTP",
-                                    "expiryTime": null, "countryCode": "+91"}),
+        notification: Notification::Sms {
+            mobile: "9876543210".into(),
+            message: format!("code {n}"),
+            country_code: Some("+91".into()),
+        },
         created_ms: 0,
         expires_ms,
         attempts: 0,
@@ -106,14 +108,15 @@ struct Flaky {
 impl Sink for Flaky {
     fn deliver<'a>(
         &'a self,
-        batch: &'a [OutboxRecord],
+        batch: Batch<'a>,
     ) -> Pin<Box<dyn Future<Output = Vec<Delivery>> + 'a>> {
+        let n = batch.records.len();
         Box::pin(async move {
             if self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
-                return vec![Err("broker unreachable".to_owned()); batch.len()];
+                return vec![Err(DeliveryError::msg("broker unreachable")); n];
             }
-            self.delivered.fetch_add(batch.len(), Ordering::SeqCst);
-            vec![Ok(()); batch.len()]
+            self.delivered.fetch_add(n, Ordering::SeqCst);
+            vec![Ok(()); n]
         })
     }
 

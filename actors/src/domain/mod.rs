@@ -4,6 +4,7 @@ pub mod enums;
 pub mod lockout;
 pub mod messages;
 pub mod mobile;
+pub mod notification;
 pub mod otp;
 pub mod password;
 pub mod roles;

@@ -339,7 +339,7 @@ impl Handler<SendOtp> for OtpSession {
         let result = if sent.is_new { "new" } else { "resend" };
         metrics::counter!(m::OTP_SENDS, "purpose" => purpose, "tenant" => tenant.clone(), "result" => result).increment(1);
         for record in &records {
-            metrics::counter!(m::OTP_NOTIFICATIONS_QUEUED, "purpose" => purpose, "tenant" => tenant.clone(), "channel" => record.channel.as_str()).increment(1);
+            metrics::counter!(m::OTP_NOTIFICATIONS_QUEUED, "purpose" => purpose, "tenant" => tenant.clone(), "channel" => record.channel().as_str()).increment(1);
         }
         let deps = self.deps.clone();
         let (key, state) = (self.key(), self.state.clone());

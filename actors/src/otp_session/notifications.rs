@@ -1,10 +1,11 @@
-//! What a send queues: DIGIT's SMS payload and, for a login or a password reset of a user with an e-mail
-//! address, DIGIT's e-mail payload — each in the words of the message catalog of the recipient's locale,
-//! carrying the code until the notifier hands it to the sink.
+//! What a send queues: an SMS and, for a login or a password reset of a user with an e-mail address, an
+//! e-mail — each in the words of the message catalog of the recipient's locale, carrying the code until the
+//! notifier hands it to the sink, which renders it to DIGIT's JSON.
 
 use crate::domain::messages::Template;
+use crate::domain::notification::Notification;
 use crate::domain::otp::{LiveCode, Purpose};
-use crate::store::{Channel, OutboxRecord};
+use crate::store::OutboxRecord;
 
 use super::OtpSession;
 
@@ -36,11 +37,9 @@ impl OtpSession {
     ) -> Vec<OutboxRecord> {
         let now = self.deps.clock.now_ms();
         let render = |t: Template| self.deps.catalogs.render(to.locale.as_deref(), t, code);
-        let record = |channel: Channel, key: &str, payload: serde_json::Value| OutboxRecord {
+        let record = |notification: Notification| OutboxRecord {
             message_id: uuid::Uuid::new_v4().to_string(),
-            channel,
-            key: key.to_owned(),
-            payload,
+            notification,
             created_ms: now,
             expires_ms: Some(live.expires_ms),
             attempts: 0,
@@ -48,36 +47,24 @@ impl OtpSession {
             tenant: to.tenant.clone(),
             labels: Some((purpose.as_str().to_owned(), self.tenant_label.to_string())),
         };
-        let mut out = vec![record(
-            Channel::Sms,
-            &to.mobile,
-            serde_json::json!({
-                "mobileNumber": to.mobile,
-                "message": render(if to.first_time {
-                    Template::SmsFirstTime(purpose)
-                } else {
-                    Template::Sms(purpose)
-                }),
-                "category": "OTP",
-                "expiryTime": null,
-                "countryCode": to.country_code,
+        let mut out = vec![record(Notification::Sms {
+            mobile: to.mobile.clone(),
+            message: render(if to.first_time {
+                Template::SmsFirstTime(purpose)
+            } else {
+                Template::Sms(purpose)
             }),
-        )];
+            country_code: to.country_code.clone(),
+        })];
         if let (Some(email), Purpose::Login | Purpose::PasswordReset) = (
             to.email.as_deref().filter(|e| !e.trim().is_empty()),
             purpose,
         ) {
-            out.push(record(
-                Channel::Email,
-                email,
-                serde_json::json!({
-                    "requestInfo": {"apiId": null, "ver": null, "ts": null, "action": null, "did": null, "key": null,
-                                    "msgId": null, "authToken": null, "correlationId": null,
-                                    "plainAccessRequest": null, "userInfo": null},
-                    "email": {"emailTo": [email], "subject": render(Template::EmailSubject(purpose)),
-                              "body": render(Template::EmailBody(purpose))},
-                }),
-            ));
+            out.push(record(Notification::Email {
+                to: email.to_owned(),
+                subject: render(Template::EmailSubject(purpose)),
+                body: render(Template::EmailBody(purpose)),
+            }));
         }
         out
     }

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 pub use commit::{CommitError, Flusher, GroupCommit};
 pub use otp::{OtpStore, SessionKey, TokenOwner, TokenRecord};
-pub use outbox::{Channel, OutboxRecord, OutboxStore, OutboxSummary};
+pub use outbox::{OutboxRecord, OutboxStore, OutboxSummary};
 pub use sessions::{Family, RefreshOutcome, Revoked, SessionStore};
 pub use transfer::{MoveCounts, PartitionBundle};
 pub use users::{AuditEntry, UserStore, UserWriteError, UsersOut};

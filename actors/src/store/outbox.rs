@@ -1,6 +1,6 @@
 //! The notification outbox: what waits for delivery.
 //!
-//! Tree `outbox`: sequence (big-endian u64) → an [`OutboxRecord`], sealed — payloads carry the OTP and the
+//! Tree `outbox`: sequence (big-endian u64) → an [`OutboxRecord`], sealed — notifications carry the OTP and the
 //! mobile number until the sink acknowledged them. Records are written by the OTP store's save in the same
 //! transaction as the session state that queued them (it joins this tree into its transaction); the notifier
 //! reads them in order, removes what was delivered and records failed attempts. A counter beside the tree
@@ -12,41 +12,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{StoreError, aad};
+use crate::domain::notification::{Channel, Notification};
 use crate::seal::Keyring;
 
 const OUTBOX: &str = "outbox";
 
-/// Which channel a notification goes out on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    /// SMS topic.
-    Sms,
-    /// E-mail topic.
-    Email,
-}
-
-impl Channel {
-    /// Metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sms => "sms",
-            Self::Email => "email",
-        }
-    }
-}
-
 /// A notification waiting for delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredRecord")]
 pub struct OutboxRecord {
     /// Unique id carried to the consumer (`message-id`) for de-duplication.
     pub message_id: String,
-    /// Channel.
-    pub channel: Channel,
-    /// Message key (the mobile number or e-mail address).
-    pub key: String,
-    /// The payload exactly as the consumer expects it.
-    pub payload: serde_json::Value,
+    /// What to deliver, to whom.
+    pub notification: Notification,
     /// When it was queued, epoch ms.
     pub created_ms: i64,
     /// After this moment (the code's expiry) delivering it is pointless and it is dropped, epoch ms.
@@ -57,11 +35,60 @@ pub struct OutboxRecord {
     pub last_error: Option<String>,
     /// The tenant the request named (the topic prefix of a central instance); absent in records written
     /// before it was kept.
-    #[serde(default)]
     pub tenant: Option<String>,
     /// Metric labels of the send that queued it: purpose and tenant label.
-    #[serde(default)]
     pub labels: Option<(String, String)>,
+}
+
+impl OutboxRecord {
+    /// Its channel.
+    pub fn channel(&self) -> Channel {
+        self.notification.channel()
+    }
+}
+
+/// A record as stored: today's, or one queued before notifications were typed, which carried DIGIT's JSON
+/// (`channel`, `key`, `payload`) — an outbox may hold those across an upgrade.
+#[derive(Deserialize)]
+struct StoredRecord {
+    message_id: String,
+    #[serde(default)]
+    notification: Option<Notification>,
+    #[serde(default)]
+    channel: Option<Channel>,
+    #[serde(default)]
+    payload: Option<serde_json::Value>,
+    created_ms: i64,
+    expires_ms: Option<i64>,
+    attempts: u32,
+    last_error: Option<String>,
+    #[serde(default)]
+    tenant: Option<String>,
+    #[serde(default)]
+    labels: Option<(String, String)>,
+}
+
+impl TryFrom<StoredRecord> for OutboxRecord {
+    type Error = String;
+
+    fn try_from(s: StoredRecord) -> Result<Self, String> {
+        let notification = match (s.notification, s.channel, &s.payload) {
+            (Some(n), _, _) => n,
+            (None, Some(channel), Some(json)) => Notification::from_digit_json(channel, json)
+                .ok_or_else(|| format!("outbox record {}: unreadable payload", s.message_id))?,
+            _ => return Err(format!("outbox record {}: no notification", s.message_id)),
+        };
+        Ok(Self {
+            message_id: s.message_id,
+            notification,
+            created_ms: s.created_ms,
+            expires_ms: s.expires_ms,
+            attempts: s.attempts,
+            last_error: s.last_error,
+            tenant: s.tenant,
+            labels: s.labels,
+        })
+    }
 }
 
 /// The outbox at a glance (`digit-user admin outbox`, `GET /admin/outbox`).
@@ -181,5 +208,48 @@ impl OutboxStore {
     /// Records waiting.
     pub fn depth(&self) -> usize {
         self.depth.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_queued_before_notifications_were_typed_are_still_delivered() {
+        // the stored JSON of an SMS and an e-mail record as the previous layout wrote them
+        let sms = br#"{"message_id":"m-1","channel":"sms","key":"9876543210","payload":{"mobileNumber":"9876543210","message":"Your OTP is 123456","category":"OTP","expiryTime":null,"countryCode":"+91"},"created_ms":5,"expires_ms":600005,"attempts":2,"last_error":"timed out","tenant":"pb.amritsar","labels":["login","pb"]}"#;
+        let record: OutboxRecord = serde_json::from_slice(sms).unwrap();
+        assert_eq!(
+            record.notification,
+            Notification::Sms {
+                mobile: "9876543210".into(),
+                message: "Your OTP is 123456".into(),
+                country_code: Some("+91".into()),
+            }
+        );
+        assert_eq!(
+            (
+                record.attempts,
+                record.last_error.as_deref(),
+                record.tenant.as_deref()
+            ),
+            (2, Some("timed out"), Some("pb.amritsar"))
+        );
+        let email = br#"{"message_id":"m-2","channel":"email","key":"asha@example.org","payload":{"requestInfo":{},"email":{"emailTo":["asha@example.org"],"subject":"Login OTP","body":"Your OTP is 123456"}},"created_ms":5,"expires_ms":null,"attempts":0,"last_error":null}"#;
+        let record: OutboxRecord = serde_json::from_slice(email).unwrap();
+        assert_eq!(record.notification.key(), "asha@example.org");
+        assert_eq!(record.notification.text(), "Your OTP is 123456");
+        // and today's layout reads back as written
+        let again: OutboxRecord =
+            serde_json::from_slice(&serde_json::to_vec(&record).unwrap()).unwrap();
+        assert_eq!(again, record);
+    }
+
+    #[test]
+    fn a_record_with_no_notification_is_an_error_not_an_empty_message() {
+        let broken = br#"{"message_id":"m-3","channel":"sms","key":"9876543210","payload":{},"created_ms":5,"expires_ms":null,"attempts":0,"last_error":null}"#;
+        let e = serde_json::from_slice::<OutboxRecord>(broken).unwrap_err();
+        assert!(e.to_string().contains("m-3"), "{e}");
     }
 }

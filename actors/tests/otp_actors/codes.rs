@@ -14,7 +14,7 @@ async fn a_sent_code_validates_exactly_once_and_payloads_match_the_contract() {
     assert!(receipt.is_new);
     assert_eq!(receipt.queued, 2, "sms and e-mail for login");
     let batch = r.store.outbox().batch(10).unwrap();
-    let sms = &batch[0].1.payload;
+    let sms = &batch[0].1.notification.to_digit_json(0);
     let code = r.last_sms_code();
     assert_eq!(code.len(), 6);
     assert_eq!(sms["message"], format!("Your Login OTP is {code}."));
@@ -26,7 +26,7 @@ async fn a_sent_code_validates_exactly_once_and_payloads_match_the_contract() {
         ),
         (Some("OTP"), Some("+91"), Some("9876543210"))
     );
-    let email = &batch[1].1.payload;
+    let email = &batch[1].1.notification.to_digit_json(0);
     assert_eq!(email["email"]["emailTo"][0], "asha@example.org");
     assert_eq!(email["email"]["subject"], "Login OTP");
     assert_eq!(

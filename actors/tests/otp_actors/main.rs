@@ -13,6 +13,7 @@ mod lifecycle;
 
 use ::actors::Clock;
 use ::actors::domain::messages::MessageCatalogs;
+use ::actors::domain::notification::Channel;
 use ::actors::domain::otp::{Hold, OtpKeys, OtpPolicy, Purpose, Throttle};
 use ::actors::otp_session::{
     CreateDirect, Recipients, SendError, SendOtp, SessionDeps, TEST_TOKEN, TestCode, TokenStatus,
@@ -158,9 +159,9 @@ impl Rig {
         let sms = batch
             .iter()
             .rev()
-            .find(|(_, r)| r.payload.get("mobileNumber").is_some())
+            .find(|(_, r)| r.channel() == Channel::Sms)
             .expect("an sms");
-        let text = sms.1.payload["message"].as_str().unwrap();
+        let text = sms.1.notification.text();
         text.chars().filter(char::is_ascii_digit).collect()
     }
 

@@ -1,9 +1,10 @@
 //! Tests of the OTP store: saves, reopen, nothing in clear, prune, the state layouts.
 
 use super::*;
+use crate::domain::notification::Notification;
 use crate::domain::otp::{FreshCode, OtpKeys, OtpPolicy, Purpose};
 use crate::seal::KEY_LEN;
-use crate::store::{Channel, OutboxSummary, Store, test_store};
+use crate::store::{OutboxSummary, Store, test_store};
 
 fn open(dir: &std::path::Path) -> Store {
     test_store(dir, 1, 2).unwrap()
@@ -22,9 +23,11 @@ const POLICY: OtpPolicy = OtpPolicy {
 fn sms(text: &str) -> OutboxRecord {
     OutboxRecord {
         message_id: "m-1".into(),
-        channel: Channel::Sms,
-        key: "9876543210".into(),
-        payload: serde_json::json!({"mobileNumber": "9876543210", "message": text}),
+        notification: Notification::Sms {
+            mobile: "9876543210".into(),
+            message: text.into(),
+            country_code: None,
+        },
         created_ms: 5,
         expires_ms: None,
         attempts: 0,
@@ -90,7 +93,10 @@ async fn a_send_and_its_payload_survive_a_reopen_and_nothing_is_in_clear() {
     assert!(state.validate(1, None, &code, &keys).is_ok());
     let batch = store.outbox().batch(10).unwrap();
     assert_eq!(batch.len(), 1);
-    assert_eq!(batch[0].1.payload["message"], format!("Your OTP is {code}"));
+    assert_eq!(
+        batch[0].1.notification.text(),
+        format!("Your OTP is {code}")
+    );
     store.outbox().ack(batch[0].0).unwrap();
     assert_eq!(store.outbox().depth(), 0);
     drop(store);
