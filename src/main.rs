@@ -61,13 +61,14 @@ fn main() -> ExitCode {
 }
 
 /// Prints an admin command's line, or fails with exit code 1.
-fn report(result: Result<String, String>) -> ExitCode {
+fn report(result: anyhow::Result<String>) -> ExitCode {
     match result {
         Ok(line) => {
             println!("{line}");
             ExitCode::SUCCESS
         }
-        Err(e) => fail(&e, 1),
+        // the chain of causes on one line: "context: cause: its cause"
+        Err(e) => fail(&format!("{e:#}"), 1),
     }
 }
 

@@ -4,6 +4,8 @@
 
 use std::io::{BufRead, IsTerminal};
 
+use anyhow::{Context, anyhow, bail};
+
 use actors::Clock;
 use actors::domain::TenantId;
 use actors::domain::UserType;
@@ -18,16 +20,15 @@ use crate::secrets::Secrets;
 use crate::service::registry::{Caller, Registry, RegistryRules, UserDraft};
 use crate::startup::open_store;
 
-/// Creates the user; the error is one line for the terminal.
-pub fn create_user(args: CreateUserArgs, settings: Settings) -> Result<String, String> {
+/// Creates the user; the error (printed with its causes) is one line for the terminal.
+pub fn create_user(args: CreateUserArgs, settings: Settings) -> anyhow::Result<String> {
     let password = read_password()?;
-    let tenant = TenantId::parse(&args.tenant).map_err(|e| format!("--tenant: {e}"))?;
+    let tenant = TenantId::parse(&args.tenant).context("--tenant")?;
     let user_type = UserType::parse(&args.user_type)
-        .ok_or("--type must be CITIZEN, EMPLOYEE, SYSTEM or BUSINESS")?;
-    let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, true)
-        .map_err(|e| e.to_string())?;
-    let store = std::sync::Arc::new(open_store(&settings, &secrets).map_err(|e| e.to_string())?);
-    let (roles, mobile) = settings.catalogs().map_err(|e| e.to_string())?;
+        .context("--type must be CITIZEN, EMPLOYEE, SYSTEM or BUSINESS")?;
+    let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, true)?;
+    let store = std::sync::Arc::new(open_store(&settings, &secrets)?);
+    let (roles, mobile) = settings.catalogs()?;
     let rules = RegistryRules {
         validate_name_on_create: true,
         default_password_expiry_days: settings.user.default_password_expiry_days,
@@ -61,15 +62,15 @@ pub fn create_user(args: CreateUserArgs, settings: Settings) -> Result<String, S
     let cost = settings.hash_cost();
     let result = actix_web::rt::System::new().block_on(async move {
         let hasher =
-            actors::hasher::HasherPool::start(1, 1, cost, std::time::Duration::from_secs(60))
-                .map_err(|e| e.to_string())?;
+            actors::hasher::HasherPool::start(1, 1, cost, std::time::Duration::from_secs(60))?;
         let registry = Registry::new(store.clone(), hasher, roles, mobile, rules, Clock::System);
         let created = registry
             .create(draft, &Caller::default())
             .await
             .map_err(|e| {
                 let api: ApiError = e.into();
-                api.errors()
+                let refusals = api
+                    .errors()
                     .iter()
                     .map(|e| {
                         format!(
@@ -79,10 +80,11 @@ pub fn create_user(args: CreateUserArgs, settings: Settings) -> Result<String, S
                         )
                     })
                     .collect::<Vec<_>>()
-                    .join("; ")
+                    .join("; ");
+                anyhow!(refusals)
             })?;
-        store.flush().map_err(|e| e.to_string())?;
-        Ok::<_, String>(created)
+        store.flush()?;
+        Ok::<_, anyhow::Error>(created)
     })?;
     Ok(format!(
         "created {} {} (id {}, uuid {})",
@@ -94,16 +96,15 @@ pub fn create_user(args: CreateUserArgs, settings: Settings) -> Result<String, S
 }
 
 /// Ends the lockout of the user `args` names: the stored lock and count, and the record's flag.
-pub fn unlock(args: UnlockArgs, settings: Settings) -> Result<String, String> {
-    let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false)
-        .map_err(|e| e.to_string())?;
-    let store = open_store(&settings, &secrets).map_err(|e| e.to_string())?;
+pub fn unlock(args: UnlockArgs, settings: Settings) -> anyhow::Result<String> {
+    let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false)?;
+    let store = open_store(&settings, &secrets)?;
     let user = match (&args.uuid, &args.username, &args.tenant) {
         (Some(uuid), _, _) => store.users().get_by_uuid(uuid),
         (None, Some(name), Some(tenant)) => {
-            let tenant = TenantId::parse(tenant).map_err(|e| format!("--tenant: {e}"))?;
+            let tenant = TenantId::parse(tenant).context("--tenant")?;
             let user_type = UserType::parse(&args.user_type)
-                .ok_or("--type must be CITIZEN, EMPLOYEE, SYSTEM or BUSINESS")?;
+                .context("--type must be CITIZEN, EMPLOYEE, SYSTEM or BUSINESS")?;
             let tenant = if user_type == UserType::Citizen {
                 tenant.state()
             } else {
@@ -111,23 +112,16 @@ pub fn unlock(args: UnlockArgs, settings: Settings) -> Result<String, String> {
             };
             store.users().get_unique(&tenant, user_type, name)
         }
-        _ => return Err("name the user with --uuid, or --username with --tenant".into()),
-    }
-    .map_err(|e| e.to_string())?
-    .ok_or("no such user")?;
-    let was_locked = store
-        .sessions()
-        .lockout(&user.uuid)
-        .map_err(|e| e.to_string())?
-        .locked_until
-        .is_some()
-        || user.account_locked;
+        _ => bail!("name the user with --uuid, or --username with --tenant"),
+    }?
+    .context("no such user")?;
+    let was_locked =
+        store.sessions().lockout(&user.uuid)?.locked_until.is_some() || user.account_locked;
     actix_web::rt::System::new().block_on(async {
         store
             .sessions()
             .save_lockout(&user.uuid, &Default::default())
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let now = Clock::System.now_ms();
         let cleared = store
             .users()
@@ -143,10 +137,10 @@ pub fn unlock(args: UnlockArgs, settings: Settings) -> Result<String, String> {
             .await;
         match cleared {
             Ok(_) | Err(actors::store::UserWriteError::Refused(())) => Ok(()),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(anyhow::Error::from(e)),
         }
     })?;
-    store.flush().map_err(|e| e.to_string())?;
+    store.flush()?;
     Ok(if was_locked {
         format!("unlocked {} {}", user.user_type.as_str(), user.uuid)
     } else {
@@ -159,19 +153,15 @@ pub fn unlock(args: UnlockArgs, settings: Settings) -> Result<String, String> {
 }
 
 /// The outbox of a stopped service's data dir, one line.
-pub fn outbox(settings: Settings) -> Result<String, String> {
-    let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false)
-        .map_err(|e| e.to_string())?;
+pub fn outbox(settings: Settings) -> anyhow::Result<String> {
+    let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false)?;
     let store = open_store(&settings, &secrets).map_err(|e| {
-        format!(
+        anyhow!(
             "{e}; while the service runs ask it instead: curl http://{}/admin/outbox",
             settings.http.internal_addr.replace("0.0.0.0", "127.0.0.1")
         )
     })?;
-    let s = store
-        .outbox()
-        .summary(Clock::System.now_ms())
-        .map_err(|e| e.to_string())?;
+    let s = store.outbox().summary(Clock::System.now_ms())?;
     let age = s
         .oldest_age_ms
         .map_or_else(|| "-".to_owned(), |ms| format!("{}s", ms / 1000));
@@ -184,25 +174,24 @@ pub fn outbox(settings: Settings) -> Result<String, String> {
 }
 
 /// The password from standard input when piped, else prompted twice on the terminal.
-fn read_password() -> Result<Zeroizing<String>, String> {
+fn read_password() -> anyhow::Result<Zeroizing<String>> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         let mut line = Zeroizing::new(String::new());
         stdin
             .lock()
             .read_line(&mut line)
-            .map_err(|e| format!("reading the password from stdin: {e}"))?;
+            .context("reading the password from stdin")?;
         let trimmed = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
         if trimmed.is_empty() {
-            return Err("no password on standard input".into());
+            bail!("no password on standard input");
         }
         return Ok(trimmed);
     }
-    let first =
-        Zeroizing::new(rpassword::prompt_password("password: ").map_err(|e| e.to_string())?);
-    let second = Zeroizing::new(rpassword::prompt_password("again: ").map_err(|e| e.to_string())?);
+    let first = Zeroizing::new(rpassword::prompt_password("password: ")?);
+    let second = Zeroizing::new(rpassword::prompt_password("again: ")?);
     if *first != *second {
-        return Err("the two passwords differ".into());
+        bail!("the two passwords differ");
     }
     Ok(first)
 }

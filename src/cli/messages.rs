@@ -9,6 +9,7 @@
 //! load it (the default locale present, every text with a place for the OTP); if it would not load, nothing
 //! is written. Each file is replaced whole in one rename, so a crash leaves the old file or the new one.
 
+use anyhow::{Context, bail};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -213,25 +214,25 @@ pub fn import(
     modules: &[String],
     locale: Option<&str>,
     settings: &crate::config::Settings,
-) -> Result<String, String> {
+) -> anyhow::Result<String> {
     let shown = file.display().to_string();
-    let bytes = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
-    let messages = parse(&shown, &bytes).map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(file).with_context(|| shown.clone())?;
+    let messages = parse(&shown, &bytes)?;
     let existing = if dir.exists() {
-        read_catalog_dir(dir).map_err(|e| e.to_string())?
+        read_catalog_dir(dir)?
     } else {
         Catalogs::new()
     };
     let sms = settings.sms_codes();
-    let plan = plan(messages, existing, &sms, modules, locale).map_err(|e| e.to_string())?;
+    let plan = plan(messages, existing, &sms, modules, locale)?;
     if plan.changes.is_empty() {
-        return Err(format!(
+        bail!(
             "{shown}: no message digit-user sends ({} other codes, {} of other modules); nothing written",
             plan.unused.len(),
             plan.other_modules
-        ));
+        );
     }
-    let written = write(dir, &plan, &settings.otp.locale, &sms).map_err(|e| e.to_string())?;
+    let written = write(dir, &plan, &settings.otp.locale, &sms)?;
     let mut lines: Vec<String> = plan
         .changes
         .iter()

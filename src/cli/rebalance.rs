@@ -21,13 +21,14 @@ use crate::config::Settings;
 /// The ordinal the command uses in the forwarded mark (it is no pod).
 const OPERATOR: u16 = u16::MAX;
 
-/// Runs the rebalance; progress goes to standard output, the error is one line.
-pub fn run(args: RebalanceArgs, settings: Settings) -> Result<String, String> {
+/// Runs the rebalance; progress goes to standard output, the error is one line. (Its steps still describe
+/// their failures as text: the command is replaced by Kafka's group membership, see the issues.)
+pub fn run(args: RebalanceArgs, settings: Settings) -> anyhow::Result<String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?
+        .build()?
         .block_on(rebalance(args, settings))
+        .map_err(anyhow::Error::msg)
 }
 
 struct Pods {

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::error::ApiError;
 use super::error::domain::{busy, password_change_refused, validation_failed};
-use super::json::{LowerJson, bind, opt_string, require};
+use super::json::{LowerJson, deserialize_at, opt_string, require};
 use super::oauth::token_response;
 use super::request_info::RequestInfoIn;
 use super::user_json::{ResponseInfo, UsersResponse, View};
@@ -91,10 +91,10 @@ fn password_response() -> HttpResponse {
 /// `POST /user/password/_update`: the user is the one of `RequestInfo.authToken` when given (verified),
 /// else `RequestInfo.userInfo.userName` as the gateway set it.
 pub async fn update(body: LowerJson, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let input: PasswordIn = bind(require(body)?, "")?;
+    let input: PasswordIn = deserialize_at(require(body)?, "")?;
     let info: RequestInfoIn = match input.requestinfo {
         Value::Null => RequestInfoIn::default(),
-        v => bind(v, "RequestInfo")?,
+        v => deserialize_at(v, "RequestInfo")?,
     };
     let session = match given(info.authtoken.clone()) {
         Some(token) => Some(state.login.sessions().verify(&token).map_err(|_| {
@@ -144,7 +144,7 @@ pub async fn update(body: LowerJson, state: web::Data<AppState>) -> Result<HttpR
 /// `POST /user/password/nologin/_update`: the OTP (purpose passwordreset) sent to the user's stored mobile
 /// number proves the user.
 pub async fn reset(body: LowerJson, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let input: PasswordIn = bind(require(body)?, "")?;
+    let input: PasswordIn = deserialize_at(require(body)?, "")?;
     let (Some(otp), Some(user_name), Some(new), Some(tenant), Some(user_type)) = (
         given(input.otpreference),
         given(input.username),

@@ -194,7 +194,7 @@ pub fn require(body: LowerJson) -> Result<Value, ApiError> {
 }
 
 /// Deserialises `value` into `T`, naming the offending field (`user.dob`) in DIGIT's `JsonMappingException`.
-pub fn bind<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ApiError> {
+pub fn deserialize_at<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let path = match (prefix.is_empty(), path == ".") {
@@ -342,7 +342,7 @@ mod tests {
 
     #[test]
     fn scalars_are_lenient_like_jackson() {
-        let p: Probe = bind(
+        let p: Probe = deserialize_at(
             json!({"s": 9876543210u64, "n": "42", "b": "true", "ids": 7}),
             "",
         )
@@ -351,13 +351,13 @@ mod tests {
             (p.s.as_deref(), p.n, p.b, p.ids),
             (Some("9876543210"), Some(42), Some(true), vec![7])
         );
-        let p: Probe = bind(json!({"n": "", "s": null}), "").unwrap();
+        let p: Probe = deserialize_at(json!({"n": "", "s": null}), "").unwrap();
         assert_eq!((p.s, p.n), (None, None));
     }
 
     #[test]
     fn type_errors_name_the_field() {
-        let e = bind::<Probe>(json!({"n": "abc"}), "user").unwrap_err();
+        let e = deserialize_at::<Probe>(json!({"n": "abc"}), "user").unwrap_err();
         assert_eq!(e.errors()[0].code, "JsonMappingException");
         assert_eq!(
             e.errors()[0].message,

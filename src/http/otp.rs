@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::error::domain::{otp_failed, otp_send_refused};
 use super::error::{ApiError, FieldError};
-use super::json::{LowerJson, bind, opt_string, require};
+use super::json::{LowerJson, deserialize_at, opt_string, require};
 use super::request_info::RequestInfoIn;
 use crate::http::state::AppState;
 use crate::service::otp::SendRequest;
@@ -53,14 +53,14 @@ fn parse(
     message: &str,
 ) -> Result<(RequestInfoIn, OtpIn), ApiError> {
     let bound = || -> Result<_, ApiError> {
-        let envelope: Envelope = bind(require(body?)?, "")?;
+        let envelope: Envelope = deserialize_at(require(body?)?, "")?;
         let info = match envelope.requestinfo {
             Value::Null => RequestInfoIn::default(),
-            v => bind(v, "RequestInfo")?,
+            v => deserialize_at(v, "RequestInfo")?,
         };
         let otp = match envelope.otp {
             Value::Null => OtpIn::default(),
-            v => bind(v, "otp")?,
+            v => deserialize_at(v, "otp")?,
         };
         Ok((info, otp))
     };

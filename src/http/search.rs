@@ -11,7 +11,9 @@ use serde::Deserialize;
 
 use super::cluster::owned_matches;
 use super::error::{ApiError, ErrorEntry};
-use super::json::{LowerJson, bind, i64_list, opt_bool, opt_i64, opt_string, require, string_list};
+use super::json::{
+    LowerJson, deserialize_at, i64_list, opt_bool, opt_i64, opt_string, require, string_list,
+};
 use super::request_info::through_gateway;
 use super::user_json::{UsersResponse, View, constraint_name};
 use crate::http::error::domain::unreachable_owner;
@@ -203,7 +205,7 @@ async fn search(
     state: web::Data<AppState>,
     endpoint: Endpoint,
 ) -> Result<HttpResponse, ApiError> {
-    let input: SearchIn = bind(require(body)?, "")?;
+    let input: SearchIn = deserialize_at(require(body)?, "")?;
     let q = query(input, endpoint, through_gateway(&req), &state)?;
     let users = if fans_out(&req, &state) {
         // every pod's rows from 0 to offset + limit, merged in id order, then the page cut

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::json::{LowerJson, bind, require};
+use super::json::{LowerJson, deserialize_at, require};
 use super::request_info::{RequestInfoIn, through_gateway};
 use super::user_json::{UserIn, UsersResponse, View, missing_user};
 use crate::http::state::AppState;
@@ -27,15 +27,15 @@ pub(super) struct Parsed {
 }
 
 pub(super) fn parse(req: &HttpRequest, body: LowerJson) -> Result<Parsed, ApiError> {
-    let envelope: Envelope = bind(require(body)?, "")?;
+    let envelope: Envelope = deserialize_at(require(body)?, "")?;
     let info: RequestInfoIn = match envelope.requestinfo {
         Value::Null => RequestInfoIn::default(),
-        v => bind(v, "RequestInfo")?,
+        v => deserialize_at(v, "RequestInfo")?,
     };
     if envelope.user.is_null() {
         return Err(missing_user());
     }
-    let user: UserIn = bind(envelope.user, "user")?;
+    let user: UserIn = deserialize_at(envelope.user, "user")?;
     user.validate()?;
     let caller = Caller {
         id: info.caller_id(),

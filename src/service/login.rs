@@ -78,9 +78,15 @@ pub enum LoginError {
     /// Saturated (hasher, lockout actors, OTP sessions, commit queue): retry.
     #[error("busy")]
     Busy,
-    /// Anything else; logged, not shown.
+    /// Anything else; logged with its cause, not shown.
     #[error("internal: {0}")]
-    Internal(String),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl LoginError {
+    fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(cause))
+    }
 }
 
 impl From<SessionError> for LoginError {
@@ -91,7 +97,7 @@ impl From<SessionError> for LoginError {
             SessionError::Locked => Self::Locked,
             SessionError::Inactive => Self::Inactive,
             SessionError::Store(e) => e.into(),
-            SessionError::Mint => Self::Internal(e.to_string()),
+            SessionError::Mint => Self::internal(e),
         }
     }
 }
@@ -100,7 +106,7 @@ impl From<StoreError> for LoginError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Commit(actors::store::CommitError::Busy) => Self::Busy,
-            other => Self::Internal(other.to_string()),
+            other => Self::internal(other),
         }
     }
 }
@@ -115,11 +121,13 @@ impl From<LockoutError> for LoginError {
 }
 
 /// A credential check that could not be decided.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Undecided {
     /// The hasher is saturated or stopping.
+    #[error(transparent)]
     Hasher(HasherError),
     /// The OTP service failed.
+    #[error(transparent)]
     Otp(OtpError),
 }
 
@@ -128,7 +136,7 @@ impl From<Undecided> for LoginError {
         match e {
             Undecided::Hasher(HasherError::Busy | HasherError::Timeout) => Self::Busy,
             Undecided::Otp(OtpError::Route(_)) => Self::Busy,
-            other => Self::Internal(format!("{other:?}")),
+            other => Self::internal(other),
         }
     }
 }
@@ -376,7 +384,7 @@ impl Login {
     ) -> Result<(), LoginError> {
         let hash = self.hasher.hash(password).await.map_err(|e| match e {
             HasherError::Busy | HasherError::Timeout => LoginError::Busy,
-            other => LoginError::Internal(other.to_string()),
+            other => LoginError::internal(other),
         })?;
         let now = self.clock.now_ms();
         self.store
@@ -393,7 +401,7 @@ impl Login {
             .await
             .map_err(|e| match e {
                 UserWriteError::Store(e) => e.into(),
-                other => LoginError::Internal(other.to_string()),
+                other => LoginError::internal(other),
             })?;
         Ok(())
     }

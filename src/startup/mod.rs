@@ -128,8 +128,8 @@ impl Application {
     ) -> Result<Self, StartError> {
         let settings = Arc::new(settings);
         // listeners first: a taken port must stop start-up before any actor runs
-        let public = bind(&settings.http.public_addr)?;
-        let internal = bind(&settings.http.internal_addr)?;
+        let public = listener(&settings.http.public_addr)?;
+        let internal = listener(&settings.http.internal_addr)?;
         let secrets = Secrets::load_or_generate(&settings.storage.data_dir, env, true)?;
         let store = Arc::new(open_store(&settings, &secrets)?);
         normalise_tenants(&store, clock.now_ms())?;
@@ -324,7 +324,7 @@ impl Application {
     }
 }
 
-fn bind(addr: &str) -> Result<TcpListener, StartError> {
+fn listener(addr: &str) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr).map_err(|source| StartError::Bind {
         addr: addr.to_owned(),
         source,

@@ -266,7 +266,7 @@ pub fn login_refused(e: LoginError) -> ApiError {
         )
         .retry_after(1),
         LoginError::Internal(cause) => {
-            tracing::error!(error = %cause, "login failed internally");
+            tracing::error!(error = %cause, source = ?cause.source(), "login failed internally");
             ApiError::oauth(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
