@@ -19,7 +19,7 @@ use crate::Clock;
 use crate::directory::{Directory, Limits, Membership, Names, Unreachable};
 use crate::domain::lockout::{Failure, Gate, LockoutPolicy, LockoutState};
 use crate::metrics as m;
-use crate::store::{Store, StoreError, UserWriteError};
+use crate::store::{LockMirror, Store, StoreError};
 
 /// A credential check: `Ok(true)` passed, `Ok(false)` failed (counts), `Err` could not be decided (does not
 /// count; the error goes back to the caller).
@@ -121,7 +121,7 @@ impl Lockout {
         );
         ctx.wait(
             async move {
-                if let Err(e) = persist(&deps, &uuid, &state, RecordFlag::Clear).await {
+                if let Err(e) = persist(&deps, &uuid, &state, LockMirror::Clear).await {
                     tracing::error!(error = %e, "lockout: the unlock could not be stored");
                 }
             }
@@ -130,49 +130,15 @@ impl Lockout {
     }
 }
 
-/// What a change does to the user record's `accountLocked` / `accountLockedDate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RecordFlag {
-    /// Leave the record alone (a counted failure, a success).
-    Keep,
-    /// Locked at that moment.
-    Lock(i64),
-    /// Not locked (any more).
-    Clear,
-}
-
 /// Stores `state` and mirrors the lock onto the user record as `flag` says.
 async fn persist(
     deps: &LockoutDeps,
     uuid: &str,
     state: &LockoutState,
-    flag: RecordFlag,
+    flag: LockMirror,
 ) -> Result<(), StoreError> {
-    deps.store.sessions().save_lockout(uuid, state).await?;
-    let (locked, date) = match flag {
-        RecordFlag::Keep => return Ok(()),
-        RecordFlag::Lock(at) => (true, Some(at)),
-        RecordFlag::Clear => (false, None),
-    };
     let now = deps.clock.now_ms();
-    let result = deps
-        .store
-        .users()
-        .update(uuid, None, now, |old| {
-            if old.account_locked == locked && (locked || old.account_locked_date.is_none()) {
-                return Err(()); // nothing to change: no audit record
-            }
-            let mut new = old.clone();
-            new.account_locked = locked;
-            new.account_locked_date = date;
-            Ok(new)
-        })
-        .await;
-    match result {
-        Ok(_) | Err(UserWriteError::Refused(())) | Err(UserWriteError::NotFound) => Ok(()),
-        Err(UserWriteError::Store(e)) => Err(e),
-        Err(UserWriteError::Duplicate) => Err(StoreError::Corrupt("lock mirror".into())),
-    }
+    deps.store.save_lock(uuid, state, flag, now).await
 }
 
 impl Actor for Lockout {
@@ -229,29 +195,29 @@ impl<E: Send + 'static> Handler<Attempt<E>> for Lockout {
                 let now = act.deps.clock.now_ms();
                 let before = act.state.clone();
                 let (outcome, mut flag) = match verdict {
-                    Err(e) => (Outcome::Undecided(e), RecordFlag::Keep),
+                    Err(e) => (Outcome::Undecided(e), LockMirror::Keep),
                     Ok(true) => {
                         act.state.succeed();
-                        (Outcome::Passed, RecordFlag::Keep)
+                        (Outcome::Passed, LockMirror::Keep)
                     }
                     Ok(false) => match act.state.fail(now, &act.deps.policy) {
                         Failure::Counted { remaining } => {
-                            (Outcome::Failed { remaining }, RecordFlag::Keep)
+                            (Outcome::Failed { remaining }, LockMirror::Keep)
                         }
                         Failure::LockedNow { until } => {
                             metrics::counter!(m::LOCKOUTS).increment(1);
                             tracing::warn!(uuid = %act.uuid(), "account locked after repeated failed logins");
-                            (Outcome::LockedNow { until }, RecordFlag::Lock(now))
+                            (Outcome::LockedNow { until }, LockMirror::Lock(now))
                         }
                     },
                 };
                 // a record still flagged locked after its cool-down is cleared here: DIGIT's lazy unlock
-                if flag == RecordFlag::Keep && record_locked && act.state.locked_until.is_none() {
-                    flag = RecordFlag::Clear;
+                if flag == LockMirror::Keep && record_locked && act.state.locked_until.is_none() {
+                    flag = LockMirror::Clear;
                 }
                 act.rearm(ctx);
                 // a success with nothing counted writes nothing: logins cost no extra flush
-                let changed = act.state != before || flag != RecordFlag::Keep;
+                let changed = act.state != before || flag != LockMirror::Keep;
                 let (deps, uuid, state) = (act.deps.clone(), act.uuid().to_owned(), act.state.clone());
                 async move {
                     if changed {
@@ -282,7 +248,7 @@ impl Handler<Unlock> for Lockout {
         );
         AtomicResponse::new(Box::pin(
             async move {
-                persist(&deps, &uuid, &state, RecordFlag::Clear).await?;
+                persist(&deps, &uuid, &state, LockMirror::Clear).await?;
                 Ok(was_locked)
             }
             .into_actor(self),

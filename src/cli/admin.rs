@@ -9,8 +9,10 @@ use anyhow::{Context, anyhow, bail};
 use actors::Clock;
 use actors::domain::TenantId;
 use actors::domain::UserType;
+use actors::domain::lockout::LockoutState;
 use actors::domain::roles::RoleRequest;
 use actors::domain::update::UserFields;
+use actors::store::LockMirror;
 use zeroize::Zeroizing;
 
 use crate::cli::{CreateUserArgs, UnlockArgs};
@@ -117,29 +119,12 @@ pub fn unlock(args: UnlockArgs, settings: Settings) -> anyhow::Result<String> {
     .context("no such user")?;
     let was_locked =
         store.sessions().lockout(&user.uuid)?.locked_until.is_some() || user.account_locked;
-    actix_web::rt::System::new().block_on(async {
-        store
-            .sessions()
-            .save_lockout(&user.uuid, &Default::default())
-            .await?;
-        let now = Clock::System.now_ms();
-        let cleared = store
-            .users()
-            .update(&user.uuid, None, now, |old| {
-                if !old.account_locked && old.account_locked_date.is_none() {
-                    return Err(()); // nothing to clear: no audit record
-                }
-                let mut new = old.clone();
-                new.account_locked = false;
-                new.account_locked_date = None;
-                Ok::<_, ()>(new)
-            })
-            .await;
-        match cleared {
-            Ok(_) | Err(actors::store::UserWriteError::Refused(())) => Ok(()),
-            Err(e) => Err(anyhow::Error::from(e)),
-        }
-    })?;
+    actix_web::rt::System::new().block_on(store.save_lock(
+        &user.uuid,
+        &LockoutState::default(),
+        LockMirror::Clear,
+        Clock::System.now_ms(),
+    ))?;
     store.flush()?;
     Ok(if was_locked {
         format!("unlocked {} {}", user.user_type.as_str(), user.uuid)

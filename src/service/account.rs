@@ -13,11 +13,13 @@
 use actors::domain::otp::Purpose;
 use actors::domain::roles::RoleRequest;
 use actors::domain::{UserRecord, UserType};
+use actors::hasher::HasherError;
+use actors::store::{CommitError, StoreError};
 use zeroize::Zeroizing;
 
-use super::login::{Credential, Login, LoginError, NewPassword};
+use super::login::{Credential, Login, LoginError};
 use super::otp::{OtpError, OtpService};
-use super::registry::{Caller, Registry, RegistryError, UserDraft};
+use super::registry::{Caller, NewPassword, Registry, RegistryError, UserDraft};
 use super::sessions::{Issued, SessionError};
 use crate::config::Settings;
 
@@ -96,6 +98,21 @@ pub enum PasswordChangeError {
     /// Something else failed.
     #[error(transparent)]
     Failed(LoginError),
+    /// The new password could not be stored.
+    #[error("new password not stored: {0}")]
+    NotStored(#[source] RegistryError),
+}
+
+impl PasswordChangeError {
+    /// A store of the new password that failed: saturation is retried by the client, the rest is ours.
+    fn not_stored(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Hasher(HasherError::Busy | HasherError::Timeout)
+            | RegistryError::Store(StoreError::Commit(CommitError::Busy)) => Self::Busy,
+            RegistryError::NotFound(_) => Self::NotFound,
+            other => Self::NotStored(other),
+        }
+    }
 }
 
 impl From<LoginError> for PasswordChangeError {
@@ -218,7 +235,7 @@ impl Accounts {
             )));
         }
         self.login.check(&user, c.credential).await?;
-        self.login
+        self.registry
             .store_password(
                 &user.uuid,
                 Some(&user.uuid),
@@ -226,11 +243,7 @@ impl Accounts {
                 NewPassword::ChosenByUser,
             )
             .await
-            .map_err(|e| match PasswordChangeError::from(e) {
-                // nothing wrong with the credential now: the hash could not be stored
-                PasswordChangeError::WrongCredential => PasswordChangeError::Busy,
-                other => other,
-            })?;
+            .map_err(PasswordChangeError::not_stored)?;
         // the change stands; ending the other sessions is logged when it fails, not answered
         let keep = c.session.map(|(_, family)| family);
         if let Err(e) = self

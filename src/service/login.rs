@@ -8,17 +8,17 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use actors::Clock;
 use actors::domain::otp::Purpose;
 use actors::domain::{TenantId, UserRecord, UserType};
 use actors::hasher::{HasherError, HasherPool, Verdict};
 use actors::lockout::{Check, LockoutError, Lockouts, Outcome};
 use actors::metrics as m;
-use actors::store::{Store, StoreError, UserWriteError};
+use actors::store::{Store, StoreError};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::service::otp::{OtpError, OtpService};
+use crate::service::registry::{NewPassword, Registry};
 use crate::service::sessions::{Issued, SessionError, Sessions};
 
 /// How users log in (`[login]` and the fixed-OTP switch).
@@ -154,33 +154,33 @@ pub enum Credential {
 #[derive(Clone)]
 pub struct Login {
     store: Arc<Store>,
+    registry: Registry,
     hasher: HasherPool,
     otp: OtpService,
     lockouts: Lockouts,
     sessions: Arc<Sessions>,
     rules: Arc<LoginRules>,
-    clock: Clock,
 }
 
 impl Login {
     /// The service.
     pub fn new(
         store: Arc<Store>,
+        registry: Registry,
         hasher: HasherPool,
         otp: OtpService,
         lockouts: Lockouts,
         sessions: Arc<Sessions>,
         rules: LoginRules,
-        clock: Clock,
     ) -> Self {
         Self {
             store,
+            registry,
             hasher,
             otp,
             lockouts,
             sessions,
             rules: Arc::new(rules),
-            clock,
         }
     }
 
@@ -302,6 +302,7 @@ impl Login {
                 {
                     // an imported bcrypt hash matched: store argon2id instead; failing only means next time
                     match self
+                        .registry
                         .store_password(&user.uuid, None, password, NewPassword::Rehash)
                         .await
                     {
@@ -372,48 +373,6 @@ impl Login {
             }
         }
     }
-
-    /// Stores a new password hash for `uuid`: one the user chose (a change or a reset: from now on it is no
-    /// default password) or the same password rehashed.
-    pub async fn store_password(
-        &self,
-        uuid: &str,
-        actor: Option<&str>,
-        password: Zeroizing<String>,
-        why: NewPassword,
-    ) -> Result<(), LoginError> {
-        let hash = self.hasher.hash(password).await.map_err(|e| match e {
-            HasherError::Busy | HasherError::Timeout => LoginError::Busy,
-            other => LoginError::internal(other),
-        })?;
-        let now = self.clock.now_ms();
-        self.store
-            .users()
-            .update(uuid, actor, now, |old| {
-                let mut new = old.clone();
-                new.password_hash = Some(hash.clone());
-                if why == NewPassword::ChosenByUser {
-                    new.default_pwd_changed = true;
-                }
-                new.last_modified_date = now;
-                Ok::<_, ()>(new)
-            })
-            .await
-            .map_err(|e| match e {
-                UserWriteError::Store(e) => e.into(),
-                other => LoginError::internal(other),
-            })?;
-        Ok(())
-    }
-}
-
-/// Why a password hash is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NewPassword {
-    /// The user changed or reset their password.
-    ChosenByUser,
-    /// An imported hash matched and is replaced by argon2id of the same password.
-    Rehash,
 }
 
 fn record_login<T>(grant: &'static str, user_type: &str, result: &Result<T, LoginError>) {

@@ -87,6 +87,15 @@ impl From<UserWriteError<RegistryError>> for RegistryError {
     }
 }
 
+/// Why a password hash is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewPassword {
+    /// The user changed or reset their password.
+    ChosenByUser,
+    /// An imported hash matched and is replaced by argon2id of the same password.
+    Rehash,
+}
+
 /// Settings the registry applies.
 #[derive(Debug, Clone)]
 pub struct RegistryRules {
@@ -361,6 +370,32 @@ impl Registry {
             })
             .await?;
         Ok(updated)
+    }
+
+    /// Stores a new password hash for `uuid`: one the user chose (a change or a reset: from now on it is no
+    /// default password) or the same password rehashed.
+    pub async fn store_password(
+        &self,
+        uuid: &str,
+        actor: Option<&str>,
+        password: Zeroizing<String>,
+        why: NewPassword,
+    ) -> Result<(), RegistryError> {
+        let hash = self.hasher.hash(password).await?;
+        let now = self.clock.now_ms();
+        self.store
+            .users()
+            .update(uuid, actor, now, |old| {
+                let mut new = old.clone();
+                new.password_hash = Some(hash.clone());
+                if why == NewPassword::ChosenByUser {
+                    new.default_pwd_changed = true;
+                }
+                new.last_modified_date = now;
+                Ok::<_, RegistryError>(new)
+            })
+            .await?;
+        Ok(())
     }
 
     /// `/user/_search`, `/user/v1/_search`.

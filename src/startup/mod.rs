@@ -188,8 +188,11 @@ impl Application {
             &settings,
             &secrets,
             &store,
-            hasher,
-            otp.clone(),
+            wiring::LoginServices {
+                registry: registry.clone(),
+                hasher,
+                otp: otp.clone(),
+            },
             &clock,
             &cluster,
         )?;

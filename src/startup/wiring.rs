@@ -3,17 +3,29 @@
 
 use super::*;
 
+/// The services a login calls: the registry (a rehashed password is stored through it), the hasher and the
+/// OTP flows.
+pub(super) struct LoginServices {
+    pub registry: Registry,
+    pub hasher: HasherPool,
+    pub otp: OtpService,
+}
+
 /// The login service: sessions (revocations loaded from the store) and the lockout actors (those holding
 /// a lock started now, so their unlock timers run).
 pub(super) fn start_login(
     settings: &Settings,
     secrets: &Secrets,
     store: &Arc<Store>,
-    hasher: HasherPool,
-    otp: OtpService,
+    services: LoginServices,
     clock: &Clock,
     cluster: &Arc<Cluster>,
 ) -> Result<Login, StartError> {
+    let LoginServices {
+        registry,
+        hasher,
+        otp,
+    } = services;
     let t = &settings.tokens;
     let minutes = |m: u64| i64::try_from(m.saturating_mul(60_000)).unwrap_or(i64::MAX / 2);
     let sessions = Sessions::load(
@@ -78,12 +90,12 @@ pub(super) fn start_login(
     });
     Ok(Login::new(
         store.clone(),
+        registry,
         hasher,
         otp,
         lockouts,
         sessions,
         rules,
-        clock.clone(),
     ))
 }
 

@@ -5,6 +5,7 @@
 //! under other sealing or blind-index keys, and one sled cannot open (corrupt, or locked by another process).
 
 mod commit;
+mod lock;
 pub mod otp;
 mod otp_v1;
 pub mod outbox;
@@ -15,6 +16,7 @@ pub mod users;
 use std::path::PathBuf;
 
 pub use commit::{CommitError, Flusher, GroupCommit};
+pub use lock::LockMirror;
 pub use otp::{OtpStore, SessionKey, TokenOwner, TokenRecord};
 pub use outbox::{OutboxRecord, OutboxStore, OutboxSummary};
 pub use sessions::{Family, RefreshOutcome, Revoked, SessionStore};

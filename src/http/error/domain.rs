@@ -291,6 +291,7 @@ pub fn password_change_refused(e: PasswordChangeError, wrong: ApiError) -> ApiEr
         PasswordChangeError::Locked => ApiError::custom("ACCOUNT_LOCKED", "Account locked"),
         PasswordChangeError::Busy => busy(),
         PasswordChangeError::Failed(e) => ApiError::internal(&e),
+        PasswordChangeError::NotStored(e) => ApiError::internal(&e),
     }
 }
 
