@@ -146,7 +146,7 @@ impl Actor for Lockout {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
-        match self.deps.store.sessions().lockout(self.uuid()) {
+        match self.deps.store.logins().lockout(self.uuid()) {
             Ok(state) => self.state = state,
             Err(e) => {
                 tracing::error!(error = %e, "lockout state unreadable; stopping the actor");
@@ -304,7 +304,7 @@ impl Lockouts {
     /// Starts the actors of users whose lock is stored, so their unlock timers run. Must run inside an actix
     /// system.
     pub fn resume(&self) -> Result<usize, LockoutError> {
-        let users = self.deps.store.sessions().locked_users()?;
+        let users = self.deps.store.logins().locked_users()?;
         for uuid in &users {
             self.actors.actor(uuid)?;
         }

@@ -72,7 +72,7 @@ async fn twenty_parallel_wrong_attempts_are_evaluated_exactly_max_times() {
     assert!(stored.account_locked);
     assert_eq!(stored.account_locked_date, Some(T0));
     assert_eq!(
-        store.sessions().locked_users().unwrap(),
+        store.logins().locked_users().unwrap(),
         vec![user.uuid.clone()]
     );
     // even the right password is refused now, without being evaluated
@@ -158,7 +158,7 @@ async fn a_lock_ends_by_timer_after_the_cooldown_and_survives_a_restart_until_th
     assert!(matches!(o, Outcome::Locked { .. }), "1 ms early: {o:?}");
     clock.advance_ms(1);
     common::eventually("the timer unlocked", || async {
-        store.sessions().locked_users().unwrap().is_empty()
+        store.logins().locked_users().unwrap().is_empty()
     })
     .await;
     let record = store.users().get_by_uuid(&uuid).unwrap().unwrap();
@@ -229,7 +229,7 @@ async fn a_released_user_is_read_from_the_store_again() {
     }
     // the partition moved away and came back with the lock ended at the other pod
     store
-        .sessions()
+        .logins()
         .save_lockout(&user.uuid, &Default::default())
         .await
         .unwrap();

@@ -118,7 +118,7 @@ pub fn unlock(args: UnlockArgs, settings: Settings) -> anyhow::Result<String> {
     }?
     .context("no such user")?;
     let was_locked =
-        store.sessions().lockout(&user.uuid)?.locked_until.is_some() || user.account_locked;
+        store.logins().lockout(&user.uuid)?.locked_until.is_some() || user.account_locked;
     actix_web::rt::System::new().block_on(store.save_lock(
         &user.uuid,
         &LockoutState::default(),

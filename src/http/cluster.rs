@@ -90,7 +90,7 @@ pub async fn map_put(
 /// `POST /cluster/status`: ordinal, map and stored counts.
 pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.registry.store();
-    let (lockouts, families) = store.sessions().counts();
+    let (lockouts, families) = store.logins().counts();
     Ok(HttpResponse::Ok().json(PodStatus {
         ordinal: state.cluster.me(),
         map: (*state.cluster.map()).clone(),

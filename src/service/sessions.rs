@@ -141,10 +141,10 @@ impl Sessions {
         life: Lifetimes,
     ) -> Result<Self, StoreError> {
         let now = clock.now_ms();
-        let pruned = store.sessions().prune(now)?;
+        let pruned = store.logins().prune(now)?;
         let revoked = Revocations::default();
         let mut loaded = 0;
-        for r in store.sessions().revocations(now)? {
+        for r in store.logins().revocations(now)? {
             let (map, id, until) = match r {
                 Revoked::Family(id, until) => (&revoked.families, id, until),
                 Revoked::Access(id, until) => (&revoked.access, id, until),
@@ -181,7 +181,7 @@ impl Sessions {
             Revocations::insert(&self.revoked.access, id, *until);
         }
         self.store
-            .sessions()
+            .logins()
             .revoke(&list.families, &list.access)
             .await?;
         Ok(())
@@ -222,7 +222,7 @@ impl Sessions {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .retain(|_, until| *until > now);
         }
-        self.store.sessions().prune(now)
+        self.store.logins().prune(now)
     }
 
     /// Now, by the service's clock (epoch ms).
@@ -247,7 +247,7 @@ impl Sessions {
             revoked: false,
         };
         self.store
-            .sessions()
+            .logins()
             .open_family(&family_id, &family, &hash)
             .await?;
         Ok(Issued {
@@ -265,7 +265,7 @@ impl Sessions {
         let old = hash_refresh_token(refresh_token).ok_or(SessionError::Invalid)?;
         let (family_id, family) = self
             .store
-            .sessions()
+            .logins()
             .peek_refresh(&old)?
             .ok_or(SessionError::Invalid)?;
         if family.revoked {
@@ -308,7 +308,7 @@ impl Sessions {
         };
         let outcome = self
             .store
-            .sessions()
+            .logins()
             .refresh(
                 &old,
                 &new,
@@ -392,7 +392,7 @@ impl Sessions {
         let verified = self.verify(token).map_err(|_| SessionError::Invalid)?;
         let until = self
             .store
-            .sessions()
+            .logins()
             .family_by_id(&verified.family)?
             .map_or(verified.expires_at * 1000, |f| f.expires_ms);
         self.revoke(
@@ -413,7 +413,7 @@ impl Sessions {
         let now = self.clock.now_ms();
         let families: Vec<(String, i64)> = self
             .store
-            .sessions()
+            .logins()
             .families_of(uuid, now)?
             .into_iter()
             .filter(|(id, _)| Some(id.as_str()) != keep)
@@ -441,7 +441,7 @@ impl Sessions {
         }
         metrics::counter!(m::REVOCATIONS, "reason" => reason)
             .increment((families.len() + access.len()) as u64);
-        self.store.sessions().revoke(families, access).await?;
+        self.store.logins().revoke(families, access).await?;
         self.broadcast(families, access);
         Ok(())
     }

@@ -30,7 +30,7 @@ impl Store {
         mirror: LockMirror,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.sessions().save_lockout(uuid, state).await?;
+        self.logins().save_lockout(uuid, state).await?;
         let (locked, date) = match mirror {
             LockMirror::Keep => return Ok(()),
             LockMirror::Lock(at) => (true, Some(at)),

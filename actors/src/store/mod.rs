@@ -6,10 +6,10 @@
 
 mod commit;
 mod lock;
+pub mod logins;
 pub mod otp;
 mod otp_v1;
 pub mod outbox;
-pub mod sessions;
 pub mod transfer;
 pub mod users;
 
@@ -17,9 +17,9 @@ use std::path::PathBuf;
 
 pub use commit::{CommitError, Flusher, GroupCommit};
 pub use lock::LockMirror;
+pub use logins::{Family, LoginStore, RefreshOutcome, Revoked};
 pub use otp::{OtpStore, SessionKey, TokenOwner, TokenRecord};
 pub use outbox::{OutboxRecord, OutboxStore, OutboxSummary};
-pub use sessions::{Family, RefreshOutcome, Revoked, SessionStore};
 pub use transfer::{MoveCounts, PartitionBundle};
 pub use users::{AuditEntry, UserStore, UserWriteError, UsersOut};
 
@@ -122,7 +122,7 @@ pub struct Store {
     users: UserStore,
     otp: OtpStore,
     outbox: std::sync::Arc<OutboxStore>,
-    sessions: SessionStore,
+    logins: LoginStore,
     // Dropped with the store: stops and joins the flusher thread, releasing its database handle.
     _flusher: Flusher,
 }
@@ -155,7 +155,7 @@ impl Store {
             commit.clone(),
             opts.partitions,
         )?;
-        let sessions = SessionStore::open(&db, commit.clone())?;
+        let logins = LoginStore::open(&db, commit.clone())?;
         let users = UserStore::open(
             &db,
             keyring.clone(),
@@ -170,7 +170,7 @@ impl Store {
             users,
             otp,
             outbox,
-            sessions,
+            logins,
             _flusher: flusher,
         })
     }
@@ -190,9 +190,9 @@ impl Store {
         &self.outbox
     }
 
-    /// Lockouts, refresh families and revocations.
-    pub fn sessions(&self) -> &SessionStore {
-        &self.sessions
+    /// What logins leave: lockouts, refresh families and revocations.
+    pub fn logins(&self) -> &LoginStore {
+        &self.logins
     }
 
     /// Whether the store can be written (the last flush succeeded).

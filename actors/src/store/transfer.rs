@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashSet};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::sessions::{Family, RefreshEntry, uuid_key};
+use super::logins::{Family, RefreshEntry, uuid_key};
 use super::users::UsersOut;
 use super::{CLUSTER, Store, StoreError};
 use crate::domain::lockout::LockoutState;
@@ -85,7 +85,7 @@ impl Store {
 
     /// The lockouts, refresh families and refresh tokens of the users of `partitions`.
     fn sessions_of(&self, partitions: &BTreeSet<u16>) -> Result<SessionsOut, StoreError> {
-        let s = self.sessions();
+        let s = self.logins();
         let in_set = |key: &[u8]| {
             <[u8; 16]>::try_from(&key[..16.min(key.len())])
                 .ok()
@@ -137,7 +137,7 @@ impl Store {
     /// move is an admin operation): call it off the async threads.
     pub fn import_partitions(&self, bundle: &PartitionBundle) -> Result<MoveCounts, StoreError> {
         let users = self.users().import(&bundle.users)?;
-        let s = self.sessions();
+        let s = self.logins();
         let mut lockouts = Vec::new();
         for (uuid, state) in &bundle.lockouts {
             lockouts.push((uuid_key(uuid)?, serde_json::to_vec(state)?));
@@ -189,7 +189,7 @@ impl Store {
     /// once on disk. Blocking, like [`Store::import_partitions`].
     pub fn drop_partitions(&self, partitions: &BTreeSet<u16>) -> Result<MoveCounts, StoreError> {
         let (lockouts, families, refresh) = self.sessions_of(partitions)?;
-        let s = self.sessions();
+        let s = self.logins();
         for (uuid, _) in &lockouts {
             s.lockouts.remove(uuid_key(uuid)?)?;
         }
@@ -280,7 +280,7 @@ mod tests {
             locked_at: Some(2),
             locked_until: Some(i64::MAX),
         };
-        from.sessions()
+        from.logins()
             .save_lockout(&first.uuid, &locked)
             .await
             .unwrap();
@@ -294,7 +294,7 @@ mod tests {
             revoked: false,
         };
         let fam_id = uuid::Uuid::new_v4().to_string();
-        from.sessions()
+        from.logins()
             .open_family(&fam_id, &family, &[7; 32])
             .await
             .unwrap();
@@ -323,12 +323,12 @@ mod tests {
                 .expect("found by its unique key at the new owner");
             assert_eq!(&got, *u);
         }
-        assert_eq!(to.sessions().lockout(&first.uuid).unwrap(), locked);
+        assert_eq!(to.logins().lockout(&first.uuid).unwrap(), locked);
         assert_eq!(
-            to.sessions().peek_refresh(&[7; 32]).unwrap(),
+            to.logins().peek_refresh(&[7; 32]).unwrap(),
             Some((fam_id.clone(), family))
         );
-        assert_eq!(to.sessions().families_of(&first.uuid, 0).unwrap().len(), 1);
+        assert_eq!(to.logins().families_of(&first.uuid, 0).unwrap().len(), 1);
 
         // ids minted by the new owner in a moved partition never repeat an imported one
         let tenant = TenantId::parse("pb").unwrap();
@@ -348,8 +348,8 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        assert_eq!(from.sessions().peek_refresh(&[7; 32]).unwrap(), None);
-        assert!(from.sessions().lockout(&first.uuid).unwrap().is_clear());
+        assert_eq!(from.logins().peek_refresh(&[7; 32]).unwrap(), None);
+        assert!(from.logins().lockout(&first.uuid).unwrap().is_clear());
         assert_eq!(
             from.export_partitions(&moving).unwrap().counts(),
             MoveCounts::default()

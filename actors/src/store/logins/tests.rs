@@ -24,7 +24,7 @@ fn family() -> Family {
 async fn rotation_grace_and_reuse() {
     let dir = tempfile::tempdir().unwrap();
     let store = test_store(dir.path(), 1, 2).unwrap();
-    let s = store.sessions();
+    let s = store.logins();
     s.open_family(FAM, &family(), &[1; 32]).await.unwrap();
     assert_eq!(s.peek_refresh(&[1; 32]).unwrap().unwrap().1, family());
 
@@ -91,7 +91,7 @@ async fn revocations_and_lockouts_survive_a_reopen_and_prune_forgets_the_over() 
     let dir = tempfile::tempdir().unwrap();
     {
         let store = test_store(dir.path(), 1, 2).unwrap();
-        let s = store.sessions();
+        let s = store.logins();
         s.open_family(FAM, &family(), &[1; 32]).await.unwrap();
         assert_eq!(s.families_of(USER, 0).unwrap().len(), 1);
         s.revoke(&[(FAM.into(), 1_000_000)], &[(JTI1.into(), 500_000)])
@@ -105,7 +105,7 @@ async fn revocations_and_lockouts_survive_a_reopen_and_prune_forgets_the_over() 
         s.save_lockout(USER, &locked).await.unwrap();
     }
     let store = test_store(dir.path(), 1, 2).unwrap();
-    let s = store.sessions();
+    let s = store.logins();
     assert_eq!(s.revocations(0).unwrap().len(), 2);
     assert_eq!(s.revocations(600_000).unwrap().len(), 1, "the jti is over");
     assert!(s.families_of(USER, 0).unwrap().is_empty(), "revoked");

@@ -91,7 +91,7 @@ pub enum Revoked {
 }
 
 /// Lockouts, refresh families and revocations.
-pub struct SessionStore {
+pub struct LoginStore {
     pub(super) lockouts: sled::Tree,
     pub(super) families: sled::Tree,
     pub(super) refresh: sled::Tree,
@@ -108,7 +108,7 @@ enum Abort {
     Repeated(String),
 }
 
-impl SessionStore {
+impl LoginStore {
     pub(super) fn open(db: &sled::Db, commit: GroupCommit) -> Result<Self, StoreError> {
         Ok(Self {
             lockouts: db.open_tree(LOCKOUTS)?,
