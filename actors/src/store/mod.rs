@@ -134,15 +134,10 @@ impl Store {
             path: opts.path.clone(),
             source: e.into(),
         })?;
-        let db = sled::Config::new()
-            .path(opts.path.join("db"))
-            .cache_capacity(opts.cache_capacity_bytes)
-            .flush_every_ms(opts.flush_every_ms)
-            .open()
-            .map_err(|source| StoreError::Open {
-                path: opts.path.clone(),
-                source,
-            })?;
+        let db = open_sled(opts).map_err(|source| StoreError::Open {
+            path: opts.path.clone(),
+            source,
+        })?;
         check_meta(&db, &keys)?;
         let (commit, flusher) = GroupCommit::start(db.clone(), opts.commit_queue);
         let keyring = std::sync::Arc::new(keys.keyring);
@@ -299,6 +294,32 @@ pub(crate) fn test_store(dir: &std::path::Path, seal: u8, blind: u8) -> Result<S
         partitions: 256,
     };
     Store::open(&opts, keys)
+}
+
+/// How long an open waits for the data dir's lock: a store this process just closed lets go of it once
+/// sled's background threads finish their last write, within moments; another process holding it is
+/// refused after this.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens sled under `opts.path`, waiting up to [`LOCK_WAIT`] for its file lock.
+fn open_sled(opts: &StoreOptions) -> Result<sled::Db, sled::Error> {
+    let give_up = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        let opened = sled::Config::new()
+            .path(opts.path.join("db"))
+            .cache_capacity(opts.cache_capacity_bytes)
+            .flush_every_ms(opts.flush_every_ms)
+            .open();
+        match opened {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < give_up =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// What a sealed value is bound to: its tree and its key, so it opens nowhere else.
