@@ -18,5 +18,7 @@ pub mod router;
 pub mod seal;
 pub mod sink;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use clock::Clock;

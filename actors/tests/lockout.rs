@@ -1,8 +1,6 @@
 //! The lockout actor: one decision per user however many attempts arrive at once, persistence, the
 //! mirror on the user record, and the ways a lock ends.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -45,8 +43,8 @@ fn counted(runs: &Arc<AtomicUsize>, verdict: bool) -> impl Fn() -> Check<()> + u
 #[actix::test]
 async fn twenty_parallel_wrong_attempts_are_evaluated_exactly_max_times() {
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_store(dir.path());
-    let user = common::stored_employee(&store, "EMP-1").await;
+    let store = ::actors::testing::open_store(dir.path());
+    let user = ::actors::testing::stored_employee(&store, "EMP-1").await;
     let clock = Clock::manual(T0);
     let l = lockouts(&store, &clock, 60 * MIN);
     let runs = Arc::new(AtomicUsize::new(0));
@@ -92,8 +90,8 @@ async fn twenty_parallel_wrong_attempts_are_evaluated_exactly_max_times() {
 #[actix::test]
 async fn a_success_resets_the_count_and_undecided_checks_do_not_count() {
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_store(dir.path());
-    let user = common::stored_employee(&store, "EMP-2").await;
+    let store = ::actors::testing::open_store(dir.path());
+    let user = ::actors::testing::stored_employee(&store, "EMP-2").await;
     let clock = Clock::manual(T0);
     let l = lockouts(&store, &clock, 60 * MIN);
     let runs = Arc::new(AtomicUsize::new(0));
@@ -132,8 +130,8 @@ async fn a_lock_ends_by_timer_after_the_cooldown_and_survives_a_restart_until_th
     let (path, first_clock) = (dir.path().to_owned(), clock.clone());
     let uuid = std::thread::spawn(move || {
         actix::System::new().block_on(async move {
-            let store = common::open_store(&path);
-            let user = common::stored_employee(&store, "EMP-3").await;
+            let store = ::actors::testing::open_store(&path);
+            let user = ::actors::testing::stored_employee(&store, "EMP-3").await;
             let l = lockouts(&store, &first_clock, cooldown);
             let runs = Arc::new(AtomicUsize::new(0));
             for _ in 0..5 {
@@ -147,7 +145,7 @@ async fn a_lock_ends_by_timer_after_the_cooldown_and_survives_a_restart_until_th
     .join()
     .unwrap();
     // the restart: a new store and directory over the same data dir
-    let store = common::open_store(dir.path());
+    let store = ::actors::testing::open_store(dir.path());
     let l = lockouts(&store, &clock, cooldown);
     let runs = Arc::new(AtomicUsize::new(0));
     let o = l.attempt(&uuid, None, counted(&runs, true)).await.unwrap();
@@ -157,7 +155,7 @@ async fn a_lock_ends_by_timer_after_the_cooldown_and_survives_a_restart_until_th
     let o = l.attempt(&uuid, None, counted(&runs, true)).await.unwrap();
     assert!(matches!(o, Outcome::Locked { .. }), "1 ms early: {o:?}");
     clock.advance_ms(1);
-    common::eventually("the timer unlocked", || async {
+    ::actors::testing::eventually("the timer unlocked", || async {
         store.logins().locked_users().unwrap().is_empty()
     })
     .await;
@@ -171,8 +169,8 @@ async fn a_lock_ends_by_timer_after_the_cooldown_and_survives_a_restart_until_th
 #[actix::test]
 async fn admin_unlock_and_a_lock_set_on_the_record() {
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_store(dir.path());
-    let user = common::stored_employee(&store, "EMP-4").await;
+    let store = ::actors::testing::open_store(dir.path());
+    let user = ::actors::testing::stored_employee(&store, "EMP-4").await;
     let clock = Clock::manual(T0);
     let l = lockouts(&store, &clock, 60 * MIN);
     let runs = Arc::new(AtomicUsize::new(0));
@@ -217,8 +215,8 @@ async fn admin_unlock_and_a_lock_set_on_the_record() {
 #[actix::test]
 async fn a_released_user_is_read_from_the_store_again() {
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_store(dir.path());
-    let user = common::stored_employee(&store, "EMP-MOVED").await;
+    let store = ::actors::testing::open_store(dir.path());
+    let user = ::actors::testing::stored_employee(&store, "EMP-MOVED").await;
     let clock = Clock::manual(T0);
     let l = lockouts(&store, &clock, 60 * MIN);
     let runs = Arc::new(AtomicUsize::new(0));

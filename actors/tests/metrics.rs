@@ -4,8 +4,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-mod common;
-
 use ::actors::Clock;
 use ::actors::domain::messages::MessageCatalogs;
 use ::actors::domain::otp::{OtpKeys, OtpPolicy, Purpose};
@@ -28,7 +26,7 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
     m::describe();
 
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_store(&dir.path().join("data"));
+    let store = ::actors::testing::open_store(&dir.path().join("data"));
     let catalogs = MessageCatalogs::new(
         BTreeMap::from([("en_IN".to_owned(), BTreeMap::new())]),
         "en_IN",

@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-mod common;
-
 use ::actors::Clock;
 use ::actors::notifier::{Drain, Kick, Notifier, NotifierConfig};
 
@@ -17,7 +15,7 @@ use ::actors::store::{OutboxRecord, Store};
 use actix::prelude::*;
 
 fn open(dir: &std::path::Path) -> Arc<Store> {
-    common::open_store(dir)
+    ::actors::testing::open_store(dir)
 }
 
 const CONFIG: NotifierConfig = NotifierConfig {

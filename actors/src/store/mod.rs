@@ -278,24 +278,6 @@ fn check_meta(db: &sled::Db, keys: &StoreKeys) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A store under `dir` with fixed test keys (sealing key id 1 = `[seal; 32]`, blind-index key `[blind; 32]`).
-#[cfg(test)]
-pub(crate) fn test_store(dir: &std::path::Path, seal: u8, blind: u8) -> Result<Store, StoreError> {
-    use crate::seal::KEY_LEN;
-    let keys = StoreKeys {
-        keyring: Keyring::new(&[(1, [seal; KEY_LEN])])?,
-        blind: BlindIndexer::new(&[blind; KEY_LEN]),
-    };
-    let opts = StoreOptions {
-        path: dir.to_owned(),
-        cache_capacity_bytes: 8 << 20,
-        flush_every_ms: None,
-        commit_queue: 64,
-        partitions: 256,
-    };
-    Store::open(&opts, keys)
-}
-
 /// How long an open waits for the data dir's lock: a store this process just closed lets go of it once
 /// sled's background threads finish their last write, within moments; another process holding it is
 /// refused after this.

@@ -246,10 +246,10 @@ mod tests {
     use super::*;
     use crate::domain::TenantId;
     use crate::partition::{home_partition, partition_of_id};
-    use crate::store::test_store;
+    use crate::testing::store_with_keys;
 
     async fn user(store: &Store, name: &str) -> crate::domain::UserRecord {
-        let r = crate::store::users::tests::record(store, name);
+        let r = crate::testing::employee(store, name);
         store.users().insert(&r).await.unwrap();
         r
     }
@@ -258,8 +258,8 @@ mod tests {
     async fn a_moved_partition_is_whole_at_the_new_owner_and_gone_at_the_old() {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let (from, to) = (
-            test_store(a.path(), 1, 2).unwrap(),
-            test_store(b.path(), 1, 2).unwrap(),
+            store_with_keys(a.path(), 1, 2).unwrap(),
+            store_with_keys(b.path(), 1, 2).unwrap(),
         );
         let mut users = Vec::new();
         for i in 0..40 {
@@ -360,8 +360,8 @@ mod tests {
     async fn a_bundle_from_a_deployment_with_other_keys_does_not_open() {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let (from, to) = (
-            test_store(a.path(), 1, 2).unwrap(),
-            test_store(b.path(), 9, 2).unwrap(),
+            store_with_keys(a.path(), 1, 2).unwrap(),
+            store_with_keys(b.path(), 9, 2).unwrap(),
         );
         user(&from, "9876500001").await;
         let all: BTreeSet<u16> = (0..256).collect();

@@ -5,9 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod codes;
 mod lifecycle;
 
@@ -45,7 +42,7 @@ struct Rig {
 }
 
 fn open(dir: &std::path::Path) -> Arc<Store> {
-    common::open_store(dir)
+    ::actors::testing::open_store(dir)
 }
 
 fn rig(store: Arc<Store>, clock: Clock, idle: Duration) -> Rig {
@@ -179,7 +176,7 @@ impl Rig {
 
     /// Waits until `n` sessions are live (the timers a clock advance reached stop theirs on their own turn).
     async fn until_live(&self, n: usize) {
-        common::eventually(&format!("{n} live sessions"), || async {
+        ::actors::testing::eventually(&format!("{n} live sessions"), || async {
             self.live().await == n
         })
         .await;

@@ -1,7 +1,7 @@
 //! Tests of the login state on sled: rotation, grace, reuse, revocations, lockouts, prune.
 
 use super::*;
-use crate::store::test_store;
+use crate::testing::store_with_keys;
 
 const USER: &str = "0a0b0c0d-0000-4000-8000-000000000001";
 const FAM: &str = "0a0b0c0d-0000-4000-8000-0000000000f1";
@@ -23,7 +23,7 @@ fn family() -> Family {
 #[tokio::test]
 async fn rotation_grace_and_reuse() {
     let dir = tempfile::tempdir().unwrap();
-    let store = test_store(dir.path(), 1, 2).unwrap();
+    let store = store_with_keys(dir.path(), 1, 2).unwrap();
     let s = store.logins();
     s.open_family(FAM, &family(), &[1; 32]).await.unwrap();
     assert_eq!(s.peek_refresh(&[1; 32]).unwrap().unwrap().1, family());
@@ -90,7 +90,7 @@ async fn rotation_grace_and_reuse() {
 async fn revocations_and_lockouts_survive_a_reopen_and_prune_forgets_the_over() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = test_store(dir.path(), 1, 2).unwrap();
+        let store = store_with_keys(dir.path(), 1, 2).unwrap();
         let s = store.logins();
         s.open_family(FAM, &family(), &[1; 32]).await.unwrap();
         assert_eq!(s.families_of(USER, 0).unwrap().len(), 1);
@@ -104,7 +104,7 @@ async fn revocations_and_lockouts_survive_a_reopen_and_prune_forgets_the_over() 
         };
         s.save_lockout(USER, &locked).await.unwrap();
     }
-    let store = test_store(dir.path(), 1, 2).unwrap();
+    let store = store_with_keys(dir.path(), 1, 2).unwrap();
     let s = store.logins();
     assert_eq!(s.revocations(0).unwrap().len(), 2);
     assert_eq!(s.revocations(600_000).unwrap().len(), 1, "the jti is over");

@@ -4,10 +4,11 @@ use super::*;
 use crate::domain::notification::Notification;
 use crate::domain::otp::{FreshCode, OtpKeys, OtpPolicy, Purpose};
 use crate::seal::KEY_LEN;
-use crate::store::{OutboxSummary, Store, test_store};
+use crate::store::{OutboxSummary, Store};
+use crate::testing::store_with_keys;
 
 fn open(dir: &std::path::Path) -> Store {
-    test_store(dir, 1, 2).unwrap()
+    store_with_keys(dir, 1, 2).unwrap()
 }
 
 const POLICY: OtpPolicy = OtpPolicy {

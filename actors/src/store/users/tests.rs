@@ -1,61 +1,14 @@
 //! Tests of the user store: transactions, indexes, audit trail, reopening.
 
 use super::*;
-use crate::domain::user::Role;
-use crate::store::{Store, test_store};
+use crate::testing::store_with_keys;
 
-/// A valid employee of pb.amritsar named `user_name`, with ids minted by `store` (not inserted).
-pub(crate) fn record(store: &Store, user_name: &str) -> UserRecord {
-    let tenant = TenantId::parse("pb.amritsar").unwrap();
-    let (id, uuid) = store.users().mint_ids(&tenant, user_name).unwrap();
-    UserRecord {
-        id,
-        uuid,
-        tenant_id: tenant.clone(),
-        user_type: UserType::Employee,
-        user_name: user_name.into(),
-        password_hash: None,
-        salutation: None,
-        name: Some("Asha Devi".into()),
-        gender: None,
-        mobile_number: Some("9876543210".into()),
-        country_code: Some("+91".into()),
-        alt_mobile_number: None,
-        email_id: None,
-        alt_contact_number: None,
-        pan: None,
-        aadhaar_number: None,
-        permanent_address: None,
-        correspondence_address: None,
-        active: true,
-        locale: None,
-        account_locked: false,
-        account_locked_date: None,
-        guardian: None,
-        relationship: None,
-        signature: None,
-        blood_group: None,
-        photo: None,
-        identification_mark: None,
-        created_by: None,
-        last_modified_by: None,
-        created_date: 1,
-        last_modified_date: 1,
-        dob: None,
-        pwd_expiry_date: 2,
-        roles: vec![Role {
-            code: "EMPLOYEE".into(),
-            name: "Employee".into(),
-            tenant_id: tenant,
-        }],
-        default_pwd_changed: true,
-    }
-}
+use crate::testing::employee as record;
 
 #[tokio::test]
 async fn every_update_leaves_an_audit_record_of_the_previous_version() {
     let dir = tempfile::tempdir().unwrap();
-    let store = test_store(dir.path(), 1, 2).unwrap();
+    let store = store_with_keys(dir.path(), 1, 2).unwrap();
     let rec = record(&store, "E1");
     store.users().insert(&rec).await.unwrap();
     for (i, name) in ["Second", "Third"].into_iter().enumerate() {
@@ -87,7 +40,7 @@ async fn every_update_leaves_an_audit_record_of_the_previous_version() {
 #[tokio::test]
 async fn a_refused_update_changes_nothing_and_writes_no_audit() {
     let dir = tempfile::tempdir().unwrap();
-    let store = test_store(dir.path(), 1, 2).unwrap();
+    let store = store_with_keys(dir.path(), 1, 2).unwrap();
     let rec = record(&store, "E2");
     store.users().insert(&rec).await.unwrap();
     let result = store
@@ -102,7 +55,7 @@ async fn a_refused_update_changes_nothing_and_writes_no_audit() {
 #[tokio::test]
 async fn changing_type_onto_a_taken_unique_key_is_a_duplicate() {
     let dir = tempfile::tempdir().unwrap();
-    let store = test_store(dir.path(), 1, 2).unwrap();
+    let store = store_with_keys(dir.path(), 1, 2).unwrap();
     let a = record(&store, "SAME");
     store.users().insert(&a).await.unwrap();
     let mut b = record(&store, "SAME");
@@ -124,20 +77,20 @@ async fn changing_type_onto_a_taken_unique_key_is_a_duplicate() {
 async fn reopening_needs_the_same_keys_and_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let rec = {
-        let store = test_store(dir.path(), 1, 2).unwrap();
+        let store = store_with_keys(dir.path(), 1, 2).unwrap();
         let rec = record(&store, "KEEP");
         store.users().insert(&rec).await.unwrap();
         rec
     };
     assert!(matches!(
-        test_store(dir.path(), 9, 2),
+        store_with_keys(dir.path(), 9, 2),
         Err(StoreError::WrongKeys("sealing"))
     ));
     assert!(matches!(
-        test_store(dir.path(), 1, 9),
+        store_with_keys(dir.path(), 1, 9),
         Err(StoreError::WrongKeys("blind-index"))
     ));
-    let store = test_store(dir.path(), 1, 2).unwrap();
+    let store = store_with_keys(dir.path(), 1, 2).unwrap();
     assert_eq!(
         store.users().get_by_uuid(&rec.uuid).unwrap(),
         Some(rec.clone())
@@ -150,7 +103,7 @@ async fn reopening_needs_the_same_keys_and_keeps_the_data() {
 #[test]
 fn records_stored_before_default_pwd_changed_was_kept_read_as_changed() {
     let dir = tempfile::tempdir().unwrap();
-    let store = test_store(dir.path(), 1, 2).unwrap();
+    let store = store_with_keys(dir.path(), 1, 2).unwrap();
     let mut r = record(&store, "OLDTIMER");
     r.default_pwd_changed = false;
     let mut stored = serde_json::to_value(&r).unwrap();
@@ -169,7 +122,7 @@ fn records_stored_before_default_pwd_changed_was_kept_read_as_changed() {
 #[tokio::test]
 async fn tenants_stored_in_another_spelling_are_normalised_unless_that_makes_a_twin() {
     let dir = tempfile::tempdir().unwrap();
-    let store = test_store(dir.path(), 1, 2).unwrap();
+    let store = store_with_keys(dir.path(), 1, 2).unwrap();
     let users = store.users();
     // as an earlier build stored what a request spelled
     let legacy: TenantId = serde_json::from_str("\"PB.Amritsar\"").unwrap();
