@@ -135,6 +135,14 @@ impl Secrets {
     pub fn blind_indexer(&self) -> BlindIndexer {
         BlindIndexer::new(&self.blind_index)
     }
+
+    /// The keys the store seals and indexes with.
+    pub fn store_keys(&self) -> actors::store::StoreKeys {
+        actors::store::StoreKeys {
+            keyring: self.keyring(),
+            blind: self.blind_indexer(),
+        }
+    }
 }
 
 fn fresh() -> Result<Zeroizing<[u8; KEY_LEN]>, SecretError> {

@@ -2,7 +2,7 @@
 //! labels. Its own test binary: the metrics recorder is global.
 
 #[allow(dead_code)]
-#[path = "api/helpers.rs"]
+#[path = "api/helpers/mod.rs"]
 mod helpers;
 
 use actors::metrics as m;

@@ -12,7 +12,7 @@ use actors::domain::UserType;
 use actors::domain::lockout::LockoutState;
 use actors::domain::roles::RoleRequest;
 use actors::domain::update::UserFields;
-use actors::store::LockMirror;
+use actors::store::{LockMirror, Store};
 use zeroize::Zeroizing;
 
 use crate::cli::{CreateUserArgs, UnlockArgs};
@@ -20,7 +20,6 @@ use crate::config::{ProcessEnv, Settings};
 use crate::http::error::ApiError;
 use crate::secrets::Secrets;
 use crate::service::registry::{Caller, Registry, RegistryRules, UserDraft};
-use crate::startup::open_store;
 
 /// Creates the user; the error (printed with its causes) is one line for the terminal.
 pub fn create_user(args: CreateUserArgs, settings: Settings) -> anyhow::Result<String> {
@@ -29,7 +28,10 @@ pub fn create_user(args: CreateUserArgs, settings: Settings) -> anyhow::Result<S
     let user_type = UserType::parse(&args.user_type)
         .context("--type must be CITIZEN, EMPLOYEE, SYSTEM or BUSINESS")?;
     let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, true)?;
-    let store = std::sync::Arc::new(open_store(&settings, &secrets)?);
+    let store = std::sync::Arc::new(Store::open(
+        &settings.store_options(),
+        secrets.store_keys(),
+    )?);
     let (roles, mobile) = settings.catalogs()?;
     let rules = RegistryRules {
         validate_name_on_create: true,
@@ -100,7 +102,7 @@ pub fn create_user(args: CreateUserArgs, settings: Settings) -> anyhow::Result<S
 /// Ends the lockout of the user `args` names: the stored lock and count, and the record's flag.
 pub fn unlock(args: UnlockArgs, settings: Settings) -> anyhow::Result<String> {
     let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false)?;
-    let store = open_store(&settings, &secrets)?;
+    let store = Store::open(&settings.store_options(), secrets.store_keys())?;
     let user = match (&args.uuid, &args.username, &args.tenant) {
         (Some(uuid), _, _) => store.users().get_by_uuid(uuid),
         (None, Some(name), Some(tenant)) => {
@@ -140,7 +142,7 @@ pub fn unlock(args: UnlockArgs, settings: Settings) -> anyhow::Result<String> {
 /// The outbox of a stopped service's data dir, one line.
 pub fn outbox(settings: Settings) -> anyhow::Result<String> {
     let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false)?;
-    let store = open_store(&settings, &secrets).map_err(|e| {
+    let store = Store::open(&settings.store_options(), secrets.store_keys()).map_err(|e| {
         anyhow!(
             "{e}; while the service runs ask it instead: curl http://{}/admin/outbox",
             settings.http.internal_addr.replace("0.0.0.0", "127.0.0.1")

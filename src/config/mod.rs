@@ -164,6 +164,17 @@ impl Settings {
         }
     }
 
+    /// Where and how the store opens: the `[storage]` section and the partition count.
+    pub fn store_options(&self) -> actors::store::StoreOptions {
+        actors::store::StoreOptions {
+            path: self.storage.data_dir.clone(),
+            cache_capacity_bytes: self.storage.cache_mb * 1024 * 1024,
+            flush_every_ms: Some(self.storage.flush_every_ms).filter(|ms| *ms > 0),
+            commit_queue: self.storage.commit_queue,
+            partitions: self.cluster.partitions,
+        }
+    }
+
     /// The password policy.
     pub fn password_policy(&self) -> PasswordPolicy {
         PasswordPolicy {

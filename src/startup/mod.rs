@@ -18,7 +18,7 @@ use actors::notifier::{Drain, Notifier, NotifierConfig};
 use actors::otp_session::{SessionDeps, TestCode};
 use actors::router::{Router, RouterLimits};
 use actors::sink::{FileSink, Sink};
-use actors::store::{Store, StoreError, StoreKeys, StoreOptions};
+use actors::store::{Store, StoreError};
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::config::{ConfigError, EnvSource, Settings, SinkKind};
@@ -131,7 +131,10 @@ impl Application {
         let public = listener(&settings.http.public_addr)?;
         let internal = listener(&settings.http.internal_addr)?;
         let secrets = Secrets::load_or_generate(&settings.storage.data_dir, env, true)?;
-        let store = Arc::new(open_store(&settings, &secrets)?);
+        let store = Arc::new(Store::open(
+            &settings.store_options(),
+            secrets.store_keys(),
+        )?);
         normalise_tenants(&store, clock.now_ms())?;
         let cluster = Cluster::start(&settings.cluster, store.clone())?;
         let (roles, mobile) = settings.catalogs()?;
@@ -332,24 +335,6 @@ fn listener(addr: &str) -> Result<TcpListener, StartError> {
         addr: addr.to_owned(),
         source,
     })
-}
-
-/// Opens the store under the settings' data dir with the given secrets.
-pub fn open_store(settings: &Settings, secrets: &Secrets) -> Result<Store, StoreError> {
-    let opts = StoreOptions {
-        path: settings.storage.data_dir.clone(),
-        cache_capacity_bytes: settings.storage.cache_mb * 1024 * 1024,
-        flush_every_ms: Some(settings.storage.flush_every_ms).filter(|ms| *ms > 0),
-        commit_queue: settings.storage.commit_queue,
-        partitions: settings.cluster.partitions,
-    };
-    Store::open(
-        &opts,
-        StoreKeys {
-            keyring: secrets.keyring(),
-            blind: secrets.blind_indexer(),
-        },
-    )
 }
 
 /// Completes on SIGTERM or SIGINT.

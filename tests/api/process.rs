@@ -185,7 +185,7 @@ fn unusable_data_dirs_stop_start_up_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     drop(Process::start(dir.path(), &HashMap::new()).unwrap());
     {
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = crate::helpers::raw_sled(dir.path());
         db.open_tree("meta")
             .unwrap()
             .insert("schema_version", 99u32.to_be_bytes().to_vec())

@@ -109,7 +109,8 @@ fn users_an_earlier_build_stored_under_another_spelling_are_found_after_an_upgra
             false,
         )
         .unwrap();
-        let store = digit_user::startup::open_store(&settings, &secrets).unwrap();
+        let store =
+            actors::store::Store::open(&settings.store_options(), secrets.store_keys()).unwrap();
         let legacy: actors::domain::TenantId = serde_json::from_str("\"PB.Amritsar\"").unwrap();
         let tenant = actors::domain::TenantId::parse("pb.amritsar").unwrap();
         let (id, uuid) = store.users().mint_ids(&tenant, "EMP-LEGACY").unwrap();
@@ -134,7 +135,7 @@ fn users_an_earlier_build_stored_under_another_spelling_are_found_after_an_upgra
     }
     {
         // earlier builds never marked their data dirs as normalised
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = crate::helpers::raw_sled(dir.path());
         db.open_tree("meta")
             .unwrap()
             .remove("tenants_normalised")

@@ -2,7 +2,7 @@
 //! outages, a crash while messages are queued, and outbox back-pressure.
 
 #[allow(dead_code)]
-#[path = "../api/helpers.rs"]
+#[path = "../api/helpers/mod.rs"]
 mod helpers;
 
 mod broker;

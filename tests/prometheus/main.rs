@@ -4,7 +4,7 @@
 //! alert expression must evaluate, every rule must be healthy, and no label may carry a number or a name.
 
 #[allow(dead_code)]
-#[path = "../api/helpers.rs"]
+#[path = "../api/helpers/mod.rs"]
 mod helpers;
 
 #[allow(dead_code)]

@@ -1,0 +1,115 @@
+//! The real binary as a child process, and the data dir as another program sees it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The real binary, run on loopback with a data dir.
+pub struct Process {
+    child: Child,
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    /// `http://127.0.0.1:<internal port>`
+    pub internal: String,
+}
+
+#[path = "../../common/net.rs"]
+mod net;
+pub use net::free_port;
+
+impl Process {
+    /// Starts `digit-user serve` on `data_dir` with `env` added and waits until it is ready.
+    pub fn start(data_dir: &Path, env: &HashMap<&str, String>) -> Result<Self, String> {
+        let (port, internal) = (free_port(), free_port());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_digit-user"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--internal-listen")
+            .arg(format!("127.0.0.1:{internal}"))
+            .env("DIGIT_USER__HASHER__MEMORY_KIB", "256")
+            .env("DIGIT_USER__HASHER__ITERATIONS", "1")
+            .env("DIGIT_USER__LOG__LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                use std::io::Read;
+                child.stderr.take().unwrap().read_to_string(&mut err).ok();
+                return Err(format!("exited with {status}: {err}"));
+            }
+            // an answer, not a connection: the listeners are bound before the data dir is checked, so a
+            // start-up that is about to fail accepts connections for a moment
+            let answered = reqwest::blocking::Client::new()
+                .get(format!("{base}/health/live"))
+                .timeout(Duration::from_millis(500))
+                .send()
+                .is_ok();
+            if answered {
+                let internal = format!("http://127.0.0.1:{internal}");
+                return Ok(Self {
+                    child,
+                    base,
+                    internal,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        Err("not ready within 20 s".into())
+    }
+
+    /// Sends `signal` and waits for the exit status.
+    pub fn stop(self, signal: nix::sys::signal::Signal) -> std::process::ExitStatus {
+        self.stop_with_log(signal).0
+    }
+
+    /// Sends `signal`, waits, and returns the exit status and everything logged on standard error.
+    pub fn stop_with_log(
+        mut self,
+        signal: nix::sys::signal::Signal,
+    ) -> (std::process::ExitStatus, String) {
+        use std::io::Read;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
+        let status = self.child.wait().unwrap();
+        let mut log = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            err.read_to_string(&mut log).unwrap();
+        }
+        (status, log)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Opens a data dir's sled database directly, as an earlier build (or an operator's tool) would.
+/// A store dropped a moment ago may still hold sled's file lock while its flusher thread winds
+/// down, so this waits for the lock for a few seconds instead of failing on the first try.
+pub fn raw_sled(data_dir: &Path) -> sled::Db {
+    let give_up = Instant::now() + Duration::from_secs(5);
+    loop {
+        match sled::open(data_dir.join("db")) {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && Instant::now() < give_up =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            opened => return opened.expect("the data dir's sled database opens"),
+        }
+    }
+}
