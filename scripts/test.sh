@@ -23,6 +23,11 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
   else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends prometheus; fi
 fi
 prometheus --version 2>&1 | head -n 1
+# strace (Debian package): tests/api/durability.rs checks that an acknowledged write waited for an fdatasync.
+if ! command -v strace >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends strace
+  else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends strace; fi
+fi
 # TypeScript and Grafana's dashboard schema (npm, pinned in dashboards/check/package-lock.json).
 if [ ! -d dashboards/check/node_modules/@grafana/schema ]; then
   (cd dashboards/check && npm ci --no-audit --no-fund --loglevel=error)

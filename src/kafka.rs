@@ -34,6 +34,19 @@ pub const OWNED: [&str; 4] = [
     "message.timeout.ms",
 ];
 
+/// A client configuration for `brokers` with the operator's `properties` (security, SASL, TLS) passed
+/// through: what every Kafka client of the service starts from.
+pub fn client_config(brokers: &str, properties: &BTreeMap<String, String>) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    for (key, value) in properties {
+        config.set(key, value);
+    }
+    config
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "digit-user");
+    config
+}
+
 /// Where records go.
 #[derive(Debug, Clone)]
 pub struct KafkaTopics {
@@ -135,19 +148,14 @@ impl KafkaSink {
                 "kafka.properties may not set `{owned}`: the service sets it (use kafka.brokers / kafka.delivery_timeout_ms)"
             )));
         }
-        let mut config = ClientConfig::new();
-        for (key, value) in properties {
-            config.set(key, value);
-        }
+        let mut config = client_config(brokers, properties);
         config
-            .set("bootstrap.servers", brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set(
                 "message.timeout.ms",
                 delivery_timeout.as_millis().to_string(),
-            )
-            .set("client.id", "digit-user");
+            );
         let reachability = Arc::new(Reachability {
             state: AtomicU8::new(UNKNOWN),
         });

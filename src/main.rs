@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use digit_user::cli::admin;
-use digit_user::cli::{AdminCommand, Cli, Command, MessagesCommand, ServeArgs};
+use digit_user::cli::{AdminCommand, Cli, Command, JournalCommand, MessagesCommand, ServeArgs};
 use digit_user::config::{ProcessEnv, Settings};
 use digit_user::startup::{Application, shutdown_signal};
 use digit_user::telemetry;
@@ -33,6 +33,12 @@ fn main() -> ExitCode {
             Ok(settings) => report(digit_user::cli::rebalance::run(args, settings)),
             Err(code) => code,
         },
+        Some(Command::Admin(AdminCommand::Journal(JournalCommand::Check(args)))) => {
+            match load(&args.serve) {
+                Ok(settings) => report(digit_user::cli::journal::check(&settings)),
+                Err(code) => code,
+            }
+        }
         Some(Command::Admin(AdminCommand::Outbox(args))) => match load(&args.serve) {
             Ok(settings) => report(admin::outbox(settings)),
             Err(code) => code,

@@ -87,7 +87,7 @@ pub fn create_user(args: CreateUserArgs, settings: Settings) -> anyhow::Result<S
                     .join("; ");
                 anyhow!(refusals)
             })?;
-        store.flush()?;
+        store.flush().await?;
         Ok::<_, anyhow::Error>(created)
     })?;
     Ok(format!(
@@ -126,8 +126,7 @@ pub fn unlock(args: UnlockArgs, settings: Settings) -> anyhow::Result<String> {
         &LockoutState::default(),
         LockMirror::Clear,
         Clock::System.now_ms(),
-    ))?;
-    store.flush()?;
+    ))?; // on disk: `save_lock` waits for the store's commit
     Ok(if was_locked {
         format!("unlocked {} {}", user.user_type.as_str(), user.uuid)
     } else {

@@ -1,7 +1,8 @@
 //! The command line: `serve` (default), `check-config`, and the `admin` commands — their arguments here,
-//! their work in `admin.rs`, `rebalance.rs` and `messages.rs`.
+//! their work in `admin.rs`, `rebalance.rs`, `messages.rs` and `journal.rs`.
 
 pub mod admin;
+pub mod journal;
 pub mod messages;
 pub mod rebalance;
 
@@ -87,6 +88,26 @@ pub enum AdminCommand {
     /// The OTP message catalogs.
     #[command(subcommand)]
     Messages(MessagesCommand),
+    /// The replicated journal on Kafka.
+    #[command(subcommand)]
+    Journal(JournalCommand),
+}
+
+/// `admin journal` commands.
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Create the journal's topics (journal.topic, journal.revocations_topic) through the Kafka admin API,
+    /// or check the existing ones: partition count, cleanup.policy=compact, replication factor and
+    /// min.insync.replicas. A topic that differs is refused with what to do; nothing is ever altered.
+    Check(JournalCheckArgs),
+}
+
+/// `admin journal check`
+#[derive(Debug, Args)]
+pub struct JournalCheckArgs {
+    /// Configuration (kafka.brokers and .properties, the journal section, cluster.partitions).
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// `admin messages` commands.

@@ -163,6 +163,7 @@ impl Settings {
                 "kafka.properties may not set `{owned}`: the service sets it (use kafka.brokers / kafka.delivery_timeout_ms)"
             ));
         }
+        self.check_journal().map_err(ConfigError::Range)?;
         if self.hasher.queue == 0 {
             return fail("hasher.queue must be at least 1");
         }
@@ -176,4 +177,47 @@ impl Settings {
             .map_err(|e| ConfigError::Range(format!("mobile.default_regex: {e}")))?;
         Ok(())
     }
+}
+
+impl Settings {
+    fn check_journal(&self) -> Result<(), String> {
+        let j = &self.journal;
+        for (key, topic) in [
+            ("journal.topic", &j.topic),
+            ("journal.revocations_topic", &j.revocations_topic),
+        ] {
+            if !is_topic_name(topic) {
+                return Err(format!(
+                    "{key} must be a Kafka topic name: 1 to 249 of a-z A-Z 0-9 . _ -"
+                ));
+            }
+            if [&self.kafka.sms_topic, &self.kafka.email_topic].contains(&topic) {
+                return Err(format!("{key} must not be a notification topic"));
+            }
+        }
+        if j.topic == j.revocations_topic {
+            return Err("journal.topic and journal.revocations_topic must differ".into());
+        }
+        if j.replication_factor == 0 || !(1..=j.replication_factor).contains(&j.min_insync_replicas)
+        {
+            return Err(
+                "journal.replication_factor must be at least 1 and journal.min_insync_replicas between 1 and it"
+                    .into(),
+            );
+        }
+        if j.admin_timeout_ms < 1000 {
+            return Err("journal.admin_timeout_ms must be at least 1000".into());
+        }
+        Ok(())
+    }
+}
+
+/// Kafka's rule for topic names (and not `.` or `..`).
+fn is_topic_name(name: &str) -> bool {
+    (1..=249).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }

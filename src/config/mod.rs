@@ -96,6 +96,8 @@ pub struct Settings {
     pub notify: NotifySettings,
     /// `[kafka]`
     pub kafka: KafkaSettings,
+    /// `[journal]`
+    pub journal: JournalSettings,
     /// `[metrics]`
     pub metrics: MetricsSettings,
     /// `[lockout]`

@@ -303,6 +303,22 @@ pub struct KafkaSettings {
     pub properties: BTreeMap<String, String>,
 }
 
+/// The replicated journal on Kafka: its topics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSettings {
+    /// Topic of the partitioned state (one Kafka partition per partition of ours).
+    pub topic: String,
+    /// Topic of the revocations every pod reads.
+    pub revocations_topic: String,
+    /// Replicas of each topic partition.
+    pub replication_factor: u16,
+    /// Replicas that must hold a write before it is acknowledged.
+    pub min_insync_replicas: u16,
+    /// Timeout of an admin request to the brokers, ms.
+    pub admin_timeout_ms: u64,
+}
+
 /// Login lockout.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

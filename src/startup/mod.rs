@@ -324,7 +324,7 @@ impl Application {
             .max(Duration::from_millis(100));
         let _ = actix_web::rt::task::spawn_blocking(move || sink.flush(left)).await;
         tracing::info!("shutdown: flushing the store");
-        self.store.flush().map_err(std::io::Error::other)?;
+        self.store.flush().await.map_err(std::io::Error::other)?;
         tracing::info!("shutdown complete");
         Ok(())
     }

@@ -3,6 +3,7 @@
 mod bad_input;
 mod clients;
 mod create;
+mod durability;
 mod framing;
 mod helpers;
 mod listeners;

@@ -126,7 +126,7 @@ async fn fifty_replays_of_a_refresh_token_inside_the_grace_window_get_its_succes
         );
     }
     // the tokens kept for the replays are on disk, but nothing there opens them without r0
-    app.store.flush().unwrap();
+    app.store.flush().await.unwrap();
     for (path, _, _) in snapshot(&app.data_dir) {
         let bytes = std::fs::read(&path).unwrap();
         for secret in [&a1, &r1] {
@@ -191,7 +191,7 @@ async fn unauthenticated_requests_that_change_nothing_write_nothing() {
         1,
         "its SMS delivered"
     );
-    app.store.flush().unwrap();
+    app.store.flush().await.unwrap();
     let db = app.data_dir.join("db");
     let before = snapshot(&db);
 
@@ -220,7 +220,7 @@ async fn unauthenticated_requests_that_change_nothing_write_nothing() {
     }
     // whatever the storm wrote is on disk after a flush
     assert_eq!(app.settled_notifications().await.len(), 1, "and no SMS");
-    app.store.flush().unwrap();
+    app.store.flush().await.unwrap();
     assert_eq!(snapshot(&db), before, "no write");
 }
 

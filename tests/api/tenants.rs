@@ -128,10 +128,10 @@ fn users_an_earlier_build_stored_under_another_spelling_are_found_after_an_upgra
             "roles": [{"code": "EMPLOYEE", "name": "Employee", "tenant_id": legacy}]
         }))
         .unwrap();
-        actix_web::rt::System::new()
-            .block_on(store.users().insert(&record))
-            .unwrap();
-        store.flush().unwrap();
+        actix_web::rt::System::new().block_on(async {
+            store.users().insert(&record).await.unwrap();
+            store.flush().await.unwrap();
+        });
     }
     {
         // earlier builds never marked their data dirs as normalised

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod broker;
+mod journal_topics;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;

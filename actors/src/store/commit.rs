@@ -1,7 +1,7 @@
 //! Group commit: a write acknowledged to a client must be on disk, and concurrent writers share one fsync.
 //!
 //! Writers apply their batch to sled, then wait on [`GroupCommit::commit`]. One flusher thread takes every
-//! waiter queued so far, flushes once, and answers them all; a waiter that arrives during a flush waits for
+//! waiter queued so far, flushes sled once and `fdatasync`s its files once ([`DiskSync`]), and answers them all; a waiter that arrives during a flush waits for
 //! the next one, so a flush always covers the writes of everyone it answers. The queue is bounded: when it
 //! is full the writer is told the store is busy instead of queueing without limit.
 
@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use tokio::sync::oneshot;
+
+use super::disk_sync::DiskSync;
 
 /// Why a commit was not confirmed.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -56,14 +58,15 @@ impl Drop for Flusher {
 }
 
 impl GroupCommit {
-    /// Starts the flusher thread for `db` with room for `capacity` waiting writers.
-    pub fn start(db: sled::Db, capacity: usize) -> (Self, Flusher) {
+    /// Starts the flusher thread for `db` (whose files `disk` syncs) with room for `capacity` waiting
+    /// writers.
+    pub fn start(db: sled::Db, disk: DiskSync, capacity: usize) -> (Self, Flusher) {
         let (queue, rx) = sync_channel(capacity.max(1));
         let healthy = Arc::new(AtomicBool::new(true));
         let flag = healthy.clone();
         let thread = std::thread::Builder::new()
             .name("store-flusher".into())
-            .spawn(move || flusher(db, rx, flag))
+            .spawn(move || flusher(db, disk, rx, flag))
             .expect("spawn the store flusher thread");
         (
             Self {
@@ -93,7 +96,7 @@ impl GroupCommit {
     }
 }
 
-fn flusher(db: sled::Db, rx: Receiver<Msg>, healthy: Arc<AtomicBool>) {
+fn flusher(db: sled::Db, mut disk: DiskSync, rx: Receiver<Msg>, healthy: Arc<AtomicBool>) {
     // Ends when told to stop or when every sender is gone.
     while let Ok(first) = rx.recv() {
         let mut waiters = Vec::new();
@@ -107,8 +110,11 @@ fn flusher(db: sled::Db, rx: Receiver<Msg>, healthy: Arc<AtomicBool>) {
         if !waiters.is_empty() {
             let result = db
                 .flush()
-                .map(drop)
-                .map_err(|e| CommitError::Flush(e.to_string()));
+                .map_err(|e| CommitError::Flush(e.to_string()))
+                .and_then(|_| {
+                    disk.sync()
+                        .map_err(|e| CommitError::Flush(format!("fdatasync: {e}")))
+                });
             healthy.store(result.is_ok(), Ordering::Relaxed);
             if let Err(e) = &result {
                 tracing::error!(error = %e, waiters = waiters.len(), "store flush failed");
@@ -132,7 +138,8 @@ mod tests {
     async fn concurrent_commits_all_succeed_and_data_is_durable() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
-        let (gc, _flusher) = GroupCommit::start(db.clone(), 1024);
+        let disk = DiskSync::open(dir.path()).unwrap();
+        let (gc, _flusher) = GroupCommit::start(db.clone(), disk, 1024);
         let mut tasks = Vec::new();
         for i in 0u32..64 {
             let db = db.clone();

@@ -5,6 +5,7 @@
 //! under other sealing or blind-index keys, and one sled cannot open (corrupt, or locked by another process).
 
 mod commit;
+mod disk_sync;
 mod lock;
 pub mod logins;
 pub mod otp;
@@ -16,6 +17,7 @@ pub mod users;
 use std::path::PathBuf;
 
 pub use commit::{CommitError, Flusher, GroupCommit};
+pub use disk_sync::DiskSync;
 pub use lock::LockMirror;
 pub use logins::{Family, LoginStore, RefreshOutcome, Revoked};
 pub use otp::{OtpStore, SessionKey, TokenOwner, TokenRecord};
@@ -139,7 +141,11 @@ impl Store {
             source,
         })?;
         check_meta(&db, &keys)?;
-        let (commit, flusher) = GroupCommit::start(db.clone(), opts.commit_queue);
+        let disk = DiskSync::open(&opts.path.join("db")).map_err(|e| StoreError::Open {
+            path: opts.path.clone(),
+            source: e.into(),
+        })?;
+        let (commit, flusher) = GroupCommit::start(db.clone(), disk, opts.commit_queue);
         let keyring = std::sync::Arc::new(keys.keyring);
         let outbox = std::sync::Arc::new(OutboxStore::open(&db, keyring.clone())?);
         let otp = OtpStore::open(
@@ -200,9 +206,9 @@ impl Store {
         Ok(self.db.size_on_disk()?)
     }
 
-    /// Flushes everything to disk now (shutdown, CLI).
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+    /// Flushes everything to disk now and waits for it (shutdown, CLI).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.commit.commit().await?;
         Ok(())
     }
 

@@ -338,3 +338,54 @@ fn the_sink_follows_the_brokers_and_kafka_settings_are_checked() {
     let s = load(&[("custom.toml", file)], &[], Overrides::default()).unwrap();
     assert_eq!(s.kafka.properties["security.protocol"], "SASL_SSL");
 }
+
+#[test]
+fn journal_topics_and_replication_are_checked() {
+    let s = load(&[], &[], Overrides::default()).unwrap();
+    assert_eq!(
+        (
+            s.journal.topic.as_str(),
+            s.journal.replication_factor,
+            s.journal.min_insync_replicas
+        ),
+        ("digit-user.journal", 3, 2)
+    );
+    for (vars, names) in [
+        (
+            &[("DIGIT_USER__JOURNAL__TOPIC", "bad topic")][..],
+            "journal.topic",
+        ),
+        (
+            &[(
+                "DIGIT_USER__JOURNAL__REVOCATIONS_TOPIC",
+                "digit-user.journal",
+            )][..],
+            "must differ",
+        ),
+        (
+            &[(
+                "DIGIT_USER__JOURNAL__TOPIC",
+                "egov.core.notification.sms.otp",
+            )][..],
+            "notification topic",
+        ),
+        (
+            &[("DIGIT_USER__JOURNAL__MIN_INSYNC_REPLICAS", "4")][..],
+            "min_insync_replicas",
+        ),
+        (
+            &[("DIGIT_USER__JOURNAL__REPLICATION_FACTOR", "0")][..],
+            "replication_factor",
+        ),
+        (
+            &[("DIGIT_USER__JOURNAL__ADMIN_TIMEOUT_MS", "10")][..],
+            "admin_timeout_ms",
+        ),
+    ] {
+        let err = load(&[], vars, Overrides::default()).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Range(_)) && err.to_string().contains(names),
+            "{vars:?}: {err}"
+        );
+    }
+}

@@ -21,8 +21,26 @@ pub use net::free_port;
 impl Process {
     /// Starts `digit-user serve` on `data_dir` with `env` added and waits until it is ready.
     pub fn start(data_dir: &Path, env: &HashMap<&str, String>) -> Result<Self, String> {
+        Self::start_under(&[], data_dir, env)
+    }
+
+    /// [`start`](Self::start) with the binary run by `wrapper` (e.g. `strace -f -o FILE`): the child is then
+    /// the wrapper, and [`traced`](Self::traced) finds the binary under it.
+    pub fn start_under(
+        wrapper: &[&str],
+        data_dir: &Path,
+        env: &HashMap<&str, String>,
+    ) -> Result<Self, String> {
         let (port, internal) = (free_port(), free_port());
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_digit-user"));
+        let binary = env!("CARGO_BIN_EXE_digit-user");
+        let mut cmd = match wrapper {
+            [] => Command::new(binary),
+            [program, args @ ..] => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(binary);
+                cmd
+            }
+        };
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
@@ -69,6 +87,16 @@ impl Process {
         Err("not ready within 20 s".into())
     }
 
+    /// The pids of the child's own children (the binary under a wrapper).
+    pub fn traced(&self) -> Vec<i32> {
+        let pid = self.child.id();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
     /// Sends `signal` and waits for the exit status.
     pub fn stop(self, signal: nix::sys::signal::Signal) -> std::process::ExitStatus {
         self.stop_with_log(signal).0
@@ -92,6 +120,13 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        // a wrapper's death would leave the binary running: kill it first
+        for pid in self.traced() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
