@@ -39,6 +39,14 @@ fn main() -> ExitCode {
                 Err(code) => code,
             }
         }
+        Some(Command::Admin(AdminCommand::Backup(args))) => match load(&args.serve) {
+            Ok(settings) => report(digit_user::cli::backup::backup(&args, &settings)),
+            Err(code) => code,
+        },
+        Some(Command::Admin(AdminCommand::Restore(args))) => match load(&args.serve) {
+            Ok(settings) => report(digit_user::cli::backup::restore(&args, &settings)),
+            Err(code) => code,
+        },
         Some(Command::Admin(AdminCommand::Outbox(args))) => match load(&args.serve) {
             Ok(settings) => report(admin::outbox(settings)),
             Err(code) => code,

@@ -1,7 +1,8 @@
 //! The command line: `serve` (default), `check-config`, and the `admin` commands — their arguments here,
-//! their work in `admin.rs`, `rebalance.rs`, `messages.rs` and `journal.rs`.
+//! their work in `admin.rs`, `backup.rs`, `rebalance.rs`, `messages.rs` and `journal.rs`.
 
 pub mod admin;
+pub mod backup;
 pub mod journal;
 pub mod messages;
 pub mod rebalance;
@@ -85,12 +86,47 @@ pub enum AdminCommand {
     /// user, lockout and refresh-family counts before and after. Scale the StatefulSet up before, down
     /// after (README, "Operating at scale"). Reaches the pods through cluster.peers / peer_template.
     Rebalance(RebalanceArgs),
+    /// Write a backup of the state to a file while the service runs (through its internal listener), or
+    /// with --offline from a stopped service's data dir. The file is sealed with the deployment's keys and
+    /// carries none: keep the secrets to restore it.
+    Backup(BackupArgs),
+    /// Restore a backup into an empty data dir, with the secrets of the deployment it came from (given as
+    /// for serve: DIGIT_USER_* or *_FILE; never generated).
+    Restore(RestoreArgs),
     /// The OTP message catalogs.
     #[command(subcommand)]
     Messages(MessagesCommand),
     /// The replicated journal on Kafka.
     #[command(subcommand)]
     Journal(JournalCommand),
+}
+
+/// `admin backup`
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file to write (written as FILE.partial, checked, then renamed).
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
+    /// The running service's internal listener, e.g. http://127.0.0.1:8081; default http.internal_addr.
+    #[arg(long, value_name = "URL", conflicts_with = "offline")]
+    pub url: Option<String>,
+    /// Read the data dir of a stopped service instead of asking the running one.
+    #[arg(long)]
+    pub offline: bool,
+    /// Configuration, data dir (for --offline) and secrets.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// `admin restore`
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// Configuration and the (empty) data dir to restore into.
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// `admin journal` commands.

@@ -1,7 +1,11 @@
-//! Operator views on the internal listener: `GET /admin/outbox` (what waits for delivery) and
-//! `GET /metrics` (the Prometheus exposition).
+//! Operator views on the internal listener: `GET /admin/outbox` (what waits for delivery),
+//! `POST /admin/backup` (a backup of the running store) and `GET /metrics` (the Prometheus exposition).
 
+use std::io::{self, Write};
+
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
+use tokio::sync::mpsc;
 
 use super::error::ApiError;
 use crate::http::state::AppState;
@@ -23,6 +27,58 @@ pub async fn outbox(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         "maxAttempts": summary.max_attempts,
         "lastError": summary.last_error,
     })))
+}
+
+/// The header of a backup answer: the state's entries when it began (a progress bar's total).
+pub const BACKUP_ENTRIES_HEADER: &str = "x-digit-user-backup-entries";
+
+/// `POST /admin/backup` (internal listener only): a backup of the state while the service keeps serving
+/// (`actors::store::Store::backup`), streamed as it is written; what `digit-user admin backup` saves. A
+/// backup that fails midway ends the stream without its trailer, which the reader refuses.
+pub async fn backup(state: web::Data<AppState>) -> HttpResponse {
+    let store = state.registry.store().clone();
+    let now = state.login.sessions().now_ms();
+    let counted = store.clone();
+    // counting walks every tree: off the worker
+    let entries = web::block(move || counted.state_entries())
+        .await
+        .unwrap_or_default();
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(16);
+    actix_web::rt::task::spawn_blocking(move || {
+        let out = io::BufWriter::with_capacity(64 << 10, ChannelWriter(tx.clone()));
+        match store.backup(out, now, |_, _| {}) {
+            Ok((_, summary)) => tracing::info!(
+                entries = summary.entries,
+                during = summary.during,
+                "backup streamed"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "backup failed");
+                let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
+            }
+        }
+    });
+    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header((BACKUP_ENTRIES_HEADER, entries.to_string()))
+        .streaming(body)
+}
+
+/// Hands what a backup writes to the response stream; a client that went away ends the backup.
+struct ChannelWriter(mpsc::Sender<Result<Bytes, io::Error>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `GET /metrics` (internal listener only): the Prometheus text exposition.

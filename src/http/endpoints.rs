@@ -79,6 +79,7 @@ endpoints! {
     GET  "/health/live"                    => health::live,                Both,     None;
     GET  "/health/ready"                   => health::ready,               Both,     None;
     GET  "/admin/outbox"                   => admin::outbox,               Internal, None;
+    POST "/admin/backup"                   => admin::backup,               Internal, None;
     GET  "/metrics"                        => admin::metrics,              Internal, None;
     POST "/user/users/_createnovalidate"   => users::create_novalidate,    Both,     NewUser;
     POST "/user/users/_updatenovalidate"   => users::update_novalidate,    Both,     UserUuid;
@@ -140,8 +141,8 @@ mod tests {
     #[test]
     fn the_pods_own_endpoints_and_the_operator_views_are_internal() {
         for e in ENDPOINTS {
-            let operator =
-                e.path.starts_with("/cluster/") || matches!(e.path, "/metrics" | "/admin/outbox");
+            let operator = e.path.starts_with("/cluster/")
+                || matches!(e.path, "/metrics" | "/admin/outbox" | "/admin/backup");
             if operator {
                 assert_eq!(e.listeners, Listeners::Internal, "{}", e.path);
             }

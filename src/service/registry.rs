@@ -154,7 +154,7 @@ impl Registry {
     }
 
     /// The store (health, metrics).
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 

@@ -17,17 +17,11 @@
 //! first one issued (one chain, never two), after it the family is revoked.
 
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use super::writes::{Op, TreeId, Writes};
 use super::{GroupCommit, StoreError};
 use crate::domain::lockout::LockoutState;
-
-const LOCKOUTS: &str = "lockouts";
-const FAMILIES: &str = "token_families";
-const REFRESH: &str = "refresh_tokens";
-const USER_FAMILIES: &str = "user_families";
-const REVOKED: &str = "revoked";
 
 /// A refresh family: one login and every token rotated from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +91,7 @@ pub struct LoginStore {
     pub(super) refresh: sled::Tree,
     pub(super) user_families: sled::Tree,
     revoked: sled::Tree,
+    pub(super) writes: Writes,
     commit: GroupCommit,
 }
 
@@ -109,15 +104,16 @@ enum Abort {
 }
 
 impl LoginStore {
-    pub(super) fn open(db: &sled::Db, commit: GroupCommit) -> Result<Self, StoreError> {
-        Ok(Self {
-            lockouts: db.open_tree(LOCKOUTS)?,
-            families: db.open_tree(FAMILIES)?,
-            refresh: db.open_tree(REFRESH)?,
-            user_families: db.open_tree(USER_FAMILIES)?,
-            revoked: db.open_tree(REVOKED)?,
+    pub(super) fn open(writes: &Writes, commit: GroupCommit) -> Self {
+        Self {
+            lockouts: writes.tree(TreeId::Lockouts).clone(),
+            families: writes.tree(TreeId::Families).clone(),
+            refresh: writes.tree(TreeId::Refresh).clone(),
+            user_families: writes.tree(TreeId::UserFamilies).clone(),
+            revoked: writes.tree(TreeId::Revoked).clone(),
+            writes: writes.clone(),
             commit,
-        })
+        }
     }
 
     /// The lockout state of user `uuid` (clear when none is stored).
@@ -130,12 +126,16 @@ impl LoginStore {
 
     /// Stores the lockout state of `uuid` (removes it when clear) and waits until it is on disk.
     pub async fn save_lockout(&self, uuid: &str, state: &LockoutState) -> Result<(), StoreError> {
-        let key = uuid_key(uuid)?;
-        if state.is_clear() {
-            self.lockouts.remove(key)?;
+        let value = if state.is_clear() {
+            None
         } else {
-            self.lockouts.insert(key, serde_json::to_vec(state)?)?;
-        }
+            Some(serde_json::to_vec(state)?)
+        };
+        self.writes.apply(vec![Op {
+            tree: TreeId::Lockouts,
+            key: uuid_key(uuid)?.to_vec(),
+            value,
+        }])?;
         self.commit.commit().await?;
         Ok(())
     }
@@ -177,17 +177,23 @@ impl LoginStore {
             spent_ms: None,
             successor: None,
         })?;
-        (&self.families, &self.refresh, &self.user_families)
-            .transaction(|(families, refresh, users)| {
-                families.insert(&fam, family_json.as_slice())?;
-                refresh.insert(refresh_hash, entry.as_slice())?;
-                users.insert(
-                    [user, fam].concat(),
-                    family.expires_ms.to_be_bytes().to_vec(),
-                )?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(plain_abort)?;
+        self.writes.apply(vec![
+            Op {
+                tree: TreeId::Families,
+                key: fam.to_vec(),
+                value: Some(family_json),
+            },
+            Op {
+                tree: TreeId::Refresh,
+                key: refresh_hash.to_vec(),
+                value: Some(entry),
+            },
+            Op {
+                tree: TreeId::UserFamilies,
+                key: [user, fam].concat(),
+                value: Some(family.expires_ms.to_be_bytes().to_vec()),
+            },
+        ])?;
         self.commit.commit().await?;
         Ok(())
     }
@@ -231,52 +237,55 @@ impl LoginStore {
         use base64::Engine;
         use base64::engine::general_purpose::STANDARD;
         let sealed = STANDARD.encode(successor);
-        let result = (&self.families, &self.refresh, &self.revoked).transaction(
-            |(families, refresh, revoked)| {
-                let abort = |a: Abort| ConflictableTransactionError::Abort(a);
-                let codec = |e| abort(Abort::Codec(e));
-                let raw = refresh.get(old)?.ok_or(abort(Abort::Unknown))?;
-                let mut entry: RefreshEntry = serde_json::from_slice(&raw).map_err(codec)?;
-                let raw_family = families.get(entry.family)?.ok_or(abort(Abort::Dead))?;
-                let mut family: Family = serde_json::from_slice(&raw_family).map_err(codec)?;
-                if family.revoked || now >= family.expires_ms {
-                    return Err(abort(Abort::Dead));
+        let trees = [TreeId::Families, TreeId::Refresh, TreeId::Revoked];
+        let result = self.writes.transact(&trees, |tx| {
+            let (families, refresh, revoked) = (
+                tx.tree(TreeId::Families),
+                tx.tree(TreeId::Refresh),
+                tx.tree(TreeId::Revoked),
+            );
+            let abort = |a: Abort| ConflictableTransactionError::Abort(a);
+            let codec = |e| abort(Abort::Codec(e));
+            let raw = refresh.get(old)?.ok_or(abort(Abort::Unknown))?;
+            let mut entry: RefreshEntry = serde_json::from_slice(&raw).map_err(codec)?;
+            let raw_family = families.get(entry.family)?.ok_or(abort(Abort::Dead))?;
+            let mut family: Family = serde_json::from_slice(&raw_family).map_err(codec)?;
+            if family.revoked || now >= family.expires_ms {
+                return Err(abort(Abort::Dead));
+            }
+            match (entry.spent_ms, &entry.successor) {
+                (Some(spent), _) if now - spent > grace_ms => {
+                    family.revoked = true;
+                    families.insert(entry.family, serde_json::to_vec(&family).map_err(codec)?)?;
+                    revoked.insert(
+                        [&[b'f'][..], &entry.family].concat(),
+                        family.expires_ms.to_be_bytes().to_vec(),
+                    )?;
+                    // written, not aborted: an abort would roll the revocation back
+                    return Ok(RefreshOutcome::Reused(family));
                 }
-                match (entry.spent_ms, &entry.successor) {
-                    (Some(spent), _) if now - spent > grace_ms => {
-                        family.revoked = true;
-                        families
-                            .insert(&entry.family, serde_json::to_vec(&family).map_err(codec)?)?;
-                        revoked.insert(
-                            [&[b'f'][..], &entry.family].concat(),
-                            family.expires_ms.to_be_bytes().to_vec(),
-                        )?;
-                        // written, not aborted: an abort would roll the revocation back
-                        return Ok(RefreshOutcome::Reused(family));
-                    }
-                    (Some(_), Some(successor)) => {
-                        return Err(abort(Abort::Repeated(successor.clone())));
-                    }
-                    // spent by an earlier build, which kept no successor: no second chain either
-                    (Some(_), None) => return Err(abort(Abort::Dead)),
-                    (None, _) => {}
+                (Some(_), Some(successor)) => {
+                    return Err(abort(Abort::Repeated(successor.clone())));
                 }
-                let previous = family.clone();
-                entry.spent_ms = Some(now);
-                entry.successor = Some(sealed.clone());
-                refresh.insert(old, serde_json::to_vec(&entry).map_err(codec)?)?;
-                let fresh = RefreshEntry {
-                    family: entry.family,
-                    spent_ms: None,
-                    successor: None,
-                };
-                refresh.insert(new, serde_json::to_vec(&fresh).map_err(codec)?)?;
-                family.access_jti = access.0.to_owned();
-                family.access_expires_ms = access.1;
-                families.insert(&entry.family, serde_json::to_vec(&family).map_err(codec)?)?;
-                Ok(RefreshOutcome::Rotated { previous })
-            },
-        );
+                // spent by an earlier build, which kept no successor: no second chain either
+                (Some(_), None) => return Err(abort(Abort::Dead)),
+                (None, _) => {}
+            }
+            let previous = family.clone();
+            entry.spent_ms = Some(now);
+            entry.successor = Some(sealed.clone());
+            refresh.insert(old, serde_json::to_vec(&entry).map_err(codec)?)?;
+            let fresh = RefreshEntry {
+                family: entry.family,
+                spent_ms: None,
+                successor: None,
+            };
+            refresh.insert(new, serde_json::to_vec(&fresh).map_err(codec)?)?;
+            family.access_jti = access.0.to_owned();
+            family.access_expires_ms = access.1;
+            families.insert(entry.family, serde_json::to_vec(&family).map_err(codec)?)?;
+            Ok(RefreshOutcome::Rotated { previous })
+        });
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(TransactionError::Abort(Abort::Unknown)) => return Ok(RefreshOutcome::Unknown),
@@ -336,17 +345,20 @@ impl LoginStore {
                 updated.push((key, serde_json::to_vec(&f)?));
             }
         }
-        (&self.families, &self.revoked)
-            .transaction(|(fams, revoked)| {
-                for (key, until) in &keys {
-                    revoked.insert(key.as_slice(), until.to_be_bytes().to_vec())?;
-                }
-                for (key, json) in &updated {
-                    fams.insert(key, json.as_slice())?;
-                }
-                Ok::<_, ConflictableTransactionError<()>>(())
+        let mut ops: Vec<Op> = keys
+            .into_iter()
+            .map(|(key, until)| Op {
+                tree: TreeId::Revoked,
+                key,
+                value: Some(until.to_be_bytes().to_vec()),
             })
-            .map_err(plain_abort)?;
+            .collect();
+        ops.extend(updated.into_iter().map(|(key, json)| Op {
+            tree: TreeId::Families,
+            key: key.to_vec(),
+            value: Some(json),
+        }));
+        self.writes.apply(ops)?;
         self.commit.commit().await?;
         Ok(())
     }
@@ -372,37 +384,46 @@ impl LoginStore {
     /// Forgets what ended before `now`: revocations, families and their refresh tokens. Returns the number
     /// of entries removed.
     pub fn prune(&self, now: i64) -> Result<usize, StoreError> {
-        let mut removed = 0;
+        let gone = |tree, key: &[u8]| Op {
+            tree,
+            key: key.to_vec(),
+            value: None,
+        };
+        let mut ops = Vec::new();
         for kv in self.revoked.iter() {
             let (key, value) = kv?;
             if be_i64(&value)? <= now {
-                self.revoked.remove(key)?;
-                removed += 1;
+                ops.push(gone(TreeId::Revoked, &key));
             }
         }
         let mut dead = std::collections::HashSet::new();
         for kv in self.user_families.iter() {
             let (key, value) = kv?;
             if be_i64(&value)? <= now {
-                self.user_families.remove(&key)?;
+                ops.push(gone(TreeId::UserFamilies, &key));
                 if let Ok(id) = <[u8; 16]>::try_from(&key[16..]) {
                     dead.insert(id);
                 }
-                removed += 1;
             }
         }
+        let removed = ops.len();
         for id in &dead {
-            self.families.remove(id)?;
+            ops.push(gone(TreeId::Families, id));
         }
+        let mut tokens = 0;
         for kv in self.refresh.iter() {
             let (key, raw) = kv?;
             let entry: RefreshEntry = serde_json::from_slice(&raw)?;
             if dead.contains(&entry.family) || !self.families.contains_key(entry.family)? {
-                self.refresh.remove(key)?;
-                removed += 1;
+                ops.push(gone(TreeId::Refresh, &key));
+                tokens += 1;
             }
         }
-        Ok(removed)
+        // in bounded transactions: a prune may remove many entries
+        for chunk in ops.chunks(1024) {
+            self.writes.apply(chunk.to_vec())?;
+        }
+        Ok(removed + tokens)
     }
 }
 
@@ -417,13 +438,6 @@ pub(super) fn uuid_key(uuid: &str) -> Result<[u8; 16], StoreError> {
     uuid::Uuid::parse_str(uuid)
         .map(|u| *u.as_bytes())
         .map_err(|_| StoreError::Corrupt(format!("not a uuid: {}", uuid.len())))
-}
-
-fn plain_abort(e: TransactionError<()>) -> StoreError {
-    match e {
-        TransactionError::Abort(()) => StoreError::Corrupt("session write aborted".into()),
-        TransactionError::Storage(e) => StoreError::Sled(e),
-    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@
 //! Start-up refuses, with one line saying what to do: a data dir written by a newer schema, one written
 //! under other sealing or blind-index keys, and one sled cannot open (corrupt, or locked by another process).
 
+mod backup;
 mod commit;
 mod disk_sync;
+mod ids;
 mod lock;
 pub mod logins;
 pub mod otp;
@@ -13,17 +15,21 @@ mod otp_v1;
 pub mod outbox;
 pub mod transfer;
 pub mod users;
+pub mod writes;
 
 use std::path::PathBuf;
 
+pub use backup::{BackupError, BackupHeader, BackupSummary, verify as verify_backup};
 pub use commit::{CommitError, Flusher, GroupCommit};
 pub use disk_sync::DiskSync;
+pub use ids::Ids;
 pub use lock::LockMirror;
 pub use logins::{Family, LoginStore, RefreshOutcome, Revoked};
 pub use otp::{OtpStore, SessionKey, TokenOwner, TokenRecord};
 pub use outbox::{OutboxRecord, OutboxStore, OutboxSummary};
 pub use transfer::{MoveCounts, PartitionBundle};
 pub use users::{AuditEntry, UserStore, UserWriteError, UsersOut};
+pub use writes::{Op, Tap, TreeId, Writes};
 
 use crate::seal::{BlindIndexer, Keyring, SealError};
 
@@ -36,6 +42,8 @@ const CLUSTER: &str = "cluster";
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_BLIND: &[u8] = b"blind_index_fingerprint";
 const META_SEAL_CANARY: &[u8] = b"seal_canary";
+/// Set while a restore writes into the data dir; a dir that still has it refuses to open.
+const META_RESTORING: &[u8] = b"restore_incomplete";
 /// Set once every user record's tenants are in their normalised spelling.
 const META_TENANTS_NORMALISED: &[u8] = b"tenants_normalised";
 const CANARY: &[u8] = b"digit-user sealing canary";
@@ -119,6 +127,9 @@ pub struct StoreKeys {
 /// The opened store.
 pub struct Store {
     db: sled::Db,
+    blind_fingerprint: [u8; crate::seal::BLIND_LEN],
+    writes: Writes,
+    ids: std::sync::Arc<Ids>,
     commit: GroupCommit,
     keyring: std::sync::Arc<Keyring>,
     users: UserStore,
@@ -146,19 +157,24 @@ impl Store {
             source: e.into(),
         })?;
         let (commit, flusher) = GroupCommit::start(db.clone(), disk, opts.commit_queue);
+        let writes = Writes::open(&db)?;
+        let ids = std::sync::Arc::new(Ids::open(&db)?);
+        let blind_fingerprint = keys.blind.fingerprint();
         let keyring = std::sync::Arc::new(keys.keyring);
-        let outbox = std::sync::Arc::new(OutboxStore::open(&db, keyring.clone())?);
+        let outbox = std::sync::Arc::new(OutboxStore::open(&writes, keyring.clone()));
         let otp = OtpStore::open(
-            &db,
+            &writes,
+            ids.clone(),
             keyring.clone(),
             outbox.clone(),
             keys.blind.clone(),
             commit.clone(),
             opts.partitions,
-        )?;
-        let logins = LoginStore::open(&db, commit.clone())?;
+        );
+        let logins = LoginStore::open(&writes, commit.clone());
         let users = UserStore::open(
-            &db,
+            &writes,
+            ids.clone(),
             keyring.clone(),
             keys.blind,
             commit.clone(),
@@ -166,6 +182,9 @@ impl Store {
         )?;
         Ok(Self {
             db,
+            blind_fingerprint,
+            writes,
+            ids,
             commit,
             keyring,
             users,
@@ -273,15 +292,27 @@ fn check_meta(db: &sled::Db, keys: &StoreKeys) -> Result<(), StoreError> {
             let canary = meta
                 .get(META_SEAL_CANARY)?
                 .ok_or_else(|| StoreError::Corrupt("no sealing canary".into()))?;
-            match keys.keyring.open(&canary, &aad) {
-                Ok(plain) if plain == CANARY => {}
-                Ok(_) | Err(SealError::Corrupt) => return Err(StoreError::WrongKeys("sealing")),
-                Err(SealError::UnknownKey(_)) => return Err(StoreError::WrongKeys("sealing")),
-                Err(e) => return Err(e.into()),
+            check_canary(&keys.keyring, &canary)?;
+            if meta.get(META_RESTORING)?.is_some() {
+                return Err(StoreError::Corrupt(
+                    "a restore into it did not finish".into(),
+                ));
             }
         }
     }
     Ok(())
+}
+
+/// Whether `keyring` opens the sealing canary `canary` (written under the keys of a data dir or backup).
+fn check_canary(keyring: &Keyring, canary: &[u8]) -> Result<(), StoreError> {
+    let aad = [META.as_bytes(), META_SEAL_CANARY].concat();
+    match keyring.open(canary, &aad) {
+        Ok(plain) if plain == CANARY => Ok(()),
+        Ok(_) | Err(SealError::Corrupt) | Err(SealError::UnknownKey(_)) => {
+            Err(StoreError::WrongKeys("sealing"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// How long an open waits for the data dir's lock: a store this process just closed lets go of it once
@@ -306,6 +337,16 @@ fn open_sled(opts: &StoreOptions) -> Result<sled::Db, sled::Error> {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             other => return other,
+        }
+    }
+}
+
+/// The error of a transaction that never aborts: only sled itself can fail it.
+pub(crate) fn storage_error(e: sled::transaction::TransactionError<()>) -> StoreError {
+    match e {
+        sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
+        sled::transaction::TransactionError::Abort(()) => {
+            StoreError::Corrupt("a store write aborted".into())
         }
     }
 }

@@ -17,16 +17,17 @@
 //! acknowledged send is never lost.
 
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::ConflictableTransactionError;
 
+use super::ids::Ids;
 use super::outbox::{OutboxRecord, OutboxStore};
-use super::{GroupCommit, StoreError, aad};
+use super::writes::{TreeId, Writes};
+use super::{GroupCommit, StoreError, aad, storage_error};
 use crate::domain::otp::OtpSessionState;
 use crate::seal::{BLIND_LEN, BlindIndexer, IndexedField, Keyring};
 
-const SESSIONS: &str = "otp_sessions";
-const TOKENS: &str = "otp_tokens";
+const SESSIONS: &str = TreeId::OtpSessions.name();
+const TOKENS: &str = TreeId::OtpTokens.name();
 
 /// The store key of one OTP session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,33 +67,36 @@ pub struct TokenRecord<'a> {
 pub struct OtpStore {
     sessions: sled::Tree,
     tokens: sled::Tree,
+    writes: Writes,
+    ids: std::sync::Arc<Ids>,
     outbox: std::sync::Arc<OutboxStore>,
     keyring: std::sync::Arc<Keyring>,
     blind: BlindIndexer,
     commit: GroupCommit,
-    db: sled::Db,
     partitions: u16,
 }
 
 impl OtpStore {
     pub(super) fn open(
-        db: &sled::Db,
+        writes: &Writes,
+        ids: std::sync::Arc<Ids>,
         keyring: std::sync::Arc<Keyring>,
         outbox: std::sync::Arc<OutboxStore>,
         blind: BlindIndexer,
         commit: GroupCommit,
         partitions: u16,
-    ) -> Result<Self, StoreError> {
-        Ok(Self {
-            sessions: db.open_tree(SESSIONS)?,
-            tokens: db.open_tree(TOKENS)?,
+    ) -> Self {
+        Self {
+            sessions: writes.tree(TreeId::OtpSessions).clone(),
+            tokens: writes.tree(TreeId::OtpTokens).clone(),
+            writes: writes.clone(),
+            ids,
             outbox,
             keyring,
             blind,
             commit,
-            db: db.clone(),
             partitions,
-        })
+        }
     }
 
     /// The home partition of the session of `mobile` in `state_tenant` (the pod that owns it).
@@ -151,7 +155,7 @@ impl OtpStore {
         };
         let mut outbox = Vec::with_capacity(notifications.len());
         for record in notifications {
-            let seq = self.db.generate_id()?;
+            let seq = self.ids.next()?;
             outbox.push((seq, self.outbox.seal(seq, record)?));
         }
         let token = match token {
@@ -166,24 +170,29 @@ impl OtpStore {
             }
             None => None,
         };
-        (&self.sessions, &self.tokens, self.outbox.tree())
-            .transaction(|(sessions, tokens, out)| {
-                match &sealed_state {
-                    Some(sealed) => sessions.insert(&key.0, sealed.as_slice())?,
-                    None => sessions.remove(&key.0)?,
-                };
-                if let Some((uuid, sealed)) = &token {
-                    tokens.insert(uuid.as_bytes(), sealed.as_slice())?;
-                }
-                for (seq, sealed) in &outbox {
-                    out.insert(&seq.to_be_bytes(), sealed.as_slice())?;
-                }
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                TransactionError::Abort(()) => StoreError::Corrupt("otp save aborted".into()),
-                TransactionError::Storage(e) => StoreError::Sled(e),
-            })?;
+        self.writes
+            .transact(
+                &[TreeId::OtpSessions, TreeId::OtpTokens, TreeId::Outbox],
+                |tx| {
+                    let (sessions, tokens, out) = (
+                        tx.tree(TreeId::OtpSessions),
+                        tx.tree(TreeId::OtpTokens),
+                        tx.tree(TreeId::Outbox),
+                    );
+                    match &sealed_state {
+                        Some(sealed) => sessions.insert(key.0, sealed.as_slice())?,
+                        None => sessions.remove(key.0)?,
+                    };
+                    if let Some((uuid, sealed)) = &token {
+                        tokens.insert(uuid.as_bytes(), sealed.as_slice())?;
+                    }
+                    for (seq, sealed) in &outbox {
+                        out.insert(seq.to_be_bytes(), sealed.as_slice())?;
+                    }
+                    Ok::<_, ConflictableTransactionError<()>>(())
+                },
+            )
+            .map_err(storage_error)?;
         self.outbox.queued(outbox.len());
         self.commit.commit().await?;
         Ok(outbox.into_iter().map(|(seq, _)| seq).collect())
@@ -198,12 +207,7 @@ impl OtpStore {
             let (k, v) = kv?;
             let plain = zeroize::Zeroizing::new(self.keyring.open(&v, &aad(TOKENS, &k))?);
             let entry: TokenEntry = serde_json::from_slice(&plain)?;
-            if entry.until_ms <= now
-                && self
-                    .tokens
-                    .compare_and_swap(&k, Some(&v), None::<&[u8]>)?
-                    .is_ok()
-            {
+            if entry.until_ms <= now && self.writes.remove_if(TreeId::OtpTokens, &k, &v)? {
                 removed += 1;
             }
         }
@@ -213,12 +217,7 @@ impl OtpStore {
             let mut state = decode_state(&plain)?;
             state.expire(now);
             // a session that saved in between wrote a newer state: the swap fails and it stays
-            if state.is_idle()
-                && self
-                    .sessions
-                    .compare_and_swap(&k, Some(&v), None::<&[u8]>)?
-                    .is_ok()
-            {
+            if state.is_idle() && self.writes.remove_if(TreeId::OtpSessions, &k, &v)? {
                 removed += 1;
             }
         }

@@ -11,11 +11,14 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{StoreError, aad};
+use sled::transaction::ConflictableTransactionError;
+
+use super::writes::{Op, TreeId, Writes};
+use super::{StoreError, aad, storage_error};
 use crate::domain::notification::{Channel, Notification};
 use crate::seal::Keyring;
 
-const OUTBOX: &str = "outbox";
+const OUTBOX: &str = TreeId::Outbox.name();
 
 /// A notification waiting for delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,24 +110,21 @@ pub struct OutboxSummary {
 /// The outbox tree and its depth.
 pub struct OutboxStore {
     tree: sled::Tree,
+    writes: Writes,
     keyring: Arc<Keyring>,
     depth: AtomicUsize,
 }
 
 impl OutboxStore {
-    pub(super) fn open(db: &sled::Db, keyring: Arc<Keyring>) -> Result<Self, StoreError> {
-        let tree = db.open_tree(OUTBOX)?;
+    pub(super) fn open(writes: &Writes, keyring: Arc<Keyring>) -> Self {
+        let tree = writes.tree(TreeId::Outbox).clone();
         let depth = AtomicUsize::new(tree.len());
-        Ok(Self {
+        Self {
             tree,
+            writes: writes.clone(),
             keyring,
             depth,
-        })
-    }
-
-    /// The tree, for a transaction that queues records together with the state that produced them.
-    pub(super) fn tree(&self) -> &sled::Tree {
-        &self.tree
+        }
     }
 
     /// `record` sealed as it is stored under `seq`.
@@ -160,7 +160,19 @@ impl OutboxStore {
 
     /// Removes a delivered record.
     pub fn ack(&self, seq: u64) -> Result<(), StoreError> {
-        if self.tree.remove(seq.to_be_bytes())?.is_some() {
+        let key = seq.to_be_bytes();
+        let removed = self
+            .writes
+            .transact(&[TreeId::Outbox], |tx| {
+                let tree = tx.tree(TreeId::Outbox);
+                let present = tree.get(key)?.is_some();
+                if present {
+                    tree.remove(key)?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(present)
+            })
+            .map_err(storage_error)?;
+        if removed {
             self.depth.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(())
@@ -171,19 +183,26 @@ impl OutboxStore {
         if seqs.is_empty() {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
-        for seq in seqs {
-            batch.remove(&seq.to_be_bytes());
-        }
-        self.tree.apply_batch(batch)?;
+        let ops = seqs
+            .iter()
+            .map(|seq| Op {
+                tree: TreeId::Outbox,
+                key: seq.to_be_bytes().to_vec(),
+                value: None,
+            })
+            .collect();
+        self.writes.apply(ops)?;
         self.depth.fetch_sub(seqs.len(), Ordering::Relaxed);
         Ok(())
     }
 
     /// Records a failed attempt on a record.
     pub fn failed(&self, seq: u64, record: &OutboxRecord) -> Result<(), StoreError> {
-        self.tree
-            .insert(seq.to_be_bytes(), self.seal(seq, record)?)?;
+        self.writes.apply(vec![Op {
+            tree: TreeId::Outbox,
+            key: seq.to_be_bytes().to_vec(),
+            value: Some(self.seal(seq, record)?),
+        }])?;
         Ok(())
     }
 

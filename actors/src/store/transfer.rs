@@ -11,11 +11,9 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
-
 use super::logins::{Family, RefreshEntry, uuid_key};
 use super::users::UsersOut;
+use super::writes::{Op, TreeId};
 use super::{CLUSTER, Store, StoreError};
 use crate::domain::lockout::LockoutState;
 use crate::partition::{PartitionMap, partition_of_uuid};
@@ -157,26 +155,27 @@ impl Store {
         for (hash, entry) in &bundle.refresh {
             refresh.push((*hash, serde_json::to_vec(entry)?));
         }
-        (&s.lockouts, &s.families, &s.user_families, &s.refresh)
-            .transaction(|(lock, fams, user_fams, tokens)| {
-                for (key, json) in &lockouts {
-                    lock.insert(key, json.as_slice())?;
-                }
-                for (key, user_key, until, json) in &families {
-                    fams.insert(key, json.as_slice())?;
-                    user_fams.insert(user_key.as_slice(), until.to_be_bytes().to_vec())?;
-                }
-                for (hash, json) in &refresh {
-                    tokens.insert(hash, json.as_slice())?;
-                }
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
-                sled::transaction::TransactionError::Abort(()) => {
-                    StoreError::Corrupt("import aborted".into())
-                }
-            })?;
+        let mut ops = Vec::new();
+        let put = |tree, key: &[u8], value: Vec<u8>| Op {
+            tree,
+            key: key.to_vec(),
+            value: Some(value),
+        };
+        for (key, json) in &lockouts {
+            ops.push(put(TreeId::Lockouts, key, json.clone()));
+        }
+        for (key, user_key, until, json) in &families {
+            ops.push(put(TreeId::Families, key, json.clone()));
+            ops.push(put(
+                TreeId::UserFamilies,
+                user_key,
+                until.to_be_bytes().to_vec(),
+            ));
+        }
+        for (hash, json) in &refresh {
+            ops.push(put(TreeId::Refresh, hash, json.clone()));
+        }
+        s.writes.apply(ops)?;
         self.db.flush()?;
         Ok(MoveCounts {
             users,
@@ -189,19 +188,27 @@ impl Store {
     /// once on disk. Blocking, like [`Store::import_partitions`].
     pub fn drop_partitions(&self, partitions: &BTreeSet<u16>) -> Result<MoveCounts, StoreError> {
         let (lockouts, families, refresh) = self.sessions_of(partitions)?;
-        let s = self.logins();
+        let gone = |tree, key: Vec<u8>| Op {
+            tree,
+            key,
+            value: None,
+        };
+        let mut ops = Vec::new();
         for (uuid, _) in &lockouts {
-            s.lockouts.remove(uuid_key(uuid)?)?;
+            ops.push(gone(TreeId::Lockouts, uuid_key(uuid)?.to_vec()));
         }
         for (id, family) in &families {
             let key = uuid_key(id)?;
-            s.families.remove(key)?;
-            s.user_families
-                .remove([uuid_key(&family.user)?, key].concat())?;
+            ops.push(gone(TreeId::Families, key.to_vec()));
+            ops.push(gone(
+                TreeId::UserFamilies,
+                [uuid_key(&family.user)?, key].concat(),
+            ));
         }
         for (hash, _) in &refresh {
-            s.refresh.remove(hash)?;
+            ops.push(gone(TreeId::Refresh, hash.to_vec()));
         }
+        self.writes.apply(ops)?;
         let users = self.users().drop_partitions(partitions)?;
         self.db.flush()?;
         Ok(MoveCounts {

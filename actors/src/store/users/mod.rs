@@ -13,22 +13,22 @@
 //! creates lets exactly one win. Writes return only after group commit put them on disk.
 
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 mod search;
 mod transfer;
 
 pub use transfer::UsersOut;
 
+use super::ids::Ids;
+use super::writes::{TreeId, TxTree, Writes};
 use super::{GroupCommit, StoreError, aad};
 use crate::domain::{TenantId, UserRecord, UserType};
 use crate::partition::{Partition, home_partition, mint_id, mint_uuid};
 use crate::seal::{BLIND_LEN, BlindIndexer, IndexedField, Keyring};
 
-const USERS: &str = "users";
-const INDEX: &str = "user_index";
-const AUDIT: &str = "user_audit";
+const USERS: &str = TreeId::Users.name();
+const AUDIT: &str = TreeId::UserAudit.name();
 
 const K_UNIQUE: u8 = b'U';
 const K_UUID: u8 = b'u';
@@ -69,7 +69,7 @@ pub enum UserWriteError<E> {
 
 /// Users, their indexes and their audit trail.
 pub struct UserStore {
-    db: sled::Db,
+    writes: Writes,
     users: sled::Tree,
     index: sled::Tree,
     audit: sled::Tree,
@@ -77,9 +77,7 @@ pub struct UserStore {
     blind: BlindIndexer,
     commit: GroupCommit,
     partitions: u16,
-    /// Sequence numbers below it were minted elsewhere (see `transfer`); persisted in `cluster`.
-    seq_floor: std::sync::atomic::AtomicU64,
-    cluster: sled::Tree,
+    ids: std::sync::Arc<Ids>,
 }
 
 enum Abort<E> {
@@ -91,28 +89,19 @@ enum Abort<E> {
 
 impl UserStore {
     pub(super) fn open(
-        db: &sled::Db,
+        writes: &Writes,
+        ids: std::sync::Arc<Ids>,
         keyring: std::sync::Arc<Keyring>,
         blind: BlindIndexer,
         commit: GroupCommit,
         partitions: u16,
     ) -> Result<Self, StoreError> {
-        let cluster = db.open_tree(super::CLUSTER)?;
-        let seq_floor = match cluster.get(transfer::SEQ_FLOOR)? {
-            Some(raw) => u64::from_be_bytes(
-                raw.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("sequence floor".into()))?,
-            ),
-            None => 0,
-        };
         Ok(Self {
-            seq_floor: std::sync::atomic::AtomicU64::new(seq_floor),
-            cluster,
-            db: db.clone(),
-            users: db.open_tree(USERS)?,
-            index: db.open_tree(INDEX)?,
-            audit: db.open_tree(AUDIT)?,
+            ids,
+            writes: writes.clone(),
+            users: writes.tree(TreeId::Users).clone(),
+            index: writes.tree(TreeId::UserIndex).clone(),
+            audit: writes.tree(TreeId::UserAudit).clone(),
             keyring,
             blind,
             commit,
@@ -128,8 +117,7 @@ impl UserStore {
     ) -> Result<(i64, String), StoreError> {
         let partition: Partition =
             home_partition(tenant.state().as_str(), user_name, self.partitions);
-        let sequence =
-            self.db.generate_id()? + 1 + self.seq_floor.load(std::sync::atomic::Ordering::SeqCst);
+        let sequence = self.ids.next()?;
         Ok((
             mint_id(sequence, partition),
             mint_uuid(partition).to_string(),
@@ -161,7 +149,7 @@ impl UserStore {
             for (key, value) in &entries {
                 index.insert(key.as_slice(), value.as_slice())?;
             }
-            users.insert(&record.id.to_be_bytes(), sealed.as_slice())?;
+            users.insert(record.id.to_be_bytes(), sealed.as_slice())?;
             Ok(())
         })?;
         self.commit.commit().await.map_err(StoreError::from)?;
@@ -237,7 +225,7 @@ impl UserStore {
             let sealed = self
                 .seal_record(&new)
                 .map_err(|e| ConflictableTransactionError::Abort(Abort::Store(e)))?;
-            users.insert(&id.to_be_bytes(), sealed)?;
+            users.insert(id.to_be_bytes(), sealed)?;
             Ok(new)
         })
     }
@@ -447,14 +435,17 @@ impl UserStore {
 
     fn transact<T, E>(
         &self,
-        f: impl Fn(
-            &TransactionalTree,
-            &TransactionalTree,
-            &TransactionalTree,
-        ) -> Result<T, ConflictableTransactionError<Abort<E>>>,
+        f: impl Fn(&TxTree, &TxTree, &TxTree) -> Result<T, ConflictableTransactionError<Abort<E>>>,
     ) -> Result<T, UserWriteError<E>> {
-        (&self.users, &self.index, &self.audit)
-            .transaction(|(users, index, audit)| f(users, index, audit))
+        let trees = [TreeId::Users, TreeId::UserIndex, TreeId::UserAudit];
+        self.writes
+            .transact(&trees, |tx| {
+                f(
+                    &tx.tree(TreeId::Users),
+                    &tx.tree(TreeId::UserIndex),
+                    &tx.tree(TreeId::UserAudit),
+                )
+            })
             .map_err(|e| match e {
                 TransactionError::Abort(Abort::Duplicate) => UserWriteError::Duplicate,
                 TransactionError::Abort(Abort::NotFound) => UserWriteError::NotFound,

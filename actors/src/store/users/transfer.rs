@@ -6,7 +6,6 @@
 //! store mints stay above every imported id (the sequence floor), so a moved partition never sees an id twice.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
 
 use sled::transaction::ConflictableTransactionError;
 
@@ -14,9 +13,7 @@ use super::{AUDIT, Abort, AuditEntry, UserStore, UserWriteError, aad, id_of_key}
 use crate::domain::UserRecord;
 use crate::partition::partition_of_id;
 use crate::store::StoreError;
-
-/// Key of the sequence floor in the `cluster` tree.
-pub(super) const SEQ_FLOOR: &[u8] = b"seq_floor";
+use crate::store::writes::{Op, TreeId};
 
 /// The users of some partitions, as one pod hands them to another.
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -77,7 +74,7 @@ impl UserStore {
                 for (k, v) in &entries {
                     index.insert(k.as_slice(), v.as_slice())?;
                 }
-                users.insert(&key, sealed.as_slice())?;
+                users.insert(key, sealed.as_slice())?;
                 Ok(())
             });
             match result {
@@ -91,11 +88,16 @@ impl UserStore {
                 }
             }
         }
+        let mut audit = Vec::with_capacity(data.audit.len());
         for (key, entry) in &data.audit {
-            let sealed = self.seal_json(entry, AUDIT, key)?;
-            self.audit.insert(key.as_slice(), sealed)?;
+            audit.push(Op {
+                tree: TreeId::UserAudit,
+                key: key.clone(),
+                value: Some(self.seal_json(entry, AUDIT, key)?),
+            });
         }
-        self.raise_sequence_floor(max_sequence)?;
+        self.writes.apply(audit)?;
+        self.ids.raise_above(max_sequence)?;
         Ok(data.users.len())
     }
 
@@ -123,23 +125,17 @@ impl UserStore {
             if let Err(UserWriteError::Store(e)) = result {
                 return Err(e);
             }
+            let mut trail = Vec::new();
             for akv in self.audit.scan_prefix(&key) {
-                self.audit.remove(akv?.0)?;
+                trail.push(Op {
+                    tree: TreeId::UserAudit,
+                    key: akv?.0.to_vec(),
+                    value: None,
+                });
             }
+            self.writes.apply(trail)?;
             dropped += 1;
         }
         Ok(dropped)
-    }
-
-    /// Makes every id minted from now on carry a sequence above `sequence`.
-    fn raise_sequence_floor(&self, sequence: u64) -> Result<(), StoreError> {
-        let next = self.db.generate_id()? + 1 + self.seq_floor.load(Ordering::SeqCst);
-        if next > sequence {
-            return Ok(());
-        }
-        let floor = self.seq_floor.load(Ordering::SeqCst) + (sequence - next) + 1;
-        self.cluster.insert(SEQ_FLOOR, &floor.to_be_bytes())?;
-        self.seq_floor.store(floor, Ordering::SeqCst);
-        Ok(())
     }
 }

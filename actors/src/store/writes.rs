@@ -1,0 +1,371 @@
+//! The one way state is written: every change to a state tree goes through [`Writes`], as one sled
+//! transaction whose writes are recorded as [`Op`]s — the unit a backup holds and the journal will carry.
+//!
+//! A writer's closure reads and writes through [`TxTree`]s, as it would through sled's own transactional
+//! trees; sled may run it more than once (on a conflict), so the record starts over with each run and only
+//! the run that commits counts. Commits and the hand-over of their ops to the [`Tap`]s happen under one
+//! lock, so a tap sees change sets in the order sled applied them. The lock is held for the in-memory
+//! transaction only (microseconds), never while waiting for the disk.
+
+use std::cell::RefCell;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
+
+/// The trees that hold the service's state. `meta` (schema, key fingerprints) and `cluster` (partition map,
+/// id floor) describe one data dir and are not state: they are neither journaled nor backed up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum TreeId {
+    /// `users`: id → sealed user record.
+    Users = 1,
+    /// `user_index`: uniqueness and blind-index entries.
+    UserIndex = 2,
+    /// `user_audit`: previous versions, sealed.
+    UserAudit = 3,
+    /// `otp_sessions`: blind(state tenant, mobile) → sealed session state.
+    OtpSessions = 4,
+    /// `otp_tokens`: token id → sealed token entry.
+    OtpTokens = 5,
+    /// `outbox`: sequence → sealed notification record.
+    Outbox = 6,
+    /// `lockouts`: user uuid → lockout state.
+    Lockouts = 7,
+    /// `token_families`: family id → refresh family.
+    Families = 8,
+    /// `refresh_tokens`: hash → refresh entry.
+    Refresh = 9,
+    /// `user_families`: user uuid ‖ family id → expiry.
+    UserFamilies = 10,
+    /// `revoked`: revoked family or access token → until when.
+    Revoked = 11,
+}
+
+impl TreeId {
+    /// Every state tree, in tag order.
+    pub const ALL: [TreeId; 11] = [
+        TreeId::Users,
+        TreeId::UserIndex,
+        TreeId::UserAudit,
+        TreeId::OtpSessions,
+        TreeId::OtpTokens,
+        TreeId::Outbox,
+        TreeId::Lockouts,
+        TreeId::Families,
+        TreeId::Refresh,
+        TreeId::UserFamilies,
+        TreeId::Revoked,
+    ];
+
+    /// The sled tree's name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TreeId::Users => "users",
+            TreeId::UserIndex => "user_index",
+            TreeId::UserAudit => "user_audit",
+            TreeId::OtpSessions => "otp_sessions",
+            TreeId::OtpTokens => "otp_tokens",
+            TreeId::Outbox => "outbox",
+            TreeId::Lockouts => "lockouts",
+            TreeId::Families => "token_families",
+            TreeId::Refresh => "refresh_tokens",
+            TreeId::UserFamilies => "user_families",
+            TreeId::Revoked => "revoked",
+        }
+    }
+
+    /// The tree with tag `tag`.
+    pub fn from_tag(tag: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| *t as u8 == tag)
+    }
+}
+
+/// One write to one key: `value` `None` removes it. Values are as stored (sealed where the tree seals).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Op {
+    /// The tree.
+    pub tree: TreeId,
+    /// The key.
+    pub key: Vec<u8>,
+    /// The new value; `None` = removed.
+    pub value: Option<Vec<u8>>,
+}
+
+/// Receives the ops of every change set committed while it lives, in commit order.
+pub struct Tap {
+    changes: Receiver<Vec<Op>>,
+}
+
+impl Tap {
+    /// The change sets committed so far and not yet taken.
+    pub fn drain(&self) -> Vec<Vec<Op>> {
+        self.changes.try_iter().collect()
+    }
+}
+
+/// The write funnel of one store.
+#[derive(Clone)]
+pub struct Writes {
+    trees: Arc<Vec<sled::Tree>>,
+    /// Held across a commit and the hand-over of its ops; the taps live under it.
+    order: Arc<Mutex<Vec<Sender<Vec<Op>>>>>,
+}
+
+/// One run of a writer's transaction: the views of its trees and what it wrote.
+pub struct Tx<'a> {
+    ids: &'a [TreeId],
+    views: &'a [TransactionalTree],
+    ops: RefCell<Vec<Op>>,
+}
+
+/// A tree inside a [`Tx`]: reads see the transaction's own writes; writes are recorded.
+pub struct TxTree<'t, 'a> {
+    tx: &'t Tx<'a>,
+    id: TreeId,
+    view: &'a TransactionalTree,
+}
+
+type TxResult<T> = Result<T, UnabortableTransactionError>;
+
+impl Writes {
+    pub(super) fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+        let trees = TreeId::ALL
+            .iter()
+            .map(|id| db.open_tree(id.name()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            trees: Arc::new(trees),
+            order: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// The sled tree of `id`, for reads.
+    pub fn tree(&self, id: TreeId) -> &sled::Tree {
+        &self.trees[id as usize - 1]
+    }
+
+    /// Runs `f` as one atomic transaction over `trees` and hands what it wrote to the taps. `f` may run
+    /// more than once; it must have no effects besides its writes through the [`Tx`].
+    pub fn transact<R, A>(
+        &self,
+        trees: &[TreeId],
+        f: impl Fn(&Tx<'_>) -> Result<R, ConflictableTransactionError<A>>,
+    ) -> Result<R, TransactionError<A>> {
+        let handles: Vec<&sled::Tree> = trees.iter().map(|id| self.tree(*id)).collect();
+        let mut taps = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        let committed = handles.as_slice().transaction(|views| {
+            let tx = Tx {
+                ids: trees,
+                views,
+                ops: RefCell::new(Vec::new()),
+            };
+            let result = f(&tx)?;
+            Ok((result, tx.ops.into_inner()))
+        });
+        let (result, ops) = committed?;
+        if !ops.is_empty() {
+            taps.retain(|tap| tap.send(ops.clone()).is_ok());
+        }
+        Ok(result)
+    }
+
+    /// Writes `ops` as one atomic change set (removals and puts that need no read first).
+    pub fn apply(&self, ops: Vec<Op>) -> Result<(), sled::Error> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let mut ids: Vec<TreeId> = ops.iter().map(|op| op.tree).collect();
+        ids.sort();
+        ids.dedup();
+        self.transact(&ids, |tx| {
+            for op in &ops {
+                let tree = tx.tree(op.tree);
+                match &op.value {
+                    Some(value) => tree.insert(&op.key, value.as_slice())?,
+                    None => tree.remove(&op.key)?,
+                };
+            }
+            Ok::<_, ConflictableTransactionError<()>>(())
+        })
+        .map_err(|e| match e {
+            TransactionError::Storage(e) => e,
+            TransactionError::Abort(()) => unreachable!("the closure never aborts"),
+        })
+    }
+
+    /// Removes `key` from `tree` if it still holds `expected`; whether it did.
+    pub fn remove_if(
+        &self,
+        tree: TreeId,
+        key: &[u8],
+        expected: &[u8],
+    ) -> Result<bool, sled::Error> {
+        self.transact(&[tree], |tx| {
+            let t = tx.tree(tree);
+            if t.get(key)?.as_deref() != Some(expected) {
+                return Ok(false);
+            }
+            t.remove(key)?;
+            Ok::<_, ConflictableTransactionError<()>>(true)
+        })
+        .map_err(|e| match e {
+            TransactionError::Storage(e) => e,
+            TransactionError::Abort(()) => unreachable!("the closure never aborts"),
+        })
+    }
+
+    /// A tap that receives every change set committed from now on, and the state trees' content at that
+    /// moment is what a scan started after this call sees or something newer.
+    pub fn tap(&self) -> Tap {
+        let (tx, rx) = channel();
+        self.order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tx);
+        Tap { changes: rx }
+    }
+}
+
+impl<'a> Tx<'a> {
+    /// The tree `id`, which must be one of the trees the transaction was opened over.
+    pub fn tree<'t>(&'t self, id: TreeId) -> TxTree<'t, 'a> {
+        let i = self
+            .ids
+            .iter()
+            .position(|t| *t == id)
+            .unwrap_or_else(|| panic!("tree {} is not part of this transaction", id.name()));
+        TxTree {
+            tx: self,
+            id,
+            view: &self.views[i],
+        }
+    }
+}
+
+impl TxTree<'_, '_> {
+    /// The value of `key`, this transaction's writes included.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> TxResult<Option<sled::IVec>> {
+        self.view.get(key)
+    }
+
+    /// Sets `key` to `value`.
+    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl Into<sled::IVec>) -> TxResult<()> {
+        let value = value.into();
+        self.tx.ops.borrow_mut().push(Op {
+            tree: self.id,
+            key: key.as_ref().to_vec(),
+            value: Some(value.to_vec()),
+        });
+        self.view.insert(key.as_ref(), value)?;
+        Ok(())
+    }
+
+    /// Removes `key`.
+    pub fn remove(&self, key: impl AsRef<[u8]>) -> TxResult<()> {
+        self.tx.ops.borrow_mut().push(Op {
+            tree: self.id,
+            key: key.as_ref().to_vec(),
+            value: None,
+        });
+        self.view.remove(key.as_ref())?;
+        Ok(())
+    }
+
+    /// A fresh id from the database's generator.
+    pub fn generate_id(&self) -> Result<u64, sled::Error> {
+        self.view.generate_id()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writes() -> (tempfile::TempDir, Writes) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let writes = Writes::open(&db).unwrap();
+        (dir, writes)
+    }
+
+    #[test]
+    fn a_tap_sees_committed_change_sets_in_order_and_nothing_aborted() {
+        let (_dir, w) = writes();
+        w.apply(vec![Op {
+            tree: TreeId::Users,
+            key: b"before".to_vec(),
+            value: Some(b"0".to_vec()),
+        }])
+        .unwrap();
+        let tap = w.tap();
+        w.transact(&[TreeId::Users, TreeId::UserIndex], |tx| {
+            tx.tree(TreeId::Users).insert(b"a", b"1".to_vec())?;
+            tx.tree(TreeId::UserIndex).insert(b"i", b"a".to_vec())?;
+            Ok::<_, ConflictableTransactionError<()>>(())
+        })
+        .unwrap();
+        let refused = w.transact(&[TreeId::Users], |tx| {
+            tx.tree(TreeId::Users).insert(b"b", b"2".to_vec())?;
+            Err::<(), _>(ConflictableTransactionError::Abort("no"))
+        });
+        assert!(matches!(refused, Err(TransactionError::Abort("no"))));
+        assert!(w.remove_if(TreeId::Users, b"a", b"1").unwrap());
+        assert!(!w.remove_if(TreeId::Users, b"before", b"other").unwrap());
+        let seen = tap.drain();
+        assert_eq!(
+            seen.len(),
+            2,
+            "the aborted set and the refused removal are not seen"
+        );
+        assert_eq!(
+            seen[0],
+            vec![
+                Op {
+                    tree: TreeId::Users,
+                    key: b"a".to_vec(),
+                    value: Some(b"1".to_vec())
+                },
+                Op {
+                    tree: TreeId::UserIndex,
+                    key: b"i".to_vec(),
+                    value: Some(b"a".to_vec())
+                },
+            ]
+        );
+        assert_eq!(
+            seen[1],
+            vec![Op {
+                tree: TreeId::Users,
+                key: b"a".to_vec(),
+                value: None
+            }]
+        );
+        assert_eq!(w.tree(TreeId::Users).get(b"b").unwrap(), None);
+        assert!(w.tree(TreeId::Users).get(b"before").unwrap().is_some());
+    }
+
+    #[test]
+    fn every_tree_has_a_tag_and_a_name_of_its_own() {
+        for id in TreeId::ALL {
+            assert_eq!(TreeId::from_tag(id as u8), Some(id));
+        }
+        let names: std::collections::HashSet<_> = TreeId::ALL.iter().map(|t| t.name()).collect();
+        assert_eq!(names.len(), TreeId::ALL.len());
+        assert_eq!(TreeId::from_tag(0), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "is not part of this transaction")]
+    fn writing_a_tree_outside_the_transaction_is_a_bug() {
+        let (_dir, w) = writes();
+        let _ = w.transact(&[TreeId::Users], |tx| {
+            tx.tree(TreeId::Revoked).insert(b"x", b"y".to_vec())?;
+            Ok::<_, ConflictableTransactionError<()>>(())
+        });
+    }
+}
