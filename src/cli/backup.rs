@@ -3,11 +3,20 @@
 //! A backup is taken from the running service by default (its internal listener streams
 //! `POST /admin/backup` while it keeps serving), or with `--offline` straight from a stopped service's data
 //! dir. It is written to `<FILE>.partial`, synced, read back whole (format and checksum), and only then
-//! renamed to `FILE`: a file under the final name is a complete backup. The file carries no keys; a restore
-//! needs the deployment's secrets, given as for `serve` (`DIGIT_USER_*` or `*_FILE`) — never generated.
+//! renamed to `FILE`: a file under the final name is a complete backup.
+//!
+//! Keys: by default the file carries none, and a restore needs the deployment's secrets, given as for
+//! `serve` (`DIGIT_USER_*` or `*_FILE`) — never generated. With `--with-keys` the file starts with the
+//! secrets wrapped under a passphrase the operator types ([`WrappedSecrets`]); a restore that finds no
+//! secrets of its own asks for the passphrase, restores with those keys and installs them into the data dir.
+//!
+//! ```text
+//! [ "digit-user backup keys 1\n", u32 length, WrappedSecrets JSON ]   only with --with-keys
+//! the backup stream (actors::store::backup::format)
+//! ```
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -19,13 +28,32 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::{BackupArgs, RestoreArgs};
 use crate::config::{ProcessEnv, Settings};
 use crate::http::admin::BACKUP_ENTRIES_HEADER;
-use crate::secrets::Secrets;
+use crate::secrets::wrap::{MIN_PASSPHRASE, WrappedSecrets};
+use crate::secrets::{SecretError, Secrets};
+
+const KEYS_MAGIC: &[u8] = b"digit-user backup keys 1\n";
 
 /// Takes a backup into `args.to`; one line saying what it holds.
 pub fn backup(args: &BackupArgs, settings: &Settings) -> anyhow::Result<String> {
     let partial = partial_path(&args.to);
+    let keys = if args.with_keys {
+        let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false)
+            .context("--with-keys needs the deployment's secrets (DIGIT_USER_* or *_FILE)")?;
+        let passphrase = read_passphrase(true)?;
+        Some(WrappedSecrets::wrap(&secrets, &passphrase)?)
+    } else {
+        None
+    };
+    let mut out = File::create(&partial).context("creating the backup file")?;
+    if let Some(wrapped) = &keys {
+        let json = serde_json::to_vec(wrapped)?;
+        out.write_all(KEYS_MAGIC)?;
+        out.write_all(&(json.len() as u32).to_be_bytes())?;
+        out.write_all(&json)?;
+    }
+    let out = BufWriter::new(out);
     let result = if args.offline {
-        offline(&partial, settings)
+        offline(out, settings)
     } else {
         let url = args.url.clone().unwrap_or_else(|| {
             format!(
@@ -37,11 +65,11 @@ pub fn backup(args: &BackupArgs, settings: &Settings) -> anyhow::Result<String> 
                     .replace("[::]", "[::1]")
             )
         });
-        online(&partial, &url)
+        online(out, &url)
     };
     let entries = result
         .and_then(|()| {
-            let (_, entries) = check_file(&partial)?;
+            let (_, entries, _) = check_file(&partial)?;
             std::fs::rename(&partial, &args.to).context("renaming the finished backup")?;
             sync_parent(&args.to)?;
             Ok(entries)
@@ -49,28 +77,52 @@ pub fn backup(args: &BackupArgs, settings: &Settings) -> anyhow::Result<String> 
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&partial);
         })?;
+    let carries = match keys {
+        Some(_) => "with the keys, wrapped under your passphrase",
+        None => "without keys: keep the deployment's secrets to restore it",
+    };
     Ok(format!(
-        "backup {}: {entries} entries, checked (sealed; keep the deployment's secrets to restore it)",
+        "backup {}: {entries} entries, checked, sealed, {carries}",
         args.to.display()
     ))
 }
 
 /// Restores `args.from` into the (empty) data dir; one line saying what it restored.
 pub fn restore(args: &RestoreArgs, settings: &Settings) -> anyhow::Result<String> {
-    let (header, entries) = check_file(&args.from)?;
-    let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false)
-        .context(
-            "a restore needs the secrets of the deployment the backup came from (DIGIT_USER_* or *_FILE)",
-        )?;
-    let file = File::open(&args.from).with_context(|| args.from.display().to_string())?;
+    let (header, entries, wrapped) = check_file(&args.from)?;
+    let (secrets, from_file) =
+        match Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false) {
+            Ok(secrets) => (secrets, false),
+            Err(SecretError::Missing(_)) if wrapped.is_some() => {
+                let passphrase = read_passphrase(false)?;
+                let wrapped = wrapped.as_ref().expect("matched");
+                (wrapped.unwrap(&passphrase)?, true)
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(
+                    "a restore needs the secrets of the deployment the backup came from \
+                     (DIGIT_USER_* or *_FILE), or a backup taken --with-keys",
+                ));
+            }
+        };
+    let mut input = BufReader::with_capacity(
+        1 << 20,
+        File::open(&args.from).with_context(|| args.from.display().to_string())?,
+    );
+    read_envelope(&mut input)?;
     let bar = entries_bar(entries, "restoring");
     let summary = Store::restore(
         &settings.store_options(),
         secrets.store_keys(),
-        BufReader::with_capacity(1 << 20, file),
+        input,
         |done, _| bar.set_position(done),
     )?;
     bar.finish_and_clear();
+    if from_file {
+        secrets
+            .install(&settings.storage.data_dir)
+            .context("installing the backup's keys into the data dir")?;
+    }
     Ok(format!(
         "restored {} entries of a backup from {} into {}",
         summary.entries,
@@ -81,7 +133,7 @@ pub fn restore(args: &RestoreArgs, settings: &Settings) -> anyhow::Result<String
     ))
 }
 
-fn online(partial: &Path, url: &str) -> anyhow::Result<()> {
+fn online(mut out: BufWriter<File>, url: &str) -> anyhow::Result<()> {
     let endpoint = format!("{}/admin/backup", url.trim_end_matches('/'));
     actix_web::rt::System::new().block_on(async {
         let mut response = reqwest::Client::new()
@@ -107,7 +159,6 @@ fn online(partial: &Path, url: &str) -> anyhow::Result<()> {
         if let Some(total) = total {
             bar.set_message(format!("of about {total} entries"));
         }
-        let mut out = BufWriter::new(File::create(partial).context("creating the backup file")?);
         while let Some(chunk) = response
             .chunk()
             .await
@@ -121,12 +172,11 @@ fn online(partial: &Path, url: &str) -> anyhow::Result<()> {
     })
 }
 
-fn offline(partial: &Path, settings: &Settings) -> anyhow::Result<()> {
+fn offline(out: BufWriter<File>, settings: &Settings) -> anyhow::Result<()> {
     let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false)?;
     let store = Store::open(&settings.store_options(), secrets.store_keys())
         .context("opening the data dir (while the service runs, leave out --offline)")?;
     let bar = entries_bar(store.state_entries(), "backing up");
-    let out = BufWriter::new(File::create(partial).context("creating the backup file")?);
     let (out, _) = store.backup(out, Clock::System.now_ms(), |done, _| {
         bar.set_position(done)
     })?;
@@ -134,17 +184,67 @@ fn offline(partial: &Path, settings: &Settings) -> anyhow::Result<()> {
     finish_file(out)
 }
 
-/// Reads the whole file back: format, entry count and checksum. Returns the header and the entry count.
-fn check_file(path: &Path) -> anyhow::Result<(actors::store::BackupHeader, u64)> {
+/// Reads the whole file back: keys envelope, format, entry count and checksum. Returns the header, the
+/// entry count and the wrapped keys, if the file carries them.
+fn check_file(
+    path: &Path,
+) -> anyhow::Result<(actors::store::BackupHeader, u64, Option<WrappedSecrets>)> {
     let file = File::open(path).with_context(|| path.display().to_string())?;
     let bar = ProgressBar::new(file.metadata().map(|m| m.len()).unwrap_or(0)).with_style(
         ProgressStyle::with_template("checking {bar:30} {bytes}/{total_bytes}")
             .expect("a valid template"),
     );
-    let checked = verify_backup(bar.wrap_read(BufReader::with_capacity(1 << 20, file)))
-        .with_context(|| format!("{} is not a whole backup", path.display()))?;
+    let mut input = BufReader::with_capacity(1 << 20, bar.wrap_read(file));
+    let not_whole = || format!("{} is not a whole backup", path.display());
+    let keys = read_envelope(&mut input).with_context(not_whole)?;
+    let (header, entries) = verify_backup(input).with_context(not_whole)?;
     bar.finish_and_clear();
-    Ok(checked)
+    Ok((header, entries, keys))
+}
+
+/// Reads the keys envelope at the start of a backup file, if there is one, leaving `input` at the backup.
+fn read_envelope<R: Read>(input: &mut BufReader<R>) -> anyhow::Result<Option<WrappedSecrets>> {
+    if !input.fill_buf()?.starts_with(KEYS_MAGIC) {
+        return Ok(None);
+    }
+    input.consume(KEYS_MAGIC.len());
+    let mut len = [0u8; 4];
+    input.read_exact(&mut len)?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > 1 << 20 {
+        bail!("the keys envelope is {len} bytes long");
+    }
+    let mut json = vec![0u8; len];
+    input.read_exact(&mut json)?;
+    Ok(Some(
+        serde_json::from_slice(&json).context("the keys envelope")?,
+    ))
+}
+
+/// The passphrase from standard input when it is piped, else typed (twice when `confirm`).
+fn read_passphrase(confirm: bool) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    let stdin = std::io::stdin();
+    let passphrase = if stdin.is_terminal() {
+        let first = zeroize::Zeroizing::new(rpassword::prompt_password("backup passphrase: ")?);
+        if confirm {
+            let again = zeroize::Zeroizing::new(rpassword::prompt_password("again: ")?);
+            if *first != *again {
+                bail!("the two passphrases differ");
+            }
+        }
+        first
+    } else {
+        let mut line = zeroize::Zeroizing::new(String::new());
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("reading the passphrase from standard input")?;
+        zeroize::Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned())
+    };
+    if passphrase.chars().count() < MIN_PASSPHRASE {
+        bail!("the passphrase must have at least {MIN_PASSPHRASE} characters");
+    }
+    Ok(passphrase)
 }
 
 fn entries_bar(total: u64, what: &str) -> ProgressBar {

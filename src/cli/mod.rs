@@ -91,7 +91,8 @@ pub enum AdminCommand {
     /// carries none: keep the secrets to restore it.
     Backup(BackupArgs),
     /// Restore a backup into an empty data dir, with the secrets of the deployment it came from (given as
-    /// for serve: DIGIT_USER_* or *_FILE; never generated).
+    /// for serve: DIGIT_USER_* or *_FILE; never generated), or — for a backup taken --with-keys — with the
+    /// keys it carries, opened by the passphrase and installed into the data dir.
     Restore(RestoreArgs),
     /// The OTP message catalogs.
     #[command(subcommand)]
@@ -113,6 +114,10 @@ pub struct BackupArgs {
     /// Read the data dir of a stopped service instead of asking the running one.
     #[arg(long)]
     pub offline: bool,
+    /// Put the deployment's secrets into the file, wrapped under a passphrase (read from standard input
+    /// when piped, else typed twice; at least 12 characters).
+    #[arg(long)]
+    pub with_keys: bool,
     /// Configuration, data dir (for --offline) and secrets.
     #[command(flatten)]
     pub serve: ServeArgs,

@@ -88,6 +88,29 @@ fn admin(args: &[&str], data_dir: &Path, env: &HashMap<&str, String>) -> Output 
         .unwrap()
 }
 
+/// [`admin`] with `input` piped to standard input (a passphrase).
+fn admin_piped(args: &[&str], data_dir: &Path, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_digit-user"))
+        .arg("admin")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("DIGIT_USER__LOG__LEVEL", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn said(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
@@ -224,12 +247,51 @@ fn a_backup_under_write_load_restores_every_write_acknowledged_before_it_began()
     );
     assert!(!damaged_dir.join("db").exists());
 
-    // a stopped service's data dir, offline
+    // a stopped service's data dir, offline, with its keys wrapped under a passphrase
     let offline = source.path().join("offline.backup");
-    let out = admin(
-        &["backup", "--offline", "--to", offline.to_str().unwrap()],
+    let out = admin_piped(
+        &[
+            "backup",
+            "--offline",
+            "--with-keys",
+            "--to",
+            offline.to_str().unwrap(),
+        ],
         source.path(),
-        &HashMap::new(),
+        "a long passphrase\n",
     );
     assert!(out.status.success(), "{}", said(&out));
+    assert!(said(&out).contains("with the keys"), "{}", said(&out));
+    let raw = std::fs::read(&offline).unwrap();
+    for key in keys.values() {
+        let needle = key.split(':').next_back().unwrap().as_bytes();
+        assert!(
+            !raw.windows(needle.len()).any(|w| w == needle),
+            "a key in clear"
+        );
+    }
+    let wrong_dir = target.path().join("wrong-passphrase");
+    let wrong = admin_piped(
+        &["restore", "--from", offline.to_str().unwrap()],
+        &wrong_dir,
+        "not the passphrase\n",
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        said(&wrong).contains("passphrase does not open"),
+        "{}",
+        said(&wrong)
+    );
+    assert!(!wrong_dir.join("db").exists() && !wrong_dir.join("secrets").exists());
+    let keyed = target.path().join("keyed");
+    let out = admin_piped(
+        &["restore", "--from", offline.to_str().unwrap()],
+        &keyed,
+        "a long passphrase\n",
+    );
+    assert!(out.status.success(), "{}", said(&out));
+    // no keys from outside: the service finds the installed ones
+    let app = Process::start(&keyed, &lockout).unwrap();
+    assert!(user_names(&app.base).contains(&"EMP-3".to_owned()));
+    assert_eq!(login(&app.base, "EMP-3", "Abcdef1@").0, 200);
 }

@@ -19,6 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::config::EnvSource;
 
+pub mod wrap;
+
 /// One secret: its environment variable and its file name in the data dir.
 #[derive(Debug, Clone, Copy)]
 pub struct SecretName {
@@ -134,6 +136,55 @@ impl Secrets {
     /// The blind indexer.
     pub fn blind_indexer(&self) -> BlindIndexer {
         BlindIndexer::new(&self.blind_index)
+    }
+
+    /// Every secret as the text its variable takes (`DIGIT_USER_*`), to hand to another place.
+    pub fn texts(&self) -> Vec<(SecretName, Zeroizing<String>)> {
+        let sealing = self
+            .sealing
+            .iter()
+            .map(|(id, key)| format!("{id}:{}", STANDARD.encode(key)))
+            .collect::<Vec<_>>()
+            .join(",");
+        vec![
+            (SEALING_KEYS, Zeroizing::new(sealing)),
+            (
+                BLIND_INDEX_KEY,
+                Zeroizing::new(STANDARD.encode(*self.blind_index)),
+            ),
+            (TOKEN_KEY, Zeroizing::new(STANDARD.encode(*self.token))),
+            (
+                OTP_PEPPER,
+                Zeroizing::new(STANDARD.encode(*self.otp_pepper)),
+            ),
+        ]
+    }
+
+    /// Writes these secrets into `<data_dir>/secrets/`, as a first start writes generated ones (directory
+    /// 0700, files 0600); refuses to replace a file that is there.
+    pub fn install(&self, data_dir: &Path) -> Result<(), SecretError> {
+        for (name, text) in self.texts() {
+            let dir = data_dir.join("secrets");
+            let path = dir.join(name.file);
+            let io = |path: &Path, source| SecretError::Io {
+                var: name.var,
+                path: path.to_owned(),
+                source,
+            };
+            fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| io(&dir, e))?;
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| io(&path, e))?;
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| io(&path, e))?;
+        }
+        Ok(())
     }
 
     /// The keys the store seals and indexes with.
