@@ -29,6 +29,18 @@ pub fn store_with_keys(dir: &Path, seal: u8, blind: u8) -> Result<Store, StoreEr
     Store::open(&opts, keys)
 }
 
+/// Every entry of every state tree, as stored: two stores with equal contents hold the same state.
+pub fn contents(store: &Store) -> std::collections::BTreeMap<(u8, Vec<u8>), Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for tree in crate::store::TreeId::ALL {
+        for kv in store.writes.tree(tree).iter() {
+            let (k, v) = kv.expect("a readable tree");
+            out.insert((tree as u8, k.to_vec()), v.to_vec());
+        }
+    }
+    out
+}
+
 /// A store under `dir` with the test keys (`[1; 32]`, `[2; 32]`), shared.
 pub fn open_store(dir: &Path) -> Arc<Store> {
     Arc::new(store_with_keys(dir, 1, 2).expect("open the test store"))

@@ -2,6 +2,7 @@
 //! view of the journal partitions it serves (README "Data and durability"). It lands in steps; today: its
 //! topics ([`topics`]), created or checked by `digit-user admin journal check`.
 
+pub mod log;
 pub mod topics;
 
 use crate::config::Settings;

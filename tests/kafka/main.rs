@@ -6,6 +6,7 @@
 mod helpers;
 
 mod broker;
+mod journal_log;
 mod journal_topics;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

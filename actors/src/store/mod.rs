@@ -8,6 +8,7 @@ mod backup;
 mod commit;
 mod disk_sync;
 mod ids;
+pub mod journal;
 mod lock;
 pub mod logins;
 pub mod otp;
@@ -128,7 +129,7 @@ pub struct StoreKeys {
 pub struct Store {
     db: sled::Db,
     blind_fingerprint: [u8; crate::seal::BLIND_LEN],
-    writes: Writes,
+    pub(crate) writes: Writes,
     ids: std::sync::Arc<Ids>,
     commit: GroupCommit,
     keyring: std::sync::Arc<Keyring>,
@@ -193,6 +194,11 @@ impl Store {
             logins,
             _flusher: flusher,
         })
+    }
+
+    /// A tap on the write path: every change set committed from now on, in commit order.
+    pub fn tap(&self) -> Tap {
+        self.writes.tap()
     }
 
     /// The user registry.

@@ -156,15 +156,39 @@ impl Writes {
         trees: &[TreeId],
         f: impl Fn(&Tx<'_>) -> Result<R, ConflictableTransactionError<A>>,
     ) -> Result<R, TransactionError<A>> {
-        let handles: Vec<&sled::Tree> = trees.iter().map(|id| self.tree(*id)).collect();
+        self.run(trees, None, |tx, _| f(tx))
+    }
+
+    /// [`transact`](Self::transact) with a tree of the data dir's own bookkeeping (not state: neither
+    /// recorded nor tapped) written in the same transaction, e.g. the journal offset a change set brings
+    /// the store to.
+    pub fn transact_with<R, A>(
+        &self,
+        trees: &[TreeId],
+        local: &sled::Tree,
+        f: impl Fn(&Tx<'_>, &TransactionalTree) -> Result<R, ConflictableTransactionError<A>>,
+    ) -> Result<R, TransactionError<A>> {
+        self.run(trees, Some(local), |tx, view| {
+            f(tx, view.expect("the local tree is part of the transaction"))
+        })
+    }
+
+    fn run<R, A>(
+        &self,
+        trees: &[TreeId],
+        local: Option<&sled::Tree>,
+        f: impl Fn(&Tx<'_>, Option<&TransactionalTree>) -> Result<R, ConflictableTransactionError<A>>,
+    ) -> Result<R, TransactionError<A>> {
+        let mut handles: Vec<&sled::Tree> = trees.iter().map(|id| self.tree(*id)).collect();
+        handles.extend(local);
         let mut taps = self.order.lock().unwrap_or_else(|e| e.into_inner());
         let committed = handles.as_slice().transaction(|views| {
             let tx = Tx {
                 ids: trees,
-                views,
+                views: &views[..trees.len()],
                 ops: RefCell::new(Vec::new()),
             };
-            let result = f(&tx)?;
+            let result = f(&tx, views.get(trees.len()))?;
             Ok((result, tx.ops.into_inner()))
         });
         let (result, ops) = committed?;

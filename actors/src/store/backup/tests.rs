@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::mpsc;
 
@@ -6,7 +5,7 @@ use super::*;
 use crate::domain::lockout::LockoutState;
 use crate::seal::{BlindIndexer, KEY_LEN, Keyring};
 use crate::store::logins::Family;
-use crate::testing::{employee, open_store, stored_employee};
+use crate::testing::{contents, employee, open_store, stored_employee};
 
 fn options(dir: &std::path::Path) -> StoreOptions {
     StoreOptions {
@@ -24,18 +23,6 @@ fn keys(seal: u8, blind: u8) -> StoreKeys {
         keyring: Keyring::new(&[(1, [seal; KEY_LEN])]).unwrap(),
         blind: BlindIndexer::new(&[blind; KEY_LEN]),
     }
-}
-
-/// Every state tree's entries.
-fn contents(store: &Store) -> BTreeMap<(u8, Vec<u8>), Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for tree in TreeId::ALL {
-        for kv in store.writes.tree(tree).iter() {
-            let (k, v) = kv.unwrap();
-            out.insert((tree as u8, k.to_vec()), v.to_vec());
-        }
-    }
-    out
 }
 
 fn take_backup(store: &Store) -> (Vec<u8>, BackupSummary) {

@@ -1,0 +1,193 @@
+//! The journal's records and their replay into the store, independent of Kafka.
+//!
+//! A change set (the ops of one transaction of [`Writes`](super::Writes)) becomes one journal message per
+//! op, all in the Kafka partition of the change set's home partition. A message's key is the stored key
+//! (tree tag ‖ key), so log compaction keeps each key's latest value; its value is the stored value (sealed
+//! as at rest) or none, a tombstone. Two headers tie the messages of a change set together: `cs`, an id
+//! shared by them, and `end` on the last one.
+//!
+//! Replay applies change sets whole. Messages of one change set are buffered until its `end`. Compaction may
+//! remove a change set's last message (a later write of the same key superseded it): when a message of
+//! another change set arrives while one is buffered, the buffered one was complete and is applied. A
+//! change set whose messages stop without an `end` at the very end of the log is a produce that failed
+//! midway (the producer is idempotent, so what landed is a prefix): it was never acknowledged, so replay
+//! does not apply it and hands it back ([`Replay::finish`]) — the owner appends its undo (the keys' values
+//! before it, [`Store::pre_images`]) before it takes a write, so every later reader applies the prefix and
+//! at once its undo. Each applied change set records the offset of its last message in the same
+//! transaction, so a replay resumes where the store stands.
+
+use sled::transaction::ConflictableTransactionError;
+
+use super::writes::{Op, TreeId};
+use super::{Store, StoreError, storage_error};
+
+/// Header naming a message's change set.
+pub const CHANGE_SET_HEADER: &str = "cs";
+/// Header marking the last message of a change set.
+pub const END_HEADER: &str = "end";
+
+const OFFSETS: &str = "journal_offsets";
+
+/// One message of the journal, as produced and as consumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalMessage {
+    /// Tree tag ‖ stored key.
+    pub key: Vec<u8>,
+    /// The stored value; `None` = removed (a tombstone).
+    pub value: Option<Vec<u8>>,
+    /// The change set it belongs to.
+    pub change_set: u64,
+    /// Whether it is the change set's last message.
+    pub end: bool,
+}
+
+/// Why a message is not a journal record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The key names no state tree.
+    #[error("journal message at offset {0}: its key names no state tree")]
+    UnknownTree(i64),
+}
+
+/// The messages of one change set, in order.
+pub fn encode(change_set: u64, ops: &[Op]) -> Vec<JournalMessage> {
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| JournalMessage {
+            key: [&[op.tree as u8][..], &op.key].concat(),
+            value: op.value.clone(),
+            change_set,
+            end: i + 1 == ops.len(),
+        })
+        .collect()
+}
+
+fn decode(offset: i64, message: &JournalMessage) -> Result<Op, RecordError> {
+    let (tag, key) = message
+        .key
+        .split_first()
+        .ok_or(RecordError::UnknownTree(offset))?;
+    Ok(Op {
+        tree: TreeId::from_tag(*tag).ok_or(RecordError::UnknownTree(offset))?,
+        key: key.to_vec(),
+        value: message.value.clone(),
+    })
+}
+
+/// A change set ready to apply: its ops and the offset of its last message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Complete {
+    /// The ops, in order.
+    pub ops: Vec<Op>,
+    /// Offset of its last message.
+    pub offset: i64,
+}
+
+/// A change set whose messages stopped without an `end` at the end of the log: never acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    /// The ops that landed.
+    pub ops: Vec<Op>,
+    /// Offset of the last of them.
+    pub offset: i64,
+}
+
+/// Replay of one partition's messages, in offset order.
+#[derive(Debug, Default)]
+pub struct Replay {
+    pending: Option<(u64, Vec<Op>, i64)>,
+}
+
+impl Replay {
+    /// Takes the message at `offset`; returns the change sets it completes (at most two: a buffered one
+    /// whose end was compacted away, and this one).
+    pub fn feed(
+        &mut self,
+        offset: i64,
+        message: &JournalMessage,
+    ) -> Result<Vec<Complete>, RecordError> {
+        let op = decode(offset, message)?;
+        let mut done = Vec::new();
+        match &mut self.pending {
+            Some((cs, ops, last)) if *cs == message.change_set => {
+                ops.push(op);
+                *last = offset;
+            }
+            _ => {
+                if let Some((_, ops, last)) = self.pending.take() {
+                    done.push(Complete { ops, offset: last });
+                }
+                self.pending = Some((message.change_set, vec![op], offset));
+            }
+        }
+        if message.end
+            && let Some((_, ops, last)) = self.pending.take()
+        {
+            done.push(Complete { ops, offset: last });
+        }
+        Ok(done)
+    }
+
+    /// The end of the log was reached: the change set left buffered, if any, never finished.
+    pub fn finish(self) -> Option<Unfinished> {
+        self.pending
+            .map(|(_, ops, offset)| Unfinished { ops, offset })
+    }
+}
+
+impl Store {
+    /// The offset of the last journal message applied for `partition`, if any.
+    pub fn applied_offset(&self, partition: u16) -> Result<Option<i64>, StoreError> {
+        let offsets = self.db.open_tree(OFFSETS)?;
+        Ok(match offsets.get(partition.to_be_bytes())? {
+            Some(raw) => Some(i64::from_be_bytes(
+                raw.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("journal offset".into()))?,
+            )),
+            None => None,
+        })
+    }
+
+    /// Applies a change set read from `partition`'s journal, recording `offset` with it atomically.
+    pub fn apply_journaled(&self, partition: u16, change: &Complete) -> Result<(), StoreError> {
+        let offsets = self.db.open_tree(OFFSETS)?;
+        let mut trees: Vec<TreeId> = change.ops.iter().map(|op| op.tree).collect();
+        trees.sort();
+        trees.dedup();
+        let key = partition.to_be_bytes();
+        let value = change.offset.to_be_bytes();
+        self.writes
+            .transact_with(&trees, &offsets, |tx, offsets| {
+                for op in &change.ops {
+                    let tree = tx.tree(op.tree);
+                    match &op.value {
+                        Some(v) => tree.insert(&op.key, v.as_slice())?,
+                        None => tree.remove(&op.key)?,
+                    }
+                }
+                offsets.insert(&key, &value)?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(storage_error)
+    }
+
+    /// The ops that put back what `ops` overwrote: each key's value here now (or its removal).
+    pub fn pre_images(&self, ops: &[Op]) -> Result<Vec<Op>, StoreError> {
+        let mut undo: Vec<Op> = Vec::with_capacity(ops.len());
+        for op in ops {
+            if undo.iter().any(|u| u.tree == op.tree && u.key == op.key) {
+                continue;
+            }
+            undo.push(Op {
+                tree: op.tree,
+                key: op.key.clone(),
+                value: self.writes.tree(op.tree).get(&op.key)?.map(|v| v.to_vec()),
+            });
+        }
+        Ok(undo)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::domain::lockout::LockoutState;
+use crate::store::writes::Tap;
+use crate::testing::{contents, open_store, stored_employee};
+
+/// A source store after users, an update, a lock and its clearing, and the journal its change sets make.
+async fn journaled_source() -> (
+    tempfile::TempDir,
+    std::sync::Arc<Store>,
+    Vec<JournalMessage>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let tap: Tap = store.writes.tap();
+    let mut uuids = Vec::new();
+    for i in 0..4 {
+        uuids.push(stored_employee(&store, &format!("EMP{i}")).await.uuid);
+    }
+    store
+        .users()
+        .update(&uuids[1], None, 5, |old| {
+            let mut new = old.clone();
+            new.user_name = "RENAMED".into();
+            Ok::<_, ()>(new)
+        })
+        .await
+        .unwrap();
+    let locked = LockoutState {
+        locked_until: Some(99),
+        ..LockoutState::default()
+    };
+    store
+        .logins()
+        .save_lockout(&uuids[2], &locked)
+        .await
+        .unwrap();
+    store
+        .logins()
+        .save_lockout(&uuids[3], &locked)
+        .await
+        .unwrap();
+    store
+        .logins()
+        .save_lockout(&uuids[3], &LockoutState::default())
+        .await
+        .unwrap();
+    let log = tap
+        .drain()
+        .iter()
+        .enumerate()
+        .flat_map(|(i, ops)| encode(1000 + i as u64, ops))
+        .collect();
+    (dir, store, log)
+}
+
+/// Replays `log` (offsets are positions) into `store`; returns what was left unfinished.
+fn replay(store: &Store, log: &[(i64, JournalMessage)]) -> Option<Unfinished> {
+    let mut replay = Replay::default();
+    for (offset, message) in log {
+        for change in replay.feed(*offset, message).unwrap() {
+            store.apply_journaled(7, &change).unwrap();
+        }
+    }
+    replay.finish()
+}
+
+fn numbered(log: Vec<JournalMessage>) -> Vec<(i64, JournalMessage)> {
+    log.into_iter()
+        .enumerate()
+        .map(|(i, m)| (i as i64, m))
+        .collect()
+}
+
+/// What log compaction leaves: each key's latest message, in log order.
+fn compacted(log: &[(i64, JournalMessage)]) -> Vec<(i64, JournalMessage)> {
+    let latest: BTreeMap<&[u8], i64> = log.iter().map(|(o, m)| (m.key.as_slice(), *o)).collect();
+    log.iter()
+        .filter(|(o, m)| latest[m.key.as_slice()] == *o)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_replayed_journal_rebuilds_the_store_whole_and_records_where_it_stands() {
+    let (_dir, source, log) = journaled_source().await;
+    let log = numbered(log);
+    let target_dir = tempfile::tempdir().unwrap();
+    let target = open_store(target_dir.path());
+    assert_eq!(replay(&target, &log), None);
+    assert_eq!(contents(&target), contents(&source));
+    assert_eq!(
+        target.applied_offset(7).unwrap(),
+        Some(log.len() as i64 - 1)
+    );
+    assert_eq!(target.applied_offset(8).unwrap(), None);
+    assert!(
+        target
+            .logins()
+            .lockout(
+                &target
+                    .users()
+                    .get_unique(
+                        &crate::domain::TenantId::parse("pb.amritsar").unwrap(),
+                        crate::domain::UserType::Employee,
+                        "EMP2"
+                    )
+                    .unwrap()
+                    .unwrap()
+                    .uuid
+            )
+            .unwrap()
+            .locked_until
+            .is_some(),
+        "the lock came back"
+    );
+}
+
+#[tokio::test]
+async fn a_compacted_journal_rebuilds_the_same_store() {
+    let (_dir, source, log) = journaled_source().await;
+    let log = numbered(log);
+    let compact = compacted(&log);
+    assert!(compact.len() < log.len(), "compaction removed something");
+    assert!(
+        compact.iter().filter(|(_, m)| m.end).count() < log.iter().filter(|(_, m)| m.end).count(),
+        "some change sets lost their last message"
+    );
+    let target_dir = tempfile::tempdir().unwrap();
+    let target = open_store(target_dir.path());
+    assert_eq!(replay(&target, &compact), None);
+    assert_eq!(contents(&target), contents(&source));
+}
+
+#[tokio::test]
+async fn a_change_set_cut_off_at_the_end_is_not_applied_and_its_undo_cancels_it() {
+    let (_dir, source, mut log) = journaled_source().await;
+    let before = contents(&source);
+    // a registration whose produce failed after two of its messages landed
+    let dir = tempfile::tempdir().unwrap();
+    let other = open_store(dir.path());
+    let tap = other.writes.tap();
+    stored_employee(&other, "LATE").await;
+    let late = tap.drain().remove(0);
+    assert!(late.len() > 2);
+    log.extend(encode(9999, &late).into_iter().take(2));
+    let log = numbered(log);
+
+    let target_dir = tempfile::tempdir().unwrap();
+    let target = open_store(target_dir.path());
+    let unfinished = replay(&target, &log).expect("the cut-off change set");
+    assert_eq!(unfinished.ops, late[..2].to_vec());
+    assert_eq!(contents(&target), before, "nothing of it applied");
+
+    // the owner appends the undo; every later reader, compacted or not, ends where the store stands
+    let undo = target.pre_images(&unfinished.ops).unwrap();
+    let mut repaired: Vec<JournalMessage> = log.into_iter().map(|(_, m)| m).collect();
+    repaired.extend(encode(10_000, &undo));
+    let repaired = numbered(repaired);
+    for view in [repaired.clone(), compacted(&repaired)] {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = open_store(dir.path());
+        assert_eq!(replay(&fresh, &view), None);
+        assert_eq!(contents(&fresh), before);
+    }
+}
+
+#[test]
+fn a_message_naming_no_tree_is_an_error() {
+    let mut replay = Replay::default();
+    let bad = JournalMessage {
+        key: vec![0, 1, 2],
+        value: None,
+        change_set: 1,
+        end: true,
+    };
+    assert_eq!(replay.feed(42, &bad), Err(RecordError::UnknownTree(42)));
+}
