@@ -24,7 +24,7 @@ use service::{Api, Service, citizen_mobile, seed};
 #[derive(Parser, Debug)]
 #[command(about = "digit-user load generator")]
 struct Args {
-    /// `all`, or one of: details, search_uuid, otp_send, otp_validate, login_password, login_otp, refresh,
+    /// `all`, or one of: details, search_uuid, otp_send, create_user, otp_validate, login_password, login_otp, refresh,
     /// mixed, memory_sessions.
     #[arg(long, default_value = "all")]
     scenario: String,
@@ -105,10 +105,11 @@ struct Baselines {
     fsync: f64,
 }
 
-const ALL: [&str; 9] = [
+const ALL: [&str; 10] = [
     "details",
     "search_uuid",
     "otp_send",
+    "create_user",
     "otp_validate",
     "login_password",
     "login_otp",
@@ -239,6 +240,26 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                     }
                 })).await;
                 report(scenario, &o, c, ("baseline_fsync", base.fsync), json!({}))
+            }
+            "create_user" => {
+                // no password: a write of the user, its index entries and nothing for argon2
+                let o = drive(c, d, step(move |n| {
+                    let api = api2.clone();
+                    async move {
+                        let (status, body) = api.post(&api.public, "/user/users/_createnovalidate",
+                            &json!({"user": {"userName": format!("LOAD-{n}"), "name": "Load User",
+                                "mobileNumber": "9876543210", "type": "EMPLOYEE", "tenantId": "pb.amritsar",
+                                "active": true, "roles": [{"code": "EMPLOYEE"}]}})).await?;
+                        expect(status, 200, "create", &body)
+                    }
+                })).await;
+                report(
+                    scenario,
+                    &o,
+                    c,
+                    ("baseline_fsync", base.fsync),
+                    json!({"note": "employees without a password: user, index entries, one flush"}),
+                )
             }
             "otp_validate" => {
                 let o = drive(c, d, step(move |n| {
