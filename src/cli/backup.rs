@@ -177,9 +177,15 @@ fn offline(out: BufWriter<File>, settings: &Settings) -> anyhow::Result<()> {
     let store = Store::open(&settings.store_options(), secrets.store_keys())
         .context("opening the data dir (while the service runs, leave out --offline)")?;
     let bar = entries_bar(store.state_entries(), "backing up");
-    let (out, _) = store.backup(out, Clock::System.now_ms(), |done, _| {
-        bar.set_position(done)
-    })?;
+    let max_changes = settings.storage.backup_max_changes;
+    let slot = store.reserve_backup()?;
+    let (out, _) = store.backup(
+        &slot,
+        out,
+        Clock::System.now_ms(),
+        max_changes,
+        |done, _| bar.set_position(done),
+    )?;
     bar.finish_and_clear();
     finish_file(out)
 }

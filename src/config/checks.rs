@@ -164,6 +164,9 @@ impl Settings {
             ));
         }
         self.check_journal().map_err(ConfigError::Range)?;
+        if self.storage.backup_max_changes == 0 {
+            return fail("storage.backup_max_changes must be at least 1");
+        }
         if self.hasher.queue == 0 {
             return fail("hasher.queue must be at least 1");
         }

@@ -47,6 +47,8 @@ pub struct StorageSettings {
     pub flush_every_ms: u64,
     /// Writers waiting for a flush at most.
     pub commit_queue: usize,
+    /// Change sets a running backup may hold in memory.
+    pub backup_max_changes: usize,
 }
 
 /// Logging.

@@ -34,10 +34,16 @@ pub const BACKUP_ENTRIES_HEADER: &str = "x-digit-user-backup-entries";
 
 /// `POST /admin/backup` (internal listener only): a backup of the state while the service keeps serving
 /// (`actors::store::Store::backup`), streamed as it is written; what `digit-user admin backup` saves. A
-/// backup that fails midway ends the stream without its trailer, which the reader refuses.
+/// backup that fails midway ends the stream without its trailer, which the reader refuses. One at a time: a
+/// second while one runs gets 409.
 pub async fn backup(state: web::Data<AppState>) -> HttpResponse {
     let store = state.registry.store().clone();
+    let slot = match store.reserve_backup() {
+        Ok(slot) => slot,
+        Err(e) => return HttpResponse::Conflict().body(e.to_string()),
+    };
     let now = state.login.sessions().now_ms();
+    let max_changes = state.settings.storage.backup_max_changes;
     let counted = store.clone();
     // counting walks every tree: off the worker
     let entries = web::block(move || counted.state_entries())
@@ -46,7 +52,7 @@ pub async fn backup(state: web::Data<AppState>) -> HttpResponse {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(16);
     actix_web::rt::task::spawn_blocking(move || {
         let out = io::BufWriter::with_capacity(64 << 10, ChannelWriter(tx.clone()));
-        match store.backup(out, now, |_, _| {}) {
+        match store.backup(&slot, out, now, max_changes, |_, _| {}) {
             Ok((_, summary)) => tracing::info!(
                 entries = summary.entries,
                 during = summary.during,

@@ -46,7 +46,7 @@ async fn change_sets_appended_to_a_partition_rebuild_an_empty_store() {
 
     let source_dir = tempfile::tempdir().unwrap();
     let source = open_store(source_dir.path());
-    let tap = source.tap();
+    let tap = source.tap(1024);
     let mut uuids = Vec::new();
     for i in 0..5 {
         uuids.push(stored_employee(&source, &format!("EMP{i}")).await.uuid);

@@ -20,7 +20,7 @@ pub mod writes;
 
 use std::path::PathBuf;
 
-pub use backup::{BackupError, BackupHeader, BackupSummary, verify as verify_backup};
+pub use backup::{BackupError, BackupHeader, BackupSlot, BackupSummary, verify as verify_backup};
 pub use commit::{CommitError, Flusher, GroupCommit};
 pub use disk_sync::DiskSync;
 pub use ids::Ids;
@@ -131,6 +131,7 @@ pub struct Store {
     blind_fingerprint: [u8; crate::seal::BLIND_LEN],
     pub(crate) writes: Writes,
     ids: std::sync::Arc<Ids>,
+    backup_running: std::sync::Arc<std::sync::atomic::AtomicBool>,
     commit: GroupCommit,
     keyring: std::sync::Arc<Keyring>,
     users: UserStore,
@@ -186,6 +187,7 @@ impl Store {
             blind_fingerprint,
             writes,
             ids,
+            backup_running: Default::default(),
             commit,
             keyring,
             users,
@@ -196,9 +198,10 @@ impl Store {
         })
     }
 
-    /// A tap on the write path: every change set committed from now on, in commit order.
-    pub fn tap(&self) -> Tap {
-        self.writes.tap()
+    /// A tap on the write path: every change set committed from now on, in commit order, holding at most
+    /// `bound` untaken.
+    pub fn tap(&self, bound: usize) -> Tap {
+        self.writes.tap(bound)
     }
 
     /// The user registry.

@@ -8,7 +8,8 @@
 //! transaction only (microseconds), never while waiting for the disk.
 
 use std::cell::RefCell;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -96,9 +97,11 @@ pub struct Op {
     pub value: Option<Vec<u8>>,
 }
 
-/// Receives the ops of every change set committed while it lives, in commit order.
+/// Receives the ops of every change set committed while it lives, in commit order, up to a bound: a tap
+/// that would hold more is cut off (and says so) rather than grow without end.
 pub struct Tap {
     changes: Receiver<Vec<Op>>,
+    overflowed: Arc<AtomicBool>,
 }
 
 impl Tap {
@@ -106,6 +109,17 @@ impl Tap {
     pub fn drain(&self) -> Vec<Vec<Op>> {
         self.changes.try_iter().collect()
     }
+
+    /// Whether change sets were committed that the tap could not hold (it receives none after that).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::SeqCst)
+    }
+}
+
+/// A tap's sending end.
+struct TapSender {
+    changes: SyncSender<Vec<Op>>,
+    overflowed: Arc<AtomicBool>,
 }
 
 /// The write funnel of one store.
@@ -113,7 +127,7 @@ impl Tap {
 pub struct Writes {
     trees: Arc<Vec<sled::Tree>>,
     /// Held across a commit and the hand-over of its ops; the taps live under it.
-    order: Arc<Mutex<Vec<Sender<Vec<Op>>>>>,
+    order: Arc<Mutex<Vec<TapSender>>>,
 }
 
 /// One run of a writer's transaction: the views of its trees and what it wrote.
@@ -193,7 +207,14 @@ impl Writes {
         });
         let (result, ops) = committed?;
         if !ops.is_empty() {
-            taps.retain(|tap| tap.send(ops.clone()).is_ok());
+            taps.retain(|tap| match tap.changes.try_send(ops.clone()) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    tap.overflowed.store(true, Ordering::SeqCst);
+                    false
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            });
         }
         Ok(result)
     }
@@ -243,15 +264,23 @@ impl Writes {
         })
     }
 
-    /// A tap that receives every change set committed from now on, and the state trees' content at that
-    /// moment is what a scan started after this call sees or something newer.
-    pub fn tap(&self) -> Tap {
-        let (tx, rx) = channel();
+    /// A tap that receives every change set committed from now on (at most `bound` of them before they are
+    /// taken), and the state trees' content at that moment is what a scan started after this call sees or
+    /// something newer.
+    pub fn tap(&self, bound: usize) -> Tap {
+        let (tx, rx) = sync_channel(bound);
+        let overflowed = Arc::new(AtomicBool::new(false));
         self.order
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(tx);
-        Tap { changes: rx }
+            .push(TapSender {
+                changes: tx,
+                overflowed: overflowed.clone(),
+            });
+        Tap {
+            changes: rx,
+            overflowed,
+        }
     }
 }
 
@@ -326,7 +355,7 @@ mod tests {
             value: Some(b"0".to_vec()),
         }])
         .unwrap();
-        let tap = w.tap();
+        let tap = w.tap(16);
         w.transact(&[TreeId::Users, TreeId::UserIndex], |tx| {
             tx.tree(TreeId::Users).insert(b"a", b"1".to_vec())?;
             tx.tree(TreeId::UserIndex).insert(b"i", b"a".to_vec())?;
@@ -371,6 +400,29 @@ mod tests {
         );
         assert_eq!(w.tree(TreeId::Users).get(b"b").unwrap(), None);
         assert!(w.tree(TreeId::Users).get(b"before").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_tap_that_would_hold_too_much_is_cut_off_and_says_so() {
+        let (_dir, w) = writes();
+        let tap = w.tap(2);
+        for i in 0u8..3 {
+            w.apply(vec![Op {
+                tree: TreeId::Revoked,
+                key: vec![i],
+                value: Some(vec![i]),
+            }])
+            .unwrap();
+        }
+        assert!(tap.overflowed());
+        assert_eq!(tap.drain().len(), 2, "what it held before the cut");
+        w.apply(vec![Op {
+            tree: TreeId::Revoked,
+            key: vec![9],
+            value: None,
+        }])
+        .unwrap();
+        assert!(tap.drain().is_empty(), "nothing after the cut");
     }
 
     #[test]

@@ -37,6 +37,15 @@ pub enum BackupError {
         "the backup's checksum does not match: the file was changed or cut after it was written"
     )]
     Checksum,
+    /// Another backup of this store is running.
+    #[error("a backup of this store is running; one at a time")]
+    Running,
+    /// More changes were committed during the scan than the backup may hold.
+    #[error(
+        "more than {0} changes were committed while the backup ran (storage.backup_max_changes): try again at \
+         a quieter time or raise the limit"
+    )]
+    TooBusy(usize),
     /// The file was written by a newer digit-user.
     #[error(
         "the backup is of schema version {0}, newer than this build's: restore it with that release"
@@ -58,6 +67,15 @@ pub enum BackupError {
     Store(#[from] StoreError),
 }
 
+/// The right to run the one backup of a store at a time; the next can start once it is dropped.
+pub struct BackupSlot(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for BackupSlot {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// What a backup or restore handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackupSummary {
@@ -68,6 +86,20 @@ pub struct BackupSummary {
 }
 
 impl Store {
+    /// Reserves this store's backup slot: [`BackupError::Running`] while another backup holds it.
+    pub fn reserve_backup(&self) -> Result<BackupSlot, BackupError> {
+        let taken = self.backup_running.compare_exchange(
+            false,
+            true,
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        match taken {
+            Ok(_) => Ok(BackupSlot(self.backup_running.clone())),
+            Err(_) => Err(BackupError::Running),
+        }
+    }
+
     /// Entries in the state trees now (a backup's size, for progress).
     pub fn state_entries(&self) -> u64 {
         TreeId::ALL
@@ -77,14 +109,18 @@ impl Store {
     }
 
     /// Writes a backup of the state to `out` while the store keeps serving; `progress` is called with the
-    /// entries written so far and the entries at the start. Blocking: run it on a thread of its own.
+    /// entries written so far and the entries at the start; `_slot` is its reservation. At most `max_changes` change sets committed
+    /// during the scan are kept in memory; past that the backup fails ([`BackupError::TooBusy`]) rather
+    /// than grow. Blocking: run it on a thread of its own.
     pub fn backup<W: Write>(
         &self,
+        _slot: &BackupSlot,
         out: W,
         created_ms: i64,
+        max_changes: usize,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<(W, BackupSummary), BackupError> {
-        let tap = self.writes.tap();
+        let tap = self.writes.tap(max_changes);
         let meta = self.db.open_tree(META).map_err(StoreError::from)?;
         let canary = meta
             .get(META_SEAL_CANARY)
@@ -113,7 +149,11 @@ impl Store {
             }
         }
         let scanned = writer.count();
-        for change in tap.drain() {
+        let changes = tap.drain();
+        if tap.overflowed() {
+            return Err(BackupError::TooBusy(max_changes));
+        }
+        for change in changes {
             for op in &change {
                 writer.entry(op)?;
             }

@@ -26,7 +26,15 @@ fn keys(seal: u8, blind: u8) -> StoreKeys {
 }
 
 fn take_backup(store: &Store) -> (Vec<u8>, BackupSummary) {
-    store.backup(Vec::new(), 7, |_, _| {}).unwrap()
+    store
+        .backup(
+            &store.reserve_backup().unwrap(),
+            Vec::new(),
+            7,
+            1024,
+            |_, _| {},
+        )
+        .unwrap()
 }
 
 #[tokio::test]
@@ -129,14 +137,20 @@ async fn writes_during_a_backup_are_in_it_whole() {
     let backup_store = store.clone();
     let (file, summary) = tokio::task::spawn_blocking(move || {
         backup_store
-            .backup(Vec::new(), 7, |_, _| {
-                if !waited {
-                    for _ in 0..3 {
-                        three_written.recv().unwrap();
+            .backup(
+                &backup_store.reserve_backup().unwrap(),
+                Vec::new(),
+                7,
+                100_000,
+                |_, _| {
+                    if !waited {
+                        for _ in 0..3 {
+                            three_written.recv().unwrap();
+                        }
+                        waited = true;
                     }
-                    waited = true;
-                }
-            })
+                },
+            )
             .unwrap()
     })
     .await
@@ -176,6 +190,47 @@ async fn writes_during_a_backup_are_in_it_whole() {
         during >= 3,
         "the users created while the scan waited are in"
     );
+}
+
+#[test]
+fn a_backup_that_would_hold_too_many_changes_fails_instead_of_growing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let filler: Vec<Op> = (0u32..10_000)
+        .map(|i| Op {
+            tree: TreeId::Revoked,
+            key: i.to_be_bytes().to_vec(),
+            value: Some(vec![0; 8]),
+        })
+        .collect();
+    store.writes.apply(filler).unwrap();
+    let mut n = 0u32;
+    let slot = store.reserve_backup().unwrap();
+    assert!(
+        matches!(store.reserve_backup(), Err(BackupError::Running)),
+        "one backup at a time"
+    );
+    let busy = store.backup(&slot, Vec::new(), 7, 2, |_, _| {
+        // three writers commit while the scan runs
+        for _ in 0..3 {
+            n += 1;
+            store
+                .writes
+                .apply(vec![Op {
+                    tree: TreeId::Lockouts,
+                    key: n.to_be_bytes().to_vec(),
+                    value: Some(b"{}".to_vec()),
+                }])
+                .unwrap();
+        }
+    });
+    assert!(
+        matches!(busy, Err(BackupError::TooBusy(2))),
+        "{:?}",
+        busy.err()
+    );
+    drop(slot);
+    assert!(store.reserve_backup().is_ok(), "the slot is free again");
 }
 
 #[tokio::test]

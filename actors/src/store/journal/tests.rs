@@ -13,7 +13,7 @@ async fn journaled_source() -> (
 ) {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
-    let tap: Tap = store.writes.tap();
+    let tap: Tap = store.writes.tap(1024);
     let mut uuids = Vec::new();
     for i in 0..4 {
         uuids.push(stored_employee(&store, &format!("EMP{i}")).await.uuid);
@@ -140,7 +140,7 @@ async fn a_change_set_cut_off_at_the_end_is_not_applied_and_its_undo_cancels_it(
     // a registration whose produce failed after two of its messages landed
     let dir = tempfile::tempdir().unwrap();
     let other = open_store(dir.path());
-    let tap = other.writes.tap();
+    let tap = other.writes.tap(1024);
     stored_employee(&other, "LATE").await;
     let late = tap.drain().remove(0);
     assert!(late.len() > 2);
