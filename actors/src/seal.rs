@@ -191,6 +191,15 @@ impl BlindIndexer {
         mac.finalize().into_bytes().into()
     }
 
+    /// A key for `purpose` derived from this one (HMAC of a label no index uses): e.g. the key that
+    /// authenticates a backup, which only holders of the deployment's keys can make or check.
+    pub fn derive_key(&self, purpose: &str) -> [u8; KEY_LEN] {
+        self.digest_parts(
+            IndexedField::UniqueUser,
+            &["digit-user derived key", purpose],
+        )
+    }
+
     /// A digest that identifies the key itself, stored to detect a data dir opened with another key.
     pub fn fingerprint(&self) -> [u8; BLIND_LEN] {
         self.digest_parts(IndexedField::UniqueUser, &["digit-user key fingerprint"])

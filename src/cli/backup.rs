@@ -17,6 +17,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -44,7 +45,14 @@ pub fn backup(args: &BackupArgs, settings: &Settings) -> anyhow::Result<String> 
     } else {
         None
     };
-    let mut out = File::create(&partial).context("creating the backup file")?;
+    // readable by the operator alone: sealed entries and blind indexes, or wrapped keys
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .context("creating the backup file")?;
     if let Some(wrapped) = &keys {
         let json = serde_json::to_vec(wrapped)?;
         out.write_all(KEYS_MAGIC)?;
@@ -69,7 +77,7 @@ pub fn backup(args: &BackupArgs, settings: &Settings) -> anyhow::Result<String> 
     };
     let entries = result
         .and_then(|()| {
-            let (_, entries, _) = check_file(&partial)?;
+            let (_, entries, _) = check_file(&partial, None)?;
             std::fs::rename(&partial, &args.to).context("renaming the finished backup")?;
             sync_parent(&args.to)?;
             Ok(entries)
@@ -89,7 +97,13 @@ pub fn backup(args: &BackupArgs, settings: &Settings) -> anyhow::Result<String> 
 
 /// Restores `args.from` into the (empty) data dir; one line saying what it restored.
 pub fn restore(args: &RestoreArgs, settings: &Settings) -> anyhow::Result<String> {
-    let (header, entries, wrapped) = check_file(&args.from)?;
+    if actors::store::holds_store(&settings.storage.data_dir) {
+        return Err(actors::store::BackupError::NotEmpty(
+            settings.storage.data_dir.display().to_string(),
+        )
+        .into());
+    }
+    let (wrapped, _) = read_keys_of(&args.from)?;
     let (secrets, from_file) =
         match Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false) {
             Ok(secrets) => (secrets, false),
@@ -105,11 +119,20 @@ pub fn restore(args: &RestoreArgs, settings: &Settings) -> anyhow::Result<String
                 ));
             }
         };
+    // the whole file checked first — whole, and written by this deployment — before anything is written
+    let key = actors::store::backup_key(&secrets.store_keys());
+    let (header, entries, _) = check_file(&args.from, Some(&key))?;
     let mut input = BufReader::with_capacity(
         1 << 20,
         File::open(&args.from).with_context(|| args.from.display().to_string())?,
     );
     read_envelope(&mut input)?;
+    if from_file {
+        // first: a dir whose store is restored is never left without the keys it was written under
+        secrets
+            .install(&settings.storage.data_dir)
+            .context("installing the backup's keys into the data dir")?;
+    }
     let bar = entries_bar(entries, "restoring");
     let summary = Store::restore(
         &settings.store_options(),
@@ -118,11 +141,6 @@ pub fn restore(args: &RestoreArgs, settings: &Settings) -> anyhow::Result<String
         |done, _| bar.set_position(done),
     )?;
     bar.finish_and_clear();
-    if from_file {
-        secrets
-            .install(&settings.storage.data_dir)
-            .context("installing the backup's keys into the data dir")?;
-    }
     Ok(format!(
         "restored {} entries of a backup from {} into {}",
         summary.entries,
@@ -190,10 +208,19 @@ fn offline(out: BufWriter<File>, settings: &Settings) -> anyhow::Result<()> {
     finish_file(out)
 }
 
-/// Reads the whole file back: keys envelope, format, entry count and checksum. Returns the header, the
-/// entry count and the wrapped keys, if the file carries them.
+/// The keys envelope at the start of the backup at `path`, if any.
+fn read_keys_of(path: &Path) -> anyhow::Result<(Option<WrappedSecrets>, ())> {
+    let file = File::open(path).with_context(|| path.display().to_string())?;
+    let keys = read_envelope(&mut BufReader::new(file))
+        .with_context(|| format!("{} is not a whole backup", path.display()))?;
+    Ok((keys, ()))
+}
+
+/// Reads the whole file back: keys envelope, format, entry count and checksum, and with `key` that this
+/// deployment wrote it. Returns the header, the entry count and the wrapped keys, if the file carries them.
 fn check_file(
     path: &Path,
+    key: Option<&actors::store::MacKey>,
 ) -> anyhow::Result<(actors::store::BackupHeader, u64, Option<WrappedSecrets>)> {
     let file = File::open(path).with_context(|| path.display().to_string())?;
     let bar = ProgressBar::new(file.metadata().map(|m| m.len()).unwrap_or(0)).with_style(
@@ -203,7 +230,7 @@ fn check_file(
     let mut input = BufReader::with_capacity(1 << 20, bar.wrap_read(file));
     let not_whole = || format!("{} is not a whole backup", path.display());
     let keys = read_envelope(&mut input).with_context(not_whole)?;
-    let (header, entries) = verify_backup(input).with_context(not_whole)?;
+    let (header, entries) = verify_backup(input, key).with_context(not_whole)?;
     bar.finish_and_clear();
     Ok((header, entries, keys))
 }

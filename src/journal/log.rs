@@ -7,15 +7,18 @@
 //! *unknown* outcome: the caller must not take another write for the partition until it read the
 //! partition to its end again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use actors::store::journal::{CHANGE_SET_HEADER, END_HEADER, JournalMessage, Replay, encode};
+use actors::store::journal::{
+    CHANGE_SET_HEADER, END_HEADER, JournalMessage, Replay, UNDOES_HEADER, Unfinished, encode,
+};
 use actors::store::{Op, Store, StoreError};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka::client_config;
@@ -43,6 +46,19 @@ pub enum ReadError {
         partition: i32,
         /// rdkafka's reason.
         source: KafkaError,
+    },
+    /// The journal no longer starts where this store needs it to (records deleted by retention).
+    #[error(
+        "journal partition {partition} starts at offset {start} but this store needs it from {from}: records \
+         were deleted (cleanup.policy must be compact only — digit-user admin journal check)"
+    )]
+    Truncated {
+        /// The partition.
+        partition: i32,
+        /// The journal's first offset.
+        start: i64,
+        /// The offset this store needs next.
+        from: i64,
     },
     /// The journal holds less than the store already applied: the topic was deleted or recreated, or
     /// records were lost. The partition must not be served.
@@ -79,14 +95,17 @@ pub struct Replayed {
     pub change_sets: u64,
     /// Messages read.
     pub messages: u64,
-    /// The ops of a change set cut off at the end of the log (never acknowledged): the owner appends
-    /// their undo before it takes a write.
-    pub unfinished: Option<Vec<Op>>,
+    /// A change set cut off at the end of the log (never acknowledged): the owner appends its undo
+    /// before it takes a write.
+    pub unfinished: Option<Unfinished>,
 }
 
 /// The journal topic of one deployment.
 pub struct JournalLog {
-    producer: FutureProducer,
+    /// Rebuilt after a fatal error (with the gapless guarantee a timed-out message is one).
+    producer: RwLock<Arc<FutureProducer>>,
+    /// One append at a time per partition: two change sets' messages never interleave.
+    appending: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<()>>>>,
     brokers: String,
     properties: BTreeMap<String, String>,
     topic: String,
@@ -101,15 +120,10 @@ impl JournalLog {
         topic: &str,
         timeout: Duration,
     ) -> Result<Self, KafkaError> {
-        let producer = client_config(brokers, properties)
-            .set("enable.idempotence", "true")
-            .set("enable.gapless.guarantee", "true")
-            .set("acks", "all")
-            .set("linger.ms", "1")
-            .set("message.timeout.ms", timeout.as_millis().to_string())
-            .create()?;
+        let producer = Self::producer(brokers, properties, timeout)?;
         Ok(Self {
-            producer,
+            producer: RwLock::new(Arc::new(producer)),
+            appending: Mutex::default(),
             brokers: brokers.to_owned(),
             properties: properties.clone(),
             topic: topic.to_owned(),
@@ -117,51 +131,101 @@ impl JournalLog {
         })
     }
 
-    /// Appends the ops of change set `change_set` to `partition`; the offset of its last message once
-    /// every message is acknowledged.
+    fn producer(
+        brokers: &str,
+        properties: &BTreeMap<String, String>,
+        timeout: Duration,
+    ) -> Result<FutureProducer, KafkaError> {
+        client_config(brokers, properties)
+            .set("enable.idempotence", "true")
+            .set("enable.gapless.guarantee", "true")
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .set("message.timeout.ms", timeout.as_millis().to_string())
+            .create()
+    }
+
+    /// Appends the ops of change set `change_set` — the undo of `undoes`, if given — to `partition`; the
+    /// offset of its last message once every message is acknowledged.
     pub async fn append(
         &self,
         partition: i32,
         change_set: u64,
+        undoes: Option<u64>,
         ops: &[Op],
     ) -> Result<i64, AppendError> {
+        let turn = {
+            let mut locks = self.appending.lock().unwrap_or_else(|e| e.into_inner());
+            locks.entry(partition).or_default().clone()
+        };
+        let _turn = turn.lock().await;
+        let producer = self
+            .producer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let result = self
+            .send(&producer, partition, change_set, undoes, ops)
+            .await;
+        if result.is_err() && producer.client().fatal_error().is_some() {
+            // a producer with a fatal error takes no more messages: the next append gets a new one
+            if let Ok(fresh) = Self::producer(&self.brokers, &self.properties, self.timeout) {
+                *self.producer.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+            }
+        }
+        result
+    }
+
+    async fn send(
+        &self,
+        producer: &FutureProducer,
+        partition: i32,
+        change_set: u64,
+        undoes: Option<u64>,
+        ops: &[Op],
+    ) -> Result<i64, AppendError> {
+        let fail = |source| AppendError { partition, source };
         let id = change_set.to_be_bytes();
-        let messages = encode(change_set, ops);
+        let undone = undoes.map(u64::to_be_bytes);
+        let messages = encode(change_set, undoes, ops);
         // a stored value travels behind one marker byte: an empty value (an index entry) must not read as
         // a tombstone, which a null payload is
         let payloads: Vec<Option<Vec<u8>>> = messages
             .iter()
             .map(|m| m.value.as_ref().map(|v| [&[VALUE][..], v].concat()))
             .collect();
-        let pending: Vec<_> = messages
-            .iter()
-            .zip(&payloads)
-            .map(|(m, payload)| {
-                let mut headers = OwnedHeaders::new().insert(Header {
-                    key: CHANGE_SET_HEADER,
-                    value: Some(&id[..]),
+        // handed over in order; the first that librdkafka refuses stops the rest, so what may land is a
+        // prefix of the change set, never a set with a hole
+        let mut pending = Vec::with_capacity(messages.len());
+        for (m, payload) in messages.iter().zip(&payloads) {
+            let mut headers = OwnedHeaders::new().insert(Header {
+                key: CHANGE_SET_HEADER,
+                value: Some(&id[..]),
+            });
+            if let Some(undone) = &undone {
+                headers = headers.insert(Header {
+                    key: UNDOES_HEADER,
+                    value: Some(&undone[..]),
                 });
-                if m.end {
-                    headers = headers.insert(Header {
-                        key: END_HEADER,
-                        value: Some(&[1u8][..]),
-                    });
-                }
-                let record = FutureRecord::<[u8], [u8]>::to(&self.topic)
-                    .partition(partition)
-                    .key(&m.key)
-                    .headers(headers);
-                let record = match payload {
-                    Some(p) => record.payload(p),
-                    None => record,
-                };
-                self.producer.send_result(record).map_err(|(e, _)| e)
-            })
-            .collect();
+            }
+            if m.end {
+                headers = headers.insert(Header {
+                    key: END_HEADER,
+                    value: Some(&[1u8][..]),
+                });
+            }
+            let record = FutureRecord::<[u8], [u8]>::to(&self.topic)
+                .partition(partition)
+                .key(&m.key)
+                .headers(headers);
+            let record = match payload {
+                Some(p) => record.payload(p),
+                None => record,
+            };
+            pending.push(producer.send_result(record).map_err(|(e, _)| fail(e))?);
+        }
         let mut last = -1;
-        let fail = |source| AppendError { partition, source };
-        for sent in pending {
-            let delivery = sent.map_err(fail)?;
+        for delivery in pending {
             match delivery.await {
                 Ok(Ok(delivered)) => last = delivered.offset,
                 Ok(Err((e, _))) => return Err(fail(e)),
@@ -183,9 +247,11 @@ impl JournalLog {
             .set("group.id", "digit-user-replay")
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
+            // an offset the log no longer has is an error, never a silent jump to its end
+            .set("auto.offset.reset", "error")
             .create()
             .map_err(kafka)?;
-        let (_, end) = consumer
+        let (start, end) = consumer
             .fetch_watermarks(&self.topic, partition, self.timeout)
             .map_err(kafka)?;
         let applied = store.applied_offset(ours)?;
@@ -202,6 +268,13 @@ impl JournalLog {
         let mut replayed = Replayed::default();
         if from >= end {
             return Ok(replayed);
+        }
+        if from < start {
+            return Err(ReadError::Truncated {
+                partition,
+                start,
+                from,
+            });
         }
         let mut assignment = TopicPartitionList::new();
         assignment
@@ -240,7 +313,7 @@ impl JournalLog {
                 replayed.change_sets += 1;
             }
         }
-        replayed.unfinished = replay.finish().map(|u| u.ops);
+        replayed.unfinished = replay.finish();
         Ok(replayed)
     }
 }
@@ -249,15 +322,17 @@ impl JournalLog {
 fn decode(message: &impl Message) -> Option<JournalMessage> {
     let headers = message.headers()?;
     let mut change_set = None;
+    let mut undoes = None;
     let mut end = false;
+    let id = |value: Option<&[u8]>| {
+        value
+            .and_then(|v| <[u8; 8]>::try_from(v).ok())
+            .map(u64::from_be_bytes)
+    };
     for header in headers.iter() {
         match header.key {
-            CHANGE_SET_HEADER => {
-                change_set = header
-                    .value
-                    .and_then(|v| <[u8; 8]>::try_from(v).ok())
-                    .map(u64::from_be_bytes)
-            }
+            CHANGE_SET_HEADER => change_set = id(header.value),
+            UNDOES_HEADER => undoes = id(header.value),
             END_HEADER => end = true,
             _ => {}
         }
@@ -272,5 +347,6 @@ fn decode(message: &impl Message) -> Option<JournalMessage> {
         value,
         change_set: change_set?,
         end,
+        undoes,
     })
 }

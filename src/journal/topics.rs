@@ -197,13 +197,10 @@ fn mismatch(spec: &TopicSpec, found: &Described) -> Option<String> {
             found.partitions, spec.partitions
         ));
     }
-    if !found
-        .cleanup_policy
-        .split(',')
-        .any(|p| p.trim() == "compact")
-    {
+    let policies: Vec<&str> = found.cleanup_policy.split(',').map(str::trim).collect();
+    if !policies.contains(&"compact") || policies.contains(&"delete") {
         return Some(format!(
-            "cleanup.policy is \"{}\", the journal needs \"compact\" (deletion by age would lose users): \
+            "cleanup.policy is \"{}\", the journal needs \"compact\" alone (deletion by age would lose users): \
              kafka-configs.sh --alter --entity-type topics --entity-name {} --add-config cleanup.policy=compact",
             found.cleanup_policy, spec.name
         ));
@@ -256,7 +253,6 @@ mod tests {
         let more = Described {
             replication_factor: 5,
             min_insync_replicas: 3,
-            cleanup_policy: "compact,delete".into(),
             ..good()
         };
         assert_eq!(mismatch(&spec(), &more), None, "more than asked is fine");
@@ -274,6 +270,13 @@ mod tests {
                     ..good()
                 },
                 "cleanup.policy is \"delete\"",
+            ),
+            (
+                Described {
+                    cleanup_policy: "compact,delete".into(),
+                    ..good()
+                },
+                "cleanup.policy is \"compact,delete\"",
             ),
             (
                 Described {

@@ -88,7 +88,8 @@ impl WrappedSecrets {
 
     /// Opens the secrets with `passphrase`.
     pub fn unwrap(&self, passphrase: &str) -> Result<Secrets, WrapError> {
-        if self.kdf != "argon2id" || self.m_kib > 4 * 1024 * 1024 || self.t > 64 || self.p > 16 {
+        // bounds on what a file may ask of this machine: 1 GiB, 16 passes, 8 lanes
+        if self.kdf != "argon2id" || self.m_kib > 1024 * 1024 || self.t > 16 || self.p > 8 {
             return Err(WrapError::Format(format!("kdf {} not supported", self.kdf)));
         }
         let b64 = |s: &str| {

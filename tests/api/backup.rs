@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use base64::Engine;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
@@ -230,6 +231,29 @@ fn a_backup_under_write_load_restores_every_write_acknowledged_before_it_began()
     assert_eq!(keyless.status.code(), Some(1));
     assert!(said(&keyless).contains("secrets"), "{}", said(&keyless));
     assert!(!keyless_dir.join("db").exists() && !keyless_dir.join("secrets").exists());
+    let mut strangers = keys.clone();
+    for (var, value) in strangers.iter_mut() {
+        // another deployment's keys: same format, other bytes
+        let fresh = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        *value = if *var == "DIGIT_USER_SEALING_KEYS" {
+            format!("1:{fresh}")
+        } else {
+            fresh
+        };
+    }
+    let stranger_dir = target.path().join("stranger");
+    let stranger = admin(
+        &["restore", "--from", file.to_str().unwrap()],
+        &stranger_dir,
+        &strangers,
+    );
+    assert_eq!(stranger.status.code(), Some(1));
+    assert!(
+        said(&stranger).contains("not authenticated"),
+        "{}",
+        said(&stranger)
+    );
+    assert!(!stranger_dir.join("db").exists());
     let cut = target.path().join("cut.backup");
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();

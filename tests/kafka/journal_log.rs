@@ -61,8 +61,8 @@ async fn change_sets_appended_to_a_partition_rebuild_an_empty_store() {
         .await
         .unwrap();
     let mut last = -1;
-    for (i, change) in tap.drain().iter().enumerate() {
-        let offset = log.append(2, 100 + i as u64, change).await.unwrap();
+    for (i, change) in source.drain(&tap).iter().enumerate() {
+        let offset = log.append(2, 100 + i as u64, None, change).await.unwrap();
         assert!(offset > last, "offsets grow");
         last = offset;
     }

@@ -10,7 +10,7 @@
 //!
 //! `fdatasync` works on the inode, so a handle of our own to sled's file syncs sled's writes as well.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
@@ -20,8 +20,9 @@ use std::path::{Path, PathBuf};
 pub struct DiskSync {
     log: File,
     blobs: PathBuf,
-    /// Blob files already synced (sled never rewrites a blob in place: a new value is a new file).
-    synced_blobs: HashSet<OsString>,
+    /// Blob files already synced, with the length they had then: sled writes a blob on the writer's
+    /// thread, so one may still be growing when it is listed — a blob whose length changed is synced again.
+    synced_blobs: HashMap<OsString, u64>,
 }
 
 impl DiskSync {
@@ -33,7 +34,7 @@ impl DiskSync {
         Ok(Self {
             log,
             blobs: db_dir.join("blobs"),
-            synced_blobs: HashSet::new(),
+            synced_blobs: HashMap::new(),
         })
     }
 
@@ -47,20 +48,27 @@ impl DiskSync {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        let mut present = HashSet::new();
+        let mut present = HashMap::new();
         let mut new = false;
         for entry in entries {
-            let name = entry?.file_name();
-            if !self.synced_blobs.contains(&name) {
+            let entry = entry?;
+            let name = entry.file_name();
+            let len = match entry.metadata() {
+                Ok(m) => m.len(),
+                // sled removes blobs it no longer needs; one gone meanwhile needs no sync.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            if self.synced_blobs.get(&name) != Some(&len) {
                 match File::open(self.blobs.join(&name)) {
+                    // the length read before the sync: a blob that grew meanwhile is synced again next time
                     Ok(blob) => blob.sync_data()?,
-                    // sled removes blobs it no longer needs; one gone meanwhile needs no sync.
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(e),
                 }
                 new = true;
             }
-            present.insert(name);
+            present.insert(name, len);
         }
         if new {
             sync_dir(&self.blobs)?;

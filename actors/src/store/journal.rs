@@ -12,8 +12,10 @@
 //! change set whose messages stop without an `end` at the very end of the log is a produce that failed
 //! midway (the producer is idempotent, so what landed is a prefix): it was never acknowledged, so replay
 //! does not apply it and hands it back ([`Replay::finish`]) — the owner appends its undo (the keys' values
-//! before it, [`Store::pre_images`]) before it takes a write, so every later reader applies the prefix and
-//! at once its undo. Each applied change set records the offset of its last message in the same
+//! before it, [`Store::pre_images`] of [`Unfinished::covers`]), tagged `undoes` with its id, before it takes
+//! a write; a reader that meets an undo drops the buffered change set it names. An undo cut off in turn is
+//! unfinished itself; its `covers` include the keys of what it was undoing, so the next undo puts all of
+//! them back and the original stays dropped. Each applied change set records the offset of its last message in the same
 //! transaction, so a replay resumes where the store stands.
 
 use sled::transaction::ConflictableTransactionError;
@@ -25,6 +27,8 @@ use super::{Store, StoreError, storage_error};
 pub const CHANGE_SET_HEADER: &str = "cs";
 /// Header marking the last message of a change set.
 pub const END_HEADER: &str = "end";
+/// Header on every message of an undo: the change set it cancels.
+pub const UNDOES_HEADER: &str = "undoes";
 
 const OFFSETS: &str = "journal_offsets";
 
@@ -39,6 +43,8 @@ pub struct JournalMessage {
     pub change_set: u64,
     /// Whether it is the change set's last message.
     pub end: bool,
+    /// For an undo: the unfinished change set it cancels.
+    pub undoes: Option<u64>,
 }
 
 /// Why a message is not a journal record.
@@ -49,8 +55,8 @@ pub enum RecordError {
     UnknownTree(i64),
 }
 
-/// The messages of one change set, in order.
-pub fn encode(change_set: u64, ops: &[Op]) -> Vec<JournalMessage> {
+/// The messages of change set `change_set` — the undo of change set `undoes`, if given — in order.
+pub fn encode(change_set: u64, undoes: Option<u64>, ops: &[Op]) -> Vec<JournalMessage> {
     ops.iter()
         .enumerate()
         .map(|(i, op)| JournalMessage {
@@ -58,6 +64,7 @@ pub fn encode(change_set: u64, ops: &[Op]) -> Vec<JournalMessage> {
             value: op.value.clone(),
             change_set,
             end: i + 1 == ops.len(),
+            undoes,
         })
         .collect()
 }
@@ -86,16 +93,31 @@ pub struct Complete {
 /// A change set whose messages stopped without an `end` at the end of the log: never acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unfinished {
+    /// Its id: the undo names it.
+    pub change_set: u64,
     /// The ops that landed.
     pub ops: Vec<Op>,
     /// Offset of the last of them.
     pub offset: i64,
+    /// Every op its undo must put back: its own, and — when it is itself an undo cut off — those of the
+    /// change sets it was undoing (an undo cut off covered only part of them).
+    pub covers: Vec<Op>,
+}
+
+/// The change set being read.
+#[derive(Debug)]
+struct Pending {
+    change_set: u64,
+    ops: Vec<Op>,
+    offset: i64,
+    /// Ops of the unfinished change sets it undoes (see [`Unfinished::covers`]).
+    undone: Vec<Op>,
 }
 
 /// Replay of one partition's messages, in offset order.
 #[derive(Debug, Default)]
 pub struct Replay {
-    pending: Option<(u64, Vec<Op>, i64)>,
+    pending: Option<Pending>,
 }
 
 impl Replay {
@@ -109,29 +131,56 @@ impl Replay {
         let op = decode(offset, message)?;
         let mut done = Vec::new();
         match &mut self.pending {
-            Some((cs, ops, last)) if *cs == message.change_set => {
-                ops.push(op);
-                *last = offset;
+            Some(p) if p.change_set == message.change_set => {
+                p.ops.push(op);
+                p.offset = offset;
             }
             _ => {
-                if let Some((_, ops, last)) = self.pending.take() {
-                    done.push(Complete { ops, offset: last });
+                let mut undone = Vec::new();
+                match self.pending.take() {
+                    // an undo cancels the unfinished change set it names: dropped, never applied; what
+                    // it covered passes on, in case this undo is cut off too
+                    Some(p) if message.undoes == Some(p.change_set) => {
+                        undone = p.undone;
+                        undone.extend(p.ops);
+                    }
+                    Some(p) => done.push(Complete {
+                        ops: p.ops,
+                        offset: p.offset,
+                    }),
+                    None => {}
                 }
-                self.pending = Some((message.change_set, vec![op], offset));
+                self.pending = Some(Pending {
+                    change_set: message.change_set,
+                    ops: vec![op],
+                    offset,
+                    undone,
+                });
             }
         }
         if message.end
-            && let Some((_, ops, last)) = self.pending.take()
+            && let Some(p) = self.pending.take()
         {
-            done.push(Complete { ops, offset: last });
+            done.push(Complete {
+                ops: p.ops,
+                offset: p.offset,
+            });
         }
         Ok(done)
     }
 
     /// The end of the log was reached: the change set left buffered, if any, never finished.
     pub fn finish(self) -> Option<Unfinished> {
-        self.pending
-            .map(|(_, ops, offset)| Unfinished { ops, offset })
+        self.pending.map(|p| {
+            let mut covers = p.undone;
+            covers.extend(p.ops.iter().cloned());
+            Unfinished {
+                change_set: p.change_set,
+                ops: p.ops,
+                offset: p.offset,
+                covers,
+            }
+        })
     }
 }
 

@@ -384,46 +384,41 @@ impl LoginStore {
     /// Forgets what ended before `now`: revocations, families and their refresh tokens. Returns the number
     /// of entries removed.
     pub fn prune(&self, now: i64) -> Result<usize, StoreError> {
-        let gone = |tree, key: &[u8]| Op {
-            tree,
-            key: key.to_vec(),
-            value: None,
-        };
-        let mut ops = Vec::new();
+        // each removal checks the value it was read with: an entry written again meanwhile stays
+        let mut reads = Vec::new();
         for kv in self.revoked.iter() {
             let (key, value) = kv?;
             if be_i64(&value)? <= now {
-                ops.push(gone(TreeId::Revoked, &key));
+                reads.push((TreeId::Revoked, key.to_vec(), value.to_vec()));
             }
         }
         let mut dead = std::collections::HashSet::new();
         for kv in self.user_families.iter() {
             let (key, value) = kv?;
             if be_i64(&value)? <= now {
-                ops.push(gone(TreeId::UserFamilies, &key));
                 if let Ok(id) = <[u8; 16]>::try_from(&key[16..]) {
                     dead.insert(id);
                 }
+                reads.push((TreeId::UserFamilies, key.to_vec(), value.to_vec()));
             }
         }
-        let removed = ops.len();
+        let counted = reads.len();
         for id in &dead {
-            ops.push(gone(TreeId::Families, id));
+            if let Some(family) = self.families.get(id)? {
+                reads.push((TreeId::Families, id.to_vec(), family.to_vec()));
+            }
         }
         let mut tokens = 0;
         for kv in self.refresh.iter() {
             let (key, raw) = kv?;
             let entry: RefreshEntry = serde_json::from_slice(&raw)?;
             if dead.contains(&entry.family) || !self.families.contains_key(entry.family)? {
-                ops.push(gone(TreeId::Refresh, &key));
+                reads.push((TreeId::Refresh, key.to_vec(), raw.to_vec()));
                 tokens += 1;
             }
         }
-        // in bounded transactions: a prune may remove many entries
-        for chunk in ops.chunks(1024) {
-            self.writes.apply(chunk.to_vec())?;
-        }
-        Ok(removed + tokens)
+        self.writes.remove_unchanged(reads)?;
+        Ok(counted + tokens)
     }
 }
 

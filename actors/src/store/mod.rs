@@ -20,7 +20,10 @@ pub mod writes;
 
 use std::path::PathBuf;
 
-pub use backup::{BackupError, BackupHeader, BackupSlot, BackupSummary, verify as verify_backup};
+pub use backup::{
+    BackupError, BackupHeader, BackupSlot, BackupSummary, MacKey, backup_key, holds_store,
+    verify as verify_backup,
+};
 pub use commit::{CommitError, Flusher, GroupCommit};
 pub use disk_sync::DiskSync;
 pub use ids::Ids;
@@ -100,6 +103,9 @@ pub enum StoreError {
     /// Flushing to disk was not confirmed.
     #[error(transparent)]
     Commit(#[from] CommitError),
+    /// Syncing the data dir's files failed.
+    #[error("syncing the data dir: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// How to open the store.
@@ -129,6 +135,8 @@ pub struct StoreKeys {
 pub struct Store {
     db: sled::Db,
     blind_fingerprint: [u8; crate::seal::BLIND_LEN],
+    /// Authenticates this store's backups.
+    backup_key: backup::MacKey,
     pub(crate) writes: Writes,
     ids: std::sync::Arc<Ids>,
     backup_running: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -162,6 +170,7 @@ impl Store {
         let writes = Writes::open(&db)?;
         let ids = std::sync::Arc::new(Ids::open(&db)?);
         let blind_fingerprint = keys.blind.fingerprint();
+        let backup_key = backup::backup_key(&keys);
         let keyring = std::sync::Arc::new(keys.keyring);
         let outbox = std::sync::Arc::new(OutboxStore::open(&writes, keyring.clone()));
         let otp = OtpStore::open(
@@ -185,6 +194,7 @@ impl Store {
         Ok(Self {
             db,
             blind_fingerprint,
+            backup_key,
             writes,
             ids,
             backup_running: Default::default(),
@@ -202,6 +212,11 @@ impl Store {
     /// `bound` untaken.
     pub fn tap(&self, bound: usize) -> Tap {
         self.writes.tap(bound)
+    }
+
+    /// What `tap` received so far ([`Writes::drain`]).
+    pub fn drain(&self, tap: &Tap) -> Vec<Vec<Op>> {
+        self.writes.drain(tap)
     }
 
     /// The user registry.

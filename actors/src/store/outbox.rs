@@ -183,16 +183,22 @@ impl OutboxStore {
         if seqs.is_empty() {
             return Ok(());
         }
-        let ops = seqs
-            .iter()
-            .map(|seq| Op {
-                tree: TreeId::Outbox,
-                key: seq.to_be_bytes().to_vec(),
-                value: None,
+        let removed = self
+            .writes
+            .transact(&[TreeId::Outbox], |tx| {
+                let tree = tx.tree(TreeId::Outbox);
+                let mut n = 0;
+                for seq in seqs {
+                    let key = seq.to_be_bytes();
+                    if tree.get(key)?.is_some() {
+                        tree.remove(key)?;
+                        n += 1;
+                    }
+                }
+                Ok::<_, ConflictableTransactionError<()>>(n)
             })
-            .collect();
-        self.writes.apply(ops)?;
-        self.depth.fetch_sub(seqs.len(), Ordering::Relaxed);
+            .map_err(storage_error)?;
+        self.depth.fetch_sub(removed, Ordering::Relaxed);
         Ok(())
     }
 

@@ -175,7 +175,7 @@ impl Store {
         for (hash, json) in &refresh {
             ops.push(put(TreeId::Refresh, hash, json.clone()));
         }
-        s.writes.apply(ops)?;
+        s.writes.apply_chunked(ops)?;
         self.db.flush()?;
         Ok(MoveCounts {
             users,
@@ -208,7 +208,7 @@ impl Store {
         for (hash, _) in &refresh {
             ops.push(gone(TreeId::Refresh, hash.to_vec()));
         }
-        self.writes.apply(ops)?;
+        self.writes.apply_chunked(ops)?;
         let users = self.users().drop_partitions(partitions)?;
         self.db.flush()?;
         Ok(MoveCounts {

@@ -105,14 +105,13 @@ pub struct Tap {
 }
 
 impl Tap {
-    /// The change sets committed so far and not yet taken.
-    pub fn drain(&self) -> Vec<Vec<Op>> {
-        self.changes.try_iter().collect()
-    }
-
     /// Whether change sets were committed that the tap could not hold (it receives none after that).
     pub fn overflowed(&self) -> bool {
         self.overflowed.load(Ordering::SeqCst)
+    }
+
+    fn take(&self) -> Vec<Vec<Op>> {
+        self.changes.try_iter().collect()
     }
 }
 
@@ -264,6 +263,52 @@ impl Writes {
         })
     }
 
+    /// The change sets `tap` received and nobody took yet: every change set committed so far since the tap
+    /// began (taken under the commit lock, so a commit whose writes are already visible is never missing).
+    pub fn drain(&self, tap: &Tap) -> Vec<Vec<Op>> {
+        let _order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        tap.take()
+    }
+
+    /// Writes `ops` in atomic pieces of at most 1,024 (bulk maintenance: prunes, moves).
+    pub fn apply_chunked(&self, ops: Vec<Op>) -> Result<(), sled::Error> {
+        for chunk in ops.chunks(1024) {
+            self.apply(chunk.to_vec())?;
+        }
+        Ok(())
+    }
+
+    /// Removes each `(tree, key)` that still holds the value it was read with, in atomic pieces of at
+    /// most 1,024; how many it removed. A key written since it was read stays.
+    pub fn remove_unchanged(
+        &self,
+        reads: Vec<(TreeId, Vec<u8>, Vec<u8>)>,
+    ) -> Result<usize, sled::Error> {
+        let mut removed = 0;
+        for chunk in reads.chunks(1024) {
+            let mut trees: Vec<TreeId> = chunk.iter().map(|(t, _, _)| *t).collect();
+            trees.sort();
+            trees.dedup();
+            removed += self
+                .transact(&trees, |tx| {
+                    let mut n = 0;
+                    for (tree, key, expected) in chunk {
+                        let t = tx.tree(*tree);
+                        if t.get(key)?.as_deref() == Some(expected.as_slice()) {
+                            t.remove(key)?;
+                            n += 1;
+                        }
+                    }
+                    Ok::<_, ConflictableTransactionError<()>>(n)
+                })
+                .map_err(|e| match e {
+                    TransactionError::Storage(e) => e,
+                    TransactionError::Abort(()) => unreachable!("the closure never aborts"),
+                })?;
+        }
+        Ok(removed)
+    }
+
     /// A tap that receives every change set committed from now on (at most `bound` of them before they are
     /// taken), and the state trees' content at that moment is what a scan started after this call sees or
     /// something newer.
@@ -369,7 +414,7 @@ mod tests {
         assert!(matches!(refused, Err(TransactionError::Abort("no"))));
         assert!(w.remove_if(TreeId::Users, b"a", b"1").unwrap());
         assert!(!w.remove_if(TreeId::Users, b"before", b"other").unwrap());
-        let seen = tap.drain();
+        let seen = w.drain(&tap);
         assert_eq!(
             seen.len(),
             2,
@@ -415,14 +460,14 @@ mod tests {
             .unwrap();
         }
         assert!(tap.overflowed());
-        assert_eq!(tap.drain().len(), 2, "what it held before the cut");
+        assert_eq!(w.drain(&tap).len(), 2, "what it held before the cut");
         w.apply(vec![Op {
             tree: TreeId::Revoked,
             key: vec![9],
             value: None,
         }])
         .unwrap();
-        assert!(tap.drain().is_empty(), "nothing after the cut");
+        assert!(w.drain(&tap).is_empty(), "nothing after the cut");
     }
 
     #[test]

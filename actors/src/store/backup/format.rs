@@ -5,12 +5,16 @@
 //! "digit-user backup 1\n"
 //! u32 header length, header JSON
 //! per entry: u8 tree tag, u32 key length, key, u32 value length (0xFFFF_FFFF = removed), value
-//! u8 0, u64 entry count, 32 bytes SHA-256 of every byte above
+//! u8 0, u64 entry count, 32 bytes SHA-256 of every byte above, 32 bytes HMAC-SHA256 of the same bytes
 //! ```
 //! All integers big-endian. A removal appears when a key written during the scan was removed after it.
+//! The SHA-256 lets anyone check the file is whole; the HMAC, keyed from the deployment's blind-index key,
+//! lets a restore check that the deployment wrote it — some trees (lockouts, refresh families,
+//! revocations) are stored unsealed, and an edited file must not hand out a login.
 
 use std::io::{self, Read, Write};
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -37,19 +41,28 @@ pub struct BackupHeader {
     pub entries_at_start: u64,
 }
 
+/// The key that authenticates backups, derived from the deployment's blind-index key.
+pub type MacKey = [u8; 32];
+
+fn mac(key: &MacKey) -> Hmac<Sha256> {
+    <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).expect("any key length")
+}
+
 /// Writes a backup, hashing as it goes.
 pub struct BackupWriter<W: Write> {
     out: W,
     hash: Sha256,
+    mac: Hmac<Sha256>,
     count: u64,
 }
 
 impl<W: Write> BackupWriter<W> {
-    /// Starts a backup on `out` with `header`.
-    pub fn start(out: W, header: &BackupHeader) -> Result<Self, BackupError> {
+    /// Starts a backup on `out` with `header`, authenticated under `key`.
+    pub fn start(out: W, header: &BackupHeader, key: &MacKey) -> Result<Self, BackupError> {
         let mut writer = Self {
             out,
             hash: Sha256::new(),
+            mac: mac(key),
             count: 0,
         };
         let json = serde_json::to_vec(header).map_err(|e| BackupError::Format(e.to_string()))?;
@@ -85,33 +98,38 @@ impl<W: Write> BackupWriter<W> {
         self.put(&[0])?;
         self.put(&self.count.to_be_bytes())?;
         let digest = self.hash.clone().finalize();
+        let tag = self.mac.clone().finalize().into_bytes();
         self.out.write_all(&digest)?;
+        self.out.write_all(&tag)?;
         self.out.flush()?;
         Ok((self.out, self.count))
     }
 
     fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.hash.update(bytes);
+        self.mac.update(bytes);
         self.out.write_all(bytes)
     }
 }
 
 /// Reads a backup: its header, then its entries; the last `next` checks the trailer, so a reader that
-/// reached the end without an error has read a whole, unaltered file.
+/// reached the end without an error has read a whole file — and, given the key, one this deployment wrote.
 pub struct BackupReader<R: Read> {
     input: R,
     hash: Sha256,
+    mac: Option<Hmac<Sha256>>,
     header: BackupHeader,
     count: u64,
     done: bool,
 }
 
 impl<R: Read> BackupReader<R> {
-    /// Reads the magic and the header.
-    pub fn open(input: R) -> Result<Self, BackupError> {
+    /// Reads the magic and the header; with `key`, the trailer's HMAC is checked too.
+    pub fn open(input: R, key: Option<&MacKey>) -> Result<Self, BackupError> {
         let mut reader = Self {
             input,
             hash: Sha256::new(),
+            mac: key.map(mac),
             header: BackupHeader {
                 schema: 0,
                 created_ms: 0,
@@ -147,10 +165,21 @@ impl<R: Read> BackupReader<R> {
         if tag == 0 {
             let count = u64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes"));
             let expected = self.hash.clone().finalize();
-            let mut stored = [0u8; 32];
+            let mut stored = [0u8; 64];
             self.input.read_exact(&mut stored).map_err(truncated)?;
-            if stored[..] != expected[..] || count != self.count {
+            if stored[..32] != expected[..] || count != self.count {
                 return Err(BackupError::Checksum);
+            }
+            if let Some(mac) = self.mac.take()
+                && mac.verify_slice(&stored[32..]).is_err()
+            {
+                return Err(BackupError::NotOurs);
+            }
+            let mut more = [0u8; 1];
+            if self.input.read(&mut more)? != 0 {
+                return Err(BackupError::Format(
+                    "bytes after the trailer (two files joined?)".into(),
+                ));
             }
             self.done = true;
             return Ok(None);
@@ -180,6 +209,9 @@ impl<R: Read> BackupReader<R> {
         let mut buf = vec![0u8; len as usize];
         self.input.read_exact(&mut buf).map_err(truncated)?;
         self.hash.update(&buf);
+        if let Some(mac) = &mut self.mac {
+            mac.update(&buf);
+        }
         Ok(buf)
     }
 }
@@ -221,8 +253,10 @@ mod tests {
         ]
     }
 
+    const KEY: MacKey = [5; 32];
+
     fn written() -> Vec<u8> {
-        let mut w = BackupWriter::start(Vec::new(), &header()).unwrap();
+        let mut w = BackupWriter::start(Vec::new(), &header(), &KEY).unwrap();
         for op in ops() {
             w.entry(&op).unwrap();
         }
@@ -230,7 +264,14 @@ mod tests {
     }
 
     fn read_all(bytes: &[u8]) -> Result<(BackupHeader, Vec<Op>), BackupError> {
-        let mut r = BackupReader::open(bytes)?;
+        read_keyed(bytes, Some(&KEY))
+    }
+
+    fn read_keyed(
+        bytes: &[u8],
+        key: Option<&MacKey>,
+    ) -> Result<(BackupHeader, Vec<Op>), BackupError> {
+        let mut r = BackupReader::open(bytes, key)?;
         let mut out = Vec::new();
         while let Some(op) = r.next_entry()? {
             out.push(op);
@@ -244,6 +285,35 @@ mod tests {
     }
 
     #[test]
+    fn a_file_made_with_another_key_is_whole_but_not_ours() {
+        let good = written();
+        assert!(
+            read_keyed(&good, None).is_ok(),
+            "anyone can check it is whole"
+        );
+        assert!(matches!(
+            read_keyed(&good, Some(&[6; 32])),
+            Err(BackupError::NotOurs)
+        ));
+        // an edited file with a recomputed SHA-256 (an attacker without the key can do that much)
+        let mut forged = good.clone();
+        let body_end = forged.len() - 64;
+        let value = forged.windows(6).position(|w| w == b"sealed").unwrap();
+        forged[value] ^= 1;
+        let digest = Sha256::digest(&forged[..body_end]);
+        forged[body_end..body_end + 32].copy_from_slice(&digest);
+        assert!(read_keyed(&forged, None).is_ok());
+        assert!(matches!(read_all(&forged), Err(BackupError::NotOurs)));
+    }
+
+    #[test]
+    fn bytes_after_the_trailer_are_refused() {
+        let mut joined = written();
+        joined.push(0);
+        assert!(matches!(read_all(&joined), Err(BackupError::Format(_))));
+    }
+
+    #[test]
     fn any_changed_byte_or_a_cut_is_refused() {
         let good = written();
         for i in MAGIC.len() + 4..good.len() {
@@ -251,7 +321,7 @@ mod tests {
             bad[i] ^= 0x01;
             assert!(read_all(&bad).is_err(), "byte {i} changed and accepted");
         }
-        for cut in [good.len() - 1, good.len() - 33, MAGIC.len() + 2] {
+        for cut in [good.len() - 1, good.len() - 65, MAGIC.len() + 2] {
             assert!(
                 matches!(read_all(&good[..cut]), Err(BackupError::Format(_))),
                 "cut at {cut}"

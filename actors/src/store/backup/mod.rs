@@ -17,11 +17,11 @@ use std::io::{Read, Write};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-pub use format::{BackupHeader, BackupReader, BackupWriter};
+pub use format::{BackupHeader, BackupReader, BackupWriter, MacKey};
 
 use super::writes::{Op, TreeId};
+use super::{DiskSync, StoreOptions, check_canary};
 use super::{META, META_RESTORING, META_SEAL_CANARY, SCHEMA_VERSION, Store, StoreError, StoreKeys};
-use super::{StoreOptions, check_canary};
 
 /// Why a backup or a restore failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +37,11 @@ pub enum BackupError {
         "the backup's checksum does not match: the file was changed or cut after it was written"
     )]
     Checksum,
+    /// The file is whole but was not written by this deployment (or was edited by someone without its keys).
+    #[error(
+        "the backup is not authenticated by this deployment's keys: written by another deployment, or edited"
+    )]
+    NotOurs,
     /// Another backup of this store is running.
     #[error("a backup of this store is running; one at a time")]
     Running,
@@ -134,7 +139,7 @@ impl Store {
             seal_canary: STANDARD.encode(&canary),
             entries_at_start,
         };
-        let mut writer = BackupWriter::start(out, &header)?;
+        let mut writer = BackupWriter::start(out, &header, &self.backup_key)?;
         for tree in TreeId::ALL {
             for kv in self.writes.tree(tree).iter() {
                 let (key, value) = kv.map_err(StoreError::from)?;
@@ -149,7 +154,7 @@ impl Store {
             }
         }
         let scanned = writer.count();
-        let changes = tap.drain();
+        let changes = self.writes.drain(&tap);
         if tap.overflowed() {
             return Err(BackupError::TooBusy(max_changes));
         }
@@ -179,10 +184,11 @@ impl Store {
         mut progress: impl FnMut(u64, u64),
     ) -> Result<BackupSummary, BackupError> {
         let db_dir = opts.path.join("db");
-        if std::fs::read_dir(&db_dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        if holds_store(&opts.path) {
             return Err(BackupError::NotEmpty(opts.path.display().to_string()));
         }
-        let mut reader = BackupReader::open(input)?;
+        let key = backup_key(&keys);
+        let mut reader = BackupReader::open(input, Some(&key))?;
         let header = reader.header().clone();
         check_keys(&header, &keys)?;
         let store = Store::open(opts, keys)?;
@@ -205,16 +211,33 @@ impl Store {
         }
         store.writes.apply(batch).map_err(StoreError::from)?;
         store.ids.raise_above(highest)?;
+        // the entries on disk (sled's flush, then an fdatasync) before the mark goes, and the mark's removal
+        // on disk before the restore is reported done
+        let mut disk = DiskSync::open(&db_dir).map_err(StoreError::from)?;
+        store.db.flush().map_err(StoreError::from)?;
+        disk.sync().map_err(StoreError::from)?;
         meta.remove(META_RESTORING).map_err(StoreError::from)?;
         store.db.flush().map_err(StoreError::from)?;
+        disk.sync().map_err(StoreError::from)?;
         progress(entries, header.entries_at_start);
         Ok(BackupSummary { entries, during: 0 })
     }
 }
 
-/// Reads a whole backup, checking its format and checksum, and returns its header and entry count.
-pub fn verify<R: Read>(input: R) -> Result<(BackupHeader, u64), BackupError> {
-    let mut reader = BackupReader::open(input)?;
+/// Whether `data_dir` holds a store (a restore writes only where none is).
+pub fn holds_store(data_dir: &std::path::Path) -> bool {
+    std::fs::read_dir(data_dir.join("db")).is_ok_and(|mut entries| entries.next().is_some())
+}
+
+/// The key that authenticates the backups of the deployment holding `keys`.
+pub fn backup_key(keys: &StoreKeys) -> MacKey {
+    keys.blind.derive_key("backup")
+}
+
+/// Reads a whole backup, checking its format and checksum — and with `key` ([`backup_key`]) that this
+/// deployment wrote it — and returns its header and entry count.
+pub fn verify<R: Read>(input: R, key: Option<&MacKey>) -> Result<(BackupHeader, u64), BackupError> {
+    let mut reader = BackupReader::open(input, key)?;
     let mut entries = 0;
     while reader.next_entry()?.is_some() {
         entries += 1;

@@ -74,7 +74,17 @@ async fn a_restore_holds_every_tree_as_it_was_and_mints_no_id_twice() {
     let before = contents(&store);
     let (file, summary) = take_backup(&store);
     assert_eq!(summary.entries as usize, before.len());
-    assert_eq!(verify(file.as_slice()).unwrap().1, summary.entries);
+    assert_eq!(verify(file.as_slice(), None).unwrap().1, summary.entries);
+    assert_eq!(
+        verify(file.as_slice(), Some(&backup_key(&keys(1, 2))))
+            .unwrap()
+            .1,
+        summary.entries
+    );
+    assert!(matches!(
+        verify(file.as_slice(), Some(&backup_key(&keys(1, 9)))),
+        Err(BackupError::NotOurs)
+    ));
 
     let target = tempfile::tempdir().unwrap();
     let restored = Store::restore(
@@ -269,7 +279,7 @@ async fn a_restore_refuses_other_keys_a_used_dir_and_a_damaged_file() {
     let mut damaged = file.clone();
     let at = damaged.len() - 40;
     damaged[at] ^= 0x80;
-    assert!(verify(damaged.as_slice()).is_err());
+    assert!(verify(damaged.as_slice(), None).is_err());
     let cut_off = Store::restore(
         &options(target.path()),
         keys(1, 2),

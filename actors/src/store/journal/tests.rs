@@ -46,11 +46,12 @@ async fn journaled_source() -> (
         .save_lockout(&uuids[3], &LockoutState::default())
         .await
         .unwrap();
-    let log = tap
-        .drain()
+    let log = store
+        .writes
+        .drain(&tap)
         .iter()
         .enumerate()
-        .flat_map(|(i, ops)| encode(1000 + i as u64, ops))
+        .flat_map(|(i, ops)| encode(1000 + i as u64, None, ops))
         .collect();
     (dir, store, log)
 }
@@ -142,23 +143,56 @@ async fn a_change_set_cut_off_at_the_end_is_not_applied_and_its_undo_cancels_it(
     let other = open_store(dir.path());
     let tap = other.writes.tap(1024);
     stored_employee(&other, "LATE").await;
-    let late = tap.drain().remove(0);
+    let late = other.writes.drain(&tap).remove(0);
     assert!(late.len() > 2);
-    log.extend(encode(9999, &late).into_iter().take(2));
+    log.extend(encode(9999, None, &late).into_iter().take(2));
     let log = numbered(log);
 
     let target_dir = tempfile::tempdir().unwrap();
     let target = open_store(target_dir.path());
     let unfinished = replay(&target, &log).expect("the cut-off change set");
     assert_eq!(unfinished.ops, late[..2].to_vec());
+    assert_eq!(unfinished.change_set, 9999);
     assert_eq!(contents(&target), before, "nothing of it applied");
 
     // the owner appends the undo; every later reader, compacted or not, ends where the store stands
-    let undo = target.pre_images(&unfinished.ops).unwrap();
+    assert_eq!(unfinished.covers, unfinished.ops);
+    let undo = target.pre_images(&unfinished.covers).unwrap();
     let mut repaired: Vec<JournalMessage> = log.into_iter().map(|(_, m)| m).collect();
-    repaired.extend(encode(10_000, &undo));
+    repaired.extend(encode(10_000, Some(9999), &undo));
     let repaired = numbered(repaired);
     for view in [repaired.clone(), compacted(&repaired)] {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = open_store(dir.path());
+        assert_eq!(replay(&fresh, &view), None);
+        assert_eq!(contents(&fresh), before);
+    }
+
+    // the undo itself cut off after its first message: the original stays dropped, and the undo of the undo
+    // (the same values, read from a store that never applied the original) ends where the store stands
+    let mut cut_twice: Vec<JournalMessage> = repaired.iter().map(|(_, m)| m.clone()).collect();
+    let undo_len = undo.len();
+    cut_twice.truncate(cut_twice.len() - undo_len + 1);
+    let cut_twice = numbered(cut_twice);
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = open_store(dir.path());
+    let left = replay(&fresh, &cut_twice).expect("the cut-off undo");
+    assert_eq!(left.change_set, 10_000);
+    assert_eq!(
+        contents(&fresh),
+        before,
+        "the original was dropped, not applied"
+    );
+    assert_eq!(
+        left.covers.len(),
+        left.ops.len() + 2,
+        "the undo's keys and the original's"
+    );
+    let again = fresh.pre_images(&left.covers).unwrap();
+    let mut healed: Vec<JournalMessage> = cut_twice.into_iter().map(|(_, m)| m).collect();
+    healed.extend(encode(10_001, Some(10_000), &again));
+    let healed = numbered(healed);
+    for view in [healed.clone(), compacted(&healed)] {
         let dir = tempfile::tempdir().unwrap();
         let fresh = open_store(dir.path());
         assert_eq!(replay(&fresh, &view), None);
@@ -174,6 +208,7 @@ fn a_message_naming_no_tree_is_an_error() {
         value: None,
         change_set: 1,
         end: true,
+        undoes: None,
     };
     assert_eq!(replay.feed(42, &bad), Err(RecordError::UnknownTree(42)));
 }

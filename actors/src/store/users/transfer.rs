@@ -96,7 +96,7 @@ impl UserStore {
                 value: Some(self.seal_json(entry, AUDIT, key)?),
             });
         }
-        self.writes.apply(audit)?;
+        self.writes.apply_chunked(audit)?;
         self.ids.raise_above(max_sequence)?;
         Ok(data.users.len())
     }
@@ -133,7 +133,7 @@ impl UserStore {
                     value: None,
                 });
             }
-            self.writes.apply(trail)?;
+            self.writes.apply_chunked(trail)?;
             dropped += 1;
         }
         Ok(dropped)
