@@ -164,25 +164,7 @@ impl Secrets {
     /// 0700, files 0600); refuses to replace a file that is there.
     pub fn install(&self, data_dir: &Path) -> Result<(), SecretError> {
         for (name, text) in self.texts() {
-            let dir = data_dir.join("secrets");
-            let path = dir.join(name.file);
-            let io = |path: &Path, source| SecretError::Io {
-                var: name.var,
-                path: path.to_owned(),
-                source,
-            };
-            fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
-                .map_err(|e| io(&dir, e))?;
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(|e| io(&path, e))?;
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| io(&path, e))?;
+            write_new(name, data_dir, &text)?;
         }
         Ok(())
     }
@@ -218,14 +200,24 @@ fn load(
         let path = PathBuf::from(path);
         return read(name.var, &path);
     }
-    let dir = data_dir.join("secrets");
-    let path = dir.join(name.file);
+    let path = data_dir.join("secrets").join(name.file);
     if path.exists() {
         return read(name.var, &path);
     }
     if !generate {
         return Err(SecretError::Missing(name.var));
     }
+    let text = Zeroizing::new(make()?);
+    write_new(name, data_dir, &text)?;
+    tracing::warn!(secret = name.var, path = %path.display(), "generated a secret into the data dir; set it from a secret store in production");
+    Ok(text)
+}
+
+/// Writes `text` as the secret `name` under `<data_dir>/secrets/` (directory 0700, file 0600, synced);
+/// refuses to replace a file that is there.
+fn write_new(name: SecretName, data_dir: &Path, text: &str) -> Result<(), SecretError> {
+    let dir = data_dir.join("secrets");
+    let path = dir.join(name.file);
     let io = |path: &Path, source| SecretError::Io {
         var: name.var,
         path: path.to_owned(),
@@ -233,7 +225,6 @@ fn load(
     };
     fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(|e| io(&dir, e))?;
-    let text = Zeroizing::new(make()?);
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -242,9 +233,7 @@ fn load(
         .map_err(|e| io(&path, e))?;
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
-        .map_err(|e| io(&path, e))?;
-    tracing::warn!(secret = name.var, path = %path.display(), "generated a secret into the data dir; set it from a secret store in production");
-    Ok(text)
+        .map_err(|e| io(&path, e))
 }
 
 fn read(var: &'static str, path: &Path) -> Result<Zeroizing<String>, SecretError> {

@@ -25,6 +25,18 @@ fn keys(seal: u8, blind: u8) -> StoreKeys {
     }
 }
 
+/// Enough entries that a scan reports progress midway.
+fn fill(store: &Store) {
+    let filler: Vec<Op> = (0u32..10_000)
+        .map(|i| Op {
+            tree: TreeId::Revoked,
+            key: i.to_be_bytes().to_vec(),
+            value: Some(vec![0; 8]),
+        })
+        .collect();
+    store.writes.apply(filler).unwrap();
+}
+
 fn take_backup(store: &Store) -> (Vec<u8>, BackupSummary) {
     store
         .backup(
@@ -109,15 +121,7 @@ async fn a_restore_holds_every_tree_as_it_was_and_mints_no_id_twice() {
 async fn writes_during_a_backup_are_in_it_whole() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
-    // enough entries that the scan reports progress midway
-    let filler: Vec<Op> = (0u32..10_000)
-        .map(|i| Op {
-            tree: TreeId::Revoked,
-            key: i.to_be_bytes().to_vec(),
-            value: Some(vec![0; 8]),
-        })
-        .collect();
-    store.writes.apply(filler).unwrap();
+    fill(&store);
     let before: Vec<i64> = {
         let mut ids = Vec::new();
         for i in 0..5 {
@@ -206,14 +210,7 @@ async fn writes_during_a_backup_are_in_it_whole() {
 fn a_backup_that_would_hold_too_many_changes_fails_instead_of_growing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
-    let filler: Vec<Op> = (0u32..10_000)
-        .map(|i| Op {
-            tree: TreeId::Revoked,
-            key: i.to_be_bytes().to_vec(),
-            value: Some(vec![0; 8]),
-        })
-        .collect();
-    store.writes.apply(filler).unwrap();
+    fill(&store);
     let mut n = 0u32;
     let slot = store.reserve_backup().unwrap();
     assert!(
