@@ -145,8 +145,12 @@ pub fn restore(args: &RestoreArgs, settings: &Settings) -> anyhow::Result<String
         "restored {} entries of a backup from {} into {}",
         summary.entries,
         time::OffsetDateTime::from_unix_timestamp(header.created_ms / 1000)
-            .map(|t| t.to_string())
-            .unwrap_or_else(|_| header.created_ms.to_string()),
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| header.created_ms.to_string()),
         settings.storage.data_dir.display()
     ))
 }
