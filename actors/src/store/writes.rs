@@ -186,6 +186,44 @@ impl Writes {
         })
     }
 
+    /// Runs `f` as [`transact`](Self::transact) would, against the trees as they are now, but writes
+    /// nothing and tells no tap: the result and the ops a commit would have written. The journal's write
+    /// path runs this under its partition's lock, appends the ops, then applies them.
+    pub fn dry_run<R, A>(
+        &self,
+        trees: &[TreeId],
+        f: impl Fn(&Tx<'_>) -> Result<R, ConflictableTransactionError<A>>,
+    ) -> Result<(R, Vec<Op>), TransactionError<A>> {
+        /// How a dry run ends: always by aborting, so sled writes nothing.
+        enum Ended<R, A> {
+            Ran(R, Vec<Op>),
+            Refused(A),
+        }
+        let handles: Vec<&sled::Tree> = trees.iter().map(|id| self.tree(*id)).collect();
+        let ended = handles.as_slice().transaction(|views| {
+            let tx = Tx {
+                ids: trees,
+                views,
+                ops: RefCell::new(Vec::new()),
+            };
+            let ended = match f(&tx) {
+                Ok(result) => Ended::Ran(result, tx.ops.into_inner()),
+                Err(ConflictableTransactionError::Abort(a)) => Ended::Refused(a),
+                Err(ConflictableTransactionError::Storage(e)) => {
+                    return Err(ConflictableTransactionError::Storage(e));
+                }
+                Err(_) => return Err(ConflictableTransactionError::Conflict),
+            };
+            Err::<(), _>(ConflictableTransactionError::Abort(ended))
+        });
+        match ended {
+            Err(TransactionError::Abort(Ended::Ran(result, ops))) => Ok((result, ops)),
+            Err(TransactionError::Abort(Ended::Refused(a))) => Err(TransactionError::Abort(a)),
+            Err(TransactionError::Storage(e)) => Err(TransactionError::Storage(e)),
+            Ok(()) => unreachable!("a dry run always aborts"),
+        }
+    }
+
     fn run<R, A>(
         &self,
         trees: &[TreeId],
@@ -381,112 +419,4 @@ impl TxTree<'_, '_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn writes() -> (tempfile::TempDir, Writes) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        let writes = Writes::open(&db).unwrap();
-        (dir, writes)
-    }
-
-    #[test]
-    fn a_tap_sees_committed_change_sets_in_order_and_nothing_aborted() {
-        let (_dir, w) = writes();
-        w.apply(vec![Op {
-            tree: TreeId::Users,
-            key: b"before".to_vec(),
-            value: Some(b"0".to_vec()),
-        }])
-        .unwrap();
-        let tap = w.tap(16);
-        w.transact(&[TreeId::Users, TreeId::UserIndex], |tx| {
-            tx.tree(TreeId::Users).insert(b"a", b"1".to_vec())?;
-            tx.tree(TreeId::UserIndex).insert(b"i", b"a".to_vec())?;
-            Ok::<_, ConflictableTransactionError<()>>(())
-        })
-        .unwrap();
-        let refused = w.transact(&[TreeId::Users], |tx| {
-            tx.tree(TreeId::Users).insert(b"b", b"2".to_vec())?;
-            Err::<(), _>(ConflictableTransactionError::Abort("no"))
-        });
-        assert!(matches!(refused, Err(TransactionError::Abort("no"))));
-        assert!(w.remove_if(TreeId::Users, b"a", b"1").unwrap());
-        assert!(!w.remove_if(TreeId::Users, b"before", b"other").unwrap());
-        let seen = w.drain(&tap);
-        assert_eq!(
-            seen.len(),
-            2,
-            "the aborted set and the refused removal are not seen"
-        );
-        assert_eq!(
-            seen[0],
-            vec![
-                Op {
-                    tree: TreeId::Users,
-                    key: b"a".to_vec(),
-                    value: Some(b"1".to_vec())
-                },
-                Op {
-                    tree: TreeId::UserIndex,
-                    key: b"i".to_vec(),
-                    value: Some(b"a".to_vec())
-                },
-            ]
-        );
-        assert_eq!(
-            seen[1],
-            vec![Op {
-                tree: TreeId::Users,
-                key: b"a".to_vec(),
-                value: None
-            }]
-        );
-        assert_eq!(w.tree(TreeId::Users).get(b"b").unwrap(), None);
-        assert!(w.tree(TreeId::Users).get(b"before").unwrap().is_some());
-    }
-
-    #[test]
-    fn a_tap_that_would_hold_too_much_is_cut_off_and_says_so() {
-        let (_dir, w) = writes();
-        let tap = w.tap(2);
-        for i in 0u8..3 {
-            w.apply(vec![Op {
-                tree: TreeId::Revoked,
-                key: vec![i],
-                value: Some(vec![i]),
-            }])
-            .unwrap();
-        }
-        assert!(tap.overflowed());
-        assert_eq!(w.drain(&tap).len(), 2, "what it held before the cut");
-        w.apply(vec![Op {
-            tree: TreeId::Revoked,
-            key: vec![9],
-            value: None,
-        }])
-        .unwrap();
-        assert!(w.drain(&tap).is_empty(), "nothing after the cut");
-    }
-
-    #[test]
-    fn every_tree_has_a_tag_and_a_name_of_its_own() {
-        for id in TreeId::ALL {
-            assert_eq!(TreeId::from_tag(id as u8), Some(id));
-        }
-        let names: std::collections::HashSet<_> = TreeId::ALL.iter().map(|t| t.name()).collect();
-        assert_eq!(names.len(), TreeId::ALL.len());
-        assert_eq!(TreeId::from_tag(0), None);
-    }
-
-    #[test]
-    #[should_panic(expected = "is not part of this transaction")]
-    fn writing_a_tree_outside_the_transaction_is_a_bug() {
-        let (_dir, w) = writes();
-        let _ = w.transact(&[TreeId::Users], |tx| {
-            tx.tree(TreeId::Revoked).insert(b"x", b"y".to_vec())?;
-            Ok::<_, ConflictableTransactionError<()>>(())
-        });
-    }
-}
+mod tests;
