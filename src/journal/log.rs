@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use actors::store::journal::{
-    CHANGE_SET_HEADER, END_HEADER, JournalMessage, Replay, UNDOES_HEADER, Unfinished, encode,
+    BARRIER_KEY, CHANGE_SET_HEADER, END_HEADER, JournalMessage, Replay, UNDOES_HEADER, Unfinished,
+    encode,
 };
 use actors::store::{Op, Store, StoreError};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -167,13 +168,71 @@ impl JournalLog {
         let result = self
             .send(&producer, partition, change_set, undoes, ops)
             .await;
-        if result.is_err() && producer.client().fatal_error().is_some() {
-            // a producer with a fatal error takes no more messages: the next append gets a new one
-            if let Ok(fresh) = Self::producer(&self.brokers, &self.properties, self.timeout) {
-                *self.producer.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
-            }
+        if result.is_err() {
+            self.renew_if_fatal(&producer);
         }
         result
+    }
+
+    /// A producer with a fatal error takes no more messages: the next append gets a new one. Whether it
+    /// was renewed.
+    fn renew_if_fatal(&self, producer: &FutureProducer) -> bool {
+        if producer.client().fatal_error().is_some()
+            && let Ok(fresh) = Self::producer(&self.brokers, &self.properties, self.timeout)
+        {
+            *self.producer.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+            return true;
+        }
+        false
+    }
+
+    /// Appends a barrier to `partition` (a control message replay skips) and waits for its ack: once it
+    /// is in the log, so is everything this producer sent before it. A producer that an earlier failure
+    /// left fenced or fatally broken is replaced and the barrier tried once more with the new one.
+    pub async fn barrier(&self, partition: i32, id: u64) -> Result<i64, AppendError> {
+        let turn = {
+            let mut locks = self.appending.lock().unwrap_or_else(|e| e.into_inner());
+            locks.entry(partition).or_default().clone()
+        };
+        let _turn = turn.lock().await;
+        match self.send_barrier(partition, id).await {
+            Err((_, true)) => self.send_barrier(partition, id).await.map_err(|(e, _)| e),
+            other => other.map_err(|(e, _)| e),
+        }
+    }
+
+    /// One barrier; on failure whether the producer was renewed.
+    async fn send_barrier(&self, partition: i32, id: u64) -> Result<i64, (AppendError, bool)> {
+        let producer = self
+            .producer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let fail = |source| AppendError { partition, source };
+        let id = id.to_be_bytes();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: CHANGE_SET_HEADER,
+                value: Some(&id[..]),
+            })
+            .insert(Header {
+                key: END_HEADER,
+                value: Some(&[1u8][..]),
+            });
+        let record = FutureRecord::<[u8], [u8]>::to(&self.topic)
+            .partition(partition)
+            .key(BARRIER_KEY)
+            .payload(&[VALUE][..])
+            .headers(headers);
+        let result = match producer.send_result(record) {
+            Err((e, _)) => Err(fail(e)),
+            Ok(delivery) => match delivery.await {
+                Ok(Ok(delivered)) => Ok(delivered.offset),
+                Ok(Err((e, _))) => Err(fail(e)),
+                Err(_) => Err(fail(KafkaError::Canceled)),
+            },
+        };
+        result.map_err(|e| (e, self.renew_if_fatal(&producer)))
     }
 
     async fn send(

@@ -4,6 +4,7 @@
 
 pub mod log;
 pub mod topics;
+pub mod writer;
 
 use crate::config::Settings;
 use topics::TopicSpec;

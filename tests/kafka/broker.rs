@@ -78,6 +78,22 @@ impl Broker {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The broker's process id (to freeze it with SIGSTOP).
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    /// Creates `topic` with `partitions` partitions (Kafka's default cleanup policy).
+    pub fn create_topic(&self, topic: &str, partitions: u32) {
+        let url = format!("tcp://{}", self.address());
+        let made = Command::new(tansu())
+            .args(["topic", "create", topic, "--broker", &url])
+            .args(["--partitions", &partitions.to_string()])
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "creating {topic}");
+    }
+
     /// Kills the broker (its in-memory topics are gone).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -3,7 +3,6 @@
 //! its journal (the topic recreated) is refused.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use actors::domain::lockout::LockoutState;
@@ -15,27 +14,10 @@ use crate::broker::Broker;
 
 const TOPIC: &str = "digit-user.journal";
 
-fn create_topic(broker: &Broker) {
-    let url = format!("tcp://{}", broker.address());
-    let made = Command::new(std::env::var("TANSU").unwrap_or_else(|_| "tansu".into()))
-        .args([
-            "topic",
-            "create",
-            TOPIC,
-            "--broker",
-            &url,
-            "--partitions",
-            "4",
-        ])
-        .output()
-        .unwrap();
-    assert!(made.status.success());
-}
-
 #[actix_web::test]
 async fn change_sets_appended_to_a_partition_rebuild_an_empty_store() {
     let broker = Broker::start();
-    create_topic(&broker);
+    broker.create_topic(TOPIC, 4);
     let log = JournalLog::new(
         &broker.address(),
         &BTreeMap::new(),
@@ -110,22 +92,7 @@ async fn change_sets_appended_to_a_partition_rebuild_an_empty_store() {
         Duration::from_secs(5),
     )
     .unwrap();
-    let url = format!("tcp://{}", broker.address());
-    assert!(
-        Command::new(std::env::var("TANSU").unwrap_or_else(|_| "tansu".into()))
-            .args([
-                "topic",
-                "create",
-                "digit-user.journal.recreated",
-                "--broker",
-                &url,
-                "--partitions",
-                "4"
-            ])
-            .status()
-            .unwrap()
-            .success()
-    );
+    broker.create_topic("digit-user.journal.recreated", 4);
     match empty_topic.replay_into(&target, 2) {
         Err(ReadError::Behind { applied, end, .. }) => assert_eq!((applied, end), (last, 0)),
         other => panic!("a store ahead of its journal was served: {other:?}"),

@@ -8,6 +8,7 @@ mod helpers;
 mod broker;
 mod journal_log;
 mod journal_topics;
+mod journal_writer;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;

@@ -32,6 +32,11 @@ pub const UNDOES_HEADER: &str = "undoes";
 
 const OFFSETS: &str = "journal_offsets";
 
+/// The key of a barrier: a control message (tag 0 is no state tree) that the owner of a partition appends
+/// after an append of unknown outcome and reads back, so everything sent before it is in what it reads.
+/// Replay skips it.
+pub const BARRIER_KEY: &[u8] = b"\0barrier";
+
 /// One message of the journal, as produced and as consumed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalMessage {
@@ -128,6 +133,10 @@ impl Replay {
         offset: i64,
         message: &JournalMessage,
     ) -> Result<Vec<Complete>, RecordError> {
+        if message.key == BARRIER_KEY {
+            // a control message: it neither belongs to nor closes a change set
+            return Ok(Vec::new());
+        }
         let op = decode(offset, message)?;
         let mut done = Vec::new();
         match &mut self.pending {
@@ -185,6 +194,15 @@ impl Replay {
 }
 
 impl Store {
+    /// [`Writes::dry_run`](super::Writes::dry_run) on this store's state trees.
+    pub fn dry_run<R, A>(
+        &self,
+        trees: &[TreeId],
+        f: impl Fn(&super::writes::Tx<'_>) -> Result<R, ConflictableTransactionError<A>>,
+    ) -> Result<(R, Vec<Op>), sled::transaction::TransactionError<A>> {
+        self.writes.dry_run(trees, f)
+    }
+
     /// The offset of the last journal message applied for `partition`, if any.
     pub fn applied_offset(&self, partition: u16) -> Result<Option<i64>, StoreError> {
         let offsets = self.db.open_tree(OFFSETS)?;

@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::{
-    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
-};
+/// sled's transaction results, as writers through the funnel use them.
+pub use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::{TransactionalTree, UnabortableTransactionError};
 
 /// The trees that hold the service's state. `meta` (schema, key fingerprints) and `cluster` (partition map,
 /// id floor) describe one data dir and are not state: they are neither journaled nor backed up.

@@ -1,0 +1,109 @@
+//! The journal's write path on a real broker: a change reaches the journal before the store, a refused
+//! change appends nothing, and an append of unknown outcome (the broker frozen with SIGSTOP) refuses the
+//! partition's writes within the timeout until the broker answers again, then settles: whatever landed is
+//! applied, exactly once, and the store equals the journal read into an empty store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actors::store::TreeId;
+use actors::store::writes::{ConflictableTransactionError, Tx};
+use actors::testing::{contents, open_store};
+use digit_user::journal::log::JournalLog;
+use digit_user::journal::writer::{JournalWriteError, JournalWriter};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::broker::Broker;
+
+const TOPIC: &str = "digit-user.journal";
+
+/// A registration: refused when the name is taken.
+fn register(
+    name: &'static str,
+) -> impl Fn(&Tx<'_>) -> Result<(), ConflictableTransactionError<&'static str>> {
+    move |tx| {
+        let tree = tx.tree(TreeId::Lockouts);
+        if tree.get(name)?.is_some() {
+            return Err(ConflictableTransactionError::Abort("taken"));
+        }
+        tree.insert(name, b"{}".to_vec())?;
+        Ok(())
+    }
+}
+
+#[actix_web::test]
+async fn writes_reach_the_journal_first_and_an_unknown_outcome_settles_exactly_once() {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, 4);
+    let log = Arc::new(
+        JournalLog::new(
+            &broker.address(),
+            &BTreeMap::new(),
+            TOPIC,
+            Duration::from_secs(2),
+        )
+        .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let writer = JournalWriter::new(log.clone(), store.clone());
+    let lockouts = [TreeId::Lockouts];
+
+    writer.write(1, &lockouts, register("u1")).await.unwrap();
+    assert!(matches!(
+        writer.write(1, &lockouts, register("u1")).await,
+        Err(JournalWriteError::Refused("taken"))
+    ));
+    let journal_of = |log: Arc<JournalLog>| async move {
+        let fresh_dir = tempfile::tempdir().unwrap();
+        let fresh = open_store(fresh_dir.path());
+        let reading = fresh.clone();
+        actix_web::rt::task::spawn_blocking(move || log.replay_into(&reading, 1).unwrap())
+            .await
+            .unwrap();
+        contents(&fresh)
+    };
+    assert_eq!(journal_of(log.clone()).await, contents(&store));
+
+    // the broker freezes in the middle of a registration
+    let broker_pid = Pid::from_raw(broker.pid());
+    kill(broker_pid, Signal::SIGSTOP).unwrap();
+    let started = Instant::now();
+    let frozen = writer.write(1, &lockouts, register("u2")).await;
+    assert!(
+        matches!(frozen, Err(JournalWriteError::Unavailable(_))),
+        "{frozen:?}"
+    );
+    let refused = writer.write(1, &lockouts, register("u3")).await;
+    assert!(
+        matches!(refused, Err(JournalWriteError::Unavailable(_))),
+        "unsettled: {refused:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "refused within bounded time: {:?}",
+        started.elapsed()
+    );
+    kill(broker_pid, Signal::SIGCONT).unwrap();
+
+    // writes resume by themselves; the same registration again is refused if the first one landed
+    let again = writer.write(1, &lockouts, register("u2")).await;
+    assert!(
+        matches!(again, Ok(()) | Err(JournalWriteError::Refused("taken"))),
+        "{again:?}"
+    );
+    writer.write(1, &lockouts, register("u3")).await.unwrap();
+    let held = contents(&store);
+    let u2: Vec<_> = held
+        .keys()
+        .filter(|(tree, key)| *tree == TreeId::Lockouts as u8 && key.as_slice() == b"u2")
+        .collect();
+    assert_eq!(u2.len(), 1, "exactly one u2");
+    assert_eq!(
+        journal_of(log.clone()).await,
+        held,
+        "the store holds what the journal holds"
+    );
+}
