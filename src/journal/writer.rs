@@ -108,6 +108,24 @@ impl JournalWriter {
         }
     }
 
+    /// Brings the store to the end of the journal of every partition in `partitions`, one after the
+    /// other, calling `progress(done, total)` after each — what a pod does before it serves them: a wiped
+    /// data dir comes back whole, and an append a previous run left unknown is settled.
+    pub async fn restore(
+        &self,
+        partitions: &[u16],
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(), Unavailable> {
+        for (done, partition) in partitions.iter().enumerate() {
+            let slot = self.partition(*partition);
+            let mut unsettled = slot.lock().await;
+            self.settle(*partition).await?;
+            *unsettled = false;
+            progress(done + 1, partitions.len());
+        }
+        Ok(())
+    }
+
     /// Brings the store to the end of `partition`'s journal: a barrier, then a read to the end, then the
     /// undo of a change set cut off midway.
     async fn settle(&self, partition: u16) -> Result<(), Unavailable> {

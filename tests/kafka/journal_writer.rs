@@ -107,3 +107,47 @@ async fn writes_reach_the_journal_first_and_an_unknown_outcome_settles_exactly_o
         "the store holds what the journal holds"
     );
 }
+
+#[actix_web::test]
+async fn a_wiped_store_comes_back_whole_from_the_journal() {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, 4);
+    let log = |timeout| {
+        Arc::new(JournalLog::new(&broker.address(), &BTreeMap::new(), TOPIC, timeout).unwrap())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let writer = JournalWriter::new(log(Duration::from_secs(5)), store.clone());
+    let names = ["a0", "a1", "b0", "b1", "c0", "c1"];
+    for (i, name) in names.into_iter().enumerate() {
+        writer
+            .write((i / 2) as u16, &[TreeId::Lockouts], register(name))
+            .await
+            .unwrap();
+    }
+    // a change across two trees, and a removal
+    writer
+        .write(3, &[TreeId::Lockouts, TreeId::Revoked], |tx: &Tx<'_>| {
+            tx.tree(TreeId::Lockouts).remove(b"b1")?;
+            tx.tree(TreeId::Revoked).insert(b"r", vec![1u8; 8])?;
+            Ok::<_, ConflictableTransactionError<()>>(())
+        })
+        .await
+        .unwrap();
+
+    let wiped = tempfile::tempdir().unwrap();
+    let fresh = open_store(wiped.path());
+    let restorer = JournalWriter::new(log(Duration::from_secs(5)), fresh.clone());
+    let mut seen = Vec::new();
+    restorer
+        .restore(&[0, 1, 2, 3], |done, total| seen.push((done, total)))
+        .await
+        .unwrap();
+    assert_eq!(seen.last(), Some(&(4, 4)), "progress reported");
+    assert_eq!(contents(&fresh), contents(&store), "entry for entry");
+    // and it takes writes where the other left off
+    assert!(matches!(
+        restorer.write(0, &[TreeId::Lockouts], register("a0")).await,
+        Err(JournalWriteError::Refused("taken"))
+    ));
+}
