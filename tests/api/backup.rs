@@ -12,7 +12,7 @@ use base64::Engine;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-use crate::helpers::{BASIC, Process};
+use crate::helpers::{BASIC, Process, run_piped};
 
 fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::new()
@@ -91,25 +91,15 @@ fn admin(args: &[&str], data_dir: &Path, env: &HashMap<&str, String>) -> Output 
 
 /// [`admin`] with `input` piped to standard input (a passphrase).
 fn admin_piped(args: &[&str], data_dir: &Path, input: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_digit-user"))
-        .arg("admin")
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("DIGIT_USER__LOG__LEVEL", "warn")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    run_piped(
+        Command::new(env!("CARGO_BIN_EXE_digit-user"))
+            .arg("admin")
+            .args(args)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("DIGIT_USER__LOG__LEVEL", "warn"),
+        input,
+    )
 }
 
 fn said(out: &Output) -> String {

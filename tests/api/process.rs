@@ -233,35 +233,25 @@ fn check_config_and_admin_create_user() {
 
     let dir = tempfile::tempdir().unwrap();
     let run = |password: &str| {
-        use std::io::Write;
-        let mut child = std::process::Command::new(bin)
-            .args([
-                "admin",
-                "create-user",
-                "--username",
-                "ROOT",
-                "--name",
-                "Root Admin",
-                "--tenant",
-                "pb",
-                "--mobile",
-                "9999999999",
-            ])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("DIGIT_USER__HASHER__MEMORY_KIB", "256")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{password}\n").as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        crate::helpers::run_piped(
+            std::process::Command::new(bin)
+                .args([
+                    "admin",
+                    "create-user",
+                    "--username",
+                    "ROOT",
+                    "--name",
+                    "Root Admin",
+                    "--tenant",
+                    "pb",
+                    "--mobile",
+                    "9999999999",
+                ])
+                .arg("--data-dir")
+                .arg(dir.path())
+                .env("DIGIT_USER__HASHER__MEMORY_KIB", "256"),
+            &format!("{password}\n"),
+        )
     };
     let weak = run("weak");
     assert_eq!(weak.status.code(), Some(1));

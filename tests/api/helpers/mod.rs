@@ -401,4 +401,4 @@ pub fn first_code(body: &Value) -> String {
 
 mod process;
 #[allow(unused_imports)] // each test binary uses a part
-pub use process::{Process, free_port, raw_sled};
+pub use process::{Process, free_port, raw_sled, run_piped};
