@@ -29,6 +29,18 @@ pub fn store_with_keys(dir: &Path, seal: u8, blind: u8) -> Result<Store, StoreEr
     Store::open(&opts, keys)
 }
 
+/// The OTP policy of the tests: DIGIT's defaults (6 digits, 10 minutes, 5 tries, 30 s between sends, 5 an
+/// hour, 10 a day, 3 SMS per code).
+pub const OTP_POLICY: crate::domain::otp::OtpPolicy = crate::domain::otp::OtpPolicy {
+    length: 6,
+    ttl_ms: 600_000,
+    max_attempts: 5,
+    cooldown_ms: 30_000,
+    per_hour: 5,
+    per_day: 10,
+    sms_per_code: 3,
+};
+
 /// Every entry of every state tree, as stored: two stores with equal contents hold the same state.
 pub fn contents(store: &Store) -> std::collections::BTreeMap<(u8, Vec<u8>), Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();

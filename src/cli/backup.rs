@@ -28,7 +28,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{BackupArgs, RestoreArgs};
 use crate::config::{ProcessEnv, Settings};
-use crate::http::admin::BACKUP_ENTRIES_HEADER;
 use crate::secrets::wrap::{MIN_PASSPHRASE, WrappedSecrets};
 use crate::secrets::{SecretError, Secrets};
 
@@ -103,7 +102,7 @@ pub fn restore(args: &RestoreArgs, settings: &Settings) -> anyhow::Result<String
         )
         .into());
     }
-    let (wrapped, _) = read_keys_of(&args.from)?;
+    let wrapped = read_keys_of(&args.from)?;
     let (secrets, from_file) =
         match Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false) {
             Ok(secrets) => (secrets, false),
@@ -168,19 +167,12 @@ fn online(mut out: BufWriter<File>, url: &str) -> anyhow::Result<()> {
         if !response.status().is_success() {
             bail!("{endpoint} answered {}", response.status());
         }
-        let total = response
-            .headers()
-            .get(BACKUP_ENTRIES_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        // the size is not known ahead (the pod would have to walk every tree to count): bytes as they come
         let bar = ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} receiving: {bytes} ({bytes_per_sec}) {msg}")
+            ProgressStyle::with_template("{spinner} receiving: {bytes} ({bytes_per_sec})")
                 .expect("a valid template"),
         );
         bar.enable_steady_tick(Duration::from_millis(200));
-        if let Some(total) = total {
-            bar.set_message(format!("of about {total} entries"));
-        }
         while let Some(chunk) = response
             .chunk()
             .await
@@ -213,11 +205,10 @@ fn offline(out: BufWriter<File>, settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// The keys envelope at the start of the backup at `path`, if any.
-fn read_keys_of(path: &Path) -> anyhow::Result<(Option<WrappedSecrets>, ())> {
+fn read_keys_of(path: &Path) -> anyhow::Result<Option<WrappedSecrets>> {
     let file = File::open(path).with_context(|| path.display().to_string())?;
-    let keys = read_envelope(&mut BufReader::new(file))
-        .with_context(|| format!("{} is not a whole backup", path.display()))?;
-    Ok((keys, ()))
+    read_envelope(&mut BufReader::new(file))
+        .with_context(|| format!("{} is not a whole backup", path.display()))
 }
 
 /// Reads the whole file back: keys envelope, format, entry count and checksum, and with `key` that this

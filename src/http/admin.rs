@@ -29,9 +29,6 @@ pub async fn outbox(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     })))
 }
 
-/// The header of a backup answer: the state's entries when it began (a progress bar's total).
-pub const BACKUP_ENTRIES_HEADER: &str = "x-digit-user-backup-entries";
-
 /// `POST /admin/backup` (internal listener only): a backup of the state while the service keeps serving
 /// (`actors::store::Store::backup`), streamed as it is written; what `digit-user admin backup` saves. A
 /// backup that fails midway ends the stream without its trailer, which the reader refuses. One at a time: a
@@ -44,11 +41,6 @@ pub async fn backup(state: web::Data<AppState>) -> HttpResponse {
     };
     let now = state.login.sessions().now_ms();
     let max_changes = state.settings.storage.backup_max_changes;
-    let counted = store.clone();
-    // counting walks every tree: off the worker
-    let entries = web::block(move || counted.state_entries())
-        .await
-        .unwrap_or_default();
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(16);
     actix_web::rt::task::spawn_blocking(move || {
         let out = io::BufWriter::with_capacity(64 << 10, ChannelWriter(tx.clone()));
@@ -67,7 +59,6 @@ pub async fn backup(state: web::Data<AppState>) -> HttpResponse {
     let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     HttpResponse::Ok()
         .content_type("application/octet-stream")
-        .insert_header((BACKUP_ENTRIES_HEADER, entries.to_string()))
         .streaming(body)
 }
 

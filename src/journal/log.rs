@@ -155,16 +155,9 @@ impl JournalLog {
         undoes: Option<u64>,
         ops: &[Op],
     ) -> Result<i64, AppendError> {
-        let turn = {
-            let mut locks = self.appending.lock().unwrap_or_else(|e| e.into_inner());
-            locks.entry(partition).or_default().clone()
-        };
+        let turn = self.turn(partition);
         let _turn = turn.lock().await;
-        let producer = self
-            .producer
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let producer = self.current();
         let result = self
             .send(&producer, partition, change_set, undoes, ops)
             .await;
@@ -172,6 +165,20 @@ impl JournalLog {
             self.renew_if_fatal(&producer);
         }
         result
+    }
+
+    /// The lock that lets one append at a time into `partition`.
+    fn turn(&self, partition: i32) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.appending.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(partition).or_default().clone()
+    }
+
+    /// The producer in use.
+    fn current(&self) -> Arc<FutureProducer> {
+        self.producer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A producer with a fatal error takes no more messages: the next append gets a new one. Whether it
@@ -190,10 +197,7 @@ impl JournalLog {
     /// is in the log, so is everything this producer sent before it. A producer that an earlier failure
     /// left fenced or fatally broken is replaced and the barrier tried once more with the new one.
     pub async fn barrier(&self, partition: i32, id: u64) -> Result<i64, AppendError> {
-        let turn = {
-            let mut locks = self.appending.lock().unwrap_or_else(|e| e.into_inner());
-            locks.entry(partition).or_default().clone()
-        };
+        let turn = self.turn(partition);
         let _turn = turn.lock().await;
         match self.send_barrier(partition, id).await {
             Err((_, true)) => self.send_barrier(partition, id).await.map_err(|(e, _)| e),
@@ -203,11 +207,7 @@ impl JournalLog {
 
     /// One barrier; on failure whether the producer was renewed.
     async fn send_barrier(&self, partition: i32, id: u64) -> Result<i64, (AppendError, bool)> {
-        let producer = self
-            .producer
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let producer = self.current();
         let fail = |source| AppendError { partition, source };
         let id = id.to_be_bytes();
         let headers = OwnedHeaders::new()

@@ -24,15 +24,7 @@ use actix::prelude::*;
 /// Home partition the rig's sends claim (any value; the token ids must carry it).
 const HOME: u16 = 77;
 
-const POLICY: OtpPolicy = OtpPolicy {
-    length: 6,
-    ttl_ms: 600_000,
-    max_attempts: 5,
-    cooldown_ms: 30_000,
-    per_hour: 5,
-    per_day: 10,
-    sms_per_code: 3,
-};
+const POLICY: OtpPolicy = ::actors::testing::OTP_POLICY;
 
 struct Rig {
     router: Addr<Router>,

@@ -3,15 +3,7 @@
 use super::*;
 use crate::seal::KEY_LEN;
 
-const POLICY: OtpPolicy = OtpPolicy {
-    length: 6,
-    ttl_ms: 600_000,
-    max_attempts: 5,
-    cooldown_ms: 30_000,
-    per_hour: 5,
-    per_day: 10,
-    sms_per_code: 3,
-};
+const POLICY: OtpPolicy = crate::testing::OTP_POLICY;
 
 fn keys() -> OtpKeys {
     OtpKeys::new(&[3; KEY_LEN])

@@ -86,7 +86,7 @@ impl Drop for BackupSlot {
 pub struct BackupSummary {
     /// Entries in the file.
     pub entries: u64,
-    /// Of them, changes committed while the backup scanned.
+    /// Of them, the entries (one per key written) of change sets committed while the backup scanned.
     pub during: u64,
 }
 

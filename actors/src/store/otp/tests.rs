@@ -11,15 +11,7 @@ fn open(dir: &std::path::Path) -> Store {
     store_with_keys(dir, 1, 2).unwrap()
 }
 
-const POLICY: OtpPolicy = OtpPolicy {
-    length: 6,
-    ttl_ms: 600_000,
-    max_attempts: 5,
-    cooldown_ms: 30_000,
-    per_hour: 5,
-    per_day: 10,
-    sms_per_code: 3,
-};
+const POLICY: OtpPolicy = crate::testing::OTP_POLICY;
 
 fn sms(text: &str) -> OutboxRecord {
     OutboxRecord {
