@@ -70,7 +70,18 @@ mod tests {
             ids.raise_above(5).unwrap(); // lower: nothing changes
             db.flush().unwrap();
         }
-        let db = sled::open(dir.path()).unwrap();
+        // sled lets go of its file lock a moment after the handle is dropped
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let db = loop {
+            match sled::open(dir.path()) {
+                Ok(db) => break db,
+                Err(e) if std::time::Instant::now() < give_up => {
+                    let _ = e;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("reopen: {e}"),
+            }
+        };
         assert!(Ids::open(&db).unwrap().next().unwrap() > 1_000_000);
     }
 }
