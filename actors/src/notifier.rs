@@ -65,6 +65,8 @@ pub struct Notifier {
     config: NotifierConfig,
     busy: bool,
     backoff: Option<Duration>,
+    /// Held through a delivery round: a drain and the poll never deliver (or count) at once.
+    round: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Notifier {
@@ -82,6 +84,7 @@ impl Notifier {
             config,
             busy: false,
             backoff: None,
+            round: Arc::default(),
         }
     }
 
@@ -91,7 +94,9 @@ impl Notifier {
         sink: Arc<dyn Sink>,
         clock: Clock,
         config: NotifierConfig,
+        round: Arc<tokio::sync::Mutex<()>>,
     ) -> Result<usize, RoundError> {
+        let _round = round.lock().await;
         let batch = store.outbox().batch(config.batch)?;
         let now = clock.now_ms();
         // the outbox is ordered by queueing: the batch's first record is the oldest waiting
@@ -138,12 +143,12 @@ impl Notifier {
                     let mut stored = stored;
                     stored.attempts += 1;
                     stored.last_error = Some(e.to_string());
-                    store.outbox().failed(seq, &stored)?;
+                    store.outbox().failed(seq, &stored).await?;
                     first_error.get_or_insert(e);
                 }
             }
         }
-        store.outbox().ack_all(&acked)?;
+        store.outbox().ack_all(&acked).await?;
         metrics::gauge!(m::OUTBOX_DEPTH).set(store.outbox().depth() as f64);
         match first_error {
             Some(e) if done == 0 => Err(RoundError::Delivery(e)),
@@ -161,6 +166,7 @@ impl Notifier {
             self.sink.clone(),
             self.clock.clone(),
             self.config,
+            self.round.clone(),
         );
         ctx.spawn(fut.into_actor(self).map(|result, act, ctx| {
             act.busy = false;
@@ -220,18 +226,25 @@ impl Handler<Drain> for Notifier {
     type Result = ResponseFuture<usize>;
 
     fn handle(&mut self, msg: Drain, _: &mut Self::Context) -> Self::Result {
-        let (store, sink, clock, config) = (
+        let (store, sink, clock, config, round) = (
             self.store.clone(),
             self.sink.clone(),
             self.clock.clone(),
             self.config,
+            self.round.clone(),
         );
         Box::pin(async move {
             let deadline = tokio::time::Instant::now() + msg.within;
             while tokio::time::Instant::now() < deadline && store.outbox().depth() > 0 {
                 match tokio::time::timeout_at(
                     deadline,
-                    Self::deliver_batch(store.clone(), sink.clone(), clock.clone(), config),
+                    Self::deliver_batch(
+                        store.clone(),
+                        sink.clone(),
+                        clock.clone(),
+                        config,
+                        round.clone(),
+                    ),
                 )
                 .await
                 {

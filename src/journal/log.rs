@@ -5,17 +5,17 @@
 //! land in order, never twice, and when one fails none after it lands — so a change set that failed midway
 //! left a prefix, which replay recognises ([`actors::store::journal`]). A failed or timed-out append has an
 //! *unknown* outcome: the caller must not take another write for the partition until it read the
-//! partition to its end again.
+//! partition to its end again — the store's [`actors::store::Durable`] does, through [`JournalPort`], which
+//! this log implements.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use actors::store::journal::{
-    BARRIER_KEY, CHANGE_SET_HEADER, END_HEADER, JournalMessage, Replay, UNDOES_HEADER, Unfinished,
-    encode,
+    BARRIER_KEY, CHANGE_SET_HEADER, END_HEADER, JournalMessage, UNDOES_HEADER, encode,
 };
-use actors::store::{Op, Store, StoreError};
+use actors::store::{JournalError, JournalFuture, JournalPort, Op, StoreError};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -87,18 +87,6 @@ pub enum ReadError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// What a read to the end did.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Replayed {
-    /// Change sets applied.
-    pub change_sets: u64,
-    /// Messages read.
-    pub messages: u64,
-    /// A change set cut off at the end of the log (never acknowledged): the owner appends its undo
-    /// before it takes a write.
-    pub unfinished: Option<Unfinished>,
 }
 
 /// The journal topic of one deployment.
@@ -294,13 +282,14 @@ impl JournalLog {
         Ok(last)
     }
 
-    /// Reads `partition` from after what `store` applied to the end it has now, applying each change set.
-    /// Blocking: for a thread of its own.
-    pub fn replay_into(&self, store: &Store, partition: i32) -> Result<Replayed, ReadError> {
-        let ours = u16::try_from(partition).map_err(|_| ReadError::Corrupt {
-            partition,
-            reason: "partition out of range".into(),
-        })?;
+    /// Reads `partition` from after offset `applied` (from its start when `None`) to the end it has now,
+    /// handing each record to `each`; how many messages it read. Blocking: for a thread of its own.
+    pub fn read(
+        &self,
+        partition: i32,
+        applied: Option<i64>,
+        each: &mut dyn FnMut(i64, &JournalMessage) -> Result<(), StoreError>,
+    ) -> Result<u64, ReadError> {
         let kafka = |source| ReadError::Kafka { partition, source };
         let consumer: BaseConsumer = client_config(&self.brokers, &self.properties)
             .set("group.id", "digit-user-replay")
@@ -313,7 +302,6 @@ impl JournalLog {
         let (start, end) = consumer
             .fetch_watermarks(&self.topic, partition, self.timeout)
             .map_err(kafka)?;
-        let applied = store.applied_offset(ours)?;
         if let Some(applied) = applied
             && applied >= end
         {
@@ -324,9 +312,8 @@ impl JournalLog {
             });
         }
         let from = applied.map_or(0, |a| a + 1);
-        let mut replayed = Replayed::default();
         if from >= end {
-            return Ok(replayed);
+            return Ok(0);
         }
         if from < start {
             return Err(ReadError::Truncated {
@@ -340,8 +327,8 @@ impl JournalLog {
             .add_partition_offset(&self.topic, partition, Offset::Offset(from))
             .map_err(kafka)?;
         consumer.assign(&assignment).map_err(kafka)?;
-        let mut replay = Replay::default();
         let mut position = from;
+        let mut messages = 0;
         while position < end {
             let message = match consumer.poll(self.timeout) {
                 Some(Ok(m)) => m,
@@ -353,7 +340,7 @@ impl JournalLog {
                 }
             };
             position = message.offset() + 1;
-            replayed.messages += 1;
+            messages += 1;
             let record = decode(&message).ok_or_else(|| ReadError::Corrupt {
                 partition,
                 reason: format!(
@@ -361,19 +348,50 @@ impl JournalLog {
                     message.offset()
                 ),
             })?;
-            let done = replay
-                .feed(message.offset(), &record)
-                .map_err(|e| ReadError::Corrupt {
-                    partition,
-                    reason: e.to_string(),
-                })?;
-            for change in done {
-                store.apply_journaled(ours, &change)?;
-                replayed.change_sets += 1;
-            }
+            each(message.offset(), &record)?;
         }
-        replayed.unfinished = replay.finish();
-        Ok(replayed)
+        Ok(messages)
+    }
+}
+
+impl JournalPort for JournalLog {
+    fn append<'a>(
+        &'a self,
+        partition: u16,
+        change_set: u64,
+        undoes: Option<u64>,
+        ops: &'a [Op],
+    ) -> JournalFuture<'a, i64> {
+        Box::pin(async move {
+            JournalLog::append(self, i32::from(partition), change_set, undoes, ops)
+                .await
+                .map_err(|e| JournalError::Unavailable(e.to_string()))
+        })
+    }
+
+    fn barrier(&self, partition: u16) -> JournalFuture<'_, ()> {
+        Box::pin(async move {
+            JournalLog::barrier(self, i32::from(partition), rand::random())
+                .await
+                .map(|_| ())
+                .map_err(|e| JournalError::Unavailable(e.to_string()))
+        })
+    }
+
+    fn read(
+        &self,
+        partition: u16,
+        applied: Option<i64>,
+        each: &mut dyn FnMut(i64, &JournalMessage) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        match JournalLog::read(self, i32::from(partition), applied, each) {
+            Ok(_) => Ok(()),
+            Err(ReadError::Store(e)) => Err(e),
+            Err(e @ ReadError::Kafka { .. }) => {
+                Err(JournalError::Unavailable(e.to_string()).into())
+            }
+            Err(e) => Err(JournalError::Unservable(e.to_string()).into()),
+        }
     }
 }
 

@@ -4,7 +4,6 @@
 
 pub mod log;
 pub mod topics;
-pub mod writer;
 
 use crate::config::Settings;
 use topics::TopicSpec;

@@ -141,7 +141,6 @@ impl Sessions {
         life: Lifetimes,
     ) -> Result<Self, StoreError> {
         let now = clock.now_ms();
-        let pruned = store.logins().prune(now)?;
         let revoked = Revocations::default();
         let mut loaded = 0;
         for r in store.logins().revocations(now)? {
@@ -154,7 +153,7 @@ impl Sessions {
                 .insert(id, until);
             loaded += 1;
         }
-        tracing::info!(revocations = loaded, pruned, "sessions: revocations loaded");
+        tracing::info!(revocations = loaded, "sessions: revocations loaded");
         Ok(Self {
             codec,
             store,
@@ -182,7 +181,7 @@ impl Sessions {
         }
         self.store
             .logins()
-            .revoke(&list.families, &list.access)
+            .keep_revoked(&list.families, &list.access)
             .await?;
         Ok(())
     }
@@ -215,14 +214,14 @@ impl Sessions {
 
     /// Forgets what ended: expired revocations in memory, and expired revocations, families and refresh
     /// tokens on disk. Returns the number of entries removed from disk.
-    pub fn prune(&self) -> Result<usize, StoreError> {
+    pub async fn prune(&self) -> Result<usize, StoreError> {
         let now = self.clock.now_ms();
         for map in [&self.revoked.families, &self.revoked.access] {
             map.write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .retain(|_, until| *until > now);
         }
-        self.store.logins().prune(now)
+        self.store.logins().prune(now).await
     }
 
     /// Now, by the service's clock (epoch ms).
@@ -322,6 +321,7 @@ impl Sessions {
             RefreshOutcome::Rotated { previous } => {
                 // the replaced access token ends with the rotation, as DIGIT removed it on refresh
                 self.revoke(
+                    &previous.user,
                     &[],
                     &[(previous.access_jti, previous.access_expires_ms)],
                     "rotation",
@@ -396,6 +396,7 @@ impl Sessions {
             .family_by_id(&verified.family)?
             .map_or(verified.expires_at * 1000, |f| f.expires_ms);
         self.revoke(
+            &verified.snapshot.uuid,
             &[(verified.family.clone(), until)],
             &[(verified.jti.clone(), verified.expires_at * 1000)],
             "logout",
@@ -419,13 +420,15 @@ impl Sessions {
             .filter(|(id, _)| Some(id.as_str()) != keep)
             .map(|(id, f)| (id, f.expires_ms))
             .collect();
-        self.revoke(&families, &[], reason).await?;
+        self.revoke(uuid, &families, &[], reason).await?;
         Ok(families.len())
     }
 
-    /// Adds to the in-memory set first (effective at once), then persists.
+    /// Adds revocations of user `user`'s tokens to the in-memory set first (effective at once), then
+    /// persists them.
     async fn revoke(
         &self,
+        user: &str,
         families: &[(String, i64)],
         access: &[(String, i64)],
         reason: &'static str,
@@ -441,7 +444,7 @@ impl Sessions {
         }
         metrics::counter!(m::REVOCATIONS, "reason" => reason)
             .increment((families.len() + access.len()) as u64);
-        self.store.logins().revoke(families, access).await?;
+        self.store.logins().revoke(user, families, access).await?;
         self.broadcast(families, access);
         Ok(())
     }

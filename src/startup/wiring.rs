@@ -67,7 +67,7 @@ pub(super) fn start_login(
     let sessions = Arc::new(sessions);
     let (pruned, otp_store) = (Arc::downgrade(&sessions), Arc::downgrade(store));
     actix_web::rt::spawn(async move {
-        // the first tick is immediate: login sessions were pruned as they loaded, OTP entries are now
+        // the first tick is immediate: what ended while the service was down goes at once
         let mut hourly = tokio::time::interval(PRUNE_EVERY);
         loop {
             hourly.tick().await;
@@ -75,9 +75,12 @@ pub(super) fn start_login(
                 break;
             };
             // scans of whole trees: off the arbiter thread the router and notifier share
+            let runtime = tokio::runtime::Handle::current();
             let prune = move || -> Result<usize, StoreError> {
-                let now = sessions.now_ms();
-                Ok(sessions.prune()? + store.otp().prune(now)?)
+                runtime.block_on(async {
+                    let now = sessions.now_ms();
+                    Ok(sessions.prune().await? + store.otp().prune(now).await?)
+                })
             };
             match actix_web::rt::task::spawn_blocking(prune).await {
                 Ok(Ok(removed)) => {

@@ -1,13 +1,14 @@
 //! The journal topic as a log on a real broker: change sets appended to a partition and read back into an
-//! empty store rebuild it entry for entry; a second read resumes where the store stands; a store ahead of
-//! its journal (the topic recreated) is refused.
+//! empty store rebuild it entry for entry; a read resumes where the store stands; a store ahead of its
+//! journal (the topic recreated) is refused.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actors::domain::lockout::LockoutState;
 
-use actors::testing::{contents, open_store, stored_employee};
+use actors::testing::{contents, journaled_store, open_store, stored_employee};
 use digit_user::journal::log::{JournalLog, ReadError};
 
 use crate::broker::Broker;
@@ -49,26 +50,28 @@ async fn change_sets_appended_to_a_partition_rebuild_an_empty_store() {
         last = offset;
     }
 
-    let target_dir = tempfile::tempdir().unwrap();
-    let target = open_store(target_dir.path());
-    // a read blocks: off the test's runtime
-    let replayed = {
-        let reader = JournalLog::new(
+    // an empty store over the same topic brought to its end
+    let reader = Arc::new(
+        JournalLog::new(
             &broker.address(),
             &BTreeMap::new(),
             TOPIC,
             Duration::from_secs(10),
         )
-        .unwrap();
-        let target = target.clone();
-        actix_web::rt::task::spawn_blocking(move || reader.replay_into(&target, 2).unwrap())
-            .await
-            .unwrap()
-    };
-    assert_eq!(replayed.change_sets, 6);
-    assert_eq!(replayed.unfinished, None);
+        .unwrap(),
+    );
+    let target_dir = tempfile::tempdir().unwrap();
+    let target = Arc::new(journaled_store(target_dir.path(), reader.clone()).unwrap());
+    target.catch_up(&[2], |_, _| {}).await.unwrap();
     assert_eq!(contents(&target), contents(&source), "entry for entry");
-    assert_eq!(target.applied_offset(2).unwrap(), Some(last));
+    let applied = target
+        .applied_offset(2)
+        .unwrap()
+        .expect("an offset applied");
+    assert!(
+        applied >= last,
+        "applied up to the last change set or a barrier after it"
+    );
     assert!(
         target
             .logins()
@@ -79,12 +82,18 @@ async fn change_sets_appended_to_a_partition_rebuild_an_empty_store() {
         "the lock came back"
     );
 
-    // nothing new: a second read applies nothing
-    let again = log.replay_into(&target, 2).unwrap();
-    assert_eq!((again.change_sets, again.messages), (0, 0));
+    // nothing new after where the store stands: a read hands over nothing
+    let mut seen = 0;
+    let again = reader
+        .read(2, Some(applied), &mut |_, _| {
+            seen += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((again, seen), (0, 0));
 
-    // another partition is untouched; a store that applied more than the journal holds is refused
-    assert_eq!(log.replay_into(&target, 3).unwrap().change_sets, 0);
+    // a store that applied more than the journal holds (the topic recreated) is refused, and says so
+    broker.create_topic("digit-user.journal.recreated", 4);
     let empty_topic = JournalLog::new(
         &broker.address(),
         &BTreeMap::new(),
@@ -92,9 +101,12 @@ async fn change_sets_appended_to_a_partition_rebuild_an_empty_store() {
         Duration::from_secs(5),
     )
     .unwrap();
-    broker.create_topic("digit-user.journal.recreated", 4);
-    match empty_topic.replay_into(&target, 2) {
-        Err(ReadError::Behind { applied, end, .. }) => assert_eq!((applied, end), (last, 0)),
+    match empty_topic.read(2, Some(applied), &mut |_, _| Ok(())) {
+        Err(ReadError::Behind {
+            applied: behind,
+            end,
+            ..
+        }) => assert_eq!((behind, end), (applied, 0)),
         other => panic!("a store ahead of its journal was served: {other:?}"),
     }
 }

@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::store::TreeId;
 use actors::store::writes::{ConflictableTransactionError, Tx};
-use actors::testing::{contents, open_store};
+use actors::store::{Store, StoreError, TreeId, WriteError};
+use actors::testing::{contents, journaled_store};
 use digit_user::journal::log::JournalLog;
-use digit_user::journal::writer::{JournalWriteError, JournalWriter};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -33,6 +32,15 @@ fn register(
     }
 }
 
+/// A store under `dir` whose writes last in `log`.
+fn store_on(dir: &std::path::Path, log: Arc<JournalLog>) -> Arc<Store> {
+    Arc::new(journaled_store(dir, log).unwrap())
+}
+
+fn unavailable<A>(result: &Result<(), WriteError<A>>) -> bool {
+    matches!(result, Err(WriteError::Store(StoreError::Journal(_))))
+}
+
 #[actix_web::test]
 async fn writes_reach_the_journal_first_and_an_unknown_outcome_settles_exactly_once() {
     let broker = Broker::start();
@@ -47,22 +55,19 @@ async fn writes_reach_the_journal_first_and_an_unknown_outcome_settles_exactly_o
         .unwrap(),
     );
     let dir = tempfile::tempdir().unwrap();
-    let store = open_store(dir.path());
-    let writer = JournalWriter::new(log.clone(), store.clone());
+    let store = store_on(dir.path(), log.clone());
+    let writer = store.durable();
     let lockouts = [TreeId::Lockouts];
 
-    writer.write(1, &lockouts, register("u1")).await.unwrap();
+    writer.commit(1, &lockouts, register("u1")).await.unwrap();
     assert!(matches!(
-        writer.write(1, &lockouts, register("u1")).await,
-        Err(JournalWriteError::Refused("taken"))
+        writer.commit(1, &lockouts, register("u1")).await,
+        Err(WriteError::Refused("taken"))
     ));
     let journal_of = |log: Arc<JournalLog>| async move {
         let fresh_dir = tempfile::tempdir().unwrap();
-        let fresh = open_store(fresh_dir.path());
-        let reading = fresh.clone();
-        actix_web::rt::task::spawn_blocking(move || log.replay_into(&reading, 1).unwrap())
-            .await
-            .unwrap();
+        let fresh = store_on(fresh_dir.path(), log);
+        fresh.catch_up(&[1], |_, _| {}).await.unwrap();
         contents(&fresh)
     };
     assert_eq!(journal_of(log.clone()).await, contents(&store));
@@ -71,16 +76,10 @@ async fn writes_reach_the_journal_first_and_an_unknown_outcome_settles_exactly_o
     let broker_pid = Pid::from_raw(broker.pid());
     kill(broker_pid, Signal::SIGSTOP).unwrap();
     let started = Instant::now();
-    let frozen = writer.write(1, &lockouts, register("u2")).await;
-    assert!(
-        matches!(frozen, Err(JournalWriteError::Unavailable(_))),
-        "{frozen:?}"
-    );
-    let refused = writer.write(1, &lockouts, register("u3")).await;
-    assert!(
-        matches!(refused, Err(JournalWriteError::Unavailable(_))),
-        "unsettled: {refused:?}"
-    );
+    let frozen = writer.commit(1, &lockouts, register("u2")).await;
+    assert!(unavailable(&frozen), "{frozen:?}");
+    let refused = writer.commit(1, &lockouts, register("u3")).await;
+    assert!(unavailable(&refused), "unsettled: {refused:?}");
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "refused within bounded time: {:?}",
@@ -89,12 +88,12 @@ async fn writes_reach_the_journal_first_and_an_unknown_outcome_settles_exactly_o
     kill(broker_pid, Signal::SIGCONT).unwrap();
 
     // writes resume by themselves; the same registration again is refused if the first one landed
-    let again = writer.write(1, &lockouts, register("u2")).await;
+    let again = writer.commit(1, &lockouts, register("u2")).await;
     assert!(
-        matches!(again, Ok(()) | Err(JournalWriteError::Refused("taken"))),
+        matches!(again, Ok(()) | Err(WriteError::Refused("taken"))),
         "{again:?}"
     );
-    writer.write(1, &lockouts, register("u3")).await.unwrap();
+    writer.commit(1, &lockouts, register("u3")).await.unwrap();
     let held = contents(&store);
     let u2: Vec<_> = held
         .keys()
@@ -116,18 +115,18 @@ async fn a_wiped_store_comes_back_whole_from_the_journal() {
         Arc::new(JournalLog::new(&broker.address(), &BTreeMap::new(), TOPIC, timeout).unwrap())
     };
     let dir = tempfile::tempdir().unwrap();
-    let store = open_store(dir.path());
-    let writer = JournalWriter::new(log(Duration::from_secs(5)), store.clone());
+    let store = store_on(dir.path(), log(Duration::from_secs(5)));
+    let writer = store.durable();
     let names = ["a0", "a1", "b0", "b1", "c0", "c1"];
     for (i, name) in names.into_iter().enumerate() {
         writer
-            .write((i / 2) as u16, &[TreeId::Lockouts], register(name))
+            .commit((i / 2) as u16, &[TreeId::Lockouts], register(name))
             .await
             .unwrap();
     }
     // a change across two trees, and a removal
     writer
-        .write(3, &[TreeId::Lockouts, TreeId::Revoked], |tx: &Tx<'_>| {
+        .commit(3, &[TreeId::Lockouts, TreeId::Revoked], |tx: &Tx<'_>| {
             tx.tree(TreeId::Lockouts).remove(b"b1")?;
             tx.tree(TreeId::Revoked).insert(b"r", vec![1u8; 8])?;
             Ok::<_, ConflictableTransactionError<()>>(())
@@ -136,18 +135,20 @@ async fn a_wiped_store_comes_back_whole_from_the_journal() {
         .unwrap();
 
     let wiped = tempfile::tempdir().unwrap();
-    let fresh = open_store(wiped.path());
-    let restorer = JournalWriter::new(log(Duration::from_secs(5)), fresh.clone());
+    let fresh = store_on(wiped.path(), log(Duration::from_secs(5)));
     let mut seen = Vec::new();
-    restorer
-        .restore(&[0, 1, 2, 3], |done, total| seen.push((done, total)))
+    fresh
+        .catch_up(&[0, 1, 2, 3], |done, total| seen.push((done, total)))
         .await
         .unwrap();
     assert_eq!(seen.last(), Some(&(4, 4)), "progress reported");
     assert_eq!(contents(&fresh), contents(&store), "entry for entry");
     // and it takes writes where the other left off
     assert!(matches!(
-        restorer.write(0, &[TreeId::Lockouts], register("a0")).await,
-        Err(JournalWriteError::Refused("taken"))
+        fresh
+            .durable()
+            .commit(0, &[TreeId::Lockouts], register("a0"))
+            .await,
+        Err(WriteError::Refused("taken"))
     ));
 }

@@ -20,8 +20,8 @@
 
 use sled::transaction::ConflictableTransactionError;
 
-use super::writes::{Op, TreeId};
-use super::{Store, StoreError, storage_error};
+use super::writes::{Op, TreeId, Writes};
+use super::{Store, StoreError};
 
 /// Header naming a message's change set.
 pub const CHANGE_SET_HEADER: &str = "cs";
@@ -29,8 +29,6 @@ pub const CHANGE_SET_HEADER: &str = "cs";
 pub const END_HEADER: &str = "end";
 /// Header on every message of an undo: the change set it cancels.
 pub const UNDOES_HEADER: &str = "undoes";
-
-const OFFSETS: &str = "journal_offsets";
 
 /// The key of a barrier: a control message (tag 0 is no state tree) that the owner of a partition appends
 /// after an append of unknown outcome and reads back, so everything sent before it is in what it reads.
@@ -203,57 +201,37 @@ impl Store {
         self.writes.dry_run(trees, f)
     }
 
-    /// The offset of the last journal message applied for `partition`, if any.
+    /// The offset of the last journal message applied for `partition`, if any (journaled stores).
     pub fn applied_offset(&self, partition: u16) -> Result<Option<i64>, StoreError> {
-        let offsets = self.db.open_tree(OFFSETS)?;
-        Ok(match offsets.get(partition.to_be_bytes())? {
-            Some(raw) => Some(i64::from_be_bytes(
-                raw.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("journal offset".into()))?,
-            )),
-            None => None,
-        })
+        self.durable.applied_offset(partition)
     }
 
-    /// Applies a change set read from `partition`'s journal, recording `offset` with it atomically.
+    /// Applies a change set read from `partition`'s journal, recording `offset` with it atomically
+    /// (journaled stores).
     pub fn apply_journaled(&self, partition: u16, change: &Complete) -> Result<(), StoreError> {
-        let offsets = self.db.open_tree(OFFSETS)?;
-        let mut trees: Vec<TreeId> = change.ops.iter().map(|op| op.tree).collect();
-        trees.sort();
-        trees.dedup();
-        let key = partition.to_be_bytes();
-        let value = change.offset.to_be_bytes();
-        self.writes
-            .transact_with(&trees, &offsets, |tx, offsets| {
-                for op in &change.ops {
-                    let tree = tx.tree(op.tree);
-                    match &op.value {
-                        Some(v) => tree.insert(&op.key, v.as_slice())?,
-                        None => tree.remove(&op.key)?,
-                    }
-                }
-                offsets.insert(&key, &value)?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(storage_error)
+        self.durable.apply_journaled(partition, change)
     }
 
     /// The ops that put back what `ops` overwrote: each key's value here now (or its removal).
     pub fn pre_images(&self, ops: &[Op]) -> Result<Vec<Op>, StoreError> {
-        let mut undo: Vec<Op> = Vec::with_capacity(ops.len());
-        for op in ops {
-            if undo.iter().any(|u| u.tree == op.tree && u.key == op.key) {
-                continue;
-            }
-            undo.push(Op {
-                tree: op.tree,
-                key: op.key.clone(),
-                value: self.writes.tree(op.tree).get(&op.key)?.map(|v| v.to_vec()),
-            });
-        }
-        Ok(undo)
+        pre_images(&self.writes, ops)
     }
+}
+
+/// The ops that put back what `ops` overwrote in `writes`' trees: each key's value now (or its removal).
+pub(super) fn pre_images(writes: &Writes, ops: &[Op]) -> Result<Vec<Op>, StoreError> {
+    let mut undo: Vec<Op> = Vec::with_capacity(ops.len());
+    for op in ops {
+        if undo.iter().any(|u| u.tree == op.tree && u.key == op.key) {
+            continue;
+        }
+        undo.push(Op {
+            tree: op.tree,
+            key: op.key.clone(),
+            value: writes.tree(op.tree).get(&op.key)?.map(|v| v.to_vec()),
+        });
+    }
+    Ok(undo)
 }
 
 #[cfg(test)]

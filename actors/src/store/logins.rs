@@ -17,10 +17,11 @@
 //! first one issued (one chain, never two), after it the family is revoked.
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::ConflictableTransactionError;
 
+use super::StoreError;
+use super::durable::{Durable, KeyRead, WriteError};
 use super::writes::{Op, TreeId, Writes};
-use super::{GroupCommit, StoreError};
 use crate::domain::lockout::LockoutState;
 
 /// A refresh family: one login and every token rotated from it.
@@ -92,7 +93,7 @@ pub struct LoginStore {
     pub(super) user_families: sled::Tree,
     revoked: sled::Tree,
     pub(super) writes: Writes,
-    commit: GroupCommit,
+    durable: Durable,
 }
 
 enum Abort {
@@ -104,7 +105,7 @@ enum Abort {
 }
 
 impl LoginStore {
-    pub(super) fn open(writes: &Writes, commit: GroupCommit) -> Self {
+    pub(super) fn open(writes: &Writes, durable: Durable) -> Self {
         Self {
             lockouts: writes.tree(TreeId::Lockouts).clone(),
             families: writes.tree(TreeId::Families).clone(),
@@ -112,7 +113,7 @@ impl LoginStore {
             user_families: writes.tree(TreeId::UserFamilies).clone(),
             revoked: writes.tree(TreeId::Revoked).clone(),
             writes: writes.clone(),
-            commit,
+            durable,
         }
     }
 
@@ -131,13 +132,13 @@ impl LoginStore {
         } else {
             Some(serde_json::to_vec(state)?)
         };
-        self.writes.apply(vec![Op {
+        let key = uuid_key(uuid)?;
+        let op = Op {
             tree: TreeId::Lockouts,
-            key: uuid_key(uuid)?.to_vec(),
+            key: key.to_vec(),
             value,
-        }])?;
-        self.commit.commit().await?;
-        Ok(())
+        };
+        self.durable.apply(home_of(&key), vec![op]).await
     }
 
     /// Stored lockout states and refresh families (`admin rebalance` counts them before and after).
@@ -177,7 +178,7 @@ impl LoginStore {
             spent_ms: None,
             successor: None,
         })?;
-        self.writes.apply(vec![
+        let ops = vec![
             Op {
                 tree: TreeId::Families,
                 key: fam.to_vec(),
@@ -193,9 +194,8 @@ impl LoginStore {
                 key: [user, fam].concat(),
                 value: Some(family.expires_ms.to_be_bytes().to_vec()),
             },
-        ])?;
-        self.commit.commit().await?;
-        Ok(())
+        ];
+        self.durable.apply(home_of(&user), ops).await
     }
 
     /// The family and user of refresh token hash `hash`, without changing anything.
@@ -237,8 +237,13 @@ impl LoginStore {
         use base64::Engine;
         use base64::engine::general_purpose::STANDARD;
         let sealed = STANDARD.encode(successor);
+        // the home is the family's user's: a token no family holds changes nothing anywhere
+        let Some((_, family)) = self.peek_refresh(old)? else {
+            return Ok(RefreshOutcome::Unknown);
+        };
+        let home = home_of(&uuid_key(&family.user)?);
         let trees = [TreeId::Families, TreeId::Refresh, TreeId::Revoked];
-        let result = self.writes.transact(&trees, |tx| {
+        let result = self.durable.commit(home, &trees, |tx| {
             let (families, refresh, revoked) = (
                 tx.tree(TreeId::Families),
                 tx.tree(TreeId::Refresh),
@@ -286,23 +291,21 @@ impl LoginStore {
             families.insert(entry.family, serde_json::to_vec(&family).map_err(codec)?)?;
             Ok(RefreshOutcome::Rotated { previous })
         });
-        let outcome = match result {
-            Ok(outcome) => outcome,
-            Err(TransactionError::Abort(Abort::Unknown)) => return Ok(RefreshOutcome::Unknown),
-            Err(TransactionError::Abort(Abort::Dead)) => return Ok(RefreshOutcome::Dead),
-            Err(TransactionError::Abort(Abort::Repeated(sealed))) => {
+        match result.await {
+            Ok(outcome) => Ok(outcome),
+            Err(WriteError::Refused(Abort::Unknown)) => Ok(RefreshOutcome::Unknown),
+            Err(WriteError::Refused(Abort::Dead)) => Ok(RefreshOutcome::Dead),
+            Err(WriteError::Refused(Abort::Repeated(sealed))) => {
                 let sealed = STANDARD
                     .decode(sealed)
                     .map_err(|_| StoreError::Corrupt("refresh successor".into()))?;
                 // the first refresh may still be on its way to disk: answer its tokens only once they last
-                self.commit.commit().await?;
-                return Ok(RefreshOutcome::Repeated(sealed));
+                self.durable.settled().await?;
+                Ok(RefreshOutcome::Repeated(sealed))
             }
-            Err(TransactionError::Abort(Abort::Codec(e))) => return Err(e.into()),
-            Err(TransactionError::Storage(e)) => return Err(e.into()),
-        };
-        self.commit.commit().await?;
-        Ok(outcome)
+            Err(WriteError::Refused(Abort::Codec(e))) => Err(e.into()),
+            Err(WriteError::Store(e)) => Err(e),
+        }
     }
 
     /// The live (unrevoked, unexpired) families of user `uuid` at `now`, with their stored state.
@@ -323,10 +326,11 @@ impl LoginStore {
         Ok(out)
     }
 
-    /// Revokes families and single access tokens (each with the moment it may be forgotten); returns once on
-    /// disk.
+    /// Revokes families and single access tokens of user `user` (each with the moment it may be
+    /// forgotten); returns once it lasts.
     pub async fn revoke(
         &self,
+        user: &str,
         families: &[(String, i64)],
         access: &[(String, i64)],
     ) -> Result<(), StoreError> {
@@ -358,9 +362,27 @@ impl LoginStore {
             key: key.to_vec(),
             value: Some(json),
         }));
-        self.writes.apply(ops)?;
-        self.commit.commit().await?;
-        Ok(())
+        self.durable.apply(home_of(&uuid_key(user)?), ops).await
+    }
+
+    /// Keeps revocations another pod made (and journaled, when there is a journal) in this data dir, so
+    /// this pod refuses their tokens after a restart too; returns once on disk.
+    pub async fn keep_revoked(
+        &self,
+        families: &[(String, i64)],
+        access: &[(String, i64)],
+    ) -> Result<(), StoreError> {
+        let mut ops = Vec::with_capacity(families.len() + access.len());
+        for (kind, list) in [(b'f', families), (b'j', access)] {
+            for (id, until) in list {
+                ops.push(Op {
+                    tree: TreeId::Revoked,
+                    key: [&[kind][..], &uuid_key(id)?].concat(),
+                    value: Some(until.to_be_bytes().to_vec()),
+                });
+            }
+        }
+        self.durable.apply_local(ops).await
     }
 
     /// Every revocation still in force at `now` (to load the in-memory set at start).
@@ -383,7 +405,15 @@ impl LoginStore {
 
     /// Forgets what ended before `now`: revocations, families and their refresh tokens. Returns the number
     /// of entries removed.
-    pub fn prune(&self, now: i64) -> Result<usize, StoreError> {
+    pub async fn prune(&self, now: i64) -> Result<usize, StoreError> {
+        let (reads, counted) = self.ended(now)?;
+        self.durable.remove_unchanged(reads).await?;
+        Ok(counted)
+    }
+
+    /// What ended before `now`, as read (each removal checks the value it was read with), and how many
+    /// revocations, user families and refresh tokens it counts. A scan of four trees.
+    fn ended(&self, now: i64) -> Result<(Vec<KeyRead>, usize), StoreError> {
         // each removal checks the value it was read with: an entry written again meanwhile stays
         let mut reads = Vec::new();
         for kv in self.revoked.iter() {
@@ -417,9 +447,13 @@ impl LoginStore {
                 tokens += 1;
             }
         }
-        self.writes.remove_unchanged(reads)?;
-        Ok(counted + tokens)
+        Ok((reads, counted + tokens))
     }
+}
+
+/// The home partition of a user's login state: the partition its uuid carries.
+fn home_of(user: &[u8; 16]) -> u16 {
+    crate::partition::partition_of_uuid(&uuid::Uuid::from_bytes(*user)).0
 }
 
 fn be_i64(raw: &[u8]) -> Result<i64, StoreError> {

@@ -7,6 +7,7 @@
 mod backup;
 mod commit;
 mod disk_sync;
+pub mod durable;
 mod ids;
 pub mod journal;
 mod lock;
@@ -26,6 +27,7 @@ pub use backup::{
 };
 pub use commit::{CommitError, Flusher, GroupCommit};
 pub use disk_sync::DiskSync;
+pub use durable::{Durable, JournalError, JournalFuture, JournalPort, WriteError};
 pub use ids::Ids;
 pub use lock::LockMirror;
 pub use logins::{Family, LoginStore, RefreshOutcome, Revoked};
@@ -106,6 +108,20 @@ pub enum StoreError {
     /// Syncing the data dir's files failed.
     #[error("syncing the data dir: {0}")]
     Io(#[from] std::io::Error),
+    /// The journal took no write (see [`JournalError`]).
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+impl StoreError {
+    /// Whether a client should retry later (a saturated store, a journal not confirming or not servable):
+    /// a 503, never a 500.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Commit(CommitError::Busy) | StoreError::Journal(_)
+        )
+    }
 }
 
 /// How to open the store.
@@ -138,6 +154,7 @@ pub struct Store {
     /// Authenticates this store's backups.
     backup_key: backup::MacKey,
     pub(crate) writes: Writes,
+    durable: Durable,
     ids: std::sync::Arc<Ids>,
     backup_running: std::sync::Arc<std::sync::atomic::AtomicBool>,
     commit: GroupCommit,
@@ -151,8 +168,18 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if new) the store under `opts.path` and checks schema and keys.
+    /// Opens (creating if new) the store under `opts.path` and checks schema and keys; embedded: writes
+    /// last once on disk.
     pub fn open(opts: &StoreOptions, keys: StoreKeys) -> Result<Self, StoreError> {
+        Self::open_journaled(opts, keys, None)
+    }
+
+    /// [`open`](Self::open), with writes lasting once in `journal` when one is given ([`Durable`]).
+    pub fn open_journaled(
+        opts: &StoreOptions,
+        keys: StoreKeys,
+        journal: Option<std::sync::Arc<dyn JournalPort>>,
+    ) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&opts.path).map_err(|e| StoreError::Open {
             path: opts.path.clone(),
             source: e.into(),
@@ -169,26 +196,28 @@ impl Store {
         let (commit, flusher) = GroupCommit::start(db.clone(), disk, opts.commit_queue);
         let writes = Writes::open(&db)?;
         let ids = std::sync::Arc::new(Ids::open(&db)?);
+        let durable = Durable::open(&db, writes.clone(), commit.clone(), ids.clone(), journal)?;
         let blind_fingerprint = keys.blind.fingerprint();
         let backup_key = backup::backup_key(&keys);
         let keyring = std::sync::Arc::new(keys.keyring);
-        let outbox = std::sync::Arc::new(OutboxStore::open(&writes, keyring.clone()));
+        let outbox =
+            std::sync::Arc::new(OutboxStore::open(&writes, durable.clone(), keyring.clone()));
         let otp = OtpStore::open(
             &writes,
             ids.clone(),
             keyring.clone(),
             outbox.clone(),
             keys.blind.clone(),
-            commit.clone(),
+            durable.clone(),
             opts.partitions,
         );
-        let logins = LoginStore::open(&writes, commit.clone());
+        let logins = LoginStore::open(&writes, durable.clone());
         let users = UserStore::open(
             &writes,
             ids.clone(),
             keyring.clone(),
             keys.blind,
-            commit.clone(),
+            durable.clone(),
             opts.partitions,
         )?;
         Ok(Self {
@@ -196,6 +225,7 @@ impl Store {
             blind_fingerprint,
             backup_key,
             writes,
+            durable,
             ids,
             backup_running: Default::default(),
             commit,
@@ -217,6 +247,23 @@ impl Store {
     /// What `tap` received so far ([`Writes::drain`]).
     pub fn drain(&self, tap: &Tap) -> Vec<Vec<Op>> {
         self.writes.drain(tap)
+    }
+
+    /// How this store's writes last (embedded or journaled).
+    pub fn durable(&self) -> &Durable {
+        &self.durable
+    }
+
+    /// Brings each of `partitions` to the end of its journal before it is served ([`Durable::restore`]),
+    /// calling `progress(done, total)` after each; embedded, nothing to do.
+    pub async fn catch_up(
+        &self,
+        partitions: &[u16],
+        progress: impl FnMut(usize, usize),
+    ) -> Result<(), StoreError> {
+        self.durable.restore(partitions, progress).await?;
+        self.outbox.recount();
+        Ok(())
     }
 
     /// The user registry.

@@ -19,19 +19,25 @@
 use serde::{Deserialize, Serialize};
 use sled::transaction::ConflictableTransactionError;
 
+use super::durable::{Durable, KeyRead, WriteError};
 use super::ids::Ids;
 use super::outbox::{OutboxRecord, OutboxStore};
 use super::writes::{TreeId, Writes};
-use super::{GroupCommit, StoreError, aad, storage_error};
+use super::{StoreError, aad};
 use crate::domain::otp::OtpSessionState;
 use crate::seal::{BLIND_LEN, BlindIndexer, IndexedField, Keyring};
 
 const SESSIONS: &str = TreeId::OtpSessions.name();
 const TOKENS: &str = TreeId::OtpTokens.name();
 
-/// The store key of one OTP session.
+/// The store key of one OTP session, and the partition it lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionKey(pub [u8; BLIND_LEN]);
+pub struct SessionKey {
+    /// blind(state tenant, mobile): the key in `otp_sessions`.
+    pub blind: [u8; BLIND_LEN],
+    /// hash(state tenant, mobile): the home partition.
+    pub home: u16,
+}
 
 /// Who a token was issued to (what `/otp/v1/_search` answers); stored sealed with the token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,12 +73,11 @@ pub struct TokenRecord<'a> {
 pub struct OtpStore {
     sessions: sled::Tree,
     tokens: sled::Tree,
-    writes: Writes,
     ids: std::sync::Arc<Ids>,
     outbox: std::sync::Arc<OutboxStore>,
     keyring: std::sync::Arc<Keyring>,
     blind: BlindIndexer,
-    commit: GroupCommit,
+    durable: Durable,
     partitions: u16,
 }
 
@@ -83,18 +88,17 @@ impl OtpStore {
         keyring: std::sync::Arc<Keyring>,
         outbox: std::sync::Arc<OutboxStore>,
         blind: BlindIndexer,
-        commit: GroupCommit,
+        durable: Durable,
         partitions: u16,
     ) -> Self {
         Self {
             sessions: writes.tree(TreeId::OtpSessions).clone(),
             tokens: writes.tree(TreeId::OtpTokens).clone(),
-            writes: writes.clone(),
             ids,
             outbox,
             keyring,
             blind,
-            commit,
+            durable,
             partitions,
         }
     }
@@ -106,19 +110,21 @@ impl OtpStore {
 
     /// The key of the session of `mobile` in `state_tenant`.
     pub fn session_key(&self, state_tenant: &str, mobile: &str) -> SessionKey {
-        SessionKey(
-            self.blind
+        SessionKey {
+            blind: self
+                .blind
                 .digest_parts(IndexedField::OtpSession, &[state_tenant, mobile.trim()]),
-        )
+            home: self.home(state_tenant, mobile).0,
+        }
     }
 
     /// The stored state of a session (empty when new).
     pub fn load(&self, key: &SessionKey) -> Result<OtpSessionState, StoreError> {
-        match self.sessions.get(key.0)? {
+        match self.sessions.get(key.blind)? {
             None => Ok(OtpSessionState::default()),
             Some(raw) => {
                 let plain =
-                    zeroize::Zeroizing::new(self.keyring.open(&raw, &aad(SESSIONS, &key.0))?);
+                    zeroize::Zeroizing::new(self.keyring.open(&raw, &aad(SESSIONS, &key.blind))?);
                 decode_state(&plain)
             }
         }
@@ -135,7 +141,12 @@ impl OtpStore {
         let plain =
             zeroize::Zeroizing::new(self.keyring.open(&raw, &aad(TOKENS, uuid.as_bytes()))?);
         let entry: TokenEntry = serde_json::from_slice(&plain)?;
-        Ok(Some((SessionKey(entry.session), entry.owner)))
+        let home = self.home(&entry.owner.tenant, &entry.owner.identity).0;
+        let key = SessionKey {
+            blind: entry.session,
+            home,
+        };
+        Ok(Some((key, entry.owner)))
     }
 
     /// Stores `state` with the token entry `token` (if a client is to see one) and `notifications`, in one
@@ -151,7 +162,7 @@ impl OtpStore {
             None
         } else {
             let plain = zeroize::Zeroizing::new(encode_state(state)?);
-            Some(self.keyring.seal(&plain, &aad(SESSIONS, &key.0))?)
+            Some(self.keyring.seal(&plain, &aad(SESSIONS, &key.blind))?)
         };
         let mut outbox = Vec::with_capacity(notifications.len());
         for record in notifications {
@@ -162,7 +173,7 @@ impl OtpStore {
             Some(t) => {
                 let uuid = t.id;
                 let entry = TokenEntry {
-                    session: key.0,
+                    session: key.blind,
                     owner: t.owner.clone(),
                     until_ms: t.until_ms,
                 };
@@ -170,45 +181,52 @@ impl OtpStore {
             }
             None => None,
         };
-        self.writes
-            .transact(
-                &[TreeId::OtpSessions, TreeId::OtpTokens, TreeId::Outbox],
-                |tx| {
-                    let (sessions, tokens, out) = (
-                        tx.tree(TreeId::OtpSessions),
-                        tx.tree(TreeId::OtpTokens),
-                        tx.tree(TreeId::Outbox),
-                    );
-                    match &sealed_state {
-                        Some(sealed) => sessions.insert(key.0, sealed.as_slice())?,
-                        None => sessions.remove(key.0)?,
-                    };
-                    if let Some((uuid, sealed)) = &token {
-                        tokens.insert(uuid.as_bytes(), sealed.as_slice())?;
-                    }
-                    for (seq, sealed) in &outbox {
-                        out.insert(seq.to_be_bytes(), sealed.as_slice())?;
-                    }
-                    Ok::<_, ConflictableTransactionError<()>>(())
-                },
-            )
-            .map_err(storage_error)?;
+        let trees = [TreeId::OtpSessions, TreeId::OtpTokens, TreeId::Outbox];
+        self.durable
+            .commit(key.home, &trees, |tx| {
+                let (sessions, tokens, out) = (
+                    tx.tree(TreeId::OtpSessions),
+                    tx.tree(TreeId::OtpTokens),
+                    tx.tree(TreeId::Outbox),
+                );
+                match &sealed_state {
+                    Some(sealed) => sessions.insert(key.blind, sealed.as_slice())?,
+                    None => sessions.remove(key.blind)?,
+                };
+                if let Some((uuid, sealed)) = &token {
+                    tokens.insert(uuid.as_bytes(), sealed.as_slice())?;
+                }
+                for (seq, sealed) in &outbox {
+                    out.insert(seq.to_be_bytes(), sealed.as_slice())?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .await
+            .map_err(|e| match e {
+                WriteError::Store(e) => e,
+                WriteError::Refused(()) => StoreError::Corrupt("an OTP save aborted".into()),
+            })?;
         self.outbox.queued(outbox.len());
-        self.commit.commit().await?;
         Ok(outbox.into_iter().map(|(seq, _)| seq).collect())
     }
 
     /// Forgets what ended by `now`: token entries past their moment, and session states in which nothing is
     /// left (codes expired, sends and consumptions over a day old) that no live session wrote back since.
-    /// A scan of both trees, for a blocking thread. Returns how many entries went.
-    pub fn prune(&self, now: i64) -> Result<usize, StoreError> {
-        let mut removed = 0;
+    /// Returns how many entries went.
+    pub async fn prune(&self, now: i64) -> Result<usize, StoreError> {
+        let ended = self.ended(now)?;
+        self.durable.remove_unchanged(ended).await
+    }
+
+    /// What [`prune`](Self::prune) removes, as read: a scan of both trees.
+    fn ended(&self, now: i64) -> Result<Vec<KeyRead>, StoreError> {
+        let mut ended = Vec::new();
         for kv in self.tokens.iter() {
             let (k, v) = kv?;
             let plain = zeroize::Zeroizing::new(self.keyring.open(&v, &aad(TOKENS, &k))?);
             let entry: TokenEntry = serde_json::from_slice(&plain)?;
-            if entry.until_ms <= now && self.writes.remove_if(TreeId::OtpTokens, &k, &v)? {
-                removed += 1;
+            if entry.until_ms <= now {
+                ended.push((TreeId::OtpTokens, k.to_vec(), v.to_vec()));
             }
         }
         for kv in self.sessions.iter() {
@@ -216,12 +234,13 @@ impl OtpStore {
             let plain = zeroize::Zeroizing::new(self.keyring.open(&v, &aad(SESSIONS, &k))?);
             let mut state = decode_state(&plain)?;
             state.expire(now);
-            // a session that saved in between wrote a newer state: the swap fails and it stays
-            if state.is_idle() && self.writes.remove_if(TreeId::OtpSessions, &k, &v)? {
-                removed += 1;
+            // a session that saves in between writes a newer state: its removal finds another value and
+            // it stays
+            if state.is_idle() {
+                ended.push((TreeId::OtpSessions, k.to_vec(), v.to_vec()));
             }
         }
-        Ok(removed)
+        Ok(ended)
     }
 
     pub(super) fn seal<T: Serialize>(

@@ -11,10 +11,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sled::transaction::ConflictableTransactionError;
-
+use super::durable::Durable;
 use super::writes::{Op, TreeId, Writes};
-use super::{StoreError, aad, storage_error};
+use super::{StoreError, aad};
 use crate::domain::notification::{Channel, Notification};
 use crate::seal::Keyring;
 
@@ -110,18 +109,18 @@ pub struct OutboxSummary {
 /// The outbox tree and its depth.
 pub struct OutboxStore {
     tree: sled::Tree,
-    writes: Writes,
+    durable: Durable,
     keyring: Arc<Keyring>,
     depth: AtomicUsize,
 }
 
 impl OutboxStore {
-    pub(super) fn open(writes: &Writes, keyring: Arc<Keyring>) -> Self {
+    pub(super) fn open(writes: &Writes, durable: Durable, keyring: Arc<Keyring>) -> Self {
         let tree = writes.tree(TreeId::Outbox).clone();
         let depth = AtomicUsize::new(tree.len());
         Self {
             tree,
-            writes: writes.clone(),
+            durable,
             keyring,
             depth,
         }
@@ -158,58 +157,33 @@ impl OutboxStore {
             .collect()
     }
 
-    /// Removes a delivered record.
-    pub fn ack(&self, seq: u64) -> Result<(), StoreError> {
-        let key = seq.to_be_bytes();
-        let removed = self
-            .writes
-            .transact(&[TreeId::Outbox], |tx| {
-                let tree = tx.tree(TreeId::Outbox);
-                let present = tree.get(key)?.is_some();
-                if present {
-                    tree.remove(key)?;
-                }
-                Ok::<_, ConflictableTransactionError<()>>(present)
-            })
-            .map_err(storage_error)?;
-        if removed {
-            self.depth.fetch_sub(1, Ordering::Relaxed);
+    /// Removes delivered records.
+    pub async fn ack_all(&self, seqs: &[u64]) -> Result<(), StoreError> {
+        let mut reads = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            let key = seq.to_be_bytes();
+            if let Some(value) = self.tree.get(key)? {
+                reads.push((TreeId::Outbox, key.to_vec(), value.to_vec()));
+            }
         }
-        Ok(())
-    }
-
-    /// Removes delivered records in one batch.
-    pub fn ack_all(&self, seqs: &[u64]) -> Result<(), StoreError> {
-        if seqs.is_empty() {
-            return Ok(());
-        }
-        let removed = self
-            .writes
-            .transact(&[TreeId::Outbox], |tx| {
-                let tree = tx.tree(TreeId::Outbox);
-                let mut n = 0;
-                for seq in seqs {
-                    let key = seq.to_be_bytes();
-                    if tree.get(key)?.is_some() {
-                        tree.remove(key)?;
-                        n += 1;
-                    }
-                }
-                Ok::<_, ConflictableTransactionError<()>>(n)
-            })
-            .map_err(storage_error)?;
+        let removed = self.durable.remove_unchanged(reads).await?;
         self.depth.fetch_sub(removed, Ordering::Relaxed);
         Ok(())
     }
 
     /// Records a failed attempt on a record.
-    pub fn failed(&self, seq: u64, record: &OutboxRecord) -> Result<(), StoreError> {
-        self.writes.apply(vec![Op {
+    pub async fn failed(&self, seq: u64, record: &OutboxRecord) -> Result<(), StoreError> {
+        let op = Op {
             tree: TreeId::Outbox,
             key: seq.to_be_bytes().to_vec(),
             value: Some(self.seal(seq, record)?),
-        }])?;
-        Ok(())
+        };
+        self.durable.rewrite(vec![op]).await
+    }
+
+    /// Counts the records anew (after records arrived other than by a save: a replay of the journal).
+    pub fn recount(&self) {
+        self.depth.store(self.tree.len(), Ordering::Relaxed);
     }
 
     /// What waits: depth, the oldest record's age and the latest delivery error.

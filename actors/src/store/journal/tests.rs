@@ -3,7 +3,13 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::domain::lockout::LockoutState;
 use crate::store::writes::Tap;
-use crate::testing::{contents, open_store, stored_employee};
+use crate::testing::{MemoryJournal, contents, journaled_store, open_store, stored_employee};
+
+/// A store that takes journal records (its own journal stays unused).
+fn target_store(dir: &std::path::Path) -> std::sync::Arc<Store> {
+    let journal = std::sync::Arc::new(MemoryJournal::default());
+    std::sync::Arc::new(journaled_store(dir, journal).unwrap())
+}
 
 /// A source store after users, an update, a lock and its clearing, and the journal its change sets make.
 async fn journaled_source() -> (
@@ -88,7 +94,7 @@ async fn a_replayed_journal_rebuilds_the_store_whole_and_records_where_it_stands
     let (_dir, source, log) = journaled_source().await;
     let log = numbered(log);
     let target_dir = tempfile::tempdir().unwrap();
-    let target = open_store(target_dir.path());
+    let target = target_store(target_dir.path());
     assert_eq!(replay(&target, &log), None);
     assert_eq!(contents(&target), contents(&source));
     assert_eq!(
@@ -129,7 +135,7 @@ async fn a_compacted_journal_rebuilds_the_same_store() {
         "some change sets lost their last message"
     );
     let target_dir = tempfile::tempdir().unwrap();
-    let target = open_store(target_dir.path());
+    let target = target_store(target_dir.path());
     assert_eq!(replay(&target, &compact), None);
     assert_eq!(contents(&target), contents(&source));
 }
@@ -149,7 +155,7 @@ async fn a_change_set_cut_off_at_the_end_is_not_applied_and_its_undo_cancels_it(
     let log = numbered(log);
 
     let target_dir = tempfile::tempdir().unwrap();
-    let target = open_store(target_dir.path());
+    let target = target_store(target_dir.path());
     let unfinished = replay(&target, &log).expect("the cut-off change set");
     assert_eq!(unfinished.ops, late[..2].to_vec());
     assert_eq!(unfinished.change_set, 9999);
@@ -163,7 +169,7 @@ async fn a_change_set_cut_off_at_the_end_is_not_applied_and_its_undo_cancels_it(
     let repaired = numbered(repaired);
     for view in [repaired.clone(), compacted(&repaired)] {
         let dir = tempfile::tempdir().unwrap();
-        let fresh = open_store(dir.path());
+        let fresh = target_store(dir.path());
         assert_eq!(replay(&fresh, &view), None);
         assert_eq!(contents(&fresh), before);
     }
@@ -175,7 +181,7 @@ async fn a_change_set_cut_off_at_the_end_is_not_applied_and_its_undo_cancels_it(
     cut_twice.truncate(cut_twice.len() - undo_len + 1);
     let cut_twice = numbered(cut_twice);
     let dir = tempfile::tempdir().unwrap();
-    let fresh = open_store(dir.path());
+    let fresh = target_store(dir.path());
     let left = replay(&fresh, &cut_twice).expect("the cut-off undo");
     assert_eq!(left.change_set, 10_000);
     assert_eq!(
@@ -194,7 +200,7 @@ async fn a_change_set_cut_off_at_the_end_is_not_applied_and_its_undo_cancels_it(
     let healed = numbered(healed);
     for view in [healed.clone(), compacted(&healed)] {
         let dir = tempfile::tempdir().unwrap();
-        let fresh = open_store(dir.path());
+        let fresh = target_store(dir.path());
         assert_eq!(replay(&fresh, &view), None);
         assert_eq!(contents(&fresh), before);
     }

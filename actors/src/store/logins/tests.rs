@@ -94,7 +94,7 @@ async fn revocations_and_lockouts_survive_a_reopen_and_prune_forgets_the_over() 
         let s = store.logins();
         s.open_family(FAM, &family(), &[1; 32]).await.unwrap();
         assert_eq!(s.families_of(USER, 0).unwrap().len(), 1);
-        s.revoke(&[(FAM.into(), 1_000_000)], &[(JTI1.into(), 500_000)])
+        s.revoke(USER, &[(FAM.into(), 1_000_000)], &[(JTI1.into(), 500_000)])
             .await
             .unwrap();
         let locked = LockoutState {
@@ -116,7 +116,13 @@ async fn revocations_and_lockouts_survive_a_reopen_and_prune_forgets_the_over() 
         .unwrap();
     assert!(s.locked_users().unwrap().is_empty());
 
-    assert!(s.prune(2_000_000).unwrap() >= 3);
+    assert!(s.prune(2_000_000).await.unwrap() >= 3);
     assert!(s.revocations(0).unwrap().is_empty());
     assert!(s.peek_refresh(&[1; 32]).unwrap().is_none());
+    // an empty list from a peer writes nothing (and is no error)
+    s.keep_revoked(&[], &[]).await.unwrap();
+    s.keep_revoked(&[(FAM.into(), 3_000_000)], &[])
+        .await
+        .unwrap();
+    assert_eq!(s.revocations(2_000_000).unwrap().len(), 1);
 }

@@ -90,7 +90,7 @@ async fn a_send_and_its_payload_survive_a_reopen_and_nothing_is_in_clear() {
         batch[0].1.notification.text(),
         format!("Your OTP is {code}")
     );
-    store.outbox().ack(batch[0].0).unwrap();
+    store.outbox().ack_all(&[batch[0].0]).await.unwrap();
     assert_eq!(store.outbox().depth(), 0);
     drop(store);
     for entry in std::fs::read_dir(dir.path().join("db")).unwrap() {
@@ -129,7 +129,7 @@ async fn an_idle_state_is_removed_and_outbox_failures_are_recorded() {
     let (seq, mut rec) = store.outbox().batch(1).unwrap().remove(0);
     rec.attempts += 1;
     rec.last_error = Some("broker down".into());
-    store.outbox().failed(seq, &rec).unwrap();
+    store.outbox().failed(seq, &rec).await.unwrap();
     assert_eq!(store.outbox().batch(1).unwrap()[0].1.attempts, 1);
     assert_eq!(store.outbox().depth(), 2);
     assert_eq!(
@@ -185,15 +185,15 @@ async fn prune_forgets_ended_token_entries_and_idle_states_only() {
     otp.save(&idle, &direct, Some(record), &[]).await.unwrap();
 
     // before anything ended: nothing goes
-    assert_eq!(otp.prune(POLICY.ttl_ms - 1).unwrap(), 0);
+    assert_eq!(otp.prune(POLICY.ttl_ms - 1).await.unwrap(), 0);
     assert!(otp.session_of_token(&token_live).unwrap().is_some());
     // the direct code expired: its entry and its session's state go; the send is remembered a day
-    assert_eq!(otp.prune(POLICY.ttl_ms).unwrap(), 2);
+    assert_eq!(otp.prune(POLICY.ttl_ms).await.unwrap(), 2);
     assert!(otp.session_of_token(&token_live).unwrap().is_none());
     assert_eq!(otp.load(&idle).unwrap(), OtpSessionState::default());
     assert!(!otp.load(&live).unwrap().sends.is_empty());
     // a day after the send the other state goes too
-    assert_eq!(otp.prune(crate::domain::otp::DAY_MS).unwrap(), 1);
+    assert_eq!(otp.prune(crate::domain::otp::DAY_MS).await.unwrap(), 1);
     assert_eq!(otp.load(&live).unwrap(), OtpSessionState::default());
 }
 
@@ -228,8 +228,8 @@ async fn states_read_from_json_and_are_written_compact() {
     let store = open(dir.path());
     let otp = store.otp();
     let key = otp.session_key("pb", "9000000003");
-    let sealed = otp.keyring.seal(&json, &aad(SESSIONS, &key.0)).unwrap();
-    otp.sessions.insert(key.0, sealed).unwrap();
+    let sealed = otp.keyring.seal(&json, &aad(SESSIONS, &key.blind)).unwrap();
+    otp.sessions.insert(key.blind, sealed).unwrap();
     assert_eq!(otp.load(&key).unwrap(), state);
 }
 

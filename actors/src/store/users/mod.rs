@@ -10,19 +10,20 @@
 //!
 //! Every change to a user and its index entries and audit record is one sled transaction over the three
 //! trees, so the indexes never disagree with the records, and a uniqueness conflict between two concurrent
-//! creates lets exactly one win. Writes return only after group commit put them on disk.
+//! creates lets exactly one win. Writes return once they last ([`Durable`]).
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 mod search;
 mod transfer;
+mod write;
 
 pub use transfer::UsersOut;
 
+use super::durable::Durable;
 use super::ids::Ids;
-use super::writes::{TreeId, TxTree, Writes};
-use super::{GroupCommit, StoreError, aad};
+use super::writes::{TreeId, Writes};
+use super::{StoreError, aad};
 use crate::domain::{TenantId, UserRecord, UserType};
 use crate::partition::{Partition, home_partition, mint_id, mint_uuid};
 use crate::seal::{BLIND_LEN, BlindIndexer, IndexedField, Keyring};
@@ -75,16 +76,9 @@ pub struct UserStore {
     audit: sled::Tree,
     keyring: std::sync::Arc<Keyring>,
     blind: BlindIndexer,
-    commit: GroupCommit,
+    durable: Durable,
     partitions: u16,
     ids: std::sync::Arc<Ids>,
-}
-
-enum Abort<E> {
-    Duplicate,
-    NotFound,
-    Refused(E),
-    Store(StoreError),
 }
 
 impl UserStore {
@@ -93,7 +87,7 @@ impl UserStore {
         ids: std::sync::Arc<Ids>,
         keyring: std::sync::Arc<Keyring>,
         blind: BlindIndexer,
-        commit: GroupCommit,
+        durable: Durable,
         partitions: u16,
     ) -> Result<Self, StoreError> {
         Ok(Self {
@@ -104,7 +98,7 @@ impl UserStore {
             audit: writes.tree(TreeId::UserAudit).clone(),
             keyring,
             blind,
-            commit,
+            durable,
             partitions,
         })
     }
@@ -134,136 +128,6 @@ impl UserStore {
         Ok(self
             .index
             .contains_key(self.unique_key(tenant, user_type, user_name))?)
-    }
-
-    /// Stores a new user; `Duplicate` when (tenant, type, userName) is taken. Returns once on disk.
-    pub async fn insert(&self, record: &UserRecord) -> Result<(), UserWriteError<()>> {
-        let sealed = self.seal_record(record)?;
-        let entries = self.index_entries(record);
-        let unique = self.unique_key(&record.tenant_id, record.user_type, &record.user_name);
-        self.transact(|users, index, _audit| {
-            if index.get(&unique)?.is_some() {
-                return Err(ConflictableTransactionError::Abort(Abort::Duplicate));
-            }
-            index.insert(unique.as_slice(), record.id.to_be_bytes().to_vec())?;
-            for (key, value) in &entries {
-                index.insert(key.as_slice(), value.as_slice())?;
-            }
-            users.insert(record.id.to_be_bytes(), sealed.as_slice())?;
-            Ok(())
-        })?;
-        self.commit.commit().await.map_err(StoreError::from)?;
-        Ok(())
-    }
-
-    /// Loads the user with `uuid`, applies `change` to it, and stores the result with an audit record of the
-    /// previous version, all in one transaction. Returns the new record once on disk.
-    pub async fn update<E>(
-        &self,
-        uuid: &str,
-        actor_uuid: Option<&str>,
-        now: i64,
-        change: impl Fn(&UserRecord) -> Result<UserRecord, E>,
-    ) -> Result<UserRecord, UserWriteError<E>> {
-        let id = self.id_of_uuid(uuid)?.ok_or(UserWriteError::NotFound)?;
-        let updated = self.rewrite(id, actor_uuid, now, change)?;
-        self.commit.commit().await.map_err(StoreError::from)?;
-        Ok(updated)
-    }
-
-    /// Rewrites the record of `id` by `change`, indexes and audit with it, in one transaction (not yet on
-    /// disk: the caller waits for the flush).
-    fn rewrite<E>(
-        &self,
-        id: i64,
-        actor_uuid: Option<&str>,
-        now: i64,
-        change: impl Fn(&UserRecord) -> Result<UserRecord, E>,
-    ) -> Result<UserRecord, UserWriteError<E>> {
-        self.transact(|users, index, audit| {
-            let raw = users
-                .get(id.to_be_bytes())?
-                .ok_or(ConflictableTransactionError::Abort(Abort::NotFound))?;
-            let old = self
-                .open_record(id, &raw)
-                .map_err(|e| ConflictableTransactionError::Abort(Abort::Store(e)))?;
-            let new =
-                change(&old).map_err(|e| ConflictableTransactionError::Abort(Abort::Refused(e)))?;
-            let old_unique = self.unique_key(&old.tenant_id, old.user_type, &old.user_name);
-            let new_unique = self.unique_key(&new.tenant_id, new.user_type, &new.user_name);
-            if old_unique != new_unique {
-                if index.get(&new_unique)?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(Abort::Duplicate));
-                }
-                index.remove(old_unique.as_slice())?;
-                index.insert(new_unique.as_slice(), id.to_be_bytes().to_vec())?;
-            }
-            let old_entries = self.index_entries(&old);
-            let new_entries = self.index_entries(&new);
-            for (key, _) in old_entries.iter().filter(|e| !new_entries.contains(e)) {
-                index.remove(key.as_slice())?;
-            }
-            for (key, value) in new_entries.iter().filter(|e| !old_entries.contains(e)) {
-                index.insert(key.as_slice(), value.as_slice())?;
-            }
-            let seq = audit.generate_id()?;
-            let audit_key = [
-                &id.to_be_bytes()[..],
-                &now.to_be_bytes(),
-                &seq.to_be_bytes(),
-            ]
-            .concat();
-            let entry = AuditEntry {
-                previous: old,
-                actor_uuid: actor_uuid.map(str::to_owned),
-                at: now,
-            };
-            let sealed_audit = self
-                .seal_json(&entry, AUDIT, &audit_key)
-                .map_err(|e| ConflictableTransactionError::Abort(Abort::Store(e)))?;
-            audit.insert(audit_key, sealed_audit)?;
-            let sealed = self
-                .seal_record(&new)
-                .map_err(|e| ConflictableTransactionError::Abort(Abort::Store(e)))?;
-            users.insert(id.to_be_bytes(), sealed)?;
-            Ok(new)
-        })
-    }
-
-    /// Rewrites the records an earlier build stored with a tenant (the user's or a role's) spelled otherwise
-    /// than [`TenantId::parse`] leaves it (`PB`, ` pb`), so lookups, uniqueness and role searches find them.
-    /// A record whose normalised (userName, type, tenant) is another user's stays as it was and its uuid is
-    /// returned: two accounts an operator must resolve. Returns (rewritten, left). For a blocking thread;
-    /// the caller flushes.
-    pub fn normalise_tenants(&self, now: i64) -> Result<(usize, Vec<String>), StoreError> {
-        let mut rewritten = 0;
-        let mut left = Vec::new();
-        for kv in self.users.iter() {
-            let (key, raw) = kv?;
-            let id = id_of_key(&key)?;
-            let record = self.open_record(id, &raw)?;
-            let normal = |t: &TenantId| t.is_normalised();
-            if normal(&record.tenant_id) && record.roles.iter().all(|r| normal(&r.tenant_id)) {
-                continue;
-            }
-            let normalised = |old: &UserRecord| {
-                let mut new = old.clone();
-                new.tenant_id = old.tenant_id.normalised();
-                for role in &mut new.roles {
-                    role.tenant_id = role.tenant_id.normalised();
-                }
-                new.roles.sort();
-                new.roles.dedup();
-                Ok::<_, ()>(new)
-            };
-            match self.rewrite(id, None, now, normalised) {
-                Ok(_) => rewritten += 1,
-                Err(UserWriteError::Duplicate) => left.push(record.uuid),
-                Err(UserWriteError::Store(e)) => return Err(e),
-                Err(UserWriteError::NotFound | UserWriteError::Refused(())) => {}
-            }
-        }
-        Ok((rewritten, left))
     }
 
     /// The user with numeric `id`.
@@ -431,28 +295,6 @@ impl UserStore {
         let plain =
             zeroize::Zeroizing::new(self.keyring.open(raw, &aad(USERS, &id.to_be_bytes()))?);
         Ok(serde_json::from_slice(&plain)?)
-    }
-
-    fn transact<T, E>(
-        &self,
-        f: impl Fn(&TxTree, &TxTree, &TxTree) -> Result<T, ConflictableTransactionError<Abort<E>>>,
-    ) -> Result<T, UserWriteError<E>> {
-        let trees = [TreeId::Users, TreeId::UserIndex, TreeId::UserAudit];
-        self.writes
-            .transact(&trees, |tx| {
-                f(
-                    &tx.tree(TreeId::Users),
-                    &tx.tree(TreeId::UserIndex),
-                    &tx.tree(TreeId::UserAudit),
-                )
-            })
-            .map_err(|e| match e {
-                TransactionError::Abort(Abort::Duplicate) => UserWriteError::Duplicate,
-                TransactionError::Abort(Abort::NotFound) => UserWriteError::NotFound,
-                TransactionError::Abort(Abort::Refused(e)) => UserWriteError::Refused(e),
-                TransactionError::Abort(Abort::Store(e)) => UserWriteError::Store(e),
-                TransactionError::Storage(e) => UserWriteError::Store(e.into()),
-            })
     }
 }
 

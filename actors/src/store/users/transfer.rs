@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 
 use sled::transaction::ConflictableTransactionError;
 
-use super::{AUDIT, Abort, AuditEntry, UserStore, UserWriteError, aad, id_of_key};
+use super::write::Abort;
+use super::{AUDIT, AuditEntry, UserStore, UserWriteError, aad, id_of_key};
 use crate::domain::UserRecord;
 use crate::partition::partition_of_id;
 use crate::store::StoreError;

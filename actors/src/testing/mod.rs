@@ -11,10 +11,27 @@ use std::time::{Duration, Instant};
 use crate::domain::user::Role;
 use crate::domain::{TenantId, UserRecord, UserType};
 use crate::seal::{BlindIndexer, KEY_LEN, Keyring};
-use crate::store::{Store, StoreError, StoreKeys, StoreOptions};
+use crate::store::{JournalPort, Store, StoreError, StoreKeys, StoreOptions};
+
+mod memory_journal;
+pub use memory_journal::{MemoryJournal, Weather};
 
 /// A store under `dir` sealed with key 1 = `[seal; 32]` and blind-indexed with `[blind; 32]`.
 pub fn store_with_keys(dir: &Path, seal: u8, blind: u8) -> Result<Store, StoreError> {
+    open_with(dir, seal, blind, None)
+}
+
+/// A store under `dir` with the test keys whose writes last in `journal`.
+pub fn journaled_store(dir: &Path, journal: Arc<dyn JournalPort>) -> Result<Store, StoreError> {
+    open_with(dir, 1, 2, Some(journal))
+}
+
+fn open_with(
+    dir: &Path,
+    seal: u8,
+    blind: u8,
+    journal: Option<Arc<dyn JournalPort>>,
+) -> Result<Store, StoreError> {
     let keys = StoreKeys {
         keyring: Keyring::new(&[(1, [seal; KEY_LEN])])?,
         blind: BlindIndexer::new(&[blind; KEY_LEN]),
@@ -26,7 +43,7 @@ pub fn store_with_keys(dir: &Path, seal: u8, blind: u8) -> Result<Store, StoreEr
         commit_queue: 1024,
         partitions: 256,
     };
-    Store::open(&opts, keys)
+    Store::open_journaled(&opts, keys, journal)
 }
 
 /// The OTP policy of the tests: DIGIT's defaults (6 digits, 10 minutes, 5 tries, 30 s between sends, 5 an

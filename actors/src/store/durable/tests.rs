@@ -1,0 +1,239 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::domain::lockout::LockoutState;
+use crate::partition::partition_of_id;
+use crate::store::{Store, UserWriteError};
+use crate::testing::{MemoryJournal, Weather, contents, employee, journaled_store};
+
+fn journaled(dir: &std::path::Path, journal: &Arc<MemoryJournal>) -> Arc<Store> {
+    Arc::new(journaled_store(dir, journal.clone()).unwrap())
+}
+
+/// A fresh store over `journal`, brought to the end of every partition it holds.
+async fn restored(journal: &Arc<MemoryJournal>) -> (tempfile::TempDir, Arc<Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = journaled(dir.path(), journal);
+    store
+        .catch_up(&journal.partitions(), |_, _| {})
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+fn locked() -> LockoutState {
+    LockoutState {
+        locked_until: Some(99),
+        ..LockoutState::default()
+    }
+}
+
+#[tokio::test]
+async fn an_acknowledged_write_is_in_its_home_partition_and_a_wiped_store_comes_back_whole() {
+    let journal = Arc::new(MemoryJournal::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = journaled(dir.path(), &journal);
+    let user = employee(&store, "EMP1");
+    store.users().insert(&user).await.unwrap();
+    store
+        .logins()
+        .save_lockout(&user.uuid, &locked())
+        .await
+        .unwrap();
+
+    let home = partition_of_id(user.id).0;
+    assert_eq!(
+        journal.partitions(),
+        vec![home],
+        "one partition, the user's"
+    );
+    let offset = store
+        .applied_offset(home)
+        .unwrap()
+        .expect("an offset applied");
+    assert_eq!(offset + 1, journal.messages(home).len() as i64);
+
+    let (_restored_dir, restored) = restored(&journal).await;
+    assert_eq!(contents(&restored), contents(&store));
+    // read through to the journal's end, the barrier its catch-up appended included
+    let read_through = journal.messages(home).len() as i64 - 1;
+    assert!(read_through > offset);
+    assert_eq!(restored.applied_offset(home).unwrap(), Some(read_through));
+    // ids minted after the restore stay above the restored user's
+    let next = employee(&restored, "EMP2");
+    assert!(next.id >> 16 > user.id >> 16);
+}
+
+#[tokio::test]
+async fn a_refused_write_appends_nothing() {
+    let journal = Arc::new(MemoryJournal::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = journaled(dir.path(), &journal);
+    let user = employee(&store, "EMP1");
+    store.users().insert(&user).await.unwrap();
+    let home = partition_of_id(user.id).0;
+    let before = journal.messages(home).len();
+    let mut twin = employee(&store, "EMP1");
+    twin.id = user.id + (1 << 16);
+    assert!(matches!(
+        store.users().insert(&twin).await,
+        Err(UserWriteError::Duplicate)
+    ));
+    assert_eq!(journal.messages(home).len(), before);
+}
+
+#[tokio::test]
+async fn a_write_cut_off_midway_is_refused_then_undone_before_the_partition_writes_again() {
+    let journal = Arc::new(MemoryJournal::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = journaled(dir.path(), &journal);
+    let cut = employee(&store, "EMP1");
+    let home = partition_of_id(cut.id).0;
+    store.catch_up(&[home], |_, _| {}).await.unwrap();
+    let before = contents(&store);
+
+    journal.set_weather(Weather::Down { landing: 2 });
+    let refused = store.users().insert(&cut).await;
+    assert!(
+        matches!(
+            refused,
+            Err(UserWriteError::Store(StoreError::Journal(
+                JournalError::Unavailable(_)
+            )))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(contents(&store), before, "nothing of it in the store");
+    // while the broker is down the partition takes no write
+    let again = store.users().insert(&cut).await;
+    assert!(
+        matches!(again, Err(UserWriteError::Store(StoreError::Journal(_)))),
+        "{again:?}"
+    );
+
+    // the client retries once the broker is back: the cut-off change set is undone first
+    journal.set_weather(Weather::Fair);
+    let mut retry = employee(&store, "EMP1");
+    retry.id = cut.id + (1 << 16);
+    store.users().insert(&retry).await.unwrap();
+    let undoes = journal
+        .messages(home)
+        .iter()
+        .filter(|m| m.undoes.is_some())
+        .count();
+    assert!(
+        undoes > 0,
+        "the cut-off change set was undone in the journal"
+    );
+    assert!(store.users().get(cut.id).unwrap().is_none());
+    assert!(store.users().get(retry.id).unwrap().is_some());
+    let (_d, restored) = restored(&journal).await;
+    assert_eq!(contents(&restored), contents(&store));
+    assert_eq!(restored.users().len(), 1);
+}
+
+#[tokio::test]
+async fn a_write_whose_acknowledgement_was_lost_is_found_before_the_next_one() {
+    let journal = Arc::new(MemoryJournal::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = journaled(dir.path(), &journal);
+    let user = employee(&store, "EMP1");
+    store
+        .catch_up(&[partition_of_id(user.id).0], |_, _| {})
+        .await
+        .unwrap();
+    journal.set_weather(Weather::AcksLost);
+    assert!(store.users().insert(&user).await.is_err());
+    assert!(
+        store.users().get(user.id).unwrap().is_none(),
+        "not applied yet"
+    );
+
+    journal.set_weather(Weather::Fair);
+    // the client retries the registration: the journal holds the first, so the retry is a duplicate
+    let mut retry = employee(&store, "EMP1");
+    retry.id = user.id + (1 << 16);
+    let retried = store.users().insert(&retry).await;
+    assert!(
+        matches!(retried, Err(UserWriteError::Duplicate)),
+        "{retried:?}"
+    );
+    assert_eq!(store.users().len(), 1);
+    assert!(store.users().get(user.id).unwrap().is_some());
+}
+
+#[tokio::test]
+async fn housekeeping_removes_each_key_in_its_home_partition() {
+    let journal = Arc::new(MemoryJournal::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = journaled(dir.path(), &journal);
+    let a = employee(&store, "EMP1");
+    let b = employee(&store, "EMP2");
+    let (home_a, home_b) = (partition_of_id(a.id).0, partition_of_id(b.id).0);
+    assert_ne!(home_a, home_b, "test users in two partitions");
+    for user in [&a, &b] {
+        let family = crate::store::Family {
+            user: user.uuid.clone(),
+            user_type: "EMPLOYEE".into(),
+            scope: "read".into(),
+            expires_ms: 1_000,
+            access_jti: uuid::Uuid::new_v4().to_string(),
+            access_expires_ms: 500,
+            revoked: false,
+        };
+        let hash = [user.id as u8; 32];
+        store
+            .logins()
+            .open_family(&uuid::Uuid::new_v4().to_string(), &family, &hash)
+            .await
+            .unwrap();
+    }
+    let removed = store.logins().prune(2_000).await.unwrap();
+    assert_eq!(removed, 4, "two user families, two refresh tokens");
+    for home in [home_a, home_b] {
+        let tombstones = journal
+            .messages(home)
+            .iter()
+            .filter(|m| m.value.is_none())
+            .count();
+        assert_eq!(
+            tombstones, 3,
+            "family, refresh token, user family of partition {home}"
+        );
+    }
+    let (_d, restored) = restored(&journal).await;
+    assert_eq!(contents(&restored), contents(&store));
+    assert_eq!(restored.logins().counts(), (0, 0));
+}
+
+#[tokio::test]
+async fn a_journal_that_lost_what_the_store_applied_is_not_served() {
+    let journal = Arc::new(MemoryJournal::default());
+    let dir = tempfile::tempdir().unwrap();
+    let user = {
+        let store = journaled(dir.path(), &journal);
+        let user = employee(&store, "EMP1");
+        store.users().insert(&user).await.unwrap();
+        user
+    };
+    journal.lose(partition_of_id(user.id).0);
+    let store = journaled(dir.path(), &journal);
+    let home = partition_of_id(user.id).0;
+    let refused = store.catch_up(&[home], |_, _| {}).await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::Journal(JournalError::Unservable(_)))
+        ),
+        "{refused:?}"
+    );
+    let write = store.logins().save_lockout(&user.uuid, &locked()).await;
+    assert!(
+        matches!(write, Err(StoreError::Journal(JournalError::Unservable(_)))),
+        "{write:?}"
+    );
+    assert!(
+        store.users().get(user.id).unwrap().is_some(),
+        "nothing dropped"
+    );
+}
