@@ -119,6 +119,17 @@ pub const KAFKA_PRODUCE_SECONDS: &str = "digit_user_kafka_produce_seconds";
 /// 1 while the Kafka brokers answer, 0 while none is reachable.
 pub const KAFKA_UP: &str = "digit_user_kafka_brokers_up";
 
+/// Time from handing a change set to the journal to the brokers' acknowledgement of all of it.
+pub const JOURNAL_APPEND_SECONDS: &str = "digit_user_journal_append_seconds";
+/// Journal appends by `result` (`ok`, `failed`: outcome unknown, the partition settles before its next
+/// write).
+pub const JOURNAL_APPENDS: &str = "digit_user_journal_appends_total";
+/// 1 while the journal acknowledges appends, 0 after an append failed and until one succeeds.
+pub const JOURNAL_UP: &str = "digit_user_journal_up";
+/// Partitions this pod serves, by `state`: `total`, `restored` (brought to the journal's end since start),
+/// `unservable` (the journal lost what the data dir applied: not served, see the log).
+pub const JOURNAL_PARTITIONS: &str = "digit_user_journal_partitions";
+
 /// Requests one pod sent to another, by `kind` (`forward`: to the key's owner, `fanout`: one leg of a
 /// search, `broadcast`: revocations, `otp`: an OTP check at the code's owner) and `result` (`ok`,
 /// `unavailable`).
@@ -236,6 +247,25 @@ pub fn describe() {
     describe_gauge!(
         KAFKA_UP,
         "1 while the Kafka brokers answer, 0 while none is reachable"
+    );
+    describe_histogram!(
+        JOURNAL_APPEND_SECONDS,
+        Unit::Seconds,
+        "Time from handing a change set to the journal to the brokers' acknowledgement of all of it"
+    );
+    describe_counter!(
+        JOURNAL_APPENDS,
+        Unit::Count,
+        "Journal appends by result (failed: outcome unknown)"
+    );
+    describe_gauge!(
+        JOURNAL_UP,
+        "1 while the journal acknowledges appends, 0 from a failed append until one succeeds"
+    );
+    describe_gauge!(
+        JOURNAL_PARTITIONS,
+        Unit::Count,
+        "Partitions this pod serves, by state: total, restored, unservable"
     );
     describe_counter!(
         MAILBOX_ERRORS,

@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::cli::{CreateUserArgs, UnlockArgs};
 use crate::config::{ProcessEnv, Settings};
 use crate::http::error::ApiError;
+use crate::journal::open_store;
 use crate::secrets::Secrets;
 use crate::service::registry::{Caller, Registry, RegistryRules, UserDraft};
 
@@ -27,11 +28,10 @@ pub fn create_user(args: CreateUserArgs, settings: Settings) -> anyhow::Result<S
     let tenant = TenantId::parse(&args.tenant).context("--tenant")?;
     let user_type = UserType::parse(&args.user_type)
         .context("--type must be CITIZEN, EMPLOYEE, SYSTEM or BUSINESS")?;
-    let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, true)?;
-    let store = std::sync::Arc::new(Store::open(
-        &settings.store_options(),
-        secrets.store_keys(),
-    )?);
+    // a journaled deployment's keys come from outside: fresh ones could not read its journal
+    let generate = !settings.journal_on();
+    let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, generate)?;
+    let store = std::sync::Arc::new(open_store(&settings, secrets.store_keys())?);
     let (roles, mobile) = settings.catalogs()?;
     let rules = RegistryRules {
         validate_name_on_create: true,
@@ -102,7 +102,7 @@ pub fn create_user(args: CreateUserArgs, settings: Settings) -> anyhow::Result<S
 /// Ends the lockout of the user `args` names: the stored lock and count, and the record's flag.
 pub fn unlock(args: UnlockArgs, settings: Settings) -> anyhow::Result<String> {
     let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false)?;
-    let store = Store::open(&settings.store_options(), secrets.store_keys())?;
+    let store = open_store(&settings, secrets.store_keys())?;
     let user = match (&args.uuid, &args.username, &args.tenant) {
         (Some(uuid), _, _) => store.users().get_by_uuid(uuid),
         (None, Some(name), Some(tenant)) => {

@@ -96,6 +96,12 @@ pub fn backup(args: &BackupArgs, settings: &Settings) -> anyhow::Result<String> 
 
 /// Restores `args.from` into the (empty) data dir; one line saying what it restored.
 pub fn restore(args: &RestoreArgs, settings: &Settings) -> anyhow::Result<String> {
+    if settings.journal_on() {
+        bail!(
+            "the journal is on: a journaled pod rebuilds its data dir from the journal — start it on an empty \
+             data dir (restore a backup file only into a deployment without the journal)"
+        );
+    }
     if actors::store::holds_store(&settings.storage.data_dir) {
         return Err(actors::store::BackupError::NotEmpty(
             settings.storage.data_dir.display().to_string(),

@@ -211,6 +211,16 @@ impl Settings {
         if j.admin_timeout_ms < 1000 {
             return Err("journal.admin_timeout_ms must be at least 1000".into());
         }
+        if !(500..=60_000).contains(&j.produce_timeout_ms) {
+            return Err("journal.produce_timeout_ms must be between 500 and 60000".into());
+        }
+        if self.cluster.replicas > 1 && !self.journal_on() {
+            return Err(format!(
+                "cluster.replicas = {}: a sharded deployment keeps its state in the journal on Kafka — set \
+                 kafka.brokers (DIGIT_USER__KAFKA__BROKERS) and leave journal.enabled on, or run one replica",
+                self.cluster.replicas
+            ));
+        }
         Ok(())
     }
 }

@@ -166,6 +166,11 @@ impl Settings {
         }
     }
 
+    /// Whether writes last in the journal on Kafka: `kafka.brokers` set and `journal.enabled`.
+    pub fn journal_on(&self) -> bool {
+        self.journal.enabled && !self.kafka.brokers.trim().is_empty()
+    }
+
     /// Where and how the store opens: the `[storage]` section and the partition count.
     pub fn store_options(&self) -> actors::store::StoreOptions {
         actors::store::StoreOptions {

@@ -305,10 +305,14 @@ pub struct KafkaSettings {
     pub properties: BTreeMap<String, String>,
 }
 
-/// The replicated journal on Kafka: its topics.
+/// The replicated journal on Kafka: whether it is on, its topics, its timeouts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JournalSettings {
+    /// With `kafka.brokers` set, writes last in the journal (off: a single pod on sled + fsync alone).
+    pub enabled: bool,
+    /// A write whose append is not acknowledged within this long fails with a retryable 503, ms.
+    pub produce_timeout_ms: u64,
     /// Topic of the partitioned state (one Kafka partition per partition of ours).
     pub topic: String,
     /// Topic of the revocations every pod reads.

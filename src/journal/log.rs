@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use actors::metrics as m;
 use actors::store::journal::{
     BARRIER_KEY, CHANGE_SET_HEADER, END_HEADER, JournalMessage, UNDOES_HEADER, encode,
 };
@@ -363,9 +364,17 @@ impl JournalPort for JournalLog {
         ops: &'a [Op],
     ) -> JournalFuture<'a, i64> {
         Box::pin(async move {
-            JournalLog::append(self, i32::from(partition), change_set, undoes, ops)
-                .await
-                .map_err(|e| JournalError::Unavailable(e.to_string()))
+            let started = std::time::Instant::now();
+            let appended =
+                JournalLog::append(self, i32::from(partition), change_set, undoes, ops).await;
+            let result = if appended.is_ok() { "ok" } else { "failed" };
+            metrics::counter!(m::JOURNAL_APPENDS, "result" => result).increment(1);
+            metrics::gauge!(m::JOURNAL_UP).set(if appended.is_ok() { 1.0 } else { 0.0 });
+            if appended.is_ok() {
+                metrics::histogram!(m::JOURNAL_APPEND_SECONDS)
+                    .record(started.elapsed().as_secs_f64());
+            }
+            appended.map_err(|e| JournalError::Unavailable(e.to_string()))
         })
     }
 

@@ -1,12 +1,54 @@
 //! The replicated journal on Kafka: Kafka keeps the truth of the partitioned state, each pod's sled is a
-//! view of the journal partitions it serves (README "Data and durability"). It lands in steps; today: its
-//! topics ([`topics`]), created or checked by `digit-user admin journal check`.
+//! view of the journal partitions it serves (README "Data and durability"). [`log`] is the topic as the
+//! store's [`actors::store::JournalPort`]; [`topics`] creates or checks the topics (`digit-user admin
+//! journal check`, and every start).
 
 pub mod log;
 pub mod topics;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::store::{JournalPort, Store, StoreError, StoreKeys};
+
 use crate::config::Settings;
+use log::JournalLog;
 use topics::TopicSpec;
+
+/// The journal topic of `settings` as the store's log, appends bounded by `journal.produce_timeout_ms`.
+pub fn open_log(settings: &Settings) -> Result<Arc<JournalLog>, rdkafka::error::KafkaError> {
+    Ok(Arc::new(JournalLog::new(
+        &settings.kafka.brokers,
+        &settings.kafka.properties,
+        &settings.journal.topic,
+        Duration::from_millis(settings.journal.produce_timeout_ms),
+    )?))
+}
+
+/// Why the store of a command could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The journal's Kafka client.
+    #[error("cannot build the journal's Kafka client: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The data dir.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The store of `settings`' data dir, its writes going through the journal when `settings` turn it on —
+/// what every command that writes opens, so a journaled data dir never holds a write its journal lacks.
+pub fn open_store(settings: &Settings, keys: StoreKeys) -> Result<Store, OpenError> {
+    let journal = match settings.journal_on() {
+        true => Some(open_log(settings)? as Arc<dyn JournalPort>),
+        false => None,
+    };
+    Ok(Store::open_journaled(
+        &settings.store_options(),
+        keys,
+        journal,
+    )?)
+}
 
 /// The journal's topics as `settings` want them: the state topic, one Kafka partition per partition of ours,
 /// and the revocations topic, one partition that every pod reads whole.

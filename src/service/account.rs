@@ -14,7 +14,7 @@ use actors::domain::otp::Purpose;
 use actors::domain::roles::RoleRequest;
 use actors::domain::{UserRecord, UserType};
 use actors::hasher::HasherError;
-use actors::store::{CommitError, StoreError};
+
 use zeroize::Zeroizing;
 
 use super::login::{Credential, Login, LoginError};
@@ -107,8 +107,8 @@ impl PasswordChangeError {
     /// A store of the new password that failed: saturation is retried by the client, the rest is ours.
     fn not_stored(e: RegistryError) -> Self {
         match e {
-            RegistryError::Hasher(HasherError::Busy | HasherError::Timeout)
-            | RegistryError::Store(StoreError::Commit(CommitError::Busy)) => Self::Busy,
+            RegistryError::Hasher(HasherError::Busy | HasherError::Timeout) => Self::Busy,
+            RegistryError::Store(e) if e.is_retryable() => Self::Busy,
             RegistryError::NotFound(_) => Self::NotFound,
             other => Self::NotStored(other),
         }

@@ -105,7 +105,7 @@ impl From<SessionError> for LoginError {
 impl From<StoreError> for LoginError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Commit(actors::store::CommitError::Busy) => Self::Busy,
+            e if e.is_retryable() => Self::Busy,
             other => Self::internal(other),
         }
     }

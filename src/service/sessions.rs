@@ -133,20 +133,35 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// The service; loads the revocations in force and forgets what ended.
+    /// The service, with the revocations in force in the store.
     pub fn load(
         codec: TokenCodec,
         store: Arc<Store>,
         clock: Clock,
         life: Lifetimes,
     ) -> Result<Self, StoreError> {
-        let now = clock.now_ms();
-        let revoked = Revocations::default();
+        let sessions = Self {
+            codec,
+            store,
+            revoked: Revocations::default(),
+            verified: RwLock::new(HashMap::new()),
+            clock,
+            life,
+            cluster: None,
+        };
+        sessions.load_revocations()?;
+        Ok(sessions)
+    }
+
+    /// Adds the revocations in force in the store to the in-memory set (at start, and once the journal
+    /// restored what a wiped data dir lost).
+    pub fn load_revocations(&self) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
         let mut loaded = 0;
-        for r in store.logins().revocations(now)? {
+        for r in self.store.logins().revocations(now)? {
             let (map, id, until) = match r {
-                Revoked::Family(id, until) => (&revoked.families, id, until),
-                Revoked::Access(id, until) => (&revoked.access, id, until),
+                Revoked::Family(id, until) => (&self.revoked.families, id, until),
+                Revoked::Access(id, until) => (&self.revoked.access, id, until),
             };
             map.write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -154,15 +169,7 @@ impl Sessions {
             loaded += 1;
         }
         tracing::info!(revocations = loaded, "sessions: revocations loaded");
-        Ok(Self {
-            codec,
-            store,
-            revoked,
-            verified: RwLock::new(HashMap::new()),
-            clock,
-            life,
-            cluster: None,
-        })
+        Ok(())
     }
 
     /// Tells every other pod of each revocation made here (sharded deployments).

@@ -34,6 +34,7 @@ use crate::service::tokens::TokenCodec;
 use actors::lockout::{LockoutDeps, LockoutError, Lockouts};
 use actors::metrics::TenantLabels;
 
+mod journal;
 mod wiring;
 use wiring::{notification_sink, start_login, start_otp_actors, start_upkeep};
 
@@ -94,6 +95,9 @@ pub enum StartError {
     /// The Kafka producer (a bad `kafka.properties` entry).
     #[error(transparent)]
     Kafka(#[from] KafkaSetupError),
+    /// The journal (its client, or keys it cannot do without).
+    #[error("journal: {0}")]
+    Journal(String),
     /// A listener address.
     #[error(
         "cannot listen on {addr}: {source}; choose a free address with --listen / --internal-listen"
@@ -130,11 +134,13 @@ impl Application {
         // listeners first: a taken port must stop start-up before any actor runs
         let public = listener(&settings.http.public_addr)?;
         let internal = listener(&settings.http.internal_addr)?;
-        let secrets = Secrets::load_or_generate(&settings.storage.data_dir, env, true)?;
-        let store = Arc::new(Store::open(
-            &settings.store_options(),
-            secrets.store_keys(),
-        )?);
+        let secrets = load_secrets(&settings, env, settings.journal_on())?;
+        let store = Arc::new(
+            crate::journal::open_store(&settings, secrets.store_keys()).map_err(|e| match e {
+                crate::journal::OpenError::Store(e) => StartError::Store(e),
+                kafka => StartError::Journal(kafka.to_string()),
+            })?,
+        );
         normalise_tenants(&store, clock.now_ms())?;
         let cluster = Cluster::start(&settings.cluster, store.clone())?;
         let (roles, mobile) = settings.catalogs()?;
@@ -258,12 +264,29 @@ impl Application {
         .run();
         start_upkeep(&store);
         cluster.publish_metrics();
-        if cluster.sharded() {
-            // ready once the newest map and the revocations made while this pod was down are in
-            actix_web::rt::spawn(catch_up(state.clone()));
-        } else {
-            readiness.set(true);
-        }
+        let served: Vec<u16> = (0..cluster.partitions())
+            .filter(|p| cluster.map().owner(actors::partition::Partition(*p)) == cluster.me())
+            .collect();
+        let restore = settings
+            .journal_on()
+            .then(|| journal::restore(settings.clone(), store.clone(), served));
+        let sharded = cluster.sharded();
+        let ready = state.clone();
+        actix_web::rt::spawn(async move {
+            // ready once every served partition is at its journal's end, and — sharded — the newest map
+            // and the revocations made while this pod was down are in
+            if let Some(restore) = restore {
+                restore.await;
+                if let Err(e) = ready.login.sessions().load_revocations() {
+                    tracing::error!(error = %e, "revocations restored from the journal not loaded");
+                }
+            }
+            if sharded {
+                catch_up(ready).await;
+            } else {
+                ready.readiness.set(true);
+            }
+        });
         let drain = Duration::from_secs(settings.notify.shutdown_drain_secs);
         Ok(Self {
             server,
@@ -328,6 +351,23 @@ impl Application {
         tracing::info!("shutdown complete");
         Ok(())
     }
+}
+
+/// The secrets, generated into the data dir when absent — except with the journal on: a pod that started
+/// with fresh keys could not read the journal its data lives in.
+fn load_secrets(
+    settings: &Settings,
+    env: &dyn EnvSource,
+    journal_on: bool,
+) -> Result<Secrets, StartError> {
+    Secrets::load_or_generate(&settings.storage.data_dir, env, !journal_on).map_err(|e| match e {
+        SecretError::Missing(var) if journal_on => StartError::Journal(format!(
+            "secret {var} is not set, and with the journal on serve does not generate keys (a pod with \
+             fresh keys could not read the journal): supply the deployment's keys (env, {var}_FILE or \
+             <data dir>/secrets)"
+        )),
+        other => other.into(),
+    })
 }
 
 fn listener(addr: &str) -> Result<TcpListener, StartError> {

@@ -9,17 +9,7 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use crate::helpers::Process;
-
-fn post(base: &str, path: &str, body: &Value) -> (u16, Value) {
-    // blocking: these tests drive a child process and need no runtime of their own
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{base}{path}"))
-        .json(body)
-        .send()
-        .expect("request");
-    let code = resp.status().as_u16();
-    (code, resp.json().unwrap_or(Value::Null))
-}
+use crate::helpers::blocking::post;
 
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();

@@ -7,66 +7,8 @@ use std::path::Path;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-use crate::helpers::{BASIC, Process};
-
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::new()
-}
-
-fn create(base: &str, user_name: &str) {
-    let resp = client()
-        .post(format!("{base}/user/users/_createnovalidate"))
-        .json(&json!({"user": {"userName": user_name, "name": "Asha Devi", "mobileNumber": "9876543210",
-                               "password": "Abcdef1@", "type": "EMPLOYEE", "tenantId": "pb.amritsar",
-                               "active": true, "roles": [{"code": "EMPLOYEE"}]}}))
-        .send()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-}
-
-fn token(base: &str, params: &[(&str, &str)]) -> (u16, Value) {
-    let resp = client()
-        .post(format!("{base}/user/oauth/token"))
-        .header("authorization", BASIC)
-        .form(params)
-        .send()
-        .unwrap();
-    (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
-}
-
-fn login(base: &str, user_name: &str, password: &str) -> (u16, Value) {
-    token(
-        base,
-        &[
-            ("grant_type", "password"),
-            ("username", user_name),
-            ("password", password),
-            ("tenantId", "pb.amritsar"),
-            ("userType", "EMPLOYEE"),
-        ],
-    )
-}
-
-fn details(base: &str, access: &Value) -> u16 {
-    client()
-        .post(format!("{base}/user/_details"))
-        .query(&[("access_token", access.as_str().unwrap())])
-        .send()
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
-fn refresh(base: &str, refresh: &Value) -> u16 {
-    token(
-        base,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.as_str().unwrap()),
-        ],
-    )
-    .0
-}
+use crate::helpers::Process;
+use crate::helpers::blocking::{create, details, login, post, refresh};
 
 fn env() -> HashMap<&'static str, String> {
     HashMap::from([("DIGIT_USER__LOCKOUT__MAX_INVALID_ATTEMPTS", "2".to_owned())])
@@ -105,12 +47,12 @@ fn locks_refresh_families_and_revocations_survive_a_restart_and_admin_unlock_end
     assert_eq!(locked["error_description"], "Account locked");
     let (_, out) = login(&app.base, "EMP-B", "Abcdef1@");
     let (_, kept) = login(&app.base, "EMP-B", "Abcdef1@");
-    let resp = client()
-        .post(format!("{}/user/_logout", app.base))
-        .json(&json!({"access_token": out["access_token"]}))
-        .send()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
+    let (status, _) = post(
+        &app.base,
+        "/user/_logout",
+        &json!({"access_token": out["access_token"]}),
+    );
+    assert_eq!(status, 200);
     assert_eq!(app.stop(Signal::SIGTERM).code(), Some(0));
 
     let app = Process::start(dir.path(), &env()).unwrap();
@@ -130,14 +72,14 @@ fn locks_refresh_families_and_revocations_survive_a_restart_and_admin_unlock_end
         400,
         "logged out, still"
     );
-    assert_eq!(refresh(&app.base, &out["refresh_token"]), 400);
+    assert_eq!(refresh(&app.base, &out["refresh_token"]).0, 400);
     assert_eq!(
         details(&app.base, &kept["access_token"]),
         200,
         "the other session lives on"
     );
     assert_eq!(
-        refresh(&app.base, &kept["refresh_token"]),
+        refresh(&app.base, &kept["refresh_token"]).0,
         200,
         "its refresh family too"
     );
@@ -152,7 +94,7 @@ fn locks_refresh_families_and_revocations_survive_a_restart_and_admin_unlock_end
     let app = Process::start(dir.path(), &env()).unwrap();
     let (status, body) = login(&app.base, "EMP-A", "Abcdef1@");
     assert_eq!(status, 200, "unlocked by the command: {body}");
-    let outbox: Value = client()
+    let outbox: Value = reqwest::blocking::Client::new()
         .get(format!("{}/admin/outbox", app.internal))
         .send()
         .unwrap()

@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 use actors::partition::{PartitionMap, home_partition};
 use serde_json::{Value, json};
 
-use crate::node::{LocalCluster, employee, post, token};
+use crate::node::{LocalCluster, PARTITIONS, employee, post, token};
 
 /// The pod owning (pb, name) under the first map of three pods.
 pub(crate) fn owner_of(name: &str) -> u16 {
-    PartitionMap::even(256, 3, 0)
+    PartitionMap::even(PARTITIONS, 3, 0)
         .unwrap()
-        .owner(home_partition("pb", name, 256))
+        .owner(home_partition("pb", name, PARTITIONS))
 }
 
 pub(crate) fn search(base: &str, criteria: Value) -> (u16, Value) {

@@ -5,7 +5,7 @@ use actors::partition::home_partition;
 use serde_json::{Value, json};
 
 use crate::flows::{owner_of, search, uuids};
-use crate::node::{LocalCluster, employee, post};
+use crate::node::{LocalCluster, PARTITIONS, employee, post};
 
 #[test]
 fn public_requests_never_reach_a_peer_internal_only_endpoint() {
@@ -68,7 +68,7 @@ fn partition_moves_refuse_what_would_lose_data() {
         &json!({"user": employee("KEEPME", "9876500000")}),
     );
     assert_eq!(status, 200, "{body}");
-    let owned = home_partition("pb", "KEEPME", 256).0;
+    let owned = home_partition("pb", "KEEPME", PARTITIONS).0;
     let owner = usize::from(owner_of("KEEPME"));
     // dropping a partition the pod still owns under its map is refused, and nothing is deleted
     let (status, body) = post(

@@ -5,13 +5,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
+
+use crate::broker::Broker;
+use crate::journal_env::journaled_env;
 
 #[path = "../common/net.rs"]
 mod net;
 pub use net::free_port;
+
+/// Partitions of the test deployment (`journaled_env` sets them).
+pub const PARTITIONS: u16 = 16;
 
 /// One pod.
 pub struct Node {
@@ -25,9 +29,11 @@ pub struct Node {
     internal_port: u16,
 }
 
-/// Pods sharing secrets and a peer list.
+/// Pods sharing secrets, a peer list and a journal on one broker.
 pub struct LocalCluster {
     _root: tempfile::TempDir,
+    /// The broker holding the journal (stopped with the cluster).
+    _broker: Broker,
     /// The pods, by ordinal.
     pub nodes: Vec<Node>,
     peers: Vec<String>,
@@ -50,13 +56,9 @@ impl LocalCluster {
 
     fn try_start(replicas: u16, spare: u16) -> Option<Self> {
         let root = tempfile::tempdir().unwrap();
-        let key = |b: u8| STANDARD.encode([b; 32]);
-        let secrets = vec![
-            ("DIGIT_USER_SEALING_KEYS", format!("1:{}", key(11))),
-            ("DIGIT_USER_BLIND_INDEX_KEY", key(12)),
-            ("DIGIT_USER_TOKEN_KEY", key(13)),
-            ("DIGIT_USER_OTP_PEPPER", key(14)),
-        ];
+        let broker = Broker::start();
+        // the keys from outside, the journal on the broker
+        let secrets = journaled_env(&broker.address()).into_iter().collect();
         let total = replicas + spare;
         let ports: Vec<(u16, u16)> = (0..total).map(|_| (free_port(), free_port())).collect();
         let peers: Vec<String> = ports
@@ -77,6 +79,7 @@ impl LocalCluster {
             .collect();
         let mut cluster = Self {
             _root: root,
+            _broker: broker,
             nodes,
             peers,
             replicas,
@@ -118,6 +121,8 @@ impl LocalCluster {
             ("DIGIT_USER__LOG__LEVEL".into(), "warn".into()),
             // a register code and a login code for one number within a test
             ("DIGIT_USER__OTP__RESEND_COOLDOWN_SECS".into(), "0".into()),
+            // the journal is on Kafka, the codes the tests read go to each pod's file
+            ("DIGIT_USER__NOTIFY__SINK".into(), "file".into()),
         ]);
         env
     }

@@ -7,6 +7,7 @@ mod helpers;
 
 mod broker;
 mod journal_log;
+mod journal_service;
 mod journal_topics;
 mod journal_writer;
 
@@ -25,6 +26,8 @@ use helpers::{Process, TestApp, employee, otp_in, spawn_app_with};
 fn kafka_settings(s: &mut Settings, address: &str) {
     s.notify.sink = SinkKind::Kafka;
     s.kafka.brokers = address.to_owned();
+    // the sink's own behaviour, outages included, on one pod: writes do not wait for a journal
+    s.journal.enabled = false;
     s.kafka.delivery_timeout_ms = 2000;
     s.kafka.properties = BTreeMap::from([
         ("reconnect.backoff.ms".to_owned(), "50".to_owned()),
@@ -328,6 +331,7 @@ fn queued_messages_survive_a_shutdown_and_a_sigkill_while_the_broker_is_down() {
     let port = helpers::free_port();
     let env: HashMap<&str, String> = HashMap::from([
         ("DIGIT_USER__KAFKA__BROKERS", format!("127.0.0.1:{port}")),
+        ("DIGIT_USER__JOURNAL__ENABLED", "false".to_owned()),
         ("DIGIT_USER__KAFKA__DELIVERY_TIMEOUT_MS", "1000".to_owned()),
         ("DIGIT_USER__NOTIFY__BACKOFF_MAX_MS", "500".to_owned()),
         ("DIGIT_USER__NOTIFY__SHUTDOWN_DRAIN_SECS", "2".to_owned()),

@@ -11,7 +11,7 @@ mod helpers;
 #[path = "../kafka/broker.rs"]
 mod broker;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use broker::Broker;
+use helpers::journal::journaled_env;
 use helpers::{BASIC, Process, free_port, otp_in};
 
 const CITIZEN: &str = "9876512345";
@@ -339,14 +340,15 @@ fn metric_names(exprs: &[(String, String)]) -> BTreeSet<String> {
 fn every_dashboard_and_alert_metric_exists_in_prometheus_and_every_expression_evaluates() {
     let dir = tempfile::tempdir().unwrap();
     let kafka = Broker::start();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("DIGIT_USER__KAFKA__BROKERS", kafka.address()),
+    let mut env = journaled_env(&kafka.address());
+    env.extend([
         ("DIGIT_USER__LOCKOUT__MAX_INVALID_ATTEMPTS", "2".to_owned()),
         ("DIGIT_USER__TOKENS__REFRESH_GRACE_SECS", "0".to_owned()),
         ("DIGIT_USER__OTP__TTL_SECS", "4".to_owned()),
         ("DIGIT_USER__OTP__RESEND_COOLDOWN_SECS", "0".to_owned()),
     ]);
     let app = Process::start(&dir.path().join("data"), &env).unwrap();
+    assert!(app.wait_ready(std::time::Duration::from_secs(60)), "ready");
     workload(&app.base, &kafka.address());
     let public = client()
         .get(format!("{}/metrics", app.base))

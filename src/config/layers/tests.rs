@@ -381,6 +381,23 @@ fn journal_topics_and_replication_are_checked() {
             &[("DIGIT_USER__JOURNAL__ADMIN_TIMEOUT_MS", "10")][..],
             "admin_timeout_ms",
         ),
+        (
+            &[("DIGIT_USER__JOURNAL__PRODUCE_TIMEOUT_MS", "100")][..],
+            "produce_timeout_ms",
+        ),
+        // a sharded deployment without the journal: no Kafka, or the journal switched off
+        (
+            &[("DIGIT_USER__CLUSTER__REPLICAS", "3")][..],
+            "set kafka.brokers",
+        ),
+        (
+            &[
+                ("DIGIT_USER__CLUSTER__REPLICAS", "3"),
+                ("DIGIT_USER__KAFKA__BROKERS", "kafka:9092"),
+                ("DIGIT_USER__JOURNAL__ENABLED", "false"),
+            ][..],
+            "leave journal.enabled on",
+        ),
     ] {
         let err = load(&[], vars, Overrides::default()).unwrap_err();
         assert!(
@@ -388,4 +405,16 @@ fn journal_topics_and_replication_are_checked() {
             "{vars:?}: {err}"
         );
     }
+    // the journal is on exactly when Kafka is configured and it is not switched off
+    assert!(!s.journal_on());
+    let on = load(
+        &[],
+        &[
+            ("DIGIT_USER__CLUSTER__REPLICAS", "3"),
+            ("DIGIT_USER__KAFKA__BROKERS", "kafka:9092"),
+        ],
+        Overrides::default(),
+    )
+    .unwrap();
+    assert!(on.journal_on());
 }

@@ -81,7 +81,8 @@ impl From<RegistryError> for ApiError {
             RegistryError::Hasher(HasherError::Busy | HasherError::Timeout) => {
                 ApiError::unavailable("SERVICE_BUSY", "The service is saturated; retry shortly")
             }
-            RegistryError::Store(StoreError::Commit(CommitError::Busy)) => {
+            RegistryError::Store(StoreError::Journal(e)) => journal_unavailable(&e),
+            RegistryError::Store(e) if e.is_retryable() => {
                 ApiError::unavailable("SERVICE_BUSY", "The service is saturated; retry shortly")
             }
             RegistryError::Hasher(HasherError::Stopped)
@@ -224,7 +225,11 @@ pub fn otp_failed(e: OtpError) -> ApiError {
         }
         OtpError::Backlog => unavailable("Notifications are backed up; retry shortly"),
         OtpError::Route(_) => unavailable("The OTP service is saturated; retry shortly"),
-        OtpError::Store(actors::store::StoreError::Commit(_)) => {
+        OtpError::Store(StoreError::Journal(e)) => {
+            tracing::warn!(error = %e, "an OTP request not stored: the journal did not take it");
+            unavailable("The store cannot take writes right now; retry shortly")
+        }
+        OtpError::Store(StoreError::Commit(_)) => {
             unavailable("The store is saturated; retry shortly")
         }
         other => ApiError::internal(&other),
@@ -293,6 +298,15 @@ pub fn password_change_refused(e: PasswordChangeError, wrong: ApiError) -> ApiEr
         PasswordChangeError::Failed(e) => ApiError::internal(&e),
         PasswordChangeError::NotStored(e) => ApiError::internal(&e),
     }
+}
+
+/// A write the journal did not take (brokers unreachable, or the partition not served): retry later.
+fn journal_unavailable(e: &actors::store::JournalError) -> ApiError {
+    tracing::warn!(error = %e, "a write not made: the journal did not take it");
+    ApiError::unavailable(
+        "JOURNAL_UNAVAILABLE",
+        "The service cannot store changes right now; retry shortly",
+    )
 }
 
 pub fn busy() -> ApiError {

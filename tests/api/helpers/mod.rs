@@ -399,6 +399,9 @@ pub fn first_code(body: &Value) -> String {
         .to_owned()
 }
 
+pub mod blocking;
+#[allow(dead_code)] // the test binaries with a broker use it
+pub mod journal;
 mod process;
 #[allow(unused_imports)] // each test binary uses a part
 pub use process::{Process, free_port, raw_sled, run_piped};

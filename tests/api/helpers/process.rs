@@ -87,6 +87,24 @@ impl Process {
         Err("not ready within 20 s".into())
     }
 
+    /// Waits until `/health/ready` answers 200, at most `within`; whether it did.
+    #[allow(dead_code)] // used by the test binaries that start journaled pods
+    pub fn wait_ready(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let ready = reqwest::blocking::Client::new()
+                .get(format!("{}/health/ready", self.base))
+                .timeout(Duration::from_millis(500))
+                .send()
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// The pids of the child's own children (the binary under a wrapper).
     pub fn traced(&self) -> Vec<i32> {
         let pid = self.child.id();
