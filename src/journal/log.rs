@@ -90,10 +90,40 @@ pub enum ReadError {
     Store(#[from] StoreError),
 }
 
+/// After an append or barrier failed, how long the next ones fail at once instead of each waiting out the
+/// timeout on a broker that does not answer: one probe a second finds out when it does again.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// A producer that is destroyed on a thread of its own: librdkafka's destroy waits for its threads, which
+/// wait for a broker that does not answer — up to a minute, which must never be a request's thread.
+struct Retiring(Option<FutureProducer>);
+
+impl std::ops::Deref for Retiring {
+    type Target = FutureProducer;
+
+    fn deref(&self) -> &FutureProducer {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Retiring {
+    fn drop(&mut self) {
+        if let Some(producer) = self.0.take() {
+            let _ = std::thread::Builder::new()
+                .name("journal-producer-retire".into())
+                .spawn(move || drop(producer));
+        }
+    }
+}
+
 /// The journal topic of one deployment.
 pub struct JournalLog {
+    /// Until when appends fail at once (the last one failed).
+    down_until: Mutex<Option<std::time::Instant>>,
+    /// Consumers between reads, kept with their connections.
+    readers: Mutex<Vec<BaseConsumer>>,
     /// Rebuilt after a fatal error (with the gapless guarantee a timed-out message is one).
-    producer: RwLock<Arc<FutureProducer>>,
+    producer: RwLock<Arc<Retiring>>,
     /// One append at a time per partition: two change sets' messages never interleave.
     appending: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<()>>>>,
     brokers: String,
@@ -112,7 +142,9 @@ impl JournalLog {
     ) -> Result<Self, KafkaError> {
         let producer = Self::producer(brokers, properties, timeout)?;
         Ok(Self {
-            producer: RwLock::new(Arc::new(producer)),
+            down_until: Mutex::new(None),
+            readers: Mutex::default(),
+            producer: RwLock::new(Arc::new(Retiring(Some(producer)))),
             appending: Mutex::default(),
             brokers: brokers.to_owned(),
             properties: properties.clone(),
@@ -163,7 +195,7 @@ impl JournalLog {
     }
 
     /// The producer in use.
-    fn current(&self) -> Arc<FutureProducer> {
+    fn current(&self) -> Arc<Retiring> {
         self.producer
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -176,7 +208,8 @@ impl JournalLog {
         if producer.client().fatal_error().is_some()
             && let Ok(fresh) = Self::producer(&self.brokers, &self.properties, self.timeout)
         {
-            *self.producer.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+            *self.producer.write().unwrap_or_else(|e| e.into_inner()) =
+                Arc::new(Retiring(Some(fresh)));
             return true;
         }
         false
@@ -292,14 +325,40 @@ impl JournalLog {
         each: &mut dyn FnMut(i64, &JournalMessage) -> Result<(), StoreError>,
     ) -> Result<u64, ReadError> {
         let kafka = |source| ReadError::Kafka { partition, source };
-        let consumer: BaseConsumer = client_config(&self.brokers, &self.properties)
+        let consumer = self.reader().map_err(kafka)?;
+        let read = self.read_with(&consumer, partition, applied, each);
+        if read.is_ok() && consumer.unassign().is_ok() {
+            // a reader that failed may be stuck on a broker that did not answer: it is not reused
+            self.readers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(consumer);
+        }
+        read
+    }
+
+    /// A consumer for reads: one left by an earlier read (its connections open), or a new one.
+    fn reader(&self) -> Result<BaseConsumer, KafkaError> {
+        if let Some(consumer) = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(consumer);
+        }
+        client_config(&self.brokers, &self.properties)
             .set("group.id", "digit-user-replay")
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
             // an offset the log no longer has is an error, never a silent jump to its end
             .set("auto.offset.reset", "error")
             .create()
-            .map_err(kafka)?;
+    }
+
+    fn read_with(
+        &self,
+        consumer: &BaseConsumer,
+        partition: i32,
+        applied: Option<i64>,
+        each: &mut dyn FnMut(i64, &JournalMessage) -> Result<(), StoreError>,
+    ) -> Result<u64, ReadError> {
+        let kafka = |source| ReadError::Kafka { partition, source };
         let (start, end) = consumer
             .fetch_watermarks(&self.topic, partition, self.timeout)
             .map_err(kafka)?;
@@ -340,6 +399,9 @@ impl JournalLog {
                     )));
                 }
             };
+            if message.partition() != partition {
+                continue; // fetched for an earlier read of this consumer
+            }
             position = message.offset() + 1;
             messages += 1;
             let record = decode(&message).ok_or_else(|| ReadError::Corrupt {
@@ -355,6 +417,27 @@ impl JournalLog {
     }
 }
 
+impl JournalLog {
+    /// Fails at once while a recent failure says the brokers do not answer.
+    fn check_up(&self) -> Result<(), JournalError> {
+        let down = *self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        match down {
+            Some(until) if std::time::Instant::now() < until => Err(JournalError::Unavailable(
+                "the journal did not answer a moment ago; retry shortly".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records how an append or barrier ended, for [`check_up`](Self::check_up) and the metrics.
+    fn record<T>(&self, result: &Result<T, AppendError>) {
+        let up = result.is_ok();
+        *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) =
+            (!up).then(|| std::time::Instant::now() + PROBE_EVERY);
+        metrics::gauge!(m::JOURNAL_UP).set(if up { 1.0 } else { 0.0 });
+    }
+}
+
 impl JournalPort for JournalLog {
     fn append<'a>(
         &'a self,
@@ -364,12 +447,13 @@ impl JournalPort for JournalLog {
         ops: &'a [Op],
     ) -> JournalFuture<'a, i64> {
         Box::pin(async move {
+            self.check_up()?;
             let started = std::time::Instant::now();
             let appended =
                 JournalLog::append(self, i32::from(partition), change_set, undoes, ops).await;
+            self.record(&appended);
             let result = if appended.is_ok() { "ok" } else { "failed" };
             metrics::counter!(m::JOURNAL_APPENDS, "result" => result).increment(1);
-            metrics::gauge!(m::JOURNAL_UP).set(if appended.is_ok() { 1.0 } else { 0.0 });
             if appended.is_ok() {
                 metrics::histogram!(m::JOURNAL_APPEND_SECONDS)
                     .record(started.elapsed().as_secs_f64());
@@ -380,8 +464,10 @@ impl JournalPort for JournalLog {
 
     fn barrier(&self, partition: u16) -> JournalFuture<'_, ()> {
         Box::pin(async move {
-            JournalLog::barrier(self, i32::from(partition), rand::random())
-                .await
+            self.check_up()?;
+            let barrier = JournalLog::barrier(self, i32::from(partition), rand::random()).await;
+            self.record(&barrier);
+            barrier
                 .map(|_| ())
                 .map_err(|e| JournalError::Unavailable(e.to_string()))
         })

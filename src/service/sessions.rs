@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use actors::Clock;
 use actors::domain::UserRecord;
 use actors::metrics as m;
-use actors::store::{Family, RefreshOutcome, Revoked, Store, StoreError};
+use actors::store::{Family, Lag, RefreshOutcome, Revoked, Store, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -23,6 +23,9 @@ use sha2::{Digest, Sha256};
 use crate::cluster::Cluster;
 pub use crate::cluster::api::RevocationList;
 use crate::service::tokens::{Snapshot, TokenCodec, TokenError, Verified};
+
+/// The revocation reason of the access token a refresh replaced.
+const ROTATION: &str = "rotation";
 
 /// Access tokens remembered as verified at most (then the cache starts over).
 const VERIFIED_CACHE: usize = 16_384;
@@ -331,7 +334,7 @@ impl Sessions {
                     &previous.user,
                     &[],
                     &[(previous.access_jti, previous.access_expires_ms)],
-                    "rotation",
+                    ROTATION,
                 )
                 .await?;
                 Ok(issued)
@@ -432,7 +435,8 @@ impl Sessions {
     }
 
     /// Adds revocations of user `user`'s tokens to the in-memory set first (effective at once), then
-    /// persists them.
+    /// persists them — once the journal holds them, except the access token a rotation replaced (part of
+    /// the session's own bookkeeping, which may lag behind the journal through a broker outage).
     async fn revoke(
         &self,
         user: &str,
@@ -451,7 +455,15 @@ impl Sessions {
         }
         metrics::counter!(m::REVOCATIONS, "reason" => reason)
             .increment((families.len() + access.len()) as u64);
-        self.store.logins().revoke(user, families, access).await?;
+        let lag = if reason == ROTATION {
+            Lag::Allowed
+        } else {
+            Lag::None
+        };
+        self.store
+            .logins()
+            .revoke(user, families, access, lag)
+            .await?;
         self.broadcast(families, access);
         Ok(())
     }

@@ -116,6 +116,14 @@ pub(super) fn start_upkeep(store: &Arc<Store>) {
             tick.tick().await;
             let Some(store) = store.upgrade() else { break };
             crate::observability::upkeep(&store);
+            // sessions kept behind a journal that did not answer go in once it does, written to or not
+            match store.durable().append_behind().await {
+                Ok(0) => {}
+                Ok(partitions) => {
+                    tracing::info!(partitions, "journal: changes kept behind appended")
+                }
+                Err(e) => tracing::debug!(error = %e, "journal: changes kept behind still wait"),
+            }
         }
     });
 }

@@ -87,8 +87,16 @@ async fn writes_reach_the_journal_first_and_an_unknown_outcome_settles_exactly_o
     );
     kill(broker_pid, Signal::SIGCONT).unwrap();
 
-    // writes resume by themselves; the same registration again is refused if the first one landed
-    let again = writer.commit(1, &lockouts, register("u2")).await;
+    // writes resume by themselves within moments; the same registration again is refused if the first
+    // one landed
+    let thawed = Instant::now();
+    let again = loop {
+        let again = writer.commit(1, &lockouts, register("u2")).await;
+        if !unavailable(&again) || thawed.elapsed() > Duration::from_secs(15) {
+            break again;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(
         matches!(again, Ok(()) | Err(WriteError::Refused("taken"))),
         "{again:?}"

@@ -7,6 +7,7 @@ mod helpers;
 
 mod broker;
 mod journal_log;
+mod journal_outage;
 mod journal_service;
 mod journal_topics;
 mod journal_writer;

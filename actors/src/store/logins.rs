@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::ConflictableTransactionError;
 
 use super::StoreError;
-use super::durable::{Durable, KeyRead, WriteError};
+use super::durable::{Durable, KeyRead, WriteError, never_refused, trees_of, write_all};
 use super::writes::{Op, TreeId, Writes};
 use crate::domain::lockout::LockoutState;
 
@@ -74,6 +74,15 @@ pub enum RefreshOutcome {
     Dead,
     /// A token spent longer ago than the grace window: the family is now revoked.
     Reused(Family),
+}
+
+/// Whether a change may lag behind the journal while it does not answer ([`Durable::commit_behind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lag {
+    /// Acknowledged only once the journal holds it.
+    None,
+    /// A session's own bookkeeping: kept on disk and appended later while the journal does not answer.
+    Allowed,
 }
 
 /// A revocation loaded at start.
@@ -195,7 +204,11 @@ impl LoginStore {
                 value: Some(family.expires_ms.to_be_bytes().to_vec()),
             },
         ];
-        self.durable.apply(home_of(&user), ops).await
+        // a login's session: may lag behind the journal, so logins work through a broker outage
+        self.durable
+            .commit_behind(home_of(&user), &trees_of(&ops), |tx| write_all(tx, &ops))
+            .await
+            .map_err(never_refused)
     }
 
     /// The family and user of refresh token hash `hash`, without changing anything.
@@ -243,7 +256,9 @@ impl LoginStore {
         };
         let home = home_of(&uuid_key(&family.user)?);
         let trees = [TreeId::Families, TreeId::Refresh, TreeId::Revoked];
-        let result = self.durable.commit(home, &trees, |tx| {
+        // a refresh is a session's own bookkeeping: it may lag behind the journal (a reuse found here still
+        // revokes the family in the same change)
+        let result = self.durable.commit_behind(home, &trees, |tx| {
             let (families, refresh, revoked) = (
                 tx.tree(TreeId::Families),
                 tx.tree(TreeId::Refresh),
@@ -327,12 +342,14 @@ impl LoginStore {
     }
 
     /// Revokes families and single access tokens of user `user` (each with the moment it may be
-    /// forgotten); returns once it lasts.
+    /// forgotten); returns once it lasts — with [`Lag::Allowed`] possibly behind the journal (the access
+    /// token a refresh replaced: part of the session's rotation).
     pub async fn revoke(
         &self,
         user: &str,
         families: &[(String, i64)],
         access: &[(String, i64)],
+        lag: Lag,
     ) -> Result<(), StoreError> {
         let mut keys = Vec::new();
         for (id, until) in families {
@@ -362,7 +379,15 @@ impl LoginStore {
             key: key.to_vec(),
             value: Some(json),
         }));
-        self.durable.apply(home_of(&uuid_key(user)?), ops).await
+        let home = home_of(&uuid_key(user)?);
+        match lag {
+            Lag::None => self.durable.apply(home, ops).await,
+            Lag::Allowed => self
+                .durable
+                .commit_behind(home, &trees_of(&ops), |tx| write_all(tx, &ops))
+                .await
+                .map_err(never_refused),
+        }
     }
 
     /// Keeps revocations another pod made (and journaled, when there is a journal) in this data dir, so

@@ -87,7 +87,7 @@ impl TreeId {
 }
 
 /// One write to one key: `value` `None` removes it. Values are as stored (sealed where the tree seals).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Op {
     /// The tree.
     pub tree: TreeId,

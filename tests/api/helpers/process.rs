@@ -3,11 +3,16 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The real binary, run on loopback with a data dir.
 pub struct Process {
     child: Child,
+    /// Everything it logs on standard error, read as it comes: a pipe nobody reads fills up and stops
+    /// the process at its next log line.
+    log: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
     /// `http://127.0.0.1:<port>`
     pub base: String,
     /// `http://127.0.0.1:<internal port>`
@@ -57,13 +62,25 @@ impl Process {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        let log = Arc::new(Mutex::new(String::new()));
+        let reader = {
+            let (mut stderr, log) = (child.stderr.take().expect("piped"), log.clone());
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut chunk = [0u8; 8192];
+                while let Ok(n @ 1..) = stderr.read(&mut chunk) {
+                    log.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&chunk[..n]));
+                }
+            })
+        };
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
-                let mut err = String::new();
-                use std::io::Read;
-                child.stderr.take().unwrap().read_to_string(&mut err).ok();
+                let _ = reader.join();
+                let err = log.lock().unwrap().clone();
                 return Err(format!("exited with {status}: {err}"));
             }
             // an answer, not a connection: the listeners are bound before the data dir is checked, so a
@@ -77,6 +94,8 @@ impl Process {
                 let internal = format!("http://127.0.0.1:{internal}");
                 return Ok(Self {
                     child,
+                    log,
+                    reader: Some(reader),
                     base,
                     internal,
                 });
@@ -125,13 +144,12 @@ impl Process {
         mut self,
         signal: nix::sys::signal::Signal,
     ) -> (std::process::ExitStatus, String) {
-        use std::io::Read;
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
         let status = self.child.wait().unwrap();
-        let mut log = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            err.read_to_string(&mut log).unwrap();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
         }
+        let log = self.log.lock().unwrap().clone();
         (status, log)
     }
 }

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use super::*;
 use crate::domain::lockout::LockoutState;
 use crate::partition::partition_of_id;
-use crate::store::{Store, UserWriteError};
+use crate::store::{Store, TreeId, UserWriteError};
 use crate::testing::{MemoryJournal, Weather, contents, employee, journaled_store};
 
 fn journaled(dir: &std::path::Path, journal: &Arc<MemoryJournal>) -> Arc<Store> {
@@ -235,5 +235,79 @@ async fn a_journal_that_lost_what_the_store_applied_is_not_served() {
     assert!(
         store.users().get(user.id).unwrap().is_some(),
         "nothing dropped"
+    );
+}
+
+fn family_of(user: &crate::domain::UserRecord) -> crate::store::Family {
+    crate::store::Family {
+        user: user.uuid.clone(),
+        user_type: "EMPLOYEE".into(),
+        scope: "read".into(),
+        expires_ms: i64::MAX,
+        access_jti: uuid::Uuid::new_v4().to_string(),
+        access_expires_ms: i64::MAX,
+        revoked: false,
+    }
+}
+
+fn families_in(journal: &MemoryJournal, home: u16) -> usize {
+    journal
+        .messages(home)
+        .iter()
+        .filter(|m| m.key.first() == Some(&(TreeId::Families as u8)))
+        .count()
+}
+
+#[tokio::test]
+async fn a_session_kept_behind_while_the_journal_is_down_is_appended_before_the_next_write() {
+    let journal = Arc::new(MemoryJournal::default());
+    let dir = tempfile::tempdir().unwrap();
+    let user = {
+        let store = journaled(dir.path(), &journal);
+        let user = employee(&store, "EMP1");
+        store.users().insert(&user).await.unwrap();
+        let home = partition_of_id(user.id).0;
+
+        journal.set_weather(Weather::Down { landing: 0 });
+        // a login's session lasts on this disk while the journal does not answer
+        let family = uuid::Uuid::new_v4().to_string();
+        store
+            .logins()
+            .open_family(&family, &family_of(&user), &[7; 32])
+            .await
+            .unwrap();
+        assert!(store.logins().family_by_id(&family).unwrap().is_some());
+        assert_eq!(families_in(&journal, home), 0, "not in the journal yet");
+        // a lock may not lag: refused meanwhile
+        let lock = store.logins().save_lockout(&user.uuid, &locked()).await;
+        assert!(matches!(lock, Err(StoreError::Journal(_))), "{lock:?}");
+        user
+    };
+    // a restart before the broker answers keeps what was kept behind
+    journal.set_weather(Weather::Fair);
+    let store = journaled(dir.path(), &journal);
+    let home = partition_of_id(user.id).0;
+    assert_eq!(store.durable().append_behind().await.unwrap(), 1);
+    assert_eq!(
+        families_in(&journal, home),
+        1,
+        "appended when the journal answered"
+    );
+    assert_eq!(
+        store.durable().append_behind().await.unwrap(),
+        0,
+        "nothing left behind"
+    );
+    store
+        .logins()
+        .save_lockout(&user.uuid, &locked())
+        .await
+        .unwrap();
+    let (_d, restored) = restored(&journal).await;
+    assert_eq!(contents(&restored), contents(&store));
+    assert_eq!(
+        restored.logins().counts(),
+        (1, 1),
+        "the lock and the session"
     );
 }

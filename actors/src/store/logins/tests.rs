@@ -94,9 +94,14 @@ async fn revocations_and_lockouts_survive_a_reopen_and_prune_forgets_the_over() 
         let s = store.logins();
         s.open_family(FAM, &family(), &[1; 32]).await.unwrap();
         assert_eq!(s.families_of(USER, 0).unwrap().len(), 1);
-        s.revoke(USER, &[(FAM.into(), 1_000_000)], &[(JTI1.into(), 500_000)])
-            .await
-            .unwrap();
+        s.revoke(
+            USER,
+            &[(FAM.into(), 1_000_000)],
+            &[(JTI1.into(), 500_000)],
+            crate::store::Lag::None,
+        )
+        .await
+        .unwrap();
         let locked = LockoutState {
             failures: vec![],
             locked_at: Some(1),

@@ -18,22 +18,22 @@
 //! the trees housekeeping touches ([`HOMED`]), and housekeeping writes each key into its home's journal; a
 //! key no journal holds (a copy of another pod's revocation, [`Durable::apply_local`]) changes here only.
 
-use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::commit::GroupCommit;
 use super::ids::Ids;
-use super::journal::{Complete, JournalMessage, Replay, Unfinished};
+use super::journal::Complete;
 use super::writes::{Op, TreeId, Tx, Writes};
 use super::{StoreError, storage_error};
 
-/// The local tree of journal bookkeeping: per partition the offset applied (key: partition, 2 bytes), per
-/// homed key its partition (key: `h` ‖ tree tag ‖ key).
-pub(super) const JOURNAL_LOCAL: &str = "journal_offsets";
+mod journaled;
+mod port;
+
+use journaled::{JOURNAL_LOCAL, Journaled};
+pub use port::{JournalError, JournalFuture, JournalPort};
 
 /// The trees whose keys housekeeping rewrites or removes: their keys' homes are kept.
 pub const HOMED: [TreeId; 8] = [
@@ -49,49 +49,6 @@ pub const HOMED: [TreeId; 8] = [
 
 /// A key as housekeeping read it: its tree, the key, the value it held.
 pub type KeyRead = (TreeId, Vec<u8>, Vec<u8>);
-
-/// A boxed future of the journal.
-pub type JournalFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, JournalError>> + Send + 'a>>;
-
-/// What the store needs of a journal (the Kafka topic, implemented outside this crate).
-pub trait JournalPort: Send + Sync {
-    /// Appends the ops of change set `change_set` — the undo of `undoes`, if given — to `partition`'s
-    /// journal; the offset of its last message once all are acknowledged. An error leaves the outcome
-    /// unknown: part or all of it may land.
-    fn append<'a>(
-        &'a self,
-        partition: u16,
-        change_set: u64,
-        undoes: Option<u64>,
-        ops: &'a [Op],
-    ) -> JournalFuture<'a, i64>;
-
-    /// Appends a control message replay skips and waits for it: once it is acknowledged, so is everything
-    /// sent to `partition` before it, or it never will be.
-    fn barrier(&self, partition: u16) -> JournalFuture<'_, ()>;
-
-    /// Reads `partition` from after offset `applied` (from its start when `None`) to the end it has now,
-    /// handing each message to `each` in order. Blocking: for a thread of its own. A journal that ends
-    /// before `applied`, or no longer starts where the read must, is [`JournalError::Unservable`].
-    fn read(
-        &self,
-        partition: u16,
-        applied: Option<i64>,
-        each: &mut dyn FnMut(i64, &JournalMessage) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError>;
-}
-
-/// Why the journal took no write.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum JournalError {
-    /// The brokers did not answer or did not confirm in time: retry later.
-    #[error("the journal did not confirm (retry later): {0}")]
-    Unavailable(String),
-    /// The partition's journal cannot be served from (lost records, a recreated topic, a corrupt record):
-    /// an operator must act; the message says how.
-    #[error("{0}")]
-    Unservable(String),
-}
 
 /// Why a write was not made.
 #[derive(Debug, thiserror::Error)]
@@ -112,15 +69,6 @@ pub struct Durable {
     journal: Option<Arc<Journaled>>,
 }
 
-struct Journaled {
-    port: Arc<dyn JournalPort>,
-    writes: Writes,
-    local: sled::Tree,
-    ids: Arc<Ids>,
-    /// Per partition: held across validate → append → apply; `true` once settled.
-    partitions: Mutex<HashMap<u16, Arc<tokio::sync::Mutex<bool>>>>,
-}
-
 impl Durable {
     pub(super) fn open(
         db: &sled::Db,
@@ -130,13 +78,12 @@ impl Durable {
         journal: Option<Arc<dyn JournalPort>>,
     ) -> Result<Self, StoreError> {
         let journal = match journal {
-            Some(port) => Some(Arc::new(Journaled {
+            Some(port) => Some(Arc::new(Journaled::new(
                 port,
-                writes: writes.clone(),
-                local: db.open_tree(JOURNAL_LOCAL)?,
+                writes.clone(),
+                db.open_tree(JOURNAL_LOCAL)?,
                 ids,
-                partitions: Mutex::default(),
-            })),
+            ))),
             None => None,
         };
         Ok(Self {
@@ -160,35 +107,38 @@ impl Durable {
         trees: &[TreeId],
         f: impl Fn(&Tx<'_>) -> Result<R, ConflictableTransactionError<A>>,
     ) -> Result<R, WriteError<A>> {
-        let Some(journal) = &self.journal else {
-            let result = self.writes.transact(trees, f).map_err(refused_or_store)?;
-            self.group.commit().await.map_err(StoreError::from)?;
-            return Ok(result);
-        };
-        let slot = journal.slot(partition);
-        let mut settled = slot.lock().await;
-        if !*settled {
-            journal.settle(partition).await?;
-            *settled = true;
+        match &self.journal {
+            None => self.on_disk(trees, f).await,
+            Some(journal) => journal.write(partition, trees, f, None).await,
         }
-        let (result, ops) = self.writes.dry_run(trees, f).map_err(refused_or_store)?;
-        if ops.is_empty() {
-            return Ok(result);
+    }
+
+    /// [`commit`](Self::commit) for what may be journaled *behind*: while the journal does not answer, the
+    /// change is made to last on this disk (`fdatasync`) and appended once it answers again, before the
+    /// partition's next write. A login's session (its refresh family and tokens) is such a change: logins
+    /// keep working through a broker outage, and a volume lost before the broker answered loses those
+    /// sessions — their holders log in again.
+    pub async fn commit_behind<R, A>(
+        &self,
+        partition: u16,
+        trees: &[TreeId],
+        f: impl Fn(&Tx<'_>) -> Result<R, ConflictableTransactionError<A>>,
+    ) -> Result<R, WriteError<A>> {
+        match &self.journal {
+            None => self.on_disk(trees, f).await,
+            Some(journal) => journal.write(partition, trees, f, Some(&self.group)).await,
         }
-        match journal
-            .port
-            .append(partition, rand::random(), None, &ops)
-            .await
-        {
-            Ok(offset) => {
-                journal.apply(partition, &Complete { ops, offset })?;
-                Ok(result)
-            }
-            Err(e) => {
-                *settled = false;
-                Err(StoreError::Journal(e).into())
-            }
-        }
+    }
+
+    /// `f` as one transaction here, returned once on disk.
+    async fn on_disk<R, A>(
+        &self,
+        trees: &[TreeId],
+        f: impl Fn(&Tx<'_>) -> Result<R, ConflictableTransactionError<A>>,
+    ) -> Result<R, WriteError<A>> {
+        let result = self.writes.transact(trees, f).map_err(refused_or_store)?;
+        self.group.commit().await.map_err(StoreError::from)?;
+        Ok(result)
     }
 
     /// Writes `ops` (puts and removals needing no read) as one change whose home is `partition`.
@@ -269,11 +219,7 @@ impl Durable {
     ) -> Result<R, WriteError<A>> {
         match home {
             Some(partition) => self.commit(partition, trees, f).await,
-            None => {
-                let result = self.writes.transact(trees, f).map_err(refused_or_store)?;
-                self.group.commit().await.map_err(StoreError::from)?;
-                Ok(result)
-            }
+            None => self.on_disk(trees, f).await,
         }
     }
 
@@ -310,13 +256,24 @@ impl Durable {
             return Ok(());
         };
         for (done, partition) in partitions.iter().enumerate() {
-            let slot = journal.slot(*partition);
-            let mut settled = slot.lock().await;
-            journal.settle(*partition).await?;
-            *settled = true;
+            journal.settle_now(*partition).await?;
             progress(done + 1, partitions.len());
         }
         Ok(())
+    }
+
+    /// Appends what was kept behind the journal ([`commit_behind`](Self::commit_behind)) in every partition
+    /// holding some — for a partition no write reaches, the next write would not come. A periodic task
+    /// calls this; cheap when nothing waits. How many partitions it brought up to date.
+    pub async fn append_behind(&self) -> Result<usize, StoreError> {
+        let Some(journal) = &self.journal else {
+            return Ok(0);
+        };
+        let partitions = journal.partitions_behind()?;
+        for partition in &partitions {
+            journal.settle_now(*partition).await?;
+        }
+        Ok(partitions.len())
     }
 
     /// The offset of the last journal message applied for `partition`, if any.
@@ -338,150 +295,8 @@ impl Durable {
     }
 }
 
-impl Journaled {
-    fn slot(&self, partition: u16) -> Arc<tokio::sync::Mutex<bool>> {
-        self.partitions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(partition)
-            .or_default()
-            .clone()
-    }
-
-    fn applied_offset(&self, partition: u16) -> Result<Option<i64>, StoreError> {
-        self.local
-            .get(partition.to_be_bytes())?
-            .map(|raw| {
-                <[u8; 8]>::try_from(raw.as_ref())
-                    .map(i64::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("journal offset".into()))
-            })
-            .transpose()
-    }
-
-    fn home(&self, tree: TreeId, key: &[u8]) -> Result<Option<u16>, StoreError> {
-        self.local
-            .get(home_key(tree, key))?
-            .map(|raw| {
-                <[u8; 2]>::try_from(raw.as_ref())
-                    .map(u16::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("home partition of a key".into()))
-            })
-            .transpose()
-    }
-
-    /// Applies `change`, read from or appended to `partition`'s journal, with the offset it reaches and
-    /// the homes of its keys, in one transaction.
-    fn apply(&self, partition: u16, change: &Complete) -> Result<(), StoreError> {
-        let trees = trees_of(&change.ops);
-        let (key, offset) = (partition.to_be_bytes(), change.offset.to_be_bytes());
-        self.writes
-            .transact_with(&trees, &self.local, |tx, local| {
-                for op in &change.ops {
-                    let tree = tx.tree(op.tree);
-                    let homed = HOMED.contains(&op.tree);
-                    match &op.value {
-                        Some(v) => {
-                            tree.insert(&op.key, v.as_slice())?;
-                            if homed {
-                                local.insert(home_key(op.tree, &op.key), &key)?;
-                            }
-                        }
-                        None => {
-                            tree.remove(&op.key)?;
-                            if homed {
-                                local.remove(home_key(op.tree, &op.key))?;
-                            }
-                        }
-                    }
-                }
-                local.insert(&key, &offset)?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(storage_error)
-    }
-
-    /// Brings the store to the end of `partition`'s journal: a barrier, a read to the end, and the undo
-    /// of a change set cut off midway. Raises the id floor above every id the partition holds.
-    async fn settle(self: &Arc<Self>, partition: u16) -> Result<(), StoreError> {
-        self.port.barrier(partition).await?;
-        let me = self.clone();
-        let unfinished = tokio::task::spawn_blocking(move || me.replay(partition))
-            .await
-            .map_err(|_| StoreError::Corrupt("the journal's reading thread stopped".into()))??;
-        if let Some(unfinished) = unfinished {
-            let undo = self.pre_images(&unfinished.covers)?;
-            let offset = self
-                .port
-                .append(
-                    partition,
-                    rand::random(),
-                    Some(unfinished.change_set),
-                    &undo,
-                )
-                .await?;
-            self.apply(partition, &Complete { ops: undo, offset })?;
-        }
-        Ok(())
-    }
-
-    /// Reads `partition` from what the store applied to its end, applying each change set; the change
-    /// set left cut off at the end, if any.
-    fn replay(&self, partition: u16) -> Result<Option<Unfinished>, StoreError> {
-        let applied = self.applied_offset(partition)?;
-        let mut replay = Replay::default();
-        let mut highest = 0u64;
-        let mut last_read = applied;
-        self.port.read(partition, applied, &mut |offset, message| {
-            last_read = Some(offset);
-            let done = replay.feed(offset, message).map_err(|e| {
-                StoreError::Journal(JournalError::Unservable(format!(
-                    "journal partition {partition}: {e}"
-                )))
-            })?;
-            for change in done {
-                highest = highest.max(highest_sequence(&change.ops));
-                self.apply(partition, &change)?;
-            }
-            Ok(())
-        })?;
-        self.ids.raise_above(highest)?;
-        let unfinished = replay.finish();
-        // read through (barriers included) with nothing left open: the next read starts after all of it
-        if unfinished.is_none()
-            && let Some(offset) = last_read
-            && last_read > applied
-        {
-            self.local
-                .insert(partition.to_be_bytes(), &offset.to_be_bytes())?;
-        }
-        Ok(unfinished)
-    }
-
-    /// The ops that put back what `ops` overwrote: each key's value here now (or its removal).
-    fn pre_images(&self, ops: &[Op]) -> Result<Vec<Op>, StoreError> {
-        super::journal::pre_images(&self.writes, ops)
-    }
-}
-
-/// The highest sequence number among the ids and outbox keys `ops` write (0 when none).
-fn highest_sequence(ops: &[Op]) -> u64 {
-    ops.iter()
-        .filter_map(|op| {
-            let raw = <[u8; 8]>::try_from(op.key.as_slice()).ok()?;
-            match op.tree {
-                // an id is sequence << 16 | partition
-                TreeId::Users => Some(u64::from_be_bytes(raw) >> 16),
-                TreeId::Outbox => Some(u64::from_be_bytes(raw)),
-                _ => None,
-            }
-        })
-        .max()
-        .unwrap_or(0)
-}
-
 /// Writes every op of `ops` in `tx`.
-fn write_all(tx: &Tx<'_>, ops: &[Op]) -> Result<(), ConflictableTransactionError<()>> {
+pub(super) fn write_all(tx: &Tx<'_>, ops: &[Op]) -> Result<(), ConflictableTransactionError<()>> {
     for op in ops {
         let tree = tx.tree(op.tree);
         match &op.value {
@@ -492,11 +307,7 @@ fn write_all(tx: &Tx<'_>, ops: &[Op]) -> Result<(), ConflictableTransactionError
     Ok(())
 }
 
-fn home_key(tree: TreeId, key: &[u8]) -> Vec<u8> {
-    [&[b'h', tree as u8][..], key].concat()
-}
-
-fn trees_of(ops: &[Op]) -> Vec<TreeId> {
+pub(super) fn trees_of(ops: &[Op]) -> Vec<TreeId> {
     let mut trees: Vec<TreeId> = ops.iter().map(|op| op.tree).collect();
     trees.sort();
     trees.dedup();
@@ -510,14 +321,14 @@ fn trees_of_reads(reads: &[KeyRead]) -> Vec<TreeId> {
     trees
 }
 
-fn refused_or_store<A>(e: TransactionError<A>) -> WriteError<A> {
+pub(super) fn refused_or_store<A>(e: TransactionError<A>) -> WriteError<A> {
     match e {
         TransactionError::Abort(a) => WriteError::Refused(a),
         TransactionError::Storage(e) => WriteError::Store(e.into()),
     }
 }
 
-fn never_refused(e: WriteError<()>) -> StoreError {
+pub(super) fn never_refused(e: WriteError<()>) -> StoreError {
     match e {
         WriteError::Store(e) => e,
         WriteError::Refused(()) => storage_error(TransactionError::Abort(())),
