@@ -172,6 +172,12 @@ DASHBOARDS = {
                 panel("Kafka produce latency p99 by channel", quantile(0.99, "digit_user_kafka_produce_seconds", by="channel"), "s", legend="{{channel}}"),
                 panel("Deliveries by sink and result", rate("digit_user_notifications_total", by="sink, result"), "ops", legend="{{sink}} {{result}}"),
             ]),
+            ("Journal", [
+                panel("Journal acknowledging appends", f"min by (pod) (digit_user_journal_up{{{P}}})", "short", legend="{{pod}}"),
+                panel("Journal append latency p99", quantile(0.99, "digit_user_journal_append_seconds", by="pod"), "s", legend="{{pod}}"),
+                panel("Journal appends by result", rate("digit_user_journal_appends_total", by="result"), "ops", legend="{{result}}"),
+                panel("Partitions restored from the journal", gauge("digit_user_journal_partitions", by="pod, state"), "short", legend="{{pod}} {{state}}"),
+            ]),
         ]),
 }
 
