@@ -327,7 +327,7 @@ impl JournalLog {
         let kafka = |source| ReadError::Kafka { partition, source };
         let consumer = self.reader().map_err(kafka)?;
         let read = self.read_with(&consumer, partition, applied, each);
-        if read.is_ok() && consumer.unassign().is_ok() {
+        if read.is_ok() {
             // a reader that failed may be stuck on a broker that did not answer: it is not reused
             self.readers
                 .lock()
@@ -346,6 +346,8 @@ impl JournalLog {
             .set("group.id", "digit-user-replay")
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
+            // a read wants what is there now: the broker need not wait for more
+            .set("fetch.wait.max.ms", "10")
             // an offset the log no longer has is an error, never a silent jump to its end
             .set("auto.offset.reset", "error")
             .create()

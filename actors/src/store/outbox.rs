@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::durable::Durable;
 use super::writes::{Op, TreeId, Writes};
@@ -111,13 +111,15 @@ pub struct OutboxStore {
     tree: sled::Tree,
     durable: Durable,
     keyring: Arc<Keyring>,
-    depth: AtomicUsize,
+    /// Signed: the notifier may remove a record before its save counted it (the record is visible before
+    /// the save returns), which takes the count below zero for a moment.
+    depth: AtomicI64,
 }
 
 impl OutboxStore {
     pub(super) fn open(writes: &Writes, durable: Durable, keyring: Arc<Keyring>) -> Self {
         let tree = writes.tree(TreeId::Outbox).clone();
-        let depth = AtomicUsize::new(tree.len());
+        let depth = AtomicI64::new(tree.len() as i64);
         Self {
             tree,
             durable,
@@ -136,7 +138,7 @@ impl OutboxStore {
 
     /// Counts `n` records a committed transaction queued.
     pub(super) fn queued(&self, n: usize) {
-        self.depth.fetch_add(n, Ordering::Relaxed);
+        self.depth.fetch_add(n as i64, Ordering::Relaxed);
     }
 
     /// Up to `limit` records, oldest first.
@@ -167,7 +169,7 @@ impl OutboxStore {
             }
         }
         let removed = self.durable.remove_unchanged(reads).await?;
-        self.depth.fetch_sub(removed, Ordering::Relaxed);
+        self.depth.fetch_sub(removed as i64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -183,7 +185,7 @@ impl OutboxStore {
 
     /// Counts the records anew (after records arrived other than by a save: a replay of the journal).
     pub fn recount(&self) {
-        self.depth.store(self.tree.len(), Ordering::Relaxed);
+        self.depth.store(self.tree.len() as i64, Ordering::Relaxed);
     }
 
     /// What waits: depth, the oldest record's age and the latest delivery error.
@@ -206,7 +208,7 @@ impl OutboxStore {
 
     /// Records waiting.
     pub fn depth(&self) -> usize {
-        self.depth.load(Ordering::Relaxed)
+        usize::try_from(self.depth.load(Ordering::Relaxed)).unwrap_or(0)
     }
 }
 
@@ -250,5 +252,46 @@ mod tests {
         let broken = br#"{"message_id":"m-3","channel":"sms","key":"9876543210","payload":{},"created_ms":5,"expires_ms":null,"attempts":0,"last_error":null}"#;
         let e = serde_json::from_slice::<OutboxRecord>(broken).unwrap_err();
         assert!(e.to_string().contains("m-3"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_record_delivered_before_its_save_counted_it_never_reads_as_a_backlog() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::testing::open_store(dir.path());
+        let otp = store.otp();
+        let key = otp.session_key("pb", "9876543210");
+        let record = OutboxRecord {
+            message_id: "m-4".into(),
+            notification: Notification::Sms {
+                mobile: "9876543210".into(),
+                message: "Your OTP is 123456".into(),
+                country_code: None,
+            },
+            created_ms: 5,
+            expires_ms: None,
+            attempts: 0,
+            last_error: None,
+            tenant: None,
+            labels: None,
+        };
+        let seqs = otp
+            .save(&key, &Default::default(), None, &[record])
+            .await
+            .unwrap();
+        assert_eq!(store.outbox().depth(), 1);
+        // the notifier removed it while its save had not yet counted it
+        store.outbox().depth.fetch_sub(1, Ordering::Relaxed);
+        store.outbox().ack_all(&seqs).await.unwrap();
+        assert_eq!(
+            store.outbox().depth(),
+            0,
+            "below zero reads as none, not as a backlog"
+        );
+        store.outbox().queued(1);
+        assert_eq!(
+            store.outbox().depth(),
+            0,
+            "and the late count brings it back to the truth"
+        );
     }
 }

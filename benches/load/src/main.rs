@@ -40,6 +40,10 @@ struct Args {
     /// OTP sessions opened by `memory_sessions`.
     #[arg(long, default_value_t = 100_000)]
     sessions: usize,
+    /// Kafka brokers: run digit-user with the journal on them (its keys supplied, 16 partitions,
+    /// replication 1 — a one-broker tansu). Every JSON line then says `"journal": true`.
+    #[arg(long)]
+    journal: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -136,7 +140,10 @@ fn main() {
         .unwrap();
     let lines = runtime.block_on(run(&args, &scenarios));
     println!();
-    for line in lines {
+    for mut line in lines {
+        if let Value::Object(fields) = &mut line {
+            fields.insert("journal".into(), Value::Bool(args.journal.is_some()));
+        }
         println!("{line}");
     }
 }
@@ -144,7 +151,7 @@ fn main() {
 async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
     let d = args.duration;
     let c = args.concurrency;
-    let service = Service::start(args.workers);
+    let service = Service::start(args.workers, args.journal.as_deref());
     let api = Arc::new(Api::new(&service));
     let employees = 64;
     let uuids = Arc::new(seed(&api, employees, 64).await);

@@ -38,7 +38,7 @@ async fn open_sessions(api: &Arc<Api>, prefix: &'static str, count: u64) -> Outc
 /// one-time costs of the first sends — code pages faulted in, allocator arenas, sled's first segments — are
 /// not spread over the sessions as if each caused them.
 pub async fn memory_sessions(args: &Args) -> Value {
-    let service = Service::start(args.workers);
+    let service = Service::start(args.workers, args.journal.as_deref());
     let api = Arc::new(Api::new(&service));
     let warm = open_sessions(&api, "7", 1_000).await;
     assert_eq!(warm.errors, 0, "warm-up sends failed");

@@ -28,6 +28,21 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Whether `GET <request>` to the loopback `port` answers 200 (the service is ready: with the journal on,
+/// its partitions are restored).
+fn answers_200(port: u16, request: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut answer = [0u8; 12];
+    stream
+        .write_all(format!("GET {request}").as_bytes())
+        .is_ok()
+        && stream.read_exact(&mut answer).is_ok()
+        && answer.ends_with(b"200")
+}
+
 /// The release binary next to this one, built first if needed (`cargo run --release --bin load` builds only
 /// this package).
 fn binary() -> PathBuf {
@@ -43,8 +58,8 @@ fn binary() -> PathBuf {
 }
 
 impl Service {
-    /// Starts the service and waits until it is ready.
-    pub fn start(workers: usize) -> Self {
+    /// Starts the service — with the journal on `journal`'s brokers, if given — and waits until it is ready.
+    pub fn start(workers: usize, journal: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (public, internal) = (free_port(), free_port());
         // `DIGIT_USER_LOAD_WRAP="heaptrack -o /tmp/ht"` (or `perf record -g -o ...`) runs the service under a
@@ -59,6 +74,23 @@ impl Service {
             }
             None => Command::new(binary()),
         };
+        if let Some(brokers) = journal {
+            // the deployment's keys from outside, as a journaled pod needs; codes go to the file
+            let key = |b: u8| {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.encode([b; 32])
+            };
+            command
+                .env("DIGIT_USER_SEALING_KEYS", format!("1:{}", key(11)))
+                .env("DIGIT_USER_BLIND_INDEX_KEY", key(12))
+                .env("DIGIT_USER_TOKEN_KEY", key(13))
+                .env("DIGIT_USER_OTP_PEPPER", key(14))
+                .env("DIGIT_USER__KAFKA__BROKERS", brokers)
+                .env("DIGIT_USER__NOTIFY__SINK", "file")
+                .env("DIGIT_USER__CLUSTER__PARTITIONS", "16")
+                .env("DIGIT_USER__JOURNAL__REPLICATION_FACTOR", "1")
+                .env("DIGIT_USER__JOURNAL__MIN_INSYNC_REPLICAS", "1");
+        }
         let child = command
             .arg("serve")
             .arg("--data-dir")
@@ -88,9 +120,10 @@ impl Service {
             public: format!("http://127.0.0.1:{public}"),
             internal: format!("http://127.0.0.1:{internal}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", public)).is_err() {
-            assert!(Instant::now() < deadline, "digit-user did not start");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let ready = "/health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        while !answers_200(public, ready) {
+            assert!(Instant::now() < deadline, "digit-user did not get ready");
             std::thread::sleep(Duration::from_millis(50));
         }
         service

@@ -1,5 +1,6 @@
 //! DIGIT's calls as a blocking client makes them, for tests that drive the real binary ([`super::Process`])
-//! and need no runtime of their own.
+//! and need no runtime of their own. A call that got no answer (the process was killed under it) has status
+//! 0.
 
 use serde_json::{Value, json};
 
@@ -7,6 +8,14 @@ use super::BASIC;
 
 fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::new()
+}
+
+/// Status and JSON answer of a sent request; status 0 when there was no answer.
+fn answer(sent: reqwest::Result<reqwest::blocking::Response>) -> (u16, Value) {
+    match sent {
+        Ok(resp) => (resp.status().as_u16(), resp.json().unwrap_or(Value::Null)),
+        Err(e) => (0, Value::String(e.to_string())),
+    }
 }
 
 /// `_createnovalidate` of an active employee of `pb.amritsar` with password `Abcdef1@`; its status and
@@ -17,9 +26,8 @@ pub fn try_create(base: &str, user_name: &str) -> (u16, Value) {
         .json(&json!({"user": {"userName": user_name, "name": "Asha Devi", "mobileNumber": "9876543210",
                                "password": "Abcdef1@", "type": "EMPLOYEE", "tenantId": "pb.amritsar",
                                "active": true, "roles": [{"code": "EMPLOYEE"}]}}))
-        .send()
-        .unwrap();
-    (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
+        .send();
+    answer(resp)
 }
 
 /// [`try_create`], which must succeed.
@@ -34,9 +42,8 @@ pub fn token(base: &str, params: &[(&str, &str)]) -> (u16, Value) {
         .post(format!("{base}/user/oauth/token"))
         .header("authorization", BASIC)
         .form(params)
-        .send()
-        .unwrap();
-    (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
+        .send();
+    answer(resp)
 }
 
 /// A password login of an employee of `pb.amritsar`.
@@ -70,17 +77,11 @@ pub fn details(base: &str, access: &Value) -> u16 {
         .post(format!("{base}/user/_details"))
         .query(&[("access_token", access.as_str().unwrap())])
         .send()
-        .unwrap()
-        .status()
-        .as_u16()
+        .map_or(0, |r| r.status().as_u16())
 }
 
 /// `POST path` with a JSON body; status and answer.
 pub fn post(base: &str, path: &str, body: &Value) -> (u16, Value) {
-    let resp = client()
-        .post(format!("{base}{path}"))
-        .json(body)
-        .send()
-        .unwrap();
-    (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
+    let resp = client().post(format!("{base}{path}")).json(body).send();
+    answer(resp)
 }
