@@ -4,6 +4,7 @@
 //! journal check`, and every start).
 
 pub mod log;
+mod port;
 pub mod topics;
 
 use std::sync::Arc;

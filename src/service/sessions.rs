@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use actors::Clock;
 use actors::domain::UserRecord;
 use actors::metrics as m;
-use actors::store::{Family, Lag, RefreshOutcome, Revoked, Store, StoreError};
+use actors::store::{Family, RefreshOutcome, Store, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -24,8 +24,8 @@ use crate::cluster::Cluster;
 pub use crate::cluster::api::RevocationList;
 use crate::service::tokens::{Snapshot, TokenCodec, TokenError, Verified};
 
-/// The revocation reason of the access token a refresh replaced.
-const ROTATION: &str = "rotation";
+mod revocations;
+use revocations::{ROTATION, Revocations};
 
 /// Access tokens remembered as verified at most (then the cache starts over).
 const VERIFIED_CACHE: usize = 16_384;
@@ -82,31 +82,6 @@ pub struct Lifetimes {
     pub grace_ms: i64,
 }
 
-/// The in-memory revocation set: family ids and access-token ids, each with the moment it may be forgotten.
-#[derive(Default)]
-struct Revocations {
-    families: RwLock<HashMap<[u8; 16], i64>>,
-    access: RwLock<HashMap<[u8; 16], i64>>,
-}
-
-impl Revocations {
-    /// Remembers `id` until `until`; the hourly [`Sessions::prune`] forgets what ended.
-    fn insert(map: &RwLock<HashMap<[u8; 16], i64>>, id: &str, until: i64) {
-        let Some(key) = uuid_bytes(id) else { return };
-        map.write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key, until);
-    }
-
-    fn contains(map: &RwLock<HashMap<[u8; 16], i64>>, id: &str) -> bool {
-        uuid_bytes(id).is_some_and(|key| {
-            map.read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .contains_key(&key)
-        })
-    }
-}
-
 /// The key the tokens a refresh issued are kept under: derived from the refresh token it spent, which is
 /// stored nowhere (only its hash is), so neither the data dir nor the deployment's keys open them — only the
 /// token's holder, presenting it again within the grace window.
@@ -117,10 +92,6 @@ fn successor_keyring(refresh_token: &str) -> actors::seal::Keyring {
     mac.update(b"digit-user refresh successor");
     let key: [u8; 32] = mac.finalize().into_bytes().into();
     actors::seal::Keyring::new(&[(1, key)]).expect("one key is a keyring")
-}
-
-fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
-    uuid::Uuid::parse_str(id).ok().map(|u| *u.as_bytes())
 }
 
 /// Sessions over the store.
@@ -156,70 +127,10 @@ impl Sessions {
         Ok(sessions)
     }
 
-    /// Adds the revocations in force in the store to the in-memory set (at start, and once the journal
-    /// restored what a wiped data dir lost).
-    pub fn load_revocations(&self) -> Result<(), StoreError> {
-        let now = self.clock.now_ms();
-        let mut loaded = 0;
-        for r in self.store.logins().revocations(now)? {
-            let (map, id, until) = match r {
-                Revoked::Family(id, until) => (&self.revoked.families, id, until),
-                Revoked::Access(id, until) => (&self.revoked.access, id, until),
-            };
-            map.write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(id, until);
-            loaded += 1;
-        }
-        tracing::info!(revocations = loaded, "sessions: revocations loaded");
-        Ok(())
-    }
-
     /// Tells every other pod of each revocation made here (sharded deployments).
     pub fn with_cluster(mut self, cluster: Arc<Cluster>) -> Self {
         self.cluster = Some(cluster);
         self
-    }
-
-    /// Applies revocations another pod made (effective at once, then persisted); never sent on.
-    pub async fn apply_remote(&self, list: &RevocationList) -> Result<(), SessionError> {
-        for (id, until) in &list.families {
-            Revocations::insert(&self.revoked.families, id, *until);
-        }
-        for (id, until) in &list.access {
-            Revocations::insert(&self.revoked.access, id, *until);
-        }
-        self.store
-            .logins()
-            .keep_revoked(&list.families, &list.access)
-            .await?;
-        Ok(())
-    }
-
-    /// Every revocation in force here (what a pod that was down pulls at its start).
-    pub fn in_force(&self) -> RevocationList {
-        let now = self.clock.now_ms();
-        let list = |map: &RwLock<HashMap<[u8; 16], i64>>| -> Vec<(String, i64)> {
-            map.read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .iter()
-                .filter(|(_, until)| **until > now)
-                .map(|(id, until)| (uuid::Uuid::from_bytes(*id).to_string(), *until))
-                .collect()
-        };
-        RevocationList {
-            families: list(&self.revoked.families),
-            access: list(&self.revoked.access),
-        }
-    }
-
-    fn broadcast(&self, families: &[(String, i64)], access: &[(String, i64)]) {
-        if let Some(cluster) = &self.cluster {
-            cluster.broadcast_revocations(RevocationList {
-                families: families.to_vec(),
-                access: access.to_vec(),
-            });
-        }
     }
 
     /// Forgets what ended: expired revocations in memory, and expired revocations, families and refresh
@@ -432,40 +343,6 @@ impl Sessions {
             .collect();
         self.revoke(uuid, &families, &[], reason).await?;
         Ok(families.len())
-    }
-
-    /// Adds revocations of user `user`'s tokens to the in-memory set first (effective at once), then
-    /// persists them — once the journal holds them, except the access token a rotation replaced (part of
-    /// the session's own bookkeeping, which may lag behind the journal through a broker outage).
-    async fn revoke(
-        &self,
-        user: &str,
-        families: &[(String, i64)],
-        access: &[(String, i64)],
-        reason: &'static str,
-    ) -> Result<(), SessionError> {
-        if families.is_empty() && access.is_empty() {
-            return Ok(());
-        }
-        for (id, until) in families {
-            Revocations::insert(&self.revoked.families, id, *until);
-        }
-        for (id, until) in access {
-            Revocations::insert(&self.revoked.access, id, *until);
-        }
-        metrics::counter!(m::REVOCATIONS, "reason" => reason)
-            .increment((families.len() + access.len()) as u64);
-        let lag = if reason == ROTATION {
-            Lag::Allowed
-        } else {
-            Lag::None
-        };
-        self.store
-            .logins()
-            .revoke(user, families, access, lag)
-            .await?;
-        self.broadcast(families, access);
-        Ok(())
     }
 
     fn mint(
