@@ -449,7 +449,7 @@ fn three_pods_serve_every_flow_through_any_pod() {
 }
 
 /// Waits for an SMS code to `mobile` other than `not`.
-fn wait_code(c: &LocalCluster, mobile: &str, not: Option<&str>) -> String {
+pub(crate) fn wait_code(c: &LocalCluster, mobile: &str, not: Option<&str>) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(code) = c.last_code_to(mobile)

@@ -12,6 +12,7 @@ mod helpers {
     pub use crate::node::free_port;
 }
 
+mod disk_loss;
 mod flows;
 mod guards;
 mod node;

@@ -1,0 +1,148 @@
+//! A lost volume in a three-pod cluster with the journal: users created and updated through every pod, an
+//! account locked, a refresh family rotated, an OTP code sent; pod 1 stopped, its data dir deleted, started
+//! again with the deployment's keys. Every acknowledged write of its partitions is back — the count and the
+//! content of its users, the lock, the rotated family, the code — and a restored userName cannot be
+//! registered again.
+
+use serde_json::{Value, json};
+
+use crate::flows::{owner_of, search, wait_code};
+use crate::node::{LocalCluster, employee, post, token};
+
+const LOST: u16 = 1;
+
+fn password_login(base: &str, user: &str, password: &str) -> (u16, Value) {
+    token(
+        base,
+        &[
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", password),
+            ("tenantId", "pb.amritsar"),
+            ("userType", "EMPLOYEE"),
+            ("scope", "read"),
+        ],
+    )
+}
+
+fn stored_users(c: &LocalCluster, pod: u16) -> Value {
+    let (status, s) = post(
+        &format!("{}/cluster/status", c.nodes[usize::from(pod)].internal),
+        &json!({}),
+    );
+    assert_eq!(status, 200);
+    s["stored"]["users"].clone()
+}
+
+#[test]
+fn a_pod_whose_volume_is_lost_comes_back_whole_from_the_journal() {
+    let mut c = LocalCluster::start(3, 0);
+    let bases: Vec<String> = c.nodes.iter().map(|n| n.base.clone()).collect();
+    let base = |o: usize| bases[o].clone();
+
+    // six users whose home is the pod that will lose its volume, created through every pod
+    let names: Vec<String> = (0..)
+        .map(|i| format!("LOSTUSER{i:02}"))
+        .filter(|n| owner_of(n) == LOST)
+        .take(6)
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let (status, body) = post(
+            &format!("{}/user/users/_createnovalidate", base(i % 3)),
+            &json!({"RequestInfo": {}, "user": employee(name, &format!("98765001{i:02}"))}),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    // updated through another pod
+    let (_, body) = search(
+        &base(0),
+        json!({"userName": names[0], "tenantId": "pb.amritsar"}),
+    );
+    let mut renamed = body["user"][0].clone();
+    renamed["name"] = json!("Asha Renamed");
+    let (status, body) = post(
+        &format!("{}/user/users/_updatenovalidate", base(2)),
+        &json!({"RequestInfo": {}, "user": renamed}),
+    );
+    assert_eq!(status, 200, "{body}");
+    // locked after five failures
+    for _ in 0..5 {
+        password_login(&base(0), &names[1], "Wrong@12345");
+    }
+    let (_, locked) = password_login(&base(2), &names[1], "Asha@12345");
+    assert_eq!(locked["error_description"], "Account locked");
+    // a family rotated
+    let (status, session) = password_login(&base(2), &names[2], "Asha@12345");
+    assert_eq!(status, 200, "{session}");
+    let (status, rotated) = token(
+        &base(0),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", session["refresh_token"].as_str().unwrap()),
+        ],
+    );
+    assert_eq!(status, 200, "{rotated}");
+    // an OTP code whose session the pod holds
+    let mobile = (9_123_450_000u64..)
+        .map(|m| m.to_string())
+        .find(|m| owner_of(m) == LOST)
+        .unwrap();
+    let (status, body) = post(
+        &format!("{}/user-otp/v1/_send", base(0)),
+        &json!({"otp": {"mobileNumber": mobile, "tenantId": "pb", "type": "register"}}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let code = wait_code(&c, &mobile, None);
+
+    let before: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            search(&base(0), json!({"userName": n, "tenantId": "pb.amritsar"})).1["user"][0].clone()
+        })
+        .collect();
+    let count = stored_users(&c, LOST);
+    assert!(count.as_u64() >= Some(6), "{count}");
+
+    // the volume is lost
+    c.stop(LOST);
+    std::fs::remove_dir_all(c.nodes[usize::from(LOST)].data_dir()).unwrap();
+    c.start_node(LOST);
+
+    assert_eq!(stored_users(&c, LOST), count, "as many users as before");
+    for (name, was) in names.iter().zip(&before) {
+        let (status, body) = search(
+            &base(2),
+            json!({"userName": name, "tenantId": "pb.amritsar"}),
+        );
+        assert_eq!(status, 200);
+        assert_eq!(&body["user"][0], was, "{name} came back as it was");
+    }
+    assert_eq!(before[0]["name"], "Asha Renamed");
+    let (status, body) = password_login(&base(0), &names[1], "Asha@12345");
+    assert_eq!(
+        (status, body["error_description"].as_str()),
+        (400, Some("Account locked")),
+        "the lock came back"
+    );
+    let (status, body) = token(
+        &base(1),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rotated["refresh_token"].as_str().unwrap()),
+        ],
+    );
+    assert_eq!(status, 200, "the rotated family came back: {body}");
+    let (status, body) = post(
+        &format!("{}/user/citizen/_create", base(2)),
+        &json!({"RequestInfo": {}, "User": {"name": "Ravi Kumar", "username": mobile, "otpReference": code, "tenantId": "pb"}}),
+    );
+    assert_eq!(
+        status, 200,
+        "the code sent before the loss registers: {body}"
+    );
+    let (status, body) = post(
+        &format!("{}/user/users/_createnovalidate", base(0)),
+        &json!({"RequestInfo": {}, "user": employee(&names[3], "9876500999")}),
+    );
+    assert_eq!(status, 400, "a restored userName is taken: {body}");
+}
