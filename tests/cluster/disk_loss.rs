@@ -7,23 +7,9 @@
 use serde_json::{Value, json};
 
 use crate::flows::{owner_of, search, wait_code};
-use crate::node::{LocalCluster, employee, post, token};
+use crate::node::{LocalCluster, employee, employee_login, post, token};
 
 const LOST: u16 = 1;
-
-fn password_login(base: &str, user: &str, password: &str) -> (u16, Value) {
-    token(
-        base,
-        &[
-            ("grant_type", "password"),
-            ("username", user),
-            ("password", password),
-            ("tenantId", "pb.amritsar"),
-            ("userType", "EMPLOYEE"),
-            ("scope", "read"),
-        ],
-    )
-}
 
 fn stored_users(c: &LocalCluster, pod: u16) -> Value {
     let (status, s) = post(
@@ -67,12 +53,12 @@ fn a_pod_whose_volume_is_lost_comes_back_whole_from_the_journal() {
     assert_eq!(status, 200, "{body}");
     // locked after five failures
     for _ in 0..5 {
-        password_login(&base(0), &names[1], "Wrong@12345");
+        employee_login(&base(0), &names[1], "Wrong@12345");
     }
-    let (_, locked) = password_login(&base(2), &names[1], "Asha@12345");
+    let (_, locked) = employee_login(&base(2), &names[1], "Asha@12345");
     assert_eq!(locked["error_description"], "Account locked");
     // a family rotated
-    let (status, session) = password_login(&base(2), &names[2], "Asha@12345");
+    let (status, session) = employee_login(&base(2), &names[2], "Asha@12345");
     assert_eq!(status, 200, "{session}");
     let (status, rotated) = token(
         &base(0),
@@ -118,7 +104,7 @@ fn a_pod_whose_volume_is_lost_comes_back_whole_from_the_journal() {
         assert_eq!(&body["user"][0], was, "{name} came back as it was");
     }
     assert_eq!(before[0]["name"], "Asha Renamed");
-    let (status, body) = password_login(&base(0), &names[1], "Asha@12345");
+    let (status, body) = employee_login(&base(0), &names[1], "Asha@12345");
     assert_eq!(
         (status, body["error_description"].as_str()),
         (400, Some("Account locked")),

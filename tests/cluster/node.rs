@@ -282,6 +282,21 @@ pub fn token(base: &str, form: &[(&str, &str)]) -> (u16, Value) {
     (status, resp.json().unwrap_or(Value::Null))
 }
 
+/// A password login of an employee of pb.amritsar with the web UI's client; (status, body).
+pub fn employee_login(base: &str, user: &str, password: &str) -> (u16, Value) {
+    token(
+        base,
+        &[
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", password),
+            ("tenantId", "pb.amritsar"),
+            ("userType", "EMPLOYEE"),
+            ("scope", "read"),
+        ],
+    )
+}
+
 /// A valid employee of pb.amritsar.
 pub fn employee(user_name: &str, mobile: &str) -> Value {
     json!({

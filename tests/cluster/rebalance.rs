@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::node::{LocalCluster, employee, post, token};
+use crate::node::{LocalCluster, employee, employee_login, post, token};
 
 fn status_of(c: &LocalCluster, pod: usize) -> Value {
     let (status, body) = post(
@@ -16,20 +16,6 @@ fn status_of(c: &LocalCluster, pod: usize) -> Value {
     );
     assert_eq!(status, 200, "{body}");
     body
-}
-
-fn login(base: &str, user: &str, password: &str) -> (u16, Value) {
-    token(
-        base,
-        &[
-            ("grant_type", "password"),
-            ("username", user),
-            ("password", password),
-            ("tenantId", "pb.amritsar"),
-            ("userType", "EMPLOYEE"),
-            ("scope", "read"),
-        ],
-    )
 }
 
 /// Reads users through random pods until told to stop; counts right answers, retryable 503s and wrong ones.
@@ -122,16 +108,16 @@ fn rebalance_three_to_four_to_two_loses_nothing() {
     // refresh families for ten users, a lock for two
     let mut refresh = Vec::new();
     for (name, _) in users.iter().take(10) {
-        let (status, s) = login(&bases[0], name, "Asha@12345");
+        let (status, s) = employee_login(&bases[0], name, "Asha@12345");
         assert_eq!(status, 200, "{s}");
         refresh.push(s["refresh_token"].as_str().unwrap().to_owned());
     }
     let locked: Vec<&String> = users[10..12].iter().map(|(n, _)| n).collect();
     for name in &locked {
         for _ in 0..5 {
-            login(&bases[1], name, "Wrong@0000");
+            employee_login(&bases[1], name, "Wrong@0000");
         }
-        let (status, body) = login(&bases[2], name, "Asha@12345");
+        let (status, body) = employee_login(&bases[2], name, "Asha@12345");
         assert_eq!(status, 400, "locked: {body}");
     }
 
@@ -216,7 +202,7 @@ fn rebalance_three_to_four_to_two_loses_nothing() {
         assert_eq!(status, 200, "refresh family moved: {body}");
     }
     for name in &locked {
-        let (status, body) = login(&bases[0], name, "Asha@12345");
+        let (status, body) = employee_login(&bases[0], name, "Asha@12345");
         assert_eq!(status, 400, "the lock moved too: {body}");
     }
 }
