@@ -155,8 +155,15 @@ async fn a_lock_ends_by_timer_after_the_cooldown_and_survives_a_restart_until_th
     let o = l.attempt(&uuid, None, counted(&runs, true)).await.unwrap();
     assert!(matches!(o, Outcome::Locked { .. }), "1 ms early: {o:?}");
     clock.advance_ms(1);
+    // the lock's state, then its mirror on the record: two writes, both waited for
     ::actors::testing::eventually("the timer unlocked", || async {
         store.logins().locked_users().unwrap().is_empty()
+            && !store
+                .users()
+                .get_by_uuid(&uuid)
+                .unwrap()
+                .unwrap()
+                .account_locked
     })
     .await;
     let record = store.users().get_by_uuid(&uuid).unwrap().unwrap();

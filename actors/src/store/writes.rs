@@ -280,27 +280,6 @@ impl Writes {
         })
     }
 
-    /// Removes `key` from `tree` if it still holds `expected`; whether it did.
-    pub fn remove_if(
-        &self,
-        tree: TreeId,
-        key: &[u8],
-        expected: &[u8],
-    ) -> Result<bool, sled::Error> {
-        self.transact(&[tree], |tx| {
-            let t = tx.tree(tree);
-            if t.get(key)?.as_deref() != Some(expected) {
-                return Ok(false);
-            }
-            t.remove(key)?;
-            Ok::<_, ConflictableTransactionError<()>>(true)
-        })
-        .map_err(|e| match e {
-            TransactionError::Storage(e) => e,
-            TransactionError::Abort(()) => unreachable!("the closure never aborts"),
-        })
-    }
-
     /// The change sets `tap` received and nobody took yet: every change set committed so far since the tap
     /// began (taken under the commit lock, so a commit whose writes are already visible is never missing).
     pub fn drain(&self, tap: &Tap) -> Vec<Vec<Op>> {
@@ -314,37 +293,6 @@ impl Writes {
             self.apply(chunk.to_vec())?;
         }
         Ok(())
-    }
-
-    /// Removes each `(tree, key)` that still holds the value it was read with, in atomic pieces of at
-    /// most 1,024; how many it removed. A key written since it was read stays.
-    pub fn remove_unchanged(
-        &self,
-        reads: Vec<(TreeId, Vec<u8>, Vec<u8>)>,
-    ) -> Result<usize, sled::Error> {
-        let mut removed = 0;
-        for chunk in reads.chunks(1024) {
-            let mut trees: Vec<TreeId> = chunk.iter().map(|(t, _, _)| *t).collect();
-            trees.sort();
-            trees.dedup();
-            removed += self
-                .transact(&trees, |tx| {
-                    let mut n = 0;
-                    for (tree, key, expected) in chunk {
-                        let t = tx.tree(*tree);
-                        if t.get(key)?.as_deref() == Some(expected.as_slice()) {
-                            t.remove(key)?;
-                            n += 1;
-                        }
-                    }
-                    Ok::<_, ConflictableTransactionError<()>>(n)
-                })
-                .map_err(|e| match e {
-                    TransactionError::Storage(e) => e,
-                    TransactionError::Abort(()) => unreachable!("the closure never aborts"),
-                })?;
-        }
-        Ok(removed)
     }
 
     /// A tap that receives every change set committed from now on (at most `bound` of them before they are
