@@ -37,7 +37,7 @@ pub(super) async fn restore(settings: Arc<Settings>, store: Arc<Store>, partitio
     while !pending.is_empty() {
         let mut again = Vec::new();
         for partition in pending {
-            match store.catch_up(&[partition], |_, _| {}).await {
+            match store.durable().restore(&[partition], |_, _| {}).await {
                 Ok(()) => {
                     restored += 1;
                     gauge("restored", restored);
@@ -61,6 +61,8 @@ pub(super) async fn restore(settings: Arc<Settings>, store: Arc<Store>, partitio
         }
         pending = again;
     }
+    // what the replay brought into the outbox, counted once (not per partition: a walk of the tree)
+    store.outbox().recount();
     tracing::info!(
         restored,
         unservable,

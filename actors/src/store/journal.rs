@@ -18,8 +18,6 @@
 //! them back and the original stays dropped. Each applied change set records the offset of its last message in the same
 //! transaction, so a replay resumes where the store stands.
 
-use sled::transaction::ConflictableTransactionError;
-
 use super::writes::{Op, TreeId, Writes};
 use super::{Store, StoreError};
 
@@ -192,15 +190,6 @@ impl Replay {
 }
 
 impl Store {
-    /// [`Writes::dry_run`](super::Writes::dry_run) on this store's state trees.
-    pub fn dry_run<R, A>(
-        &self,
-        trees: &[TreeId],
-        f: impl Fn(&super::writes::Tx<'_>) -> Result<R, ConflictableTransactionError<A>>,
-    ) -> Result<(R, Vec<Op>), sled::transaction::TransactionError<A>> {
-        self.writes.dry_run(trees, f)
-    }
-
     /// The offset of the last journal message applied for `partition`, if any (journaled stores).
     pub fn applied_offset(&self, partition: u16) -> Result<Option<i64>, StoreError> {
         self.durable.applied_offset(partition)

@@ -93,11 +93,6 @@ impl Durable {
         })
     }
 
-    /// Whether writes go through a journal.
-    pub fn journaled(&self) -> bool {
-        self.journal.is_some()
-    }
-
     /// Runs `f` as one atomic change of `trees` whose home is `partition`, and returns its result once the
     /// change lasts: on disk (embedded) or in the journal and the store (journaled). `f` may run more than
     /// once; it must have no effects besides its writes through the [`Tx`].
@@ -178,7 +173,7 @@ impl Durable {
         let mut removed = 0;
         for (home, reads) in self.by_home(reads, |(tree, key, _)| (*tree, key))? {
             for chunk in reads.chunks(1024) {
-                let trees = trees_of_reads(chunk);
+                let trees = distinct(chunk.iter().map(|(tree, _, _)| *tree));
                 removed += self
                     .commit_at(home, &trees, |tx| {
                         let mut n = 0;
@@ -308,14 +303,12 @@ pub(super) fn write_all(tx: &Tx<'_>, ops: &[Op]) -> Result<(), ConflictableTrans
 }
 
 pub(super) fn trees_of(ops: &[Op]) -> Vec<TreeId> {
-    let mut trees: Vec<TreeId> = ops.iter().map(|op| op.tree).collect();
-    trees.sort();
-    trees.dedup();
-    trees
+    distinct(ops.iter().map(|op| op.tree))
 }
 
-fn trees_of_reads(reads: &[KeyRead]) -> Vec<TreeId> {
-    let mut trees: Vec<TreeId> = reads.iter().map(|(t, _, _)| *t).collect();
+/// The trees named, each once, in tag order (the order a transaction opens them in).
+fn distinct(trees: impl Iterator<Item = TreeId>) -> Vec<TreeId> {
+    let mut trees: Vec<TreeId> = trees.collect();
     trees.sort();
     trees.dedup();
     trees
