@@ -158,6 +158,8 @@ impl JournalLog {
             .set("enable.gapless.guarantee", "true")
             .set("acks", "all")
             .set("linger.ms", "1")
+            // an append is small and waited for: Nagle's algorithm would hold it for the previous ack
+            .set("socket.nagle.disable", "true")
             .set("message.timeout.ms", timeout.as_millis().to_string())
             .create()
     }

@@ -240,14 +240,12 @@ impl Sessions {
             .await?;
         match outcome {
             RefreshOutcome::Rotated { previous } => {
-                // the replaced access token ends with the rotation, as DIGIT removed it on refresh
-                self.revoke(
-                    &previous.user,
+                // the replaced access token ended with the rotation, as DIGIT removed it on refresh
+                self.remember_revoked(
                     &[],
                     &[(previous.access_jti, previous.access_expires_ms)],
                     ROTATION,
-                )
-                .await?;
+                );
                 Ok(issued)
             }
             RefreshOutcome::Repeated(sealed) => {

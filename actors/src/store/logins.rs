@@ -59,8 +59,9 @@ pub struct RefreshEntry {
 /// What a refresh did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
-    /// The token was live: the new token and access token are stored. Carries the family as it was before,
-    /// so the caller can revoke the replaced access token.
+    /// The token was live: the new token and access token are stored, the access token it replaces
+    /// revoked in the same change. Carries the family as it was before (the caller tells the revocation
+    /// set and the other pods).
     Rotated {
         /// The family before the refresh.
         previous: Family,
@@ -74,15 +75,6 @@ pub enum RefreshOutcome {
     Dead,
     /// A token spent longer ago than the grace window: the family is now revoked.
     Reused(Family),
-}
-
-/// Whether a change may lag behind the journal while it does not answer ([`Durable::commit_behind`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lag {
-    /// Acknowledged only once the journal holds it.
-    None,
-    /// A session's own bookkeeping: kept on disk and appended later while the journal does not answer.
-    Allowed,
 }
 
 /// A revocation loaded at start.
@@ -304,6 +296,13 @@ impl LoginStore {
             family.access_jti = access.0.to_owned();
             family.access_expires_ms = access.1;
             families.insert(entry.family, serde_json::to_vec(&family).map_err(codec)?)?;
+            // the access token it replaces ends with it, in the same change (DIGIT removed it on refresh)
+            if let Ok(jti) = uuid_key(&previous.access_jti) {
+                revoked.insert(
+                    [&[b'j'][..], &jti].concat(),
+                    previous.access_expires_ms.to_be_bytes().to_vec(),
+                )?;
+            }
             Ok(RefreshOutcome::Rotated { previous })
         });
         match result.await {
@@ -315,7 +314,7 @@ impl LoginStore {
                     .decode(sealed)
                     .map_err(|_| StoreError::Corrupt("refresh successor".into()))?;
                 // the first refresh may still be on its way to disk: answer its tokens only once they last
-                self.durable.settled().await?;
+                self.durable.settled(home).await?;
                 Ok(RefreshOutcome::Repeated(sealed))
             }
             Err(WriteError::Refused(Abort::Codec(e))) => Err(e.into()),
@@ -342,14 +341,12 @@ impl LoginStore {
     }
 
     /// Revokes families and single access tokens of user `user` (each with the moment it may be
-    /// forgotten); returns once it lasts — with [`Lag::Allowed`] possibly behind the journal (the access
-    /// token a refresh replaced: part of the session's rotation).
+    /// forgotten); returns once it lasts (never behind the journal: a logout, a lock, a password change).
     pub async fn revoke(
         &self,
         user: &str,
         families: &[(String, i64)],
         access: &[(String, i64)],
-        lag: Lag,
     ) -> Result<(), StoreError> {
         let mut keys = Vec::new();
         for (id, until) in families {
@@ -380,14 +377,7 @@ impl LoginStore {
             value: Some(json),
         }));
         let home = home_of(&uuid_key(user)?);
-        match lag {
-            Lag::None => self.durable.apply(home, ops).await,
-            Lag::Allowed => self
-                .durable
-                .commit_behind(home, &trees_of(&ops), |tx| write_all(tx, &ops))
-                .await
-                .map_err(never_refused),
-        }
+        self.durable.apply(home, ops).await
     }
 
     /// Keeps revocations another pod made (and journaled, when there is a journal) in this data dir, so

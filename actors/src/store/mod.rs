@@ -30,7 +30,7 @@ pub use disk_sync::DiskSync;
 pub use durable::{Durable, JournalError, JournalFuture, JournalPort, WriteError};
 pub use ids::Ids;
 pub use lock::LockMirror;
-pub use logins::{Family, Lag, LoginStore, RefreshOutcome, Revoked};
+pub use logins::{Family, LoginStore, RefreshOutcome, Revoked};
 pub use otp::{OtpStore, SessionKey, TokenOwner, TokenRecord};
 pub use outbox::{OutboxRecord, OutboxStore, OutboxSummary};
 pub use transfer::{MoveCounts, PartitionBundle};

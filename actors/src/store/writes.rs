@@ -129,11 +129,13 @@ pub struct Writes {
     order: Arc<Mutex<Vec<TapSender>>>,
 }
 
-/// One run of a writer's transaction: the views of its trees and what it wrote.
+/// One run of a writer's transaction: the views of its trees, what it wrote and what each write replaced.
 pub struct Tx<'a> {
     ids: &'a [TreeId],
     views: &'a [TransactionalTree],
     ops: RefCell<Vec<Op>>,
+    /// Per op, in order: the key's value before it (`None`: absent).
+    before: RefCell<Vec<Op>>,
 }
 
 /// A tree inside a [`Tx`]: reads see the transaction's own writes; writes are recorded.
@@ -186,44 +188,6 @@ impl Writes {
         })
     }
 
-    /// Runs `f` as [`transact`](Self::transact) would, against the trees as they are now, but writes
-    /// nothing and tells no tap: the result and the ops a commit would have written. The journal's write
-    /// path runs this under its partition's lock, appends the ops, then applies them.
-    pub fn dry_run<R, A>(
-        &self,
-        trees: &[TreeId],
-        f: impl Fn(&Tx<'_>) -> Result<R, ConflictableTransactionError<A>>,
-    ) -> Result<(R, Vec<Op>), TransactionError<A>> {
-        /// How a dry run ends: always by aborting, so sled writes nothing.
-        enum Ended<R, A> {
-            Ran(R, Vec<Op>),
-            Refused(A),
-        }
-        let handles: Vec<&sled::Tree> = trees.iter().map(|id| self.tree(*id)).collect();
-        let ended = handles.as_slice().transaction(|views| {
-            let tx = Tx {
-                ids: trees,
-                views,
-                ops: RefCell::new(Vec::new()),
-            };
-            let ended = match f(&tx) {
-                Ok(result) => Ended::Ran(result, tx.ops.into_inner()),
-                Err(ConflictableTransactionError::Abort(a)) => Ended::Refused(a),
-                Err(ConflictableTransactionError::Storage(e)) => {
-                    return Err(ConflictableTransactionError::Storage(e));
-                }
-                Err(_) => return Err(ConflictableTransactionError::Conflict),
-            };
-            Err::<(), _>(ConflictableTransactionError::Abort(ended))
-        });
-        match ended {
-            Err(TransactionError::Abort(Ended::Ran(result, ops))) => Ok((result, ops)),
-            Err(TransactionError::Abort(Ended::Refused(a))) => Err(TransactionError::Abort(a)),
-            Err(TransactionError::Storage(e)) => Err(TransactionError::Storage(e)),
-            Ok(()) => unreachable!("a dry run always aborts"),
-        }
-    }
-
     fn run<R, A>(
         &self,
         trees: &[TreeId],
@@ -237,7 +201,8 @@ impl Writes {
             let tx = Tx {
                 ids: trees,
                 views: &views[..trees.len()],
-                ops: RefCell::new(Vec::new()),
+                ops: RefCell::default(),
+                before: RefCell::default(),
             };
             let result = f(&tx, views.get(trees.len()))?;
             Ok((result, tx.ops.into_inner()))
@@ -329,6 +294,13 @@ impl<'a> Tx<'a> {
             view: &self.views[i],
         }
     }
+
+    /// What this run wrote so far, and the ops that undo it (each key put back as it was, in reverse
+    /// order): a writer that commits before its change is confirmed elsewhere keeps the undo beside it.
+    pub fn recorded(&self) -> (Vec<Op>, Vec<Op>) {
+        let undo = self.before.borrow().iter().rev().cloned().collect();
+        (self.ops.borrow().clone(), undo)
+    }
 }
 
 impl TxTree<'_, '_> {
@@ -340,24 +312,29 @@ impl TxTree<'_, '_> {
     /// Sets `key` to `value`.
     pub fn insert(&self, key: impl AsRef<[u8]>, value: impl Into<sled::IVec>) -> TxResult<()> {
         let value = value.into();
-        self.tx.ops.borrow_mut().push(Op {
-            tree: self.id,
-            key: key.as_ref().to_vec(),
-            value: Some(value.to_vec()),
-        });
-        self.view.insert(key.as_ref(), value)?;
+        let before = self.view.insert(key.as_ref(), value.clone())?;
+        self.record(key.as_ref(), Some(value.to_vec()), before);
         Ok(())
     }
 
     /// Removes `key`.
     pub fn remove(&self, key: impl AsRef<[u8]>) -> TxResult<()> {
+        let before = self.view.remove(key.as_ref())?;
+        self.record(key.as_ref(), None, before);
+        Ok(())
+    }
+
+    fn record(&self, key: &[u8], value: Option<Vec<u8>>, before: Option<sled::IVec>) {
         self.tx.ops.borrow_mut().push(Op {
             tree: self.id,
-            key: key.as_ref().to_vec(),
-            value: None,
+            key: key.to_vec(),
+            value,
         });
-        self.view.remove(key.as_ref())?;
-        Ok(())
+        self.tx.before.borrow_mut().push(Op {
+            tree: self.id,
+            key: key.to_vec(),
+            value: before.map(|v| v.to_vec()),
+        });
     }
 
     /// A fresh id from the database's generator.

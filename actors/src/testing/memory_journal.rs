@@ -22,6 +22,8 @@ pub enum Weather {
     },
     /// Appends land whole but their acknowledgements are lost (a timeout after the write).
     AcksLost,
+    /// Appends and barriers wait (a slow broker) until the weather changes, then end as it says.
+    Held,
 }
 
 /// The journal.
@@ -29,12 +31,26 @@ pub enum Weather {
 pub struct MemoryJournal {
     partitions: Mutex<BTreeMap<u16, Vec<JournalMessage>>>,
     weather: Mutex<Weather>,
+    /// Told of every change of the weather.
+    changed: tokio::sync::Notify,
 }
 
 impl MemoryJournal {
     /// Sets how the next appends end.
     pub fn set_weather(&self, weather: Weather) {
         *self.weather.lock().expect("weather") = weather;
+        self.changed.notify_waiters();
+    }
+
+    /// Waits while the weather is [`Weather::Held`].
+    async fn unless_held(&self) {
+        loop {
+            let changed = self.changed.notified();
+            if *self.weather.lock().expect("weather") != Weather::Held {
+                return;
+            }
+            changed.await;
+        }
     }
 
     /// The messages of `partition` (barriers included).
@@ -76,7 +92,7 @@ impl MemoryJournal {
                     return Err(JournalError::Unavailable("the broker is down".into()));
                 }
                 Weather::Down { landing } => *landing -= 1,
-                Weather::Fair | Weather::AcksLost => {}
+                Weather::Fair | Weather::AcksLost | Weather::Held => {}
             }
             log.push(message);
         }
@@ -95,8 +111,10 @@ impl JournalPort for MemoryJournal {
         undoes: Option<u64>,
         ops: &'a [Op],
     ) -> JournalFuture<'a, i64> {
-        let result = self.land(partition, encode(change_set, undoes, ops));
-        Box::pin(async move { result })
+        Box::pin(async move {
+            self.unless_held().await;
+            self.land(partition, encode(change_set, undoes, ops))
+        })
     }
 
     fn barrier(&self, partition: u16) -> JournalFuture<'_, ()> {
@@ -107,8 +125,10 @@ impl JournalPort for MemoryJournal {
             end: true,
             undoes: None,
         };
-        let result = self.land(partition, vec![barrier]).map(|_| ());
-        Box::pin(async move { result })
+        Box::pin(async move {
+            self.unless_held().await;
+            self.land(partition, vec![barrier]).map(|_| ())
+        })
     }
 
     fn read(

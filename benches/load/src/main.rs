@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use drive::{Outcome, drive, drive_paced, expect, step};
 use memory::memory_sessions;
-use service::{Api, Service, citizen_mobile, seed};
+use service::{Api, Service, citizen_mobile, cpu_ms, seed};
 
 /// Command line.
 #[derive(Parser, Debug)]
@@ -44,6 +44,10 @@ struct Args {
     /// replication 1 — a one-broker tansu). Every JSON line then says `"journal": true`.
     #[arg(long)]
     journal: Option<String>,
+    /// The broker's process id (with `--journal`, a broker on this machine): each write scenario then
+    /// also reports the broker's CPU time per request.
+    #[arg(long)]
+    broker_pid: Option<u32>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -100,6 +104,10 @@ fn report(
 
 fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 /// The baselines, measured once per run.
@@ -199,7 +207,9 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
     let mut details_p99 = None;
     for scenario in scenarios {
         let api2 = api.clone();
-        let line = match *scenario {
+        let cpu = |pid: Option<u32>| pid.and_then(cpu_ms);
+        let cpu_before = (cpu(Some(service.pid())), cpu(args.broker_pid));
+        let mut line = match *scenario {
             "details" => {
                 let token = access.clone();
                 let o = drive(
@@ -439,6 +449,25 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
             "memory_sessions" => memory_sessions(args).await,
             _ => unreachable!(),
         };
+        if *scenario != "memory_sessions" {
+            let requests = line["rps"].as_f64().unwrap_or(0.0) * d.as_secs_f64();
+            let per_request = |before: Option<f64>, pid: Option<u32>| {
+                Some((cpu(pid)? - before?) / requests.max(1.0))
+            };
+            let service_ms = per_request(cpu_before.0, Some(service.pid()));
+            let broker_ms = per_request(cpu_before.1, args.broker_pid);
+            if let Some(ms) = service_ms {
+                print!("{:<16} CPU per request: service {ms:.3} ms", "");
+                match broker_ms {
+                    Some(b) => println!(", broker {b:.3} ms"),
+                    None => println!(),
+                }
+            }
+            if let Value::Object(fields) = &mut line {
+                fields.insert("service_cpu_ms".into(), json!(service_ms.map(round3)));
+                fields.insert("broker_cpu_ms".into(), json!(broker_ms.map(round3)));
+            }
+        }
         lines.push(line);
     }
     drop(service);

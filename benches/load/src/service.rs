@@ -57,6 +57,18 @@ fn binary() -> PathBuf {
     bin
 }
 
+/// CPU time (user + system) process `pid` has used so far, in milliseconds; `None` once it is gone.
+pub fn cpu_ms(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // fields after the command name (which may hold spaces) start at its closing parenthesis
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5): 12th and 13th after the name
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf reads a constant of the running system
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks * 1000.0 / per_sec)
+}
+
 impl Service {
     /// Starts the service — with the journal on `journal`'s brokers, if given — and waits until it is ready.
     pub fn start(workers: usize, journal: Option<&str>) -> Self {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use actors::metrics as m;
-use actors::store::{Lag, Revoked, StoreError};
+use actors::store::{Revoked, StoreError};
 
 use super::{RevocationList, SessionError, Sessions};
 
@@ -104,8 +104,7 @@ impl Sessions {
     }
 
     /// Adds revocations of user `user`'s tokens to the in-memory set first (effective at once), then
-    /// persists them — once the journal holds them, except the access token a rotation replaced (part of
-    /// the session's own bookkeeping, which may lag behind the journal through a broker outage).
+    /// persists them once the journal holds them, then tells the other pods.
     pub(super) async fn revoke(
         &self,
         user: &str,
@@ -116,24 +115,32 @@ impl Sessions {
         if families.is_empty() && access.is_empty() {
             return Ok(());
         }
-        for (id, until) in families {
-            Revocations::insert(&self.revoked.families, id, *until);
-        }
-        for (id, until) in access {
-            Revocations::insert(&self.revoked.access, id, *until);
-        }
+        Self::insert_all(&self.revoked, families, access);
+        self.store.logins().revoke(user, families, access).await?;
+        self.remember_revoked(families, access, reason);
+        Ok(())
+    }
+
+    /// Revocations the store holds already (a rotation writes the one of the access token it replaces):
+    /// into the in-memory set, counted, told to the other pods.
+    pub(super) fn remember_revoked(
+        &self,
+        families: &[(String, i64)],
+        access: &[(String, i64)],
+        reason: &'static str,
+    ) {
+        Self::insert_all(&self.revoked, families, access);
         metrics::counter!(m::REVOCATIONS, "reason" => reason)
             .increment((families.len() + access.len()) as u64);
-        let lag = if reason == ROTATION {
-            Lag::Allowed
-        } else {
-            Lag::None
-        };
-        self.store
-            .logins()
-            .revoke(user, families, access, lag)
-            .await?;
         self.broadcast(families, access);
-        Ok(())
+    }
+
+    fn insert_all(revoked: &Revocations, families: &[(String, i64)], access: &[(String, i64)]) {
+        for (id, until) in families {
+            Revocations::insert(&revoked.families, id, *until);
+        }
+        for (id, until) in access {
+            Revocations::insert(&revoked.access, id, *until);
+        }
     }
 }

@@ -1,7 +1,16 @@
-//! The journaled side of [`super::Durable`]: per partition the lock a write holds from validation to
-//! apply, the offset applied and the homes of keys (in the local tree [`JOURNAL_LOCAL`]), the settling of a
-//! partition, and the changes kept *behind* the journal while it did not answer (appended when it does,
-//! before the partition's next write).
+//! The journaled side of [`super::Durable`]: per partition a queue of changes applied here and waiting
+//! for their append, the task that appends them — all that waited, as one change set, one produce
+//! round-trip — the offset applied and the homes of keys (in the local tree [`JOURNAL_LOCAL`]), the settling
+//! of a partition, and the changes kept *behind* the journal while it did not answer (appended when it
+//! does, before the partition's next write).
+//!
+//! A change is applied here first, with its undo (each key's value before it) recorded beside it in the
+//! same transaction, and its writer answered once the append that carries it is acknowledged. Until then
+//! readers of this pod may see it — as a PostgreSQL primary shows a commit that still waits for its
+//! synchronous standby. An append that fails (its outcome unknown) fails every change still waiting in the
+//! partition: they are undone here, newest first, and the partition takes no write until it is settled
+//! again — read to the journal's end, which gives back whatever of it did land. A process that dies with
+//! changes waiting leaves their undo records: the next settle applies them before it reads the journal.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,17 +27,28 @@ use crate::store::writes::{Op, TreeId, Writes};
 use crate::store::{StoreError, storage_error};
 
 /// The local tree of journal bookkeeping: per partition the offset applied (key: partition, 2 bytes), per
-/// homed key its partition (key: `h` ‖ tree tag ‖ key), and the changes kept behind (key: `b` ‖ partition ‖
-/// sequence, value: the ops as postcard).
+/// homed key its partition (key: `h` ‖ tree tag ‖ key), the changes kept behind (key: `b` ‖ partition ‖
+/// sequence, value: the ops as postcard) and the undo of each change applied but not yet acknowledged
+/// (key: `u` ‖ partition ‖ sequence, value: the undo ops as postcard).
 pub(crate) const JOURNAL_LOCAL: &str = "journal_offsets";
+
+mod batch;
+use batch::{Applied, Partition, next_batch, stopped};
 
 pub(super) struct Journaled {
     port: Arc<dyn JournalPort>,
     writes: Writes,
     local: sled::Tree,
     ids: Arc<Ids>,
-    /// Per partition: held across validate → append → apply; `true` once settled.
-    partitions: Mutex<HashMap<u16, Arc<tokio::sync::Mutex<bool>>>>,
+    partitions: Mutex<HashMap<u16, Arc<Partition>>>,
+}
+
+/// What a change applied here keeps beside it in [`JOURNAL_LOCAL`].
+enum Keep {
+    /// Its undo, until its append is acknowledged.
+    Undo,
+    /// Its ops, to append once the journal answers (a change kept behind).
+    Ops,
 }
 
 impl Journaled {
@@ -47,7 +67,7 @@ impl Journaled {
         }
     }
 
-    pub(super) fn slot(&self, partition: u16) -> Arc<tokio::sync::Mutex<bool>> {
+    fn partition(&self, partition: u16) -> Arc<Partition> {
         self.partitions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -56,20 +76,21 @@ impl Journaled {
             .clone()
     }
 
-    /// Settles `partition` now, under its lock.
+    /// Settles `partition` now: what waits is appended first, then the store is brought to the end of
+    /// the journal.
     pub(super) async fn settle_now(self: &Arc<Self>, partition: u16) -> Result<(), StoreError> {
-        let slot = self.slot(partition);
-        let mut settled = slot.lock().await;
-        *settled = false;
-        self.settle(partition).await?;
-        *settled = true;
+        let part = self.partition(partition);
+        part.state().settled = false;
+        let _journal = part.journal.lock().await;
+        self.settle(&part, partition).await?;
+        part.state().settled = true;
         Ok(())
     }
 
     /// The partitions holding changes kept behind.
     pub(super) fn partitions_behind(&self) -> Result<Vec<u16>, StoreError> {
         let mut partitions = Vec::new();
-        let mut from = behind_key(0, 0);
+        let mut from = record_key(b'b', 0, 0);
         // one seek per partition: jump past each one found
         while let Some((key, _)) = self.local.range(from.as_slice()..).next().transpose()? {
             let Some([b'b', hi, lo]) = key.get(..3).map(|k| [k[0], k[1], k[2]]) else {
@@ -78,16 +99,16 @@ impl Journaled {
             let partition = u16::from_be_bytes([hi, lo]);
             partitions.push(partition);
             match partition.checked_add(1) {
-                Some(next) => from = behind_key(next, 0),
+                Some(next) => from = record_key(b'b', next, 0),
                 None => break,
             }
         }
         Ok(partitions)
     }
 
-    /// Validates `f` against the store, appends what it writes to `partition`'s journal, applies it and
-    /// returns its result. With `behind` (the store's group commit), a change the journal does not take
-    /// now is kept behind instead: applied here, on disk before this returns, appended later.
+    /// Applies `f` here and returns its result once the append carrying its change is acknowledged. With
+    /// `behind` (the store's group commit), a change the journal does not take now is kept behind
+    /// instead: applied here, on disk before this returns, appended later.
     pub(super) async fn write<R, A>(
         self: &Arc<Self>,
         partition: u16,
@@ -95,77 +116,83 @@ impl Journaled {
         f: impl Fn(&Tx<'_>) -> Result<R, ConflictableTransactionError<A>>,
         behind: Option<&GroupCommit>,
     ) -> Result<R, WriteError<A>> {
-        let slot = self.slot(partition);
-        let mut settled = slot.lock().await;
-        if !*settled {
-            match (self.settle(partition).await, behind) {
-                (Ok(()), _) => *settled = true,
+        let part = self.partition(partition);
+        loop {
+            match self.apply_queued(&part, partition, trees, &f)? {
+                Applied::Unchanged(result) => return Ok(result),
+                Applied::Queued(result, appended) => match (appended.await, behind) {
+                    (Ok(Ok(())), _) => return Ok(result),
+                    // undone: kept behind below, unless the partition settles at once
+                    (Ok(Err(_)), Some(_)) => {}
+                    (Ok(Err(e)), None) => return Err(StoreError::Journal(e).into()),
+                    (Err(_), _) => return Err(StoreError::Journal(stopped()).into()),
+                },
+                Applied::Unsettled => {}
+            }
+            let _journal = part.journal.lock().await;
+            if part.state().settled {
+                continue;
+            }
+            match (self.settle(&part, partition).await, behind) {
+                (Ok(()), _) => part.state().settled = true,
                 (Err(StoreError::Journal(JournalError::Unavailable(_))), Some(group)) => {
-                    let (result, ops) = self.writes.dry_run(trees, &f).map_err(refused_or_store)?;
-                    self.keep_behind(partition, &ops, group).await?;
+                    let (result, ops, _) = self.apply_recorded(partition, trees, &f, Keep::Ops)?;
+                    if !ops.is_empty() {
+                        group.commit().await.map_err(StoreError::from)?;
+                        tracing::warn!(
+                            partition,
+                            "the journal did not take a session change: kept on this disk, appended once it answers"
+                        );
+                    }
                     return Ok(result);
                 }
                 (Err(e), _) => return Err(e.into()),
             }
         }
-        let (result, ops) = self.writes.dry_run(trees, &f).map_err(refused_or_store)?;
-        if ops.is_empty() {
-            return Ok(result);
-        }
-        match self
-            .port
-            .append(partition, rand::random(), None, &ops)
-            .await
-        {
-            Ok(offset) => {
-                self.apply(partition, &Complete { ops, offset })?;
-                Ok(result)
-            }
-            Err(e) => {
-                *settled = false;
-                match behind {
-                    Some(group) => {
-                        self.keep_behind(partition, &ops, group).await?;
-                        Ok(result)
-                    }
-                    None => Err(StoreError::Journal(e).into()),
-                }
-            }
-        }
     }
 
-    /// Applies `ops` here with a record to append them later, in one transaction, and waits until both
-    /// are on disk. The caller holds the partition's lock.
-    async fn keep_behind(
+    /// Runs `f` as one transaction, writing the homes of its keys and — `keep` — its undo or its ops in
+    /// a record of its own: its result, its ops and the record's key.
+    fn apply_recorded<R, A>(
         &self,
         partition: u16,
-        ops: &[Op],
-        group: &GroupCommit,
-    ) -> Result<(), StoreError> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        let record = postcard::to_allocvec(ops)?;
-        let key = behind_key(partition, self.ids.next()?);
-        self.writes
-            .transact_with(&trees_of(ops), &self.local, |tx, local| {
-                write_homed(tx, local, partition, ops)?;
-                local.insert(key.as_slice(), record.as_slice())?;
-                Ok::<_, ConflictableTransactionError<()>>(())
+        trees: &[TreeId],
+        f: &impl Fn(&Tx<'_>) -> Result<R, ConflictableTransactionError<A>>,
+        keep: Keep,
+    ) -> Result<(R, Vec<Op>, Vec<u8>), WriteError<A>> {
+        let tag = match keep {
+            Keep::Undo => b'u',
+            Keep::Ops => b'b',
+        };
+        let key = record_key(tag, partition, self.ids.next()?);
+        let (result, ops) = self
+            .writes
+            .transact_with(trees, &self.local, |tx, local| {
+                let result = f(tx)?;
+                let (ops, undo) = tx.recorded();
+                if !ops.is_empty() {
+                    write_homes(local, partition, &ops)?;
+                    let kept = match keep {
+                        Keep::Undo => &undo,
+                        Keep::Ops => &ops,
+                    };
+                    let record = postcard::to_allocvec(kept).map_err(|e| {
+                        ConflictableTransactionError::Storage(sled::Error::Unsupported(
+                            e.to_string(),
+                        ))
+                    })?;
+                    local.insert(key.as_slice(), record)?;
+                }
+                Ok((result, ops))
             })
-            .map_err(storage_error)?;
-        group.commit().await?;
-        tracing::warn!(
-            partition,
-            "the journal did not take a session change: kept on this disk, appended once it answers"
-        );
-        Ok(())
+            .map_err(refused_or_store)?;
+        Ok((result, ops, key))
     }
 
     /// Appends the changes kept behind for `partition`, oldest first; each leaves the record once in the
     /// journal. The store holds them (and anything newer) already: only the offset moves.
     async fn flush_behind(&self, partition: u16) -> Result<(), StoreError> {
-        let prefix = behind_key(partition, 0);
+        let prefix = record_key(b'b', partition, 0);
         for kv in self.local.scan_prefix(&prefix[..3]) {
             let (key, record) = kv?;
             let ops: Vec<Op> = postcard::from_bytes(&record)?;
@@ -219,9 +246,26 @@ impl Journaled {
             .map_err(storage_error)
     }
 
-    /// Brings the store to the end of `partition`'s journal: a barrier, a read to the end, and the undo
-    /// of a change set cut off midway. Raises the id floor above every id the partition holds.
-    pub(super) async fn settle(self: &Arc<Self>, partition: u16) -> Result<(), StoreError> {
+    /// Brings the store to the end of `partition`'s journal, the caller holding its journal lock: what
+    /// waits is appended, what a previous run left unacknowledged undone, then a barrier, a read to the
+    /// end and the undo of a change set cut off midway. Raises the id floor above every id the partition
+    /// holds; appends what was kept behind.
+    async fn settle(self: &Arc<Self>, part: &Partition, partition: u16) -> Result<(), StoreError> {
+        loop {
+            let batch = next_batch(&mut part.state().queue);
+            if batch.is_empty() {
+                break;
+            }
+            self.append_batch(part, partition, batch).await?;
+        }
+        let undone = self.undo_unacknowledged(partition)?;
+        if undone > 0 {
+            tracing::warn!(
+                partition,
+                undone,
+                "changes never confirmed by the journal were undone; the journal's own copy follows"
+            );
+        }
         self.port.barrier(partition).await?;
         let me = self.clone();
         let unfinished = tokio::task::spawn_blocking(move || me.replay(partition))
@@ -305,32 +349,32 @@ fn write_homed(
     partition: u16,
     ops: &[Op],
 ) -> Result<(), ConflictableTransactionError<()>> {
+    super::write_all(tx, ops)?;
+    write_homes(local, partition, ops)?;
+    Ok(())
+}
+
+/// Records in `local` that the homed keys `ops` write are in `partition` (or, removed, in none).
+fn write_homes(
+    local: &TransactionalTree,
+    partition: u16,
+    ops: &[Op],
+) -> Result<(), sled::transaction::UnabortableTransactionError> {
     let home = partition.to_be_bytes();
-    for op in ops {
-        let tree = tx.tree(op.tree);
-        let homed = HOMED.contains(&op.tree);
-        match &op.value {
-            Some(v) => {
-                tree.insert(&op.key, v.as_slice())?;
-                if homed {
-                    local.insert(home_key(op.tree, &op.key), &home)?;
-                }
-            }
-            None => {
-                tree.remove(&op.key)?;
-                if homed {
-                    local.remove(home_key(op.tree, &op.key))?;
-                }
-            }
-        }
+    for op in ops.iter().filter(|op| HOMED.contains(&op.tree)) {
+        match op.value {
+            Some(_) => local.insert(home_key(op.tree, &op.key), &home)?,
+            None => local.remove(home_key(op.tree, &op.key))?,
+        };
     }
     Ok(())
 }
 
-/// The key of a change kept behind: `b` ‖ partition ‖ sequence, so a partition's records scan in order.
-fn behind_key(partition: u16, sequence: u64) -> Vec<u8> {
+/// The key of a record of `partition` in [`JOURNAL_LOCAL`]: `tag` ‖ partition ‖ sequence, so a
+/// partition's records of one kind scan in order.
+fn record_key(tag: u8, partition: u16, sequence: u64) -> Vec<u8> {
     [
-        &[b'b'][..],
+        &[tag][..],
         &partition.to_be_bytes(),
         &sequence.to_be_bytes(),
     ]

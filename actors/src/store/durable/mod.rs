@@ -1,10 +1,11 @@
 //! The one door every state change goes through on its way to lasting: [`Durable`].
 //!
 //! Embedded (no journal): a change is one sled transaction, then group commit waits until it is on disk
-//! (`fdatasync`, shared by concurrent writers). Journaled: per home partition one write at a time — the
-//! change is validated against the store (a dry run), appended to the partition's journal, and only then
-//! applied, together with the journal offset it brings the partition to. Nothing is acknowledged that the
-//! journal does not hold, and the journal's order is the store's.
+//! (`fdatasync`, shared by concurrent writers). Journaled: the change is applied here with its undo beside
+//! it, and answered once it is in its home partition's journal; the changes that wait while one append is
+//! under way go together into the next (group commit, one produce round-trip for many writers). Nothing is
+//! acknowledged that the journal does not hold, and the journal's order is the store's; a change whose
+//! append fails is undone ([`journaled`]).
 //!
 //! A journaled partition is *settled* once the store is known to hold all of its journal. It is not at
 //! start (the store may be behind, or wiped) nor after an append whose outcome is unknown (a timeout, a
@@ -146,14 +147,14 @@ impl Durable {
             .map_err(never_refused)
     }
 
-    /// Waits until every change visible in the store lasts (a reader answering from a change another
-    /// writer made: embedded, that writer may still wait for its flush; journaled, what is visible is in
-    /// the journal already).
-    pub async fn settled(&self) -> Result<(), StoreError> {
-        if self.journal.is_none() {
-            self.group.commit().await?;
+    /// Waits until every change visible in the store lasts — a reader answering from a change another
+    /// writer made, whose home is `partition`: embedded, that writer may still wait for its flush;
+    /// journaled, for its append (an error if that failed: the change is undone).
+    pub async fn settled(&self, partition: u16) -> Result<(), StoreError> {
+        match &self.journal {
+            None => self.group.commit().await.map_err(StoreError::from),
+            Some(journal) => journal.acknowledged(partition).await,
         }
-        Ok(())
     }
 
     /// Writes `ops` into this data dir only, never into a journal: state another pod journaled that this

@@ -41,6 +41,12 @@ async fn rotation_grace_and_reuse() {
         .unwrap();
     assert_eq!(first, RefreshOutcome::Rotated { previous: family() });
     assert_eq!(s.family_by_id(FAM).unwrap().unwrap().access_jti, JTI2);
+    // the access token it replaced is revoked in the same change, until it would have expired
+    let replaced = *uuid::Uuid::parse_str(JTI1).unwrap().as_bytes();
+    assert_eq!(
+        s.revocations(100).unwrap(),
+        vec![Revoked::Access(replaced, 500_000)]
+    );
     // a concurrent use of the spent token inside the window gets what the first one issued, and
     // changes nothing: the family keeps one chain
     let again = s
@@ -79,10 +85,10 @@ async fn rotation_grace_and_reuse() {
     );
     assert_eq!(
         s.revocations(10_200).unwrap(),
-        vec![Revoked::Family(
-            *uuid::Uuid::parse_str(FAM).unwrap().as_bytes(),
-            1_000_000
-        )]
+        vec![
+            Revoked::Family(*uuid::Uuid::parse_str(FAM).unwrap().as_bytes(), 1_000_000),
+            Revoked::Access(replaced, 500_000),
+        ]
     );
 }
 
@@ -94,14 +100,9 @@ async fn revocations_and_lockouts_survive_a_reopen_and_prune_forgets_the_over() 
         let s = store.logins();
         s.open_family(FAM, &family(), &[1; 32]).await.unwrap();
         assert_eq!(s.families_of(USER, 0).unwrap().len(), 1);
-        s.revoke(
-            USER,
-            &[(FAM.into(), 1_000_000)],
-            &[(JTI1.into(), 500_000)],
-            crate::store::Lag::None,
-        )
-        .await
-        .unwrap();
+        s.revoke(USER, &[(FAM.into(), 1_000_000)], &[(JTI1.into(), 500_000)])
+            .await
+            .unwrap();
         let locked = LockoutState {
             failures: vec![],
             locked_at: Some(1),

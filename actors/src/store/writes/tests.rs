@@ -96,55 +96,51 @@ fn a_tap_that_would_hold_too_much_is_cut_off_and_says_so() {
 }
 
 #[test]
-fn a_dry_run_writes_nothing_and_its_ops_applied_equal_the_commit() {
+fn the_undo_a_run_records_puts_back_every_key_it_touched() {
     let (_dir, w) = writes();
-    let change = |tx: &Tx<'_>| {
-        let users = tx.tree(TreeId::Users);
-        if users.get(b"taken")?.is_some() {
-            return Err(ConflictableTransactionError::Abort("taken"));
-        }
-        users.insert(b"a", b"1".to_vec())?;
-        tx.tree(TreeId::UserIndex).insert(b"i", b"a".to_vec())?;
-        // reads see the run's own writes, as in a commit
-        Ok(users.get(b"a")?.map(|v| v.to_vec()))
+    let put = |tree, key: &[u8], value: &[u8]| Op {
+        tree,
+        key: key.to_vec(),
+        value: Some(value.to_vec()),
     };
-    let tap = w.tap(16);
-    let (seen, ops) = w
-        .dry_run(&[TreeId::Users, TreeId::UserIndex], change)
-        .unwrap();
-    assert_eq!(seen, Some(b"1".to_vec()));
-    assert_eq!(ops.len(), 2);
-    assert_eq!(
-        w.tree(TreeId::Users).get(b"a").unwrap(),
-        None,
-        "nothing written"
-    );
-    assert!(w.drain(&tap).is_empty(), "no tap told");
-    w.apply(ops).unwrap();
-    let (dir2, other) = writes();
-    other
-        .transact(&[TreeId::Users, TreeId::UserIndex], change)
-        .unwrap();
-    for tree in [TreeId::Users, TreeId::UserIndex] {
-        let entries = |w: &Writes| {
-            w.tree(tree)
-                .iter()
-                .map(|kv| kv.unwrap())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(entries(&w), entries(&other));
-    }
-    drop(dir2);
-    w.apply(vec![Op {
-        tree: TreeId::Users,
-        key: b"taken".to_vec(),
-        value: Some(vec![]),
-    }])
+    w.apply(vec![
+        put(TreeId::Users, b"kept", b"0"),
+        put(TreeId::Users, b"gone", b"0"),
+        put(TreeId::UserIndex, b"twice", b"0"),
+    ])
     .unwrap();
-    assert!(matches!(
-        w.dry_run(&[TreeId::Users, TreeId::UserIndex], change),
-        Err(TransactionError::Abort("taken"))
-    ));
+    let trees = [TreeId::Users, TreeId::UserIndex];
+    let before: Vec<Vec<_>> = trees
+        .iter()
+        .map(|t| w.tree(*t).iter().map(|kv| kv.unwrap()).collect())
+        .collect();
+    let (ops, undo) = w
+        .transact(&trees, |tx| {
+            let users = tx.tree(TreeId::Users);
+            users.insert(b"kept", b"1".to_vec())?;
+            users.remove(b"gone")?;
+            users.insert(b"new", b"1".to_vec())?;
+            let index = tx.tree(TreeId::UserIndex);
+            index.insert(b"twice", b"1".to_vec())?;
+            index.insert(b"twice", b"2".to_vec())?;
+            Ok::<_, ConflictableTransactionError<()>>(tx.recorded())
+        })
+        .unwrap();
+    assert_eq!(ops.len(), 5);
+    assert_eq!(undo.len(), 5, "one pre-image a write");
+    assert_eq!(
+        w.tree(TreeId::UserIndex).get(b"twice").unwrap().unwrap(),
+        b"2".as_ref()
+    );
+    w.apply(undo).unwrap();
+    let after: Vec<Vec<_>> = trees
+        .iter()
+        .map(|t| w.tree(*t).iter().map(|kv| kv.unwrap()).collect())
+        .collect();
+    assert_eq!(
+        after, before,
+        "as it was: the overwritten, the removed, the twice written"
+    );
 }
 
 #[test]
