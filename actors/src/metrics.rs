@@ -131,7 +131,7 @@ pub const JOURNAL_UP: &str = "digit_user_journal_up";
 pub const JOURNAL_PARTITIONS: &str = "digit_user_journal_partitions";
 
 /// Requests one pod sent to another, by `kind` (`forward`: to the key's owner, `fanout`: one leg of a
-/// search, `broadcast`: revocations, `otp`: an OTP check at the code's owner) and `result` (`ok`,
+/// search, `otp`: an OTP check at the code's owner) and `result` (`ok`,
 /// `unavailable`).
 pub const CLUSTER_CALLS: &str = "digit_user_cluster_calls_total";
 /// Version of the partition map this pod follows.
@@ -169,7 +169,7 @@ pub fn register_zero() {
             metrics::counter!(MAILBOX_ERRORS, "actor" => actor, "kind" => kind).increment(0);
         }
     }
-    for kind in ["forward", "fanout", "broadcast", "otp"] {
+    for kind in ["forward", "fanout", "otp"] {
         for result in ["ok", "unavailable"] {
             metrics::counter!(CLUSTER_CALLS, "kind" => kind, "result" => result).increment(0);
         }

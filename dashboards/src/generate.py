@@ -161,7 +161,7 @@ DASHBOARDS = {
             ]),
             ("Sharding", [
                 panel("Calls to other pods by kind and result", rate("digit_user_cluster_calls_total", by="kind, result"), "ops", legend="{{kind}} {{result}}",
-                      description="forward: a request sent to its key's owner; fanout: one leg of a search; broadcast: revocations; otp: a code checked at its owner. unavailable = a 503 for the caller."),
+                      description="forward: a request sent to its key's owner; fanout: one leg of a search; otp: a code checked at its owner. unavailable = a 503 for the caller."),
                 panel("Partition map version by pod", gauge("digit_user_partition_map_version", by="pod"), "short", legend="{{pod}}",
                       description="Every pod should follow the same version; a difference outlasting a rebalance means one was interrupted."),
                 panel("Partitions owned by pod", gauge("digit_user_partitions_owned", by="pod"), "short", legend="{{pod}}"),

@@ -2,8 +2,9 @@
 //! share them evenly (README, "Operating at scale").
 //!
 //! The move goes a batch of partitions at a time, each batch its own map version: freeze the batch at its
-//! owner (new requests for it get a retryable 503, those inside finish) → export → import at the new owner
-//! → every pod adopts the map (new owner first) → the old owner deletes its copy and forwards from then on.
+//! owner (new requests for it get a retryable 503, those inside finish, its journal settled) → the new owner
+//! reads the batch from the journal to its end → every pod adopts the map (new owner first) → the old owner
+//! deletes its copy and forwards from then on. No data travels between the pods: the journal holds it.
 //! Only one batch is ever frozen. Users, lockouts and refresh families are counted on every pod before and
 //! after; the command fails if a single one is missing.
 
@@ -58,7 +59,7 @@ impl Pods {
 async fn rebalance(args: RebalanceArgs, settings: Settings) -> Result<String, String> {
     let cluster = &settings.cluster;
     let target = args.to_replicas;
-    // a move copies a whole batch in one call: give it time
+    // a new owner reads a whole batch from the journal in one call: give it time
     let pods = Pods {
         peers: Peers::new(
             cluster.clone(),
@@ -178,7 +179,8 @@ async fn rebalance(args: RebalanceArgs, settings: Settings) -> Result<String, St
     ))
 }
 
-/// One batch: freeze at `from`, copy to `to`, switch every pod to `map` (new owner first), drop at `from`.
+/// One batch: freeze at `from`, read from the journal at `to`, switch every pod to `map` (new owner first),
+/// drop at `from`.
 async fn move_batch(
     pods: &Pods,
     from: u16,
@@ -187,49 +189,34 @@ async fn move_batch(
     map: &PartitionMap,
     span: u16,
 ) -> Result<MoveCounts, String> {
+    let thaw = || async {
+        let _: Result<serde_json::Value, _> =
+            pods.post(from, "/cluster/partitions/_thaw", batch).await;
+    };
     let frozen: serde_json::Value = pods
         .post(from, "/cluster/partitions/_freeze", batch)
         .await?;
     if frozen["drained"] != serde_json::Value::Bool(true) {
-        let _: Result<serde_json::Value, _> =
-            pods.post(from, "/cluster/partitions/_thaw", batch).await;
+        thaw().await;
         return Err(format!(
             "requests for partitions {:?} on pod {from} did not finish; nothing moved, retry",
             batch.partitions
         ));
     }
-    let copied = async {
-        let body = serde_json::to_vec(batch).map_err(|e| e.to_string())?;
-        let sealed = pods
-            .peers
-            .call_bytes(
-                from,
-                OPERATOR,
-                "/cluster/partitions/_export",
-                body,
-                "application/json",
-            )
-            .await
-            .map_err(|e| format!("export from pod {from}: {e}"))?;
-        let counts = pods
-            .peers
-            .call_bytes(
-                to,
-                OPERATOR,
-                "/cluster/partitions/_import",
-                sealed.to_vec(),
-                "application/octet-stream",
-            )
-            .await
-            .map_err(|e| format!("import at pod {to}: {e}"))?;
-        serde_json::from_slice::<MoveCounts>(&counts).map_err(|e| e.to_string())
+    if let Some(why) = frozen["journal"].as_str() {
+        thaw().await;
+        return Err(format!(
+            "pod {from} could not settle the journal of partitions {:?} ({why}); nothing moved, retry once the brokers answer",
+            batch.partitions
+        ));
     }
-    .await;
-    let counts = match copied {
-        Ok(c) => c,
+    let counts = match pods
+        .post::<MoveCounts>(to, "/cluster/partitions/_replay", batch)
+        .await
+    {
+        Ok(counts) => counts,
         Err(e) => {
-            let _: Result<serde_json::Value, _> =
-                pods.post(from, "/cluster/partitions/_thaw", batch).await;
+            thaw().await;
             return Err(format!("{e}; the batch stays with pod {from}, retry"));
         }
     };
@@ -241,7 +228,12 @@ async fn move_batch(
             .await
             .map_err(|e| format!("{e}; re-run the rebalance once the pod is back"))?;
     }
-    let _: MoveCounts = pods.post(from, "/cluster/partitions/_drop", batch).await?;
+    let dropped: MoveCounts = pods.post(from, "/cluster/partitions/_drop", batch).await?;
+    if dropped != counts {
+        println!(
+            "  warning: pod {from} dropped {dropped:?} but pod {to} read {counts:?} from the journal (the final count decides)"
+        );
+    }
     Ok(counts)
 }
 

@@ -1,19 +1,10 @@
 //! The bodies the pods send each other (internal listener; ours, not DIGIT's: every pod of a deployment runs
-//! one version): revocations, OTP checks and sends at the pod owning a code, partition sets and a pod's status.
+//! one version): OTP checks and sends at the pod owning a code, partition sets and a pod's status.
 
 use actors::domain::otp::Purpose;
 use actors::partition::PartitionMap;
 use actors::store::MoveCounts;
 use serde::{Deserialize, Serialize};
-
-/// Revocations as they travel between pods: ids with the moment they may be forgotten (epoch ms).
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RevocationList {
-    /// Refresh families.
-    pub families: Vec<(String, i64)>,
-    /// Single access tokens.
-    pub access: Vec<(String, i64)>,
-}
 
 /// An OTP check asked of the pod owning the code's session.
 #[derive(Debug, Clone, Serialize, Deserialize)]

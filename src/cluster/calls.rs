@@ -1,8 +1,5 @@
-//! What one pod asks of the others: revocations told to every pod (and pulled at start by a pod that was
-//! down), the newest partition map, a search's legs, and an OTP check at the pod owning the code.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! What one pod asks of the others: the newest partition map, a search's legs, and an OTP check at the pod
+//! owning the code. (Revocations reach every pod through the journal's revocations topic.)
 
 use actors::domain::UserRecord;
 use actors::domain::search::UserQuery;
@@ -10,15 +7,8 @@ use actors::metrics::CLUSTER_CALLS;
 use actors::partition::PartitionMap;
 use futures_util::future::join_all;
 
-use super::api::{OtpCheck, OtpSend, OtpSent, OtpVerdict, RevocationList};
+use super::api::{OtpCheck, OtpSend, OtpSent, OtpVerdict};
 use super::{Cluster, PeerError};
-
-/// Pauses before each retry of a revocation broadcast to a pod that did not take it.
-const BROADCAST_RETRIES: [Duration; 3] = [
-    Duration::from_millis(200),
-    Duration::from_secs(1),
-    Duration::from_secs(5),
-];
 
 fn count(kind: &'static str, ok: bool) {
     let result = if ok { "ok" } else { "unavailable" };
@@ -26,48 +16,6 @@ fn count(kind: &'static str, ok: bool) {
 }
 
 impl Cluster {
-    /// Tells every other pod of `list` in the background; a pod that does not take it is retried a few
-    /// times, and pulls everything at its next start anyway.
-    pub fn broadcast_revocations(self: &Arc<Self>, list: RevocationList) {
-        if !self.sharded() || (list.families.is_empty() && list.access.is_empty()) {
-            return;
-        }
-        for ordinal in self.others() {
-            let (cluster, list) = (self.clone(), list.clone());
-            tokio::spawn(async move {
-                let mut pauses = BROADCAST_RETRIES.iter();
-                loop {
-                    let sent: Result<serde_json::Value, PeerError> = cluster
-                        .peers
-                        .call(ordinal, cluster.me, "/cluster/revocations", &list)
-                        .await;
-                    count("broadcast", sent.is_ok());
-                    match (sent, pauses.next()) {
-                        (Ok(_), _) => break,
-                        (Err(e), Some(pause)) => {
-                            tracing::debug!(error = %e, "revocation broadcast retried");
-                            tokio::time::sleep(*pause).await;
-                        }
-                        (Err(e), None) => {
-                            tracing::warn!(error = %e, "revocations not delivered; that pod pulls them at its next start");
-                            break;
-                        }
-                    }
-                }
-            });
-        }
-    }
-
-    /// The revocations every reachable pod holds (start-up catch-up).
-    pub async fn pull_revocations(&self) -> Vec<RevocationList> {
-        let legs = self.others().into_iter().map(|o| async move {
-            self.peers
-                .call::<_, RevocationList>(o, self.me, "/cluster/revocations/_all", &())
-                .await
-        });
-        join_all(legs).await.into_iter().flatten().collect()
-    }
-
     /// Adopts the newest map any reachable pod follows (a pod added by scaling, or down during a rebalance).
     pub async fn pull_map(&self) {
         let replicas = self.map().replicas().max(self.me + 1);

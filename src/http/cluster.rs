@@ -1,5 +1,6 @@
 //! The pods' own endpoints (internal listener only; 404 on the public one): the partition map, partition
-//! moves (freeze, export, import, drop, thaw), revocations, a search leg and an OTP check.
+//! moves (freeze, replay, drop, thaw — the new owner reads a moved partition from the journal), a search leg
+//! and an OTP check.
 //!
 //! `admin rebalance` drives the moves; the pods call the rest of each other. None of these bodies is a
 //! DIGIT shape: they are ours and may change between versions of digit-user (all pods of a deployment run
@@ -9,26 +10,21 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use actix_web::dev::Payload as DevPayload;
-use actix_web::web::{Bytes, BytesMut, Payload};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actors::domain::search::UserQuery;
 use actors::partition::{PartitionMap, partition_of_id};
 use actors::store::MoveCounts;
-use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use super::error::domain::cluster_error;
-use super::json::{CappedBody, body_timeout, body_too_slow, unreadable};
+use super::error::domain::{cluster_error, store_failed};
+use super::json::CappedBody;
 use crate::cluster::Owner;
 use crate::cluster::api::{OtpCheck, OtpSend, OtpSent, OtpVerdict, Partitions, PodStatus};
 use crate::http::state::AppState;
 use crate::service::otp::OtpError;
-use crate::service::sessions::RevocationList;
 
-/// Largest partition bundle an import reads (one partition of a large state, sealed).
-const MAX_BUNDLE_BYTES: usize = 512 << 20;
 /// Longest a freeze waits for the requests inside the partitions to finish.
 const FREEZE_DRAIN: Duration = Duration::from_secs(10);
 
@@ -102,14 +98,26 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     }))
 }
 
-/// `POST /cluster/partitions/_freeze`: refuse new requests for the partitions (503, retryable) and wait
-/// until those inside are done.
+/// `POST /cluster/partitions/_freeze`: refuse new requests for the partitions (503, retryable), wait until
+/// those inside are done, then settle their journal — what this pod kept behind appended, the journal read
+/// to its end — so their new owner finds every change there. `journal` names what failed, if anything.
 pub async fn freeze(
     state: web::Data<AppState>,
     body: PodJson<Partitions>,
 ) -> Result<HttpResponse, ApiError> {
     let drained = state.cluster.freeze(&body.partitions, FREEZE_DRAIN).await;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "drained": drained })))
+    let settled = match drained {
+        true => state
+            .cluster
+            .store()
+            .durable()
+            .restore(&body.partitions, |_, _| {})
+            .await
+            .err()
+            .map(|e| e.to_string()),
+        false => None,
+    };
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "drained": drained, "journal": settled })))
 }
 
 /// `POST /cluster/partitions/_thaw`: serve the partitions again (the move was abandoned or is done).
@@ -121,69 +129,35 @@ pub async fn thaw(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "thawed": body.partitions.len() })))
 }
 
-/// `POST /cluster/partitions/_export`: the sealed bundle of the partitions.
-pub async fn export(
+/// `POST /cluster/partitions/_replay`: read the partitions from their journal to its end — what a move's
+/// new owner does before it serves them, with the replay every start uses — and count what they hold.
+pub async fn replay(
     state: web::Data<AppState>,
     body: PodJson<Partitions>,
 ) -> Result<HttpResponse, ApiError> {
-    let set: BTreeSet<u16> = body.partitions.iter().copied().collect();
-    let store = state.cluster.store().clone();
-    let sealed = web::block(move || store.seal_bundle(&store.export_partitions(&set)?))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/octet-stream")
-        .body(sealed))
-}
-
-/// `POST /cluster/partitions/_import`: store a sealed bundle exported by a pod of this deployment.
-pub async fn import(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    mut payload: Payload,
-) -> Result<HttpResponse, ApiError> {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BUNDLE_BYTES) {
+    let count = state.cluster.partitions();
+    if let Some(unknown) = body.partitions.iter().find(|p| **p >= count) {
         return Err(ApiError::custom(
-            "PAYLOAD_TOO_LARGE",
-            "partition bundle too large",
+            "UNKNOWN_PARTITION",
+            format!("partition {unknown} does not exist (cluster.partitions = {count})"),
         ));
     }
-    // a bundle is large: it streams with its own cap, each chunk due within the body timeout
-    let timeout = body_timeout(&req);
-    let mut body = BytesMut::new();
-    loop {
-        let next = actix_web::rt::time::timeout(timeout, payload.next())
-            .await
-            .map_err(|_| body_too_slow(timeout))?;
-        let Some(chunk) = next else { break };
-        let chunk: Bytes = chunk.map_err(unreadable)?;
-        if body.len() + chunk.len() > MAX_BUNDLE_BYTES {
-            return Err(ApiError::custom(
-                "PAYLOAD_TOO_LARGE",
-                "partition bundle too large",
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
     let store = state.cluster.store().clone();
-    let bundle = store.open_bundle(&body).map_err(|_| {
-        ApiError::custom(
-            "INVALID_BUNDLE",
-            "the bundle does not open with this deployment's keys",
-        )
-    })?;
-    let partitions = bundle.partitions.len();
-    let counts = web::block(move || store.import_partitions(&bundle))
+    store
+        .durable()
+        .restore(&body.partitions, |_, _| {})
+        .await
+        .map_err(store_failed)?;
+    let set: BTreeSet<u16> = body.partitions.iter().copied().collect();
+    let counts = web::block(move || store.partition_counts(&set))
         .await
         .map_err(|e| ApiError::internal(&e))?
         .map_err(|e| ApiError::internal(&e))?;
-    tracing::info!(partitions, users = counts.users, "partitions imported");
+    tracing::info!(
+        partitions = body.partitions.len(),
+        users = counts.users,
+        "partitions read from the journal"
+    );
     Ok(HttpResponse::Ok().json(counts))
 }
 
@@ -219,25 +193,6 @@ pub async fn drop_partitions(
     });
     state.cluster.thaw(&body.partitions);
     Ok(HttpResponse::Ok().json(counts))
-}
-
-/// `POST /cluster/revocations`: revocations another pod made.
-pub async fn revocations_put(
-    state: web::Data<AppState>,
-    list: PodJson<RevocationList>,
-) -> Result<HttpResponse, ApiError> {
-    state
-        .login
-        .sessions()
-        .apply_remote(&list)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({})))
-}
-
-/// `POST /cluster/revocations/_all`: every revocation in force here.
-pub async fn revocations_all(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.login.sessions().in_force()))
 }
 
 /// `POST /cluster/users/_search`: one leg of a fanned-out search — the users of partitions owned here,

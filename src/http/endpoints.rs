@@ -89,7 +89,7 @@ endpoints! {
     POST "/user/_searchByTenant"           => search::search_by_tenant,    Both,     None;
     POST "/user/oauth/token"               => oauth::token,                Both,     Grant;
     GET  "/user/oauth/token"               => oauth::token_get,            Both,     Grant;
-    // answered where it lands: the signature, the expiry and the broadcast revocations say all
+    // answered where it lands: the signature, the expiry and the revocations every pod reads say all
     POST "/user/_details"                  => oauth::details,              Both,     None;
     POST "/user/_logout"                   => oauth::logout,               Both,     Logout;
     POST "/user/citizen/_create"           => account::citizen_create,     Both,     NewUser;
@@ -104,11 +104,8 @@ endpoints! {
     POST "/cluster/status"                 => cluster::status,             Internal, None;
     POST "/cluster/partitions/_freeze"     => cluster::freeze,             Internal, None;
     POST "/cluster/partitions/_thaw"       => cluster::thaw,               Internal, None;
-    POST "/cluster/partitions/_export"     => cluster::export,             Internal, None;
-    POST "/cluster/partitions/_import"     => cluster::import,             Internal, None;
+    POST "/cluster/partitions/_replay"     => cluster::replay,             Internal, None;
     POST "/cluster/partitions/_drop"       => cluster::drop_partitions,    Internal, None;
-    POST "/cluster/revocations"            => cluster::revocations_put,    Internal, None;
-    POST "/cluster/revocations/_all"       => cluster::revocations_all,    Internal, None;
     POST "/cluster/users/_search"          => cluster::search_leg,         Internal, None;
     POST "/cluster/otp/_validate"          => cluster::otp_check,          Internal, None;
     POST "/cluster/otp/_send"              => cluster::otp_send,           Internal, None;

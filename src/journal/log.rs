@@ -89,9 +89,32 @@ pub enum ReadError {
     Store(#[from] StoreError),
 }
 
+/// The configuration of the journal's producers: idempotent, `acks=all`, a send failing after `timeout`.
+pub(super) fn producer_config(
+    brokers: &str,
+    properties: &BTreeMap<String, String>,
+    timeout: Duration,
+) -> rdkafka::ClientConfig {
+    let mut config = client_config(brokers, properties);
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "1")
+        // an append is small and waited for: Nagle's algorithm would hold it for the previous ack
+        .set("socket.nagle.disable", "true")
+        .set("message.timeout.ms", timeout.as_millis().to_string());
+    config
+}
+
 /// A producer that is destroyed on a thread of its own: librdkafka's destroy waits for its threads, which
 /// wait for a broker that does not answer — up to a minute, which must never be a request's thread.
-struct Retiring(Option<FutureProducer>);
+pub(super) struct Retiring(Option<FutureProducer>);
+
+impl Retiring {
+    pub(super) fn new(producer: FutureProducer) -> Self {
+        Self(Some(producer))
+    }
+}
 
 impl std::ops::Deref for Retiring {
     type Target = FutureProducer;
@@ -139,7 +162,7 @@ impl JournalLog {
         Ok(Self {
             down_until: Mutex::new(None),
             readers: Mutex::default(),
-            producer: RwLock::new(Arc::new(Retiring(Some(producer)))),
+            producer: RwLock::new(Arc::new(Retiring::new(producer))),
             appending: Mutex::default(),
             brokers: brokers.to_owned(),
             properties: properties.clone(),
@@ -153,14 +176,8 @@ impl JournalLog {
         properties: &BTreeMap<String, String>,
         timeout: Duration,
     ) -> Result<FutureProducer, KafkaError> {
-        client_config(brokers, properties)
-            .set("enable.idempotence", "true")
+        producer_config(brokers, properties, timeout)
             .set("enable.gapless.guarantee", "true")
-            .set("acks", "all")
-            .set("linger.ms", "1")
-            // an append is small and waited for: Nagle's algorithm would hold it for the previous ack
-            .set("socket.nagle.disable", "true")
-            .set("message.timeout.ms", timeout.as_millis().to_string())
             .create()
     }
 

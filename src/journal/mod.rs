@@ -1,10 +1,11 @@
 //! The replicated journal on Kafka: Kafka keeps the truth of the partitioned state, each pod's sled is a
 //! view of the journal partitions it serves (README "Data and durability"). [`log`] is the topic as the
-//! store's [`actors::store::JournalPort`]; [`topics`] creates or checks the topics (`digit-user admin
-//! journal check`, and every start).
+//! store's [`actors::store::JournalPort`]; [`revocations`] the topic every pod learns revocations from;
+//! [`topics`] creates or checks the topics (`digit-user admin journal check`, and every start).
 
 pub mod log;
 mod port;
+pub mod revocations;
 pub mod topics;
 
 use std::sync::Arc;

@@ -189,6 +189,11 @@ impl Login {
         &self.sessions
     }
 
+    /// The sessions, shared (a reader that feeds them revocations outlives no one).
+    pub fn shared_sessions(&self) -> Arc<Sessions> {
+        self.sessions.clone()
+    }
+
     /// The lockout directory.
     pub fn lockouts(&self) -> &Lockouts {
         &self.lockouts

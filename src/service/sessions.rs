@@ -20,11 +20,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::cluster::Cluster;
-pub use crate::cluster::api::RevocationList;
 use crate::service::tokens::{Snapshot, TokenCodec, TokenError, Verified};
 
 mod revocations;
+pub use revocations::{FeedError, FeedFuture, RevocationFeed};
 use revocations::{ROTATION, Revocations};
 
 /// Access tokens remembered as verified at most (then the cache starts over).
@@ -103,7 +102,8 @@ pub struct Sessions {
     verified: RwLock<HashMap<[u8; 32], Arc<Verified>>>,
     clock: Clock,
     life: Lifetimes,
-    cluster: Option<Arc<Cluster>>,
+    /// Where revocations are published for every pod (the journal's revocations topic).
+    feed: Option<Arc<dyn RevocationFeed>>,
 }
 
 impl Sessions {
@@ -121,26 +121,29 @@ impl Sessions {
             verified: RwLock::new(HashMap::new()),
             clock,
             life,
-            cluster: None,
+            feed: None,
         };
         sessions.load_revocations()?;
         Ok(sessions)
     }
 
-    /// Tells every other pod of each revocation made here (sharded deployments).
-    pub fn with_cluster(mut self, cluster: Arc<Cluster>) -> Self {
-        self.cluster = Some(cluster);
+    /// Publishes every revocation made here to `feed`, which every pod reads (the journal on).
+    pub fn with_feed(mut self, feed: Arc<dyn RevocationFeed>) -> Self {
+        self.feed = Some(feed);
         self
     }
 
-    /// Forgets what ended: expired revocations in memory, and expired revocations, families and refresh
-    /// tokens on disk. Returns the number of entries removed from disk.
+    /// Forgets what ended: expired revocations in memory (and in the feed, which drops them at its next
+    /// compaction), and expired revocations, families and refresh tokens on disk. Returns the number of
+    /// entries removed from disk.
     pub async fn prune(&self) -> Result<usize, StoreError> {
         let now = self.clock.now_ms();
-        for map in [&self.revoked.families, &self.revoked.access] {
-            map.write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .retain(|_, until| *until > now);
+        let ended = self.revoked.remove_ended(now);
+        if let Some(feed) = &self.feed
+            && !ended.is_empty()
+            && let Err(e) = feed.forget(ended).await
+        {
+            tracing::warn!(error = %e, "ended revocations stay in the feed until the next prune");
         }
         self.store.logins().prune(now).await
     }
@@ -245,7 +248,9 @@ impl Sessions {
                     &[],
                     &[(previous.access_jti, previous.access_expires_ms)],
                     ROTATION,
-                );
+                    false,
+                )
+                .await;
                 Ok(issued)
             }
             RefreshOutcome::Repeated(sealed) => {
@@ -259,9 +264,8 @@ impl Sessions {
             RefreshOutcome::Reused(f) => {
                 metrics::counter!(m::REFRESH_REUSE).increment(1);
                 tracing::warn!(uuid = %f.user, "a spent refresh token was reused: its session family is revoked");
-                Revocations::insert(&self.revoked.families, &family_id, f.expires_ms);
-                self.broadcast(&[(family_id.clone(), f.expires_ms)], &[]);
-                metrics::counter!(m::REVOCATIONS, "reason" => "reuse").increment(1);
+                self.remember_revoked(&[(family_id.clone(), f.expires_ms)], &[], "reuse", true)
+                    .await;
                 Err(SessionError::Reused)
             }
             RefreshOutcome::Unknown | RefreshOutcome::Dead => Err(SessionError::Invalid),

@@ -10,9 +10,13 @@ use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 
 use crate::config::Settings;
+use crate::journal::revocations::{RevocationReader, RevocationTopic};
 use crate::journal::topic_specs;
 use crate::journal::topics::{TopicError, ensure};
 use crate::kafka::client_config;
+use crate::service::sessions::{RevocationFeed, Sessions};
+
+use super::StartError;
 
 /// How long a failed attempt (brokers unreachable, a topic not as the journal needs it) waits before the
 /// next.
@@ -102,4 +106,44 @@ async fn topics(settings: &Settings, timeout: Duration) -> Result<(), TopicError
         ensure(&admin, &spec, timeout).await?;
     }
     Ok(())
+}
+
+/// Where revocations are published with the journal on: its revocations topic.
+pub(super) fn revocation_feed(
+    settings: &Settings,
+) -> Result<Option<Arc<dyn RevocationFeed>>, StartError> {
+    if !settings.journal_on() {
+        return Ok(None);
+    }
+    let topic = RevocationTopic::new(
+        &settings.kafka.brokers,
+        &settings.kafka.properties,
+        &settings.journal.revocations_topic,
+        Duration::from_millis(settings.journal.produce_timeout_ms),
+    )
+    .map_err(|e| StartError::Journal(e.to_string()))?;
+    Ok(Some(Arc::new(topic)))
+}
+
+/// With the journal on, the reader of its revocations topic into `sessions` (from the topic's start).
+pub(super) fn revocation_reader(
+    settings: &Settings,
+    sessions: &Arc<Sessions>,
+) -> Result<Option<Arc<RevocationReader>>, StartError> {
+    if !settings.journal_on() {
+        return Ok(None);
+    }
+    let sessions = Arc::downgrade(sessions);
+    let reader = RevocationReader::start(
+        &settings.kafka.brokers,
+        &settings.kafka.properties,
+        &settings.journal.revocations_topic,
+        move |revoked| {
+            if let Some(sessions) = sessions.upgrade() {
+                sessions.learn(revoked);
+            }
+        },
+    )
+    .map_err(|e| StartError::Journal(e.to_string()))?;
+    Ok(Some(Arc::new(reader)))
 }

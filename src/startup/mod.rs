@@ -24,12 +24,13 @@ use crate::cluster::{Cluster, ClusterError};
 use crate::config::{ConfigError, EnvSource, Settings, SinkKind};
 use crate::http::json::{BodyLimit, BodyTimeout, StringLimit};
 use crate::http::state::{AppState, Readiness};
+use crate::journal::revocations::RevocationReader;
 use crate::kafka::{KafkaSetupError, KafkaSink, KafkaTopics};
 use crate::secrets::{SecretError, Secrets};
 use crate::service::login::{Login, LoginRules};
 use crate::service::otp::OtpService;
 use crate::service::registry::{Registry, RegistryRules};
-use crate::service::sessions::{Lifetimes, Sessions};
+use crate::service::sessions::{Lifetimes, RevocationFeed, Sessions};
 use crate::service::tokens::TokenCodec;
 use actors::lockout::{LockoutDeps, LockoutError, Lockouts};
 use actors::metrics::TenantLabels;
@@ -38,19 +39,10 @@ mod journal;
 mod wiring;
 use wiring::{notification_sink, start_login, start_otp_actors, start_upkeep};
 
-/// Start-up in a sharded deployment: adopt the newest map a peer follows, apply the revocations made while
-/// this pod was down, then report ready.
+/// Start-up in a sharded deployment: adopt the newest map a peer follows, then report ready.
 async fn catch_up(state: web::Data<AppState>) {
     state.cluster.pull_map().await;
-    let mut applied = 0;
-    for list in state.cluster.pull_revocations().await {
-        applied += list.families.len() + list.access.len();
-        if let Err(e) = state.login.sessions().apply_remote(&list).await {
-            tracing::warn!(error = %e, "revocations from a peer not applied");
-        }
-    }
     tracing::info!(
-        revocations = applied,
         map_version = state.cluster.map().version(),
         "caught up with the other pods"
     );
@@ -120,6 +112,8 @@ pub struct Application {
     notifier: Addr<Notifier>,
     sink: Arc<dyn Sink>,
     drain: Duration,
+    /// Reads the journal's revocations topic while the service runs (journal on).
+    _revocations: Option<Arc<RevocationReader>>,
 }
 
 impl Application {
@@ -203,8 +197,9 @@ impl Application {
                 otp: otp.clone(),
             },
             &clock,
-            &cluster,
+            journal::revocation_feed(&settings)?,
         )?;
+        let revocations = journal::revocation_reader(&settings, &login.shared_sessions())?;
 
         let bound = |listener: &TcpListener, addr: &str| {
             listener.local_addr().map_err(|source| StartError::Bind {
@@ -272,14 +267,18 @@ impl Application {
             .then(|| journal::restore(settings.clone(), store.clone(), served));
         let sharded = cluster.sharded();
         let ready = state.clone();
+        let revocations_read = revocations.clone();
         actix_web::rt::spawn(async move {
-            // ready once every served partition is at its journal's end, and — sharded — the newest map
-            // and the revocations made while this pod was down are in
+            // ready once every served partition is at its journal's end, the revocations topic read to
+            // the end it had at start, and — sharded — the newest map in
             if let Some(restore) = restore {
                 restore.await;
                 if let Err(e) = ready.login.sessions().load_revocations() {
                     tracing::error!(error = %e, "revocations restored from the journal not loaded");
                 }
+            }
+            if let Some(reader) = revocations_read {
+                reader.caught_up().await;
             }
             if sharded {
                 catch_up(ready).await;
@@ -297,6 +296,7 @@ impl Application {
             notifier,
             sink,
             drain,
+            _revocations: revocations,
         })
     }
 

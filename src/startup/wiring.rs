@@ -19,7 +19,7 @@ pub(super) fn start_login(
     store: &Arc<Store>,
     services: LoginServices,
     clock: &Clock,
-    cluster: &Arc<Cluster>,
+    feed: Option<Arc<dyn RevocationFeed>>,
 ) -> Result<Login, StartError> {
     let LoginServices {
         registry,
@@ -37,8 +37,11 @@ pub(super) fn start_login(
             refresh_ms: minutes(t.refresh_validity_minutes),
             grace_ms: i64::try_from(t.refresh_grace_secs.saturating_mul(1000)).unwrap_or(0),
         },
-    )?
-    .with_cluster(cluster.clone());
+    )?;
+    let sessions = match feed {
+        Some(feed) => sessions.with_feed(feed),
+        None => sessions,
+    };
     let lockouts = Lockouts::new(
         LockoutDeps {
             store: store.clone(),

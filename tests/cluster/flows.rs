@@ -1,4 +1,4 @@
-//! Three pods, map replicas = 3: every flow through every pod, fan-out paging, revocation broadcast, a
+//! Three pods, map replicas = 3: every flow through every pod, fan-out paging, revocations on every pod, a
 //! dead pod and its return.
 
 use std::time::{Duration, Instant};
@@ -253,7 +253,7 @@ fn three_pods_serve_every_flow_through_any_pod() {
         &json!({"access_token": access}),
     );
     assert_eq!(status, 200);
-    // ready only once it pulled the revocations (a broadcast retry may bring this one sooner)
+    // ready only once it read the journal's revocations topic to its end
     c.start_node(0);
     assert_ne!(
         details(&base(0), &access),

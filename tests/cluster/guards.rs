@@ -2,7 +2,7 @@
 //! and move partitions in ways that would lose data.
 
 use actors::partition::home_partition;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::flows::{owner_of, search, uuids};
 use crate::node::{LocalCluster, PARTITIONS, employee, post};
@@ -82,13 +82,11 @@ fn partition_moves_refuse_what_would_lose_data() {
         json!({"userName": "KEEPME", "tenantId": "pb.amritsar"}),
     );
     assert_eq!((status, uuids(&body).len()), (200, 1));
-    // a bundle not sealed with this deployment's keys is refused
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{internal}/cluster/partitions/_import"))
-        .body(vec![7u8; 64])
-        .send()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 400);
-    let body: Value = resp.json().unwrap();
-    assert_eq!(body["Errors"][0]["code"], "INVALID_BUNDLE");
+    // a partition the deployment does not have is refused by a replay
+    let (status, body) = post(
+        &format!("{internal}/cluster/partitions/_replay"),
+        &json!({"partitions": [PARTITIONS]}),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["Errors"][0]["code"], "UNKNOWN_PARTITION");
 }

@@ -9,6 +9,7 @@ mod broker;
 mod journal_crash;
 mod journal_log;
 mod journal_outage;
+mod journal_revocations;
 mod journal_service;
 mod journal_topics;
 mod journal_writer;

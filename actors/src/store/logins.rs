@@ -93,7 +93,6 @@ pub struct LoginStore {
     pub(super) refresh: sled::Tree,
     pub(super) user_families: sled::Tree,
     revoked: sled::Tree,
-    pub(super) writes: Writes,
     durable: Durable,
 }
 
@@ -113,7 +112,6 @@ impl LoginStore {
             refresh: writes.tree(TreeId::Refresh).clone(),
             user_families: writes.tree(TreeId::UserFamilies).clone(),
             revoked: writes.tree(TreeId::Revoked).clone(),
-            writes: writes.clone(),
             durable,
         }
     }
@@ -378,26 +376,6 @@ impl LoginStore {
         }));
         let home = home_of(&uuid_key(user)?);
         self.durable.apply(home, ops).await
-    }
-
-    /// Keeps revocations another pod made (and journaled, when there is a journal) in this data dir, so
-    /// this pod refuses their tokens after a restart too; returns once on disk.
-    pub async fn keep_revoked(
-        &self,
-        families: &[(String, i64)],
-        access: &[(String, i64)],
-    ) -> Result<(), StoreError> {
-        let mut ops = Vec::with_capacity(families.len() + access.len());
-        for (kind, list) in [(b'f', families), (b'j', access)] {
-            for (id, until) in list {
-                ops.push(Op {
-                    tree: TreeId::Revoked,
-                    key: [&[kind][..], &uuid_key(id)?].concat(),
-                    value: Some(until.to_be_bytes().to_vec()),
-                });
-            }
-        }
-        self.durable.apply_local(ops).await
     }
 
     /// Every revocation still in force at `now` (to load the in-memory set at start).

@@ -33,8 +33,8 @@ pub use lock::LockMirror;
 pub use logins::{Family, LoginStore, RefreshOutcome, Revoked};
 pub use otp::{OtpStore, SessionKey, TokenOwner, TokenRecord};
 pub use outbox::{OutboxRecord, OutboxStore, OutboxSummary};
-pub use transfer::{MoveCounts, PartitionBundle};
-pub use users::{AuditEntry, UserStore, UserWriteError, UsersOut};
+pub use transfer::MoveCounts;
+pub use users::{AuditEntry, UserStore, UserWriteError};
 pub use writes::{Op, Tap, TreeId, Writes};
 
 use crate::seal::{BlindIndexer, Keyring, SealError};
@@ -158,7 +158,6 @@ pub struct Store {
     ids: std::sync::Arc<Ids>,
     backup_running: std::sync::Arc<std::sync::atomic::AtomicBool>,
     commit: GroupCommit,
-    keyring: std::sync::Arc<Keyring>,
     users: UserStore,
     otp: OtpStore,
     outbox: std::sync::Arc<OutboxStore>,
@@ -229,7 +228,6 @@ impl Store {
             ids,
             backup_running: Default::default(),
             commit,
-            keyring,
             users,
             otp,
             outbox,

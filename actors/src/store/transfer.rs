@@ -1,40 +1,20 @@
-//! Partition moves at the store level: the bundle a pod hands over for a set of partitions (users with their
-//! audit trails, lockouts, refresh families and their tokens), sealed for the trip, and the partition map
-//! this pod follows.
+//! Partition moves at the store level — the new owner reads a partition from the journal
+//! ([`super::Durable::restore`]), the old one then deletes its copy here — and the partition map this pod
+//! follows.
 //!
-//! Revocations are not in the bundle: every pod already holds all of them (they are broadcast). OTP sessions
-//! are not either: they live minutes, are keyed by a blind index that does not reveal the partition, and a
-//! citizen asks for a new code (README, "Operating at scale").
-//!
-//! The bundle is sealed with the store's keyring (AAD `transfer`): pods of one deployment share the sealing
-//! keys, and the PII inside never crosses the network in clear.
+//! What a move counts: users, lockouts and refresh families of the partitions. Revocations are global
+//! (every pod reads the revocations topic); OTP sessions and the outbox travel in the journal like
+//! everything else.
 
 use std::collections::{BTreeSet, HashSet};
 
 use super::logins::{Family, RefreshEntry, uuid_key};
-use super::users::UsersOut;
 use super::writes::{Op, TreeId};
 use super::{CLUSTER, Store, StoreError};
 use crate::domain::lockout::LockoutState;
 use crate::partition::{PartitionMap, partition_of_uuid};
 
-const TRANSFER_AAD: &[u8] = b"transfer";
 const MAP_KEY: &[u8] = b"partition_map";
-
-/// Everything of some partitions that moves to a new owner.
-#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PartitionBundle {
-    /// The partitions it holds.
-    pub partitions: BTreeSet<u16>,
-    /// Users and audit trails.
-    pub users: UsersOut,
-    /// Lockout states by user uuid.
-    pub lockouts: Vec<(String, LockoutState)>,
-    /// Refresh families by family id.
-    pub families: Vec<(String, Family)>,
-    /// Refresh tokens (by hash) of those families.
-    pub refresh: Vec<([u8; 32], RefreshEntry)>,
-}
 
 /// The session side of some partitions: lockouts by user, families by id, refresh tokens by hash.
 type SessionsOut = (
@@ -43,7 +23,7 @@ type SessionsOut = (
     Vec<([u8; 32], RefreshEntry)>,
 );
 
-/// What an import or a drop touched.
+/// What a move or a drop touched.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MoveCounts {
     /// Users.
@@ -54,30 +34,14 @@ pub struct MoveCounts {
     pub families: usize,
 }
 
-impl PartitionBundle {
-    /// What it holds, counted.
-    pub fn counts(&self) -> MoveCounts {
-        MoveCounts {
-            users: self.users.users.len(),
-            lockouts: self.lockouts.len(),
-            families: self.families.len(),
-        }
-    }
-}
-
 impl Store {
-    /// The data of `partitions` on this pod.
-    pub fn export_partitions(
-        &self,
-        partitions: &BTreeSet<u16>,
-    ) -> Result<PartitionBundle, StoreError> {
-        let (lockouts, families, refresh) = self.sessions_of(partitions)?;
-        Ok(PartitionBundle {
-            partitions: partitions.clone(),
-            users: self.users().export(partitions)?,
-            lockouts,
-            families,
-            refresh,
+    /// What this store holds of `partitions`, counted.
+    pub fn partition_counts(&self, partitions: &BTreeSet<u16>) -> Result<MoveCounts, StoreError> {
+        let (lockouts, families, _) = self.sessions_of(partitions)?;
+        Ok(MoveCounts {
+            users: self.users().count_in(partitions)?,
+            lockouts: lockouts.len(),
+            families: families.len(),
         })
     }
 
@@ -131,61 +95,10 @@ impl Store {
         Ok((lockouts, families, refresh))
     }
 
-    /// Stores a bundle another pod exported; idempotent. Returns what it wrote, once on disk. Blocking (a
-    /// move is an admin operation): call it off the async threads.
-    pub fn import_partitions(&self, bundle: &PartitionBundle) -> Result<MoveCounts, StoreError> {
-        let users = self.users().import(&bundle.users)?;
-        let s = self.logins();
-        let mut lockouts = Vec::new();
-        for (uuid, state) in &bundle.lockouts {
-            lockouts.push((uuid_key(uuid)?, serde_json::to_vec(state)?));
-        }
-        let mut families = Vec::new();
-        for (id, family) in &bundle.families {
-            let key = uuid_key(id)?;
-            let user_key = [uuid_key(&family.user)?, key].concat();
-            families.push((
-                key,
-                user_key,
-                family.expires_ms,
-                serde_json::to_vec(family)?,
-            ));
-        }
-        let mut refresh = Vec::new();
-        for (hash, entry) in &bundle.refresh {
-            refresh.push((*hash, serde_json::to_vec(entry)?));
-        }
-        let mut ops = Vec::new();
-        let put = |tree, key: &[u8], value: Vec<u8>| Op {
-            tree,
-            key: key.to_vec(),
-            value: Some(value),
-        };
-        for (key, json) in &lockouts {
-            ops.push(put(TreeId::Lockouts, key, json.clone()));
-        }
-        for (key, user_key, until, json) in &families {
-            ops.push(put(TreeId::Families, key, json.clone()));
-            ops.push(put(
-                TreeId::UserFamilies,
-                user_key,
-                until.to_be_bytes().to_vec(),
-            ));
-        }
-        for (hash, json) in &refresh {
-            ops.push(put(TreeId::Refresh, hash, json.clone()));
-        }
-        s.writes.apply_chunked(ops)?;
-        self.db.flush()?;
-        Ok(MoveCounts {
-            users,
-            lockouts: lockouts.len(),
-            families: families.len(),
-        })
-    }
-
-    /// Deletes the data of `partitions` here (after their new owner took over). Returns what it removed,
-    /// once on disk. Blocking, like [`Store::import_partitions`].
+    /// Deletes the data of `partitions` here, never in the journal (their new owner serves them from it),
+    /// and forgets how far this store had read their journal — a partition that comes back is read again
+    /// from its start. Returns what it removed, once on disk. Blocking (a move is an admin operation): call
+    /// it off the async threads.
     pub fn drop_partitions(&self, partitions: &BTreeSet<u16>) -> Result<MoveCounts, StoreError> {
         let (lockouts, families, refresh) = self.sessions_of(partitions)?;
         let gone = |tree, key: Vec<u8>| Op {
@@ -210,24 +123,21 @@ impl Store {
         }
         self.writes.apply_chunked(ops)?;
         let users = self.users().drop_partitions(partitions)?;
+        // journaled, every key of theirs is known by its home: OTP sessions, the outbox, revocations too
+        let homed: Vec<Op> = self
+            .durable
+            .forget_partitions(partitions)?
+            .into_iter()
+            .map(|(tree, key)| gone(tree, key))
+            .collect();
+        self.writes.apply_chunked(homed)?;
+        self.outbox().recount();
         self.db.flush()?;
         Ok(MoveCounts {
             users,
             lockouts: lockouts.len(),
             families: families.len(),
         })
-    }
-
-    /// A bundle sealed for the trip to another pod of this deployment.
-    pub fn seal_bundle(&self, bundle: &PartitionBundle) -> Result<Vec<u8>, StoreError> {
-        let plain = zeroize::Zeroizing::new(serde_json::to_vec(bundle)?);
-        Ok(self.keyring.seal(&plain, TRANSFER_AAD)?)
-    }
-
-    /// Opens a bundle sealed by a pod with the same keys.
-    pub fn open_bundle(&self, sealed: &[u8]) -> Result<PartitionBundle, StoreError> {
-        let plain = zeroize::Zeroizing::new(self.keyring.open(sealed, TRANSFER_AAD)?);
-        Ok(serde_json::from_slice(&plain)?)
     }
 
     /// The partition map this pod last adopted, if any.
@@ -250,10 +160,12 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::domain::TenantId;
     use crate::partition::{home_partition, partition_of_id};
-    use crate::testing::store_with_keys;
+    use crate::testing::{MemoryJournal, contents, journaled_store};
 
     async fn user(store: &Store, name: &str) -> crate::domain::UserRecord {
         let r = crate::testing::employee(store, name);
@@ -261,13 +173,30 @@ mod tests {
         r
     }
 
+    /// What `store` holds of `partitions`, entry by entry.
+    fn held(
+        store: &Store,
+        partitions: &BTreeSet<u16>,
+    ) -> std::collections::BTreeMap<(u8, Vec<u8>), Vec<u8>> {
+        let moved = store.partition_counts(partitions).unwrap();
+        assert!(moved.users > 0, "the partitions hold users");
+        contents(store)
+            .into_iter()
+            .filter(|((tree, key), _)| {
+                *tree == TreeId::Users as u8
+                    && partitions.contains(
+                        &partition_of_id(i64::from_be_bytes(key.as_slice().try_into().unwrap())).0,
+                    )
+            })
+            .collect()
+    }
+
     #[tokio::test]
-    async fn a_moved_partition_is_whole_at_the_new_owner_and_gone_at_the_old() {
+    async fn a_moved_partition_is_read_whole_from_the_journal_and_gone_at_the_old_owner() {
+        let journal = Arc::new(MemoryJournal::default());
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (from, to) = (
-            store_with_keys(a.path(), 1, 2).unwrap(),
-            store_with_keys(b.path(), 1, 2).unwrap(),
-        );
+        let from = journaled_store(a.path(), journal.clone()).unwrap();
+        let to = journaled_store(b.path(), journal.clone()).unwrap();
         let mut users = Vec::new();
         for i in 0..40 {
             users.push(user(&from, &format!("98765{i:05}")).await);
@@ -277,11 +206,11 @@ mod tests {
             .take(3)
             .map(|u| partition_of_id(u.id).0)
             .collect();
-        let expected: Vec<_> = users
+        let expected = users
             .iter()
             .filter(|u| moving.contains(&partition_of_id(u.id).0))
-            .collect();
-        let first = &expected[0];
+            .count();
+        let first = users[0].clone();
         let locked = LockoutState {
             failures: vec![1, 2],
             locked_at: Some(2),
@@ -306,75 +235,74 @@ mod tests {
             .await
             .unwrap();
 
-        let sealed = from
-            .seal_bundle(&from.export_partitions(&moving).unwrap())
+        // the move: the old owner's journal settled, the new owner reads it, the old owner drops its copy
+        let partitions: Vec<u16> = moving.iter().copied().collect();
+        from.durable()
+            .restore(&partitions, |_, _| {})
+            .await
             .unwrap();
-        assert!(
-            !sealed
-                .windows(first.user_name.len())
-                .any(|w| w == first.user_name.as_bytes()),
-            "no PII in clear on the wire"
+        to.durable().restore(&partitions, |_, _| {}).await.unwrap();
+        let counts = to.partition_counts(&moving).unwrap();
+        assert_eq!(counts, from.partition_counts(&moving).unwrap());
+        assert_eq!(
+            (counts.users, counts.lockouts, counts.families),
+            (expected, 1, 1)
         );
-        let bundle = to.open_bundle(&sealed).unwrap();
-        let counts = to.import_partitions(&bundle).unwrap();
-        assert_eq!(counts.users, expected.len());
-        assert_eq!((counts.lockouts, counts.families), (1, 1));
-        // idempotent: a retried import changes nothing
-        assert_eq!(to.import_partitions(&bundle).unwrap(), counts);
-        assert_eq!(to.users().len(), expected.len());
-        for u in &expected {
-            let got = to
-                .users()
-                .get_unique(&u.tenant_id, u.user_type, &u.user_name)
-                .unwrap()
-                .expect("found by its unique key at the new owner");
-            assert_eq!(&got, *u);
-        }
+        assert_eq!(held(&to, &moving), held(&from, &moving), "entry by entry");
         assert_eq!(to.logins().lockout(&first.uuid).unwrap(), locked);
         assert_eq!(
             to.logins().peek_refresh(&[7; 32]).unwrap(),
             Some((fam_id.clone(), family))
         );
-        assert_eq!(to.logins().families_of(&first.uuid, 0).unwrap().len(), 1);
-
-        // ids minted by the new owner in a moved partition never repeat an imported one
+        // ids minted by the new owner in a moved partition never repeat a moved one
         let tenant = TenantId::parse("pb").unwrap();
         let name = (0..)
             .map(|i| format!("NEW{i}"))
             .find(|n| moving.contains(&home_partition("pb", n, 256).0))
             .unwrap();
         let (new_id, _) = to.users().mint_ids(&tenant, &name).unwrap();
-        assert!(expected.iter().all(|u| u.id < new_id));
+        assert!(
+            users
+                .iter()
+                .filter(|u| moving.contains(&partition_of_id(u.id).0))
+                .all(|u| u.id < new_id)
+        );
 
+        // every key of the trees known by their home goes with the partitions (OTP sessions, outbox...)
+        let homed = |s: &Store| -> std::collections::BTreeMap<(u8, Vec<u8>), Vec<u8>> {
+            contents(s)
+                .into_iter()
+                .filter(|((tree, _), _)| {
+                    crate::store::durable::HOMED.contains(&TreeId::from_tag(*tree).unwrap())
+                })
+                .collect()
+        };
+        let (kept_before, moved) = (homed(&from), homed(&to));
+        assert!(moved.len() >= 4, "the lockout, the family and its tokens");
         let dropped = from.drop_partitions(&moving).unwrap();
         assert_eq!(dropped, counts);
-        assert_eq!(from.users().len(), users.len() - expected.len());
-        assert!(
-            from.users()
-                .get_unique(&first.tenant_id, first.user_type, &first.user_name)
-                .unwrap()
-                .is_none()
-        );
-        assert_eq!(from.logins().peek_refresh(&[7; 32]).unwrap(), None);
-        assert!(from.logins().lockout(&first.uuid).unwrap().is_clear());
+        let mut kept = kept_before;
+        kept.retain(|key, _| !moved.contains_key(key));
+        assert_eq!(homed(&from), kept, "the moved keys gone, the others kept");
+        assert_eq!(from.users().len(), users.len() - expected);
         assert_eq!(
-            from.export_partitions(&moving).unwrap().counts(),
+            from.partition_counts(&moving).unwrap(),
             MoveCounts::default()
         );
-    }
-
-    #[tokio::test]
-    async fn a_bundle_from_a_deployment_with_other_keys_does_not_open() {
-        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (from, to) = (
-            store_with_keys(a.path(), 1, 2).unwrap(),
-            store_with_keys(b.path(), 9, 2).unwrap(),
+        assert!(
+            from.applied_offset(partitions[0]).unwrap().is_none(),
+            "forgotten"
         );
-        user(&from, "9876500001").await;
-        let all: BTreeSet<u16> = (0..256).collect();
-        let sealed = from
-            .seal_bundle(&from.export_partitions(&all).unwrap())
+
+        // the new owner writes; moved back, the old owner reads the partitions from their start
+        let mut newcomer = crate::testing::employee(&to, &name);
+        newcomer.id = new_id;
+        to.users().insert(&newcomer).await.unwrap();
+        from.durable()
+            .restore(&partitions, |_, _| {})
+            .await
             .unwrap();
-        assert!(to.open_bundle(&sealed).is_err());
+        assert_eq!(from.partition_counts(&moving).unwrap().users, expected + 1);
+        assert_eq!(held(&from, &moving), held(&to, &moving));
     }
 }

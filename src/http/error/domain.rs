@@ -309,6 +309,14 @@ fn journal_unavailable(e: &actors::store::JournalError) -> ApiError {
     )
 }
 
+/// A store operation that failed: a retryable 503 when the journal did not answer, else a 500.
+pub fn store_failed(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Journal(e) => journal_unavailable(&e),
+        other => ApiError::internal(&other),
+    }
+}
+
 pub fn busy() -> ApiError {
     ApiError::unavailable("SERVICE_BUSY", "The service is saturated; retry shortly")
 }

@@ -17,9 +17,9 @@
 //! Housekeeping (prunes, the outbox's acknowledgements) rewrites or removes keys it read, not knowing
 //! their partition. In journal mode the store keeps, beside the offsets, the home partition of every key of
 //! the trees housekeeping touches ([`HOMED`]), and housekeeping writes each key into its home's journal; a
-//! key no journal holds (a copy of another pod's revocation, [`Durable::apply_local`]) changes here only.
+//! key no journal holds (a copy of another pod's revocation an earlier build kept) changes here only.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -157,17 +157,6 @@ impl Durable {
         }
     }
 
-    /// Writes `ops` into this data dir only, never into a journal: state another pod journaled that this
-    /// one keeps a copy of (revocations it was told of). Housekeeping later removes such keys here only.
-    pub async fn apply_local(&self, ops: Vec<Op>) -> Result<(), StoreError> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        self.commit_at(None, &trees_of(&ops), |tx| write_all(tx, &ops))
-            .await
-            .map_err(never_refused)
-    }
-
     /// Housekeeping: removes each `(tree, key)` of [`HOMED`] trees that still holds the value it was read
     /// with — journaled, in its home's journal; how many went. A key written since it was read stays.
     pub async fn remove_unchanged(&self, reads: Vec<KeyRead>) -> Result<usize, StoreError> {
@@ -256,6 +245,19 @@ impl Durable {
             progress(done + 1, partitions.len());
         }
         Ok(())
+    }
+
+    /// Forgets how far this store read the journal of `partitions` (moved to another pod, their data
+    /// dropped here): brought back, they are read from their start. Returns the keys of [`HOMED`] trees
+    /// whose home is one of them, for the caller to delete. Embedded: nothing to forget.
+    pub fn forget_partitions(
+        &self,
+        partitions: &BTreeSet<u16>,
+    ) -> Result<Vec<(TreeId, Vec<u8>)>, StoreError> {
+        match &self.journal {
+            Some(journal) => journal.forget(partitions),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Appends what was kept behind the journal ([`commit_behind`](Self::commit_behind)) in every partition

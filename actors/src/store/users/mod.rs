@@ -18,8 +18,6 @@ mod search;
 mod transfer;
 mod write;
 
-pub use transfer::UsersOut;
-
 use super::durable::Durable;
 use super::ids::Ids;
 use super::writes::{TreeId, Writes};
