@@ -1,8 +1,9 @@
 //! A lost volume in a three-pod cluster with the journal: users created and updated through every pod, an
-//! account locked, a refresh family rotated, an OTP code sent; pod 1 stopped, its data dir deleted, started
-//! again with the deployment's keys. Every acknowledged write of its partitions is back — the count and the
-//! content of its users, the lock, the rotated family, the code — and a restored userName cannot be
-//! registered again.
+//! account locked, a refresh family rotated, an OTP code sent and delivered, another sent while the pod could
+//! not deliver it; pod 1 stopped, its data dir deleted, started again with the deployment's keys. Every
+//! acknowledged write of its partitions is back — the count and the content of its users, the lock, the
+//! rotated family, the code — the pending SMS is delivered, and a restored userName cannot be registered
+//! again.
 
 use serde_json::{Value, json};
 
@@ -80,6 +81,42 @@ fn a_pod_whose_volume_is_lost_comes_back_whole_from_the_journal() {
     assert_eq!(status, 201, "{body}");
     let code = wait_code(&c, &mobile, None);
 
+    // an SMS the pod cannot deliver yet: its file sink fails (a path no file can be made at)
+    c.stop(LOST);
+    c.start_node_with(
+        LOST,
+        &[(
+            "DIGIT_USER__NOTIFY__FILE",
+            "/nonexistent-dir/notifications.jsonl",
+        )],
+    );
+    let pending = (9_123_460_000u64..)
+        .map(|m| m.to_string())
+        .find(|m| owner_of(m) == LOST)
+        .unwrap();
+    let (status, body) = post(
+        &format!("{}/user-otp/v1/_send", base(2)),
+        &json!({"otp": {"mobileNumber": pending, "tenantId": "pb", "type": "register"}}),
+    );
+    assert_eq!(status, 201, "{body}");
+    // the notifier tried and failed: the SMS waits in the outbox (journaled with the send)
+    let outbox_url = format!("{}/admin/outbox", c.nodes[usize::from(LOST)].internal);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let outbox = loop {
+        let outbox: Value = reqwest::blocking::get(&outbox_url).unwrap().json().unwrap();
+        if outbox["maxAttempts"].as_u64() >= Some(1) {
+            break outbox;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no delivery attempt: {outbox}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(outbox["depth"].as_u64() >= Some(1), "{outbox}");
+    assert!(outbox["lastError"].is_string(), "{outbox}");
+    assert_eq!(c.last_code_to(&pending), None, "not delivered yet");
+
     let before: Vec<Value> = names
         .iter()
         .map(|n| {
@@ -125,6 +162,16 @@ fn a_pod_whose_volume_is_lost_comes_back_whole_from_the_journal() {
     assert_eq!(
         status, 200,
         "the code sent before the loss registers: {body}"
+    );
+    // the SMS that was pending when the volume was lost goes out from the restored outbox
+    let late = wait_code(&c, &pending, None);
+    let (status, body) = post(
+        &format!("{}/user/citizen/_create", base(0)),
+        &json!({"RequestInfo": {}, "User": {"name": "Meena Devi", "username": pending, "otpReference": late, "tenantId": "pb"}}),
+    );
+    assert_eq!(
+        status, 200,
+        "the pending code, delivered after the loss, registers: {body}"
     );
     let (status, body) = post(
         &format!("{}/user/users/_createnovalidate", base(0)),

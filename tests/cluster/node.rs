@@ -86,7 +86,7 @@ impl LocalCluster {
             secrets,
         };
         for o in 0..total {
-            if !cluster.try_start_node(o) {
+            if !cluster.try_start_node(o, &[]) {
                 return None;
             }
         }
@@ -129,14 +129,24 @@ impl LocalCluster {
 
     /// (Re)starts pod `ordinal` on its data dir and ports, and waits until it is ready.
     pub fn start_node(&mut self, ordinal: u16) {
+        self.start_node_with(ordinal, &[]);
+    }
+
+    /// [`start_node`](Self::start_node) with settings of its own for this pod (`extra` overrides).
+    pub fn start_node_with(&mut self, ordinal: u16, extra: &[(&str, &str)]) {
         assert!(
-            self.try_start_node(ordinal),
+            self.try_start_node(ordinal, extra),
             "pod {ordinal} exited at start"
         );
     }
 
-    fn try_start_node(&mut self, ordinal: u16) -> bool {
-        let env = self.env();
+    fn try_start_node(&mut self, ordinal: u16, extra: &[(&str, &str)]) -> bool {
+        let mut env = self.env();
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let node = &mut self.nodes[usize::from(ordinal)];
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_digit-user"));
         cmd.arg("serve")

@@ -8,6 +8,7 @@
 mod baseline;
 mod drive;
 mod memory;
+mod restore;
 mod service;
 
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use service::{Api, Service, citizen_mobile, cpu_ms, seed};
 #[command(about = "digit-user load generator")]
 struct Args {
     /// `all`, or one of: details, search_uuid, otp_send, create_user, otp_validate, login_password, login_otp, refresh,
-    /// mixed, memory_sessions.
+    /// mixed, memory_sessions; and, named only (with `--journal`): restore.
     #[arg(long, default_value = "all")]
     scenario: String,
     /// How long each scenario runs, e.g. `10s`.
@@ -40,6 +41,9 @@ struct Args {
     /// OTP sessions opened by `memory_sessions`.
     #[arg(long, default_value_t = 100_000)]
     sessions: usize,
+    /// Users created before the volume is lost in `restore`.
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
     /// Kafka brokers: run digit-user with the journal on them (its keys supplied, 16 partitions,
     /// replication 1 — a one-broker tansu). Every JSON line then says `"journal": true`.
     #[arg(long)]
@@ -137,9 +141,29 @@ fn main() {
     } else {
         args.scenario.split(',').collect()
     };
-    if let Some(bad) = scenarios.iter().find(|s| !ALL.contains(s)) {
-        eprintln!("error: unknown scenario {bad}; one of {}", ALL.join(", "));
+    if let Some(bad) = scenarios
+        .iter()
+        .find(|s| !ALL.contains(s) && **s != "restore")
+    {
+        eprintln!(
+            "error: unknown scenario {bad}; one of {}, restore",
+            ALL.join(", ")
+        );
         std::process::exit(2);
+    }
+    if scenarios.contains(&"restore") {
+        if scenarios.len() > 1 {
+            eprintln!("error: restore runs alone (it kills and wipes its service)");
+            std::process::exit(2);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.workers)
+            .enable_all()
+            .build()
+            .unwrap();
+        let line = runtime.block_on(restore::restore(&args));
+        println!("\n{line}");
+        return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.workers)

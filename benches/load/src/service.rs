@@ -13,11 +13,22 @@ pub const BASIC: &str = "Basic ZWdvdi11c2VyLWNsaWVudDo=";
 /// A running service.
 pub struct Service {
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    /// How it was started: started again the same way by [`Service::restart_wiped`].
+    launch: Launch,
     /// `http://127.0.0.1:<public>`
     pub public: String,
     /// `http://127.0.0.1:<internal>`
     pub internal: String,
+}
+
+/// What a start needs besides the data dir.
+#[derive(Clone)]
+struct Launch {
+    workers: usize,
+    journal: Option<String>,
+    public: u16,
+    internal: u16,
 }
 
 fn free_port() -> u16 {
@@ -45,6 +56,62 @@ fn answers_200(port: u16, request: &str) -> bool {
 
 /// The release binary next to this one, built first if needed (`cargo run --release --bin load` builds only
 /// this package).
+/// Starts digit-user as `launch` says on the data dir `dir`.
+fn spawn(launch: &Launch, dir: &std::path::Path) -> Child {
+    // `DIGIT_USER_LOAD_WRAP="heaptrack -o /tmp/ht"` (or `perf record -g -o ...`) runs the service under a
+    // profiler; the numbers of such a run are the profiler's, not the service's.
+    let wrap = std::env::var("DIGIT_USER_LOAD_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(binary());
+            c
+        }
+        None => Command::new(binary()),
+    };
+    if let Some(brokers) = &launch.journal {
+        // the deployment's keys from outside, as a journaled pod needs; codes go to the file
+        let key = |b: u8| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode([b; 32])
+        };
+        command
+            .env("DIGIT_USER_SEALING_KEYS", format!("1:{}", key(11)))
+            .env("DIGIT_USER_BLIND_INDEX_KEY", key(12))
+            .env("DIGIT_USER_TOKEN_KEY", key(13))
+            .env("DIGIT_USER_OTP_PEPPER", key(14))
+            .env("DIGIT_USER__KAFKA__BROKERS", brokers)
+            .env("DIGIT_USER__NOTIFY__SINK", "file")
+            .env("DIGIT_USER__CLUSTER__PARTITIONS", "16")
+            .env("DIGIT_USER__JOURNAL__REPLICATION_FACTOR", "1")
+            .env("DIGIT_USER__JOURNAL__MIN_INSYNC_REPLICAS", "1");
+    }
+    command
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{}", launch.public))
+        .arg("--internal-listen")
+        .arg(format!("127.0.0.1:{}", launch.internal))
+        .env("DIGIT_USER__LOG__LEVEL", "error")
+        .env("DIGIT_USER__HTTP__WORKERS", launch.workers.to_string())
+        .env("DIGIT_USER__OTP__RESEND_COOLDOWN_SECS", "0")
+        .env("DIGIT_USER__OTP__MAX_SENDS_PER_HOUR", "1000000")
+        .env("DIGIT_USER__OTP__MAX_SENDS_PER_DAY", "1000000")
+        .env("DIGIT_USER__OTP__MAX_SENDS_PER_IP_PER_HOUR", "100000000")
+        .env("DIGIT_USER__OTP__MAX_TRACKED_IPS", "1000")
+        .env("DIGIT_USER__NOTIFY__MAX_OUTBOX_DEPTH", "10000000")
+        .env("DIGIT_USER__HASHER__QUEUE", "4096")
+        .env("DIGIT_USER__LOCKOUT__MAX_INVALID_ATTEMPTS", "1000000")
+        .env("DIGIT_USER__OTP__TEST_NUMBERS", test_numbers())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start digit-user")
+}
+
 fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("own path");
     let bin = exe.with_file_name("digit-user");
@@ -73,72 +140,44 @@ impl Service {
     /// Starts the service — with the journal on `journal`'s brokers, if given — and waits until it is ready.
     pub fn start(workers: usize, journal: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (public, internal) = (free_port(), free_port());
-        // `DIGIT_USER_LOAD_WRAP="heaptrack -o /tmp/ht"` (or `perf record -g -o ...`) runs the service under a
-        // profiler; the numbers of such a run are the profiler's, not the service's.
-        let wrap = std::env::var("DIGIT_USER_LOAD_WRAP").unwrap_or_default();
-        let mut words = wrap.split_whitespace();
-        let mut command = match words.next() {
-            Some(program) => {
-                let mut c = Command::new(program);
-                c.args(words).arg(binary());
-                c
-            }
-            None => Command::new(binary()),
+        let launch = Launch {
+            workers,
+            journal: journal.map(str::to_owned),
+            public: free_port(),
+            internal: free_port(),
         };
-        if let Some(brokers) = journal {
-            // the deployment's keys from outside, as a journaled pod needs; codes go to the file
-            let key = |b: u8| {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD.encode([b; 32])
-            };
-            command
-                .env("DIGIT_USER_SEALING_KEYS", format!("1:{}", key(11)))
-                .env("DIGIT_USER_BLIND_INDEX_KEY", key(12))
-                .env("DIGIT_USER_TOKEN_KEY", key(13))
-                .env("DIGIT_USER_OTP_PEPPER", key(14))
-                .env("DIGIT_USER__KAFKA__BROKERS", brokers)
-                .env("DIGIT_USER__NOTIFY__SINK", "file")
-                .env("DIGIT_USER__CLUSTER__PARTITIONS", "16")
-                .env("DIGIT_USER__JOURNAL__REPLICATION_FACTOR", "1")
-                .env("DIGIT_USER__JOURNAL__MIN_INSYNC_REPLICAS", "1");
-        }
-        let child = command
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(dir.path())
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{public}"))
-            .arg("--internal-listen")
-            .arg(format!("127.0.0.1:{internal}"))
-            .env("DIGIT_USER__LOG__LEVEL", "error")
-            .env("DIGIT_USER__HTTP__WORKERS", workers.to_string())
-            .env("DIGIT_USER__OTP__RESEND_COOLDOWN_SECS", "0")
-            .env("DIGIT_USER__OTP__MAX_SENDS_PER_HOUR", "1000000")
-            .env("DIGIT_USER__OTP__MAX_SENDS_PER_DAY", "1000000")
-            .env("DIGIT_USER__OTP__MAX_SENDS_PER_IP_PER_HOUR", "100000000")
-            .env("DIGIT_USER__OTP__MAX_TRACKED_IPS", "1000")
-            .env("DIGIT_USER__NOTIFY__MAX_OUTBOX_DEPTH", "10000000")
-            .env("DIGIT_USER__HASHER__QUEUE", "4096")
-            .env("DIGIT_USER__LOCKOUT__MAX_INVALID_ATTEMPTS", "1000000")
-            .env("DIGIT_USER__OTP__TEST_NUMBERS", test_numbers())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start digit-user");
+        let child = spawn(&launch, dir.path());
         let service = Self {
             child,
-            _dir: dir,
-            public: format!("http://127.0.0.1:{public}"),
-            internal: format!("http://127.0.0.1:{internal}"),
+            dir,
+            public: format!("http://127.0.0.1:{}", launch.public),
+            internal: format!("http://127.0.0.1:{}", launch.internal),
+            launch,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
+        service.wait_ready(Duration::from_secs(60));
+        service
+    }
+
+    /// Kills the service (SIGKILL), deletes its data dir — a lost volume — and starts it again on the
+    /// same ports and keys; how long it took to be ready again (with the journal: the restore).
+    pub fn restart_wiped(&mut self) -> Duration {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::remove_dir_all(self.dir.path()).unwrap();
+        std::fs::create_dir(self.dir.path()).unwrap();
+        let started = Instant::now();
+        self.child = spawn(&self.launch, self.dir.path());
+        self.wait_ready(Duration::from_secs(3600));
+        started.elapsed()
+    }
+
+    fn wait_ready(&self, within: Duration) {
+        let deadline = Instant::now() + within;
         let ready = "/health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-        while !answers_200(public, ready) {
+        while !answers_200(self.launch.public, ready) {
             assert!(Instant::now() < deadline, "digit-user did not get ready");
             std::thread::sleep(Duration::from_millis(50));
         }
-        service
     }
 
     /// The child's PID.
