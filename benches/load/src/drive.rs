@@ -38,6 +38,19 @@ pub async fn drive(concurrency: usize, duration: Duration, step: Step) -> Outcom
     drive_paced(concurrency, duration, None, step).await
 }
 
+/// Runs `step` for every n of `0..count`, 64 calls at a time, however long it takes — to set a state up,
+/// not to measure a rate.
+pub async fn drive_count(count: u64, step: Step) -> Outcome {
+    let bounded: Step = Arc::new(move |n| {
+        if n >= count {
+            Box::pin(async { Err(STOP.to_owned()) })
+        } else {
+            step(n)
+        }
+    });
+    drive(64, Duration::from_secs(24 * 3600), bounded).await
+}
+
 /// [`drive`] with each task pausing `pace` between calls (not counted in the latency).
 pub async fn drive_paced(
     concurrency: usize,

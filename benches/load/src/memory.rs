@@ -1,29 +1,22 @@
 //! `memory_sessions`: the resident memory a live OTP session costs.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::drive::{Outcome, STOP, drive, expect, step};
+use crate::drive::{Outcome, drive_count, expect, step};
 use crate::service::{Api, Service};
 use crate::{Args, round};
 
 /// Sends a register OTP to `count` distinct numbers starting with `prefix`, 64 at a time.
 async fn open_sessions(api: &Arc<Api>, prefix: &'static str, count: u64) -> Outcome {
-    let next = Arc::new(AtomicU64::new(0));
     let api = api.clone();
-    drive(
-        64,
-        Duration::from_secs(3600),
-        step(move |_| {
-            let (api, next) = (api.clone(), next.clone());
+    drive_count(
+        count,
+        step(move |n| {
+            let api = api.clone();
             async move {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= count {
-                    return Err(STOP.to_owned());
-                }
                 let (status, body) = api.post(&api.public, "/user-otp/v1/_send",
                     &json!({"otp": {"mobileNumber": format!("{prefix}{n:09}"), "tenantId": "pb", "type": "register"}})).await?;
                 expect(status, 201, "send", &body)

@@ -3,29 +3,22 @@
 //! timed until it is ready (every partition read to the journal's end), and every user counted back.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::drive::{Outcome, STOP, drive, expect, step};
+use crate::drive::{Outcome, drive_count, expect, step};
 use crate::service::{Api, Service};
 use crate::{Args, round};
 
 /// Creates `count` employees without a password (no argon2), 64 at a time.
 async fn create_users(api: &Arc<Api>, count: u64) -> Outcome {
-    let next = Arc::new(AtomicU64::new(0));
     let api = api.clone();
-    drive(
-        64,
-        Duration::from_secs(24 * 3600),
-        step(move |_| {
-            let (api, next) = (api.clone(), next.clone());
+    drive_count(
+        count,
+        step(move |n| {
+            let api = api.clone();
             async move {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= count {
-                    return Err(STOP.to_owned());
-                }
                 let (status, body) = api
                     .post(
                         &api.public,
