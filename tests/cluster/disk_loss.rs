@@ -12,6 +12,14 @@ use crate::node::{LocalCluster, employee, employee_login, post, token};
 
 const LOST: u16 = 1;
 
+/// The first mobile number from `from` whose OTP session the pod that loses its volume holds.
+fn mobile_of_lost_pod(from: u64) -> String {
+    (from..)
+        .map(|m| m.to_string())
+        .find(|m| owner_of(m) == LOST)
+        .unwrap()
+}
+
 fn stored_users(c: &LocalCluster, pod: u16) -> Value {
     let (status, s) = post(
         &format!("{}/cluster/status", c.nodes[usize::from(pod)].internal),
@@ -70,10 +78,7 @@ fn a_pod_whose_volume_is_lost_comes_back_whole_from_the_journal() {
     );
     assert_eq!(status, 200, "{rotated}");
     // an OTP code whose session the pod holds
-    let mobile = (9_123_450_000u64..)
-        .map(|m| m.to_string())
-        .find(|m| owner_of(m) == LOST)
-        .unwrap();
+    let mobile = mobile_of_lost_pod(9_123_450_000u64);
     let (status, body) = post(
         &format!("{}/user-otp/v1/_send", base(0)),
         &json!({"otp": {"mobileNumber": mobile, "tenantId": "pb", "type": "register"}}),
@@ -90,10 +95,7 @@ fn a_pod_whose_volume_is_lost_comes_back_whole_from_the_journal() {
             "/nonexistent-dir/notifications.jsonl",
         )],
     );
-    let pending = (9_123_460_000u64..)
-        .map(|m| m.to_string())
-        .find(|m| owner_of(m) == LOST)
-        .unwrap();
+    let pending = mobile_of_lost_pod(9_123_460_000u64);
     let (status, body) = post(
         &format!("{}/user-otp/v1/_send", base(2)),
         &json!({"otp": {"mobileNumber": pending, "tenantId": "pb", "type": "register"}}),

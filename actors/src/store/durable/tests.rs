@@ -21,6 +21,23 @@ async fn restored(journal: &Arc<MemoryJournal>) -> (tempfile::TempDir, Arc<Store
     (dir, store)
 }
 
+/// A fresh journal, a journaled store over it (and its dir) and one employee `name` stored through it.
+async fn stored_user(
+    name: &str,
+) -> (
+    Arc<MemoryJournal>,
+    tempfile::TempDir,
+    Arc<Store>,
+    crate::domain::UserRecord,
+) {
+    let journal = Arc::new(MemoryJournal::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = journaled(dir.path(), &journal);
+    let user = employee(&store, name);
+    store.users().insert(&user).await.unwrap();
+    (journal, dir, store, user)
+}
+
 fn locked() -> LockoutState {
     LockoutState {
         locked_until: Some(99),
@@ -30,11 +47,7 @@ fn locked() -> LockoutState {
 
 #[tokio::test]
 async fn an_acknowledged_write_is_in_its_home_partition_and_a_wiped_store_comes_back_whole() {
-    let journal = Arc::new(MemoryJournal::default());
-    let dir = tempfile::tempdir().unwrap();
-    let store = journaled(dir.path(), &journal);
-    let user = employee(&store, "EMP1");
-    store.users().insert(&user).await.unwrap();
+    let (journal, _dir, store, user) = stored_user("EMP1").await;
     store
         .logins()
         .save_lockout(&user.uuid, &locked())
@@ -66,11 +79,7 @@ async fn an_acknowledged_write_is_in_its_home_partition_and_a_wiped_store_comes_
 
 #[tokio::test]
 async fn a_refused_write_appends_nothing() {
-    let journal = Arc::new(MemoryJournal::default());
-    let dir = tempfile::tempdir().unwrap();
-    let store = journaled(dir.path(), &journal);
-    let user = employee(&store, "EMP1");
-    store.users().insert(&user).await.unwrap();
+    let (journal, _dir, store, user) = stored_user("EMP1").await;
     let home = partition_of_id(user.id).0;
     let before = journal.messages(home).len();
     let mut twin = employee(&store, "EMP1");
@@ -343,11 +352,7 @@ fn users_in(store: &Store, home: u16, n: usize) -> Vec<crate::domain::UserRecord
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_that_wait_while_an_append_is_under_way_go_together_in_the_next() {
-    let journal = Arc::new(MemoryJournal::default());
-    let dir = tempfile::tempdir().unwrap();
-    let store = journaled(dir.path(), &journal);
-    let user = employee(&store, "EMP1");
-    store.users().insert(&user).await.unwrap();
+    let (journal, _dir, store, user) = stored_user("EMP1").await;
     let home = partition_of_id(user.id).0;
     let before = change_sets(&journal, home);
 
@@ -386,11 +391,7 @@ async fn writes_that_wait_while_an_append_is_under_way_go_together_in_the_next()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_append_undoes_every_change_waiting_in_its_partition_newest_first() {
-    let journal = Arc::new(MemoryJournal::default());
-    let dir = tempfile::tempdir().unwrap();
-    let store = journaled(dir.path(), &journal);
-    let first = employee(&store, "EMP-FIRST");
-    store.users().insert(&first).await.unwrap();
+    let (journal, _dir, store, first) = stored_user("EMP-FIRST").await;
     let home = partition_of_id(first.id).0;
     // one key written by every waiting change: only newest-first undo puts its first value back
     store
