@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actors::domain::UserType;
+use actors::store::StoreError;
 use serde::Serialize;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
@@ -15,7 +16,7 @@ use super::json::{CappedBody, LowerJson};
 use crate::config::OAuthClient;
 use crate::http::state::AppState;
 use crate::service::login::PasswordGrant;
-use crate::service::sessions::Issued;
+use crate::service::sessions::{Issued, SessionError};
 use crate::service::tokens::Snapshot;
 
 /// Request parameters from the query string and a form body (the query wins, as in Spring).
@@ -364,7 +365,11 @@ pub async fn logout(
             "apiId": "", "ver": "", "ts": now, "resMsgId": "", "msgId": "",
             "status": "Logout successfully",
         }))),
-        Err(crate::service::sessions::SessionError::Invalid) => Err(ApiError::logout_failed(now)),
+        Err(SessionError::Invalid) => Err(ApiError::logout_failed(now)),
+        Err(SessionError::Store(StoreError::Journal(e))) => {
+            tracing::warn!(error = %e, "a logout not made: the journal or the revocations topic did not confirm");
+            Err(ApiError::logout_unavailable(now))
+        }
         Err(e) => Err(ApiError::internal(&e)),
     }
 }

@@ -9,7 +9,7 @@
 //! this log implements.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actors::store::journal::{
@@ -19,9 +19,10 @@ use actors::store::{Op, StoreError};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::producer::{RenewingProducer, producer_config};
 use crate::kafka::client_config;
 
 /// The byte in front of every stored value in a message's payload.
@@ -89,59 +90,14 @@ pub enum ReadError {
     Store(#[from] StoreError),
 }
 
-/// The configuration of the journal's producers: idempotent, `acks=all`, a send failing after `timeout`.
-pub(super) fn producer_config(
-    brokers: &str,
-    properties: &BTreeMap<String, String>,
-    timeout: Duration,
-) -> rdkafka::ClientConfig {
-    let mut config = client_config(brokers, properties);
-    config
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "1")
-        // an append is small and waited for: Nagle's algorithm would hold it for the previous ack
-        .set("socket.nagle.disable", "true")
-        .set("message.timeout.ms", timeout.as_millis().to_string());
-    config
-}
-
-/// A producer that is destroyed on a thread of its own: librdkafka's destroy waits for its threads, which
-/// wait for a broker that does not answer — up to a minute, which must never be a request's thread.
-pub(super) struct Retiring(Option<FutureProducer>);
-
-impl Retiring {
-    pub(super) fn new(producer: FutureProducer) -> Self {
-        Self(Some(producer))
-    }
-}
-
-impl std::ops::Deref for Retiring {
-    type Target = FutureProducer;
-
-    fn deref(&self) -> &FutureProducer {
-        self.0.as_ref().expect("present until dropped")
-    }
-}
-
-impl Drop for Retiring {
-    fn drop(&mut self) {
-        if let Some(producer) = self.0.take() {
-            let _ = std::thread::Builder::new()
-                .name("journal-producer-retire".into())
-                .spawn(move || drop(producer));
-        }
-    }
-}
-
 /// The journal topic of one deployment.
 pub struct JournalLog {
     /// Until when appends fail at once (the last one failed).
     pub(super) down_until: Mutex<Option<std::time::Instant>>,
     /// Consumers between reads, kept with their connections.
     readers: Mutex<Vec<BaseConsumer>>,
-    /// Rebuilt after a fatal error (with the gapless guarantee a timed-out message is one).
-    producer: RwLock<Arc<Retiring>>,
+    /// Renewed after a fatal error (with the gapless guarantee a timed-out message is one).
+    producer: RenewingProducer,
     /// One append at a time per partition: two change sets' messages never interleave.
     appending: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<()>>>>,
     brokers: String,
@@ -158,27 +114,21 @@ impl JournalLog {
         topic: &str,
         timeout: Duration,
     ) -> Result<Self, KafkaError> {
-        let producer = Self::producer(brokers, properties, timeout)?;
+        let producer = RenewingProducer::new(
+            producer_config(brokers, properties, timeout)
+                .set("enable.gapless.guarantee", "true")
+                .clone(),
+        )?;
         Ok(Self {
             down_until: Mutex::new(None),
             readers: Mutex::default(),
-            producer: RwLock::new(Arc::new(Retiring::new(producer))),
+            producer,
             appending: Mutex::default(),
             brokers: brokers.to_owned(),
             properties: properties.clone(),
             topic: topic.to_owned(),
             timeout,
         })
-    }
-
-    fn producer(
-        brokers: &str,
-        properties: &BTreeMap<String, String>,
-        timeout: Duration,
-    ) -> Result<FutureProducer, KafkaError> {
-        producer_config(brokers, properties, timeout)
-            .set("enable.gapless.guarantee", "true")
-            .create()
     }
 
     /// Appends the ops of change set `change_set` — the undo of `undoes`, if given — to `partition`; the
@@ -192,12 +142,12 @@ impl JournalLog {
     ) -> Result<i64, AppendError> {
         let turn = self.turn(partition);
         let _turn = turn.lock().await;
-        let producer = self.current();
+        let producer = self.producer.current();
         let result = self
             .send(&producer, partition, change_set, undoes, ops)
             .await;
-        if result.is_err() {
-            self.renew_if_fatal(&producer);
+        if let Err(e) = &result {
+            self.producer.renew_after(&producer, &e.source);
         }
         result
     }
@@ -206,27 +156,6 @@ impl JournalLog {
     fn turn(&self, partition: i32) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.appending.lock().unwrap_or_else(|e| e.into_inner());
         locks.entry(partition).or_default().clone()
-    }
-
-    /// The producer in use.
-    fn current(&self) -> Arc<Retiring> {
-        self.producer
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// A producer with a fatal error takes no more messages: the next append gets a new one. Whether it
-    /// was renewed.
-    fn renew_if_fatal(&self, producer: &FutureProducer) -> bool {
-        if producer.client().fatal_error().is_some()
-            && let Ok(fresh) = Self::producer(&self.brokers, &self.properties, self.timeout)
-        {
-            *self.producer.write().unwrap_or_else(|e| e.into_inner()) =
-                Arc::new(Retiring(Some(fresh)));
-            return true;
-        }
-        false
     }
 
     /// Appends a barrier to `partition` (a control message replay skips) and waits for its ack: once it
@@ -243,7 +172,7 @@ impl JournalLog {
 
     /// One barrier; on failure whether the producer was renewed.
     async fn send_barrier(&self, partition: i32, id: u64) -> Result<i64, (AppendError, bool)> {
-        let producer = self.current();
+        let producer = self.producer.current();
         let fail = |source| AppendError { partition, source };
         let id = id.to_be_bytes();
         let headers = OwnedHeaders::new()
@@ -268,7 +197,10 @@ impl JournalLog {
                 Err(_) => Err(fail(KafkaError::Canceled)),
             },
         };
-        result.map_err(|e| (e, self.renew_if_fatal(&producer)))
+        result.map_err(|e| {
+            let renewed = self.producer.renew_after(&producer, &e.source);
+            (e, renewed)
+        })
     }
 
     async fn send(

@@ -5,6 +5,7 @@
 
 pub mod log;
 mod port;
+mod producer;
 pub mod revocations;
 pub mod topics;
 

@@ -20,11 +20,11 @@ use futures_util::future::join_all;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
-use super::log::{Retiring, producer_config};
+use super::producer::{RenewingProducer, producer_config};
 use crate::kafka::client_config;
 use crate::service::sessions::{FeedError, FeedFuture, RevocationFeed};
 
@@ -35,7 +35,7 @@ const RETRY: Duration = Duration::from_secs(1);
 
 /// The revocations topic as the place revocations are published to.
 pub struct RevocationTopic {
-    producer: Retiring,
+    producer: RenewingProducer,
     topic: String,
 }
 
@@ -48,34 +48,49 @@ impl RevocationTopic {
         timeout: Duration,
     ) -> Result<Self, KafkaError> {
         Ok(Self {
-            producer: Retiring::new(producer_config(brokers, properties, timeout).create()?),
+            producer: RenewingProducer::new(producer_config(brokers, properties, timeout))?,
             topic: topic.to_owned(),
         })
     }
 }
 
 impl RevocationTopic {
-    /// Sends one record per revocation — with its value, or as a tombstone — and waits for every one.
+    /// Sends one record per revocation — with its value, or as a tombstone — and waits for every one. A
+    /// producer the brokers no longer take (fenced after an outage) is replaced, and the records sent once
+    /// more through the new one (a revocation sent twice is the same record twice).
     async fn send(&self, revoked: &[Revoked], tombstones: bool) -> Result<(), FeedError> {
+        let mut renewed = false;
+        loop {
+            let producer = self.producer.current();
+            let sent = Self::send_with(&producer, &self.topic, revoked, tombstones).await;
+            match sent {
+                Err(e) if !renewed && self.producer.renew_after(&producer, &e) => renewed = true,
+                other => return other.map_err(|e| FeedError(e.to_string())),
+            }
+        }
+    }
+
+    async fn send_with(
+        producer: &FutureProducer,
+        topic: &str,
+        revoked: &[Revoked],
+        tombstones: bool,
+    ) -> Result<(), KafkaError> {
         let records: Vec<([u8; 17], [u8; 8])> = revoked.iter().map(|r| encode(*r)).collect();
         let mut deliveries = Vec::with_capacity(records.len());
         for (key, value) in &records {
-            let record = FutureRecord::<[u8], [u8]>::to(&self.topic).key(&key[..]);
+            let record = FutureRecord::<[u8], [u8]>::to(topic).key(&key[..]);
             let record = match tombstones {
                 true => record,
                 false => record.payload(&value[..]),
             };
-            deliveries.push(
-                self.producer
-                    .send_result(record)
-                    .map_err(|(e, _)| FeedError(e.to_string()))?,
-            );
+            deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
         }
         for delivery in join_all(deliveries).await {
             match delivery {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(FeedError(e.to_string())),
-                Err(_) => return Err(FeedError("the producer went away".into())),
+                Ok(Err((e, _))) => return Err(e),
+                Err(_) => return Err(KafkaError::Canceled),
             }
         }
         Ok(())

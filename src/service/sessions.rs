@@ -278,6 +278,21 @@ impl Sessions {
     /// the signature nor the sealed snapshot is checked again); expiry and revocation are checked on every
     /// call.
     pub fn verify(&self, token: &str) -> Result<Arc<Verified>, TokenError> {
+        let verified = self.authentic(token)?;
+        if self.is_revoked(&verified) {
+            return Err(TokenError::Invalid);
+        }
+        Ok(verified)
+    }
+
+    /// Whether `verified`'s access token or its family is in the in-memory revocation set.
+    fn is_revoked(&self, verified: &Verified) -> bool {
+        Revocations::contains(&self.revoked.access, &verified.jti)
+            || Revocations::contains(&self.revoked.families, &verified.family)
+    }
+
+    /// Checks an access token's signature and expiry (not the revocation set), through the cache.
+    fn authentic(&self, token: &str) -> Result<Arc<Verified>, TokenError> {
         let now_secs = self.clock.now_ms() / 1000;
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let cached = self
@@ -302,22 +317,21 @@ impl Sessions {
                 v
             }
         };
-        if Revocations::contains(&self.revoked.access, &verified.jti)
-            || Revocations::contains(&self.revoked.families, &verified.family)
-        {
-            return Err(TokenError::Invalid);
-        }
         Ok(verified)
     }
 
-    /// Logout: revokes the access token's whole family (its refresh tokens too).
+    /// Logout: revokes the access token's whole family (its refresh tokens too). A logout that failed
+    /// (the journal or the revocations topic did not confirm; its answer a 503) left the family revoked
+    /// in memory only: the client's retry makes it again.
     pub async fn logout(&self, token: &str) -> Result<(), SessionError> {
-        let verified = self.verify(token).map_err(|_| SessionError::Invalid)?;
-        let until = self
-            .store
-            .logins()
-            .family_by_id(&verified.family)?
-            .map_or(verified.expires_at * 1000, |f| f.expires_ms);
+        let verified = self.authentic(token).map_err(|_| SessionError::Invalid)?;
+        let family = self.store.logins().family_by_id(&verified.family)?;
+        let unfinished = Revocations::contains(&self.revoked.families, &verified.family)
+            && family.as_ref().is_some_and(|f| !f.revoked);
+        if self.is_revoked(&verified) && !unfinished {
+            return Err(SessionError::Invalid);
+        }
+        let until = family.map_or(verified.expires_at * 1000, |f| f.expires_ms);
         self.revoke(
             &verified.snapshot.uuid,
             &[(verified.family.clone(), until)],

@@ -1,8 +1,9 @@
 //! A broker outage with the journal on, on the real binary: the broker frozen (SIGSTOP) for 30 s under a
 //! load of registrations, password logins and token checks. Writes answer only retryable 503s, each within
 //! a bounded time (the produce timeout, twice at worst); password logins and `_details` keep answering (a login's session is kept on disk and
-//! appended once the broker answers); within seconds of SIGCONT every write works again; and no
-//! acknowledged write is lost — not even when the pod's volume is lost afterwards.
+//! appended once the broker answers); a logout answers a retryable 503 in its E4 shape, its token refused
+//! on the pod at once, and the client's retry after the thaw makes it; within seconds of SIGCONT every
+//! write works again; and no acknowledged write is lost — not even when the pod's volume is lost afterwards.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +15,7 @@ use serde_json::Value;
 
 use crate::broker::Broker;
 use crate::helpers::Process;
-use crate::helpers::blocking::{create, details, login, refresh, try_create};
+use crate::helpers::blocking::{create, details, login, post, refresh, try_create};
 use crate::helpers::journal::journaled_env;
 
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -41,6 +42,14 @@ fn a_frozen_broker_stops_writes_with_retryable_503s_only_and_loses_nothing() {
     assert!(app.wait_ready(Duration::from_secs(30)), "ready");
     create(&app.base, "EMP-A");
     let (_, before) = login(&app.base, "EMP-A", "Abcdef1@");
+    let (_, leaving) = login(&app.base, "EMP-A", "Abcdef1@");
+    let logout = |base: &str| {
+        post(
+            base,
+            "/user/_logout",
+            &serde_json::json!({"access_token": leaving["access_token"]}),
+        )
+    };
 
     // the load: registrations on one thread, token checks on another
     let stop = Arc::new(AtomicBool::new(false));
@@ -86,6 +95,13 @@ fn a_frozen_broker_stops_writes_with_retryable_503s_only_and_loses_nothing() {
     let broker_pid = Pid::from_raw(broker.pid());
     kill(broker_pid, Signal::SIGSTOP).unwrap();
     let frozen_at = Instant::now();
+    // a logout cannot be published nor stored: a retryable 503 in the logout's own shape, the token
+    // refused on this pod at once all the same
+    let (status, body) = logout(&app.base);
+    assert_eq!(status, 503, "a logout during the outage: {body}");
+    assert_eq!(body["Error"]["code"], 503, "{body}");
+    assert_eq!(body["ResponseInfo"]["status"], "Logout failed", "{body}");
+    assert_ne!(details(&app.base, &leaving["access_token"]), 200);
     // password logins keep working through the outage
     let mut during = Vec::new();
     while frozen_at.elapsed() < FREEZE {
@@ -109,6 +125,10 @@ fn a_frozen_broker_stops_writes_with_retryable_503s_only_and_loses_nothing() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let resumed = thawed.elapsed();
+    // the client retries its logout: made now; a logout of the same token again is refused as before
+    let (status, body) = logout(&app.base);
+    assert_eq!(status, 200, "the logout retried after the thaw: {body}");
+    assert_eq!(logout(&app.base).0, 400, "logged out already");
     // two upkeep rounds: the sessions kept behind are appended
     std::thread::sleep(Duration::from_secs(11));
     stop.store(true, Ordering::SeqCst);
@@ -165,4 +185,8 @@ fn a_frozen_broker_stops_writes_with_retryable_503s_only_and_loses_nothing() {
         let (status, body) = refresh(&app.base, &session["refresh_token"]);
         assert_eq!(status, 200, "a session opened during the outage: {body}");
     }
+    // the logout made by the retry is in the journal and on the revocations topic
+    assert_ne!(details(&app.base, &leaving["access_token"]), 200);
+    let (status, body) = refresh(&app.base, &leaving["refresh_token"]);
+    assert_ne!(status, 200, "the logged-out family's refresh token: {body}");
 }

@@ -62,8 +62,12 @@ enum Shape {
     },
     /// E3: `{"error": ..., "error_description": ...}`
     OAuth { error: String, description: String },
-    /// E4: `{"ResponseInfo": {... "status": "Logout failed"}, "Error": {...}}`
-    Logout { ts_ms: i64 },
+    /// E4: `{"ResponseInfo": {... "status": "Logout failed"}, "Error": {...}}`; `Error.code` is the HTTP
+    /// status
+    Logout {
+        ts_ms: i64,
+        description: &'static str,
+    },
 }
 
 /// An error answered in one of DIGIT's shapes: E1 (egov-user) or E2 (egov-otp, user-otp).
@@ -160,8 +164,24 @@ impl ApiError {
     pub fn logout_failed(ts_ms: i64) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
-            shape: Shape::Logout { ts_ms },
+            shape: Shape::Logout {
+                ts_ms,
+                description: "Logout failed",
+            },
             retry_after_secs: None,
+        }
+    }
+
+    /// E4 as a retryable 503: the logout was not stored or not published (the journal or the revocations
+    /// topic did not confirm); the client's retry makes it.
+    pub fn logout_unavailable(ts_ms: i64) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            shape: Shape::Logout {
+                ts_ms,
+                description: "Logout failed: the service cannot store changes right now; retry shortly",
+            },
+            retry_after_secs: Some(1),
         }
     }
 
@@ -335,10 +355,10 @@ impl ResponseError for ApiError {
                 }
                 response.json(serde_json::json!({"error": error, "error_description": description}))
             }
-            Shape::Logout { ts_ms } => response.json(serde_json::json!({
+            Shape::Logout { ts_ms, description } => response.json(serde_json::json!({
                 "ResponseInfo": {"apiId": "", "ver": "", "ts": ts_ms, "resMsgId": "", "msgId": "",
                                  "status": "Logout failed"},
-                "Error": {"code": 400, "message": null, "description": "Logout failed",
+                "Error": {"code": self.status.as_u16(), "message": null, "description": description,
                           "errorFields": null, "fields": {}},
             })),
         }

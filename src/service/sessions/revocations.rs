@@ -133,9 +133,10 @@ impl Sessions {
         }
     }
 
-    /// Adds revocations of user `user`'s tokens to the in-memory set first (effective at once), persists
-    /// them once the journal holds them, and publishes them to the feed: answered once every pod can
-    /// learn of them.
+    /// Adds revocations of user `user`'s tokens to the in-memory set first (effective at once), publishes
+    /// them to the feed, then persists them (through the journal): answered once every pod can learn of
+    /// them. Published before persisted, so a store that holds a revocation knows every pod can learn of
+    /// it — an error between the two leaves the store without it, and the caller's retry makes both.
     pub(super) async fn revoke(
         &self,
         user: &str,
@@ -150,17 +151,12 @@ impl Sessions {
         for r in &revoked {
             self.revoked.add(*r);
         }
-        let logins = self.store.logins();
-        let persisted = logins.revoke(user, families, access);
-        let published = async {
-            match &self.feed {
-                Some(feed) => feed.publish(revoked).await,
-                None => Ok(()),
-            }
-        };
-        let (persisted, published) = tokio::join!(persisted, published);
-        persisted?;
-        published.map_err(|e| StoreError::Journal(JournalError::Unavailable(e.to_string())))?;
+        if let Some(feed) = &self.feed {
+            feed.publish(revoked)
+                .await
+                .map_err(|e| StoreError::Journal(JournalError::Unavailable(e.to_string())))?;
+        }
+        self.store.logins().revoke(user, families, access).await?;
         metrics::counter!(m::REVOCATIONS, "reason" => reason)
             .increment((families.len() + access.len()) as u64);
         Ok(())

@@ -33,6 +33,8 @@ use crate::store::{StoreError, storage_error};
 pub(crate) const JOURNAL_LOCAL: &str = "journal_offsets";
 
 mod batch;
+#[cfg(test)]
+pub(super) use batch::MAX_BATCH;
 use batch::{Applied, Partition, next_batch, stopped};
 
 pub(super) struct Journaled {

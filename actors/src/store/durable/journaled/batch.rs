@@ -15,7 +15,7 @@ use crate::store::writes::{Op, TreeId, Tx};
 use crate::store::{StoreError, storage_error};
 
 /// At most this many waiting changes go into one append.
-const MAX_BATCH: usize = 512;
+pub(in crate::store::durable) const MAX_BATCH: usize = 512;
 
 /// One partition's write path.
 #[derive(Default)]
