@@ -394,7 +394,8 @@ fn write_homed(
     Ok(())
 }
 
-/// Records in `local` that the homed keys `ops` write are in `partition` (or, removed, in none).
+/// Records in `local` that the homed keys `ops` write are in `partition` (or, removed, in none). A key
+/// written again keeps its home without a write: a read costs sled far less than a write.
 fn write_homes(
     local: &TransactionalTree,
     partition: u16,
@@ -402,10 +403,16 @@ fn write_homes(
 ) -> Result<(), sled::transaction::UnabortableTransactionError> {
     let home = partition.to_be_bytes();
     for op in ops.iter().filter(|op| HOMED.contains(&op.tree)) {
+        let key = home_key(op.tree, &op.key);
         match op.value {
-            Some(_) => local.insert(home_key(op.tree, &op.key), &home)?,
-            None => local.remove(home_key(op.tree, &op.key))?,
-        };
+            Some(_) if local.get(&key)?.as_deref() != Some(&home[..]) => {
+                local.insert(key, &home)?;
+            }
+            Some(_) => {}
+            None => {
+                local.remove(key)?;
+            }
+        }
     }
     Ok(())
 }

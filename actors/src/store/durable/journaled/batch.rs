@@ -179,17 +179,18 @@ impl Journaled {
         }
     }
 
-    /// Records that the changes of `batch` are in the journal, up to `offset`: their undo records go.
+    /// Records that the changes of `batch` are in the journal, up to `offset`: their undo records go,
+    /// then the offset moves. Plain writes, no transaction (each sled transaction writes out its log
+    /// buffer): sled recovers a prefix of its writes in order, so a crash between leaves the undo records
+    /// gone and the offset before them — the next settle reads those changes again from the journal and
+    /// applies them once more, to the same values.
     fn acknowledge(&self, partition: u16, batch: &[Queued], offset: i64) -> Result<(), StoreError> {
+        for key in batch.iter().filter_map(|q| q.undo.as_ref()) {
+            self.local.remove(key.as_slice())?;
+        }
         self.local
-            .transaction(|local| {
-                local.insert(&partition.to_be_bytes(), &offset.to_be_bytes())?;
-                for key in batch.iter().filter_map(|q| q.undo.as_ref()) {
-                    local.remove(key.as_slice())?;
-                }
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(storage_error)
+            .insert(partition.to_be_bytes(), &offset.to_be_bytes())?;
+        Ok(())
     }
 
     /// Undoes, newest first, every change of `partition` applied here but never acknowledged; how many.

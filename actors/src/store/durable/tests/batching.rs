@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{family_of, journaled, restored, stored_user};
+use super::{family_of, journaled, restored, stored_user, users_in};
 use crate::domain::lockout::LockoutState;
 use crate::partition::partition_of_id;
 use crate::store::durable::journaled::MAX_BATCH;
@@ -29,15 +29,6 @@ fn change_sets(journal: &MemoryJournal, partition: u16) -> usize {
         .iter()
         .filter(|m| m.end && m.key != crate::store::journal::BARRIER_KEY)
         .count()
-}
-
-/// `n` fresh users whose home is `home`.
-fn users_in(store: &Store, home: u16, n: usize) -> Vec<crate::domain::UserRecord> {
-    (0..)
-        .map(|i| employee(store, &format!("SAME{i}")))
-        .filter(|u| partition_of_id(u.id).0 == home)
-        .take(n)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

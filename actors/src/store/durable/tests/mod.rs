@@ -321,4 +321,44 @@ async fn a_session_kept_behind_while_the_journal_is_down_is_appended_before_the_
     );
 }
 
+/// `n` fresh users whose home is `home`.
+fn users_in(store: &Store, home: u16, n: usize) -> Vec<crate::domain::UserRecord> {
+    (0..)
+        .map(|i| employee(store, &format!("SAME{i}")))
+        .filter(|u| partition_of_id(u.id).0 == home)
+        .take(n)
+        .collect()
+}
+
+#[tokio::test]
+async fn changes_read_again_after_a_lost_offset_apply_to_the_same_values() {
+    let (journal, dir, store, first) = stored_user("EMP1").await;
+    let home = partition_of_id(first.id).0;
+    let local = store.db.open_tree(JOURNAL_LOCAL).unwrap();
+    let offset_before = local.get(home.to_be_bytes()).unwrap().unwrap();
+    let mut more = users_in(&store, home, 2);
+    let (second, third) = (more.remove(0), more.remove(0));
+    store.users().insert(&second).await.unwrap();
+    assert_ne!(
+        local.get(home.to_be_bytes()).unwrap().unwrap(),
+        offset_before
+    );
+    // a crash after the second change's undo record went but before its offset was recorded
+    local.insert(home.to_be_bytes(), offset_before).unwrap();
+    let expected = contents(&store);
+    drop((local, store));
+
+    let store = journaled(dir.path(), &journal);
+    store.catch_up(&[home], |_, _| {}).await.unwrap();
+    assert_eq!(
+        contents(&store),
+        expected,
+        "read again, applied to the same values"
+    );
+    assert_eq!(store.users().len(), 2);
+    store.users().insert(&third).await.unwrap();
+    let (_d, restored) = restored(&journal).await;
+    assert_eq!(contents(&restored), contents(&store));
+}
+
 mod batching;
