@@ -8,7 +8,7 @@ use super::{family_of, journaled, restored, stored_user, users_in};
 use crate::domain::lockout::LockoutState;
 use crate::partition::partition_of_id;
 use crate::store::durable::journaled::MAX_BATCH;
-use crate::store::{Store, StoreError, UserWriteError};
+use crate::store::{StoreError, UserWriteError};
 use crate::testing::{MemoryJournal, Weather, contents, employee};
 
 /// Polls `done` every 5 ms for up to 5 s.
