@@ -8,6 +8,7 @@
 mod baseline;
 mod drive;
 mod memory;
+mod refresh;
 mod restore;
 mod service;
 
@@ -398,38 +399,7 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                 )
             }
             "refresh" => {
-                // one family per task, each refreshed in turn with the token the last refresh returned
-                let mut families = Vec::new();
-                for i in 0..c {
-                    let (_, l) = api.login_employee(i % employees).await.unwrap();
-                    families.push(tokio::sync::Mutex::new(
-                        l["refresh_token"].as_str().unwrap().to_owned(),
-                    ));
-                }
-                let families = Arc::new(families);
-                let o = drive(
-                    c,
-                    d,
-                    step(move |n| {
-                        let (api, families) = (api2.clone(), families.clone());
-                        async move {
-                            let mut token = families[n as usize % families.len()].lock().await;
-                            let (status, body) = api
-                                .token(&[
-                                    ("grant_type", "refresh_token"),
-                                    ("refresh_token", token.as_str()),
-                                ])
-                                .await?;
-                            expect(status, 200, "refresh", &body)?;
-                            *token = body["refresh_token"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_owned();
-                            Ok(())
-                        }
-                    }),
-                )
-                .await;
+                let o = refresh::refresh(&api2, c, d, employees).await;
                 report(
                     scenario,
                     &o,
