@@ -8,6 +8,7 @@ mod backup;
 mod commit;
 mod disk_sync;
 pub mod durable;
+pub mod fencing;
 mod ids;
 pub mod journal;
 mod lock;
