@@ -80,19 +80,13 @@ impl RenewingProducer {
 }
 
 /// Whether `error` says the brokers no longer take the producer's id: after a timeout an idempotent
-/// producer asks for its epoch to be bumped, and a broker that cannot do that fences it.
+/// producer asks for its epoch to be bumped, and a broker that cannot do that fences it. (An unknown
+/// producer id or a sequence gap librdkafka recovers from by itself.)
 fn identity_lost(error: &KafkaError) -> bool {
     use rdkafka::types::RDKafkaErrorCode as Code;
     matches!(
         error.rdkafka_error_code(),
-        Some(
-            Code::ProducerFenced
-                | Code::InvalidProducerEpoch
-                | Code::UnknownProducerId
-                | Code::OutOfOrderSequenceNumber
-                | Code::InvalidProducerIdMapping
-                | Code::Fatal
-        )
+        Some(Code::ProducerFenced | Code::InvalidProducerEpoch | Code::Fatal)
     )
 }
 

@@ -191,7 +191,8 @@ impl Sessions {
             .logins()
             .peek_refresh(&old)?
             .ok_or(SessionError::Invalid)?;
-        if family.revoked {
+        // revoked in memory too: a logout whose journal write failed (answered 503) ended the family here
+        if family.revoked || Revocations::contains(&self.revoked.families, &family_id) {
             return Err(SessionError::Invalid);
         }
         if now >= family.expires_ms {

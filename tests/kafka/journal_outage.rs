@@ -1,8 +1,8 @@
 //! A broker outage with the journal on, on the real binary: the broker frozen (SIGSTOP) for 30 s under a
 //! load of registrations, password logins and token checks. Writes answer only retryable 503s, each within
 //! a bounded time (the produce timeout, twice at worst); password logins and `_details` keep answering (a login's session is kept on disk and
-//! appended once the broker answers); a logout answers a retryable 503 in its E4 shape, its token refused
-//! on the pod at once, and the client's retry after the thaw makes it; within seconds of SIGCONT every
+//! appended once the broker answers); a logout answers a retryable 503 in its E4 shape, its token and its
+//! refresh token refused on the pod at once, and the client's retry after the thaw makes it; within seconds of SIGCONT every
 //! write works again; and no acknowledged write is lost — not even when the pod's volume is lost afterwards.
 
 use std::sync::Arc;
@@ -102,6 +102,11 @@ fn a_frozen_broker_stops_writes_with_retryable_503s_only_and_loses_nothing() {
     assert_eq!(body["Error"]["code"], 503, "{body}");
     assert_eq!(body["ResponseInfo"]["status"], "Logout failed", "{body}");
     assert_ne!(details(&app.base, &leaving["access_token"]), 200);
+    let (status, body) = refresh(&app.base, &leaving["refresh_token"]);
+    assert_ne!(
+        status, 200,
+        "the family of a logout answered 503 rotates no more: {body}"
+    );
     // password logins keep working through the outage
     let mut during = Vec::new();
     while frozen_at.elapsed() < FREEZE {

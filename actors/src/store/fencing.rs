@@ -33,6 +33,15 @@
 //! compaction loses values; with one key for every claim as well, a fenced write counts again. The model
 //! found two of these rules: the repair comes after the owner's own change, and the keys a replay skipped
 //! last travel with the partition to its next owner.
+//!
+//! Open before this is wired in (a review's findings; the model does not explore them yet): every append
+//! — repairs too — must pass the landing check, and a record of a *newer* generation in a gap fences as a
+//! claim does; an append split over several produce batches must check its last offset too (first + n − 1);
+//! compaction may run before a repair when a partition has no owner for longer than the lag (compact at
+//! random points in the model; `LogAppendTime` on the topic); claims must carry a value (a null payload is a
+//! tombstone, which compaction deletes); generations may reset with the group or land out of order (the
+//! claim's own offset as the generation avoids both); the set of keys a replay skipped last is persisted
+//! beside the fence, so a replay that resumes from an offset keeps it.
 
 /// The tag of a claim's key: tag 0 names no state tree (see the barrier key in the journal).
 const CLAIM_PREFIX: &[u8] = b"\0claim";

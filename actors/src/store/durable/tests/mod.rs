@@ -355,6 +355,12 @@ async fn changes_read_again_after_a_lost_offset_apply_to_the_same_values() {
         expected,
         "read again, applied to the same values"
     );
+    let end = journal.messages(home).len() as i64 - 1;
+    assert_eq!(
+        store.applied_offset(home).unwrap(),
+        Some(end),
+        "the offset back at the journal's end: the change was read again"
+    );
     assert_eq!(store.users().len(), 2);
     store.users().insert(&third).await.unwrap();
     let (_d, restored) = restored(&journal).await;
