@@ -26,22 +26,25 @@
 //!   ran, so replay keeps that set beside the fence. With the topic's `min.compaction.lag.ms` above the
 //!   check's period, the repair lands before compaction may drop the valid value.
 //!
-//! The model test (`fencing/model.rs`) plays 2,000 random schedules of takeovers, zombie writes, owner
-//! writes and checks on three pods, then compacts the log: a replay of the full log and of the compacted one
-//! both give the current owner's state, the last acknowledged write of every key is its value, and no
-//! acknowledged write is one the rule skips. Switched off, each rule breaks it: without the repair
-//! compaction loses values; with one key for every claim as well, a fenced write counts again. The model
-//! found two of these rules: the repair comes after the owner's own change, and the keys a replay skipped
-//! last travel with the partition to its next owner.
+//! The model test (`fencing/model.rs`) plays 1,000 random schedules of 200 steps on three pods — takeovers,
+//! owner writes, zombie writes, repairs and checks each a step of its own, so others interleave, and
+//! compaction after every step as far as its lag allows (12 steps; the owner checks at least every 5 and
+//! repairs within 5): replays of the whole history, of the log as compacted so far and of the log fully
+//! compacted all give the current owner's state, the last acknowledged write of every key is its value,
+//! and no acknowledged write is one the rule skips. Each rule is shown necessary by switching it off:
+//! without the repair compaction loses acknowledged writes (but never lets a fenced one count); with a lag
+//! shorter than the check and the repair, the same; with one key for every claim too, a fenced write counts
+//! again. The model found three of the rules: the repair comes after the owner's own change; the keys a
+//! replay skipped last travel with the partition to its next owner; a gap holding a newer generation's
+//! write (not only its claim) fences.
 //!
-//! Open before this is wired in (a review's findings; the model does not explore them yet): every append
-//! — repairs too — must pass the landing check, and a record of a *newer* generation in a gap fences as a
-//! claim does; an append split over several produce batches must check its last offset too (first + n − 1);
-//! compaction may run before a repair when a partition has no owner for longer than the lag (compact at
-//! random points in the model; `LogAppendTime` on the topic); claims must carry a value (a null payload is a
-//! tombstone, which compaction deletes); generations may reset with the group or land out of order (the
-//! claim's own offset as the generation avoids both); the set of keys a replay skipped last is persisted
-//! beside the fence, so a replay that resumes from an offset keeps it.
+//! Open before this is wired in: an append split over several produce batches must check its last offset
+//! too (first + n − 1); claims must carry a value (a null payload is a tombstone, which compaction deletes);
+//! generations may reset with the group or land out of order (the claim's own offset as the generation
+//! avoids both); the set of keys a replay skipped last is persisted beside the fence, so a replay that
+//! resumes from an offset keeps it; `LogAppendTime` on the topic, so a zombie's old timestamps do not age
+//! its records past the lag; a renewed producer is a new incarnation and must claim too (its predecessor's
+//! requests may land after the renewal).
 
 /// The tag of a claim's key: tag 0 names no state tree (see the barrier key in the journal).
 const CLAIM_PREFIX: &[u8] = b"\0claim";
