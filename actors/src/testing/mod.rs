@@ -75,6 +75,19 @@ pub fn open_store(dir: &Path) -> Arc<Store> {
     Arc::new(store_with_keys(dir, 1, 2).expect("open the test store"))
 }
 
+/// A live session family of the employee with uuid `user` that never expires.
+pub fn employee_family(user: &str) -> crate::store::Family {
+    crate::store::Family {
+        user: user.to_owned(),
+        user_type: "EMPLOYEE".into(),
+        scope: "read".into(),
+        expires_ms: i64::MAX,
+        access_jti: uuid::Uuid::new_v4().to_string(),
+        access_expires_ms: i64::MAX,
+        revoked: false,
+    }
+}
+
 /// A valid, active employee of `pb.amritsar` named `user_name` with ids minted by `store` (not stored).
 pub fn employee(store: &Store, user_name: &str) -> UserRecord {
     let tenant = TenantId::parse("pb.amritsar").expect("a valid tenant");

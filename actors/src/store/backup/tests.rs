@@ -4,7 +4,6 @@ use std::sync::mpsc;
 use super::*;
 use crate::domain::lockout::LockoutState;
 use crate::seal::{BlindIndexer, KEY_LEN, Keyring};
-use crate::store::logins::Family;
 use crate::testing::{contents, employee, open_store, stored_employee};
 
 fn options(dir: &std::path::Path) -> StoreOptions {
@@ -69,15 +68,7 @@ async fn a_restore_holds_every_tree_as_it_was_and_mints_no_id_twice() {
         )
         .await
         .unwrap();
-    let family = Family {
-        user: uuid.clone(),
-        user_type: "EMPLOYEE".into(),
-        scope: "read".into(),
-        expires_ms: i64::MAX,
-        access_jti: uuid::Uuid::new_v4().to_string(),
-        access_expires_ms: i64::MAX,
-        revoked: false,
-    };
+    let family = crate::testing::employee_family(&uuid);
     store
         .logins()
         .open_family(&uuid::Uuid::new_v4().to_string(), &family, &[3; 32])

@@ -217,14 +217,8 @@ async fn housekeeping_removes_each_key_in_its_home_partition() {
 
 #[tokio::test]
 async fn a_journal_that_lost_what_the_store_applied_is_not_served() {
-    let journal = Arc::new(MemoryJournal::default());
-    let dir = tempfile::tempdir().unwrap();
-    let user = {
-        let store = journaled(dir.path(), &journal);
-        let user = employee(&store, "EMP1");
-        store.users().insert(&user).await.unwrap();
-        user
-    };
+    let (journal, dir, store, user) = stored_user("EMP1").await;
+    drop(store);
     journal.lose(partition_of_id(user.id).0);
     let store = journaled(dir.path(), &journal);
     let home = partition_of_id(user.id).0;
@@ -248,15 +242,7 @@ async fn a_journal_that_lost_what_the_store_applied_is_not_served() {
 }
 
 fn family_of(user: &crate::domain::UserRecord) -> crate::store::Family {
-    crate::store::Family {
-        user: user.uuid.clone(),
-        user_type: "EMPLOYEE".into(),
-        scope: "read".into(),
-        expires_ms: i64::MAX,
-        access_jti: uuid::Uuid::new_v4().to_string(),
-        access_expires_ms: i64::MAX,
-        revoked: false,
-    }
+    crate::testing::employee_family(&user.uuid)
 }
 
 fn families_in(journal: &MemoryJournal, home: u16) -> usize {
@@ -269,33 +255,26 @@ fn families_in(journal: &MemoryJournal, home: u16) -> usize {
 
 #[tokio::test]
 async fn a_session_kept_behind_while_the_journal_is_down_is_appended_before_the_next_write() {
-    let journal = Arc::new(MemoryJournal::default());
-    let dir = tempfile::tempdir().unwrap();
-    let user = {
-        let store = journaled(dir.path(), &journal);
-        let user = employee(&store, "EMP1");
-        store.users().insert(&user).await.unwrap();
-        let home = partition_of_id(user.id).0;
+    let (journal, dir, store, user) = stored_user("EMP1").await;
+    let home = partition_of_id(user.id).0;
 
-        journal.set_weather(Weather::Down { landing: 0 });
-        // a login's session lasts on this disk while the journal does not answer
-        let family = uuid::Uuid::new_v4().to_string();
-        store
-            .logins()
-            .open_family(&family, &family_of(&user), &[7; 32])
-            .await
-            .unwrap();
-        assert!(store.logins().family_by_id(&family).unwrap().is_some());
-        assert_eq!(families_in(&journal, home), 0, "not in the journal yet");
-        // a lock may not lag: refused meanwhile
-        let lock = store.logins().save_lockout(&user.uuid, &locked()).await;
-        assert!(matches!(lock, Err(StoreError::Journal(_))), "{lock:?}");
-        user
-    };
+    journal.set_weather(Weather::Down { landing: 0 });
+    // a login's session lasts on this disk while the journal does not answer
+    let family = uuid::Uuid::new_v4().to_string();
+    store
+        .logins()
+        .open_family(&family, &family_of(&user), &[7; 32])
+        .await
+        .unwrap();
+    assert!(store.logins().family_by_id(&family).unwrap().is_some());
+    assert_eq!(families_in(&journal, home), 0, "not in the journal yet");
+    // a lock may not lag: refused meanwhile
+    let lock = store.logins().save_lockout(&user.uuid, &locked()).await;
+    assert!(matches!(lock, Err(StoreError::Journal(_))), "{lock:?}");
+    drop(store);
     // a restart before the broker answers keeps what was kept behind
     journal.set_weather(Weather::Fair);
     let store = journaled(dir.path(), &journal);
-    let home = partition_of_id(user.id).0;
     assert_eq!(store.durable().append_behind().await.unwrap(), 1);
     assert_eq!(
         families_in(&journal, home),
