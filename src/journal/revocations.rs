@@ -9,7 +9,7 @@
 //! record per id, and the tombstone a pod's hourly prune publishes for an ended one lets compaction drop it;
 //! ids are random, so Kafka sees no PII.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -205,10 +205,14 @@ impl Reader {
         let Some(ends) = self.assign() else { return };
         let mut caught_up = false;
         let mut failing = false;
+        // per partition, the offset after the last message handed to `learn` (the consumer's own position
+        // may run ahead of it: it counts what was fetched, not what was handed over)
+        let mut read: HashMap<i32, i64> = HashMap::new();
         while !self.stop.load(Ordering::SeqCst) {
             match self.consumer.poll(POLL) {
                 Some(Ok(message)) => {
                     failing = false;
+                    read.insert(message.partition(), message.offset() + 1);
                     if let Some(revoked) = decode(message.key(), message.payload()) {
                         (self.learn)(revoked);
                     }
@@ -222,7 +226,7 @@ impl Reader {
                 }
                 None => {}
             }
-            if !caught_up && self.reached(&ends) {
+            if !caught_up && reached(&ends, &read) {
                 caught_up = true;
                 tracing::info!("revocations: the topic read to its end");
                 self.tell.send_replace(true);
@@ -283,20 +287,15 @@ impl Reader {
             })
             .collect()
     }
+}
 
-    /// Whether every partition was read up to its end in `ends`.
-    fn reached(&self, ends: &[(i32, Option<i64>)]) -> bool {
-        let Ok(positions) = self.consumer.position() else {
-            return false;
-        };
-        ends.iter().all(|(partition, end)| match end {
-            None => true,
-            Some(end) => positions
-                .find_partition(&self.topic, *partition)
-                .and_then(|p| p.offset().to_raw())
-                .is_some_and(|at| at >= *end),
-        })
-    }
+/// Whether every partition was read up to its end in `ends`, `read` holding the offset after the last
+/// message read from each.
+fn reached(ends: &[(i32, Option<i64>)], read: &HashMap<i32, i64>) -> bool {
+    ends.iter().all(|(partition, end)| match end {
+        None => true,
+        Some(end) => read.get(partition).is_some_and(|at| at >= end),
+    })
 }
 
 #[cfg(test)]
