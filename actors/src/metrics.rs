@@ -129,6 +129,13 @@ pub const JOURNAL_UP: &str = "digit_user_journal_up";
 /// Partitions this pod serves, by `state`: `total`, `restored` (brought to the journal's end since start),
 /// `unservable` (the journal lost what the data dir applied: not served, see the log).
 pub const JOURNAL_PARTITIONS: &str = "digit_user_journal_partitions";
+/// Appends that did not land where this pod expected (something else was written into the partition
+/// first: a fenced writer's records, or another pod's claim).
+pub const JOURNAL_GAPS: &str = "digit_user_journal_gaps_total";
+/// Writes refused because another pod had claimed their partition (never acknowledged).
+pub const JOURNAL_FENCED_WRITES: &str = "digit_user_journal_fenced_writes_total";
+/// Claims this pod appended (a partition taken over or settled again).
+pub const JOURNAL_CLAIMS: &str = "digit_user_journal_claims_total";
 
 /// Requests one pod sent to another, by `kind` (`forward`: to the key's owner, `fanout`: one leg of a
 /// search, `otp`: an OTP check at the code's owner) and `result` (`ok`,
@@ -136,8 +143,16 @@ pub const JOURNAL_PARTITIONS: &str = "digit_user_journal_partitions";
 pub const CLUSTER_CALLS: &str = "digit_user_cluster_calls_total";
 /// Version of the partition map this pod follows.
 pub const PARTITION_MAP_VERSION: &str = "digit_user_partition_map_version";
-/// Partitions this pod owns under its map.
+/// Partitions this pod owns under its map (`cluster.ownership = "map"`) or serves (`"group"`).
 pub const PARTITIONS_OWNED: &str = "digit_user_partitions_owned";
+/// `cluster.ownership = "group"`: partitions the group assigned to this pod (served, or being taken over).
+pub const PARTITIONS_ASSIGNED: &str = "digit_user_partitions_assigned";
+/// `cluster.ownership = "group"`: rebalances that changed this pod's partitions, by `change`
+/// (`assigned`, `revoked`).
+pub const GROUP_REBALANCES: &str = "digit_user_group_rebalances_total";
+/// `cluster.ownership = "group"`: time from a partition's assignment to this pod serving it (claim and
+/// replay).
+pub const TAKEOVER_SECONDS: &str = "digit_user_takeover_seconds";
 
 /// Creates the series of rare events at zero, so rates and alerts over them have data before the first one
 /// happens (a counter that does not exist yet cannot be told from a broken exporter).
@@ -173,6 +188,12 @@ pub fn register_zero() {
         for result in ["ok", "unavailable"] {
             metrics::counter!(CLUSTER_CALLS, "kind" => kind, "result" => result).increment(0);
         }
+    }
+    metrics::counter!(JOURNAL_GAPS).increment(0);
+    metrics::counter!(JOURNAL_FENCED_WRITES).increment(0);
+    metrics::counter!(JOURNAL_CLAIMS).increment(0);
+    for change in ["assigned", "revoked"] {
+        metrics::counter!(GROUP_REBALANCES, "change" => change).increment(0);
     }
     metrics::gauge!(OTP_SESSIONS_LIVE).set(0.0);
     metrics::gauge!(LOCKOUT_ACTORS_LIVE).set(0.0);
@@ -266,6 +287,36 @@ pub fn describe() {
         JOURNAL_PARTITIONS,
         Unit::Count,
         "Partitions this pod serves, by state: total, restored, unservable"
+    );
+    describe_gauge!(
+        PARTITIONS_ASSIGNED,
+        Unit::Count,
+        "Partitions the group assigned to this pod"
+    );
+    describe_counter!(
+        GROUP_REBALANCES,
+        Unit::Count,
+        "Rebalances that changed this pod's partitions, by change"
+    );
+    describe_histogram!(
+        TAKEOVER_SECONDS,
+        Unit::Seconds,
+        "Time from a partition's assignment to this pod serving it"
+    );
+    describe_counter!(
+        JOURNAL_GAPS,
+        Unit::Count,
+        "Journal appends that landed after records this pod did not write"
+    );
+    describe_counter!(
+        JOURNAL_FENCED_WRITES,
+        Unit::Count,
+        "Writes refused because another pod claimed their journal partition"
+    );
+    describe_counter!(
+        JOURNAL_CLAIMS,
+        Unit::Count,
+        "Claims this pod appended to journal partitions"
     );
     describe_counter!(
         MAILBOX_ERRORS,

@@ -122,6 +122,21 @@ where
     }
 }
 
+/// Forgets the session actors of numbers whose home is one of these partitions (taken over again: what
+/// another pod did with them meanwhile is in the store, not in those actors); how many. A forgotten actor
+/// still answers what it was sent and stops when idle.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct ReleaseSessions(pub std::collections::BTreeSet<u16>);
+
+impl Handler<ReleaseSessions> for Router {
+    type Result = usize;
+
+    fn handle(&mut self, ReleaseSessions(homes): ReleaseSessions, _: &mut Self::Context) -> usize {
+        self.sessions.release(|key| homes.contains(&key.home))
+    }
+}
+
 impl Handler<AdmitIp> for Router {
     type Result = Result<i64, i64>;
 

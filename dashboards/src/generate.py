@@ -178,6 +178,15 @@ DASHBOARDS = {
                 panel("Journal appends by result", rate("digit_user_journal_appends_total", by="result"), "ops", legend="{{result}}"),
                 panel("Partitions restored from the journal", gauge("digit_user_journal_partitions", by="pod, state"), "short", legend="{{pod}} {{state}}"),
             ]),
+            ("Ownership by the group", [
+                panel("Partitions assigned and served by pod", [gauge("digit_user_partitions_assigned", by="pod"), gauge("digit_user_partitions_owned", by="pod")], "short", legend=["{{pod}} assigned", "{{pod}} served"],
+                      description="cluster.ownership = group: assigned but not served = a takeover under way (or failing)."),
+                panel("Rebalances by change", rate("digit_user_group_rebalances_total", by="change"), "ops", legend="{{change}}"),
+                panel("Takeover time p99", quantile(0.99, "digit_user_takeover_seconds", by="pod"), "s", legend="{{pod}}",
+                      description="From a partition's assignment to the pod serving it: its claim and its replay."),
+                panel("Claims, gaps and fenced writes", [rate("digit_user_journal_claims_total"), rate("digit_user_journal_gaps_total"), rate("digit_user_journal_fenced_writes_total")], "ops", legend=["claims", "gaps", "fenced writes"],
+                      description="A fenced write was refused because another pod had claimed its partition: a pod cut off from the group, or two pods given one partition for a moment."),
+            ]),
         ]),
 }
 

@@ -64,6 +64,7 @@ async fn rebalance(args: RebalanceArgs, settings: Settings) -> Result<String, St
         peers: Peers::new(
             cluster.clone(),
             Duration::from_millis(cluster.forward_timeout_ms).max(Duration::from_secs(120)),
+            None,
         ),
     };
     let first = pods

@@ -83,4 +83,20 @@ pub struct PodStatus {
     pub map: PartitionMap,
     /// What it stores now (every partition it holds data of).
     pub stored: MoveCounts,
+    /// `cluster.ownership = "group"`: what it serves and who serves what.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupStatus>,
+}
+
+/// A pod's view of the group (`cluster.ownership = "group"`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GroupStatus {
+    /// The partitions it serves, each with the generation of its claim.
+    pub serving: std::collections::BTreeMap<u16, u64>,
+    /// How many partitions the group assigned to it (served, or being taken over).
+    pub assigned: usize,
+    /// Who serves each partition, as announced.
+    pub routes: std::collections::BTreeMap<u16, super::group::Route>,
+    /// Every pod's latest announcement.
+    pub members: std::collections::BTreeMap<u16, super::group::Announcement>,
 }

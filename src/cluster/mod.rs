@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod calls;
+pub mod group;
 pub mod peers;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -19,6 +20,7 @@ use actors::store::{Store, StoreError};
 
 use crate::config::ClusterSettings;
 
+pub use group::InFlight;
 pub use peers::{PeerError, Peers};
 
 /// Header a forwarding pod sets (to its ordinal); a request carrying it on the internal listener is served
@@ -65,6 +67,16 @@ pub enum Owner {
     Here,
     /// The pod with that ordinal.
     Peer(u16),
+    /// Nobody serves it right now (`cluster.ownership = "group"`: a takeover under way): retry shortly.
+    Nobody,
+}
+
+/// `cluster.ownership = "group"`: the group's view this pod keeps.
+pub struct GroupView {
+    /// Who serves what, as announced.
+    pub routes: Arc<group::Routes>,
+    /// What this pod serves.
+    pub slots: Arc<group::Slots>,
 }
 
 /// This pod's view of the deployment.
@@ -77,6 +89,7 @@ pub struct Cluster {
     in_flight: Vec<AtomicU32>,
     store: Arc<Store>,
     peers: Peers,
+    group: Option<GroupView>,
 }
 
 impl Cluster {
@@ -100,14 +113,20 @@ impl Cluster {
         }
         let partitions = usize::from(settings.partitions);
         let timeout = Duration::from_millis(settings.forward_timeout_ms);
+        let group = (settings.ownership == "group").then(|| GroupView {
+            routes: Arc::new(group::Routes::default()),
+            slots: Arc::new(group::Slots::new(settings.partitions)),
+        });
+        let routes = group.as_ref().map(|g| g.routes.clone());
         Ok(Arc::new(Self {
             me,
+            group,
             sharded: AtomicBool::new(is_sharded(&map, me)),
             map: RwLock::new(Arc::new(map)),
             frozen: (0..partitions).map(|_| AtomicBool::new(false)).collect(),
             in_flight: (0..partitions).map(|_| AtomicU32::new(0)).collect(),
             store,
-            peers: Peers::new(settings.clone(), timeout),
+            peers: Peers::new(settings.clone(), timeout, routes),
             settings: settings.clone(),
         }))
     }
@@ -117,9 +136,15 @@ impl Cluster {
         self.me
     }
 
-    /// Whether more than one pod shares the partitions (else nothing is forwarded).
+    /// Whether more than one pod shares the partitions (else nothing is forwarded). Under a group, always:
+    /// another pod may join at any time.
     pub fn sharded(&self) -> bool {
-        self.sharded.load(Ordering::Relaxed)
+        self.group.is_some() || self.sharded.load(Ordering::Relaxed)
+    }
+
+    /// The group's view, when the group decides ownership.
+    pub fn group(&self) -> Option<&GroupView> {
+        self.group.as_ref()
     }
 
     /// The partition count.
@@ -135,16 +160,46 @@ impl Cluster {
             .clone()
     }
 
-    /// Who owns `partition` under the map in force.
+    /// Who owns `partition`: under the map in force, or — group — this pod if it serves it, else the pod
+    /// announced with the newest claim on it.
     pub fn owner(&self, partition: Partition) -> Owner {
+        if let Some(group) = &self.group {
+            let route = group.routes.owner(partition.0);
+            if group.slots.serving(partition.0) {
+                return match route {
+                    // another pod announced a newer claim: this one is fenced there, whatever it knows
+                    Some(r)
+                        if r.ordinal != self.me
+                            && r.generation > group.slots.generation(partition.0) =>
+                    {
+                        Owner::Peer(r.ordinal)
+                    }
+                    _ => Owner::Here,
+                };
+            }
+            return match route {
+                Some(route) if route.ordinal != self.me => Owner::Peer(route.ordinal),
+                // said to be here but not served here (handed over, or an announcement of an earlier
+                // run of this pod): nobody yet
+                _ => Owner::Nobody,
+            };
+        }
         match self.map().owner(partition) {
             o if o == self.me => Owner::Here,
             o => Owner::Peer(o),
         }
     }
 
-    /// The other pods of the map in force.
+    /// The other pods: of the map in force, or — group — those serving any partition.
     pub fn others(&self) -> Vec<u16> {
+        if let Some(group) = &self.group {
+            return group
+                .routes
+                .serving_members()
+                .into_iter()
+                .filter(|o| *o != self.me)
+                .collect();
+        }
         (0..self.map().replicas())
             .filter(|o| *o != self.me)
             .collect()
@@ -188,17 +243,15 @@ impl Cluster {
         Ok(true)
     }
 
-    /// Enters `partition` for one request; `None` while it is frozen (the caller answers a retryable 503).
+    /// Enters `partition` for one request; `None` while it is frozen or — group — not served here (the
+    /// caller answers a retryable 503).
     pub fn enter(&self, partition: Partition) -> Option<InFlight<'_>> {
-        let i = usize::from(partition.0) % self.in_flight.len();
-        self.in_flight[i].fetch_add(1, Ordering::SeqCst);
-        if self.frozen[i].load(Ordering::SeqCst) {
-            self.in_flight[i].fetch_sub(1, Ordering::SeqCst);
-            return None;
+        if let Some(group) = &self.group {
+            return group.slots.enter(partition.0);
         }
-        Some(InFlight {
-            counter: &self.in_flight[i],
-        })
+        let i = usize::from(partition.0) % self.in_flight.len();
+        let inside = InFlight::count(&self.in_flight[i]);
+        (!self.frozen[i].load(Ordering::SeqCst)).then_some(inside)
     }
 
     /// Freezes `partitions` and waits (up to `within`) until no request is inside them. Returns whether
@@ -233,17 +286,6 @@ impl Cluster {
                 f.store(false, Ordering::SeqCst);
             }
         }
-    }
-}
-
-/// One request inside a partition; leaving it (drop) lets a freeze complete.
-pub struct InFlight<'a> {
-    counter: &'a AtomicU32,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.counter.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -313,6 +355,10 @@ mod tests {
             peers: Vec::new(),
             map_file: String::new(),
             forward_timeout_ms: 3000,
+            ownership: "map".into(),
+            session_timeout_ms: 10_000,
+            drain_ms: 2000,
+            advertise: String::new(),
         }
     }
 

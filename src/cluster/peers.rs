@@ -4,6 +4,7 @@
 //! Every call is bounded by `cluster.forward_timeout_ms`; a pod that does not answer in time is reported as
 //! unavailable, never waited on longer. Nothing here logs a body.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::{Method, StatusCode};
@@ -11,6 +12,7 @@ use actix_web::web::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::group::Routes;
 use super::{CLIENT_IP, FORWARDED, peer_addr};
 use crate::config::ClusterSettings;
 
@@ -71,6 +73,8 @@ pub struct Relayed {
 pub struct Peers {
     client: reqwest::Client,
     settings: ClusterSettings,
+    /// Under a group, the addresses the pods announced (before the configured ones).
+    routes: Option<Arc<Routes>>,
 }
 
 /// Headers that describe one connection, not the request; never relayed.
@@ -87,22 +91,25 @@ const HOP_BY_HOP: &[&str] = &[
 ];
 
 impl Peers {
-    /// A client whose every call ends within `timeout`.
-    pub fn new(settings: ClusterSettings, timeout: Duration) -> Self {
+    /// A client whose every call ends within `timeout`, finding pods by `routes` when given.
+    pub fn new(settings: ClusterSettings, timeout: Duration, routes: Option<Arc<Routes>>) -> Self {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(1)))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .expect("a plain HTTP client builds");
-        Self { client, settings }
+        Self {
+            client,
+            settings,
+            routes,
+        }
     }
 
     fn url(&self, ordinal: u16, path_and_query: &str) -> String {
-        format!(
-            "http://{}{path_and_query}",
-            peer_addr(&self.settings, ordinal)
-        )
+        let announced = self.routes.as_ref().and_then(|r| r.address(ordinal));
+        let address = announced.unwrap_or_else(|| peer_addr(&self.settings, ordinal));
+        format!("http://{address}{path_and_query}")
     }
 
     fn unreachable(ordinal: u16, e: &reqwest::Error) -> PeerError {

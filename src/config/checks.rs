@@ -214,6 +214,36 @@ impl Settings {
         if !(500..=60_000).contains(&j.produce_timeout_ms) {
             return Err("journal.produce_timeout_ms must be between 500 and 60000".into());
         }
+        if !(1000..=3_600_000).contains(&j.fence_check_ms) {
+            return Err("journal.fence_check_ms must be between 1000 and 3600000".into());
+        }
+        if j.min_compaction_lag_ms < j.fence_check_ms.saturating_mul(10) {
+            return Err(
+                "journal.min_compaction_lag_ms must be at least 10 × journal.fence_check_ms (a repair must land \
+                 before compaction)"
+                    .into(),
+            );
+        }
+        let c = &self.cluster;
+        if !matches!(c.ownership.as_str(), "map" | "group") {
+            return Err(format!(
+                "cluster.ownership = {:?}: \"map\" or \"group\"",
+                c.ownership
+            ));
+        }
+        if c.ownership == "group" && !self.journal_on() {
+            return Err(
+                "cluster.ownership = \"group\" decides ownership on the journal topic: set kafka.brokers and \
+                 leave journal.enabled on"
+                    .into(),
+            );
+        }
+        if !(6000..=300_000).contains(&c.session_timeout_ms) {
+            return Err("cluster.session_timeout_ms must be between 6000 and 300000".into());
+        }
+        if !(100..=30_000).contains(&c.drain_ms) {
+            return Err("cluster.drain_ms must be between 100 and 30000".into());
+        }
         if self.cluster.replicas > 1 && !self.journal_on() {
             return Err(format!(
                 "cluster.replicas = {}: a sharded deployment keeps its state in the journal on Kafka — set \

@@ -91,6 +91,16 @@ pub struct ClusterSettings {
     pub map_file: String,
     /// Milliseconds a forwarded request or a fan-out leg may take before the caller gets a 503.
     pub forward_timeout_ms: u64,
+    /// Who decides which pod serves which partition: `map` (the versioned map `admin rebalance` changes)
+    /// or `group` (Kafka's consumer group on the journal topic: failover and scaling by themselves).
+    pub ownership: String,
+    /// `group`: how long the group waits for a silent pod before it gives its partitions to the others, ms.
+    pub session_timeout_ms: u64,
+    /// `group`: how long a pod losing a partition lets the requests inside it finish, ms.
+    pub drain_ms: u64,
+    /// `group`: the internal address the other pods reach this one at; "" = `peers[ordinal]`, else the
+    /// template.
+    pub advertise: String,
 }
 
 /// The tenants the deployment serves.
@@ -323,6 +333,18 @@ pub struct JournalSettings {
     pub min_insync_replicas: u16,
     /// Timeout of an admin request to the brokers, ms.
     pub admin_timeout_ms: u64,
+    /// How often a pod compares the end of every partition it writes to with where it expects it (a
+    /// fenced writer's records found and their keys repaired), ms.
+    pub fence_check_ms: u64,
+    /// `min.compaction.lag.ms` the journal topic is created with and checked for, ms: far above
+    /// `fence_check_ms`, so a repair lands before compaction could drop a value a fenced record hid.
+    pub min_compaction_lag_ms: u64,
+    /// `cluster.ownership = "group"`: the consumer group whose assignment of the journal topic decides
+    /// which pod serves which partition.
+    pub group: String,
+    /// `cluster.ownership = "group"`: the compacted topic where each pod announces what it serves and its
+    /// address.
+    pub members_topic: String,
 }
 
 /// Login lockout.

@@ -21,7 +21,9 @@ use super::error::ApiError;
 use super::error::domain::{cluster_error, store_failed};
 use super::json::CappedBody;
 use crate::cluster::Owner;
-use crate::cluster::api::{OtpCheck, OtpSend, OtpSent, OtpVerdict, Partitions, PodStatus};
+use crate::cluster::api::{
+    GroupStatus, OtpCheck, OtpSend, OtpSent, OtpVerdict, Partitions, PodStatus,
+};
 use crate::http::state::AppState;
 use crate::service::otp::OtpError;
 
@@ -87,6 +89,12 @@ pub async fn map_put(
 pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.registry.store();
     let (lockouts, families) = store.logins().counts();
+    let group = state.cluster.group().map(|g| GroupStatus {
+        serving: g.slots.served(),
+        assigned: g.slots.counts().0,
+        routes: (*g.routes.table()).clone(),
+        members: g.routes.members(),
+    });
     Ok(HttpResponse::Ok().json(PodStatus {
         ordinal: state.cluster.me(),
         map: (*state.cluster.map()).clone(),
@@ -95,6 +103,7 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             lockouts,
             families,
         },
+        group,
     }))
 }
 

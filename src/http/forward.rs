@@ -70,7 +70,8 @@ pub async fn route(
             req.set_payload(body.into());
             Ok(next.call(req).await?.map_into_boxed_body())
         }
-        Owner::Peer(_) if forwarded => Ok(req.error_response(moving())),
+        Owner::Peer(_) | Owner::Nobody if forwarded => Ok(req.error_response(moving())),
+        Owner::Nobody => Ok(req.error_response(moving())),
         Owner::Peer(ordinal) => {
             let path = match req.query_string() {
                 "" => req.path().to_owned(),

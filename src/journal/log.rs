@@ -12,10 +12,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use actors::store::fencing::claim_message;
 use actors::store::journal::{
-    BARRIER_KEY, CHANGE_SET_HEADER, END_HEADER, JournalMessage, UNDOES_HEADER, encode,
+    CHANGE_SET_HEADER, END_HEADER, GENERATION_HEADER, JournalMessage, UNDOES_HEADER, encode,
 };
-use actors::store::{Op, StoreError};
+use actors::store::{Landed, Op, StoreError};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -131,21 +132,21 @@ impl JournalLog {
         })
     }
 
-    /// Appends the ops of change set `change_set` — the undo of `undoes`, if given — to `partition`; the
-    /// offset of its last message once every message is acknowledged.
+    /// Appends the ops of change set `change_set` — the undo of `undoes`, if given — to `partition`,
+    /// written under the claim of `generation`; where its messages landed once every one is acknowledged.
     pub async fn append(
         &self,
         partition: i32,
+        generation: u64,
         change_set: u64,
         undoes: Option<u64>,
         ops: &[Op],
-    ) -> Result<i64, AppendError> {
+    ) -> Result<Landed, AppendError> {
         let turn = self.turn(partition);
         let _turn = turn.lock().await;
         let producer = self.producer.current();
-        let result = self
-            .send(&producer, partition, change_set, undoes, ops)
-            .await;
+        let messages = encode(generation, change_set, undoes, ops);
+        let result = self.send(&producer, partition, &messages).await;
         if let Err(e) = &result {
             self.producer.renew_after(&producer, &e.source);
         }
@@ -158,63 +159,37 @@ impl JournalLog {
         locks.entry(partition).or_default().clone()
     }
 
-    /// Appends a barrier to `partition` (a control message replay skips) and waits for its ack: once it
-    /// is in the log, so is everything this producer sent before it. A producer that an earlier failure
-    /// left fenced or fatally broken is replaced and the barrier tried once more with the new one.
-    pub async fn barrier(&self, partition: i32, id: u64) -> Result<i64, AppendError> {
+    /// Appends a claim ([`actors::store::fencing`]) to `partition` and waits for its ack; its offset. Once
+    /// it is in the log, so is everything this producer sent before it. A producer that an earlier failure
+    /// left fenced or fatally broken is replaced and the claim tried once more with the new one.
+    pub async fn claim(&self, partition: i32) -> Result<i64, AppendError> {
         let turn = self.turn(partition);
         let _turn = turn.lock().await;
-        match self.send_barrier(partition, id).await {
-            Err((_, true)) => self.send_barrier(partition, id).await.map_err(|(e, _)| e),
-            other => other.map_err(|(e, _)| e),
-        }
-    }
-
-    /// One barrier; on failure whether the producer was renewed.
-    async fn send_barrier(&self, partition: i32, id: u64) -> Result<i64, (AppendError, bool)> {
+        let claim = [claim_message()];
         let producer = self.producer.current();
-        let fail = |source| AppendError { partition, source };
-        let id = id.to_be_bytes();
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: CHANGE_SET_HEADER,
-                value: Some(&id[..]),
-            })
-            .insert(Header {
-                key: END_HEADER,
-                value: Some(&[1u8][..]),
-            });
-        let record = FutureRecord::<[u8], [u8]>::to(&self.topic)
-            .partition(partition)
-            .key(BARRIER_KEY)
-            .payload(&[VALUE][..])
-            .headers(headers);
-        let result = match producer.send_result(record) {
-            Err((e, _)) => Err(fail(e)),
-            Ok(delivery) => match delivery.await {
-                Ok(Ok(delivered)) => Ok(delivered.offset),
-                Ok(Err((e, _))) => Err(fail(e)),
-                Err(_) => Err(fail(KafkaError::Canceled)),
-            },
+        let first = self.send(&producer, partition, &claim).await;
+        let result = match first {
+            Err(e) if self.producer.renew_after(&producer, &e.source) => {
+                let renewed = self.producer.current();
+                let again = self.send(&renewed, partition, &claim).await;
+                if let Err(e) = &again {
+                    self.producer.renew_after(&renewed, &e.source);
+                }
+                again
+            }
+            other => other,
         };
-        result.map_err(|e| {
-            let renewed = self.producer.renew_after(&producer, &e.source);
-            (e, renewed)
-        })
+        result.map(|landed| landed.last)
     }
 
+    /// Sends `messages` to `partition` in order; where they landed once all are acknowledged.
     async fn send(
         &self,
         producer: &FutureProducer,
         partition: i32,
-        change_set: u64,
-        undoes: Option<u64>,
-        ops: &[Op],
-    ) -> Result<i64, AppendError> {
+        messages: &[JournalMessage],
+    ) -> Result<Landed, AppendError> {
         let fail = |source| AppendError { partition, source };
-        let id = change_set.to_be_bytes();
-        let undone = undoes.map(u64::to_be_bytes);
-        let messages = encode(change_set, undoes, ops);
         // a stored value travels behind one marker byte: an empty value (an index entry) must not read as
         // a tombstone, which a null payload is
         let payloads: Vec<Option<Vec<u8>>> = messages
@@ -225,10 +200,18 @@ impl JournalLog {
         // prefix of the change set, never a set with a hole
         let mut pending = Vec::with_capacity(messages.len());
         for (m, payload) in messages.iter().zip(&payloads) {
-            let mut headers = OwnedHeaders::new().insert(Header {
-                key: CHANGE_SET_HEADER,
-                value: Some(&id[..]),
-            });
+            let id = m.change_set.to_be_bytes();
+            let generation = m.generation.to_be_bytes();
+            let mut headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: CHANGE_SET_HEADER,
+                    value: Some(&id[..]),
+                })
+                .insert(Header {
+                    key: GENERATION_HEADER,
+                    value: Some(&generation[..]),
+                });
+            let undone = m.undoes.map(u64::to_be_bytes);
             if let Some(undone) = &undone {
                 headers = headers.insert(Header {
                     key: UNDOES_HEADER,
@@ -251,15 +234,35 @@ impl JournalLog {
             };
             pending.push(producer.send_result(record).map_err(|(e, _)| fail(e))?);
         }
-        let mut last = -1;
+        let mut landed: Option<Landed> = None;
         for delivery in pending {
             match delivery.await {
-                Ok(Ok(delivered)) => last = delivered.offset,
+                Ok(Ok(delivered)) => {
+                    let first = landed.map_or(delivered.offset, |l| l.first);
+                    landed = Some(Landed {
+                        first,
+                        last: delivered.offset,
+                    });
+                }
                 Ok(Err((e, _))) => return Err(fail(e)),
                 Err(_) => return Err(fail(KafkaError::Canceled)),
             }
         }
-        Ok(last)
+        landed.ok_or_else(|| fail(KafkaError::Canceled))
+    }
+
+    /// The offset the next message of `partition` will take. Blocking: for a thread of its own.
+    pub fn end(&self, partition: i32) -> Result<i64, ReadError> {
+        let kafka = |source| ReadError::Kafka { partition, source };
+        let consumer = self.reader().map_err(kafka)?;
+        let (_, end) = consumer
+            .fetch_watermarks(&self.topic, partition, self.timeout)
+            .map_err(kafka)?;
+        self.readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(consumer);
+        Ok(end)
     }
 
     /// Reads `partition` from after offset `applied` (from its start when `None`) to the end it has now,
@@ -370,6 +373,7 @@ fn decode(message: &impl Message) -> Option<JournalMessage> {
     let headers = message.headers()?;
     let mut change_set = None;
     let mut undoes = None;
+    let mut generation = 0;
     let mut end = false;
     let id = |value: Option<&[u8]>| {
         value
@@ -380,6 +384,7 @@ fn decode(message: &impl Message) -> Option<JournalMessage> {
         match header.key {
             CHANGE_SET_HEADER => change_set = id(header.value),
             UNDOES_HEADER => undoes = id(header.value),
+            GENERATION_HEADER => generation = id(header.value)?,
             END_HEADER => end = true,
             _ => {}
         }
@@ -395,5 +400,6 @@ fn decode(message: &impl Message) -> Option<JournalMessage> {
         change_set: change_set?,
         end,
         undoes,
+        generation,
     })
 }

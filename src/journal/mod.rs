@@ -7,6 +7,7 @@ pub mod log;
 mod port;
 mod producer;
 pub mod revocations;
+pub mod tail;
 pub mod topics;
 
 use std::sync::Arc;
@@ -54,19 +55,28 @@ pub fn open_store(settings: &Settings, keys: StoreKeys) -> Result<Store, OpenErr
 }
 
 /// The journal's topics as `settings` want them: the state topic, one Kafka partition per partition of ours,
-/// and the revocations topic, one partition that every pod reads whole.
-pub fn topic_specs(settings: &Settings) -> [TopicSpec; 2] {
-    let spec = |name: &str, partitions: i32| TopicSpec {
+/// the revocations topic, one partition that every pod reads whole, and — `cluster.ownership = "group"` —
+/// the members topic, one partition every pod reads whole.
+pub fn topic_specs(settings: &Settings) -> Vec<TopicSpec> {
+    let spec = |name: &str, partitions: i32, lag: u64| TopicSpec {
         name: name.to_owned(),
         partitions,
         replication_factor: i32::from(settings.journal.replication_factor),
         min_insync_replicas: i32::from(settings.journal.min_insync_replicas),
+        min_compaction_lag_ms: i64::try_from(lag).unwrap_or(i64::MAX),
     };
-    [
+    let mut specs = vec![
         spec(
             &settings.journal.topic,
             i32::from(settings.cluster.partitions),
+            settings.journal.min_compaction_lag_ms,
         ),
-        spec(&settings.journal.revocations_topic, 1),
-    ]
+        // revocations are never fenced: each pod writes its own, and a stale one only revokes more
+        spec(&settings.journal.revocations_topic, 1, 0),
+    ];
+    if settings.cluster.ownership == "group" {
+        // an announcement is replaced by its pod's next one; claims order them, not compaction
+        specs.push(spec(&settings.journal.members_topic, 1, 0));
+    }
+    specs
 }

@@ -1,4 +1,4 @@
-//! [`JournalLog`] as the store's [`JournalPort`]: its appends and barriers timed and counted, failing at once
+//! [`JournalLog`] as the store's [`JournalPort`]: its appends and claims timed and counted, failing at once
 //! for a moment after one failed, and its reads with Kafka's errors sorted into "retry later" and "an operator
 //! must act".
 
@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use actors::metrics as m;
 use actors::store::journal::JournalMessage;
-use actors::store::{JournalError, JournalFuture, JournalPort, Op, StoreError};
+use actors::store::{JournalError, JournalFuture, JournalPort, Landed, Op, StoreError};
 
 use super::log::{AppendError, JournalLog, ReadError};
 
-/// After an append or barrier failed, how long the next ones fail at once instead of each waiting out the
+/// After an append or claim failed, how long the next ones fail at once instead of each waiting out the
 /// timeout on a broker that does not answer: one probe a second finds out when it does again.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
@@ -26,7 +26,7 @@ impl JournalLog {
         }
     }
 
-    /// Records how an append or barrier ended, for [`check_up`](Self::check_up) and the metrics.
+    /// Records how an append or claim ended, for [`check_up`](Self::check_up) and the metrics.
     fn record<T>(&self, result: &Result<T, AppendError>) {
         let up = result.is_ok();
         *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -39,15 +39,17 @@ impl JournalPort for JournalLog {
     fn append<'a>(
         &'a self,
         partition: u16,
+        generation: u64,
         change_set: u64,
         undoes: Option<u64>,
         ops: &'a [Op],
-    ) -> JournalFuture<'a, i64> {
+    ) -> JournalFuture<'a, Landed> {
         Box::pin(async move {
             self.check_up()?;
             let started = std::time::Instant::now();
+            let partition = i32::from(partition);
             let appended =
-                JournalLog::append(self, i32::from(partition), change_set, undoes, ops).await;
+                JournalLog::append(self, partition, generation, change_set, undoes, ops).await;
             self.record(&appended);
             let result = if appended.is_ok() { "ok" } else { "failed" };
             metrics::counter!(m::JOURNAL_APPENDS, "result" => result).increment(1);
@@ -59,15 +61,18 @@ impl JournalPort for JournalLog {
         })
     }
 
-    fn barrier(&self, partition: u16) -> JournalFuture<'_, ()> {
+    fn claim(&self, partition: u16) -> JournalFuture<'_, i64> {
         Box::pin(async move {
             self.check_up()?;
-            let barrier = JournalLog::barrier(self, i32::from(partition), rand::random()).await;
-            self.record(&barrier);
-            barrier
-                .map(|_| ())
-                .map_err(|e| JournalError::Unavailable(e.to_string()))
+            let claim = JournalLog::claim(self, i32::from(partition)).await;
+            self.record(&claim);
+            claim.map_err(|e| JournalError::Unavailable(e.to_string()))
         })
+    }
+
+    fn end(&self, partition: u16) -> Result<i64, StoreError> {
+        JournalLog::end(self, i32::from(partition))
+            .map_err(|e| JournalError::Unavailable(e.to_string()).into())
     }
 
     fn read(

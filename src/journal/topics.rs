@@ -25,6 +25,10 @@ pub struct TopicSpec {
     pub replication_factor: i32,
     /// `min.insync.replicas`, at least.
     pub min_insync_replicas: i32,
+    /// `min.compaction.lag.ms`, at least (0: none asked). A topic created with one also stamps its
+    /// records with the broker's time (`message.timestamp.type=LogAppendTime`), so a writer's old clock
+    /// cannot age a record past it. The fencing rule needs both (`actors::store::fencing`).
+    pub min_compaction_lag_ms: i64,
 }
 
 /// What [`ensure`] found.
@@ -72,6 +76,8 @@ struct Described {
     replication_factor: i32,
     cleanup_policy: String,
     min_insync_replicas: i32,
+    /// `None` when the broker does not describe it.
+    min_compaction_lag_ms: Option<i64>,
 }
 
 /// Creates `spec`'s topic when it does not exist, else checks that it meets the spec.
@@ -93,13 +99,19 @@ pub async fn ensure(
         .is_none()
     {
         let min_insync = spec.min_insync_replicas.to_string();
-        let topic = NewTopic::new(
+        let lag = spec.min_compaction_lag_ms.to_string();
+        let mut topic = NewTopic::new(
             &spec.name,
             spec.partitions,
             TopicReplication::Fixed(spec.replication_factor),
         )
         .set("cleanup.policy", "compact")
         .set("min.insync.replicas", &min_insync);
+        if spec.min_compaction_lag_ms > 0 {
+            topic = topic
+                .set("min.compaction.lag.ms", &lag)
+                .set("message.timestamp.type", "LogAppendTime");
+        }
         let created = admin
             .create_topics([&topic], &options)
             .await
@@ -184,6 +196,7 @@ async fn describe(
         min_insync_replicas: value("min.insync.replicas")
             .and_then(|v| v.parse().ok())
             .unwrap_or(1),
+        min_compaction_lag_ms: value("min.compaction.lag.ms").and_then(|v| v.parse().ok()),
     }))
 }
 
@@ -222,6 +235,17 @@ fn mismatch(spec: &TopicSpec, found: &Described) -> Option<String> {
             spec.min_insync_replicas
         ));
     }
+    if let Some(lag) = found.min_compaction_lag_ms
+        && lag < spec.min_compaction_lag_ms
+    {
+        return Some(format!(
+            "min.compaction.lag.ms is {lag}, journal.min_compaction_lag_ms asks for {} (compaction must not \
+             reach a record before the owner's fence check could repair what a fenced writer hid): \
+             kafka-configs.sh --alter --entity-type topics --entity-name {} --add-config \
+             min.compaction.lag.ms={},message.timestamp.type=LogAppendTime",
+            spec.min_compaction_lag_ms, spec.name, spec.min_compaction_lag_ms
+        ));
+    }
     None
 }
 
@@ -235,6 +259,7 @@ mod tests {
             partitions: 16,
             replication_factor: 3,
             min_insync_replicas: 2,
+            min_compaction_lag_ms: 3_600_000,
         }
     }
 
@@ -244,6 +269,7 @@ mod tests {
             replication_factor: 3,
             cleanup_policy: "compact".into(),
             min_insync_replicas: 2,
+            min_compaction_lag_ms: Some(3_600_000),
         }
     }
 
@@ -256,6 +282,15 @@ mod tests {
             ..good()
         };
         assert_eq!(mismatch(&spec(), &more), None, "more than asked is fine");
+        let undescribed = Described {
+            min_compaction_lag_ms: None,
+            ..good()
+        };
+        assert_eq!(
+            mismatch(&spec(), &undescribed),
+            None,
+            "a broker that does not describe the lag is taken at its word"
+        );
         for (found, says) in [
             (
                 Described {
@@ -291,6 +326,13 @@ mod tests {
                     ..good()
                 },
                 "min.insync.replicas is 1",
+            ),
+            (
+                Described {
+                    min_compaction_lag_ms: Some(0),
+                    ..good()
+                },
+                "min.compaction.lag.ms is 0",
             ),
         ] {
             let problem = mismatch(&spec(), &found).expect("a mismatch");

@@ -54,6 +54,14 @@ pub(super) async fn restore(settings: Arc<Settings>, store: Arc<Store>, partitio
                     gauge("unservable", unservable);
                     tracing::error!(partition, %why, "journal: partition not served; its writes answer 503");
                 }
+                Err(StoreError::Journal(JournalError::Fenced(_))) => {
+                    unservable += 1;
+                    gauge("unservable", unservable);
+                    tracing::error!(
+                        partition,
+                        "journal: another pod claimed this partition while it was being restored; not served here"
+                    );
+                }
                 Err(e) => {
                     tracing::warn!(partition, error = %e, "journal: restore failed; retrying");
                     again.push(partition);
@@ -73,6 +81,33 @@ pub(super) async fn restore(settings: Arc<Settings>, store: Arc<Store>, partitio
         seconds = started.elapsed().as_secs_f64(),
         "journal: every served partition is at the journal's end"
     );
+}
+
+/// Every `every`, compares the end of each journal partition the store writes to with where it expects it
+/// and settles those something else was written into ([`actors::store::fencing`]): a fenced writer's
+/// records found and the keys they hid written again, another pod's claim noticed. Stops with the store.
+pub(super) fn start_fence_checks(store: &Arc<Store>, every: Duration) {
+    let store = Arc::downgrade(store);
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(store) = store.upgrade() else { break };
+            match store.durable().check_ends().await {
+                Ok(0) => {}
+                Ok(partitions) => {
+                    tracing::warn!(
+                        partitions,
+                        "journal: partitions written into by another writer settled again"
+                    )
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "journal: fence check not finished; next time")
+                }
+            }
+        }
+    });
 }
 
 /// Creates or checks the journal's topics until the brokers answer and the topics are what the journal

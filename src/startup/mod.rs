@@ -35,8 +35,10 @@ use crate::service::tokens::TokenCodec;
 use actors::lockout::{LockoutDeps, LockoutError, Lockouts};
 use actors::metrics::TenantLabels;
 
+mod group;
 mod journal;
 mod wiring;
+use group::GroupRun;
 use wiring::{notification_sink, start_login, start_otp_actors, start_upkeep};
 
 /// Start-up in a sharded deployment: adopt the newest map a peer follows, then report ready.
@@ -64,6 +66,23 @@ fn normalise_tenants(store: &Store, now: i64) -> Result<(), StartError> {
         }
     }
     Ok(())
+}
+
+/// Under a group: what a pod forgets of a partition it takes over before serving it — the OTP session and
+/// lockout actors of its numbers and users, whose state another pod may have changed meanwhile (the store,
+/// replayed from the journal, has it). Holds the state weakly: shutdown still stops the actors.
+fn forget_actors(state: &web::Data<AppState>) -> Box<group::Forget> {
+    let state = Arc::downgrade(&state.clone().into_inner());
+    Box::new(move |partitions| {
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        state.otp.release_sessions(partitions.clone());
+        state.login.lockouts().release(|uuid| {
+            uuid::Uuid::parse_str(uuid)
+                .is_ok_and(|u| partitions.contains(&actors::partition::partition_of_uuid(&u).0))
+        });
+    })
 }
 
 /// Why the service could not start.
@@ -114,6 +133,8 @@ pub struct Application {
     drain: Duration,
     /// Reads the journal's revocations topic while the service runs (journal on).
     _revocations: Option<Arc<RevocationReader>>,
+    /// The group membership (`cluster.ownership = "group"`).
+    group: Option<GroupRun>,
 }
 
 impl Application {
@@ -137,6 +158,9 @@ impl Application {
         );
         normalise_tenants(&store, clock.now_ms())?;
         let cluster = Cluster::start(&settings.cluster, store.clone())?;
+        // group: nothing is served (nor written) before the group assigns it (a one-time tenant
+        // normalisation above may have claimed partitions; their owner's next write takes them back)
+        let group = group::start(&settings, &cluster, &store, &clock)?;
         let (roles, mobile) = settings.catalogs()?;
         let tenant_labels = if settings.metrics.tenants.is_empty() {
             TenantLabels::new(roles.states().chain(mobile.states()).map(str::to_owned))
@@ -227,6 +251,9 @@ impl Application {
             cluster: cluster.clone(),
             proxies: crate::http::client_ip::TrustedProxies::from_settings(&settings.http),
         });
+        if let Some(group) = &group {
+            group.forget_with(forget_actors(&state));
+        }
         let limit = BodyLimit(settings.http.max_body_bytes);
         let body_timeout = BodyTimeout(Duration::from_secs(settings.http.body_timeout_secs));
         let string_limit = StringLimit(settings.http.max_string_chars);
@@ -259,20 +286,26 @@ impl Application {
         .run();
         start_upkeep(&store);
         cluster.publish_metrics();
+        // group: the group's assignments are taken over as they come; the restore only readies the topics
         let served: Vec<u16> = (0..cluster.partitions())
+            .filter(|_| group.is_none())
             .filter(|p| cluster.map().owner(actors::partition::Partition(*p)) == cluster.me())
             .collect();
+        let group_ready = group.as_ref().map(GroupRun::ready);
         let restore = settings
             .journal_on()
             .then(|| journal::restore(settings.clone(), store.clone(), served));
         let sharded = cluster.sharded();
         let ready = state.clone();
+        let fence_check = Duration::from_millis(settings.journal.fence_check_ms);
+        let fence_store = store.clone();
         let revocations_read = revocations.clone();
         actix_web::rt::spawn(async move {
             // ready once every served partition is at its journal's end, the revocations topic read to
             // the end it had at start, and — sharded — the newest map in
             if let Some(restore) = restore {
                 restore.await;
+                journal::start_fence_checks(&fence_store, fence_check);
                 if let Err(e) = ready.login.sessions().load_revocations() {
                     tracing::error!(error = %e, "revocations restored from the journal not loaded");
                 }
@@ -280,7 +313,10 @@ impl Application {
             if let Some(reader) = revocations_read {
                 reader.caught_up().await;
             }
-            if sharded {
+            if let Some(group_ready) = group_ready {
+                group_ready.await;
+                ready.readiness.set(true);
+            } else if sharded {
                 catch_up(ready).await;
             } else {
                 ready.readiness.set(true);
@@ -297,6 +333,7 @@ impl Application {
             sink,
             drain,
             _revocations: revocations,
+            group,
         })
     }
 
@@ -323,6 +360,11 @@ impl Application {
         tokio::select! {
             result = &mut server => return result.unwrap_or_else(|e| Err(std::io::Error::other(e))),
             () = stop => {}
+        }
+        if let Some(group) = self.group {
+            // partitions handed over first, while this pod still forwards what reaches it
+            tracing::info!("shutdown: handing partitions over and leaving the group");
+            group.leave().await;
         }
         tracing::info!("shutdown: readiness off, finishing in-flight requests");
         self.state.readiness.set(false);

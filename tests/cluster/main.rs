@@ -13,6 +13,7 @@ mod helpers {
 }
 
 mod disk_loss;
+mod failover;
 mod flows;
 mod guards;
 mod node;

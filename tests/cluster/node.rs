@@ -39,6 +39,8 @@ pub struct LocalCluster {
     peers: Vec<String>,
     replicas: u16,
     secrets: Vec<(&'static str, String)>,
+    /// Settings every pod of this cluster gets besides the common ones.
+    extra: Vec<(String, String)>,
 }
 
 impl LocalCluster {
@@ -46,15 +48,20 @@ impl LocalCluster {
     /// picked free and released before the pods bind them, so another test can take one meanwhile: then the
     /// whole cluster starts again on other ports.
     pub fn start(replicas: u16, spare: u16) -> Self {
+        Self::start_with(replicas, spare, &[])
+    }
+
+    /// [`start`](Self::start) with settings every pod gets besides the common ones.
+    pub fn start_with(replicas: u16, spare: u16, extra: &[(&str, &str)]) -> Self {
         for _ in 0..3 {
-            if let Some(cluster) = Self::try_start(replicas, spare) {
+            if let Some(cluster) = Self::try_start(replicas, spare, extra) {
                 return cluster;
             }
         }
         panic!("the cluster did not start in three attempts");
     }
 
-    fn try_start(replicas: u16, spare: u16) -> Option<Self> {
+    fn try_start(replicas: u16, spare: u16, extra: &[(&str, &str)]) -> Option<Self> {
         let root = tempfile::tempdir().unwrap();
         let broker = Broker::start();
         // the keys from outside, the journal on the broker
@@ -84,6 +91,10 @@ impl LocalCluster {
             peers,
             replicas,
             secrets,
+            extra: extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         for o in 0..total {
             if !cluster.try_start_node(o, &[]) {
@@ -124,6 +135,7 @@ impl LocalCluster {
             // the journal is on Kafka, the codes the tests read go to each pod's file
             ("DIGIT_USER__NOTIFY__SINK".into(), "file".into()),
         ]);
+        env.extend(self.extra.iter().cloned());
         env
     }
 
@@ -185,6 +197,13 @@ impl LocalCluster {
             child.kill().unwrap();
             child.wait().unwrap();
         }
+    }
+
+    /// Sends `signal` to pod `ordinal` (SIGSTOP / SIGCONT: a pod paused, cut off, and back).
+    pub fn signal(&self, ordinal: u16, signal: nix::sys::signal::Signal) {
+        let node = &self.nodes[usize::from(ordinal)];
+        let child = node.child.as_ref().expect("a running pod");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     }
 
     /// Stops pod `ordinal` with SIGTERM and asserts a clean exit.

@@ -3,28 +3,40 @@
 //! write acknowledged nor have one applied by anybody, before or after log compaction.
 //!
 //! Kafka's own fence, transactional producers, is not available on the test broker (tansu 0.6 answers no
-//! `EndTxn`), so the fence lives in the journal itself:
+//! `EndTxn`), so the fence lives in the journal itself. As wired into the store
+//! (`durable/journaled.rs`, `journaled/fence.rs`):
 //!
-//! - **Claims.** A pod that is given a partition (group generation `g`) appends a claim record, key
-//!   [`claim_key`]`(g)` — one key per generation, so compaction never removes a claim — before it replays
-//!   the partition and serves it. Every record a pod appends carries the generation of its claim.
+//! - **Claims.** A pod that takes a partition over — and the owner itself whenever it settles the
+//!   partition again, after an append of unknown outcome — appends a claim record before it replays the
+//!   partition and serves it. Its key ([`claim_key`]) carries a random nonce, so no two claims share a key
+//!   and compaction never removes one; its value is not null (a null value is a tombstone). The claim's
+//!   **generation** is its offset + 1 ([`generation_of_claim`]): unique, increasing in log order, needing no
+//!   coordinator and surviving a group that resets its own generation numbers. Every record a pod appends
+//!   carries the generation of its latest claim (header `gen`; records of builds before claims carry none,
+//!   generation 0).
 //! - **Replay rule** ([`Fence`]). Reading the partition in offset order, a record counts only if its
 //!   generation is at least that of every claim before it. A zombie's records that land after a newer claim
 //!   are skipped by every reader, the zombie included; records of the old owner that landed before the claim
 //!   count (the new owner replays them). Claims are never compacted away, so a later claim cannot make a
-//!   skipped record count again.
+//!   skipped record count again. A store keeps its fence beside the offset it applied, so a replay that
+//!   resumes from that offset resumes with it.
 //! - **Acknowledgement rule** ([`landing`]). The owner knows the offset its next record must take if nobody
-//!   else wrote into the partition. An append whose records land exactly there is acknowledged. One that
-//!   lands further on had something written before it: the owner reads that gap — a newer claim means it
-//!   was fenced (no acknowledgement; the change is undone locally, the partition handed over); records of
-//!   older generations are a zombie's, skipped by the replay rule.
+//!   else wrote into the partition. An append whose records land exactly there, one after the other, is
+//!   acknowledged. One that lands further on (or split) had something written before it: the owner reads
+//!   from where it expected to the end — a newer claim before its last record means it was fenced (no
+//!   acknowledgement; the change is undone locally and the partition taken no write until it is given to
+//!   this pod again); records of older generations are a zombie's, skipped by the replay rule.
 //! - **Repair.** A skipped record may be the latest of its key in the log, and compaction would then remove
-//!   the valid value before it. So the owner re-appends, for every key a skipped record wrote, its own
-//!   current value (or a tombstone), after its own change: on finding a gap at its next append, by a
-//!   periodic comparison of the partition's end with the offset it expects, and at takeover for every key
-//!   whose latest record the replay skipped — an earlier owner may have lost the partition before its check
-//!   ran, so replay keeps that set beside the fence. With the topic's `min.compaction.lag.ms` above the
+//!   the valid value before it. So the owner re-appends, for every key whose latest record was skipped, its
+//!   own current value (or a tombstone): after a gap at its next settle, found by a periodic comparison of
+//!   the partition's end with the offset it expects, and at takeover for every key whose latest record the
+//!   replay skipped — an earlier owner may have lost the partition before its check ran, so a store keeps
+//!   that set (its *hidden* keys) beside the fence. With the topic's `min.compaction.lag.ms` above the
 //!   check's period, the repair lands before compaction may drop the valid value.
+//!
+//! The claim also closes a gap the producer's renewal left: a producer replaced after a fatal error may
+//! still have requests on the wire that land after the owner's next barrier; they carry the generation of
+//! the claim before, and the claim the owner appends when it settles again fences them.
 //!
 //! The model test (`fencing/model.rs`) plays 1,000 random schedules of 200 steps on three pods — takeovers,
 //! owner writes, zombie writes, repairs and checks each a step of its own, so others interleave, and
@@ -37,27 +49,35 @@
 //! again. The model found three of the rules: the repair comes after the owner's own change; the keys a
 //! replay skipped last travel with the partition to its next owner; a gap holding a newer generation's
 //! write (not only its claim) fences.
-//!
-//! Open before this is wired in: an append split over several produce batches must check its last offset
-//! too (first + n − 1); claims must carry a value (a null payload is a tombstone, which compaction deletes);
-//! generations may reset with the group or land out of order (the claim's own offset as the generation
-//! avoids both); the set of keys a replay skipped last is persisted beside the fence, so a replay that
-//! resumes from an offset keeps it; `LogAppendTime` on the topic, so a zombie's old timestamps do not age
-//! its records past the lag; a renewed producer is a new incarnation and must claim too (its predecessor's
-//! requests may land after the renewal).
 
 /// The tag of a claim's key: tag 0 names no state tree (see the barrier key in the journal).
 const CLAIM_PREFIX: &[u8] = b"\0claim";
 
-/// The key of the claim of generation `generation`: distinct per generation.
-pub fn claim_key(generation: u64) -> Vec<u8> {
-    [CLAIM_PREFIX, &generation.to_be_bytes()[..]].concat()
+/// The key of a claim with `nonce`: distinct per claim, so compaction keeps every claim.
+pub fn claim_key(nonce: u64) -> Vec<u8> {
+    [CLAIM_PREFIX, &nonce.to_be_bytes()[..]].concat()
 }
 
-/// The generation a claim key names; `None` for any other key.
-pub fn claim_generation(key: &[u8]) -> Option<u64> {
-    let raw = key.strip_prefix(CLAIM_PREFIX)?;
-    Some(u64::from_be_bytes(raw.try_into().ok()?))
+/// A claim as a journal message: a fresh key, a value that is not null (a null one is a tombstone).
+pub fn claim_message() -> crate::store::journal::JournalMessage {
+    crate::store::journal::JournalMessage {
+        key: claim_key(rand::random()),
+        value: Some(Vec::new()),
+        change_set: rand::random(),
+        end: true,
+        undoes: None,
+        generation: 0,
+    }
+}
+
+/// Whether `key` is a claim's.
+pub fn is_claim(key: &[u8]) -> bool {
+    key.strip_prefix(CLAIM_PREFIX).is_some_and(|n| n.len() == 8)
+}
+
+/// The generation of the claim that landed at `offset`: its offset + 1 (0 stays "no claim").
+pub fn generation_of_claim(offset: i64) -> u64 {
+    u64::try_from(offset).map_or(0, |o| o + 1)
 }
 
 /// The replay rule's state for one partition: the newest claim read so far. It belongs with the offset a

@@ -27,10 +27,12 @@ pub const CHANGE_SET_HEADER: &str = "cs";
 pub const END_HEADER: &str = "end";
 /// Header on every message of an undo: the change set it cancels.
 pub const UNDOES_HEADER: &str = "undoes";
+/// Header on every message: the generation of its writer's claim ([`super::fencing`]); a message without
+/// it was written before claims existed (generation 0).
+pub const GENERATION_HEADER: &str = "gen";
 
-/// The key of a barrier: a control message (tag 0 is no state tree) that the owner of a partition appends
-/// after an append of unknown outcome and reads back, so everything sent before it is in what it reads.
-/// Replay skips it.
+/// The key of a barrier, the control message earlier builds appended where a claim
+/// ([`super::fencing::claim_key`]) now goes. Replay skips it, as every key of tag 0 (no state tree).
 pub const BARRIER_KEY: &[u8] = b"\0barrier";
 
 /// One message of the journal, as produced and as consumed.
@@ -46,6 +48,15 @@ pub struct JournalMessage {
     pub end: bool,
     /// For an undo: the unfinished change set it cancels.
     pub undoes: Option<u64>,
+    /// The generation of its writer's claim (0: written before claims existed).
+    pub generation: u64,
+}
+
+impl JournalMessage {
+    /// Whether it is a control message (a claim, or an earlier build's barrier): tag 0 is no state tree.
+    pub fn is_control(&self) -> bool {
+        self.key.first() == Some(&0)
+    }
 }
 
 /// Why a message is not a journal record.
@@ -56,8 +67,14 @@ pub enum RecordError {
     UnknownTree(i64),
 }
 
-/// The messages of change set `change_set` — the undo of change set `undoes`, if given — in order.
-pub fn encode(change_set: u64, undoes: Option<u64>, ops: &[Op]) -> Vec<JournalMessage> {
+/// The messages of change set `change_set` — the undo of change set `undoes`, if given — in order, written
+/// under the claim of `generation`.
+pub fn encode(
+    generation: u64,
+    change_set: u64,
+    undoes: Option<u64>,
+    ops: &[Op],
+) -> Vec<JournalMessage> {
     ops.iter()
         .enumerate()
         .map(|(i, op)| JournalMessage {
@@ -66,6 +83,7 @@ pub fn encode(change_set: u64, undoes: Option<u64>, ops: &[Op]) -> Vec<JournalMe
             change_set,
             end: i + 1 == ops.len(),
             undoes,
+            generation,
         })
         .collect()
 }
@@ -129,8 +147,8 @@ impl Replay {
         offset: i64,
         message: &JournalMessage,
     ) -> Result<Vec<Complete>, RecordError> {
-        if message.key == BARRIER_KEY {
-            // a control message: it neither belongs to nor closes a change set
+        if message.is_control() {
+            // a claim or a barrier: it neither belongs to nor closes a change set
             return Ok(Vec::new());
         }
         let op = decode(offset, message)?;

@@ -28,7 +28,7 @@ pub use backup::{
 };
 pub use commit::{CommitError, Flusher, GroupCommit};
 pub use disk_sync::DiskSync;
-pub use durable::{Durable, JournalError, JournalFuture, JournalPort, WriteError};
+pub use durable::{Durable, JournalError, JournalFuture, JournalPort, Landed, WriteError};
 pub use ids::Ids;
 pub use lock::LockMirror;
 pub use logins::{Family, LoginStore, RefreshOutcome, Revoked};

@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::store::journal::{BARRIER_KEY, JournalMessage, encode};
-use crate::store::{JournalError, JournalFuture, JournalPort, Op, StoreError};
+use crate::store::fencing::claim_message;
+use crate::store::journal::{JournalMessage, encode};
+use crate::store::{JournalError, JournalFuture, JournalPort, Landed, Op, StoreError};
 
 /// How the next appends end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -22,14 +23,15 @@ pub enum Weather {
     },
     /// Appends land whole but their acknowledgements are lost (a timeout after the write).
     AcksLost,
-    /// Appends and barriers wait (a slow broker) until the weather changes, then end as it says.
+    /// Appends and claims wait (a slow broker) until the weather changes, then end as it says.
     Held,
 }
 
 /// The journal.
 #[derive(Default)]
 pub struct MemoryJournal {
-    partitions: Mutex<BTreeMap<u16, Vec<JournalMessage>>>,
+    /// Per partition its messages by offset; `None` where compaction removed one.
+    partitions: Mutex<BTreeMap<u16, Vec<Option<JournalMessage>>>>,
     weather: Mutex<Weather>,
     /// Told of every change of the weather.
     changed: tokio::sync::Notify,
@@ -53,13 +55,44 @@ impl MemoryJournal {
         }
     }
 
-    /// The messages of `partition` (barriers included).
+    /// A journal holding the same messages (fair weather): what a copy of the topic would be.
+    pub fn copy(&self) -> MemoryJournal {
+        MemoryJournal {
+            partitions: Mutex::new(self.partitions.lock().expect("partitions").clone()),
+            ..MemoryJournal::default()
+        }
+    }
+
+    /// Compacts `partition` as Kafka's cleaner would with no lag: of every key only its latest message
+    /// stays (claims, each of a key of its own, all stay). Offsets do not change.
+    pub fn compact(&self, partition: u16) {
+        let mut partitions = self.partitions.lock().expect("partitions");
+        let Some(log) = partitions.get_mut(&partition) else {
+            return;
+        };
+        let mut latest = BTreeMap::new();
+        for (offset, message) in log.iter().enumerate() {
+            if let Some(message) = message {
+                latest.insert(message.key.clone(), offset);
+            }
+        }
+        for (offset, slot) in log.iter_mut().enumerate() {
+            if slot
+                .as_ref()
+                .is_some_and(|m| latest.get(&m.key) != Some(&offset))
+            {
+                *slot = None;
+            }
+        }
+    }
+
+    /// The messages of `partition` (claims included; compacted ones left out).
     pub fn messages(&self, partition: u16) -> Vec<JournalMessage> {
         self.partitions
             .lock()
             .expect("partitions")
             .get(&partition)
-            .cloned()
+            .map(|log| log.iter().flatten().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -81,11 +114,12 @@ impl MemoryJournal {
             .remove(&partition);
     }
 
-    /// Adds `messages` to `partition` as the weather allows; the offset of the last.
-    fn land(&self, partition: u16, messages: Vec<JournalMessage>) -> Result<i64, JournalError> {
+    /// Adds `messages` to `partition` as the weather allows; where they landed.
+    fn land(&self, partition: u16, messages: Vec<JournalMessage>) -> Result<Landed, JournalError> {
         let mut weather = self.weather.lock().expect("weather");
         let mut partitions = self.partitions.lock().expect("partitions");
         let log = partitions.entry(partition).or_default();
+        let first = log.len() as i64;
         for message in messages {
             match &mut *weather {
                 Weather::Down { landing: 0 } => {
@@ -94,11 +128,14 @@ impl MemoryJournal {
                 Weather::Down { landing } => *landing -= 1,
                 Weather::Fair | Weather::AcksLost | Weather::Held => {}
             }
-            log.push(message);
+            log.push(Some(message));
         }
         match *weather {
             Weather::AcksLost => Err(JournalError::Unavailable("no acknowledgement".into())),
-            _ => Ok(log.len() as i64 - 1),
+            _ => Ok(Landed {
+                first,
+                last: log.len() as i64 - 1,
+            }),
         }
     }
 }
@@ -107,28 +144,28 @@ impl JournalPort for MemoryJournal {
     fn append<'a>(
         &'a self,
         partition: u16,
+        generation: u64,
         change_set: u64,
         undoes: Option<u64>,
         ops: &'a [Op],
-    ) -> JournalFuture<'a, i64> {
+    ) -> JournalFuture<'a, Landed> {
         Box::pin(async move {
             self.unless_held().await;
-            self.land(partition, encode(change_set, undoes, ops))
+            self.land(partition, encode(generation, change_set, undoes, ops))
         })
     }
 
-    fn barrier(&self, partition: u16) -> JournalFuture<'_, ()> {
-        let barrier = JournalMessage {
-            key: BARRIER_KEY.to_vec(),
-            value: Some(Vec::new()),
-            change_set: 0,
-            end: true,
-            undoes: None,
-        };
+    fn claim(&self, partition: u16) -> JournalFuture<'_, i64> {
+        let claim = claim_message();
         Box::pin(async move {
             self.unless_held().await;
-            self.land(partition, vec![barrier]).map(|_| ())
+            self.land(partition, vec![claim]).map(|landed| landed.last)
         })
+    }
+
+    fn end(&self, partition: u16) -> Result<i64, StoreError> {
+        let partitions = self.partitions.lock().expect("partitions");
+        Ok(partitions.get(&partition).map_or(0, |log| log.len() as i64))
     }
 
     fn read(
@@ -137,7 +174,13 @@ impl JournalPort for MemoryJournal {
         applied: Option<i64>,
         each: &mut dyn FnMut(i64, &JournalMessage) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let log = self.messages(partition);
+        let log = self
+            .partitions
+            .lock()
+            .expect("partitions")
+            .get(&partition)
+            .cloned()
+            .unwrap_or_default();
         let end = log.len() as i64;
         if let Some(applied) = applied
             && applied >= end
@@ -149,7 +192,9 @@ impl JournalPort for MemoryJournal {
         }
         let from = applied.map_or(0, |a| a + 1);
         for (offset, message) in log.iter().enumerate().skip(from as usize) {
-            each(offset as i64, message)?;
+            if let Some(message) = message {
+                each(offset as i64, message)?;
+            }
         }
         Ok(())
     }

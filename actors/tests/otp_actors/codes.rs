@@ -251,6 +251,47 @@ async fn a_live_code_survives_a_new_router_over_the_same_store() {
     assert!(second.validate(Some(Purpose::Login), &code).await.is_ok());
 }
 
+/// A code sent through one router and validated through another over the same store (the pod it moved to,
+/// whose change the journal brought back); the first router, and the code.
+async fn spent_elsewhere(store: Arc<Store>, clock: &Clock) -> (Rig, String) {
+    let here = rig(store.clone(), clock.clone(), Duration::from_secs(60));
+    here.send(Purpose::Login).await.unwrap();
+    let code = here.last_sms_code();
+    let elsewhere = rig(store, clock.clone(), Duration::from_secs(60));
+    assert!(
+        elsewhere
+            .validate(Some(Purpose::Login), &code)
+            .await
+            .is_ok()
+    );
+    (here, code)
+}
+
+#[actix::test]
+async fn a_released_session_reads_what_another_pod_did_with_its_code() {
+    let clock = Clock::manual(0);
+    // the control: a session actor that lived through the move still holds the spent code
+    let dir = tempfile::tempdir().unwrap();
+    let (stale, code) = spent_elsewhere(open(dir.path()), &clock).await;
+    assert!(
+        stale.validate(Some(Purpose::Login), &code).await.is_ok(),
+        "an actor not released answers from what it held (why a takeover releases them)"
+    );
+
+    // released at the takeover: a fresh actor reads the store, where the code is spent
+    let dir = tempfile::tempdir().unwrap();
+    let (here, code) = spent_elsewhere(open(dir.path()), &clock).await;
+    let released = here
+        .router
+        .send(::actors::router::ReleaseSessions(
+            [here.key.home].into_iter().collect(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(released, 1);
+    assert!(here.validate(Some(Purpose::Login), &code).await.is_err());
+}
+
 #[actix::test]
 async fn direct_codes_for_other_services() {
     let dir = tempfile::tempdir().unwrap();

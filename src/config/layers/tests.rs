@@ -385,6 +385,14 @@ fn journal_topics_and_replication_are_checked() {
             &[("DIGIT_USER__JOURNAL__PRODUCE_TIMEOUT_MS", "100")][..],
             "produce_timeout_ms",
         ),
+        (
+            &[("DIGIT_USER__JOURNAL__FENCE_CHECK_MS", "10")][..],
+            "fence_check_ms",
+        ),
+        (
+            &[("DIGIT_USER__JOURNAL__MIN_COMPACTION_LAG_MS", "60000")][..],
+            "min_compaction_lag_ms must be at least 10",
+        ),
         // a sharded deployment without the journal: no Kafka, or the journal switched off
         (
             &[("DIGIT_USER__CLUSTER__REPLICAS", "3")][..],

@@ -14,7 +14,7 @@ use actors::otp_session::{
     CreateDirect, Recipients, SendError, SendOtp, SendReceipt, TokenStatus, ValidateError,
     ValidateOtp,
 };
-use actors::router::{AdmitIp, ReleaseIp, Router, ToSession};
+use actors::router::{AdmitIp, ReleaseIp, ReleaseSessions, Router, ToSession};
 use actors::store::{SessionKey, Store, StoreError, TokenOwner};
 
 use crate::cluster::api::{OtpCheck, OtpSend};
@@ -330,12 +330,20 @@ impl OtpService {
                 .await
                 .map_err(|_| Unreachable::Busy)?
                 .into(),
+            // a takeover under way: nobody may send for this number yet
+            Owner::Nobody => return Err(Unreachable::Busy.into()),
             _ => self.send_here(send).await?,
         };
         sent.map_err(|t| match t {
             Throttle::Ip { retry_after_ms } => OtpError::IpThrottled(retry_after_ms),
             number => OtpError::NumberThrottled(number),
         })
+    }
+
+    /// Forgets the OTP session actors of `partitions` (taken over again by this pod): the next message
+    /// for one of their numbers starts a fresh actor from the store.
+    pub fn release_sessions(&self, partitions: std::collections::BTreeSet<u16>) {
+        self.router.do_send(ReleaseSessions(partitions));
     }
 
     /// A send to the session of `send.to.mobile` on this pod; `Err` is a limit that refused it.
@@ -400,9 +408,12 @@ impl OtpService {
         purpose: Purpose,
     ) -> Result<(), OtpError> {
         let state = self.served_state(tenant)?;
+        let owner = self.cluster.owner(self.store.otp().home(&state, identity));
+        if owner == Owner::Nobody {
+            return Err(Unreachable::Busy.into());
+        }
         if self.cluster.sharded()
-            && let Owner::Peer(ordinal) =
-                self.cluster.owner(self.store.otp().home(&state, identity))
+            && let Owner::Peer(ordinal) = owner
         {
             let check = OtpCheck {
                 identity: identity.to_owned(),

@@ -21,21 +21,24 @@ use super::port::{JournalError, JournalPort};
 use super::{HOMED, WriteError, refused_or_store, trees_of};
 use crate::store::commit::GroupCommit;
 use crate::store::ids::Ids;
-use crate::store::journal::{Complete, Replay, Unfinished};
+use crate::store::journal::Complete;
 use crate::store::writes::Tx;
 use crate::store::writes::{Op, TreeId, Writes};
 use crate::store::{StoreError, storage_error};
 
-/// The local tree of journal bookkeeping: per partition the offset applied (key: partition, 2 bytes), per
-/// homed key its partition (key: `h` ‖ tree tag ‖ key), the changes kept behind (key: `b` ‖ partition ‖
-/// sequence, value: the ops as postcard) and the undo of each change applied but not yet acknowledged
-/// (key: `u` ‖ partition ‖ sequence, value: the undo ops as postcard).
+/// The local tree of journal bookkeeping: per partition the position applied (key: partition, 2 bytes;
+/// value: offset and fence, [`fence`]), per homed key its partition (key: `h` ‖ tree tag ‖ key), the changes
+/// kept behind (key: `b` ‖ partition ‖ sequence, value: the ops as postcard), the undo of each change
+/// applied but not yet acknowledged (key: `u` ‖ partition ‖ sequence, value: the undo ops as postcard) and
+/// the keys a fenced writer's records hid (key: `k` ‖ partition ‖ journal key).
 pub(crate) const JOURNAL_LOCAL: &str = "journal_offsets";
 
 mod batch;
+mod fence;
+mod settle;
 #[cfg(test)]
 pub(super) use batch::MAX_BATCH;
-use batch::{Applied, Partition, next_batch, stopped};
+use batch::{Applied, Partition, stopped};
 
 pub(super) struct Journaled {
     port: Arc<dyn JournalPort>,
@@ -79,14 +82,62 @@ impl Journaled {
     }
 
     /// Settles `partition` now: what waits is appended first, then the store is brought to the end of
-    /// the journal.
-    pub(super) async fn settle_now(self: &Arc<Self>, partition: u16) -> Result<(), StoreError> {
+    /// the journal. With `takeover` the partition was given to this pod: settled even if another pod
+    /// fenced it here before.
+    pub(super) async fn settle_now(
+        self: &Arc<Self>,
+        partition: u16,
+        takeover: bool,
+    ) -> Result<(), StoreError> {
         let part = self.partition(partition);
         part.state().settled = false;
         let _journal = part.journal.lock().await;
-        self.settle(&part, partition).await?;
+        if part.state().released {
+            return Err(JournalError::Fenced(partition).into());
+        }
+        self.settle(&part, partition, takeover).await?;
         part.state().settled = true;
         Ok(())
+    }
+
+    /// Marks `partitions` as given to another pod: no write, no claim here until they are assigned here
+    /// again. Waits for whoever talks to a partition's journal (a takeover's claim and replay, an append)
+    /// to finish first, so that no claim of this pod lands after it returns. Blocking.
+    pub(super) fn release(&self, partitions: &[u16]) {
+        for &partition in partitions {
+            let part = self.partition(partition);
+            let _journal = loop {
+                match part.journal.try_lock() {
+                    Ok(guard) => break guard,
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+                }
+            };
+            let mut state = part.state();
+            state.released = true;
+            state.fenced = true;
+            state.settled = false;
+        }
+    }
+
+    /// Marks `partitions` as assigned here again: a takeover may claim them.
+    pub(super) fn assign(&self, partitions: &[u16]) {
+        for &partition in partitions {
+            self.partition(partition).state().released = false;
+        }
+    }
+
+    /// Whether another pod's claim fenced `partition` here while it was not released.
+    pub(super) fn fenced(&self, partition: u16) -> bool {
+        let part = self.partition(partition);
+        let state = part.state();
+        state.fenced && !state.released
+    }
+
+    /// The generation of this store's claim on `partition`, while it is settled and not fenced.
+    pub(super) fn generation(&self, partition: u16) -> Option<u64> {
+        let part = self.partition(partition);
+        let state = part.state();
+        (state.settled && !state.fenced && state.generation > 0).then_some(state.generation)
     }
 
     /// Forgets `partitions` (moved away): their applied offsets, the homes of their keys and their
@@ -100,7 +151,7 @@ impl Journaled {
         for &partition in partitions {
             self.partition(partition).state().settled = false;
             batch.remove(&partition.to_be_bytes());
-            for tag in [b'u', b'b'] {
+            for tag in [b'u', b'b', b'k'] {
                 for key in self
                     .local
                     .scan_prefix(&record_key(tag, partition, 0)[..3])
@@ -173,7 +224,7 @@ impl Journaled {
             if part.state().settled {
                 continue;
             }
-            match (self.settle(&part, partition).await, behind) {
+            match (self.settle(&part, partition, false).await, behind) {
                 (Ok(()), _) => part.state().settled = true,
                 (Err(StoreError::Journal(JournalError::Unavailable(_))), Some(group)) => {
                     let (result, ops, _) = self.apply_recorded(partition, trees, &f, Keep::Ops)?;
@@ -229,37 +280,8 @@ impl Journaled {
         Ok((result, ops, key))
     }
 
-    /// Appends the changes kept behind for `partition`, oldest first; each leaves the record once in the
-    /// journal. The store holds them (and anything newer) already: only the offset moves.
-    async fn flush_behind(&self, partition: u16) -> Result<(), StoreError> {
-        let prefix = record_key(b'b', partition, 0);
-        for kv in self.local.scan_prefix(&prefix[..3]) {
-            let (key, record) = kv?;
-            let ops: Vec<Op> = postcard::from_bytes(&record)?;
-            let offset = self
-                .port
-                .append(partition, rand::random(), None, &ops)
-                .await?;
-            self.local
-                .transaction(|local| {
-                    local.insert(&partition.to_be_bytes(), &offset.to_be_bytes())?;
-                    local.remove(&key)?;
-                    Ok::<_, ConflictableTransactionError<()>>(())
-                })
-                .map_err(storage_error)?;
-        }
-        Ok(())
-    }
-
     pub(super) fn applied_offset(&self, partition: u16) -> Result<Option<i64>, StoreError> {
-        self.local
-            .get(partition.to_be_bytes())?
-            .map(|raw| {
-                <[u8; 8]>::try_from(raw.as_ref())
-                    .map(i64::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("journal offset".into()))
-            })
-            .transpose()
+        Ok(self.position_of(partition)?.map(|(offset, _)| offset))
     }
 
     pub(super) fn home(&self, tree: TreeId, key: &[u8]) -> Result<Option<u16>, StoreError> {
@@ -273,10 +295,15 @@ impl Journaled {
             .transpose()
     }
 
-    /// Applies `change`, read from or appended to `partition`'s journal, with the offset it reaches and
-    /// the homes of its keys, in one transaction.
-    pub(super) fn apply(&self, partition: u16, change: &Complete) -> Result<(), StoreError> {
-        let offset = change.offset.to_be_bytes();
+    /// Applies `change`, read from or appended to `partition`'s journal, with the position it reaches
+    /// (its offset, under `fence`) and the homes of its keys, in one transaction.
+    pub(super) fn apply(
+        &self,
+        partition: u16,
+        change: &Complete,
+        fence: u64,
+    ) -> Result<(), StoreError> {
+        let offset = fence::position(change.offset, fence);
         self.writes
             .transact_with(&trees_of(&change.ops), &self.local, |tx, local| {
                 write_homed(tx, local, partition, &change.ops)?;
@@ -286,100 +313,38 @@ impl Journaled {
             .map_err(storage_error)
     }
 
-    /// Brings the store to the end of `partition`'s journal, the caller holding its journal lock: what
-    /// waits is appended, what a previous run left unacknowledged undone, then a barrier, a read to the
-    /// end and the undo of a change set cut off midway. Raises the id floor above every id the partition
-    /// holds; appends what was kept behind.
-    async fn settle(self: &Arc<Self>, part: &Partition, partition: u16) -> Result<(), StoreError> {
-        loop {
-            let batch = next_batch(&mut part.state().queue);
-            if batch.is_empty() {
-                break;
-            }
-            self.append_batch(part, partition, batch).await?;
-        }
-        let undone = self.undo_unacknowledged(partition)?;
-        if undone > 0 {
-            tracing::warn!(
-                partition,
-                undone,
-                "changes never confirmed by the journal were undone; the journal's own copy follows"
-            );
-        }
-        self.port.barrier(partition).await?;
-        let me = self.clone();
-        let unfinished = tokio::task::spawn_blocking(move || me.replay(partition))
-            .await
-            .map_err(|_| StoreError::Corrupt("the journal's reading thread stopped".into()))??;
-        if let Some(unfinished) = unfinished {
-            let undo = self.pre_images(&unfinished.covers)?;
-            let offset = self
-                .port
-                .append(
-                    partition,
-                    rand::random(),
-                    Some(unfinished.change_set),
-                    &undo,
-                )
-                .await?;
-            self.apply(partition, &Complete { ops: undo, offset })?;
-        }
-        self.flush_behind(partition).await
+    /// Applies `change`, read from `partition`'s journal by a caller of its own, under the fence stored.
+    pub(super) fn apply_read(&self, partition: u16, change: &Complete) -> Result<(), StoreError> {
+        let fence = self.position_of(partition)?.map_or(0, |(_, f)| f);
+        self.apply(partition, change, fence)
     }
 
-    /// Reads `partition` from what the store applied to its end, applying each change set; the change
-    /// set left cut off at the end, if any.
-    fn replay(&self, partition: u16) -> Result<Option<Unfinished>, StoreError> {
-        let applied = self.applied_offset(partition)?;
-        let mut replay = Replay::default();
-        let mut highest = 0u64;
-        let mut last_read = applied;
-        self.port.read(partition, applied, &mut |offset, message| {
-            last_read = Some(offset);
-            let done = replay.feed(offset, message).map_err(|e| {
-                StoreError::Journal(JournalError::Unservable(format!(
-                    "journal partition {partition}: {e}"
-                )))
-            })?;
-            for change in done {
-                highest = highest.max(highest_sequence(&change.ops));
-                self.apply(partition, &change)?;
+    /// The partitions this store writes to (settled, not fenced) whose journal's end is not where it
+    /// expects it.
+    pub(super) async fn moved_ends(self: Arc<Self>) -> Result<Vec<u16>, StoreError> {
+        let expected: Vec<(u16, i64)> = self
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|(p, part)| {
+                let state = part.state();
+                (state.settled && !state.fenced && state.generation > 0)
+                    .then_some((*p, state.expected))
+            })
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let mut moved = Vec::new();
+            for (partition, expected) in expected {
+                if self.port.end(partition)? != expected {
+                    moved.push(partition);
+                }
             }
-            Ok(())
-        })?;
-        self.ids.raise_above(highest)?;
-        let unfinished = replay.finish();
-        // read through (barriers included) with nothing left open: the next read starts after all of it
-        if unfinished.is_none()
-            && let Some(offset) = last_read
-            && last_read > applied
-        {
-            self.local
-                .insert(partition.to_be_bytes(), &offset.to_be_bytes())?;
-        }
-        Ok(unfinished)
-    }
-
-    /// The ops that put back what `ops` overwrote: each key's value here now (or its removal).
-    fn pre_images(&self, ops: &[Op]) -> Result<Vec<Op>, StoreError> {
-        crate::store::journal::pre_images(&self.writes, ops)
-    }
-}
-
-/// The highest sequence number among the ids and outbox keys `ops` write (0 when none).
-fn highest_sequence(ops: &[Op]) -> u64 {
-    ops.iter()
-        .filter_map(|op| {
-            let raw = <[u8; 8]>::try_from(op.key.as_slice()).ok()?;
-            match op.tree {
-                // an id is sequence << 16 | partition
-                TreeId::Users => Some(u64::from_be_bytes(raw) >> 16),
-                TreeId::Outbox => Some(u64::from_be_bytes(raw)),
-                _ => None,
-            }
+            Ok(moved)
         })
-        .max()
-        .unwrap_or(0)
+        .await
+        .map_err(|_| StoreError::Corrupt("the journal's reading thread stopped".into()))?
+    }
 }
 
 /// Writes `ops` in `tx` and the home `partition` of their homed keys in `local`.

@@ -10,9 +10,11 @@
 //! A journaled partition is *settled* once the store is known to hold all of its journal. It is not at
 //! start (the store may be behind, or wiped) nor after an append whose outcome is unknown (a timeout, a
 //! broker gone: the append may still land). Before its next write an unsettled partition is settled: a
-//! barrier is appended, the partition read to its end — applying whatever landed — and a change set cut
-//! off midway cancelled by its undo ([`super::journal`]). Until that succeeds the partition's writes fail
-//! with [`StoreError::Journal`]; they resume by themselves once the broker answers.
+//! claim is appended ([`super::fencing`]: what this pod sent before it counts, what lands after it does
+//! not), the partition read to its end — applying whatever landed and counts — and a change set cut off
+//! midway cancelled by its undo ([`super::journal`]). Until that succeeds the partition's writes fail
+//! with [`StoreError::Journal`]; they resume by themselves once the broker answers. A partition another
+//! pod claimed is *fenced* here: its writes fail until it is given to this pod again.
 //!
 //! Housekeeping (prunes, the outbox's acknowledgements) rewrites or removes keys it read, not knowing
 //! their partition. In journal mode the store keeps, beside the offsets, the home partition of every key of
@@ -34,7 +36,7 @@ mod journaled;
 mod port;
 
 use journaled::{JOURNAL_LOCAL, Journaled};
-pub use port::{JournalError, JournalFuture, JournalPort};
+pub use port::{JournalError, JournalFuture, JournalPort, Landed};
 
 /// The trees whose keys housekeeping rewrites or removes: their keys' homes are kept.
 pub const HOMED: [TreeId; 8] = [
@@ -241,7 +243,7 @@ impl Durable {
             return Ok(());
         };
         for (done, partition) in partitions.iter().enumerate() {
-            journal.settle_now(*partition).await?;
+            journal.settle_now(*partition, true).await?;
             progress(done + 1, partitions.len());
         }
         Ok(())
@@ -260,18 +262,68 @@ impl Durable {
         }
     }
 
-    /// Appends what was kept behind the journal ([`commit_behind`](Self::commit_behind)) in every partition
-    /// holding some — for a partition no write reaches, the next write would not come. A periodic task
-    /// calls this; cheap when nothing waits. How many partitions it brought up to date.
+    /// Appends what was kept behind the journal ([`commit_behind`](Self::commit_behind)) and repairs the
+    /// keys a fenced writer hid ([`crate::store::fencing`]) in every partition holding some — for a
+    /// partition no write reaches, the next write would not come. A periodic task calls this; cheap when
+    /// nothing waits. How many partitions it brought up to date.
     pub async fn append_behind(&self) -> Result<usize, StoreError> {
         let Some(journal) = &self.journal else {
             return Ok(0);
         };
-        let partitions = journal.partitions_behind()?;
+        let mut partitions = journal.partitions_behind()?;
+        partitions.extend(journal.partitions_hiding()?);
+        partitions.sort_unstable();
+        partitions.dedup();
         for partition in &partitions {
-            journal.settle_now(*partition).await?;
+            journal.settle_now(*partition, false).await?;
         }
         Ok(partitions.len())
+    }
+
+    /// Compares the end of every partition this store writes to with the offset it expects there, and
+    /// settles each that something else was written into (a fenced writer's records, whose keys must be
+    /// repaired before compaction; another pod's claim, which fences it here). A periodic task calls
+    /// this (`journal.fence_check_ms`). How many partitions it found written into.
+    pub async fn check_ends(&self) -> Result<usize, StoreError> {
+        let Some(journal) = &self.journal else {
+            return Ok(0);
+        };
+        let moved = journal.clone().moved_ends().await?;
+        for partition in &moved {
+            match journal.settle_now(*partition, false).await {
+                Ok(()) | Err(StoreError::Journal(JournalError::Fenced(_))) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(moved.len())
+    }
+
+    /// Stops writing to `partitions`' journal from this store (given to another pod): a partition
+    /// released is written again only after a restore (a takeover). Embedded: nothing to release.
+    pub fn release(&self, partitions: &[u16]) -> Result<(), StoreError> {
+        if let Some(journal) = &self.journal {
+            journal.release(partitions);
+        }
+        Ok(())
+    }
+
+    /// Marks `partitions` as assigned to this store again (a group's assignment): a restore may claim them.
+    pub fn assign(&self, partitions: &[u16]) {
+        if let Some(journal) = &self.journal {
+            journal.assign(partitions);
+        }
+    }
+
+    /// Whether another pod's claim fenced `partition` here though it was not released: under a group,
+    /// a claim that outran this pod's takeover; the partition must be taken over again.
+    pub fn fenced(&self, partition: u16) -> bool {
+        self.journal.as_ref().is_some_and(|j| j.fenced(partition))
+    }
+
+    /// The generation of this store's claim on `partition` ([`crate::store::fencing`]), while it may
+    /// write there.
+    pub fn generation(&self, partition: u16) -> Option<u64> {
+        self.journal.as_ref()?.generation(partition)
     }
 
     /// The offset of the last journal message applied for `partition`, if any.
@@ -285,7 +337,7 @@ impl Durable {
     /// Applies a change set read from `partition`'s journal (journaled stores only).
     pub fn apply_journaled(&self, partition: u16, change: &Complete) -> Result<(), StoreError> {
         match &self.journal {
-            Some(journal) => journal.apply(partition, change),
+            Some(journal) => journal.apply_read(partition, change),
             None => Err(StoreError::Corrupt(
                 "a journal record applied to a store without a journal".into(),
             )),

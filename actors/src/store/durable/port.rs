@@ -10,22 +10,35 @@ use crate::store::{Op, StoreError};
 /// A boxed future of the journal.
 pub type JournalFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, JournalError>> + Send + 'a>>;
 
+/// Where an append's messages landed: the offsets of its first and last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Landed {
+    /// The first message's offset.
+    pub first: i64,
+    /// The last message's offset.
+    pub last: i64,
+}
+
 /// What the store needs of a journal (the Kafka topic, implemented outside this crate).
 pub trait JournalPort: Send + Sync {
     /// Appends the ops of change set `change_set` — the undo of `undoes`, if given — to `partition`'s
-    /// journal; the offset of its last message once all are acknowledged. An error leaves the outcome
-    /// unknown: part or all of it may land.
+    /// journal, written under the claim of `generation`; where they landed once all are acknowledged. An
+    /// error leaves the outcome unknown: part or all of it may land.
     fn append<'a>(
         &'a self,
         partition: u16,
+        generation: u64,
         change_set: u64,
         undoes: Option<u64>,
         ops: &'a [Op],
-    ) -> JournalFuture<'a, i64>;
+    ) -> JournalFuture<'a, Landed>;
 
-    /// Appends a control message replay skips and waits for it: once it is acknowledged, so is everything
-    /// sent to `partition` before it, or it never will be.
-    fn barrier(&self, partition: u16) -> JournalFuture<'_, ()>;
+    /// Appends a claim ([`crate::store::fencing`]) to `partition` and waits for it; its offset. Once it is
+    /// acknowledged, so is everything this writer sent to `partition` before it, or it never counts.
+    fn claim(&self, partition: u16) -> JournalFuture<'_, i64>;
+
+    /// The offset the next message of `partition` will take (its end). Blocking: for a thread of its own.
+    fn end(&self, partition: u16) -> Result<i64, StoreError>;
 
     /// Reads `partition` from after offset `applied` (from its start when `None`) to the end it has now,
     /// handing each message to `each` in order. Blocking: for a thread of its own. A journal that ends
@@ -48,4 +61,7 @@ pub enum JournalError {
     /// an operator must act; the message says how.
     #[error("{0}")]
     Unservable(String),
+    /// Another pod claimed the partition: this one takes no write for it until it is given it again.
+    #[error("journal partition {0} was claimed by another pod; its writes go there")]
+    Fenced(u16),
 }

@@ -438,9 +438,11 @@ fn with_one_key_for_every_claim_compaction_lets_a_fenced_write_count() {
 }
 
 #[test]
-fn a_claim_key_names_its_generation_and_no_other_key_does() {
-    assert_eq!(super::claim_generation(&claim_key(7)), Some(7));
+fn claim_keys_are_distinct_and_no_other_key_is_one() {
+    assert!(super::is_claim(&claim_key(7)));
     assert_ne!(claim_key(7), claim_key(8));
-    assert_eq!(super::claim_generation(b"\0barrier"), None);
-    assert_eq!(super::claim_generation(b"\x01user"), None);
+    assert!(!super::is_claim(b"\0barrier"));
+    assert!(!super::is_claim(b"\x01user"));
+    assert_eq!(super::generation_of_claim(0), 1);
+    assert!(super::generation_of_claim(9) > super::generation_of_claim(8));
 }

@@ -57,7 +57,7 @@ async fn journaled_source() -> (
         .drain(&tap)
         .iter()
         .enumerate()
-        .flat_map(|(i, ops)| encode(1000 + i as u64, None, ops))
+        .flat_map(|(i, ops)| encode(0, 1000 + i as u64, None, ops))
         .collect();
     (dir, store, log)
 }
@@ -151,7 +151,7 @@ async fn a_change_set_cut_off_at_the_end_is_not_applied_and_its_undo_cancels_it(
     stored_employee(&other, "LATE").await;
     let late = other.writes.drain(&tap).remove(0);
     assert!(late.len() > 2);
-    log.extend(encode(9999, None, &late).into_iter().take(2));
+    log.extend(encode(0, 9999, None, &late).into_iter().take(2));
     let log = numbered(log);
 
     let target_dir = tempfile::tempdir().unwrap();
@@ -165,7 +165,7 @@ async fn a_change_set_cut_off_at_the_end_is_not_applied_and_its_undo_cancels_it(
     assert_eq!(unfinished.covers, unfinished.ops);
     let undo = target.pre_images(&unfinished.covers).unwrap();
     let mut repaired: Vec<JournalMessage> = log.into_iter().map(|(_, m)| m).collect();
-    repaired.extend(encode(10_000, Some(9999), &undo));
+    repaired.extend(encode(0, 10_000, Some(9999), &undo));
     let repaired = numbered(repaired);
     for view in [repaired.clone(), compacted(&repaired)] {
         let dir = tempfile::tempdir().unwrap();
@@ -196,7 +196,7 @@ async fn a_change_set_cut_off_at_the_end_is_not_applied_and_its_undo_cancels_it(
     );
     let again = fresh.pre_images(&left.covers).unwrap();
     let mut healed: Vec<JournalMessage> = cut_twice.into_iter().map(|(_, m)| m).collect();
-    healed.extend(encode(10_001, Some(10_000), &again));
+    healed.extend(encode(0, 10_001, Some(10_000), &again));
     let healed = numbered(healed);
     for view in [healed.clone(), compacted(&healed)] {
         let dir = tempfile::tempdir().unwrap();
@@ -210,11 +210,12 @@ async fn a_change_set_cut_off_at_the_end_is_not_applied_and_its_undo_cancels_it(
 fn a_message_naming_no_tree_is_an_error() {
     let mut replay = Replay::default();
     let bad = JournalMessage {
-        key: vec![0, 1, 2],
+        key: vec![250, 1, 2],
         value: None,
         change_set: 1,
         end: true,
         undoes: None,
+        generation: 0,
     };
     assert_eq!(replay.feed(42, &bad), Err(RecordError::UnknownTree(42)));
 }

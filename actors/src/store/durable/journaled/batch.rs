@@ -33,6 +33,15 @@ pub(super) struct State {
     pub(super) queue: Vec<Queued>,
     /// Whether a flusher task runs (it stops when it finds the queue empty).
     flushing: bool,
+    /// The generation of this pod's latest claim on the partition (0: none yet in this process).
+    pub(super) generation: u64,
+    /// The offset this pod's next record takes if nobody else writes into the partition.
+    pub(super) expected: i64,
+    /// Another pod claimed the partition: no write until it is given to this pod again (a takeover).
+    pub(super) fenced: bool,
+    /// Given to another pod (a group's revocation): not even a takeover claims it until it is assigned
+    /// here again.
+    pub(super) released: bool,
 }
 
 /// A change waiting for its append.
@@ -137,7 +146,7 @@ impl Journaled {
     /// Appends `batch` as one change set and tells its writers how it ended. On failure every change
     /// of the partition still waiting is undone and failed too, and the partition is unsettled.
     pub(super) async fn append_batch(
-        &self,
+        self: &Arc<Self>,
         part: &Partition,
         partition: u16,
         batch: Vec<Queued>,
@@ -148,12 +157,12 @@ impl Journaled {
             return Ok(());
         }
         match self
-            .port
-            .append(partition, rand::random(), None, &ops)
+            .append_checked(part, partition, rand::random(), None, &ops)
             .await
         {
-            Ok(offset) => {
-                if let Err(e) = self.acknowledge(partition, &batch, offset) {
+            Ok(checked) => {
+                let generation = part.state().generation;
+                if let Err(e) = self.acknowledge(partition, &batch, checked.last, generation) {
                     // in the journal: its writers are answered, and the next settle reads it again
                     part.state().settled = false;
                     tracing::error!(partition, error = %e, "an appended change could not be recorded as such");
@@ -162,6 +171,10 @@ impl Journaled {
                 Ok(())
             }
             Err(e) => {
+                let e = match e {
+                    StoreError::Journal(e) => e,
+                    other => JournalError::Unavailable(other.to_string()),
+                };
                 let failed = Err(e.clone());
                 let rest = {
                     let mut state = part.state();
@@ -184,13 +197,17 @@ impl Journaled {
     /// buffer): sled recovers a prefix of its writes in order, so a crash between leaves the undo records
     /// gone and the offset before them — the next settle reads those changes again from the journal and
     /// applies them once more, to the same values.
-    fn acknowledge(&self, partition: u16, batch: &[Queued], offset: i64) -> Result<(), StoreError> {
+    fn acknowledge(
+        &self,
+        partition: u16,
+        batch: &[Queued],
+        offset: i64,
+        fence: u64,
+    ) -> Result<(), StoreError> {
         for key in batch.iter().filter_map(|q| q.undo.as_ref()) {
             self.local.remove(key.as_slice())?;
         }
-        self.local
-            .insert(partition.to_be_bytes(), &offset.to_be_bytes())?;
-        Ok(())
+        self.save_position(partition, offset, fence)
     }
 
     /// Undoes, newest first, every change of `partition` applied here but never acknowledged; how many.

@@ -22,12 +22,12 @@ async fn until(what: &str, done: impl Fn() -> bool) {
     panic!("not within 5 s: {what}");
 }
 
-/// The change sets `partition`'s journal holds (barriers aside).
+/// The change sets `partition`'s journal holds (control messages aside).
 fn change_sets(journal: &MemoryJournal, partition: u16) -> usize {
     journal
         .messages(partition)
         .iter()
-        .filter(|m| m.end && m.key != crate::store::journal::BARRIER_KEY)
+        .filter(|m| m.end && !m.is_control())
         .count()
 }
 
@@ -173,12 +173,12 @@ fn changes_a_dead_process_left_waiting_are_undone_before_its_partition_is_served
     });
 }
 
-/// The sizes (messages) of the change sets in `partition`'s journal, in order (barriers aside).
+/// The sizes (messages) of the change sets in `partition`'s journal, in order (control messages aside).
 fn change_set_sizes(journal: &MemoryJournal, partition: u16) -> Vec<usize> {
     let mut sizes = Vec::new();
     let mut open = 0;
     for m in journal.messages(partition) {
-        if m.key == crate::store::journal::BARRIER_KEY {
+        if m.is_control() {
             continue;
         }
         open += 1;

@@ -68,7 +68,7 @@ async fn an_acknowledged_write_is_in_its_home_partition_and_a_wiped_store_comes_
 
     let (_restored_dir, restored) = restored(&journal).await;
     assert_eq!(contents(&restored), contents(&store));
-    // read through to the journal's end, the barrier its catch-up appended included
+    // read through to the journal's end, the claim its catch-up appended included
     let read_through = journal.messages(home).len() as i64 - 1;
     assert!(read_through > offset);
     assert_eq!(restored.applied_offset(home).unwrap(), Some(read_through));
@@ -347,3 +347,5 @@ async fn changes_read_again_after_a_lost_offset_apply_to_the_same_values() {
 }
 
 mod batching;
+
+mod fencing;

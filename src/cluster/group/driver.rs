@@ -1,0 +1,170 @@
+//! The takeover driver: turns the member's [`Change`]s into served partitions. An assigned partition is
+//! taken over — claimed and replayed to the journal's end ([`actors::store::fencing`]), the store's
+//! restore — then served and announced; a revoked one (already handed over by the member) is announced as
+//! no longer served. Takeovers of one rebalance run a few at a time; one that fails (the brokers do not
+//! answer) is tried again while the partition stays assigned.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use actors::Clock;
+use actors::store::{JournalError, Store, StoreError};
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, watch};
+
+use super::announce::Announcer;
+use super::member::Change;
+use super::routes::Routes;
+use super::slots::Slots;
+
+/// Takeovers of one rebalance running at once.
+const TAKEOVERS_AT_ONCE: usize = 4;
+/// Pause before a failed takeover is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+/// How often the driver looks for contested partitions and announces what this pod serves.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// An announcement older than this is a pod's that stopped (it announces every [`CHECK_EVERY`]).
+const FRESH_MS: i64 = 3000;
+
+/// What a pod does with partitions it takes over before it serves them: forget the actors of their
+/// numbers and users (what another pod did with them meanwhile is in the store, not in those actors).
+pub type Forget = dyn Fn(&BTreeSet<u16>) + Send + Sync;
+
+/// What the driver works with.
+pub struct Driver {
+    /// This pod's slots.
+    pub slots: Arc<Slots>,
+    /// Who serves what, as announced.
+    pub routes: Arc<Routes>,
+    /// This pod's ordinal.
+    pub me: u16,
+    /// The store.
+    pub store: Arc<Store>,
+    /// The publisher of this pod's announcements.
+    pub announcer: Announcer,
+    /// Time.
+    pub clock: Clock,
+    /// Set once the actors exist ([`Forget`]).
+    pub forget: Arc<OnceLock<Box<Forget>>>,
+}
+
+impl Driver {
+    /// Runs until the member goes; `settled` turns true once the first assignment is taken over.
+    pub async fn run(self, mut changes: mpsc::Receiver<Change>, settled: watch::Sender<bool>) {
+        let mut tick = tokio::time::interval(CHECK_EVERY);
+        loop {
+            tokio::select! {
+                change = changes.recv() => match change {
+                    Some(Change::Assigned(partitions)) => {
+                        self.take_over(partitions).await;
+                        settled.send_replace(true);
+                        self.announce().await;
+                    }
+                    Some(Change::Revoked(_)) => self.announce().await,
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    self.settle_contests().await;
+                    self.announce().await;
+                }
+            }
+        }
+        // left the group: say so, so nobody routes here while the others' takeovers run
+        self.announce().await;
+    }
+
+    /// Takes `partitions` over, a few at a time.
+    async fn take_over(&self, partitions: Vec<u16>) {
+        futures_util::stream::iter(partitions)
+            .for_each_concurrent(TAKEOVERS_AT_ONCE, |p| self.take_over_one(p))
+            .await;
+        // what the replays brought into the outbox, counted once
+        self.store.outbox().recount();
+    }
+
+    async fn take_over_one(&self, partition: u16) {
+        let started = Instant::now();
+        while self.slots.is_assigned(partition) {
+            match self.store.durable().restore(&[partition], |_, _| {}).await {
+                Ok(()) => {
+                    let generation = self.store.durable().generation(partition).unwrap_or(0);
+                    if let Some(forget) = self.forget.get() {
+                        forget(&BTreeSet::from([partition]));
+                    }
+                    if self.slots.serve(partition, generation) {
+                        let seconds = started.elapsed().as_secs_f64();
+                        metrics::histogram!(actors::metrics::TAKEOVER_SECONDS).record(seconds);
+                        tracing::info!(
+                            partition,
+                            generation,
+                            seconds,
+                            "group: partition taken over"
+                        );
+                    }
+                    return;
+                }
+                Err(StoreError::Journal(JournalError::Unservable(why))) => {
+                    tracing::error!(partition, %why, "group: partition not servable; an operator must act");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(partition, error = %e, "group: takeover failed; retrying");
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        }
+    }
+
+    /// Partitions the group (as this pod knows it) assigns here that another pod claimed after this one:
+    /// a claim that outran a handover (the takeover of a pod cut off or killed, ending late), or a group
+    /// that gave one partition to two members for a moment (a broker without the cooperative protocol's
+    /// two phases). One pod must serve it: the lower ordinal of two that still announce wins, the other
+    /// gives way until it no longer does; against a pod that stopped announcing, this one takes it back.
+    async fn settle_contests(&self) {
+        let now = self.clock.now_ms();
+        let rival = |p: u16, generation: u64| {
+            self.routes
+                .owner(p)
+                .filter(|r| r.ordinal != self.me && r.generation > generation)
+        };
+        let yields_to = |r: &super::Route| r.ordinal < self.me && now - r.at_ms <= FRESH_MS;
+        let mut again = Vec::new();
+        for (p, generation) in self.slots.served() {
+            match rival(p, generation) {
+                Some(r) if yields_to(&r) && self.slots.give_way(p) => {
+                    tracing::info!(
+                        partition = p,
+                        to = r.ordinal,
+                        "group: a partition also given to another pod left to it"
+                    );
+                }
+                Some(r) if yields_to(&r) => {}
+                Some(_) => again.push(p),
+                None if self.store.durable().fenced(p) => again.push(p),
+                None => {}
+            }
+        }
+        again.retain(|p| self.slots.unserve(*p));
+        for p in self.slots.given_way() {
+            let generation = self.slots.generation(p);
+            if !rival(p, generation).is_some_and(|r| yields_to(&r)) && self.slots.resume(p) {
+                again.push(p);
+            }
+        }
+        if !again.is_empty() {
+            tracing::warn!(partitions = ?again, "group: assigned partitions claimed by another pod; taking them over again");
+            self.take_over(again).await;
+        }
+    }
+
+    async fn announce(&self) {
+        let served = self.slots.served();
+        let (assigned, serving) = self.slots.counts();
+        metrics::gauge!(actors::metrics::PARTITIONS_OWNED).set(serving as f64);
+        metrics::gauge!(actors::metrics::PARTITIONS_ASSIGNED).set(assigned as f64);
+        if let Err(e) = self.announcer.announce(served, self.clock.now_ms()).await {
+            tracing::warn!(error = %e, "members: announcement not sent; the next one follows shortly");
+        }
+    }
+}

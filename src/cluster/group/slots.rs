@@ -1,0 +1,217 @@
+//! This pod's side of the group's assignment, per partition: idle, assigned (being taken over: claimed and
+//! replayed) or serving, the generation of its claim, and the requests inside. Written by the member's
+//! rebalance callbacks and the takeover driver, read on every request.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const IDLE: u8 = 0;
+const ASSIGNED: u8 = 1;
+const SERVING: u8 = 2;
+/// Assigned, but another pod that the group also gave it to serves it for now.
+const YIELDED: u8 = 3;
+
+/// Per partition what this pod does with it.
+pub struct Slots {
+    state: Vec<AtomicU8>,
+    generation: Vec<AtomicU64>,
+    in_flight: Vec<AtomicU32>,
+}
+
+/// One request inside a partition; leaving it (drop) lets a handover go on.
+pub struct InFlight<'a> {
+    counter: &'a AtomicU32,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl InFlight<'_> {
+    /// Counts one request into `counter` (for callers that keep their own counters).
+    pub fn count(counter: &AtomicU32) -> InFlight<'_> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        InFlight { counter }
+    }
+}
+
+impl Slots {
+    /// `partitions` slots, all idle.
+    pub fn new(partitions: u16) -> Self {
+        let n = usize::from(partitions);
+        Self {
+            state: (0..n).map(|_| AtomicU8::new(IDLE)).collect(),
+            generation: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            in_flight: (0..n).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    fn slot(&self, partition: u16) -> Option<&AtomicU8> {
+        self.state.get(usize::from(partition))
+    }
+
+    /// The group gave this pod `partitions`: to be taken over.
+    pub fn assign(&self, partitions: &[u16]) {
+        for p in partitions {
+            if let Some(s) = self.slot(*p) {
+                s.store(ASSIGNED, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Whether `partition` is assigned here (being taken over, or served).
+    pub fn is_assigned(&self, partition: u16) -> bool {
+        self.slot(partition)
+            .is_some_and(|s| s.load(Ordering::SeqCst) != IDLE)
+    }
+
+    /// Whether this pod serves `partition`.
+    pub fn serving(&self, partition: u16) -> bool {
+        self.slot(partition)
+            .is_some_and(|s| s.load(Ordering::SeqCst) == SERVING)
+    }
+
+    /// Starts serving `partition`, taken over under the claim of `generation` — unless it was revoked
+    /// meanwhile. Whether it did.
+    pub fn serve(&self, partition: u16, generation: u64) -> bool {
+        let Some(slot) = self.slot(partition) else {
+            return false;
+        };
+        self.generation[usize::from(partition)].store(generation, Ordering::SeqCst);
+        slot.compare_exchange(ASSIGNED, SERVING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// The generation of this pod's claim on `partition` (0 when it never took it over).
+    pub fn generation(&self, partition: u16) -> u64 {
+        self.generation
+            .get(usize::from(partition))
+            .map_or(0, |g| g.load(Ordering::SeqCst))
+    }
+
+    /// Stops serving `partition` while it stays assigned (to be taken over again). Whether it was served.
+    pub fn unserve(&self, partition: u16) -> bool {
+        self.swap(partition, SERVING, ASSIGNED)
+    }
+
+    /// Stops serving `partition` while it stays assigned: another pod serves it for now. Whether it was
+    /// served.
+    pub fn give_way(&self, partition: u16) -> bool {
+        self.swap(partition, SERVING, YIELDED)
+    }
+
+    /// Makes a partition given way ready to be taken over again. Whether it had given way.
+    pub fn resume(&self, partition: u16) -> bool {
+        self.swap(partition, YIELDED, ASSIGNED)
+    }
+
+    /// The partitions given way to another pod.
+    pub fn given_way(&self) -> Vec<u16> {
+        (0..self.state.len())
+            .filter(|i| self.state[*i].load(Ordering::SeqCst) == YIELDED)
+            .map(|i| i as u16)
+            .collect()
+    }
+
+    fn swap(&self, partition: u16, from: u8, to: u8) -> bool {
+        self.slot(partition).is_some_and(|s| {
+            s.compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        })
+    }
+
+    /// Enters `partition` for one request; `None` unless it is served here.
+    pub fn enter(&self, partition: u16) -> Option<InFlight<'_>> {
+        let counter = self.in_flight.get(usize::from(partition))?;
+        let inside = InFlight::count(counter);
+        self.serving(partition).then_some(inside)
+    }
+
+    /// Stops serving `partitions` and waits (blocking, up to `within`) until no request is inside them.
+    /// Whether they drained.
+    pub fn revoke_and_drain(&self, partitions: &[u16], within: Duration) -> bool {
+        for p in partitions {
+            if let Some(s) = self.slot(*p) {
+                s.store(IDLE, Ordering::SeqCst);
+            }
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            let busy = partitions.iter().any(|p| {
+                self.in_flight
+                    .get(usize::from(*p))
+                    .is_some_and(|c| c.load(Ordering::SeqCst) > 0)
+            });
+            if !busy {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The partitions served here, each with the generation of its claim.
+    pub fn served(&self) -> BTreeMap<u16, u64> {
+        (0..self.state.len())
+            .filter(|i| self.state[*i].load(Ordering::SeqCst) == SERVING)
+            .map(|i| (i as u16, self.generation[i].load(Ordering::SeqCst)))
+            .collect()
+    }
+
+    /// How many partitions are assigned here and how many of them are served.
+    pub fn counts(&self) -> (usize, usize) {
+        let states: Vec<u8> = self
+            .state
+            .iter()
+            .map(|s| s.load(Ordering::SeqCst))
+            .collect();
+        (
+            states.iter().filter(|s| **s != IDLE).count(),
+            states.iter().filter(|s| **s == SERVING).count(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_is_served_only_between_its_takeover_and_its_revocation() {
+        let slots = Slots::new(4);
+        assert!(slots.enter(1).is_none(), "idle: not served");
+        slots.assign(&[1, 2]);
+        assert!(slots.enter(1).is_none(), "assigned, not yet taken over");
+        assert!(slots.serve(1, 7));
+        assert!(slots.enter(1).is_some());
+        assert_eq!(slots.served(), [(1, 7)].into_iter().collect());
+        // revoked while its takeover ran: the takeover's end does not serve it
+        assert!(slots.revoke_and_drain(&[2], Duration::from_millis(10)));
+        assert!(!slots.serve(2, 8));
+        assert_eq!(slots.counts(), (1, 1));
+    }
+
+    #[test]
+    fn a_revocation_waits_for_the_requests_inside_and_no_longer() {
+        let slots = std::sync::Arc::new(Slots::new(2));
+        slots.assign(&[0]);
+        slots.serve(0, 1);
+        let inside = slots.enter(0).map(|_| ());
+        assert!(inside.is_some());
+        let guard = slots.enter(0).expect("served");
+        let started = Instant::now();
+        assert!(
+            !slots.revoke_and_drain(&[0], Duration::from_millis(50)),
+            "a request still inside"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert!(slots.enter(0).is_none(), "no new request gets in");
+        drop(guard);
+        assert!(slots.revoke_and_drain(&[0], Duration::from_millis(50)));
+    }
+}

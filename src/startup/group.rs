@@ -1,0 +1,121 @@
+//! Start-up under `cluster.ownership = "group"`: every partition released in the store (served only once
+//! the group assigns it and its takeover ends), the members topic read into the routes, the group joined
+//! and the takeover driver started. Ready once the routes are read to their end and the first assignment
+//! is taken over; at shutdown the pod leaves the group after handing its partitions over.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use actors::Clock;
+use actors::store::Store;
+use tokio::sync::watch;
+
+use super::StartError;
+use crate::cluster::group::announce::Announcer;
+use crate::cluster::group::driver::Driver;
+pub(super) use crate::cluster::group::driver::Forget;
+use crate::cluster::group::member::{Joining, Member};
+use crate::cluster::{Cluster, peer_addr};
+use crate::config::Settings;
+use crate::journal::tail::TopicTail;
+use crate::kafka::client_config;
+
+/// The group's parts while the pod runs.
+pub(super) struct GroupRun {
+    member: Member,
+    forget: Arc<OnceLock<Box<Forget>>>,
+    routes: TopicTail,
+    settled: watch::Receiver<bool>,
+}
+
+/// Joins the group when `cluster.ownership = "group"`.
+pub(super) fn start(
+    settings: &Settings,
+    cluster: &Arc<Cluster>,
+    store: &Arc<Store>,
+    clock: &Clock,
+) -> Result<Option<GroupRun>, StartError> {
+    let Some(group) = cluster.group() else {
+        return Ok(None);
+    };
+    let fail = |e: rdkafka::error::KafkaError| StartError::Journal(e.to_string());
+    let all: Vec<u16> = (0..cluster.partitions()).collect();
+    store.durable().release(&all)?;
+    let config = client_config(&settings.kafka.brokers, &settings.kafka.properties);
+    let routes = group.routes.clone();
+    let tail = TopicTail::start(
+        &settings.kafka.brokers,
+        &settings.kafka.properties,
+        &settings.journal.members_topic,
+        "members",
+        move |key, value| routes.learn(key, value),
+    )
+    .map_err(fail)?;
+    let address = match settings.cluster.advertise.as_str() {
+        "" => peer_addr(&settings.cluster, cluster.me()),
+        given => given.to_owned(),
+    };
+    let announcer = Announcer::new(
+        &config,
+        &settings.journal.members_topic,
+        cluster.me(),
+        &address,
+        Duration::from_millis(settings.journal.produce_timeout_ms),
+    )
+    .map_err(fail)?;
+    let (member, changes) = Member::join(
+        Joining {
+            config,
+            group: settings.journal.group.clone(),
+            topic: settings.journal.topic.clone(),
+            session_timeout: Duration::from_millis(settings.cluster.session_timeout_ms),
+            drain: Duration::from_millis(settings.cluster.drain_ms),
+        },
+        group.slots.clone(),
+        store.clone(),
+    )
+    .map_err(fail)?;
+    let (settle, settled) = watch::channel(false);
+    let forget = Arc::new(OnceLock::new());
+    let driver = Driver {
+        forget: forget.clone(),
+        slots: group.slots.clone(),
+        routes: group.routes.clone(),
+        me: cluster.me(),
+        store: store.clone(),
+        announcer,
+        clock: clock.clone(),
+    };
+    actix_web::rt::spawn(driver.run(changes, settle));
+    tracing::info!(group = %settings.journal.group, %address, "group: joining");
+    Ok(Some(GroupRun {
+        member,
+        forget,
+        routes: tail,
+        settled,
+    }))
+}
+
+impl GroupRun {
+    /// What to forget of a partition taken over, once the actors exist (until then nothing is served).
+    pub(super) fn forget_with(&self, forget: Box<Forget>) {
+        let _ = self.forget.set(forget);
+    }
+
+    /// Resolves once the routes are read to their end and the first assignment is taken over.
+    pub(super) fn ready(&self) -> impl std::future::Future<Output = ()> + use<> {
+        let routes = self.routes.when_caught_up();
+        let mut settled = self.settled.clone();
+        async move {
+            routes.await;
+            let _ = settled.wait_for(|s| *s).await;
+        }
+    }
+
+    /// Hands every partition over and leaves the group (the others take them over at once).
+    pub(super) async fn leave(self) {
+        let member = self.member;
+        let _ = actix_web::rt::task::spawn_blocking(move || member.leave()).await;
+        // the driver announces the handover; the routes reader stops with `self.routes`
+    }
+}
