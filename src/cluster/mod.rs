@@ -190,6 +190,13 @@ impl Cluster {
         }
     }
 
+    /// Whether some partition has nobody serving it right now (group: a takeover under way). A search that
+    /// asks every pod would miss its rows.
+    pub fn any_unserved(&self) -> bool {
+        self.group.is_some()
+            && (0..self.partitions()).any(|p| self.owner(Partition(p)) == Owner::Nobody)
+    }
+
     /// The other pods: of the map in force, or — group — those serving any partition.
     pub fn others(&self) -> Vec<u16> {
         if let Some(group) = &self.group {
@@ -358,6 +365,7 @@ mod tests {
             ownership: "map".into(),
             session_timeout_ms: 10_000,
             drain_ms: 2000,
+            handover_ms: 10_000,
             advertise: String::new(),
         }
     }

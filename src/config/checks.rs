@@ -244,6 +244,9 @@ impl Settings {
         if !(100..=30_000).contains(&c.drain_ms) {
             return Err("cluster.drain_ms must be between 100 and 30000".into());
         }
+        if !(1000..=60_000).contains(&c.handover_ms) {
+            return Err("cluster.handover_ms must be between 1000 and 60000".into());
+        }
         if self.cluster.replicas > 1 && !self.journal_on() {
             return Err(format!(
                 "cluster.replicas = {}: a sharded deployment keeps its state in the journal on Kafka — set \

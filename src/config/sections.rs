@@ -98,6 +98,9 @@ pub struct ClusterSettings {
     pub session_timeout_ms: u64,
     /// `group`: how long a pod losing a partition lets the requests inside it finish, ms.
     pub drain_ms: u64,
+    /// `group`: how long a pod whose partition was revoked still answers for it at most, waiting for the
+    /// next owner to say it has taken it over, ms.
+    pub handover_ms: u64,
     /// `group`: the internal address the other pods reach this one at; "" = `peers[ordinal]`, else the
     /// template.
     pub advertise: String,

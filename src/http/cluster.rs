@@ -204,6 +204,30 @@ pub async fn drop_partitions(
     Ok(HttpResponse::Ok().json(counts))
 }
 
+/// `POST /cluster/partitions/_handover` (`cluster.ownership = "group"`): the next owner of the partitions
+/// has taken them over; this pod stops answering for those it hands over, lets the requests inside finish
+/// and releases them. `ended` names those it handed over (none: it did not hold them).
+pub async fn handover(
+    state: web::Data<AppState>,
+    body: PodJson<Partitions>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(group) = state.cluster.group() else {
+        return Ok(HttpResponse::Ok().json(serde_json::json!({ "ended": [] })));
+    };
+    let drain = Duration::from_millis(state.settings.cluster.drain_ms);
+    let ended = crate::cluster::group::driver::end_handover(
+        &group.slots,
+        state.cluster.store(),
+        body.partitions.clone(),
+        drain,
+    )
+    .await;
+    if !ended.is_empty() {
+        tracing::info!(partitions = ?ended, "group: partitions handed over to their next owner");
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "ended": ended })))
+}
+
 /// `POST /cluster/users/_search`: one leg of a fanned-out search — the users of partitions owned here,
 /// without password hashes.
 pub async fn search_leg(

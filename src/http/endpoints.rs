@@ -106,6 +106,7 @@ endpoints! {
     POST "/cluster/partitions/_thaw"       => cluster::thaw,               Internal, None;
     POST "/cluster/partitions/_replay"     => cluster::replay,             Internal, None;
     POST "/cluster/partitions/_drop"       => cluster::drop_partitions,    Internal, None;
+    POST "/cluster/partitions/_handover"   => cluster::handover,           Internal, None;
     POST "/cluster/users/_search"          => cluster::search_leg,         Internal, None;
     POST "/cluster/otp/_validate"          => cluster::otp_check,          Internal, None;
     POST "/cluster/otp/_send"              => cluster::otp_send,           Internal, None;

@@ -61,55 +61,102 @@ pub async fn route(
         req.set_payload(body.into());
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    match cluster.owner(partition) {
-        Owner::Here => {
-            let Some(_inside) = cluster.enter(partition) else {
+    let mut owner = owner_soon(&cluster, partition).await;
+    let mut rerouted = false;
+    loop {
+        match owner {
+            Owner::Here => {
+                let Some(_inside) = cluster.enter(partition) else {
+                    return Ok(req.error_response(moving()));
+                };
+                req.extensions_mut().insert(OwnedHere);
+                req.set_payload(body.into());
+                return Ok(next.call(req).await?.map_into_boxed_body());
+            }
+            Owner::Peer(_) | Owner::Nobody if forwarded => {
                 return Ok(req.error_response(moving()));
-            };
-            req.extensions_mut().insert(OwnedHere);
-            req.set_payload(body.into());
-            Ok(next.call(req).await?.map_into_boxed_body())
-        }
-        Owner::Peer(_) | Owner::Nobody if forwarded => Ok(req.error_response(moving())),
-        Owner::Nobody => Ok(req.error_response(moving())),
-        Owner::Peer(ordinal) => {
-            let path = match req.query_string() {
-                "" => req.path().to_owned(),
-                q => format!("{}?{q}", req.path()),
-            };
-            let relayed = cluster
-                .peers()
-                .forward(
-                    ordinal,
-                    cluster.me(),
-                    Outgoing {
-                        method: req.method(),
-                        path_and_query: &path,
-                        headers: req.headers(),
-                        client_ip: super::request_info::client_ip(req.request(), &state),
-                        body,
-                    },
-                )
-                .await;
-            let response = match relayed {
-                Ok(r) => {
-                    metrics::counter!(CLUSTER_CALLS, "kind" => "forward", "result" => "ok")
-                        .increment(1);
-                    let mut out = HttpResponse::build(r.status);
-                    for (name, value) in r.headers {
-                        out.append_header((name, value));
+            }
+            Owner::Nobody => return Ok(req.error_response(moving())),
+            Owner::Peer(ordinal) => {
+                let path = match req.query_string() {
+                    "" => req.path().to_owned(),
+                    q => format!("{}?{q}", req.path()),
+                };
+                let relayed = cluster
+                    .peers()
+                    .forward(
+                        ordinal,
+                        cluster.me(),
+                        Outgoing {
+                            method: req.method(),
+                            path_and_query: &path,
+                            headers: req.headers(),
+                            client_ip: super::request_info::client_ip(req.request(), &state),
+                            body: body.clone(),
+                        },
+                    )
+                    .await;
+                let result = if relayed.is_ok() { "ok" } else { "unavailable" };
+                metrics::counter!(CLUSTER_CALLS, "kind" => "forward", "result" => result)
+                    .increment(1);
+                match relayed {
+                    Ok(r) => {
+                        let mut out = HttpResponse::build(r.status);
+                        for (name, value) in r.headers {
+                            out.append_header((name, value));
+                        }
+                        return Ok(req.into_response(out.body(r.body)));
                     }
-                    out.body(r.body)
+                    // under a group an owner that does not answer may have just handed the partition
+                    // over (a rolling update): once, the request waits for the next one
+                    Err(_) if !rerouted && cluster.group().is_some() => {
+                        rerouted = true;
+                        owner = owner_other_than(&cluster, partition, ordinal).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, partition = partition.0, "owner unreachable");
+                        return Ok(req.into_response(unreachable_owner().error_response()));
+                    }
                 }
-                Err(e) => {
-                    metrics::counter!(CLUSTER_CALLS, "kind" => "forward", "result" => "unavailable")
-                        .increment(1);
-                    tracing::warn!(error = %e, partition = partition.0, "owner unreachable");
-                    unreachable_owner().error_response()
-                }
-            };
-            Ok(req.into_response(response))
+            }
         }
+    }
+}
+
+/// Under a group, how long a request for a partition nobody serves waits for its next owner (a takeover
+/// finishing, its announcement on the way) before it is answered a retryable 503.
+const OWNER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Who owns `partition` — under a group, waiting up to [`OWNER_WAIT`] while nobody does.
+async fn owner_soon(cluster: &crate::cluster::Cluster, partition: Partition) -> Owner {
+    let deadline = tokio::time::Instant::now() + OWNER_WAIT;
+    loop {
+        let owner = cluster.owner(partition);
+        if owner != Owner::Nobody
+            || cluster.group().is_none()
+            || tokio::time::Instant::now() >= deadline
+        {
+            return owner;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Who owns `partition` once it is no longer pod `gone` (or nobody), waiting up to [`OWNER_WAIT`]; `gone`
+/// again when nothing changed (the caller answers its 503).
+async fn owner_other_than(
+    cluster: &crate::cluster::Cluster,
+    partition: Partition,
+    gone: u16,
+) -> Owner {
+    let deadline = tokio::time::Instant::now() + OWNER_WAIT;
+    loop {
+        let owner = cluster.owner(partition);
+        let moved = !matches!(owner, Owner::Peer(o) if o == gone) && owner != Owner::Nobody;
+        if moved || tokio::time::Instant::now() >= deadline {
+            return owner;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

@@ -16,7 +16,7 @@ use super::json::{
 };
 use super::request_info::through_gateway;
 use super::user_json::{UsersResponse, View, constraint_name};
-use crate::http::error::domain::unreachable_owner;
+use crate::http::error::domain::{moving, unreachable_owner};
 use crate::http::request_info::OwnedHere;
 use crate::http::request_info::from_peer;
 use crate::http::state::AppState;
@@ -208,7 +208,11 @@ async fn search(
     let input: SearchIn = deserialize_at(require(body)?, "")?;
     let q = query(input, endpoint, through_gateway(&req), &state)?;
     let users = if fans_out(&req, &state) {
-        // every pod's rows from 0 to offset + limit, merged in id order, then the page cut
+        // every pod's rows from 0 to offset + limit, merged in id order, then the page cut; a partition
+        // nobody serves (a takeover under way) would be missing from every leg: a retryable 503 instead
+        if state.cluster.any_unserved() {
+            return Err(moving());
+        }
         let window = q.for_fan_out();
         let mut pages = vec![owned_matches(&state, &window)?];
         pages.extend(state.cluster.search_others(&window).await.map_err(|e| {

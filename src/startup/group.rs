@@ -11,9 +11,10 @@ use actors::store::Store;
 use tokio::sync::watch;
 
 use super::StartError;
+use crate::cluster::PeerError;
 use crate::cluster::group::announce::Announcer;
-use crate::cluster::group::driver::Driver;
 pub(super) use crate::cluster::group::driver::Forget;
+use crate::cluster::group::driver::{CallHandover, Driver, Handshake};
 use crate::cluster::group::member::{Joining, Member};
 use crate::cluster::{Cluster, peer_addr};
 use crate::config::Settings;
@@ -23,6 +24,8 @@ use crate::kafka::client_config;
 /// The group's parts while the pod runs.
 pub(super) struct GroupRun {
     member: Member,
+    slots: Arc<crate::cluster::group::Slots>,
+    handover: Duration,
     forget: Arc<OnceLock<Box<Forget>>>,
     routes: TopicTail,
     settled: watch::Receiver<bool>,
@@ -77,7 +80,11 @@ pub(super) fn start(
     .map_err(fail)?;
     let (settle, settled) = watch::channel(false);
     let forget = Arc::new(OnceLock::new());
+    let handover = Duration::from_millis(settings.cluster.handover_ms);
     let driver = Driver {
+        handshake: call_handover(cluster),
+        handover,
+        drain: Duration::from_millis(settings.cluster.drain_ms),
         forget: forget.clone(),
         slots: group.slots.clone(),
         routes: group.routes.clone(),
@@ -90,6 +97,8 @@ pub(super) fn start(
     tracing::info!(group = %settings.journal.group, %address, "group: joining");
     Ok(Some(GroupRun {
         member,
+        slots: group.slots.clone(),
+        handover,
         forget,
         routes: tail,
         settled,
@@ -112,10 +121,45 @@ impl GroupRun {
         }
     }
 
-    /// Hands every partition over and leaves the group (the others take them over at once).
+    /// Leaves the group, then answers for the revoked partitions until their next owners have them (or
+    /// `cluster.handover_ms` passes), so a rolling update moves partitions without refusing requests.
     pub(super) async fn leave(self) {
         let member = self.member;
         let _ = actix_web::rt::task::spawn_blocking(move || member.leave()).await;
-        // the driver announces the handover; the routes reader stops with `self.routes`
+        let deadline = tokio::time::Instant::now() + self.handover;
+        while self.slots.handing_over() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // the routes reader stops with `self.routes`
     }
+}
+
+/// The previous owner's handover endpoint, through the cluster's peer client.
+fn call_handover(cluster: &Arc<Cluster>) -> Box<CallHandover> {
+    let cluster = Arc::downgrade(cluster);
+    Box::new(move |ordinal, partitions| {
+        let cluster = cluster.clone();
+        Box::pin(async move {
+            let Some(cluster) = cluster.upgrade() else {
+                return Handshake::Gone;
+            };
+            let body = crate::cluster::api::Partitions { partitions };
+            let called = cluster
+                .peers()
+                .call::<_, serde_json::Value>(
+                    ordinal,
+                    cluster.me(),
+                    "/cluster/partitions/_handover",
+                    &body,
+                )
+                .await;
+            match called {
+                Ok(_) => Handshake::Done,
+                Err(PeerError::Unreachable { reason, .. }) if reason == "connection failed" => {
+                    Handshake::Gone
+                }
+                Err(_) => Handshake::Silent,
+            }
+        })
+    })
 }

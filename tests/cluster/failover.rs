@@ -13,10 +13,11 @@ use crate::flows::{search, uuids};
 use crate::node::{LocalCluster, PARTITIONS, employee, post};
 
 /// The group with test timings: a silent pod is dropped after 6 s.
-const GROUP: &[(&str, &str)] = &[
+pub(crate) const GROUP: &[(&str, &str)] = &[
     ("DIGIT_USER__CLUSTER__OWNERSHIP", "group"),
     ("DIGIT_USER__CLUSTER__SESSION_TIMEOUT_MS", "6000"),
     ("DIGIT_USER__CLUSTER__DRAIN_MS", "1000"),
+    ("DIGIT_USER__CLUSTER__HANDOVER_MS", "3000"),
 ];
 
 fn status(c: &LocalCluster, pod: u16) -> Value {
@@ -39,7 +40,7 @@ fn serving(c: &LocalCluster, pod: u16) -> BTreeSet<u16> {
 /// Waits until `pods` serve every partition between them, each one some, each partition one pod, and
 /// every pod routes by that — the same for a second (the group may rebalance in more than one round);
 /// the partitions of each.
-fn spread_over(c: &LocalCluster, pods: &[u16], within: Duration) -> Vec<BTreeSet<u16>> {
+pub(crate) fn spread_over(c: &LocalCluster, pods: &[u16], within: Duration) -> Vec<BTreeSet<u16>> {
     let deadline = Instant::now() + within;
     let mut last: Option<(Vec<BTreeSet<u16>>, Instant)> = None;
     loop {
@@ -79,7 +80,7 @@ fn spread_over(c: &LocalCluster, pods: &[u16], within: Duration) -> Vec<BTreeSet
 }
 
 /// Whether every `(name, uuid)` is found through `base`.
-fn all_found(base: &str, users: &[(String, String)]) -> bool {
+pub(crate) fn all_found(base: &str, users: &[(String, String)]) -> bool {
     users.iter().all(|(name, uuid)| {
         let (code, body) = search(base, json!({"userName": name, "tenantId": "pb.amritsar"}));
         code == 200 && uuids(&body) == vec![uuid.clone()]
@@ -88,7 +89,7 @@ fn all_found(base: &str, users: &[(String, String)]) -> bool {
 
 /// POSTs `body` to `url` as a client would, retrying a retryable 503 for up to 10 s; (status, body,
 /// 503s seen).
-fn post_retrying(url: &str, body: &Value) -> (u16, Value, u32) {
+pub(crate) fn post_retrying(url: &str, body: &Value) -> (u16, Value, u32) {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut unavailable = 0;
     loop {

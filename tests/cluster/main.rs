@@ -18,3 +18,4 @@ mod flows;
 mod guards;
 mod node;
 mod rebalance;
+mod scaling;

@@ -53,15 +53,21 @@ impl LocalCluster {
 
     /// [`start`](Self::start) with settings every pod gets besides the common ones.
     pub fn start_with(replicas: u16, spare: u16, extra: &[(&str, &str)]) -> Self {
+        Self::start_some(replicas, spare, replicas + spare, extra)
+    }
+
+    /// `replicas` + `spare` pods of which only the first `running` are started (the others wait for
+    /// [`start_node`](Self::start_node): pods a scale-up adds).
+    pub fn start_some(replicas: u16, spare: u16, running: u16, extra: &[(&str, &str)]) -> Self {
         for _ in 0..3 {
-            if let Some(cluster) = Self::try_start(replicas, spare, extra) {
+            if let Some(cluster) = Self::try_start(replicas, spare, running, extra) {
                 return cluster;
             }
         }
         panic!("the cluster did not start in three attempts");
     }
 
-    fn try_start(replicas: u16, spare: u16, extra: &[(&str, &str)]) -> Option<Self> {
+    fn try_start(replicas: u16, spare: u16, running: u16, extra: &[(&str, &str)]) -> Option<Self> {
         let root = tempfile::tempdir().unwrap();
         let broker = Broker::start();
         // the keys from outside, the journal on the broker
@@ -96,7 +102,7 @@ impl LocalCluster {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
         };
-        for o in 0..total {
+        for o in 0..running.min(total) {
             if !cluster.try_start_node(o, &[]) {
                 return None;
             }

@@ -31,6 +31,21 @@ const FRESH_MS: i64 = 3000;
 /// numbers and users (what another pod did with them meanwhile is in the store, not in those actors).
 pub type Forget = dyn Fn(&BTreeSet<u16>) + Send + Sync;
 
+/// How the call to the previous owner ended (its handover endpoint: "I have it, stop answering").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// It stopped answering for the partition.
+    Done,
+    /// Nothing listens there (the pod is gone): it answers nothing.
+    Gone,
+    /// No answer in time (cut off?): it may still answer until its handover time is up.
+    Silent,
+}
+
+/// Calls pod `ordinal`'s handover endpoint for `partitions`.
+pub type CallHandover =
+    dyn Fn(u16, Vec<u16>) -> futures_util::future::BoxFuture<'static, Handshake> + Send + Sync;
+
 /// What the driver works with.
 pub struct Driver {
     /// This pod's slots.
@@ -47,6 +62,12 @@ pub struct Driver {
     pub clock: Clock,
     /// Set once the actors exist ([`Forget`]).
     pub forget: Arc<OnceLock<Box<Forget>>>,
+    /// The previous owner's handover endpoint.
+    pub handshake: Box<CallHandover>,
+    /// `cluster.handover_ms`.
+    pub handover: Duration,
+    /// `cluster.drain_ms`.
+    pub drain: Duration,
 }
 
 impl Driver {
@@ -65,6 +86,7 @@ impl Driver {
                     None => break,
                 },
                 _ = tick.tick() => {
+                    self.end_handovers().await;
                     self.settle_contests().await;
                     self.announce().await;
                 }
@@ -89,6 +111,7 @@ impl Driver {
             match self.store.durable().restore(&[partition], |_, _| {}).await {
                 Ok(()) => {
                     let generation = self.store.durable().generation(partition).unwrap_or(0);
+                    self.previous_owner_stops(partition).await;
                     if let Some(forget) = self.forget.get() {
                         forget(&BTreeSet::from([partition]));
                     }
@@ -106,6 +129,12 @@ impl Driver {
                 }
                 Err(StoreError::Journal(JournalError::Unservable(why))) => {
                     tracing::error!(partition, %why, "group: partition not servable; an operator must act");
+                    return;
+                }
+                // another pod claimed it meanwhile: left to it if the contest rule says so
+                Err(StoreError::Journal(JournalError::Fenced(_)))
+                    if self.rival_wins(partition, 0) && self.slots.give_way_assigned(partition) =>
+                {
                     return;
                 }
                 Err(e) => {
@@ -129,6 +158,16 @@ impl Driver {
                 .filter(|r| r.ordinal != self.me && r.generation > generation)
         };
         let yields_to = |r: &super::Route| r.ordinal < self.me && now - r.at_ms <= FRESH_MS;
+        // a handover whose next owner has announced a newer claim is over, called or not
+        let taken: Vec<u16> = self
+            .slots
+            .handovers_older_than(Duration::ZERO)
+            .into_iter()
+            .filter(|p| rival(*p, self.slots.generation(*p)).is_some())
+            .collect();
+        if !taken.is_empty() {
+            end_handover(&self.slots, &self.store, taken, self.drain).await;
+        }
         let mut again = Vec::new();
         for (p, generation) in self.slots.served() {
             match rival(p, generation) {
@@ -158,6 +197,52 @@ impl Driver {
         }
     }
 
+    /// Whether another pod announces a claim on `partition` newer than `generation` and, by the contest
+    /// rule, keeps it (a lower ordinal, announcing freshly).
+    fn rival_wins(&self, partition: u16, generation: u64) -> bool {
+        let now = self.clock.now_ms();
+        self.routes.owner(partition).is_some_and(|r| {
+            r.ordinal != self.me
+                && r.generation > generation
+                && r.ordinal < self.me
+                && now - r.at_ms <= FRESH_MS
+        })
+    }
+
+    /// Tells the pod that served `partition` before (as announced) to stop answering for it, so that no
+    /// read of its copy follows a write here. A pod that does not answer may still be handing it over: this
+    /// one waits out `cluster.handover_ms` then.
+    async fn previous_owner_stops(&self, partition: u16) {
+        let Some(previous) = self
+            .routes
+            .owner(partition)
+            .filter(|r| r.ordinal != self.me)
+        else {
+            return;
+        };
+        match (self.handshake)(previous.ordinal, vec![partition]).await {
+            Handshake::Done | Handshake::Gone => {}
+            Handshake::Silent => {
+                tracing::warn!(
+                    partition,
+                    previous = previous.ordinal,
+                    "group: the previous owner did not answer the handover; waiting out cluster.handover_ms"
+                );
+                tokio::time::sleep(self.handover).await;
+            }
+        }
+    }
+
+    /// Ends the handovers whose next owner did not call within `cluster.handover_ms`.
+    async fn end_handovers(&self) {
+        let overdue = self.slots.handovers_older_than(self.handover);
+        if overdue.is_empty() {
+            return;
+        }
+        let ended = end_handover(&self.slots, &self.store, overdue, self.drain).await;
+        tracing::info!(partitions = ?ended, "group: handovers ended without word from the next owner");
+    }
+
     async fn announce(&self) {
         let served = self.slots.served();
         let (assigned, serving) = self.slots.counts();
@@ -167,4 +252,25 @@ impl Driver {
             tracing::warn!(error = %e, "members: announcement not sent; the next one follows shortly");
         }
     }
+}
+
+/// Stops answering for `partitions` this pod hands over, lets the requests inside finish (up to `drain`)
+/// and releases them in the store (no write of this pod reaches their journal afterwards); the partitions
+/// whose handover it ended.
+pub async fn end_handover(
+    slots: &Arc<Slots>,
+    store: &Arc<Store>,
+    partitions: Vec<u16>,
+    drain: Duration,
+) -> Vec<u16> {
+    let (slots, store) = (slots.clone(), store.clone());
+    tokio::task::spawn_blocking(move || {
+        let ended = slots.hand_over(&partitions, drain);
+        if let Err(e) = store.durable().release(&ended) {
+            tracing::error!(error = %e, "group: handed-over partitions not released in the store");
+        }
+        ended
+    })
+    .await
+    .unwrap_or_default()
 }

@@ -3,9 +3,11 @@
 //! The member never reads the topic (its partitions are paused); it joins, heartbeats, and turns the
 //! group's rebalances into [`Change`]s:
 //!
-//! - **Revoked**, inside the callback, before the group goes on: the partitions stop taking requests, those
-//!   inside get `cluster.drain_ms` to finish, and the store releases them (no write of this pod claims
-//!   them again), so the next owner's claim finds nothing of ours in flight but what the fence handles.
+//! - **Revoked**, inside the callback, before the group goes on: the store stops claiming the partitions
+//!   (no claim of this pod lands after the callback returns) and they are *handed over*: still answered
+//!   — the next owner replays every write of ours that lands before its claim, and fences the rest — until
+//!   the next owner, once it has taken them over, calls this pod's handover endpoint, or
+//!   `cluster.handover_ms` passes. So a planned move answers no 503 while the group reassigns.
 //! - **Assigned**: the partitions are marked assigned and handed to the takeover driver.
 //!
 //! A pod that stops heartbeating (killed, paused, cut off) is dropped by the coordinator after
@@ -44,7 +46,6 @@ pub enum Change {
 struct Context {
     slots: Arc<Slots>,
     store: Arc<Store>,
-    drain: Duration,
     changes: mpsc::Sender<Change>,
 }
 
@@ -56,23 +57,12 @@ impl ConsumerContext for Context {
             return;
         };
         let partitions = partitions_of(list);
-        let started = Instant::now();
-        let drained = self.slots.revoke_and_drain(&partitions, self.drain);
-        if !drained {
-            tracing::warn!(
-                partitions = ?partitions,
-                "group: requests still inside revoked partitions after cluster.drain_ms; handed over anyway (the fence refuses their writes)"
-            );
-        }
-        if let Err(e) = self.store.durable().release(&partitions) {
-            tracing::error!(error = %e, "group: revoked partitions not released in the store");
-        }
+        // still answered until the next owner has them (the driver ends what it does not end): no claim of
+        // this pod reaches them again, and its writes count until that owner's claim fences them
+        self.slots.revoke(&partitions);
+        self.store.durable().stop_claiming(&partitions);
         metrics::counter!(actors::metrics::GROUP_REBALANCES, "change" => "revoked").increment(1);
-        tracing::info!(
-            partitions = ?partitions,
-            seconds = started.elapsed().as_secs_f64(),
-            "group: partitions handed over"
-        );
+        tracing::info!(partitions = ?partitions, "group: partitions revoked; handing them over");
         let _ = self.changes.blocking_send(Change::Revoked(partitions));
     }
 
@@ -152,7 +142,6 @@ impl Member {
             .create_with_context(Context {
                 slots,
                 store,
-                drain: joining.drain,
                 changes,
             })?;
         consumer.subscribe(&[&joining.topic])?;
@@ -172,7 +161,7 @@ impl Member {
         ))
     }
 
-    /// Hands every partition over (revoked: drained and released) and leaves the group, so the others
+    /// Revokes every partition (handed over from then on) and leaves the group, so the others
     /// take them at once instead of after the session timeout. Blocking.
     pub fn leave(mut self) {
         self.stop.store(true, Ordering::SeqCst);

@@ -1,6 +1,8 @@
 //! This pod's side of the group's assignment, per partition: idle, assigned (being taken over: claimed and
-//! replayed) or serving, the generation of its claim, and the requests inside. Written by the member's
-//! rebalance callbacks and the takeover driver, read on every request.
+//! replayed), serving, given way (to another pod the group also gave it to) or *handing over* (revoked, still
+//! answering until the next owner has taken it over and says so, `cluster.handover_ms` at most), the
+//! generation of its claim, and the requests inside. Written by the member's rebalance callbacks, the
+//! takeover driver and the next owner's handover call; read on every request.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -11,12 +13,16 @@ const ASSIGNED: u8 = 1;
 const SERVING: u8 = 2;
 /// Assigned, but another pod that the group also gave it to serves it for now.
 const YIELDED: u8 = 3;
+/// Revoked, still answering until the next owner took it over (its writes are fenced once that claims).
+const HANDING_OVER: u8 = 4;
 
 /// Per partition what this pod does with it.
 pub struct Slots {
     state: Vec<AtomicU8>,
     generation: Vec<AtomicU64>,
     in_flight: Vec<AtomicU32>,
+    /// Per partition handing over, since when (for [`Slots::handovers_older_than`]).
+    handing_over_since: std::sync::Mutex<BTreeMap<u16, Instant>>,
 }
 
 /// One request inside a partition; leaving it (drop) lets a handover go on.
@@ -46,6 +52,7 @@ impl Slots {
             state: (0..n).map(|_| AtomicU8::new(IDLE)).collect(),
             generation: (0..n).map(|_| AtomicU64::new(0)).collect(),
             in_flight: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            handing_over_since: std::sync::Mutex::default(),
         }
     }
 
@@ -55,7 +62,12 @@ impl Slots {
 
     /// The group gave this pod `partitions`: to be taken over.
     pub fn assign(&self, partitions: &[u16]) {
+        let mut since = self
+            .handing_over_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         for p in partitions {
+            since.remove(p);
             if let Some(s) = self.slot(*p) {
                 s.store(ASSIGNED, Ordering::SeqCst);
             }
@@ -64,14 +76,18 @@ impl Slots {
 
     /// Whether `partition` is assigned here (being taken over, or served).
     pub fn is_assigned(&self, partition: u16) -> bool {
-        self.slot(partition)
-            .is_some_and(|s| s.load(Ordering::SeqCst) != IDLE)
+        self.slot(partition).is_some_and(|s| {
+            let state = s.load(Ordering::SeqCst);
+            state != IDLE && state != HANDING_OVER
+        })
     }
 
-    /// Whether this pod serves `partition`.
+    /// Whether this pod answers for `partition`: it serves it, or hands it over.
     pub fn serving(&self, partition: u16) -> bool {
-        self.slot(partition)
-            .is_some_and(|s| s.load(Ordering::SeqCst) == SERVING)
+        self.slot(partition).is_some_and(|s| {
+            let state = s.load(Ordering::SeqCst);
+            state == SERVING || state == HANDING_OVER
+        })
     }
 
     /// Starts serving `partition`, taken over under the claim of `generation` — unless it was revoked
@@ -103,6 +119,11 @@ impl Slots {
         self.swap(partition, SERVING, YIELDED)
     }
 
+    /// Gives way with a partition whose takeover found another pod's newer claim. Whether it was assigned.
+    pub fn give_way_assigned(&self, partition: u16) -> bool {
+        self.swap(partition, ASSIGNED, YIELDED)
+    }
+
     /// Makes a partition given way ready to be taken over again. Whether it had given way.
     pub fn resume(&self, partition: u16) -> bool {
         self.swap(partition, YIELDED, ASSIGNED)
@@ -130,14 +151,79 @@ impl Slots {
         self.serving(partition).then_some(inside)
     }
 
-    /// Stops serving `partitions` and waits (blocking, up to `within`) until no request is inside them.
-    /// Whether they drained.
+    /// The group took `partitions` away: those served are handed over (still answered until their next
+    /// owner has them), the others idle.
+    pub fn revoke(&self, partitions: &[u16]) {
+        let mut since = self
+            .handing_over_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for p in partitions {
+            if let Some(s) = self.slot(*p) {
+                if self.swap(*p, SERVING, HANDING_OVER) {
+                    since.insert(*p, Instant::now());
+                } else {
+                    s.store(IDLE, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    /// Ends the handover of those of `partitions` this pod hands over (their next owner has them, or
+    /// time is up) and waits (blocking, up to `within`) until no request is inside them; the partitions
+    /// whose handover it ended.
+    pub fn hand_over(&self, partitions: &[u16], within: Duration) -> Vec<u16> {
+        let ended: Vec<u16> = partitions
+            .iter()
+            .copied()
+            .filter(|p| self.swap(*p, HANDING_OVER, IDLE))
+            .collect();
+        {
+            let mut since = self
+                .handing_over_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for p in partitions {
+                since.remove(p);
+            }
+        }
+        self.drain(&ended, within);
+        ended
+    }
+
+    /// The partitions handed over for longer than `age`.
+    pub fn handovers_older_than(&self, age: Duration) -> Vec<u16> {
+        self.handing_over_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, since)| since.elapsed() >= age)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// Whether any partition is being handed over.
+    pub fn handing_over(&self) -> bool {
+        !self
+            .handing_over_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// Stops answering `partitions` at once and waits (blocking, up to `within`) until no request is
+    /// inside them. Whether they drained.
     pub fn revoke_and_drain(&self, partitions: &[u16], within: Duration) -> bool {
         for p in partitions {
             if let Some(s) = self.slot(*p) {
                 s.store(IDLE, Ordering::SeqCst);
             }
         }
+        self.drain(partitions, within)
+    }
+
+    /// Waits (blocking, up to `within`) until no request is inside `partitions`. Whether they drained.
+    fn drain(&self, partitions: &[u16], within: Duration) -> bool {
         let deadline = Instant::now() + within;
         loop {
             let busy = partitions.iter().any(|p| {
@@ -155,10 +241,10 @@ impl Slots {
         }
     }
 
-    /// The partitions served here, each with the generation of its claim.
+    /// The partitions served here (handovers included), each with the generation of its claim.
     pub fn served(&self) -> BTreeMap<u16, u64> {
         (0..self.state.len())
-            .filter(|i| self.state[*i].load(Ordering::SeqCst) == SERVING)
+            .filter(|i| self.serving(*i as u16))
             .map(|i| (i as u16, self.generation[i].load(Ordering::SeqCst)))
             .collect()
     }
@@ -171,7 +257,10 @@ impl Slots {
             .map(|s| s.load(Ordering::SeqCst))
             .collect();
         (
-            states.iter().filter(|s| **s != IDLE).count(),
+            states
+                .iter()
+                .filter(|s| **s != IDLE && **s != HANDING_OVER)
+                .count(),
             states.iter().filter(|s| **s == SERVING).count(),
         )
     }

@@ -100,10 +100,11 @@ impl Journaled {
         Ok(())
     }
 
-    /// Marks `partitions` as given to another pod: no write, no claim here until they are assigned here
-    /// again. Waits for whoever talks to a partition's journal (a takeover's claim and replay, an append)
+    /// Marks `partitions` as given to another pod: no claim here until they are assigned here again, and
+    /// — unless `keep_writing` (a handover: writes go on until the next owner's claim fences them) — no
+    /// write. Waits for whoever talks to a partition's journal (a takeover's claim and replay, an append)
     /// to finish first, so that no claim of this pod lands after it returns. Blocking.
-    pub(super) fn release(&self, partitions: &[u16]) {
+    pub(super) fn release(&self, partitions: &[u16], keep_writing: bool) {
         for &partition in partitions {
             let part = self.partition(partition);
             let _journal = loop {
@@ -114,8 +115,10 @@ impl Journaled {
             };
             let mut state = part.state();
             state.released = true;
-            state.fenced = true;
-            state.settled = false;
+            if !keep_writing {
+                state.fenced = true;
+                state.settled = false;
+            }
         }
     }
 

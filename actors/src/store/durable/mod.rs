@@ -302,9 +302,18 @@ impl Durable {
     /// released is written again only after a restore (a takeover). Embedded: nothing to release.
     pub fn release(&self, partitions: &[u16]) -> Result<(), StoreError> {
         if let Some(journal) = &self.journal {
-            journal.release(partitions);
+            journal.release(partitions, false);
         }
         Ok(())
+    }
+
+    /// [`release`](Self::release) for a handover: no claim of this store reaches `partitions`' journal
+    /// again, but writes go on until the next owner's claim fences them (the next owner replays what lands
+    /// before its claim). Embedded: nothing to release.
+    pub fn stop_claiming(&self, partitions: &[u16]) {
+        if let Some(journal) = &self.journal {
+            journal.release(partitions, true);
+        }
     }
 
     /// Marks `partitions` as assigned to this store again (a group's assignment): a restore may claim them.
