@@ -274,10 +274,16 @@ impl Durable {
         partitions.extend(journal.partitions_hiding()?);
         partitions.sort_unstable();
         partitions.dedup();
+        let mut settled = 0;
         for partition in &partitions {
-            journal.settle_now(*partition, false).await?;
+            match journal.settle_now(*partition, false).await {
+                Ok(()) => settled += 1,
+                // another pod's now: what is left here is its to write
+                Err(StoreError::Journal(JournalError::Fenced(_))) => {}
+                Err(e) => return Err(e),
+            }
         }
-        Ok(partitions.len())
+        Ok(settled)
     }
 
     /// Compares the end of every partition this store writes to with the offset it expects there, and
