@@ -27,12 +27,12 @@ pub const CHANGE_SET_HEADER: &str = "cs";
 pub const END_HEADER: &str = "end";
 /// Header on every message of an undo: the change set it cancels.
 pub const UNDOES_HEADER: &str = "undoes";
-/// Header on every message: the generation of its writer's claim ([`super::fencing`]); a message without
+/// Header on every message: the generation of its writer's claim (the fencing rule, `fencing.rs`); a message without
 /// it was written before claims existed (generation 0).
 pub const GENERATION_HEADER: &str = "gen";
 
 /// The key of a barrier, the control message earlier builds appended where a claim
-/// ([`super::fencing::claim_key`]) now goes. Replay skips it, as every key of tag 0 (no state tree).
+/// (`fencing.rs`) now goes. Replay skips it, as every key of tag 0 (no state tree).
 pub const BARRIER_KEY: &[u8] = b"\0barrier";
 
 /// One message of the journal, as produced and as consumed.

@@ -124,6 +124,8 @@ impl Driver {
                             seconds,
                             "group: partition taken over"
                         );
+                        // said at once: its previous owner stopped answering for it a moment ago
+                        self.announce().await;
                     }
                     return;
                 }

@@ -56,16 +56,20 @@ impl Slots {
         }
     }
 
+    /// The partitions handed over, each with the moment it began.
+    fn since(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, Instant>> {
+        self.handing_over_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     fn slot(&self, partition: u16) -> Option<&AtomicU8> {
         self.state.get(usize::from(partition))
     }
 
     /// The group gave this pod `partitions`: to be taken over.
     pub fn assign(&self, partitions: &[u16]) {
-        let mut since = self
-            .handing_over_since
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut since = self.since();
         for p in partitions {
             since.remove(p);
             if let Some(s) = self.slot(*p) {
@@ -154,10 +158,7 @@ impl Slots {
     /// The group took `partitions` away: those served are handed over (still answered until their next
     /// owner has them), the others idle.
     pub fn revoke(&self, partitions: &[u16]) {
-        let mut since = self
-            .handing_over_since
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut since = self.since();
         for p in partitions {
             if let Some(s) = self.slot(*p) {
                 if self.swap(*p, SERVING, HANDING_OVER) {
@@ -179,10 +180,7 @@ impl Slots {
             .filter(|p| self.swap(*p, HANDING_OVER, IDLE))
             .collect();
         {
-            let mut since = self
-                .handing_over_since
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut since = self.since();
             for p in partitions {
                 since.remove(p);
             }
@@ -193,9 +191,7 @@ impl Slots {
 
     /// The partitions handed over for longer than `age`.
     pub fn handovers_older_than(&self, age: Duration) -> Vec<u16> {
-        self.handing_over_since
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.since()
             .iter()
             .filter(|(_, since)| since.elapsed() >= age)
             .map(|(p, _)| *p)
@@ -204,11 +200,7 @@ impl Slots {
 
     /// Whether any partition is being handed over.
     pub fn handing_over(&self) -> bool {
-        !self
-            .handing_over_since
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+        !self.since().is_empty()
     }
 
     /// Stops answering `partitions` at once and waits (blocking, up to `within`) until no request is
