@@ -393,6 +393,23 @@ fn journal_topics_and_replication_are_checked() {
             &[("DIGIT_USER__JOURNAL__MIN_COMPACTION_LAG_MS", "60000")][..],
             "min_compaction_lag_ms must be at least 10",
         ),
+        (
+            &[("DIGIT_USER__CLUSTER__OWNERSHIP", "raft")][..],
+            "cluster.ownership",
+        ),
+        (
+            &[("DIGIT_USER__CLUSTER__OWNERSHIP", "group")][..],
+            "decides ownership on the journal topic",
+        ),
+        (
+            &[("DIGIT_USER__CLUSTER__SESSION_TIMEOUT_MS", "1000")][..],
+            "session_timeout_ms",
+        ),
+        (&[("DIGIT_USER__CLUSTER__DRAIN_MS", "10")][..], "drain_ms"),
+        (
+            &[("DIGIT_USER__CLUSTER__HANDOVER_MS", "100")][..],
+            "handover_ms",
+        ),
         // a sharded deployment without the journal: no Kafka, or the journal switched off
         (
             &[("DIGIT_USER__CLUSTER__REPLICAS", "3")][..],
