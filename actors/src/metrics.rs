@@ -153,6 +153,11 @@ pub const GROUP_REBALANCES: &str = "digit_user_group_rebalances_total";
 /// `cluster.ownership = "group"`: time from a partition's assignment to this pod serving it (claim and
 /// replay).
 pub const TAKEOVER_SECONDS: &str = "digit_user_takeover_seconds";
+/// `cluster.ownership = "group"`: partitions this pod follows as a warm standby.
+pub const PARTITIONS_STANDBY: &str = "digit_user_partitions_standby";
+/// `cluster.ownership = "group"`: journal records this pod's standby copies are behind, summed over
+/// the partitions it follows, as of each one's last read.
+pub const STANDBY_LAG_RECORDS: &str = "digit_user_standby_lag_records";
 
 /// Creates the series of rare events at zero, so rates and alerts over them have data before the first one
 /// happens (a counter that does not exist yet cannot be told from a broken exporter).
@@ -297,6 +302,16 @@ pub fn describe() {
         GROUP_REBALANCES,
         Unit::Count,
         "Rebalances that changed this pod's partitions, by change"
+    );
+    describe_gauge!(
+        PARTITIONS_STANDBY,
+        Unit::Count,
+        "Partitions this pod follows as a warm standby"
+    );
+    describe_gauge!(
+        STANDBY_LAG_RECORDS,
+        Unit::Count,
+        "Journal records this pod's standby copies are behind"
     );
     describe_histogram!(
         TAKEOVER_SECONDS,

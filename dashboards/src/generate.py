@@ -181,6 +181,8 @@ DASHBOARDS = {
             ("Ownership by the group", [
                 panel("Partitions assigned and served by pod", [gauge("digit_user_partitions_assigned", by="pod"), gauge("digit_user_partitions_owned", by="pod")], "short", legend=["{{pod}} assigned", "{{pod}} served"],
                       description="cluster.ownership = group: assigned but not served = a takeover under way (or failing)."),
+                panel("Partitions followed as warm standby, and their lag", [gauge("digit_user_partitions_standby", by="pod"), gauge("digit_user_standby_lag_records", by="pod")], "short", legend=["{{pod}} followed", "{{pod}} records behind"],
+                      description="journal.standby_replicas: partitions this pod reads from the journal for their owner's takeover, and how many records its copies were behind after their last read."),
                 panel("Rebalances by change", rate("digit_user_group_rebalances_total", by="change"), "ops", legend="{{change}}"),
                 panel("Takeover time p99", quantile(0.99, "digit_user_takeover_seconds", by="pod"), "s", legend="{{pod}}",
                       description="From a partition's assignment to the pod serving it: its claim and its replay."),

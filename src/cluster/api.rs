@@ -99,4 +99,11 @@ pub struct GroupStatus {
     pub routes: std::collections::BTreeMap<u16, super::group::Route>,
     /// Every pod's latest announcement.
     pub members: std::collections::BTreeMap<u16, super::group::Announcement>,
+    /// Per partition its warm standbys, as this pod places them (`journal.standby_replicas`).
+    #[serde(default)]
+    pub standbys: std::collections::BTreeMap<u16, Vec<u16>>,
+    /// Per partition this pod follows as a standby, how many journal records its copy was behind after
+    /// its last read.
+    #[serde(default)]
+    pub following: std::collections::BTreeMap<u16, i64>,
 }

@@ -77,6 +77,8 @@ pub struct GroupView {
     pub routes: Arc<group::Routes>,
     /// What this pod serves.
     pub slots: Arc<group::Slots>,
+    /// What this pod follows as a warm standby.
+    pub standby: Arc<group::Standby>,
 }
 
 /// This pod's view of the deployment.
@@ -116,6 +118,7 @@ impl Cluster {
         let group = (settings.ownership == "group").then(|| GroupView {
             routes: Arc::new(group::Routes::default()),
             slots: Arc::new(group::Slots::new(settings.partitions)),
+            standby: Arc::default(),
         });
         let routes = group.as_ref().map(|g| g.routes.clone());
         Ok(Arc::new(Self {

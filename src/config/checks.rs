@@ -224,6 +224,12 @@ impl Settings {
                     .into(),
             );
         }
+        if j.standby_replicas > 8 {
+            return Err("journal.standby_replicas must be between 0 and 8".into());
+        }
+        if !(100..=60_000).contains(&j.standby_poll_ms) {
+            return Err("journal.standby_poll_ms must be between 100 and 60000".into());
+        }
         let c = &self.cluster;
         if !matches!(c.ownership.as_str(), "map" | "group") {
             return Err(format!(

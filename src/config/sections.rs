@@ -348,6 +348,11 @@ pub struct JournalSettings {
     /// `cluster.ownership = "group"`: the compacted topic where each pod announces what it serves and its
     /// address.
     pub members_topic: String,
+    /// `cluster.ownership = "group"`: how many pods besides the owner follow each partition as warm
+    /// standbys (0..=8).
+    pub standby_replicas: u16,
+    /// How often a standby reads its partitions' new records, ms.
+    pub standby_poll_ms: u64,
 }
 
 /// Login lockout.

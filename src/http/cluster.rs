@@ -12,7 +12,7 @@ use std::time::Duration;
 use actix_web::dev::Payload as DevPayload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actors::domain::search::UserQuery;
-use actors::partition::{PartitionMap, partition_of_id};
+use actors::partition::PartitionMap;
 use actors::store::MoveCounts;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
@@ -20,7 +20,6 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use super::error::domain::{cluster_error, store_failed};
 use super::json::CappedBody;
-use crate::cluster::Owner;
 use crate::cluster::api::{
     GroupStatus, OtpCheck, OtpSend, OtpSent, OtpVerdict, Partitions, PodStatus,
 };
@@ -94,6 +93,8 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         assigned: g.slots.counts().0,
         routes: (*g.routes.table()).clone(),
         members: g.routes.members(),
+        standbys: g.standby.placement(),
+        following: g.standby.following(),
     });
     Ok(HttpResponse::Ok().json(PodStatus {
         ordinal: state.cluster.me(),
@@ -238,36 +239,14 @@ pub async fn search_leg(
     Ok(HttpResponse::Ok().json(users))
 }
 
-/// The users matching `query` among the partitions this pod owns (during a move the old owner still holds a
-/// copy until it drops it; only the owner's counts), password hashes removed.
+/// The users matching `query` among the partitions this pod serves, password hashes removed.
 pub fn owned_matches(
     state: &AppState,
     query: &UserQuery,
 ) -> Result<Vec<actors::domain::UserRecord>, ApiError> {
-    let cluster = &state.cluster;
-    let wanted = query.limit.map(|l| l.saturating_add(query.offset));
-    let mut window = wanted;
-    // rows of partitions held but not owned (a move in progress) are cut after the store's window: widen
-    // the window until it holds enough owned rows or everything
-    let owned = loop {
-        let mut rows = state.registry.search(&UserQuery {
-            offset: 0,
-            limit: window,
-            ..query.clone()
-        })?;
-        let fetched = rows.len();
-        rows.retain(|u| cluster.owner(partition_of_id(u.id)) == Owner::Here);
-        match (window, wanted) {
-            (Some(w), Some(n)) if fetched == w && rows.len() < n => {
-                window = Some(w.saturating_mul(2).max(w + 1));
-            }
-            _ => break rows,
-        }
-    };
-    Ok(owned
+    let users = crate::service::owned::owned_matches(&state.registry, &state.cluster, query)?;
+    Ok(users
         .into_iter()
-        .skip(query.offset)
-        .take(query.limit.unwrap_or(usize::MAX))
         .map(|mut u| {
             u.password_hash = None;
             u

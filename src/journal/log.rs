@@ -17,10 +17,12 @@ use actors::store::journal::{
     CHANGE_SET_HEADER, END_HEADER, GENERATION_HEADER, JournalMessage, UNDOES_HEADER, encode,
 };
 use actors::store::{Landed, Op, StoreError};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::producer::{RenewingProducer, producer_config};
@@ -91,12 +93,31 @@ pub enum ReadError {
     Store(#[from] StoreError),
 }
 
+/// A consumer that reads partitions to their end.
+type Reader = BaseConsumer<QuietEnd>;
+
+/// The readers' context: the end of a partition, which every read waits for, is no error to log.
+struct QuietEnd;
+
+impl ClientContext for QuietEnd {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        ) {
+            tracing::error!(%error, reason, "journal reader: librdkafka error");
+        }
+    }
+}
+
+impl ConsumerContext for QuietEnd {}
+
 /// The journal topic of one deployment.
 pub struct JournalLog {
     /// Until when appends fail at once (the last one failed).
     pub(super) down_until: Mutex<Option<std::time::Instant>>,
     /// Consumers between reads, kept with their connections.
-    readers: Mutex<Vec<BaseConsumer>>,
+    readers: Mutex<Vec<Reader>>,
     /// Renewed after a fatal error (with the gapless guarantee a timed-out message is one).
     producer: RenewingProducer,
     /// One append at a time per partition: two change sets' messages never interleave.
@@ -251,18 +272,15 @@ impl JournalLog {
         landed.ok_or_else(|| fail(KafkaError::Canceled))
     }
 
-    /// The offset the next message of `partition` will take. Blocking: for a thread of its own.
+    /// The offset the next message of `partition` will take: the end a fetch reports. Blocking: for a
+    /// thread of its own.
     pub fn end(&self, partition: i32) -> Result<i64, ReadError> {
-        let kafka = |source| ReadError::Kafka { partition, source };
-        let consumer = self.reader().map_err(kafka)?;
-        let (_, end) = consumer
-            .fetch_watermarks(&self.topic, partition, self.timeout)
-            .map_err(kafka)?;
-        self.readers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(consumer);
-        Ok(end)
+        self.with_reader(partition, |consumer| {
+            let (start, listed) = self.listed(consumer, partition)?;
+            let from = last_listed(start, listed);
+            let end = self.read_to_end(consumer, partition, from, &mut |_| Ok(()))?;
+            Ok(end)
+        })
     }
 
     /// Reads `partition` from after offset `applied` (from its start when `None`) to the end it has now,
@@ -273,46 +291,84 @@ impl JournalLog {
         applied: Option<i64>,
         each: &mut dyn FnMut(i64, &JournalMessage) -> Result<(), StoreError>,
     ) -> Result<u64, ReadError> {
-        let kafka = |source| ReadError::Kafka { partition, source };
-        let consumer = self.reader().map_err(kafka)?;
-        let read = self.read_with(&consumer, partition, applied, each);
-        if read.is_ok() {
-            // a reader that failed may be stuck on a broker that did not answer: it is not reused
+        self.with_reader(partition, |consumer| {
+            self.read_with(consumer, partition, applied, each)
+        })
+    }
+
+    /// Runs `f` with a reader, kept for the next read unless `f` failed (a reader that failed may be
+    /// stuck on a broker that did not answer).
+    fn with_reader<T>(
+        &self,
+        partition: i32,
+        f: impl FnOnce(&Reader) -> Result<T, ReadError>,
+    ) -> Result<T, ReadError> {
+        let consumer = self
+            .reader()
+            .map_err(|source| ReadError::Kafka { partition, source })?;
+        let result = f(&consumer);
+        // no fetching between reads
+        if result.is_ok() && consumer.unassign().is_ok() {
             self.readers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(consumer);
         }
-        read
+        result
     }
 
     /// A consumer for reads: one left by an earlier read (its connections open), or a new one.
-    fn reader(&self) -> Result<BaseConsumer, KafkaError> {
+    fn reader(&self) -> Result<Reader, KafkaError> {
         if let Some(consumer) = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             return Ok(consumer);
         }
         client_config(&self.brokers, &self.properties)
             .set("group.id", "digit-user-replay")
             .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false")
+            // the end of a read is where a fetch says the partition ends (a broker's ListOffsets may name
+            // an older batch: tansu's does)
+            .set("enable.partition.eof", "true")
             // a read wants what is there now: the broker need not wait for more
             .set("fetch.wait.max.ms", "10")
             // an offset the log no longer has is an error, never a silent jump to its end
             .set("auto.offset.reset", "error")
-            .create()
+            .create_with_context(QuietEnd)
     }
 
     fn read_with(
         &self,
-        consumer: &BaseConsumer,
+        consumer: &Reader,
         partition: i32,
         applied: Option<i64>,
         each: &mut dyn FnMut(i64, &JournalMessage) -> Result<(), StoreError>,
     ) -> Result<u64, ReadError> {
-        let kafka = |source| ReadError::Kafka { partition, source };
-        let (start, end) = consumer
-            .fetch_watermarks(&self.topic, partition, self.timeout)
-            .map_err(kafka)?;
+        let (start, listed) = self.listed(consumer, partition)?;
+        let from = applied.map_or(0, |a| a + 1);
+        if from < start {
+            return Err(ReadError::Truncated {
+                partition,
+                start,
+                from,
+            });
+        }
+        // from where this store stands, or from the last message listed if that is before it (the
+        // listed end may lag): the fetch's end decides whether the store is ahead of the journal
+        let at = from.min(last_listed(start, listed));
+        let mut messages = 0;
+        let end = self.read_to_end(consumer, partition, at, &mut |message| {
+            if message.offset() < from {
+                return Ok(());
+            }
+            messages += 1;
+            let record = decode(message).ok_or_else(|| ReadError::Corrupt {
+                partition,
+                reason: format!(
+                    "message at offset {} is not a journal record (headers, key, value marker)",
+                    message.offset()
+                ),
+            })?;
+            Ok(each(message.offset(), &record)?)
+        })?;
         if let Some(applied) = applied
             && applied >= end
         {
@@ -322,50 +378,60 @@ impl JournalLog {
                 applied,
             });
         }
-        let from = applied.map_or(0, |a| a + 1);
-        if from >= end {
-            return Ok(0);
-        }
-        if from < start {
-            return Err(ReadError::Truncated {
-                partition,
-                start,
-                from,
-            });
-        }
+        Ok(messages)
+    }
+
+    /// The first offset and the end of `partition` as the broker lists them.
+    fn listed(&self, consumer: &Reader, partition: i32) -> Result<(i64, i64), ReadError> {
+        consumer
+            .fetch_watermarks(&self.topic, partition, self.timeout)
+            .map_err(|source| ReadError::Kafka { partition, source })
+    }
+
+    /// Reads `partition` from offset `from` (at most its end) until a fetch reports its end, handing each
+    /// message to `each`; the end.
+    fn read_to_end(
+        &self,
+        consumer: &Reader,
+        partition: i32,
+        from: i64,
+        each: &mut dyn FnMut(&BorrowedMessage<'_>) -> Result<(), ReadError>,
+    ) -> Result<i64, ReadError> {
+        let kafka = |source| ReadError::Kafka { partition, source };
         let mut assignment = TopicPartitionList::new();
         assignment
             .add_partition_offset(&self.topic, partition, Offset::Offset(from))
             .map_err(kafka)?;
         consumer.assign(&assignment).map_err(kafka)?;
-        let mut position = from;
-        let mut messages = 0;
-        while position < end {
-            let message = match consumer.poll(self.timeout) {
-                Some(Ok(m)) => m,
+        let mut next = from;
+        loop {
+            match consumer.poll(self.timeout) {
+                // another partition's, or before `from`: fetched for an earlier read of this consumer
+                Some(Ok(m)) if m.partition() != partition || m.offset() < next => {}
+                Some(Ok(m)) => {
+                    next = m.offset() + 1;
+                    each(&m)?;
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) if p == partition => break,
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(e)) => return Err(kafka(e)),
                 None => {
                     return Err(kafka(KafkaError::MessageConsumption(
-                        rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
+                        RDKafkaErrorCode::OperationTimedOut,
                     )));
                 }
-            };
-            if message.partition() != partition {
-                continue; // fetched for an earlier read of this consumer
             }
-            position = message.offset() + 1;
-            messages += 1;
-            let record = decode(&message).ok_or_else(|| ReadError::Corrupt {
-                partition,
-                reason: format!(
-                    "message at offset {} is not a journal record (headers, key, value marker)",
-                    message.offset()
-                ),
-            })?;
-            each(message.offset(), &record)?;
         }
-        Ok(messages)
+        // the end a fetch reported is where the next fetch starts: after the last message read, or `from`
+        Ok(next)
     }
+}
+
+/// Where a read for the end starts: the last message the broker lists (Kafka lists the end itself;
+/// tansu the offset after the first message of the newest batch, and fetches only from a batch's first
+/// message — so one before what it lists), or the start of an empty partition.
+fn last_listed(start: i64, listed: i64) -> i64 {
+    (listed - 1).max(start)
 }
 
 /// A consumed message as a journal record; `None` without a change-set header.

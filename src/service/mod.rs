@@ -3,6 +3,7 @@
 //!
 //! - `account`: a user's own account — citizen registration, password changes — and an admin update's effects.
 //! - `registry`: users — create, admin and profile updates, search.
+//! - `owned`: the users of the partitions this pod serves (a store also holds copies of others).
 //! - `otp`: user-otp's `_send` and egov-otp's create, validate and search.
 //! - `login`: password and refresh grants, credential checks inside the lockout actors, password storage.
 //! - `sessions`: refresh families, rotation, revocation, access-token verification.
@@ -11,6 +12,7 @@
 pub mod account;
 pub mod login;
 pub mod otp;
+pub mod owned;
 pub mod registry;
 pub mod sessions;
 pub mod tokens;

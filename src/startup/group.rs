@@ -1,7 +1,8 @@
 //! Start-up under `cluster.ownership = "group"`: every partition released in the store (served only once
-//! the group assigns it and its takeover ends), the members topic read into the routes, the group joined
-//! and the takeover driver started. Ready once the routes are read to their end and the first assignment
-//! is taken over; at shutdown the pod leaves the group after handing its partitions over.
+//! the group assigns it and its takeover ends), the members topic read into the routes, the group joined,
+//! the takeover driver and the standby follower started. Ready once the routes are read to their end and
+//! the first assignment is taken over; at shutdown the pod leaves the group after handing its partitions
+//! over.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::cluster::group::announce::Announcer;
 pub(super) use crate::cluster::group::driver::Forget;
 use crate::cluster::group::driver::{CallHandover, Driver, Handshake};
 use crate::cluster::group::member::{Joining, Member};
+use crate::cluster::group::standby::Follower;
 use crate::cluster::{Cluster, peer_addr};
 use crate::config::Settings;
 use crate::journal::tail::TopicTail;
@@ -94,6 +96,17 @@ pub(super) fn start(
         clock: clock.clone(),
     };
     actix_web::rt::spawn(driver.run(changes, settle));
+    let follower = Follower {
+        standby: group.standby.clone(),
+        routes: group.routes.clone(),
+        slots: group.slots.clone(),
+        me: cluster.me(),
+        replicas: settings.journal.standby_replicas,
+        every: Duration::from_millis(settings.journal.standby_poll_ms),
+        store: store.clone(),
+        clock: clock.clone(),
+    };
+    actix_web::rt::spawn(follower.run());
     tracing::info!(group = %settings.journal.group, %address, "group: joining");
     Ok(Some(GroupRun {
         member,
@@ -144,22 +157,28 @@ fn call_handover(cluster: &Arc<Cluster>) -> Box<CallHandover> {
                 return Handshake::Gone;
             };
             let body = crate::cluster::api::Partitions { partitions };
-            let called = cluster
-                .peers()
-                .call::<_, serde_json::Value>(
-                    ordinal,
-                    cluster.me(),
-                    "/cluster/partitions/_handover",
-                    &body,
-                )
-                .await;
-            match called {
-                Ok(_) => Handshake::Done,
-                Err(PeerError::Unreachable { reason, .. }) if reason == "connection failed" => {
-                    Handshake::Gone
+            // twice at most: a kept-alive connection to a pod that was killed fails otherwise than a
+            // refused one; the second call opens a new connection, which a gone pod refuses
+            for _ in 0..2 {
+                let called = cluster
+                    .peers()
+                    .call::<_, serde_json::Value>(
+                        ordinal,
+                        cluster.me(),
+                        "/cluster/partitions/_handover",
+                        &body,
+                    )
+                    .await;
+                match called {
+                    Ok(_) => return Handshake::Done,
+                    Err(PeerError::Unreachable { reason, .. }) if reason == "connection failed" => {
+                        return Handshake::Gone;
+                    }
+                    Err(PeerError::Unreachable { reason, .. }) if reason != "timed out" => {}
+                    Err(_) => return Handshake::Silent,
                 }
-                Err(_) => Handshake::Silent,
             }
+            Handshake::Silent
         })
     })
 }

@@ -20,7 +20,7 @@ pub(crate) const GROUP: &[(&str, &str)] = &[
     ("DIGIT_USER__CLUSTER__HANDOVER_MS", "3000"),
 ];
 
-fn status(c: &LocalCluster, pod: u16) -> Value {
+pub(crate) fn status(c: &LocalCluster, pod: u16) -> Value {
     let (code, s) = post(
         &format!("{}/cluster/status", c.nodes[usize::from(pod)].internal),
         &json!({}),

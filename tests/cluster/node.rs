@@ -240,6 +240,15 @@ impl LocalCluster {
         )
     }
 
+    /// How many SMS went to `mobile`, from every pod together.
+    pub fn sms_count_to(&self, mobile: &str) -> usize {
+        self.nodes
+            .iter()
+            .flat_map(|n| n.notifications())
+            .filter(|n| n["channel"] == "sms" && n["payload"]["mobileNumber"] == mobile)
+            .count()
+    }
+
     /// The code of the latest SMS to `mobile`, whichever pod sent it.
     pub fn last_code_to(&self, mobile: &str) -> Option<String> {
         self.nodes

@@ -141,10 +141,15 @@ impl OutboxStore {
         self.depth.fetch_add(n as i64, Ordering::Relaxed);
     }
 
-    /// Up to `limit` records, oldest first.
+    /// Up to `limit` records this pod delivers, oldest first: those of partitions held here for another
+    /// pod (a standby's copy) are their owner's to deliver.
     pub fn batch(&self, limit: usize) -> Result<Vec<(u64, OutboxRecord)>, StoreError> {
         self.tree
             .iter()
+            .filter(|kv| match kv {
+                Ok((k, _)) => !matches!(self.durable.held_for_another(TreeId::Outbox, k), Ok(true)),
+                Err(_) => true,
+            })
             .take(limit)
             .map(|kv| {
                 let (k, v) = kv?;

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::announce::Announcer;
 use super::member::Change;
-use super::routes::Routes;
+use super::routes::{FRESH_MS, Routes};
 use super::slots::Slots;
 
 /// Takeovers of one rebalance running at once.
@@ -24,8 +24,6 @@ const TAKEOVERS_AT_ONCE: usize = 4;
 const RETRY: Duration = Duration::from_secs(1);
 /// How often the driver looks for contested partitions and announces what this pod serves.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
-/// An announcement older than this is a pod's that stopped (it announces every [`CHECK_EVERY`]).
-const FRESH_MS: i64 = 3000;
 
 /// What a pod does with partitions it takes over before it serves them: forget the actors of their
 /// numbers and users (what another pod did with them meanwhile is in the store, not in those actors).

@@ -57,10 +57,19 @@ impl ConsumerContext for Context {
             return;
         };
         let partitions = partitions_of(list);
-        // still answered until the next owner has them (the driver ends what it does not end): no claim of
-        // this pod reaches them again, and its writes count until that owner's claim fences them
-        self.slots.revoke(&partitions);
-        self.store.durable().stop_claiming(&partitions);
+        // those served are still answered until the next owner has them (the driver ends what it does not
+        // end): no claim of this pod reaches them again, and its writes count until that owner's claim
+        // fences them; those not yet served are released at once (a standby may follow them)
+        let handed_over = self.slots.revoke(&partitions);
+        self.store.durable().stop_claiming(&handed_over);
+        let idle: Vec<u16> = partitions
+            .iter()
+            .copied()
+            .filter(|p| !handed_over.contains(p))
+            .collect();
+        if let Err(e) = self.store.durable().release(&idle) {
+            tracing::error!(error = %e, "group: revoked partitions not released in the store");
+        }
         metrics::counter!(actors::metrics::GROUP_REBALANCES, "change" => "revoked").increment(1);
         tracing::info!(partitions = ?partitions, "group: partitions revoked; handing them over");
         let _ = self.changes.blocking_send(Change::Revoked(partitions));

@@ -10,6 +10,9 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
+/// An announcement older than this is a pod's that stopped (each pod announces every second).
+pub const FRESH_MS: i64 = 3000;
+
 /// What one pod says of itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Announcement {
@@ -95,6 +98,17 @@ impl Routes {
         members.sort_unstable();
         members.dedup();
         members
+    }
+
+    /// The pods whose latest announcement is no older than [`FRESH_MS`] at `now_ms`, in order.
+    pub fn live_members(&self, now_ms: i64) -> Vec<u16> {
+        self.members
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|a| now_ms - a.at_ms <= FRESH_MS)
+            .map(|a| a.ordinal)
+            .collect()
     }
 
     /// Every announcement, by ordinal.

@@ -156,18 +156,21 @@ impl Slots {
     }
 
     /// The group took `partitions` away: those served are handed over (still answered until their next
-    /// owner has them), the others idle.
-    pub fn revoke(&self, partitions: &[u16]) {
+    /// owner has them), the others idle. The partitions handed over.
+    pub fn revoke(&self, partitions: &[u16]) -> Vec<u16> {
         let mut since = self.since();
+        let mut handed_over = Vec::new();
         for p in partitions {
             if let Some(s) = self.slot(*p) {
                 if self.swap(*p, SERVING, HANDING_OVER) {
                     since.insert(*p, Instant::now());
+                    handed_over.push(*p);
                 } else {
                     s.store(IDLE, Ordering::SeqCst);
                 }
             }
         }
+        handed_over
     }
 
     /// Ends the handover of those of `partitions` this pod hands over (their next owner has them, or
@@ -201,17 +204,6 @@ impl Slots {
     /// Whether any partition is being handed over.
     pub fn handing_over(&self) -> bool {
         !self.since().is_empty()
-    }
-
-    /// Stops answering `partitions` at once and waits (blocking, up to `within`) until no request is
-    /// inside them. Whether they drained.
-    pub fn revoke_and_drain(&self, partitions: &[u16], within: Duration) -> bool {
-        for p in partitions {
-            if let Some(s) = self.slot(*p) {
-                s.store(IDLE, Ordering::SeqCst);
-            }
-        }
-        self.drain(partitions, within)
     }
 
     /// Waits (blocking, up to `within`) until no request is inside `partitions`. Whether they drained.
@@ -272,27 +264,40 @@ mod tests {
         assert!(slots.enter(1).is_some());
         assert_eq!(slots.served(), [(1, 7)].into_iter().collect());
         // revoked while its takeover ran: the takeover's end does not serve it
-        assert!(slots.revoke_and_drain(&[2], Duration::from_millis(10)));
+        assert!(slots.revoke(&[2]).is_empty(), "nothing to hand over");
         assert!(!slots.serve(2, 8));
+        assert!(slots.enter(2).is_none());
         assert_eq!(slots.counts(), (1, 1));
     }
 
     #[test]
-    fn a_revocation_waits_for_the_requests_inside_and_no_longer() {
-        let slots = std::sync::Arc::new(Slots::new(2));
-        slots.assign(&[0]);
+    fn a_handover_is_answered_until_it_ends_then_waits_for_the_requests_inside_and_no_longer() {
+        let slots = Slots::new(2);
+        slots.assign(&[0, 1]);
         slots.serve(0, 1);
-        let inside = slots.enter(0).map(|_| ());
-        assert!(inside.is_some());
+        slots.serve(1, 2);
         let guard = slots.enter(0).expect("served");
+        assert_eq!(slots.revoke(&[0, 1]), vec![0, 1]);
+        assert!(slots.enter(0).is_some(), "handed over: still answered");
+        assert!(slots.handing_over());
         let started = Instant::now();
+        assert_eq!(slots.hand_over(&[0], Duration::from_millis(50)), vec![0]);
         assert!(
-            !slots.revoke_and_drain(&[0], Duration::from_millis(50)),
-            "a request still inside"
+            started.elapsed() >= Duration::from_millis(50),
+            "a request still inside: waited"
         );
-        assert!(started.elapsed() >= Duration::from_millis(50));
         assert!(slots.enter(0).is_none(), "no new request gets in");
         drop(guard);
-        assert!(slots.revoke_and_drain(&[0], Duration::from_millis(50)));
+        let started = Instant::now();
+        assert_eq!(slots.hand_over(&[1], Duration::from_secs(5)), vec![1]);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "nothing inside: no wait"
+        );
+        assert!(!slots.handing_over());
+        assert!(
+            slots.hand_over(&[1], Duration::ZERO).is_empty(),
+            "ended once"
+        );
     }
 }

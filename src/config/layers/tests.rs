@@ -394,6 +394,14 @@ fn journal_topics_and_replication_are_checked() {
             "min_compaction_lag_ms must be at least 10",
         ),
         (
+            &[("DIGIT_USER__JOURNAL__STANDBY_REPLICAS", "9")][..],
+            "standby_replicas",
+        ),
+        (
+            &[("DIGIT_USER__JOURNAL__STANDBY_POLL_MS", "5")][..],
+            "standby_poll_ms",
+        ),
+        (
             &[("DIGIT_USER__CLUSTER__OWNERSHIP", "raft")][..],
             "cluster.ownership",
         ),

@@ -15,6 +15,7 @@ use actors::domain::search::{UserQuery, merge_in_id_order};
 use actors::domain::{TenantId, UserRecord, UserType};
 
 use super::{OtpError, OtpService};
+use crate::service::owned::owned_matches;
 
 impl OtpService {
     /// The user `_send` of `purpose` is about, if any.
@@ -85,7 +86,7 @@ impl OtpService {
         &self,
         query: &UserQuery,
     ) -> Result<Vec<UserRecord>, OtpError> {
-        let here = self.registry.search(query)?;
+        let here = owned_matches(&self.registry, &self.cluster, query)?;
         if !here.is_empty() || !self.cluster.sharded() {
             return Ok(here);
         }
@@ -95,7 +96,7 @@ impl OtpService {
     /// Users matching `query` on every pod, in id order, one row per id (a user moving between pods is on
     /// two for a moment).
     async fn search_everywhere(&self, query: &UserQuery) -> Result<Vec<UserRecord>, OtpError> {
-        let here = self.registry.search(query)?;
+        let here = owned_matches(&self.registry, &self.cluster, query)?;
         if !self.cluster.sharded() {
             return Ok(here);
         }

@@ -136,6 +136,12 @@ impl Journaled {
         state.fenced && !state.released
     }
 
+    /// Whether `partition` is another pod's to write: released here for good (given to another pod; a
+    /// partition being handed over is still written here) or claimed by another pod.
+    pub(super) fn anothers(&self, partition: u16) -> bool {
+        self.partition(partition).state().fenced
+    }
+
     /// The generation of this store's claim on `partition`, while it is settled and not fenced.
     pub(super) fn generation(&self, partition: u16) -> Option<u64> {
         let part = self.partition(partition);

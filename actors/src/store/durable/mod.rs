@@ -166,7 +166,7 @@ impl Durable {
         for (home, reads) in self.by_home(reads, |(tree, key, _)| (*tree, key))? {
             for chunk in reads.chunks(1024) {
                 let trees = distinct(chunk.iter().map(|(tree, _, _)| *tree));
-                removed += self
+                let removing = self
                     .commit_at(home, &trees, |tx| {
                         let mut n = 0;
                         for (tree, key, expected) in chunk {
@@ -179,7 +179,12 @@ impl Durable {
                         Ok::<_, ConflictableTransactionError<()>>(n)
                     })
                     .await
-                    .map_err(never_refused)?;
+                    .map_err(never_refused);
+                removed += match removing {
+                    // claimed by another pod meanwhile (a handover ending): its housekeeping now
+                    Err(StoreError::Journal(JournalError::Fenced(_))) => 0,
+                    other => other?,
+                };
             }
         }
         Ok(removed)
@@ -189,9 +194,15 @@ impl Durable {
     /// journal when journaled, one change per home.
     pub async fn rewrite(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         for (home, ops) in self.by_home(ops, |op| (op.tree, &op.key))? {
-            self.commit_at(home, &trees_of(&ops), |tx| write_all(tx, &ops))
+            match self
+                .commit_at(home, &trees_of(&ops), |tx| write_all(tx, &ops))
                 .await
-                .map_err(never_refused)?;
+                .map_err(never_refused)
+            {
+                // claimed by another pod meanwhile (a handover ending): its housekeeping now
+                Ok(()) | Err(StoreError::Journal(JournalError::Fenced(_))) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
@@ -211,7 +222,10 @@ impl Durable {
     }
 
     /// `items` grouped by the home of the key `key_of` names: `None` when embedded (a home then means
-    /// nothing) and for keys no journal holds.
+    /// nothing) and for keys no journal holds. Keys held for another pod ([`held_for_another`]) are left
+    /// out: their owner's housekeeping writes them.
+    ///
+    /// [`held_for_another`]: Self::held_for_another
     fn by_home<T>(
         &self,
         items: Vec<T>,
@@ -223,7 +237,10 @@ impl Durable {
                 None => None,
                 Some(journal) => {
                     let (tree, key) = key_of(&item);
-                    journal.home(tree, key)?
+                    match journal.home(tree, key)? {
+                        Some(p) if journal.anothers(p) => continue,
+                        home => home,
+                    }
                 }
             };
             groups.entry(home).or_default().push(item);
@@ -339,6 +356,29 @@ impl Durable {
     /// write there.
     pub fn generation(&self, partition: u16) -> Option<u64> {
         self.journal.as_ref()?.generation(partition)
+    }
+
+    /// Follows `partition`, another pod's, as a warm standby: this store's copy brought to the end of its
+    /// journal, nothing written there. `None` when there is nothing to follow (embedded, or the partition
+    /// is this store's to write); else how many records the copy is behind the end it read to.
+    pub async fn follow(&self, partition: u16) -> Result<Option<i64>, StoreError> {
+        match &self.journal {
+            Some(journal) => journal.follow(partition).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Whether the key `key` of a [`HOMED`] tree is held here for another pod: its home partition is
+    /// released here (followed as a standby, served before; not while it is being handed over: its writes
+    /// go on until the next owner claims it) or claimed by another pod. Housekeeping and the notifier leave
+    /// such keys to their owner.
+    pub fn held_for_another(&self, tree: TreeId, key: &[u8]) -> Result<bool, StoreError> {
+        let Some(journal) = &self.journal else {
+            return Ok(false);
+        };
+        Ok(journal
+            .home(tree, key)?
+            .is_some_and(|p| journal.anothers(p)))
     }
 
     /// The offset of the last journal message applied for `partition`, if any.

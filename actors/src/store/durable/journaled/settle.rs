@@ -110,6 +110,35 @@ impl Journaled {
         self.repair(part, partition).await
     }
 
+    /// Brings this store's copy of `partition`, another pod's, to the journal's end — what a warm standby
+    /// does, so that taking the partition over later reads only the last few records. Nothing is claimed
+    /// or written to the journal; the replay rule applies as on a takeover. `None` (nothing read) unless
+    /// the partition is released here and no handover of this pod still writes to it; else how many
+    /// records the copy is behind the end it read to (a change set still being appended).
+    pub(in crate::store::durable) async fn follow(
+        self: &Arc<Self>,
+        partition: u16,
+    ) -> Result<Option<i64>, StoreError> {
+        let part = self.partition(partition);
+        let _journal = part.journal.lock().await;
+        {
+            let state = part.state();
+            if !(state.released && state.fenced) {
+                return Ok(None);
+            }
+        }
+        // what a run of this pod that died left unconfirmed goes first, as a settle does it
+        self.undo_unacknowledged(partition)?;
+        let me = self.clone();
+        let read = tokio::task::spawn_blocking(move || me.replay(partition))
+            .await
+            .map_err(|_| StoreError::Corrupt("the journal's reading thread stopped".into()))??;
+        let applied = self
+            .position_of(partition)?
+            .map_or(0, |(offset, _)| offset + 1);
+        Ok(Some((read.end - applied).max(0)))
+    }
+
     /// Reads `partition` from what the store applied to its end, applying each change set that counts
     /// by the replay rule ([`crate::store::fencing`]).
     fn replay(&self, partition: u16) -> Result<ReadToEnd, StoreError> {

@@ -349,3 +349,5 @@ async fn changes_read_again_after_a_lost_offset_apply_to_the_same_values() {
 mod batching;
 
 mod fencing;
+
+mod standby;

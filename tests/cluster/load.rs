@@ -1,0 +1,365 @@
+//! A mixed client load for the group tests, as DIGIT's clients make it: password logins, `_details` with
+//! the token got, searches by userName, OTP sends and their validations — through every running pod,
+//! round robin. Each answer is recorded with the partition it is about, and judged: right, retryable (a
+//! 503; or a 408, the server's own request timeout, which a client retries and a starved test machine
+//! sometimes gives), or wrong (any other answer, or a 200 that says something untrue). A pod that does not answer at
+//! all (stopped, killed) is skipped as a client would skip it.
+//!
+//! [`Recorded::windows`] gives, per partition, the longest stretch from a 503 to the next right answer
+//! for it: how long that partition was unavailable to clients during a move.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actors::partition::home_partition;
+use serde_json::{Value, json};
+
+use crate::node::{LocalCluster, PARTITIONS};
+
+/// How one answer was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Right,
+    Retryable,
+    Wrong,
+}
+
+/// One answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    pub at: Instant,
+    /// The partition the request was about (`None`: any pod answers it alone, e.g. `_details`).
+    pub partition: Option<u16>,
+    pub verdict: Verdict,
+}
+
+/// Every answer so far.
+#[derive(Default, Clone)]
+pub(crate) struct Recorded(Arc<Mutex<Vec<Answer>>>);
+
+impl Recorded {
+    fn push(&self, answer: Answer) {
+        self.0.lock().unwrap().push(answer);
+    }
+
+    /// The answers between `from` and `to`.
+    pub(crate) fn between(&self, from: Instant, to: Instant) -> Vec<Answer> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.at >= from && a.at < to)
+            .cloned()
+            .collect()
+    }
+
+    /// Per partition with a 503 among `answers`, the longest stretch from a 503 to the next right
+    /// answer about that partition (or to the last answer, if none came).
+    pub(crate) fn windows(answers: &[Answer]) -> BTreeMap<u16, Duration> {
+        let mut open: BTreeMap<u16, Instant> = BTreeMap::new();
+        let mut longest: BTreeMap<u16, Duration> = BTreeMap::new();
+        let last = answers.iter().map(|a| a.at).max();
+        for a in answers {
+            let Some(p) = a.partition else { continue };
+            match a.verdict {
+                Verdict::Retryable => {
+                    open.entry(p).or_insert(a.at);
+                }
+                Verdict::Right => {
+                    if let Some(since) = open.remove(&p) {
+                        let w = longest.entry(p).or_default();
+                        *w = (*w).max(a.at - since);
+                    }
+                }
+                Verdict::Wrong => {}
+            }
+        }
+        for (p, since) in open {
+            let w = longest.entry(p).or_default();
+            *w = (*w).max(last.unwrap_or(since) - since);
+        }
+        longest
+    }
+}
+
+/// Counts of a stretch of answers.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub answers: usize,
+    pub retryable: usize,
+    pub wrong: usize,
+}
+
+pub(crate) fn tally(answers: &[Answer]) -> Tally {
+    Tally {
+        answers: answers.len(),
+        retryable: answers
+            .iter()
+            .filter(|a| a.verdict == Verdict::Retryable)
+            .count(),
+        wrong: answers
+            .iter()
+            .filter(|a| a.verdict == Verdict::Wrong)
+            .count(),
+    }
+}
+
+/// The running load.
+pub(crate) struct MixedLoad {
+    stop: Arc<AtomicBool>,
+    clients: Vec<std::thread::JoinHandle<()>>,
+    pub recorded: Recorded,
+}
+
+/// What one client works with.
+struct Client {
+    bases: Vec<String>,
+    data_dirs: Vec<PathBuf>,
+    /// Its employees: (userName, uuid).
+    users: Vec<(String, String)>,
+    /// Its first mobile number for OTP sends (each send takes the next).
+    mobile: u64,
+    recorded: Recorded,
+}
+
+impl MixedLoad {
+    /// `clients` threads over `c`'s pods; client `i` logs in as `users[j]` with `j % clients == i`
+    /// (every employee's password is `Asha@12345`).
+    pub(crate) fn start(c: &LocalCluster, users: &[(String, String)], clients: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let recorded = Recorded::default();
+        let handles = (0..clients)
+            .map(|i| {
+                let client = Client {
+                    bases: c.nodes.iter().map(|n| n.base.clone()).collect(),
+                    data_dirs: c.nodes.iter().map(|n| n.data_dir().to_path_buf()).collect(),
+                    users: users.iter().skip(i).step_by(clients).cloned().collect(),
+                    mobile: 9_100_000_000 + 100_000 * i as u64,
+                    recorded: recorded.clone(),
+                };
+                let stop = stop.clone();
+                std::thread::spawn(move || client.run(&stop))
+            })
+            .collect();
+        Self {
+            stop,
+            clients: handles,
+            recorded,
+        }
+    }
+
+    /// Stops the clients and waits for them.
+    pub(crate) fn stop(self) -> Recorded {
+        self.stop.store(true, Ordering::SeqCst);
+        for c in self.clients {
+            c.join().unwrap();
+        }
+        self.recorded
+    }
+}
+
+/// A request's answer: (status, body), `None` when nothing answered.
+fn send(request: reqwest::blocking::RequestBuilder) -> Option<(u16, Value)> {
+    let resp = request.timeout(Duration::from_secs(10)).send().ok()?;
+    let code = resp.status().as_u16();
+    Some((code, resp.json().unwrap_or(Value::Null)))
+}
+
+impl Client {
+    fn run(mut self, stop: &AtomicBool) {
+        let http = reqwest::blocking::Client::new();
+        // a client logs in again now and then, and otherwise uses the token it has
+        let mut tokens: BTreeMap<String, String> = BTreeMap::new();
+        let mut n = 0usize;
+        while !stop.load(Ordering::SeqCst) {
+            let (name, uuid) = self.users[n % self.users.len()].clone();
+            let home = Some(home_partition("pb", &name, PARTITIONS).0);
+            let turn = n;
+            n += 1;
+            let base = |k: usize| self.bases[(turn + k) % self.bases.len()].clone();
+
+            if turn % (4 * self.users.len()) < self.users.len() || !tokens.contains_key(&name) {
+                let login = send(
+                    http.post(format!("{}/user/oauth/token", base(0)))
+                        .basic_auth("egov-user-client", Some(""))
+                        .form(&[
+                            ("grant_type", "password"),
+                            ("username", name.as_str()),
+                            ("password", "Asha@12345"),
+                            ("tenantId", "pb.amritsar"),
+                            ("userType", "EMPLOYEE"),
+                            ("scope", "read"),
+                        ]),
+                );
+                let Some(body) = self.judge("login", home, login, |b| {
+                    b["access_token"].is_string() && b["UserRequest"]["uuid"] == uuid
+                }) else {
+                    continue;
+                };
+                tokens.insert(
+                    name.clone(),
+                    body["access_token"].as_str().unwrap().to_owned(),
+                );
+            }
+            let token = &tokens[&name];
+            let details =
+                send(http.post(format!("{}/user/_details?access_token={token}", base(1))));
+            self.judge("_details", None, details, |b| b["uuid"] == uuid);
+
+            let found = send(
+                http.post(format!("{}/user/v1/_search", base(2)))
+                    .json(&json!({"userName": name, "tenantId": "pb.amritsar"})),
+            );
+            self.judge("search", home, found, |b| {
+                b["user"].as_array().is_some_and(|u| u.len() == 1) && b["user"][0]["uuid"] == uuid
+            });
+
+            if n.is_multiple_of(3) {
+                self.otp(&http, n);
+            }
+        }
+    }
+
+    /// A register code sent to a new number, read from the pods' files and validated.
+    fn otp(&mut self, http: &reqwest::blocking::Client, n: usize) {
+        self.mobile += 1;
+        let mobile = self.mobile.to_string();
+        let session = Some(home_partition("pb", &mobile, PARTITIONS).0);
+        let base = |k: usize| self.bases[(n + k) % self.bases.len()].clone();
+        let sent =
+            send(http.post(format!("{}/user-otp/v1/_send", base(0))).json(
+                &json!({"otp": {"mobileNumber": mobile, "tenantId": "pb", "type": "register"}}),
+            ));
+        if self
+            .judge_status("otp send", session, sent.as_ref(), 201)
+            .is_none()
+        {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let code = loop {
+            if let Some(code) = self.code_to(&mobile) {
+                break code;
+            }
+            if Instant::now() >= deadline {
+                // an acknowledged send whose SMS never came
+                eprintln!("no SMS to {mobile} within 5 s of an acknowledged send");
+
+                self.record(session, Verdict::Wrong);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let validated = send(
+            http.post(format!("{}/otp/v1/_validate", base(1)))
+                .json(&json!({"otp": {"otp": code, "identity": mobile, "tenantId": "pb"}})),
+        );
+        self.judge("otp validate", session, validated, |b| {
+            b["otp"]["isValidationSuccessful"] == true
+        });
+    }
+
+    fn code_to(&self, mobile: &str) -> Option<String> {
+        self.data_dirs.iter().find_map(|dir| {
+            let text = std::fs::read_to_string(dir.join("notifications.jsonl")).ok()?;
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|n| n["payload"]["mobileNumber"] == mobile)
+                .and_then(|n| {
+                    n["payload"]["message"]
+                        .as_str()?
+                        .split(|c: char| !c.is_ascii_digit())
+                        .find(|run| run.len() == 6)
+                        .map(str::to_owned)
+                })
+        })
+    }
+
+    /// Records an answer that must be a 200 whose body passes `right`; the body when it was.
+    fn judge(
+        &self,
+        what: &'static str,
+        partition: Option<u16>,
+        answer: Option<(u16, Value)>,
+        right: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let (code, body) = answer?;
+        let verdict = match code {
+            200 if right(&body) => Verdict::Right,
+            503 | 408 => Verdict::Retryable,
+            _ => {
+                eprintln!("wrong answer to {what} (partition {partition:?}): {code} {body}");
+                Verdict::Wrong
+            }
+        };
+        self.record(partition, verdict);
+        (verdict == Verdict::Right).then_some(body)
+    }
+
+    fn judge_status(
+        &self,
+        what: &'static str,
+        partition: Option<u16>,
+        answer: Option<&(u16, Value)>,
+        expected: u16,
+    ) -> Option<()> {
+        let (code, body) = answer?;
+        let verdict = match *code {
+            c if c == expected => Verdict::Right,
+            503 | 408 => Verdict::Retryable,
+            _ => {
+                eprintln!("wrong answer to {what} (partition {partition:?}): {code} {body}");
+                Verdict::Wrong
+            }
+        };
+        self.record(partition, verdict);
+        (verdict == Verdict::Right).then_some(())
+    }
+
+    fn record(&self, partition: Option<u16>, verdict: Verdict) {
+        self.recorded.push(Answer {
+            at: Instant::now(),
+            partition,
+            verdict,
+        });
+    }
+}
+
+#[test]
+fn a_window_runs_from_a_503_to_the_next_right_answer_about_its_partition() {
+    let t0 = Instant::now();
+    let at = |ms: u64, partition: u16, verdict: Verdict| Answer {
+        at: t0 + Duration::from_millis(ms),
+        partition: Some(partition),
+        verdict,
+    };
+    let answers = vec![
+        at(0, 1, Verdict::Right),
+        at(100, 1, Verdict::Retryable),
+        at(300, 2, Verdict::Retryable),
+        at(400, 1, Verdict::Retryable),
+        at(900, 1, Verdict::Right),
+        at(1000, 1, Verdict::Retryable),
+        at(1200, 1, Verdict::Right),
+        at(2300, 3, Verdict::Right),
+    ];
+    let windows = Recorded::windows(&answers);
+    assert_eq!(windows[&1], Duration::from_millis(800), "the longer of two");
+    assert_eq!(
+        windows[&2],
+        Duration::from_millis(2000),
+        "never answered again: open to the last answer"
+    );
+    assert!(!windows.contains_key(&3));
+    assert_eq!(
+        tally(&answers),
+        Tally {
+            answers: 8,
+            retryable: 4,
+            wrong: 0
+        }
+    );
+}

@@ -1,0 +1,118 @@
+//! Under a mixed load (`load.rs`: logins, `_details`, searches, OTP sends and validations through every
+//! running pod): a rolling restart of all three pods, one at a time with SIGTERM, then a SIGKILL and the
+//! killed pod's return. Nothing is answered wrongly; the retryable 503s are counted, and per handover
+//! the longest window in which a moved partition answered 503 is reported.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::failover::{GROUP, post_retrying, spread_over};
+use crate::load::{MixedLoad, Recorded, tally};
+use crate::node::{LocalCluster, employee};
+
+/// One move: what happened, from when to when the group had settled again.
+struct Phase {
+    what: String,
+    from: Instant,
+    to: Instant,
+}
+
+#[test]
+fn a_rolling_restart_and_a_kill_under_a_mixed_load_answer_nothing_wrong() {
+    // every OTP send of the load comes from one client address
+    let settings: Vec<(&str, &str)> = GROUP
+        .iter()
+        .copied()
+        .chain([("DIGIT_USER__OTP__MAX_SENDS_PER_IP_PER_HOUR", "1000000")])
+        .collect();
+    let mut c = LocalCluster::start_with(3, 0, &settings);
+    spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
+    let mut users = Vec::new();
+    for i in 0..12 {
+        let name = format!("ROLLUSER{i:02}");
+        let (code, body, _) = post_retrying(
+            &format!("{}/user/users/_createnovalidate", c.nodes[i % 3].base),
+            &json!({"RequestInfo": {}, "user": employee(&name, &format!("98765022{i:02}"))}),
+        );
+        assert_eq!(code, 200, "{body}");
+        users.push((name, body["user"][0]["uuid"].as_str().unwrap().to_owned()));
+    }
+    let load = MixedLoad::start(&c, &users, 3);
+    std::thread::sleep(Duration::from_secs(2));
+    let started = Instant::now();
+
+    let mut phases = Vec::new();
+    let mut phase = |what: String, from: Instant| {
+        phases.push(Phase {
+            what,
+            from,
+            to: Instant::now(),
+        })
+    };
+    for pod in 0..3u16 {
+        let others: Vec<u16> = (0..3).filter(|o| *o != pod).collect();
+        let from = Instant::now();
+        c.stop(pod);
+        spread_over(&c, &others, Duration::from_secs(60));
+        phase(format!("pod {pod} leaves (SIGTERM)"), from);
+        let from = Instant::now();
+        c.start_node(pod);
+        spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
+        phase(format!("pod {pod} joins"), from);
+    }
+    let rolled = Instant::now();
+    let from = Instant::now();
+    c.kill(1);
+    spread_over(&c, &[0, 2], Duration::from_secs(60));
+    let killed = from.elapsed();
+    phase("pod 1 killed (SIGKILL)".into(), from);
+    let from = Instant::now();
+    c.start_node(1);
+    // after it rejoins, the load spreads again
+    spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
+    phase("pod 1 back".into(), from);
+    std::thread::sleep(Duration::from_secs(1));
+    let recorded = load.stop();
+
+    for p in &phases {
+        let answers = recorded.between(p.from, p.to);
+        let t = tally(&answers);
+        let windows = Recorded::windows(&answers);
+        let longest = windows.values().max().copied().unwrap_or_default();
+        eprintln!(
+            "{}: settled after {:.1} s; {} answers, {} retryable 503s, {} wrong; longest 503 window {:.2} s over {} partitions",
+            p.what,
+            (p.to - p.from).as_secs_f64(),
+            t.answers,
+            t.retryable,
+            t.wrong,
+            longest.as_secs_f64(),
+            windows.len()
+        );
+    }
+    let rolling = tally(&recorded.between(started, rolled));
+    let all = tally(&recorded.between(started, Instant::now()));
+    eprintln!(
+        "rolling restart of three pods: {} answers, {} retryable 503s ({:.3} %), {} wrong; with the kill: {} answers, {} retryable ({:.3} %), {} wrong",
+        rolling.answers,
+        rolling.retryable,
+        100.0 * rolling.retryable as f64 / rolling.answers.max(1) as f64,
+        rolling.wrong,
+        all.answers,
+        all.retryable,
+        100.0 * all.retryable as f64 / all.answers.max(1) as f64,
+        all.wrong
+    );
+    assert!(rolling.answers > 200, "the load ran: {rolling:?}");
+    assert_eq!(all.wrong, 0, "no wrong and no non-retryable answer");
+    // target 0.1 %; tansu's group takes seconds to reassign, and CI machines are slower
+    assert!(
+        rolling.retryable * 100 <= rolling.answers * 2,
+        "retryable 503s in the rolling restart: {rolling:?}"
+    );
+    assert!(
+        killed <= Duration::from_secs(20),
+        "the killed pod's partitions served again after {killed:?}"
+    );
+}
