@@ -29,6 +29,14 @@ fn main() -> ExitCode {
             Ok(settings) => report(admin::unlock(args, settings)),
             Err(code) => code,
         },
+        Some(Command::Admin(AdminCommand::ClusterStatus(args))) => match load(&args.serve) {
+            Ok(settings) => report(digit_user::cli::cluster::status(
+                &args,
+                &settings,
+                actors::Clock::System.now_ms(),
+            )),
+            Err(code) => code,
+        },
         Some(Command::Admin(AdminCommand::Rebalance(args))) => match load(&args.serve) {
             Ok(settings) => report(digit_user::cli::rebalance::run(args, settings)),
             Err(code) => code,

@@ -1,8 +1,9 @@
 //! The command line: `serve` (default), `check-config`, and the `admin` commands — their arguments here,
-//! their work in `admin.rs`, `backup.rs`, `rebalance.rs`, `messages.rs` and `journal.rs`.
+//! their work in `admin.rs`, `backup.rs`, `cluster.rs`, `rebalance.rs`, `messages.rs` and `journal.rs`.
 
 pub mod admin;
 pub mod backup;
+pub mod cluster;
 pub mod journal;
 pub mod messages;
 pub mod rebalance;
@@ -86,6 +87,10 @@ pub enum AdminCommand {
     /// user, lockout and refresh-family counts before and after. Scale the StatefulSet up before, down
     /// after (README, "Operating at scale"). Reaches the pods through cluster.peers / peer_template.
     Rebalance(RebalanceArgs),
+    /// Under cluster.ownership = "group": who serves each partition, which pods follow it as warm standbys
+    /// and how many journal records their copies are behind, and what every pod last announced. Asks the
+    /// pod at --url (default: http.internal_addr), then every pod it knows at the address it announced.
+    ClusterStatus(ClusterStatusArgs),
     /// Write a backup of the state to a file while the service runs (through its internal listener), or
     /// with --offline from a stopped service's data dir. The file is sealed with the deployment's keys and
     /// carries none: keep the secrets to restore it.
@@ -175,6 +180,18 @@ pub struct MessagesImportArgs {
     #[arg(long)]
     pub locale: Option<String>,
     /// Configuration (otp.messages_dir, otp.locale, otp.sms_codes).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// `admin cluster-status`
+#[derive(Debug, Args)]
+pub struct ClusterStatusArgs {
+    /// A pod's internal listener, e.g. http://digit-user-0.digit-user-headless:8081; default
+    /// http.internal_addr.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Configuration (http.internal_addr).
     #[command(flatten)]
     pub serve: ServeArgs,
 }

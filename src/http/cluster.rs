@@ -207,7 +207,8 @@ pub async fn drop_partitions(
 
 /// `POST /cluster/partitions/_handover` (`cluster.ownership = "group"`): the next owner of the partitions
 /// has taken them over; this pod stops answering for those it hands over, lets the requests inside finish
-/// and releases them. `ended` names those it handed over (none: it did not hold them).
+/// and releases them. Those it still serves as assigned (the group gave them to both pods for a moment) it
+/// gives way with: the caller's claim is newer. `ended` names those it handed over.
 pub async fn handover(
     state: web::Data<AppState>,
     body: PodJson<Partitions>,
@@ -216,6 +217,16 @@ pub async fn handover(
         return Ok(HttpResponse::Ok().json(serde_json::json!({ "ended": [] })));
     };
     let drain = Duration::from_millis(state.settings.cluster.drain_ms);
+    let yielded = crate::cluster::group::driver::give_way_to_claim(
+        &group.slots,
+        state.cluster.store(),
+        body.partitions.clone(),
+        drain,
+    )
+    .await;
+    if !yielded.is_empty() {
+        tracing::info!(partitions = ?yielded, "group: partitions also given to the caller left to it");
+    }
     let ended = crate::cluster::group::driver::end_handover(
         &group.slots,
         state.cluster.store(),

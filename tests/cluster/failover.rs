@@ -17,7 +17,7 @@ pub(crate) const GROUP: &[(&str, &str)] = &[
     ("DIGIT_USER__CLUSTER__OWNERSHIP", "group"),
     ("DIGIT_USER__CLUSTER__SESSION_TIMEOUT_MS", "6000"),
     ("DIGIT_USER__CLUSTER__DRAIN_MS", "1000"),
-    ("DIGIT_USER__CLUSTER__HANDOVER_MS", "3000"),
+    ("DIGIT_USER__CLUSTER__HANDOVER_MS", "8000"),
 ];
 
 pub(crate) fn status(c: &LocalCluster, pod: u16) -> Value {

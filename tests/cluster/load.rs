@@ -19,6 +19,9 @@ use serde_json::{Value, json};
 
 use crate::node::{LocalCluster, PARTITIONS};
 
+/// Longest an acknowledged send's SMS may take to arrive before it counts as lost.
+const SMS_WAIT: Duration = Duration::from_secs(30);
+
 /// How one answer was judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -38,11 +41,21 @@ pub(crate) struct Answer {
 
 /// Every answer so far.
 #[derive(Default, Clone)]
-pub(crate) struct Recorded(Arc<Mutex<Vec<Answer>>>);
+pub(crate) struct Recorded(Arc<Mutex<Vec<Answer>>>, Arc<Mutex<Duration>>);
 
 impl Recorded {
     fn push(&self, answer: Answer) {
         self.0.lock().unwrap().push(answer);
+    }
+
+    fn sms_delay(&self, delay: Duration) {
+        let mut longest = self.1.lock().unwrap();
+        *longest = (*longest).max(delay);
+    }
+
+    /// The longest an SMS took to arrive after its send was acknowledged.
+    pub(crate) fn longest_sms_delay(&self) -> Duration {
+        *self.1.lock().unwrap()
     }
 
     /// The answers between `from` and `to`.
@@ -239,20 +252,24 @@ impl Client {
         {
             return;
         }
-        let deadline = Instant::now() + Duration::from_secs(5);
+        // an SMS waits at most until the partition's next owner has it (a move under way)
+        let sent_at = Instant::now();
         let code = loop {
             if let Some(code) = self.code_to(&mobile) {
                 break code;
             }
-            if Instant::now() >= deadline {
-                // an acknowledged send whose SMS never came
-                eprintln!("no SMS to {mobile} within 5 s of an acknowledged send");
-
+            if sent_at.elapsed() >= SMS_WAIT {
+                eprintln!("no SMS to {mobile} within {SMS_WAIT:?} of an acknowledged send");
                 self.record(session, Verdict::Wrong);
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         };
+        let delay = sent_at.elapsed();
+        if delay > Duration::from_secs(2) {
+            eprintln!("SMS to {mobile} (partition {session:?}) came {delay:?} after its send");
+        }
+        self.recorded.sms_delay(delay);
         let validated = send(
             http.post(format!("{}/otp/v1/_validate", base(1)))
                 .json(&json!({"otp": {"otp": code, "identity": mobile, "tenantId": "pb"}})),

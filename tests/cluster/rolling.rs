@@ -104,7 +104,17 @@ fn a_rolling_restart_and_a_kill_under_a_mixed_load_answer_nothing_wrong() {
         100.0 * all.retryable as f64 / all.answers.max(1) as f64,
         all.wrong
     );
+    eprintln!(
+        "longest wait for an SMS after its send was acknowledged: {:.1} s",
+        recorded.longest_sms_delay().as_secs_f64()
+    );
     assert!(rolling.answers > 200, "the load ran: {rolling:?}");
+    // measured 0.1 s; 16.5 s while a replay could overwrite another partition's outbox key
+    assert!(
+        recorded.longest_sms_delay() <= Duration::from_secs(10),
+        "an SMS waited {:?} after its send was acknowledged",
+        recorded.longest_sms_delay()
+    );
     assert_eq!(all.wrong, 0, "no wrong and no non-retryable answer");
     // target 0.1 %; tansu's group takes seconds to reassign, and CI machines are slower
     assert!(

@@ -1,6 +1,6 @@
 //! Warm standbys (`journal.standby_replicas = 1`): every partition is followed by one pod other than its
-//! owner, caught up; a standby's copy delivers nothing (a code goes out once); a partition given to its
-//! standby is taken over from the end of the journal.
+//! owner, caught up, as `admin cluster-status` shows; a standby's copy delivers nothing (a code goes out
+//! once).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -104,6 +104,26 @@ fn every_partition_is_followed_by_another_pod_than_its_owner_and_a_code_goes_out
     eprintln!(
         "standbys placed and caught up {:.1} s after the group spread",
         started.elapsed().as_secs_f64()
+    );
+
+    // the operator's view: every partition with its owner and its standby, caught up, from any pod
+    let (ok, table, err) = c.admin(&["cluster-status", "--url", &c.nodes[2].internal]);
+    assert!(ok, "{err}");
+    let view = standby_view(&c, 0);
+    for (p, owner) in &view.owners {
+        let standby = view.placement[p][0];
+        let line = table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(&p.to_string()))
+            .unwrap_or_else(|| panic!("no line for partition {p}: {table}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[1], owner.to_string(), "{line}");
+        assert_eq!(&words[3..], [standby.to_string().as_str(), "(0)"], "{line}");
+    }
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with("pod ")).count(),
+        3,
+        "{table}"
     );
 
     // a code sent while every store follows another's partition goes out once

@@ -166,7 +166,9 @@ impl OtpStore {
         };
         let mut outbox = Vec::with_capacity(notifications.len());
         for record in notifications {
-            let seq = self.ids.next()?;
+            // the home partition in the low bits, as in a user id: two pods minting the same sequence for
+            // two partitions must not write one outbox key (a replay of one would overwrite the other)
+            let seq = (self.ids.next()? << 16) | u64::from(key.home);
             outbox.push((seq, self.outbox.seal(seq, record)?));
         }
         let token = match token {

@@ -1,7 +1,8 @@
 //! The notification outbox: what waits for delivery.
 //!
-//! Tree `outbox`: sequence (big-endian u64) → an [`OutboxRecord`], sealed — notifications carry the OTP and the
-//! mobile number until the sink acknowledged them. Records are written by the OTP store's save in the same
+//! Tree `outbox`: sequence << 16 | home partition (big-endian u64; older records: the sequence alone) → an
+//! [`OutboxRecord`], sealed — notifications carry the OTP and the mobile number until the sink acknowledged
+//! them. Records are written by the OTP store's save in the same
 //! transaction as the session state that queued them (it joins this tree into its transaction); the notifier
 //! reads them in order, removes what was delivered and records failed attempts. A counter beside the tree
 //! keeps the depth (sled's `len()` walks the whole tree, and every send checks the depth).

@@ -135,6 +135,7 @@ impl Driver {
                 Err(StoreError::Journal(JournalError::Fenced(_)))
                     if self.rival_wins(partition, 0) && self.slots.give_way_assigned(partition) =>
                 {
+                    release_in_store(&self.store, vec![partition]).await;
                     return;
                 }
                 Err(e) => {
@@ -169,6 +170,7 @@ impl Driver {
             end_handover(&self.slots, &self.store, taken, self.drain).await;
         }
         let mut again = Vec::new();
+        let mut yielded = Vec::new();
         for (p, generation) in self.slots.served() {
             match rival(p, generation) {
                 Some(r) if yields_to(&r) && self.slots.give_way(p) => {
@@ -177,6 +179,7 @@ impl Driver {
                         to = r.ordinal,
                         "group: a partition also given to another pod left to it"
                     );
+                    yielded.push(p);
                 }
                 Some(r) if yields_to(&r) => {}
                 Some(_) => again.push(p),
@@ -185,9 +188,12 @@ impl Driver {
             }
         }
         again.retain(|p| self.slots.unserve(*p));
+        release_in_store(&self.store, yielded).await;
         for p in self.slots.given_way() {
             let generation = self.slots.generation(p);
             if !rival(p, generation).is_some_and(|r| yields_to(&r)) && self.slots.resume(p) {
+                // this pod's to claim again
+                self.store.durable().assign(&[p]);
                 again.push(p);
             }
         }
@@ -273,4 +279,39 @@ pub async fn end_handover(
     })
     .await
     .unwrap_or_default()
+}
+
+/// Stops answering for those of `partitions` this pod serves though another pod has claimed them since
+/// (the group gave them to both for a moment): the caller serves them once this returns, so no read of
+/// this pod's copy follows its writes. Waits for the requests inside (up to `drain`); the partitions it
+/// gave way with. The contest rule ([`Driver`]) decides later which of the two keeps them.
+pub async fn give_way_to_claim(
+    slots: &Arc<Slots>,
+    store: &Arc<Store>,
+    partitions: Vec<u16>,
+    drain: Duration,
+) -> Vec<u16> {
+    let (slots, store) = (slots.clone(), store.clone());
+    tokio::task::spawn_blocking(move || {
+        let yielded = slots.give_way_to_claim(&partitions, drain);
+        if let Err(e) = store.durable().release(&yielded) {
+            tracing::error!(error = %e, "group: partitions given way not released in the store");
+        }
+        yielded
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// Releases `partitions` in the store: another pod's for now (a standby may follow them). Off the async
+/// threads: a release waits for whoever talks to their journal.
+async fn release_in_store(store: &Arc<Store>, partitions: Vec<u16>) {
+    if partitions.is_empty() {
+        return;
+    }
+    let store = store.clone();
+    let released = tokio::task::spawn_blocking(move || store.durable().release(&partitions)).await;
+    if let Ok(Err(e)) = released {
+        tracing::error!(error = %e, "group: partitions given way not released in the store");
+    }
 }

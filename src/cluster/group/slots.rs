@@ -86,6 +86,14 @@ impl Slots {
         })
     }
 
+    /// Whether this pod takes `partition` over or serves it: assigned here and not given way to another pod.
+    pub fn is_taken(&self, partition: u16) -> bool {
+        self.is_assigned(partition)
+            && self
+                .slot(partition)
+                .is_some_and(|s| s.load(Ordering::SeqCst) != YIELDED)
+    }
+
     /// Whether this pod answers for `partition`: it serves it, or hands it over.
     pub fn serving(&self, partition: u16) -> bool {
         self.slot(partition).is_some_and(|s| {
@@ -121,6 +129,19 @@ impl Slots {
     /// served.
     pub fn give_way(&self, partition: u16) -> bool {
         self.swap(partition, SERVING, YIELDED)
+    }
+
+    /// Gives way with those of `partitions` served here (another pod claimed them after this one: the group
+    /// gave them to two pods for a moment) and waits (blocking, up to `within`) until no request is inside
+    /// them; the partitions it gave way with.
+    pub fn give_way_to_claim(&self, partitions: &[u16], within: Duration) -> Vec<u16> {
+        let yielded: Vec<u16> = partitions
+            .iter()
+            .copied()
+            .filter(|p| self.give_way(*p))
+            .collect();
+        self.drain(&yielded, within);
+        yielded
     }
 
     /// Gives way with a partition whose takeover found another pod's newer claim. Whether it was assigned.

@@ -107,7 +107,8 @@ impl Follower {
             .collect();
         let mut lag = BTreeMap::new();
         for (&partition, standbys) in &placement {
-            if !standbys.contains(&self.me) || self.slots.is_assigned(partition) {
+            // a partition this pod gave way with (another pod serves it for now) is followed too
+            if !standbys.contains(&self.me) || self.slots.is_taken(partition) {
                 continue;
             }
             match self.store.durable().follow(partition).await {

@@ -202,9 +202,10 @@ fn highest_sequence(ops: &[Op]) -> u64 {
         .filter_map(|op| {
             let raw = <[u8; 8]>::try_from(op.key.as_slice()).ok()?;
             match op.tree {
-                // an id is sequence << 16 | partition
-                TreeId::Users => Some(u64::from_be_bytes(raw) >> 16),
-                TreeId::Outbox => Some(u64::from_be_bytes(raw)),
+                // an id or an outbox key is sequence << 16 | partition (an outbox key written by an
+                // older build is the sequence alone: read so, it raises the floor less, and every new
+                // key, a sequence above the floor shifted, is still above it)
+                TreeId::Users | TreeId::Outbox => Some(u64::from_be_bytes(raw) >> 16),
                 _ => None,
             }
         })

@@ -120,3 +120,60 @@ async fn a_pod_whose_last_append_went_unanswered_finds_it_in_its_copy_once_it_fo
 fn contents_of_users(store: &crate::store::Store) -> Vec<(Vec<u8>, Vec<u8>)> {
     entries_of(store, TreeId::Users)
 }
+
+/// An SMS record as the OTP store saves it.
+fn sms(mobile: &str) -> crate::store::OutboxRecord {
+    crate::store::OutboxRecord {
+        message_id: format!("m-{mobile}"),
+        notification: crate::domain::notification::Notification::Sms {
+            mobile: mobile.into(),
+            message: "Your OTP is 123456".into(),
+            country_code: None,
+        },
+        created_ms: 5,
+        expires_ms: None,
+        attempts: 0,
+        last_error: None,
+        tenant: None,
+        labels: None,
+    }
+}
+
+#[tokio::test]
+async fn two_pods_queueing_an_sms_each_never_share_an_outbox_key() {
+    let journal = Arc::new(MemoryJournal::default());
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (
+        journaled(dir_a.path(), &journal),
+        journaled(dir_b.path(), &journal),
+    );
+    // two numbers of two partitions, each queued by its owner: both stores mint their first sequence
+    let key_a = a.otp().session_key("pb", "9876500001");
+    let key_b = (2..)
+        .map(|i| b.otp().session_key("pb", &format!("98765000{i:02}")))
+        .find(|k| k.home != key_a.home)
+        .unwrap();
+    let queued_a = a
+        .otp()
+        .save(&key_a, &Default::default(), None, &[sms("9876500001")])
+        .await
+        .unwrap();
+    let queued_b = b
+        .otp()
+        .save(&key_b, &Default::default(), None, &[sms("b")])
+        .await
+        .unwrap();
+    assert_ne!(queued_a, queued_b, "one sequence each, and not one key");
+    // b follows a's partition: a's record lands beside its own, not over it
+    b.durable().release(&[key_a.home]).unwrap();
+    b.durable().follow(key_a.home).await.unwrap();
+    assert_eq!(entries_of(&b, TreeId::Outbox).len(), 2);
+    let delivers: Vec<String> = b
+        .outbox()
+        .batch(10)
+        .unwrap()
+        .into_iter()
+        .map(|(_, r)| r.message_id)
+        .collect();
+    assert_eq!(delivers, vec!["m-b"], "a's record is a's to deliver");
+}
