@@ -27,6 +27,10 @@ pub use peers::{PeerError, Peers};
 /// where it lands and never forwarded again.
 pub const FORWARDED: &str = "x-digit-user-forwarded";
 
+/// Header a pod sets on the 503 it answers a forwarded request for a partition it does not serve (any
+/// more): the forwarding pod asks the next owner instead of relaying it. Never relayed to a client.
+pub const NOT_HERE: &str = "x-digit-user-not-here";
+
 /// Header a forwarding pod sets to the client address it saw (the owner's per-IP OTP cap counts that
 /// client, not the forwarding pod).
 pub const CLIENT_IP: &str = "x-digit-user-client-ip";
@@ -369,6 +373,7 @@ mod tests {
             session_timeout_ms: 10_000,
             drain_ms: 2000,
             handover_ms: 10_000,
+            owner_wait_ms: 2000,
             advertise: String::new(),
         }
     }

@@ -253,6 +253,9 @@ impl Settings {
         if !(1000..=60_000).contains(&c.handover_ms) {
             return Err("cluster.handover_ms must be between 1000 and 60000".into());
         }
+        if c.owner_wait_ms > 10_000 {
+            return Err("cluster.owner_wait_ms must be between 0 and 10000".into());
+        }
         if self.cluster.replicas > 1 && !self.journal_on() {
             return Err(format!(
                 "cluster.replicas = {}: a sharded deployment keeps its state in the journal on Kafka — set \

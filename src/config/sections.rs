@@ -101,6 +101,9 @@ pub struct ClusterSettings {
     /// `group`: how long a pod whose partition was revoked still answers for it at most, waiting for the
     /// next owner to say it has taken it over, ms.
     pub handover_ms: u64,
+    /// `group`: how long a request for a partition nobody serves (or whose owner stopped answering) waits
+    /// for the next owner before its retryable 503, ms.
+    pub owner_wait_ms: u64,
     /// `group`: the internal address the other pods reach this one at; "" = `peers[ordinal]`, else the
     /// template.
     pub advertise: String,

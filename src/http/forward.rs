@@ -4,9 +4,11 @@
 //! body); a request about a key owned here is served here while its partition is not moving. With one
 //! replica, or an endpoint routed by no key, the body is never read here.
 //!
-//! Loop guard: a request carrying [`crate::cluster::FORWARDED`] on the internal listener is never forwarded again; if this
-//! pod does not own its key (the maps of the two pods disagree during a rebalance) it answers a retryable
-//! 503 rather than guess.
+//! Loop guard: a request carrying [`crate::cluster::FORWARDED`] on the internal listener is never forwarded
+//! again; if this pod does not own its key (the maps of the two pods disagree during a rebalance, or under a
+//! group it has just handed the partition over) it answers a retryable 503 marked
+//! [`crate::cluster::NOT_HERE`] rather than guess, and the forwarding pod asks the next owner once before it
+//! relays that 503 (without the mark).
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -21,8 +23,8 @@ use super::json::CappedBody;
 use super::request_info::{OwnedHere, on_internal_listener};
 use super::route::{RouteKey, route_key};
 use super::state::AppState;
-use crate::cluster::Owner;
-use crate::cluster::peers::Outgoing;
+use crate::cluster::peers::{Outgoing, Relayed};
+use crate::cluster::{NOT_HERE, Owner};
 
 /// The routing middleware.
 pub async fn route(
@@ -61,7 +63,7 @@ pub async fn route(
         req.set_payload(body.into());
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let mut owner = owner_soon(&cluster, partition).await;
+    let mut owner = owner_soon(&cluster, partition, owner_wait(&state)).await;
     let mut rerouted = false;
     loop {
         match owner {
@@ -74,7 +76,12 @@ pub async fn route(
                 return Ok(next.call(req).await?.map_into_boxed_body());
             }
             Owner::Peer(_) | Owner::Nobody if forwarded => {
-                return Ok(req.error_response(moving()));
+                let mut refused = req.error_response(moving());
+                refused.headers_mut().insert(
+                    actix_web::http::header::HeaderName::from_static(NOT_HERE),
+                    actix_web::http::header::HeaderValue::from_static("1"),
+                );
+                return Ok(refused.map_into_boxed_body());
             }
             Owner::Nobody => return Ok(req.error_response(moving())),
             Owner::Peer(ordinal) => {
@@ -99,11 +106,20 @@ pub async fn route(
                 let result = if relayed.is_ok() { "ok" } else { "unavailable" };
                 metrics::counter!(CLUSTER_CALLS, "kind" => "forward", "result" => result)
                     .increment(1);
+                let not_here = |r: &Relayed| r.headers.iter().any(|(name, _)| name == NOT_HERE);
                 match relayed {
+                    // the peer no longer serves it (a handover just ended): once, the next owner
+                    Ok(r) if not_here(&r) && !rerouted && cluster.group().is_some() => {
+                        rerouted = true;
+                        owner = owner_other_than(&cluster, partition, ordinal, owner_wait(&state))
+                            .await;
+                    }
                     Ok(r) => {
                         let mut out = HttpResponse::build(r.status);
                         for (name, value) in r.headers {
-                            out.append_header((name, value));
+                            if name != NOT_HERE {
+                                out.append_header((name, value));
+                            }
                         }
                         return Ok(req.into_response(out.body(r.body)));
                     }
@@ -111,7 +127,8 @@ pub async fn route(
                     // over (a rolling update): once, the request waits for the next one
                     Err(_) if !rerouted && cluster.group().is_some() => {
                         rerouted = true;
-                        owner = owner_other_than(&cluster, partition, ordinal).await;
+                        owner = owner_other_than(&cluster, partition, ordinal, owner_wait(&state))
+                            .await;
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, partition = partition.0, "owner unreachable");
@@ -124,12 +141,18 @@ pub async fn route(
 }
 
 /// Under a group, how long a request for a partition nobody serves waits for its next owner (a takeover
-/// finishing, its announcement on the way) before it is answered a retryable 503.
-const OWNER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// finishing, its announcement on the way) before it is answered a retryable 503: `cluster.owner_wait_ms`.
+fn owner_wait(state: &AppState) -> std::time::Duration {
+    std::time::Duration::from_millis(state.settings.cluster.owner_wait_ms)
+}
 
-/// Who owns `partition` — under a group, waiting up to [`OWNER_WAIT`] while nobody does.
-async fn owner_soon(cluster: &crate::cluster::Cluster, partition: Partition) -> Owner {
-    let deadline = tokio::time::Instant::now() + OWNER_WAIT;
+/// Who owns `partition` — under a group, waiting up to `wait` while nobody does.
+async fn owner_soon(
+    cluster: &crate::cluster::Cluster,
+    partition: Partition,
+    wait: std::time::Duration,
+) -> Owner {
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
         let owner = cluster.owner(partition);
         if owner != Owner::Nobody
@@ -142,14 +165,15 @@ async fn owner_soon(cluster: &crate::cluster::Cluster, partition: Partition) -> 
     }
 }
 
-/// Who owns `partition` once it is no longer pod `gone` (or nobody), waiting up to [`OWNER_WAIT`]; `gone`
-/// again when nothing changed (the caller answers its 503).
+/// Who owns `partition` once it is no longer pod `gone` (or nobody), waiting up to `wait`; `gone` again
+/// when nothing changed (the caller answers its 503).
 async fn owner_other_than(
     cluster: &crate::cluster::Cluster,
     partition: Partition,
     gone: u16,
+    wait: std::time::Duration,
 ) -> Owner {
-    let deadline = tokio::time::Instant::now() + OWNER_WAIT;
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
         let owner = cluster.owner(partition);
         let moved = !matches!(owner, Owner::Peer(o) if o == gone) && owner != Owner::Nobody;

@@ -37,6 +37,8 @@ pub(crate) struct Answer {
     /// The partition the request was about (`None`: any pod answers it alone, e.g. `_details`).
     pub partition: Option<u16>,
     pub verdict: Verdict,
+    /// A retryable answer's error code, as its shape names it.
+    pub why: Option<String>,
 }
 
 /// Every answer so far.
@@ -104,6 +106,28 @@ pub(crate) struct Tally {
     pub answers: usize,
     pub retryable: usize,
     pub wrong: usize,
+}
+
+/// How many retryable answers each error code had.
+pub(crate) fn retryable_by_code(answers: &[Answer]) -> BTreeMap<String, usize> {
+    let mut by_code = BTreeMap::new();
+    for why in answers.iter().filter_map(|a| a.why.clone()) {
+        *by_code.entry(why).or_default() += 1;
+    }
+    by_code
+}
+
+/// The error code of an answer in any of the contract's shapes (`Errors[0].code`, user-otp's
+/// `error.fields[0].code`, OAuth's `error`), else its status.
+fn error_code(status: u16, body: &Value) -> String {
+    [
+        &body["Errors"][0]["code"],
+        &body["error"]["fields"][0]["code"],
+        &body["error"],
+    ]
+    .into_iter()
+    .find_map(|v| v.as_str())
+    .map_or_else(|| status.to_string(), str::to_owned)
 }
 
 pub(crate) fn tally(answers: &[Answer]) -> Tally {
@@ -260,7 +284,7 @@ impl Client {
             }
             if sent_at.elapsed() >= SMS_WAIT {
                 eprintln!("no SMS to {mobile} within {SMS_WAIT:?} of an acknowledged send");
-                self.record(session, Verdict::Wrong);
+                self.record(session, Verdict::Wrong, None);
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -312,7 +336,8 @@ impl Client {
                 Verdict::Wrong
             }
         };
-        self.record(partition, verdict);
+        let why = (verdict == Verdict::Retryable).then(|| error_code(code, &body));
+        self.record(partition, verdict, why);
         (verdict == Verdict::Right).then_some(body)
     }
 
@@ -332,15 +357,17 @@ impl Client {
                 Verdict::Wrong
             }
         };
-        self.record(partition, verdict);
+        let why = (verdict == Verdict::Retryable).then(|| error_code(*code, body));
+        self.record(partition, verdict, why);
         (verdict == Verdict::Right).then_some(())
     }
 
-    fn record(&self, partition: Option<u16>, verdict: Verdict) {
+    fn record(&self, partition: Option<u16>, verdict: Verdict, why: Option<String>) {
         self.recorded.push(Answer {
             at: Instant::now(),
             partition,
             verdict,
+            why,
         });
     }
 }
@@ -352,6 +379,7 @@ fn a_window_runs_from_a_503_to_the_next_right_answer_about_its_partition() {
         at: t0 + Duration::from_millis(ms),
         partition: Some(partition),
         verdict,
+        why: (verdict == Verdict::Retryable).then(|| "PARTITION_MOVING".to_owned()),
     };
     let answers = vec![
         at(0, 1, Verdict::Right),
@@ -371,6 +399,22 @@ fn a_window_runs_from_a_503_to_the_next_right_answer_about_its_partition() {
         "never answered again: open to the last answer"
     );
     assert!(!windows.contains_key(&3));
+    assert_eq!(
+        retryable_by_code(&answers),
+        [("PARTITION_MOVING".to_owned(), 4)].into_iter().collect()
+    );
+    assert_eq!(
+        error_code(503, &json!({"error": "temporarily_unavailable"})),
+        "temporarily_unavailable"
+    );
+    assert_eq!(
+        error_code(
+            503,
+            &json!({"error": {"fields": [{"code": "OTP.UNAVAILABLE"}]}})
+        ),
+        "OTP.UNAVAILABLE"
+    );
+    assert_eq!(error_code(408, &Value::Null), "408");
     assert_eq!(
         tally(&answers),
         Tally {

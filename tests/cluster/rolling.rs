@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::failover::{GROUP, post_retrying, spread_over};
-use crate::load::{MixedLoad, Recorded, tally};
+use crate::load::{MixedLoad, Recorded, retryable_by_code, tally};
 use crate::node::{LocalCluster, employee};
 
 /// One move: what happened, from when to when the group had settled again.
@@ -92,6 +92,11 @@ fn a_rolling_restart_and_a_kill_under_a_mixed_load_answer_nothing_wrong() {
         );
     }
     let rolling = tally(&recorded.between(started, rolled));
+    eprintln!(
+        "retryable answers by code, rolling restart: {:?}; kill and return: {:?}",
+        retryable_by_code(&recorded.between(started, rolled)),
+        retryable_by_code(&recorded.between(rolled, Instant::now()))
+    );
     let all = tally(&recorded.between(started, Instant::now()));
     eprintln!(
         "rolling restart of three pods: {} answers, {} retryable 503s ({:.3} %), {} wrong; with the kill: {} answers, {} retryable ({:.3} %), {} wrong",

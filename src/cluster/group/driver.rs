@@ -1,7 +1,7 @@
 //! The takeover driver: turns the member's [`Change`]s into served partitions. An assigned partition is
-//! taken over — claimed and replayed to the journal's end ([`actors::store::fencing`]), the store's
-//! restore — then served and announced; a revoked one (already handed over by the member) is announced as
-//! no longer served. Takeovers of one rebalance run a few at a time; one that fails (the brokers do not
+//! taken over — claimed and replayed to the journal's end ([`actors::store::fencing`], the store's
+//! restore), its previous owner told to stop answering — then served and announced; a revoked one (already
+//! handed over by the member) is announced as no longer served. Takeovers of one rebalance run a few at a time; one that fails (the brokers do not
 //! answer) is tried again while the partition stays assigned.
 
 use std::collections::BTreeSet;
@@ -109,6 +109,10 @@ impl Driver {
             match self.store.durable().restore(&[partition], |_, _| {}).await {
                 Ok(()) => {
                     let generation = self.store.durable().generation(partition).unwrap_or(0);
+                    // claimed first, then the previous owner told to stop: a pod the group gave the
+                    // partition to as well, told to give way, finds this newer claim announced and does not take it
+                    // back (told before the claim, it did, and both answered for a moment — a code check
+                    // failed on a stale copy); its writes in between are fenced (retryable)
                     self.previous_owner_stops(partition).await;
                     if let Some(forget) = self.forget.get() {
                         forget(&BTreeSet::from([partition]));

@@ -418,6 +418,10 @@ fn journal_topics_and_replication_are_checked() {
             &[("DIGIT_USER__CLUSTER__HANDOVER_MS", "100")][..],
             "handover_ms",
         ),
+        (
+            &[("DIGIT_USER__CLUSTER__OWNER_WAIT_MS", "60000")][..],
+            "owner_wait_ms",
+        ),
         // a sharded deployment without the journal: no Kafka, or the journal switched off
         (
             &[("DIGIT_USER__CLUSTER__REPLICAS", "3")][..],

@@ -36,6 +36,23 @@ impl Process {
         data_dir: &Path,
         env: &HashMap<&str, String>,
     ) -> Result<Self, String> {
+        // a port picked free may be taken by another test before the binary binds it (the binary binds
+        // before it touches the data dir): then again on other ports
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::try_start(wrapper, data_dir, env) {
+                Err(e) if attempt < 4 && e.contains("Address already in use") => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn try_start(
+        wrapper: &[&str],
+        data_dir: &Path,
+        env: &HashMap<&str, String>,
+    ) -> Result<Self, String> {
         let (port, internal) = (free_port(), free_port());
         let binary = env!("CARGO_BIN_EXE_digit-user");
         let mut cmd = match wrapper {
@@ -90,6 +107,15 @@ impl Process {
                 .timeout(Duration::from_millis(500))
                 .send()
                 .is_ok();
+            // another process on the port answers while this one fails to bind it: still running?
+            if answered {
+                std::thread::sleep(Duration::from_millis(100));
+                if let Ok(Some(status)) = child.try_wait() {
+                    let _ = reader.join();
+                    let err = log.lock().unwrap().clone();
+                    return Err(format!("exited with {status}: {err}"));
+                }
+            }
             if answered {
                 let internal = format!("http://127.0.0.1:{internal}");
                 return Ok(Self {
