@@ -62,16 +62,10 @@ pub fn backup(args: &BackupArgs, settings: &Settings) -> anyhow::Result<String> 
     let result = if args.offline {
         offline(out, settings)
     } else {
-        let url = args.url.clone().unwrap_or_else(|| {
-            format!(
-                "http://{}",
-                settings
-                    .http
-                    .internal_addr
-                    .replace("0.0.0.0", "127.0.0.1")
-                    .replace("[::]", "[::1]")
-            )
-        });
+        let url = args
+            .url
+            .clone()
+            .unwrap_or_else(|| super::internal_url(settings));
         online(out, &url)
     };
     let entries = result

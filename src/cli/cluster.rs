@@ -25,16 +25,10 @@ pub fn status(
     settings: &Settings,
     now_ms: i64,
 ) -> anyhow::Result<String> {
-    let url = args.url.clone().unwrap_or_else(|| {
-        format!(
-            "http://{}",
-            settings
-                .http
-                .internal_addr
-                .replace("0.0.0.0", "127.0.0.1")
-                .replace("[::]", "[::1]")
-        )
-    });
+    let url = args
+        .url
+        .clone()
+        .unwrap_or_else(|| super::internal_url(settings));
     actix_web::rt::System::new().block_on(async {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))

@@ -269,3 +269,16 @@ pub struct CreateUserArgs {
     #[command(flatten)]
     pub serve: ServeArgs,
 }
+
+/// The internal listener of the service this configuration describes, as a command on the same host
+/// reaches it: `http.internal_addr` with a wildcard address made loopback.
+pub fn internal_url(settings: &crate::config::Settings) -> String {
+    format!(
+        "http://{}",
+        settings
+            .http
+            .internal_addr
+            .replace("0.0.0.0", "127.0.0.1")
+            .replace("[::]", "[::1]")
+    )
+}

@@ -273,16 +273,10 @@ pub async fn end_handover(
     partitions: Vec<u16>,
     drain: Duration,
 ) -> Vec<u16> {
-    let (slots, store) = (slots.clone(), store.clone());
-    tokio::task::spawn_blocking(move || {
-        let ended = slots.hand_over(&partitions, drain);
-        if let Err(e) = store.durable().release(&ended) {
-            tracing::error!(error = %e, "group: handed-over partitions not released in the store");
-        }
-        ended
+    stop_and_release(slots, store, move |slots| {
+        slots.hand_over(&partitions, drain)
     })
     .await
-    .unwrap_or_default()
 }
 
 /// Stops answering for those of `partitions` this pod serves though another pod has claimed them since
@@ -295,16 +289,10 @@ pub async fn give_way_to_claim(
     partitions: Vec<u16>,
     drain: Duration,
 ) -> Vec<u16> {
-    let (slots, store) = (slots.clone(), store.clone());
-    tokio::task::spawn_blocking(move || {
-        let yielded = slots.give_way_to_claim(&partitions, drain);
-        if let Err(e) = store.durable().release(&yielded) {
-            tracing::error!(error = %e, "group: partitions given way not released in the store");
-        }
-        yielded
+    stop_and_release(slots, store, move |slots| {
+        slots.give_way_to_claim(&partitions, drain)
     })
     .await
-    .unwrap_or_default()
 }
 
 /// Releases `partitions` in the store: another pod's for now (a standby may follow them). Off the async
@@ -318,4 +306,24 @@ async fn release_in_store(store: &Arc<Store>, partitions: Vec<u16>) {
     if let Ok(Err(e)) = released {
         tracing::error!(error = %e, "group: partitions given way not released in the store");
     }
+}
+
+/// Runs `stop` on the slots (it stops answering for partitions and returns which), then releases those in
+/// the store; the partitions. Off the async threads: both wait (for requests inside, for whoever talks to
+/// the partitions' journal).
+async fn stop_and_release(
+    slots: &Arc<Slots>,
+    store: &Arc<Store>,
+    stop: impl FnOnce(&Slots) -> Vec<u16> + Send + 'static,
+) -> Vec<u16> {
+    let (slots, store) = (slots.clone(), store.clone());
+    tokio::task::spawn_blocking(move || {
+        let stopped = stop(&slots);
+        if let Err(e) = store.durable().release(&stopped) {
+            tracing::error!(error = %e, "group: partitions no longer answered here not released in the store");
+        }
+        stopped
+    })
+    .await
+    .unwrap_or_default()
 }
