@@ -266,20 +266,7 @@ mod tests {
         let store = crate::testing::open_store(dir.path());
         let otp = store.otp();
         let key = otp.session_key("pb", "9876543210");
-        let record = OutboxRecord {
-            message_id: "m-4".into(),
-            notification: Notification::Sms {
-                mobile: "9876543210".into(),
-                message: "Your OTP is 123456".into(),
-                country_code: None,
-            },
-            created_ms: 5,
-            expires_ms: None,
-            attempts: 0,
-            last_error: None,
-            tenant: None,
-            labels: None,
-        };
+        let record = crate::testing::sms_record("m-4", "9876543210", "Your OTP is 123456");
         let seqs = otp
             .save(&key, &Default::default(), None, &[record])
             .await

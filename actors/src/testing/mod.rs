@@ -165,3 +165,21 @@ where
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// An SMS notification as the OTP store queues it: `text` to `mobile`, under `message_id`.
+pub fn sms_record(message_id: &str, mobile: &str, text: &str) -> crate::store::OutboxRecord {
+    crate::store::OutboxRecord {
+        message_id: message_id.into(),
+        notification: crate::domain::notification::Notification::Sms {
+            mobile: mobile.into(),
+            message: text.into(),
+            country_code: None,
+        },
+        created_ms: 5,
+        expires_ms: None,
+        attempts: 0,
+        last_error: None,
+        tenant: None,
+        labels: None,
+    }
+}

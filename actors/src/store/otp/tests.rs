@@ -1,7 +1,6 @@
 //! Tests of the OTP store: saves, reopen, nothing in clear, prune, the state layouts.
 
 use super::*;
-use crate::domain::notification::Notification;
 use crate::domain::otp::{FreshCode, OtpKeys, OtpPolicy, Purpose};
 use crate::seal::KEY_LEN;
 use crate::store::{OutboxSummary, Store};
@@ -14,20 +13,7 @@ fn open(dir: &std::path::Path) -> Store {
 const POLICY: OtpPolicy = crate::testing::OTP_POLICY;
 
 fn sms(text: &str) -> OutboxRecord {
-    OutboxRecord {
-        message_id: "m-1".into(),
-        notification: Notification::Sms {
-            mobile: "9876543210".into(),
-            message: text.into(),
-            country_code: None,
-        },
-        created_ms: 5,
-        expires_ms: None,
-        attempts: 0,
-        last_error: None,
-        tenant: None,
-        labels: None,
-    }
+    crate::testing::sms_record("m-1", "9876543210", text)
 }
 
 #[tokio::test]

@@ -123,20 +123,7 @@ fn contents_of_users(store: &crate::store::Store) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 /// An SMS record as the OTP store saves it.
 fn sms(mobile: &str) -> crate::store::OutboxRecord {
-    crate::store::OutboxRecord {
-        message_id: format!("m-{mobile}"),
-        notification: crate::domain::notification::Notification::Sms {
-            mobile: mobile.into(),
-            message: "Your OTP is 123456".into(),
-            country_code: None,
-        },
-        created_ms: 5,
-        expires_ms: None,
-        attempts: 0,
-        last_error: None,
-        tenant: None,
-        labels: None,
-    }
+    crate::testing::sms_record(&format!("m-{mobile}"), mobile, "Your OTP is 123456")
 }
 
 #[tokio::test]
