@@ -37,10 +37,9 @@ fn main() -> ExitCode {
             )),
             Err(code) => code,
         },
-        Some(Command::Admin(AdminCommand::Rebalance(args))) => match load(&args.serve) {
-            Ok(settings) => report(digit_user::cli::rebalance::run(args, settings)),
-            Err(code) => code,
-        },
+        Some(Command::Admin(AdminCommand::Rebalance(_))) => {
+            fail(digit_user::cli::REBALANCE_RETIRED, 2)
+        }
         Some(Command::Admin(AdminCommand::Journal(JournalCommand::Check(args)))) => {
             match load(&args.serve) {
                 Ok(settings) => report(digit_user::cli::journal::check(&settings)),

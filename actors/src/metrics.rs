@@ -126,8 +126,9 @@ pub const JOURNAL_APPEND_SECONDS: &str = "digit_user_journal_append_seconds";
 pub const JOURNAL_APPENDS: &str = "digit_user_journal_appends_total";
 /// 1 while the journal acknowledges appends, 0 after an append failed and until one succeeds.
 pub const JOURNAL_UP: &str = "digit_user_journal_up";
-/// Partitions this pod serves, by `state`: `total`, `restored` (brought to the journal's end since start),
-/// `unservable` (the journal lost what the data dir applied: not served, see the log).
+/// Partitions the group assigned to this pod, by `state`: `total`, `restored` (taken over — brought to the
+/// journal's end — and served), `unservable` (the journal lost what the data dir applied: not served, see
+/// the log).
 pub const JOURNAL_PARTITIONS: &str = "digit_user_journal_partitions";
 /// Appends that did not land where this pod expected (something else was written into the partition
 /// first: a fenced writer's records, or another pod's claim).
@@ -141,21 +142,19 @@ pub const JOURNAL_CLAIMS: &str = "digit_user_journal_claims_total";
 /// search, `otp`: an OTP check at the code's owner) and `result` (`ok`,
 /// `unavailable`).
 pub const CLUSTER_CALLS: &str = "digit_user_cluster_calls_total";
-/// Version of the partition map this pod follows.
-pub const PARTITION_MAP_VERSION: &str = "digit_user_partition_map_version";
-/// Partitions this pod owns under its map (`cluster.ownership = "map"`) or serves (`"group"`).
+/// Partitions this pod serves.
 pub const PARTITIONS_OWNED: &str = "digit_user_partitions_owned";
-/// `cluster.ownership = "group"`: partitions the group assigned to this pod (served, or being taken over).
+/// Partitions the group assigned to this pod (served, or being taken over).
 pub const PARTITIONS_ASSIGNED: &str = "digit_user_partitions_assigned";
-/// `cluster.ownership = "group"`: rebalances that changed this pod's partitions, by `change`
+/// Rebalances that changed this pod's partitions, by `change`
 /// (`assigned`, `revoked`).
 pub const GROUP_REBALANCES: &str = "digit_user_group_rebalances_total";
-/// `cluster.ownership = "group"`: time from a partition's assignment to this pod serving it (claim and
+/// Time from a partition's assignment to this pod serving it (claim and
 /// replay).
 pub const TAKEOVER_SECONDS: &str = "digit_user_takeover_seconds";
-/// `cluster.ownership = "group"`: partitions this pod follows as a warm standby.
+/// Partitions this pod follows as a warm standby.
 pub const PARTITIONS_STANDBY: &str = "digit_user_partitions_standby";
-/// `cluster.ownership = "group"`: journal records this pod's standby copies are behind, summed over
+/// Journal records this pod's standby copies are behind, summed over
 /// the partitions it follows, as of each one's last read.
 pub const STANDBY_LAG_RECORDS: &str = "digit_user_standby_lag_records";
 
@@ -244,15 +243,7 @@ pub fn describe() {
         Unit::Count,
         "Requests sent to other pods, by kind and result"
     );
-    describe_gauge!(
-        PARTITION_MAP_VERSION,
-        "Version of the partition map this pod follows"
-    );
-    describe_gauge!(
-        PARTITIONS_OWNED,
-        Unit::Count,
-        "Partitions this pod owns under its map"
-    );
+    describe_gauge!(PARTITIONS_OWNED, Unit::Count, "Partitions this pod serves");
     describe_counter!(
         HTTP_REQUESTS,
         Unit::Count,

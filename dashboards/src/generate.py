@@ -162,8 +162,6 @@ DASHBOARDS = {
             ("Sharding", [
                 panel("Calls to other pods by kind and result", rate("digit_user_cluster_calls_total", by="kind, result"), "ops", legend="{{kind}} {{result}}",
                       description="forward: a request sent to its key's owner; fanout: one leg of a search; otp: a code checked at its owner. unavailable = a 503 for the caller."),
-                panel("Partition map version by pod", gauge("digit_user_partition_map_version", by="pod"), "short", legend="{{pod}}",
-                      description="Every pod should follow the same version; a difference outlasting a rebalance means one was interrupted."),
                 panel("Partitions owned by pod", gauge("digit_user_partitions_owned", by="pod"), "short", legend="{{pod}}"),
             ]),
             ("Storage and Kafka", [
@@ -180,7 +178,7 @@ DASHBOARDS = {
             ]),
             ("Ownership by the group", [
                 panel("Partitions assigned and served by pod", [gauge("digit_user_partitions_assigned", by="pod"), gauge("digit_user_partitions_owned", by="pod")], "short", legend=["{{pod}} assigned", "{{pod}} served"],
-                      description="cluster.ownership = group: assigned but not served = a takeover under way (or failing)."),
+                      description="Assigned but not served = a takeover under way (or failing)."),
                 panel("Partitions followed as warm standby, and their lag", [gauge("digit_user_partitions_standby", by="pod"), gauge("digit_user_standby_lag_records", by="pod")], "short", legend=["{{pod}} followed", "{{pod}} records behind"],
                       description="journal.standby_replicas: partitions this pod reads from the journal for their owner's takeover, and how many records its copies were behind after their last read."),
                 panel("Rebalances by change", rate("digit_user_group_rebalances_total", by="change"), "ops", legend="{{change}}"),

@@ -1,4 +1,4 @@
-//! `digit-user admin cluster-status`: under `cluster.ownership = "group"`, who serves each partition, which
+//! `digit-user admin cluster-status`: who serves each partition, which
 //! pods follow it as warm standbys and how far behind their copies are, and what every pod last announced.
 //!
 //! It asks one pod (`--url`, else this configuration's internal listener) for its status, then every pod
@@ -36,7 +36,7 @@ pub fn status(
         let first = ask(&client, &url).await?;
         let Some(group) = first.group else {
             bail!(
-                "{url} does not decide ownership by the group (cluster.ownership = \"group\"): its map is at POST /cluster/status"
+                "{url} runs without the journal: it serves every partition alone, there is no group to show"
             );
         };
         let mut lags: BTreeMap<u16, BTreeMap<u16, Option<i64>>> = BTreeMap::new();

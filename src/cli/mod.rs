@@ -1,12 +1,11 @@
 //! The command line: `serve` (default), `check-config`, and the `admin` commands — their arguments here,
-//! their work in `admin.rs`, `backup.rs`, `cluster.rs`, `rebalance.rs`, `messages.rs` and `journal.rs`.
+//! their work in `admin.rs`, `backup.rs`, `cluster.rs`, `messages.rs` and `journal.rs`.
 
 pub mod admin;
 pub mod backup;
 pub mod cluster;
 pub mod journal;
 pub mod messages;
-pub mod rebalance;
 
 use std::path::PathBuf;
 
@@ -83,11 +82,10 @@ pub enum AdminCommand {
     /// Show the notification outbox of a stopped service's data dir: depth, oldest age, last error. While
     /// the service runs: `curl http://<internal listener>/admin/outbox`.
     Outbox(OutboxArgs),
-    /// Move partitions between the running pods so that N pods share them evenly; prints progress and the
-    /// user, lockout and refresh-family counts before and after. Scale the StatefulSet up before, down
-    /// after (README, "Operating at scale"). Reaches the pods through cluster.peers / peer_template.
-    Rebalance(RebalanceArgs),
-    /// Under cluster.ownership = "group": who serves each partition, which pods follow it as warm standbys
+    /// Retired: Kafka's consumer group moves the partitions when pods join or leave. Says what to do.
+    #[command(hide = true)]
+    Rebalance(RetiredArgs),
+    /// Who serves each partition, which pods follow it as warm standbys
     /// and how many journal records their copies are behind, and what every pod last announced. Asks the
     /// pod at --url (default: http.internal_addr), then every pod it knows at the address it announced.
     ClusterStatus(ClusterStatusArgs),
@@ -196,22 +194,18 @@ pub struct ClusterStatusArgs {
     pub serve: ServeArgs,
 }
 
-/// `admin rebalance`
+/// A retired command: whatever it is given, it says what replaced it.
 #[derive(Debug, Args)]
-pub struct RebalanceArgs {
-    /// Pods that share the partitions afterwards.
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-    pub to_replicas: u16,
-    /// Print the moves and the final map (JSON, usable as cluster.map_file) without moving anything.
-    #[arg(long)]
-    pub plan: bool,
-    /// Partitions moved (and frozen) at a time.
-    #[arg(long, default_value_t = 8)]
-    pub batch: usize,
-    /// Configuration (the cluster section: partitions, peers or peer_template).
-    #[command(flatten)]
-    pub serve: ServeArgs,
+pub struct RetiredArgs {
+    /// Ignored.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
+
+/// What `admin rebalance` says now.
+pub const REBALANCE_RETIRED: &str = "admin rebalance is retired: with the journal on, Kafka's consumer group \
+     on the journal topic assigns the partitions to the pods running — scale with `kubectl scale statefulset \
+     digit-user --replicas=N` and watch `digit-user admin cluster-status` (README, \"Operating at scale\")";
 
 /// `admin outbox`
 #[derive(Debug, Args)]

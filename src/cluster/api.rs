@@ -2,7 +2,6 @@
 //! one version): OTP checks and sends at the pod owning a code, partition sets and a pod's status.
 
 use actors::domain::otp::Purpose;
-use actors::partition::PartitionMap;
 use actors::store::MoveCounts;
 use serde::{Deserialize, Serialize};
 
@@ -74,21 +73,19 @@ pub struct Partitions {
     pub partitions: Vec<u16>,
 }
 
-/// This pod as `admin rebalance` sees it.
+/// A pod as `admin cluster-status` sees it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PodStatus {
     /// Its ordinal.
     pub ordinal: u16,
-    /// The map it follows.
-    pub map: PartitionMap,
     /// What it stores now (every partition it holds data of).
     pub stored: MoveCounts,
-    /// `cluster.ownership = "group"`: what it serves and who serves what.
+    /// The journal on: what it serves and who serves what.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupStatus>,
 }
 
-/// A pod's view of the group (`cluster.ownership = "group"`).
+/// A pod's view of the group.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct GroupStatus {
     /// The partitions it serves, each with the generation of its claim.

@@ -1,10 +1,9 @@
-//! What one pod asks of the others: the newest partition map, a search's legs, and an OTP check at the pod
+//! What one pod asks of the others: a search's legs, a send and an OTP check at the pod
 //! owning the code. (Revocations reach every pod through the journal's revocations topic.)
 
 use actors::domain::UserRecord;
 use actors::domain::search::UserQuery;
 use actors::metrics::CLUSTER_CALLS;
-use actors::partition::PartitionMap;
 use futures_util::future::join_all;
 
 use super::api::{OtpCheck, OtpSend, OtpSent, OtpVerdict};
@@ -16,26 +15,6 @@ fn count(kind: &'static str, ok: bool) {
 }
 
 impl Cluster {
-    /// Adopts the newest map any reachable pod follows (a pod added by scaling, or down during a rebalance).
-    pub async fn pull_map(&self) {
-        let replicas = self.map().replicas().max(self.me + 1);
-        let legs = (0..replicas).filter(|o| *o != self.me).map(|o| async move {
-            self.peers
-                .call::<_, PartitionMap>(o, self.me, "/cluster/map/_get", &())
-                .await
-        });
-        let newest = join_all(legs)
-            .await
-            .into_iter()
-            .flatten()
-            .max_by_key(PartitionMap::version);
-        if let Some(map) = newest
-            && let Err(e) = self.adopt(map).await
-        {
-            tracing::warn!(error = %e, "a peer's partition map was not adopted");
-        }
-    }
-
     /// One leg per other pod of a fanned-out search; any pod not answering fails the search (a partial
     /// answer would page wrongly).
     pub async fn search_others(

@@ -9,19 +9,12 @@ impl Settings {
         if self.cluster.partitions == 0 {
             return fail("cluster.partitions must be at least 1");
         }
-        if self.cluster.replicas == 0 || self.cluster.replicas > self.cluster.partitions {
-            return fail("cluster.replicas must be between 1 and cluster.partitions");
-        }
         if self.cluster.ordinal < -1 || self.cluster.ordinal >= i32::from(u16::MAX) {
             return fail("cluster.ordinal must be -1 (from the hostname) or a pod ordinal");
         }
-        if !self.cluster.peers.is_empty()
-            && self.cluster.peers.len() < usize::from(self.cluster.replicas)
-        {
-            return fail("cluster.peers must name an address for every replica (or be empty)");
-        }
         if self.cluster.peers.is_empty()
-            && self.cluster.replicas > 1
+            && self.cluster.advertise.is_empty()
+            && self.journal_on()
             && !self.cluster.peer_template.contains("{ordinal}")
         {
             return fail("cluster.peer_template must contain {ordinal}");
@@ -231,19 +224,6 @@ impl Settings {
             return Err("journal.standby_poll_ms must be between 100 and 60000".into());
         }
         let c = &self.cluster;
-        if !matches!(c.ownership.as_str(), "map" | "group") {
-            return Err(format!(
-                "cluster.ownership = {:?}: \"map\" or \"group\"",
-                c.ownership
-            ));
-        }
-        if c.ownership == "group" && !self.journal_on() {
-            return Err(
-                "cluster.ownership = \"group\" decides ownership on the journal topic: set kafka.brokers and \
-                 leave journal.enabled on"
-                    .into(),
-            );
-        }
         if !(6000..=300_000).contains(&c.session_timeout_ms) {
             return Err("cluster.session_timeout_ms must be between 6000 and 300000".into());
         }
@@ -253,15 +233,11 @@ impl Settings {
         if !(1000..=60_000).contains(&c.handover_ms) {
             return Err("cluster.handover_ms must be between 1000 and 60000".into());
         }
+        if c.unreachable_hold_ms > 3_600_000 {
+            return Err("cluster.unreachable_hold_ms must be between 0 and 3600000".into());
+        }
         if c.owner_wait_ms > 10_000 {
             return Err("cluster.owner_wait_ms must be between 0 and 10000".into());
-        }
-        if self.cluster.replicas > 1 && !self.journal_on() {
-            return Err(format!(
-                "cluster.replicas = {}: a sharded deployment keeps its state in the journal on Kafka — set \
-                 kafka.brokers (DIGIT_USER__KAFKA__BROKERS) and leave journal.enabled on, or run one replica",
-                self.cluster.replicas
-            ));
         }
         Ok(())
     }

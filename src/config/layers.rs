@@ -219,10 +219,50 @@ impl Settings {
                 Value::from(v.clone()),
             ));
         }
+        refuse_retired(&figment)?;
         let settings: Settings = figment.extract()?;
         settings.check_ranges()?;
         Ok(settings)
     }
+}
+
+/// Keys of earlier versions that would now mislead, and what to do instead.
+const RETIRED: &[(&str, &str)] = &[
+    (
+        "cluster.replicas",
+        "how many pods share the partitions is how many run: Kafka's consumer group on the journal topic \
+         assigns them (scale with `kubectl scale`)",
+    ),
+    (
+        "cluster.map_file",
+        "there is no partition map: Kafka's consumer group on the journal topic assigns the partitions \
+         (`digit-user admin cluster-status` shows who serves each)",
+    ),
+    (
+        "cluster.ownership",
+        "with the journal on, Kafka's consumer group on the journal topic always decides ownership; \
+         with it off, one pod serves every partition",
+    ),
+];
+
+/// Refuses a retired key, naming the layer that set it.
+fn refuse_retired(figment: &Figment) -> Result<(), ConfigError> {
+    for (key, instead) in RETIRED {
+        if figment.find_value(key).is_ok() {
+            let layer = figment
+                .find_metadata(key)
+                .map_or_else(String::new, |m| match &m.source {
+                    Some(source) => format!("{} {source}", m.name),
+                    None => m.name.to_string(),
+                });
+            return Err(ConfigError::Retired {
+                key,
+                layer,
+                instead,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Our key for a DIGIT Spring property name.

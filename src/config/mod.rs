@@ -47,6 +47,16 @@ pub enum ConfigError {
         "configuration error: unknown key `digit.{0}` (see the [digit] table of config/default.toml for the accepted names)"
     )]
     UnknownSpringName(String),
+    /// A key of an earlier version that no longer means anything (and would mislead if ignored).
+    #[error("configuration error: `{key}` (set by {layer}) is retired: {instead}; remove it")]
+    Retired {
+        /// The key.
+        key: &'static str,
+        /// The layer that set it.
+        layer: String,
+        /// What replaced it.
+        instead: &'static str,
+    },
     /// A value out of its range.
     #[error("configuration error: {0}")]
     Range(String),

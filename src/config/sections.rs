@@ -77,8 +77,6 @@ pub enum LogFormat {
 pub struct ClusterSettings {
     /// Partition count; fixed for the life of a deployment.
     pub partitions: u16,
-    /// Pods the first partition map spreads the partitions over; 1 = everything local.
-    pub replicas: u16,
     /// This pod's ordinal; -1 = from the hostname `<name>-<ordinal>`.
     pub ordinal: i32,
     /// The StatefulSet's name.
@@ -87,24 +85,23 @@ pub struct ClusterSettings {
     pub peer_template: String,
     /// Peer internal addresses by ordinal, instead of the template (one machine, tests); [] = template.
     pub peers: Vec<String>,
-    /// A partition map (JSON, as `admin rebalance --plan` prints it) instead of even ranges; "" = even.
-    pub map_file: String,
     /// Milliseconds a forwarded request or a fan-out leg may take before the caller gets a 503.
     pub forward_timeout_ms: u64,
-    /// Who decides which pod serves which partition: `map` (the versioned map `admin rebalance` changes)
-    /// or `group` (Kafka's consumer group on the journal topic: failover and scaling by themselves).
-    pub ownership: String,
-    /// `group`: how long the group waits for a silent pod before it gives its partitions to the others, ms.
+    /// How long the group waits for a silent pod before it gives its partitions to the others, ms.
     pub session_timeout_ms: u64,
-    /// `group`: how long a pod losing a partition lets the requests inside it finish, ms.
+    /// How long a pod losing a partition lets the requests inside it finish, ms.
     pub drain_ms: u64,
-    /// `group`: how long a pod whose partition was revoked still answers for it at most, waiting for the
+    /// How long a pod whose partition was revoked still answers for it at most, waiting for the
     /// next owner to say it has taken it over, ms.
     pub handover_ms: u64,
-    /// `group`: how long a request for a partition nobody serves (or whose owner stopped answering) waits
+    /// How long a pod whose assignment was lost with the group's coordinator out of reach (a broker
+    /// outage, or the pod cut off) keeps answering for its partitions from its copy, unless another pod's
+    /// newer claim is announced first, ms.
+    pub unreachable_hold_ms: u64,
+    /// How long a request for a partition nobody serves (or whose owner stopped answering) waits
     /// for the next owner before its retryable 503, ms.
     pub owner_wait_ms: u64,
-    /// `group`: the internal address the other pods reach this one at; "" = `peers[ordinal]`, else the
+    /// The internal address the other pods reach this one at; "" = `peers[ordinal]`, else the
     /// template.
     pub advertise: String,
 }
@@ -345,13 +342,13 @@ pub struct JournalSettings {
     /// `min.compaction.lag.ms` the journal topic is created with and checked for, ms: far above
     /// `fence_check_ms`, so a repair lands before compaction could drop a value a fenced record hid.
     pub min_compaction_lag_ms: u64,
-    /// `cluster.ownership = "group"`: the consumer group whose assignment of the journal topic decides
+    /// The consumer group whose assignment of the journal topic decides
     /// which pod serves which partition.
     pub group: String,
-    /// `cluster.ownership = "group"`: the compacted topic where each pod announces what it serves and its
+    /// The compacted topic where each pod announces what it serves and its
     /// address.
     pub members_topic: String,
-    /// `cluster.ownership = "group"`: how many pods besides the owner follow each partition as warm
+    /// How many pods besides the owner follow each partition as warm
     /// standbys (0..=8).
     pub standby_replicas: u16,
     /// How often a standby reads its partitions' new records, ms.

@@ -1,33 +1,26 @@
-//! The pods' own endpoints (internal listener only; 404 on the public one): the partition map, partition
-//! moves (freeze, replay, drop, thaw — the new owner reads a moved partition from the journal), a search leg
-//! and an OTP check.
+//! The pods' own endpoints (internal listener only; 404 on the public one): a pod's status (what `admin
+//! cluster-status` shows), the end of a handover, a search leg, and an OTP send and check at the pod that
+//! owns the number.
 //!
-//! `admin rebalance` drives the moves; the pods call the rest of each other. None of these bodies is a
-//! DIGIT shape: they are ours and may change between versions of digit-user (all pods of a deployment run
-//! one version).
+//! None of these bodies is a DIGIT shape: they are ours and may change between versions of digit-user (a
+//! rolling update runs two versions side by side for a moment: change them compatibly).
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use actix_web::dev::Payload as DevPayload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actors::domain::search::UserQuery;
-use actors::partition::PartitionMap;
 use actors::store::MoveCounts;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use super::error::domain::{cluster_error, store_failed};
 use super::json::CappedBody;
 use crate::cluster::api::{
     GroupStatus, OtpCheck, OtpSend, OtpSent, OtpVerdict, Partitions, PodStatus,
 };
 use crate::http::state::AppState;
 use crate::service::otp::OtpError;
-
-/// Longest a freeze waits for the requests inside the partitions to finish.
-const FREEZE_DRAIN: Duration = Duration::from_secs(10);
 
 /// A JSON body of the pods' own endpoints, read under the public cap and timeout; a body that does not parse
 /// is a 400 in DIGIT's E1 shape, never actix's plain text.
@@ -63,28 +56,7 @@ impl<T> std::ops::Deref for PodJson<T> {
     }
 }
 
-/// `POST /cluster/map/_get`: the map this pod follows.
-pub async fn map_get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(&*state.cluster.map()))
-}
-
-/// `POST /cluster/map`: adopt a newer map.
-pub async fn map_put(
-    state: web::Data<AppState>,
-    map: PodJson<PartitionMap>,
-) -> Result<HttpResponse, ApiError> {
-    let adopted = state
-        .cluster
-        .adopt(map.into_inner())
-        .await
-        .map_err(cluster_error)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "adopted": adopted,
-        "version": state.cluster.map().version(),
-    })))
-}
-
-/// `POST /cluster/status`: ordinal, map and stored counts.
+/// `POST /cluster/status`: ordinal, stored counts and — journal on — the group as this pod sees it.
 pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.registry.store();
     let (lockouts, families) = store.logins().counts();
@@ -98,7 +70,6 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     });
     Ok(HttpResponse::Ok().json(PodStatus {
         ordinal: state.cluster.me(),
-        map: (*state.cluster.map()).clone(),
         stored: MoveCounts {
             users: store.users().len(),
             lockouts,
@@ -108,104 +79,7 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     }))
 }
 
-/// `POST /cluster/partitions/_freeze`: refuse new requests for the partitions (503, retryable), wait until
-/// those inside are done, then settle their journal — what this pod kept behind appended, the journal read
-/// to its end — so their new owner finds every change there. `journal` names what failed, if anything.
-pub async fn freeze(
-    state: web::Data<AppState>,
-    body: PodJson<Partitions>,
-) -> Result<HttpResponse, ApiError> {
-    let drained = state.cluster.freeze(&body.partitions, FREEZE_DRAIN).await;
-    let settled = match drained {
-        true => state
-            .cluster
-            .store()
-            .durable()
-            .restore(&body.partitions, |_, _| {})
-            .await
-            .err()
-            .map(|e| e.to_string()),
-        false => None,
-    };
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "drained": drained, "journal": settled })))
-}
-
-/// `POST /cluster/partitions/_thaw`: serve the partitions again (the move was abandoned or is done).
-pub async fn thaw(
-    state: web::Data<AppState>,
-    body: PodJson<Partitions>,
-) -> Result<HttpResponse, ApiError> {
-    state.cluster.thaw(&body.partitions);
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "thawed": body.partitions.len() })))
-}
-
-/// `POST /cluster/partitions/_replay`: read the partitions from their journal to its end — what a move's
-/// new owner does before it serves them, with the replay every start uses — and count what they hold.
-pub async fn replay(
-    state: web::Data<AppState>,
-    body: PodJson<Partitions>,
-) -> Result<HttpResponse, ApiError> {
-    let count = state.cluster.partitions();
-    if let Some(unknown) = body.partitions.iter().find(|p| **p >= count) {
-        return Err(ApiError::custom(
-            "UNKNOWN_PARTITION",
-            format!("partition {unknown} does not exist (cluster.partitions = {count})"),
-        ));
-    }
-    let store = state.cluster.store().clone();
-    store
-        .durable()
-        .restore(&body.partitions, |_, _| {})
-        .await
-        .map_err(store_failed)?;
-    let set: BTreeSet<u16> = body.partitions.iter().copied().collect();
-    let counts = web::block(move || store.partition_counts(&set))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))?;
-    tracing::info!(
-        partitions = body.partitions.len(),
-        users = counts.users,
-        "partitions read from the journal"
-    );
-    Ok(HttpResponse::Ok().json(counts))
-}
-
-/// `POST /cluster/partitions/_drop`: delete the data of partitions this pod no longer owns, then serve them
-/// again (as forwards to their owner).
-pub async fn drop_partitions(
-    state: web::Data<AppState>,
-    body: PodJson<Partitions>,
-) -> Result<HttpResponse, ApiError> {
-    let map = state.cluster.map();
-    if let Some(owned) = body
-        .partitions
-        .iter()
-        .find(|p| map.owner(actors::partition::Partition(**p)) == state.cluster.me())
-    {
-        return Err(ApiError::custom(
-            "PARTITION_OWNED",
-            format!(
-                "partition {owned} is owned here under map version {}; adopt the new map first",
-                map.version()
-            ),
-        ));
-    }
-    let set: BTreeSet<u16> = body.partitions.iter().copied().collect();
-    let (store, dropping) = (state.cluster.store().clone(), set.clone());
-    let counts = web::block(move || store.drop_partitions(&dropping))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))?;
-    state.login.lockouts().release(|uuid| {
-        uuid::Uuid::parse_str(uuid)
-            .is_ok_and(|u| set.contains(&actors::partition::partition_of_uuid(&u).0))
-    });
-    state.cluster.thaw(&body.partitions);
-    Ok(HttpResponse::Ok().json(counts))
-}
-
-/// `POST /cluster/partitions/_handover` (`cluster.ownership = "group"`): the next owner of the partitions
+/// `POST /cluster/partitions/_handover`: the next owner of the partitions
 /// has taken them over; this pod stops answering for those it hands over, lets the requests inside finish
 /// and releases them. Those it still serves as assigned (the group gave them to both pods for a moment) it
 /// gives way with: the caller's claim is newer. `ended` names those it handed over.

@@ -99,13 +99,7 @@ endpoints! {
     POST "/otp/v1/_validate"               => otp::validate,               Both,     OtpIdentity;
     POST "/otp/v1/_create"                 => otp::create,                 Internal, OtpIdentity;
     POST "/otp/v1/_search"                 => otp::search,                 Internal, OtpUuid;
-    POST "/cluster/map/_get"               => cluster::map_get,            Internal, None;
-    POST "/cluster/map"                    => cluster::map_put,            Internal, None;
     POST "/cluster/status"                 => cluster::status,             Internal, None;
-    POST "/cluster/partitions/_freeze"     => cluster::freeze,             Internal, None;
-    POST "/cluster/partitions/_thaw"       => cluster::thaw,               Internal, None;
-    POST "/cluster/partitions/_replay"     => cluster::replay,             Internal, None;
-    POST "/cluster/partitions/_drop"       => cluster::drop_partitions,    Internal, None;
     POST "/cluster/partitions/_handover"   => cluster::handover,           Internal, None;
     POST "/cluster/users/_search"          => cluster::search_leg,         Internal, None;
     POST "/cluster/otp/_validate"          => cluster::otp_check,          Internal, None;

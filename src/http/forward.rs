@@ -1,12 +1,12 @@
 //! Middleware: an internal-only endpoint (see [`super::endpoints`]) asked on the public listener is a 404
 //! before anything else. Then any pod accepts any request. A request about a key another pod owns is
 //! forwarded once to that pod's internal listener and its answer relayed as it came (status, headers,
-//! body); a request about a key owned here is served here while its partition is not moving. With one
-//! replica, or an endpoint routed by no key, the body is never read here.
+//! body); a request about a key owned here is served here while its partition is not moving. With the
+//! journal off (one pod serves everything), or an endpoint routed by no key, the body is never read here.
 //!
 //! Loop guard: a request carrying [`crate::cluster::FORWARDED`] on the internal listener is never forwarded
-//! again; if this pod does not own its key (the maps of the two pods disagree during a rebalance, or under a
-//! group it has just handed the partition over) it answers a retryable 503 marked
+//! again; if this pod does not own its key (it has just handed the partition over, or the two pods'
+//! views of the group differ for a moment) it answers a retryable 503 marked
 //! [`crate::cluster::NOT_HERE`] rather than guess, and the forwarding pod asks the next owner once before it
 //! relays that 503 (without the mark).
 
@@ -109,7 +109,7 @@ pub async fn route(
                 let not_here = |r: &Relayed| r.headers.iter().any(|(name, _)| name == NOT_HERE);
                 match relayed {
                     // the peer no longer serves it (a handover just ended): once, the next owner
-                    Ok(r) if not_here(&r) && !rerouted && cluster.group().is_some() => {
+                    Ok(r) if not_here(&r) && !rerouted => {
                         rerouted = true;
                         owner = owner_other_than(&cluster, partition, ordinal, owner_wait(&state))
                             .await;
@@ -123,9 +123,9 @@ pub async fn route(
                         }
                         return Ok(req.into_response(out.body(r.body)));
                     }
-                    // under a group an owner that does not answer may have just handed the partition
-                    // over (a rolling update): once, the request waits for the next one
-                    Err(_) if !rerouted && cluster.group().is_some() => {
+                    // an owner that does not answer may have just handed the partition over (a rolling
+                    // update): once, the request waits for the next one
+                    Err(_) if !rerouted => {
                         rerouted = true;
                         owner = owner_other_than(&cluster, partition, ordinal, owner_wait(&state))
                             .await;
@@ -140,13 +140,13 @@ pub async fn route(
     }
 }
 
-/// Under a group, how long a request for a partition nobody serves waits for its next owner (a takeover
+/// How long a request for a partition nobody serves waits for its next owner (a takeover
 /// finishing, its announcement on the way) before it is answered a retryable 503: `cluster.owner_wait_ms`.
 fn owner_wait(state: &AppState) -> std::time::Duration {
     std::time::Duration::from_millis(state.settings.cluster.owner_wait_ms)
 }
 
-/// Who owns `partition` — under a group, waiting up to `wait` while nobody does.
+/// Who owns `partition`, waiting up to `wait` while nobody does.
 async fn owner_soon(
     cluster: &crate::cluster::Cluster,
     partition: Partition,
@@ -155,10 +155,7 @@ async fn owner_soon(
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let owner = cluster.owner(partition);
-        if owner != Owner::Nobody
-            || cluster.group().is_none()
-            || tokio::time::Instant::now() >= deadline
-        {
+        if owner != Owner::Nobody || tokio::time::Instant::now() >= deadline {
             return owner;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -55,7 +55,7 @@ pub fn open_store(settings: &Settings, keys: StoreKeys) -> Result<Store, OpenErr
 }
 
 /// The journal's topics as `settings` want them: the state topic, one Kafka partition per partition of ours,
-/// the revocations topic, one partition that every pod reads whole, and — `cluster.ownership = "group"` —
+/// the revocations topic, one partition that every pod reads whole, and
 /// the members topic, one partition every pod reads whole.
 pub fn topic_specs(settings: &Settings) -> Vec<TopicSpec> {
     let spec = |name: &str, partitions: i32, lag: u64| TopicSpec {
@@ -65,7 +65,7 @@ pub fn topic_specs(settings: &Settings) -> Vec<TopicSpec> {
         min_insync_replicas: i32::from(settings.journal.min_insync_replicas),
         min_compaction_lag_ms: i64::try_from(lag).unwrap_or(i64::MAX),
     };
-    let mut specs = vec![
+    vec![
         spec(
             &settings.journal.topic,
             i32::from(settings.cluster.partitions),
@@ -73,10 +73,7 @@ pub fn topic_specs(settings: &Settings) -> Vec<TopicSpec> {
         ),
         // revocations are never fenced: each pod writes its own, and a stale one only revokes more
         spec(&settings.journal.revocations_topic, 1, 0),
-    ];
-    if settings.cluster.ownership == "group" {
         // an announcement is replaced by its pod's next one; claims order them, not compaction
-        specs.push(spec(&settings.journal.members_topic, 1, 0));
-    }
-    specs
+        spec(&settings.journal.members_topic, 1, 0),
+    ]
 }

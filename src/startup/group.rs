@@ -1,4 +1,4 @@
-//! Start-up under `cluster.ownership = "group"`: every partition released in the store (served only once
+//! Start-up with the journal on: every partition released in the store (served only once
 //! the group assigns it and its takeover ends), the members topic read into the routes, the group joined,
 //! the takeover driver and the standby follower started. Ready once the routes are read to their end and
 //! the first assignment is taken over; at shutdown the pod leaves the group after handing its partitions
@@ -31,9 +31,13 @@ pub(super) struct GroupRun {
     forget: Arc<OnceLock<Box<Forget>>>,
     routes: TopicTail,
     settled: watch::Receiver<bool>,
+    /// For readiness: whether every partition is served by some pod.
+    cluster: std::sync::Weak<Cluster>,
+    /// How long readiness waits for that at most: two session timeouts.
+    served_within: Duration,
 }
 
-/// Joins the group when `cluster.ownership = "group"`.
+/// Joins the group when the journal is on.
 pub(super) fn start(
     settings: &Settings,
     cluster: &Arc<Cluster>,
@@ -75,6 +79,11 @@ pub(super) fn start(
             topic: settings.journal.topic.clone(),
             session_timeout: Duration::from_millis(settings.cluster.session_timeout_ms),
             drain: Duration::from_millis(settings.cluster.drain_ms),
+            handover: Duration::from_millis(settings.cluster.handover_ms),
+            unreachable_hold: Duration::from_millis(settings.cluster.unreachable_hold_ms),
+            routes: group.routes.clone(),
+            me: cluster.me(),
+            clock: clock.clone(),
         },
         group.slots.clone(),
         store.clone(),
@@ -94,6 +103,7 @@ pub(super) fn start(
         store: store.clone(),
         announcer,
         clock: clock.clone(),
+        unservable: Default::default(),
     };
     actix_web::rt::spawn(driver.run(changes, settle));
     let follower = Follower {
@@ -115,6 +125,8 @@ pub(super) fn start(
         forget,
         routes: tail,
         settled,
+        cluster: Arc::downgrade(cluster),
+        served_within: Duration::from_millis(settings.cluster.session_timeout_ms) * 2,
     }))
 }
 
@@ -124,13 +136,35 @@ impl GroupRun {
         let _ = self.forget.set(forget);
     }
 
-    /// Resolves once the routes are read to their end and the first assignment is taken over.
+    /// Resolves once the routes are read to their end, the first assignment is taken over and every
+    /// partition is served by some pod — a pod restarted after a crash, whose killed run the group still
+    /// holds until its session times out, is not ready before; two session timeouts at most, so a
+    /// partition nobody can serve keeps no pod unready.
     pub(super) fn ready(&self) -> impl std::future::Future<Output = ()> + use<> {
         let routes = self.routes.when_caught_up();
         let mut settled = self.settled.clone();
+        let (cluster, within) = (self.cluster.clone(), self.served_within);
         async move {
             routes.await;
             let _ = settled.wait_for(|s| *s).await;
+            let deadline = tokio::time::Instant::now() + within;
+            loop {
+                let Some(cluster) = cluster.upgrade() else {
+                    return;
+                };
+                if !cluster.any_unserved() {
+                    return;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(
+                        "group: ready while some partitions have nobody serving them (their requests \
+                         answer a retryable 503)"
+                    );
+                    return;
+                }
+                drop(cluster);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 

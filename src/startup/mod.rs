@@ -41,16 +41,6 @@ mod wiring;
 use group::GroupRun;
 use wiring::{notification_sink, start_login, start_otp_actors, start_upkeep};
 
-/// Start-up in a sharded deployment: adopt the newest map a peer follows, then report ready.
-async fn catch_up(state: web::Data<AppState>) {
-    state.cluster.pull_map().await;
-    tracing::info!(
-        map_version = state.cluster.map().version(),
-        "caught up with the other pods"
-    );
-    state.readiness.set(true);
-}
-
 /// Earlier builds stored tenants as requests spelled them (`PB`): brought to one spelling before anything
 /// reads them, once per data dir.
 fn normalise_tenants(store: &Store, now: i64) -> Result<(), StartError> {
@@ -100,7 +90,7 @@ pub enum StartError {
     /// The hasher pool.
     #[error("cannot start the password hasher: {0}")]
     Hasher(#[from] HasherError),
-    /// The cluster settings or the stored partition map.
+    /// The cluster settings.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     /// The Kafka producer (a bad `kafka.properties` entry).
@@ -133,7 +123,7 @@ pub struct Application {
     drain: Duration,
     /// Reads the journal's revocations topic while the service runs (journal on).
     _revocations: Option<Arc<RevocationReader>>,
-    /// The group membership (`cluster.ownership = "group"`).
+    /// The group membership (journal on).
     group: Option<GroupRun>,
 }
 
@@ -157,7 +147,7 @@ impl Application {
             })?,
         );
         normalise_tenants(&store, clock.now_ms())?;
-        let cluster = Cluster::start(&settings.cluster, store.clone())?;
+        let cluster = Cluster::start(&settings.cluster, settings.journal_on(), store.clone())?;
         // group: nothing is served (nor written) before the group assigns it (a one-time tenant
         // normalisation above may have claimed partitions; their owner's next write takes them back)
         let group = group::start(&settings, &cluster, &store, &clock)?;
@@ -286,25 +276,20 @@ impl Application {
         .run();
         start_upkeep(&store);
         cluster.publish_metrics();
-        // group: the group's assignments are taken over as they come; the restore only readies the topics
-        let served: Vec<u16> = (0..cluster.partitions())
-            .filter(|_| group.is_none())
-            .filter(|p| cluster.map().owner(actors::partition::Partition(*p)) == cluster.me())
-            .collect();
+        // the group's assignments are taken over as they come (each replayed to its journal's end first)
         let group_ready = group.as_ref().map(GroupRun::ready);
-        let restore = settings
+        let topics = settings
             .journal_on()
-            .then(|| journal::restore(settings.clone(), store.clone(), served));
-        let sharded = cluster.sharded();
+            .then(|| journal::topics_ready(settings.clone()));
         let ready = state.clone();
         let fence_check = Duration::from_millis(settings.journal.fence_check_ms);
         let fence_store = store.clone();
         let revocations_read = revocations.clone();
         actix_web::rt::spawn(async move {
-            // ready once every served partition is at its journal's end, the revocations topic read to
-            // the end it had at start, and — sharded — the newest map in
-            if let Some(restore) = restore {
-                restore.await;
+            // ready once the topics are there, the revocations topic read to the end it had at start,
+            // and the group's first assignment taken over
+            if let Some(topics) = topics {
+                topics.await;
                 journal::start_fence_checks(&fence_store, fence_check);
                 if let Err(e) = ready.login.sessions().load_revocations() {
                     tracing::error!(error = %e, "revocations restored from the journal not loaded");
@@ -315,12 +300,8 @@ impl Application {
             }
             if let Some(group_ready) = group_ready {
                 group_ready.await;
-                ready.readiness.set(true);
-            } else if sharded {
-                catch_up(ready).await;
-            } else {
-                ready.readiness.set(true);
             }
+            ready.readiness.set(true);
         });
         let drain = Duration::from_secs(settings.notify.shutdown_drain_secs);
         Ok(Self {

@@ -114,11 +114,11 @@ async fn the_pods_endpoints_keep_the_body_cap_and_answer_bad_bodies_with_400_in_
         }
     };
     let big = format!(r#"{{"partitions": [{}1]}}"#, "1,".repeat(1 << 20));
-    let (status, body) = post("/cluster/partitions/_freeze", big.into_bytes()).await;
+    let (status, body) = post("/cluster/partitions/_handover", big.into_bytes()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["Errors"][0]["code"], "PAYLOAD_TOO_LARGE", "{body}");
     for path in [
-        "/cluster/map",
+        "/cluster/partitions/_handover",
         "/cluster/users/_search",
         "/cluster/otp/_validate",
         "/cluster/otp/_send",
@@ -132,10 +132,10 @@ async fn the_pods_endpoints_keep_the_body_cap_and_answer_bad_bodies_with_400_in_
     }
     // a pods' body with broken framing: a short body, an absurd length, a bad chunk size
     let short =
-        b"POST /cluster/partitions/_replay HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nshort"
+        b"POST /cluster/partitions/_handover HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nshort"
             .to_vec();
-    let absurd = b"POST /cluster/partitions/_replay HTTP/1.1\r\nhost: x\r\ncontent-length: 18446744073709551615\r\n\r\nxx".to_vec();
-    let chunked = b"POST /cluster/partitions/_replay HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nbad\r\n0\r\n\r\n".to_vec();
+    let absurd = b"POST /cluster/partitions/_handover HTTP/1.1\r\nhost: x\r\ncontent-length: 18446744073709551615\r\n\r\nxx".to_vec();
+    let chunked = b"POST /cluster/partitions/_handover HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nbad\r\n0\r\n\r\n".to_vec();
     for (what, request) in [
         ("short", short),
         ("absurd length", absurd),

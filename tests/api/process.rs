@@ -411,3 +411,36 @@ fn no_otp_in_clear_under_the_data_dir_except_the_file_sink() {
         }
     }
 }
+
+/// A deployment upgraded with the settings of the partition map it no longer has is told what replaced
+/// them, and so is an operator running `admin rebalance`.
+#[test]
+fn the_partition_map_s_settings_and_admin_rebalance_say_what_replaced_them() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_digit-user"));
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["check-config"], &[("DIGIT_USER__CLUSTER__REPLICAS", "3")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("`cluster.replicas`")
+            && err.contains("DIGIT_USER__CLUSTER__REPLICAS")
+            && err.contains("consumer group")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    let (code, err) = run(&["admin", "rebalance", "--to-replicas", "4", "--plan"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("retired") && err.contains("kubectl scale"),
+        "{err}"
+    );
+}

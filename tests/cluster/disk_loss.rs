@@ -3,42 +3,59 @@
 //! not deliver it; pod 1 stopped, its data dir deleted, started again with the deployment's keys. Every
 //! acknowledged write of its partitions is back — the count and the content of its users, the lock, the
 //! rotated family, the code — the pending SMS is delivered, and a restored userName cannot be registered
-//! again.
+//! again. Two standbys per partition: every pod holds every partition, so the count is exact.
+
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::flows::{owner_of, search, wait_code};
+use crate::ask::{owner_of, search, wait_code};
+use crate::failover::spread_over;
 use crate::node::{LocalCluster, employee, employee_login, post, token};
 
 const LOST: u16 = 1;
 
 /// The first mobile number from `from` whose OTP session the pod that loses its volume holds.
-fn mobile_of_lost_pod(from: u64) -> String {
+fn mobile_of_lost_pod(c: &LocalCluster, from: u64) -> String {
     (from..)
         .map(|m| m.to_string())
-        .find(|m| owner_of(m) == LOST)
+        .find(|m| owner_of(c, m) == LOST)
         .unwrap()
 }
 
-fn stored_users(c: &LocalCluster, pod: u16) -> Value {
+/// Waits until pod `pod` stores `users` users (its standby copies caught up).
+fn wait_stored(c: &LocalCluster, pod: u16, users: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stored_users(c, pod) != users {
+        assert!(
+            Instant::now() < deadline,
+            "pod {pod} stores {} users, not {users}",
+            stored_users(c, pod)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn stored_users(c: &LocalCluster, pod: u16) -> usize {
     let (status, s) = post(
         &format!("{}/cluster/status", c.nodes[usize::from(pod)].internal),
         &json!({}),
     );
     assert_eq!(status, 200);
-    s["stored"]["users"].clone()
+    usize::try_from(s["stored"]["users"].as_u64().unwrap()).unwrap()
 }
 
 #[test]
 fn a_pod_whose_volume_is_lost_comes_back_whole_from_the_journal() {
-    let mut c = LocalCluster::start(3, 0);
+    let mut c = LocalCluster::start_with(3, 0, &[("DIGIT_USER__JOURNAL__STANDBY_REPLICAS", "2")]);
+    spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
     let bases: Vec<String> = c.nodes.iter().map(|n| n.base.clone()).collect();
     let base = |o: usize| bases[o].clone();
 
     // six users whose home is the pod that will lose its volume, created through every pod
     let names: Vec<String> = (0..)
         .map(|i| format!("LOSTUSER{i:02}"))
-        .filter(|n| owner_of(n) == LOST)
+        .filter(|n| owner_of(&c, n) == LOST)
         .take(6)
         .collect();
     for (i, name) in names.iter().enumerate() {
@@ -78,7 +95,7 @@ fn a_pod_whose_volume_is_lost_comes_back_whole_from_the_journal() {
     );
     assert_eq!(status, 200, "{rotated}");
     // an OTP code whose session the pod holds
-    let mobile = mobile_of_lost_pod(9_123_450_000u64);
+    let mobile = mobile_of_lost_pod(&c, 9_123_450_000u64);
     let (status, body) = post(
         &format!("{}/user-otp/v1/_send", base(0)),
         &json!({"otp": {"mobileNumber": mobile, "tenantId": "pb", "type": "register"}}),
@@ -95,7 +112,8 @@ fn a_pod_whose_volume_is_lost_comes_back_whole_from_the_journal() {
             "/nonexistent-dir/notifications.jsonl",
         )],
     );
-    let pending = mobile_of_lost_pod(9_123_460_000u64);
+    spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
+    let pending = mobile_of_lost_pod(&c, 9_123_460_000u64);
     let (status, body) = post(
         &format!("{}/user-otp/v1/_send", base(2)),
         &json!({"otp": {"mobileNumber": pending, "tenantId": "pb", "type": "register"}}),
@@ -125,15 +143,16 @@ fn a_pod_whose_volume_is_lost_comes_back_whole_from_the_journal() {
             search(&base(0), json!({"userName": n, "tenantId": "pb.amritsar"})).1["user"][0].clone()
         })
         .collect();
-    let count = stored_users(&c, LOST);
-    assert!(count.as_u64() >= Some(6), "{count}");
+    wait_stored(&c, LOST, names.len());
 
     // the volume is lost
     c.stop(LOST);
     std::fs::remove_dir_all(c.nodes[usize::from(LOST)].data_dir()).unwrap();
     c.start_node(LOST);
+    spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
 
-    assert_eq!(stored_users(&c, LOST), count, "as many users as before");
+    // as many users as before on its disk again, read from the journal
+    wait_stored(&c, LOST, names.len());
     for (name, was) in names.iter().zip(&before) {
         let (status, body) = search(
             &base(2),

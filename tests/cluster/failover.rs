@@ -1,4 +1,4 @@
-//! `cluster.ownership = "group"`: three pods in Kafka's consumer group on the journal topic. A pod killed
+//! Three pods in Kafka's consumer group on the journal topic. A pod killed
 //! has its partitions served by the others once the group's session timeout drops it (plus their replay);
 //! nothing acknowledged is lost; a pod stopped with SIGTERM hands its partitions over at once; a pod that
 //! comes back gets its share again.
@@ -9,16 +9,8 @@ use std::time::{Duration, Instant};
 use actors::partition::home_partition;
 use serde_json::{Value, json};
 
-use crate::flows::{search, uuids};
+use crate::ask::{search, uuids};
 use crate::node::{LocalCluster, PARTITIONS, employee, post};
-
-/// The group with test timings: a silent pod is dropped after 6 s.
-pub(crate) const GROUP: &[(&str, &str)] = &[
-    ("DIGIT_USER__CLUSTER__OWNERSHIP", "group"),
-    ("DIGIT_USER__CLUSTER__SESSION_TIMEOUT_MS", "6000"),
-    ("DIGIT_USER__CLUSTER__DRAIN_MS", "1000"),
-    ("DIGIT_USER__CLUSTER__HANDOVER_MS", "8000"),
-];
 
 pub(crate) fn status(c: &LocalCluster, pod: u16) -> Value {
     let (code, s) = post(
@@ -160,7 +152,7 @@ fn write_load(
 
 #[test]
 fn a_killed_pod_s_partitions_are_taken_over_and_a_stopped_one_hands_them_over() {
-    let mut c = LocalCluster::start_with(3, 0, GROUP);
+    let mut c = LocalCluster::start(3, 0);
     let spread = spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
 
     // users through every pod, some in every pod's partitions
@@ -308,7 +300,7 @@ fn a_killed_pod_s_partitions_are_taken_over_and_a_stopped_one_hands_them_over() 
 fn a_pod_paused_past_its_session_has_no_write_acknowledged_for_partitions_it_lost() {
     use nix::sys::signal::Signal;
 
-    let c = LocalCluster::start_with(3, 0, GROUP);
+    let c = LocalCluster::start(3, 0);
     let spread = spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
     // a user whose partition pod 1 serves
     let name = (0..)

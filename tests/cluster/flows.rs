@@ -1,62 +1,54 @@
-//! Three pods, map replicas = 3: every flow through every pod, fan-out paging, revocations on every pod, a
+//! Three pods in the group: every flow through every pod, fan-out paging, revocations on every pod, a
 //! dead pod and its return.
 
 use std::time::{Duration, Instant};
 
-use actors::partition::{PartitionMap, home_partition};
+use actors::partition::home_partition;
 use serde_json::{Value, json};
 
-use crate::node::{LocalCluster, PARTITIONS, employee, post, token};
+use crate::ask::{details, login, owner_of, post, search, token, uuids, wait_code};
+use crate::failover::{spread_over, status};
+use crate::node::{LocalCluster, PARTITIONS, employee, post as post_once};
 
-/// The pod owning (pb, name) under the first map of three pods.
-pub(crate) fn owner_of(name: &str) -> u16 {
-    PartitionMap::even(PARTITIONS, 3, 0)
-        .unwrap()
-        .owner(home_partition("pb", name, PARTITIONS))
-}
-
-pub(crate) fn search(base: &str, criteria: Value) -> (u16, Value) {
-    post(&format!("{base}/user/v1/_search"), &criteria)
-}
-
-pub(crate) fn uuids(body: &Value) -> Vec<String> {
-    body["user"]
-        .as_array()
-        .unwrap_or(&Vec::new())
-        .iter()
-        .map(|u| u["uuid"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn login(base: &str, user: &str, password: &str, tenant: &str, kind: &str) -> (u16, Value) {
-    token(
-        base,
-        &[
-            ("grant_type", "password"),
-            ("username", user),
-            ("password", password),
-            ("tenantId", tenant),
-            ("userType", kind),
-            ("scope", "read"),
-        ],
-    )
-}
-
-fn details(base: &str, access: &str) -> u16 {
-    post(
-        &format!("{base}/user/_details?access_token={access}"),
-        &json!({}),
-    )
-    .0
+/// Waits until every pod stores exactly the users of the partitions it serves or follows as a standby
+/// (nothing of the others; its copies caught up).
+fn stored_where_served_or_followed(c: &LocalCluster, names: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let view = status(c, 0)["group"].clone();
+        let holds = |pod: u16, name: &str| {
+            let p = home_partition("pb", name, PARTITIONS).0.to_string();
+            view["routes"][&p]["ordinal"] == pod
+                || view["standbys"][&p]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|o| *o == pod))
+        };
+        let off: Vec<(u16, Value, usize)> = (0..3u16)
+            .map(|pod| {
+                let expected = names.iter().filter(|n| holds(pod, n)).count();
+                (pod, status(c, pod)["stored"]["users"].clone(), expected)
+            })
+            .filter(|(_, stored, expected)| stored != expected)
+            .collect();
+        if off.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "(pod, stored, served or followed): {off:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]
 fn three_pods_serve_every_flow_through_any_pod() {
     let mut c = LocalCluster::start(3, 0);
+    spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
     let bases: Vec<String> = c.nodes.iter().map(|n| n.base.clone()).collect();
     let base = |o: usize| bases[o].clone();
 
-    // users created through every pod land on their owners and are found through every pod
+    // users created through every pod land on their owners (and standbys) and are found through every pod
     let names: Vec<String> = (0..30).map(|i| format!("CLUSTERUSER{i:02}")).collect();
     let mut created = Vec::new();
     for (i, name) in names.iter().enumerate() {
@@ -70,20 +62,11 @@ fn three_pods_serve_every_flow_through_any_pod() {
             body["user"][0]["uuid"].as_str().unwrap().to_owned(),
         ));
     }
-    let owners: Vec<u16> = names.iter().map(|n| owner_of(n)).collect();
+    let owners: Vec<u16> = names.iter().map(|n| owner_of(&c, n)).collect();
     for pod in 0..3u16 {
         assert!(owners.contains(&pod), "the names spread over all pods");
-        let (status, s) = post(
-            &format!("{}/cluster/status", c.nodes[usize::from(pod)].internal),
-            &json!({}),
-        );
-        assert_eq!(status, 200);
-        let here = owners.iter().filter(|o| **o == pod).count();
-        assert_eq!(
-            s["stored"]["users"], here,
-            "pod {pod} stores exactly the users it owns"
-        );
     }
+    stored_where_served_or_followed(&c, &names);
     for (name, (_, uuid)) in names.iter().zip(&created) {
         for pod in 0..3 {
             let (status, body) = search(
@@ -243,16 +226,16 @@ fn three_pods_serve_every_flow_through_any_pod() {
     );
 
     // a pod that was down while a logout happened refuses the token as soon as it is ready again
-    let elsewhere = names.iter().find(|n| owner_of(n) != 0).unwrap();
+    let elsewhere = names.iter().find(|n| owner_of(&c, n) != 0).unwrap();
     let (_, session) = login(&base(1), elsewhere, "Asha@12345", "pb.amritsar", "EMPLOYEE");
     let access = session["access_token"].as_str().unwrap().to_owned();
     assert_eq!(details(&base(0), &access), 200);
     c.stop(0);
-    let (status, _) = post(
+    let (status, body) = post(
         &format!("{}/user/_logout", base(2)),
         &json!({"access_token": access}),
     );
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{body}");
     // ready only once it read the journal's revocations topic to its end
     c.start_node(0);
     assert_ne!(
@@ -261,11 +244,13 @@ fn three_pods_serve_every_flow_through_any_pod() {
         "revoked as soon as the pod is ready"
     );
 
+    spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
+
     // a refresh through any pod reaches the pod holding the family
     let (_, session) = login(&base(0), &names[1], "Asha@12345", "pb.amritsar", "EMPLOYEE");
     let refresh = session["refresh_token"].as_str().unwrap().to_owned();
     let (status, refreshed) = token(
-        &base(owners[1].wrapping_add(1) as usize % 3),
+        &base(usize::from((owner_of(&c, &names[1]) + 1) % 3)),
         &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
     );
     assert_eq!(status, 200, "{refreshed}");
@@ -295,7 +280,7 @@ fn three_pods_serve_every_flow_through_any_pod() {
     // an employee whose mobile's session lives on another pod resets the password by OTP
     let emp = (0..)
         .map(|i| format!("RESETEMP{i}"))
-        .find(|n| owner_of(n) != owner_of("9123400002"))
+        .find(|n| owner_of(&c, n) != owner_of(&c, "9123400002"))
         .unwrap();
     let (status, _) = post(
         &format!("{}/user/users/_createnovalidate", base(0)),
@@ -323,7 +308,7 @@ fn three_pods_serve_every_flow_through_any_pod() {
     let stored = "9123400077";
     let typed = (0..)
         .map(|i| format!("98123{i:05}"))
-        .find(|n| owner_of(n) != owner_of(stored))
+        .find(|n| owner_of(&c, n) != owner_of(&c, stored))
         .unwrap();
     let mut sevak = employee(&typed, stored);
     sevak["tenantId"] = json!("pb.lodhipur");
@@ -396,23 +381,24 @@ fn three_pods_serve_every_flow_through_any_pod() {
         "{body}"
     );
 
-    // pod 2 dies: its users answer a retryable 503 within the timeout, everybody else is served
+    // pod 2 dies: until the group drops it its users answer a retryable 503 within the forward timeout
+    // and the owner wait, everybody else is served; then the others serve its users too
     let on_two = (5..names.len())
-        .find(|i| owner_of(&names[*i]) == 2)
+        .find(|i| owner_of(&c, &names[*i]) == 2)
         .unwrap();
     // (users 0..5 had their passwords and sessions changed above)
     let on_zero = (5..names.len())
-        .find(|i| owner_of(&names[*i]) == 0)
+        .find(|i| owner_of(&c, &names[*i]) == 0)
         .unwrap();
     c.kill(2);
     let asked = Instant::now();
-    let (status, body) = search(
-        &base(0),
-        json!({"userName": names[on_two], "tenantId": "pb.amritsar"}),
+    let (status, body) = post_once(
+        &format!("{}/user/v1/_search", base(0)),
+        &json!({"userName": names[on_two], "tenantId": "pb.amritsar"}),
     );
     assert!(
-        asked.elapsed() < Duration::from_secs(3),
-        "bounded by the forward timeout"
+        asked.elapsed() < Duration::from_secs(5),
+        "bounded by the forward timeout and the owner wait"
     );
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["Errors"][0]["code"], "OWNER_UNAVAILABLE", "{body}");
@@ -436,38 +422,32 @@ fn three_pods_serve_every_flow_through_any_pod() {
         200
     );
 
-    // back from its volume: its users are served again
-    c.start_node(2);
-    let (status, body) = search(
-        &base(0),
-        json!({"userName": names[on_two], "tenantId": "pb.amritsar"}),
-    );
+    // the session timeout (6 s), then the takeover
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (status, body) = loop {
+        let (status, body) = post_once(
+            &format!("{}/user/v1/_search", base(1)),
+            &json!({"userName": names[on_two], "tenantId": "pb.amritsar"}),
+        );
+        if status != 503 || Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_eq!(
         (status, uuids(&body)),
-        (200, vec![created[on_two].1.clone()])
+        (200, vec![created[on_two].1.clone()]),
+        "taken over by the others"
     );
-}
 
-/// Waits for an SMS code to `mobile` other than `not`.
-pub(crate) fn wait_code(c: &LocalCluster, mobile: &str, not: Option<&str>) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(code) = c.last_code_to(mobile)
-            && Some(code.as_str()) != not
-        {
-            return code;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no sms to {mobile}: {:?}",
-            c.nodes
-                .iter()
-                .map(
-                    |n| std::fs::read_to_string(n.data_dir().join("notifications.jsonl"))
-                        .unwrap_or_default()
-                )
-                .collect::<Vec<_>>()
+    // back from its volume: it gets its share again and everything is found through it
+    c.start_node(2);
+    spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
+    for (name, (_, uuid)) in names.iter().zip(&created).skip(5) {
+        let (status, body) = search(
+            &base(2),
+            json!({"userName": name, "tenantId": "pb.amritsar"}),
         );
-        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!((status, uuids(&body)), (200, vec![uuid.clone()]), "{name}");
     }
 }

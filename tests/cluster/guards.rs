@@ -1,19 +1,21 @@
-//! What the pods refuse to do: answer an internal-only endpoint asked on the public listener through a peer,
-//! and move partitions in ways that would lose data.
+//! What the pods refuse to do: answer an internal-only endpoint asked on the public listener through a peer.
 
-use actors::partition::home_partition;
+use std::time::Duration;
+
 use serde_json::json;
 
-use crate::flows::{owner_of, search, uuids};
-use crate::node::{LocalCluster, PARTITIONS, employee, post};
+use crate::ask::owner_of;
+use crate::failover::spread_over;
+use crate::node::{LocalCluster, post};
 
 #[test]
 fn public_requests_never_reach_a_peer_internal_only_endpoint() {
     let c = LocalCluster::start(3, 0);
+    spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
     // an OTP create for a number another pod owns: 404 on the public listener, not a code from a peer
     let mobile = (0..)
         .map(|i| format!("98000{i:05}"))
-        .find(|m| owner_of(m) != 0)
+        .find(|m| owner_of(&c, m) != 0)
         .unwrap();
     let body = json!({"otp": {"identity": mobile, "tenantId": "pb"}});
     let (status, _) = post(&format!("{}/otp/v1/_create", c.nodes[0].base), &body);
@@ -57,36 +59,4 @@ fn public_requests_never_reach_a_peer_internal_only_endpoint() {
         (Some(mobile.as_str()), Some(true)),
         "{found}"
     );
-}
-
-#[test]
-fn partition_moves_refuse_what_would_lose_data() {
-    let c = LocalCluster::start(3, 0);
-    let internal = &c.nodes[0].internal;
-    let (status, body) = post(
-        &format!("{internal}/user/users/_createnovalidate"),
-        &json!({"user": employee("KEEPME", "9876500000")}),
-    );
-    assert_eq!(status, 200, "{body}");
-    let owned = home_partition("pb", "KEEPME", PARTITIONS).0;
-    let owner = usize::from(owner_of("KEEPME"));
-    // dropping a partition the pod still owns under its map is refused, and nothing is deleted
-    let (status, body) = post(
-        &format!("{}/cluster/partitions/_drop", c.nodes[owner].internal),
-        &json!({"partitions": [owned]}),
-    );
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["Errors"][0]["code"], "PARTITION_OWNED");
-    let (status, body) = search(
-        &c.nodes[0].base,
-        json!({"userName": "KEEPME", "tenantId": "pb.amritsar"}),
-    );
-    assert_eq!((status, uuids(&body).len()), (200, 1));
-    // a partition the deployment does not have is refused by a replay
-    let (status, body) = post(
-        &format!("{internal}/cluster/partitions/_replay"),
-        &json!({"partitions": [PARTITIONS]}),
-    );
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["Errors"][0]["code"], "UNKNOWN_PARTITION");
 }

@@ -98,6 +98,32 @@ impl Recorded {
         }
         longest
     }
+
+    /// How long after `since` every partition that answered a retryable 503 answered right again (a
+    /// partition still not answered right counts to the last answer): what a kill at `since` cost.
+    pub(crate) fn served_again(answers: &[Answer], since: Instant) -> Duration {
+        let mut sorted: Vec<&Answer> = answers.iter().filter(|a| a.at >= since).collect();
+        sorted.sort_by_key(|a| a.at);
+        let last = sorted.last().map_or(since, |a| a.at);
+        let mut waiting: BTreeMap<u16, ()> = BTreeMap::new();
+        let mut served = Duration::ZERO;
+        for a in sorted {
+            let Some(p) = a.partition else { continue };
+            match a.verdict {
+                Verdict::Retryable => {
+                    waiting.insert(p, ());
+                }
+                Verdict::Right if waiting.remove(&p).is_some() => {
+                    served = served.max(a.at - since);
+                }
+                _ => {}
+            }
+        }
+        if !waiting.is_empty() {
+            served = served.max(last - since);
+        }
+        served
+    }
 }
 
 /// Counts of a stretch of answers.
@@ -399,6 +425,21 @@ fn a_window_runs_from_a_503_to_the_next_right_answer_about_its_partition() {
         "never answered again: open to the last answer"
     );
     assert!(!windows.contains_key(&3));
+    // from the start: partition 1 right again at 1.2 s, partition 2 never (to the last answer, 2.3 s)
+    assert_eq!(
+        Recorded::served_again(&answers, t0),
+        Duration::from_millis(2300)
+    );
+    assert_eq!(
+        Recorded::served_again(&answers[..7], t0),
+        Duration::from_millis(1200),
+        "partition 2 still waiting counts to the last answer, 1.2 s"
+    );
+    assert_eq!(
+        Recorded::served_again(&answers, t0 + Duration::from_millis(950)),
+        Duration::from_millis(250),
+        "only what came after: partition 1's 503 at 1.0 s, right at 1.2 s"
+    );
     assert_eq!(
         retryable_by_code(&answers),
         [("PARTITION_MOVING".to_owned(), 4)].into_iter().collect()

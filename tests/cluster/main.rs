@@ -1,6 +1,7 @@
 //! The sharded deployment on one machine: `digit-user serve` processes on loopback, as the pods of a
-//! StatefulSet. Any pod answers any request; searches fan out; logouts reach every pod; a dead pod costs only
-//! its partitions; `admin rebalance` moves partitions with nothing lost.
+//! StatefulSet, sharing the partitions through Kafka's consumer group. Any pod answers any request; searches
+//! fan out; logouts reach every pod; a dead pod's partitions are taken over, a stopped one's handed over;
+//! pods joining and leaving keep everything; a paused pod acknowledges nothing it lost.
 
 #[allow(dead_code)]
 #[path = "../kafka/broker.rs"]
@@ -12,13 +13,13 @@ mod helpers {
     pub use crate::node::free_port;
 }
 
+mod ask;
 mod disk_loss;
 mod failover;
 mod flows;
 mod guards;
 mod load;
 mod node;
-mod rebalance;
 mod rolling;
 mod scaling;
 mod standby;

@@ -14,6 +14,13 @@ use crate::journal_env::journaled_env;
 mod net;
 pub use net::free_port;
 
+/// The group with test timings: a silent pod is dropped after 6 s.
+const GROUP: &[(&str, &str)] = &[
+    ("DIGIT_USER__CLUSTER__SESSION_TIMEOUT_MS", "6000"),
+    ("DIGIT_USER__CLUSTER__DRAIN_MS", "1000"),
+    ("DIGIT_USER__CLUSTER__HANDOVER_MS", "8000"),
+];
+
 /// Partitions of the test deployment (`journaled_env` sets them).
 pub const PARTITIONS: u16 = 16;
 
@@ -37,42 +44,36 @@ pub struct LocalCluster {
     /// The pods, by ordinal.
     pub nodes: Vec<Node>,
     peers: Vec<String>,
-    replicas: u16,
     secrets: Vec<(&'static str, String)>,
     /// Settings every pod of this cluster gets besides the common ones.
     extra: Vec<(String, String)>,
 }
 
 impl LocalCluster {
-    /// `replicas` pods in the map, and `spare` more started but owning nothing (for scaling up). Ports are
-    /// picked free and released before the pods bind them, so another test can take one meanwhile: then the
-    /// whole cluster starts again on other ports.
-    pub fn start(replicas: u16, spare: u16) -> Self {
-        Self::start_with(replicas, spare, &[])
+    /// `pods` pods in Kafka's consumer group, and room for `spare` more (started by
+    /// [`start_node`](Self::start_node): a scale-up). Ports are picked free and released before the pods
+    /// bind them, so another test can take one meanwhile: then the whole cluster starts again on other
+    /// ports.
+    pub fn start(pods: u16, spare: u16) -> Self {
+        Self::start_with(pods, spare, &[])
     }
 
     /// [`start`](Self::start) with settings every pod gets besides the common ones.
-    pub fn start_with(replicas: u16, spare: u16, extra: &[(&str, &str)]) -> Self {
-        Self::start_some(replicas, spare, replicas + spare, extra)
-    }
-
-    /// `replicas` + `spare` pods of which only the first `running` are started (the others wait for
-    /// [`start_node`](Self::start_node): pods a scale-up adds).
-    pub fn start_some(replicas: u16, spare: u16, running: u16, extra: &[(&str, &str)]) -> Self {
+    pub fn start_with(pods: u16, spare: u16, extra: &[(&str, &str)]) -> Self {
         for _ in 0..3 {
-            if let Some(cluster) = Self::try_start(replicas, spare, running, extra) {
+            if let Some(cluster) = Self::try_start(pods, spare, extra) {
                 return cluster;
             }
         }
         panic!("the cluster did not start in three attempts");
     }
 
-    fn try_start(replicas: u16, spare: u16, running: u16, extra: &[(&str, &str)]) -> Option<Self> {
+    fn try_start(pods: u16, spare: u16, extra: &[(&str, &str)]) -> Option<Self> {
         let root = tempfile::tempdir().unwrap();
         let broker = Broker::start();
         // the keys from outside, the journal on the broker
         let secrets = journaled_env(&broker.address()).into_iter().collect();
-        let total = replicas + spare;
+        let total = pods + spare;
         let ports: Vec<(u16, u16)> = (0..total).map(|_| (free_port(), free_port())).collect();
         let peers: Vec<String> = ports
             .iter()
@@ -95,14 +96,13 @@ impl LocalCluster {
             _broker: broker,
             nodes,
             peers,
-            replicas,
             secrets,
             extra: extra
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
         };
-        for o in 0..running.min(total) {
+        for o in 0..pods {
             if !cluster.try_start_node(o, &[]) {
                 return None;
             }
@@ -123,11 +123,12 @@ impl LocalCluster {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
+        env.extend(
+            GROUP
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         env.extend([
-            (
-                "DIGIT_USER__CLUSTER__REPLICAS".into(),
-                self.replicas.to_string(),
-            ),
             ("DIGIT_USER__CLUSTER__PEERS".into(), format!("[{peers}]")),
             (
                 "DIGIT_USER__CLUSTER__FORWARD_TIMEOUT_MS".into(),
@@ -165,6 +166,7 @@ impl LocalCluster {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
+        env.push(("DIGIT_USER__CLUSTER__ORDINAL".into(), ordinal.to_string()));
         let node = &mut self.nodes[usize::from(ordinal)];
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_digit-user"));
         cmd.arg("serve")
@@ -174,7 +176,6 @@ impl LocalCluster {
             .arg(format!("127.0.0.1:{}", node.public_port))
             .arg("--internal-listen")
             .arg(format!("127.0.0.1:{}", node.internal_port))
-            .env("DIGIT_USER__CLUSTER__ORDINAL", ordinal.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (k, v) in env {
@@ -189,6 +190,13 @@ impl LocalCluster {
                 return false;
             }
             if get(&format!("{}/health/ready", node.base)) == 200 {
+                // the answer was its own, not another process's on a port it could not bind
+                std::thread::sleep(Duration::from_millis(100));
+                if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
+                    eprintln!("pod {ordinal} exited at start: {status}");
+                    node.child = None;
+                    return false;
+                }
                 return true;
             }
             std::thread::sleep(Duration::from_millis(50));

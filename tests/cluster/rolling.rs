@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::failover::{GROUP, post_retrying, spread_over};
+use crate::failover::{post_retrying, spread_over};
 use crate::load::{MixedLoad, Recorded, retryable_by_code, tally};
 use crate::node::{LocalCluster, employee};
 
@@ -21,12 +21,11 @@ struct Phase {
 #[test]
 fn a_rolling_restart_and_a_kill_under_a_mixed_load_answer_nothing_wrong() {
     // every OTP send of the load comes from one client address
-    let settings: Vec<(&str, &str)> = GROUP
-        .iter()
-        .copied()
-        .chain([("DIGIT_USER__OTP__MAX_SENDS_PER_IP_PER_HOUR", "1000000")])
-        .collect();
-    let mut c = LocalCluster::start_with(3, 0, &settings);
+    let mut c = LocalCluster::start_with(
+        3,
+        0,
+        &[("DIGIT_USER__OTP__MAX_SENDS_PER_IP_PER_HOUR", "1000000")],
+    );
     spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
     let mut users = Vec::new();
     for i in 0..12 {
@@ -65,9 +64,10 @@ fn a_rolling_restart_and_a_kill_under_a_mixed_load_answer_nothing_wrong() {
     let from = Instant::now();
     c.kill(1);
     spread_over(&c, &[0, 2], Duration::from_secs(60));
-    let killed = from.elapsed();
     phase("pod 1 killed (SIGKILL)".into(), from);
+    let killed_at = from;
     let from = Instant::now();
+    let back_at = from;
     c.start_node(1);
     // after it rejoins, the load spreads again
     spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
@@ -91,6 +91,13 @@ fn a_rolling_restart_and_a_kill_under_a_mixed_load_answer_nothing_wrong() {
             windows.len()
         );
     }
+    // the killed pod's partitions: from the kill until each answered right again (the group may go on
+    // rebalancing among the others after that; "settled" above counts it)
+    let killed = Recorded::served_again(&recorded.between(killed_at, back_at), killed_at);
+    eprintln!(
+        "the killed pod's partitions answered right again {:.1} s after the kill",
+        killed.as_secs_f64()
+    );
     let rolling = tally(&recorded.between(started, rolled));
     eprintln!(
         "retryable answers by code, rolling restart: {:?}; kill and return: {:?}",
@@ -126,8 +133,10 @@ fn a_rolling_restart_and_a_kill_under_a_mixed_load_answer_nothing_wrong() {
         rolling.retryable * 100 <= rolling.answers * 2,
         "retryable 503s in the rolling restart: {rolling:?}"
     );
+    // target 10 s: the session timeout (6 s), tansu's rebalance (one or two rounds) and the takeover;
+    // measured 8.4–14.7 s, slack for a loaded CI machine
     assert!(
         killed <= Duration::from_secs(20),
-        "the killed pod's partitions served again after {killed:?}"
+        "the killed pod's partitions answered 503 for {killed:?}"
     );
 }

@@ -1,4 +1,4 @@
-//! `cluster.ownership = "group"`: scaling by starting and stopping processes, and a rolling restart, under a
+//! Scaling by starting and stopping processes, and a rolling restart, under a
 //! read load through every running pod. Users, a lockout, a refresh family and a live OTP code are all still
 //! there afterwards; no answer during the moves is wrong; the retryable 503s are counted.
 
@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::failover::{GROUP, all_found, post_retrying, spread_over};
-use crate::flows::{uuids, wait_code};
+use crate::ask::{uuids, wait_code};
+use crate::failover::{all_found, post_retrying, spread_over};
 use crate::node::{LocalCluster, employee, employee_login, post, token};
 
 /// What the load saw.
@@ -65,7 +65,7 @@ fn read_load(
 
 #[test]
 fn scaling_three_four_two_and_a_rolling_restart_keep_everything_and_answer_nothing_wrong() {
-    let mut c = LocalCluster::start_some(3, 1, 3, GROUP);
+    let mut c = LocalCluster::start(3, 1);
     spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
     let base = |c: &LocalCluster, o: usize| c.nodes[o].base.clone();
 

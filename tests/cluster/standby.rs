@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::failover::{GROUP, post_retrying, spread_over, status};
-use crate::flows::wait_code;
+use crate::ask::wait_code;
+use crate::failover::{post_retrying, spread_over, status};
 use crate::node::{LocalCluster, PARTITIONS, employee, post};
 
 /// What pod `pod` says of the standbys.
@@ -58,7 +58,7 @@ fn standby_view(c: &LocalCluster, pod: u16) -> View {
 
 #[test]
 fn every_partition_is_followed_by_another_pod_than_its_owner_and_a_code_goes_out_once() {
-    let c = LocalCluster::start_with(3, 0, GROUP);
+    let c = LocalCluster::start(3, 0);
     spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
     for i in 0..12 {
         let name = format!("STANDBYUSER{i:02}");

@@ -346,8 +346,6 @@ fn every_dashboard_and_alert_metric_exists_in_prometheus_and_every_expression_ev
         ("DIGIT_USER__TOKENS__REFRESH_GRACE_SECS", "0".to_owned()),
         ("DIGIT_USER__OTP__TTL_SECS", "4".to_owned()),
         ("DIGIT_USER__OTP__RESEND_COOLDOWN_SECS", "0".to_owned()),
-        // ownership by the group: its metrics (assignments, takeovers) exist too
-        ("DIGIT_USER__CLUSTER__OWNERSHIP", "group".to_owned()),
     ]);
     let app = Process::start(&dir.path().join("data"), &env).unwrap();
     assert!(app.wait_ready(std::time::Duration::from_secs(60)), "ready");

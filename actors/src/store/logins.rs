@@ -140,7 +140,7 @@ impl LoginStore {
         self.durable.apply(home_of(&key), vec![op]).await
     }
 
-    /// Stored lockout states and refresh families (`admin rebalance` counts them before and after).
+    /// Stored lockout states and refresh families (a pod's status shows them).
     pub fn counts(&self) -> (usize, usize) {
         (self.lockouts.len(), self.families.len())
     }

@@ -44,7 +44,8 @@ use crate::seal::{BlindIndexer, Keyring, SealError};
 pub const SCHEMA_VERSION: u32 = 1;
 
 const META: &str = "meta";
-/// Cluster bookkeeping: the partition map this pod follows, the id sequence floor.
+/// Cluster bookkeeping: the id sequence floor (and, in a data dir of an earlier version, a partition map
+/// nothing reads).
 const CLUSTER: &str = "cluster";
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_BLIND: &[u8] = b"blind_index_fingerprint";

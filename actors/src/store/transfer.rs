@@ -1,20 +1,14 @@
-//! Partition moves at the store level — the new owner reads a partition from the journal
-//! ([`super::Durable::restore`]), the old one then deletes its copy here — and the partition map this pod
-//! follows.
-//!
-//! What a move counts: users, lockouts and refresh families of the partitions. Revocations are global
-//! (every pod reads the revocations topic); OTP sessions and the outbox travel in the journal like
-//! everything else.
+//! What a pod holds of some partitions, counted: users, lockouts and refresh families — what a takeover
+//! (the next owner reads a partition from the journal, [`super::Durable::restore`]) must find as its
+//! previous owner left it. Revocations are global (every pod reads the revocations topic); OTP sessions
+//! and the outbox travel in the journal like everything else.
 
 use std::collections::{BTreeSet, HashSet};
 
-use super::logins::{Family, RefreshEntry, uuid_key};
-use super::writes::{Op, TreeId};
-use super::{CLUSTER, Store, StoreError};
+use super::logins::{Family, RefreshEntry};
+use super::{Store, StoreError};
 use crate::domain::lockout::LockoutState;
-use crate::partition::{PartitionMap, partition_of_uuid};
-
-const MAP_KEY: &[u8] = b"partition_map";
+use crate::partition::partition_of_uuid;
 
 /// The session side of some partitions: lockouts by user, families by id, refresh tokens by hash.
 type SessionsOut = (
@@ -23,7 +17,7 @@ type SessionsOut = (
     Vec<([u8; 32], RefreshEntry)>,
 );
 
-/// What a move or a drop touched.
+/// What a pod holds of some partitions.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MoveCounts {
     /// Users.
@@ -94,68 +88,6 @@ impl Store {
         }
         Ok((lockouts, families, refresh))
     }
-
-    /// Deletes the data of `partitions` here, never in the journal (their new owner serves them from it),
-    /// and forgets how far this store had read their journal — a partition that comes back is read again
-    /// from its start. Returns what it removed, once on disk. Blocking (a move is an admin operation): call
-    /// it off the async threads.
-    pub fn drop_partitions(&self, partitions: &BTreeSet<u16>) -> Result<MoveCounts, StoreError> {
-        let (lockouts, families, refresh) = self.sessions_of(partitions)?;
-        let gone = |tree, key: Vec<u8>| Op {
-            tree,
-            key,
-            value: None,
-        };
-        let mut ops = Vec::new();
-        for (uuid, _) in &lockouts {
-            ops.push(gone(TreeId::Lockouts, uuid_key(uuid)?.to_vec()));
-        }
-        for (id, family) in &families {
-            let key = uuid_key(id)?;
-            ops.push(gone(TreeId::Families, key.to_vec()));
-            ops.push(gone(
-                TreeId::UserFamilies,
-                [uuid_key(&family.user)?, key].concat(),
-            ));
-        }
-        for (hash, _) in &refresh {
-            ops.push(gone(TreeId::Refresh, hash.to_vec()));
-        }
-        self.writes.apply_chunked(ops)?;
-        let users = self.users().drop_partitions(partitions)?;
-        // journaled, every key of theirs is known by its home: OTP sessions, the outbox, revocations too
-        let homed: Vec<Op> = self
-            .durable
-            .forget_partitions(partitions)?
-            .into_iter()
-            .map(|(tree, key)| gone(tree, key))
-            .collect();
-        self.writes.apply_chunked(homed)?;
-        self.outbox().recount();
-        self.db.flush()?;
-        Ok(MoveCounts {
-            users,
-            lockouts: lockouts.len(),
-            families: families.len(),
-        })
-    }
-
-    /// The partition map this pod last adopted, if any.
-    pub fn partition_map(&self) -> Result<Option<PartitionMap>, StoreError> {
-        match self.db.open_tree(CLUSTER)?.get(MAP_KEY)? {
-            Some(raw) => Ok(Some(serde_json::from_slice(&raw)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Adopts `map`, on disk before it returns.
-    pub async fn save_partition_map(&self, map: &PartitionMap) -> Result<(), StoreError> {
-        self.db
-            .open_tree(CLUSTER)?
-            .insert(MAP_KEY, serde_json::to_vec(map)?)?;
-        self.commit.commit().await?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -165,6 +97,7 @@ mod tests {
     use super::*;
     use crate::domain::TenantId;
     use crate::partition::{home_partition, partition_of_id};
+    use crate::store::writes::TreeId;
     use crate::testing::{MemoryJournal, contents, journaled_store};
 
     async fn user(store: &Store, name: &str) -> crate::domain::UserRecord {
@@ -192,7 +125,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_moved_partition_is_read_whole_from_the_journal_and_gone_at_the_old_owner() {
+    async fn a_partition_taken_over_is_read_whole_from_the_journal() {
         let journal = Arc::new(MemoryJournal::default());
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let from = journaled_store(a.path(), journal.clone()).unwrap();
@@ -235,7 +168,7 @@ mod tests {
             .await
             .unwrap();
 
-        // the move: the old owner's journal settled, the new owner reads it, the old owner drops its copy
+        // the takeover: the old owner's journal settled, the new owner reads it
         let partitions: Vec<u16> = moving.iter().copied().collect();
         from.durable()
             .restore(&partitions, |_, _| {})
@@ -267,42 +200,5 @@ mod tests {
                 .filter(|u| moving.contains(&partition_of_id(u.id).0))
                 .all(|u| u.id < new_id)
         );
-
-        // every key of the trees known by their home goes with the partitions (OTP sessions, outbox...)
-        let homed = |s: &Store| -> std::collections::BTreeMap<(u8, Vec<u8>), Vec<u8>> {
-            contents(s)
-                .into_iter()
-                .filter(|((tree, _), _)| {
-                    crate::store::durable::HOMED.contains(&TreeId::from_tag(*tree).unwrap())
-                })
-                .collect()
-        };
-        let (kept_before, moved) = (homed(&from), homed(&to));
-        assert!(moved.len() >= 4, "the lockout, the family and its tokens");
-        let dropped = from.drop_partitions(&moving).unwrap();
-        assert_eq!(dropped, counts);
-        let mut kept = kept_before;
-        kept.retain(|key, _| !moved.contains_key(key));
-        assert_eq!(homed(&from), kept, "the moved keys gone, the others kept");
-        assert_eq!(from.users().len(), users.len() - expected);
-        assert_eq!(
-            from.partition_counts(&moving).unwrap(),
-            MoveCounts::default()
-        );
-        assert!(
-            from.applied_offset(partitions[0]).unwrap().is_none(),
-            "forgotten"
-        );
-
-        // the new owner writes; moved back, the old owner reads the partitions from their start
-        let mut newcomer = crate::testing::employee(&to, &name);
-        newcomer.id = new_id;
-        to.users().insert(&newcomer).await.unwrap();
-        from.durable()
-            .restore(&partitions, |_, _| {})
-            .await
-            .unwrap();
-        assert_eq!(from.partition_counts(&moving).unwrap().users, expected + 1);
-        assert_eq!(held(&from, &moving), held(&to, &moving));
     }
 }

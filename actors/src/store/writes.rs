@@ -18,8 +18,7 @@ use sled::Transactional;
 pub use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::transaction::{TransactionalTree, UnabortableTransactionError};
 
-/// The trees that hold the service's state. `meta` (schema, key fingerprints) and `cluster` (partition map,
-/// id floor) describe one data dir and are not state: they are neither journaled nor backed up.
+/// The trees that hold the service's state. `meta` (schema, key fingerprints) and `cluster` (id floor) describe one data dir and are not state: they are neither journaled nor backed up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum TreeId {

@@ -84,6 +84,8 @@ fn spawn(launch: &Launch, dir: &std::path::Path) -> Child {
             .env("DIGIT_USER__KAFKA__BROKERS", brokers)
             .env("DIGIT_USER__NOTIFY__SINK", "file")
             .env("DIGIT_USER__CLUSTER__PARTITIONS", "16")
+            // the group's only member: it names itself
+            .env("DIGIT_USER__CLUSTER__ORDINAL", "0")
             .env("DIGIT_USER__JOURNAL__REPLICATION_FACTOR", "1")
             .env("DIGIT_USER__JOURNAL__MIN_INSYNC_REPLICAS", "1");
     }

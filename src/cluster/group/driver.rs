@@ -66,6 +66,8 @@ pub struct Driver {
     pub handover: Duration,
     /// `cluster.drain_ms`.
     pub drain: Duration,
+    /// Assigned partitions whose journal lost what this disk applied: not served, an operator must act.
+    pub unservable: std::sync::Mutex<BTreeSet<u16>>,
 }
 
 impl Driver {
@@ -133,6 +135,10 @@ impl Driver {
                 }
                 Err(StoreError::Journal(JournalError::Unservable(why))) => {
                     tracing::error!(partition, %why, "group: partition not servable; an operator must act");
+                    self.unservable
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(partition);
                     return;
                 }
                 // another pod claimed it meanwhile: left to it if the contest rule says so
@@ -166,7 +172,7 @@ impl Driver {
         // a handover whose next owner has announced a newer claim is over, called or not
         let taken: Vec<u16> = self
             .slots
-            .handovers_older_than(Duration::ZERO)
+            .handovers()
             .into_iter()
             .filter(|p| rival(*p, self.slots.generation(*p)).is_some())
             .collect();
@@ -243,9 +249,10 @@ impl Driver {
         }
     }
 
-    /// Ends the handovers whose next owner did not call within `cluster.handover_ms`.
+    /// Ends the handovers whose next owner did not call in time (`cluster.handover_ms`, or
+    /// `cluster.unreachable_hold_ms` for an assignment lost with the coordinator out of reach).
     async fn end_handovers(&self) {
-        let overdue = self.slots.handovers_older_than(self.handover);
+        let overdue = self.slots.handovers_due();
         if overdue.is_empty() {
             return;
         }
@@ -256,8 +263,23 @@ impl Driver {
     async fn announce(&self) {
         let served = self.slots.served();
         let (assigned, serving) = self.slots.counts();
+        let unservable = {
+            let mut set = self
+                .unservable
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            set.retain(|p| self.slots.is_assigned(*p));
+            set.len()
+        };
         metrics::gauge!(actors::metrics::PARTITIONS_OWNED).set(serving as f64);
         metrics::gauge!(actors::metrics::PARTITIONS_ASSIGNED).set(assigned as f64);
+        // the journal's view of the same: assigned, brought to the journal's end and served, lost
+        let journal = |state: &'static str, n: usize| {
+            metrics::gauge!(actors::metrics::JOURNAL_PARTITIONS, "state" => state).set(n as f64);
+        };
+        journal("total", assigned);
+        journal("restored", serving);
+        journal("unservable", unservable);
         if let Err(e) = self.announcer.announce(served, self.clock.now_ms()).await {
             tracing::warn!(error = %e, "members: announcement not sent; the next one follows shortly");
         }

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use actors::Clock;
 use actors::store::Store;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, RebalanceProtocol};
@@ -26,6 +27,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, TopicPartitionList};
 use tokio::sync::mpsc;
 
+use super::routes::{FRESH_MS, Routes};
 use super::slots::Slots;
 
 /// How long the member's thread waits in one poll.
@@ -47,20 +49,55 @@ struct Context {
     slots: Arc<Slots>,
     store: Arc<Store>,
     changes: mpsc::Sender<Change>,
+    /// `cluster.handover_ms`.
+    handover: Duration,
+    /// `cluster.unreachable_hold_ms`.
+    unreachable_hold: Duration,
+    /// `cluster.session_timeout_ms`.
+    session_timeout: Duration,
+    /// Who announced what (were there other pods before the coordinator went out of reach?).
+    routes: Arc<Routes>,
+    /// This pod's ordinal.
+    me: u16,
+    /// Time.
+    clock: Clock,
+}
+
+impl Context {
+    /// How long a revoked partition is still answered at most: a planned move, `cluster.handover_ms`; an
+    /// assignment lost with the coordinator out of reach, `cluster.unreachable_hold_ms` — or no limit when
+    /// no other pod announced itself since a session timeout (and a moment) before: nobody else may take
+    /// it over, and a lone pod answers logins through a broker outage of any length.
+    fn answer_for(&self, lost: bool) -> Option<Duration> {
+        if !lost {
+            return Some(self.handover);
+        }
+        let window = i64::try_from(self.session_timeout.as_millis()).unwrap_or(i64::MAX) + FRESH_MS;
+        let since = self.clock.now_ms().saturating_sub(window);
+        self.routes
+            .others_announced_since(self.me, since)
+            .then_some(self.unreachable_hold)
+    }
 }
 
 impl ClientContext for Context {}
 
 impl ConsumerContext for Context {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(list) = rebalance else {
             return;
         };
         let partitions = partitions_of(list);
+        // lost, not revoked: the coordinator was out of reach for the session timeout (a broker outage,
+        // or this pod cut off or paused). Nobody can take a partition over without the brokers, so this
+        // pod keeps answering from its copy — reads; its writes need the journal — until a newer claim
+        // is announced or `cluster.unreachable_hold_ms` passes
+        let lost = consumer.assignment_lost();
+        let answer_for = self.answer_for(lost);
         // those served are still answered until the next owner has them (the driver ends what it does not
         // end): no claim of this pod reaches them again, and its writes count until that owner's claim
         // fences them; those not yet served are released at once (a standby may follow them)
-        let handed_over = self.slots.revoke(&partitions);
+        let handed_over = self.slots.revoke(&partitions, answer_for);
         self.store.durable().stop_claiming(&handed_over);
         let idle: Vec<u16> = partitions
             .iter()
@@ -71,7 +108,17 @@ impl ConsumerContext for Context {
             tracing::error!(error = %e, "group: revoked partitions not released in the store");
         }
         metrics::counter!(actors::metrics::GROUP_REBALANCES, "change" => "revoked").increment(1);
-        tracing::info!(partitions = ?partitions, "group: partitions revoked; handing them over");
+        if lost {
+            tracing::warn!(
+                partitions = ?partitions,
+                alone = answer_for.is_none(),
+                "group: assignment lost (the coordinator out of reach); answering from this copy until \
+                 another pod claims them or — with other pods in the group — cluster.unreachable_hold_ms \
+                 passes"
+            );
+        } else {
+            tracing::info!(partitions = ?partitions, "group: partitions revoked; handing them over");
+        }
         let _ = self.changes.blocking_send(Change::Revoked(partitions));
     }
 
@@ -121,6 +168,16 @@ pub struct Joining {
     pub session_timeout: Duration,
     /// `cluster.drain_ms`.
     pub drain: Duration,
+    /// `cluster.handover_ms`.
+    pub handover: Duration,
+    /// `cluster.unreachable_hold_ms`.
+    pub unreachable_hold: Duration,
+    /// Who announced what.
+    pub routes: Arc<Routes>,
+    /// This pod's ordinal.
+    pub me: u16,
+    /// Time.
+    pub clock: Clock,
 }
 
 impl Member {
@@ -152,6 +209,12 @@ impl Member {
                 slots,
                 store,
                 changes,
+                handover: joining.handover,
+                unreachable_hold: joining.unreachable_hold,
+                session_timeout: joining.session_timeout,
+                routes: joining.routes.clone(),
+                me: joining.me,
+                clock: joining.clock.clone(),
             })?;
         consumer.subscribe(&[&joining.topic])?;
         let stop = Arc::new(AtomicBool::new(false));

@@ -1,4 +1,4 @@
-//! `cluster.ownership = "group"`: Kafka's consumer group on the journal topic decides which pod serves
+//! With the journal on, Kafka's consumer group on the journal topic decides which pod serves
 //! which partition (README "Operating at scale"). The [`member`] joins the group and turns its rebalances
 //! into changes of this pod's [`slots`]; the [`driver`] takes assigned partitions over (claim, replay)
 //! and announces what this pod serves on the members topic ([`announce`]); every pod reads that topic

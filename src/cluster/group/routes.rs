@@ -111,6 +111,15 @@ impl Routes {
             .collect()
     }
 
+    /// Whether a pod other than `me` announced itself at `since_ms` or later.
+    pub fn others_announced_since(&self, me: u16, since_ms: i64) -> bool {
+        self.members
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(|a| a.ordinal != me && a.at_ms >= since_ms)
+    }
+
     /// Every announcement, by ordinal.
     pub fn members(&self) -> BTreeMap<u16, Announcement> {
         self.members
@@ -167,6 +176,20 @@ mod tests {
         routes.learn(
             Some(&member_key(ordinal)),
             Some(&serde_json::to_vec(&a).unwrap()),
+        );
+    }
+
+    #[test]
+    fn other_pods_count_from_their_last_announcement_and_this_pod_never() {
+        let routes = Routes::default();
+        said(&routes, 0, &[(1, 10)]);
+        assert!(!routes.others_announced_since(0, 0), "only this pod");
+        said(&routes, 1, &[(2, 11)]);
+        assert!(routes.others_announced_since(0, 1), "pod 1 at 1");
+        assert!(!routes.others_announced_since(0, 2), "not since");
+        assert!(
+            routes.others_announced_since(1, 1),
+            "pod 0, seen from pod 1"
         );
     }
 

@@ -21,8 +21,9 @@ pub struct Slots {
     state: Vec<AtomicU8>,
     generation: Vec<AtomicU64>,
     in_flight: Vec<AtomicU32>,
-    /// Per partition handing over, since when (for [`Slots::handovers_older_than`]).
-    handing_over_since: std::sync::Mutex<BTreeMap<u16, Instant>>,
+    /// Per partition handing over, until when it answers at most (for [`Slots::handovers_due`]); `None`:
+    /// until its next owner says it has it.
+    handing_over_until: std::sync::Mutex<BTreeMap<u16, Option<Instant>>>,
 }
 
 /// One request inside a partition; leaving it (drop) lets a handover go on.
@@ -52,13 +53,13 @@ impl Slots {
             state: (0..n).map(|_| AtomicU8::new(IDLE)).collect(),
             generation: (0..n).map(|_| AtomicU64::new(0)).collect(),
             in_flight: (0..n).map(|_| AtomicU32::new(0)).collect(),
-            handing_over_since: std::sync::Mutex::default(),
+            handing_over_until: std::sync::Mutex::default(),
         }
     }
 
-    /// The partitions handed over, each with the moment it began.
-    fn since(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, Instant>> {
-        self.handing_over_since
+    /// The partitions handed over, each with the moment it ends at the latest.
+    fn until(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, Option<Instant>>> {
+        self.handing_over_until
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
@@ -69,9 +70,9 @@ impl Slots {
 
     /// The group gave this pod `partitions`: to be taken over.
     pub fn assign(&self, partitions: &[u16]) {
-        let mut since = self.since();
+        let mut until = self.until();
         for p in partitions {
-            since.remove(p);
+            until.remove(p);
             if let Some(s) = self.slot(*p) {
                 s.store(ASSIGNED, Ordering::SeqCst);
             }
@@ -177,14 +178,15 @@ impl Slots {
     }
 
     /// The group took `partitions` away: those served are handed over (still answered until their next
-    /// owner has them), the others idle. The partitions handed over.
-    pub fn revoke(&self, partitions: &[u16]) -> Vec<u16> {
-        let mut since = self.since();
+    /// owner has them, `answer_for` at most — `None`: no limit), the others idle. The partitions handed
+    /// over.
+    pub fn revoke(&self, partitions: &[u16], answer_for: Option<Duration>) -> Vec<u16> {
+        let mut until = self.until();
         let mut handed_over = Vec::new();
         for p in partitions {
             if let Some(s) = self.slot(*p) {
                 if self.swap(*p, SERVING, HANDING_OVER) {
-                    since.insert(*p, Instant::now());
+                    until.insert(*p, answer_for.map(|d| Instant::now() + d));
                     handed_over.push(*p);
                 } else {
                     s.store(IDLE, Ordering::SeqCst);
@@ -204,27 +206,33 @@ impl Slots {
             .filter(|p| self.swap(*p, HANDING_OVER, IDLE))
             .collect();
         {
-            let mut since = self.since();
+            let mut until = self.until();
             for p in partitions {
-                since.remove(p);
+                until.remove(p);
             }
         }
         self.drain(&ended, within);
         ended
     }
 
-    /// The partitions handed over for longer than `age`.
-    pub fn handovers_older_than(&self, age: Duration) -> Vec<u16> {
-        self.since()
+    /// The partitions being handed over.
+    pub fn handovers(&self) -> Vec<u16> {
+        self.until().keys().copied().collect()
+    }
+
+    /// The partitions whose handover is past the time it may last.
+    pub fn handovers_due(&self) -> Vec<u16> {
+        let now = Instant::now();
+        self.until()
             .iter()
-            .filter(|(_, since)| since.elapsed() >= age)
+            .filter(|(_, until)| until.is_some_and(|u| u <= now))
             .map(|(p, _)| *p)
             .collect()
     }
 
     /// Whether any partition is being handed over.
     pub fn handing_over(&self) -> bool {
-        !self.since().is_empty()
+        !self.until().is_empty()
     }
 
     /// Waits (blocking, up to `within`) until no request is inside `partitions`. Whether they drained.
@@ -285,10 +293,31 @@ mod tests {
         assert!(slots.enter(1).is_some());
         assert_eq!(slots.served(), [(1, 7)].into_iter().collect());
         // revoked while its takeover ran: the takeover's end does not serve it
-        assert!(slots.revoke(&[2]).is_empty(), "nothing to hand over");
+        assert!(
+            slots.revoke(&[2], Some(Duration::from_secs(1))).is_empty(),
+            "nothing to hand over"
+        );
         assert!(!slots.serve(2, 8));
         assert!(slots.enter(2).is_none());
         assert_eq!(slots.counts(), (1, 1));
+    }
+
+    #[test]
+    fn a_handover_is_due_once_the_time_its_revocation_gave_it_is_up() {
+        let slots = Slots::new(3);
+        slots.assign(&[0, 1, 2]);
+        slots.serve(0, 1);
+        slots.serve(1, 1);
+        slots.serve(2, 1);
+        // a planned move, an assignment lost with the coordinator out of reach, and the same for a pod
+        // that was alone in the group
+        assert_eq!(slots.revoke(&[0], Some(Duration::ZERO)), vec![0]);
+        assert_eq!(slots.revoke(&[1], Some(Duration::from_secs(60))), vec![1]);
+        assert_eq!(slots.revoke(&[2], None), vec![2]);
+        assert_eq!(slots.handovers_due(), vec![0]);
+        assert_eq!(slots.handovers(), vec![0, 1, 2]);
+        assert!(slots.enter(1).is_some(), "still answered within its time");
+        assert!(slots.enter(2).is_some(), "still answered, without a limit");
     }
 
     #[test]
@@ -298,9 +327,13 @@ mod tests {
         slots.serve(0, 1);
         slots.serve(1, 2);
         let guard = slots.enter(0).expect("served");
-        assert_eq!(slots.revoke(&[0, 1]), vec![0, 1]);
+        assert_eq!(
+            slots.revoke(&[0, 1], Some(Duration::from_secs(60))),
+            vec![0, 1]
+        );
         assert!(slots.enter(0).is_some(), "handed over: still answered");
         assert!(slots.handing_over());
+        assert!(slots.handovers_due().is_empty(), "within its time");
         let started = Instant::now();
         assert_eq!(slots.hand_over(&[0], Duration::from_millis(50)), vec![0]);
         assert!(

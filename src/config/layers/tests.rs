@@ -276,15 +276,9 @@ fn bad_values_and_missing_files_fail() {
         Err(ConfigError::Range(_))
     ));
     for (extra, why) in [
-        ("[cluster]\nreplicas = 0\n", "cluster.replicas"),
-        ("[cluster]\nreplicas = 300\n", "cluster.replicas"),
         ("[cluster]\nordinal = -2\n", "cluster.ordinal"),
         (
-            "[cluster]\nreplicas = 3\npeers = [\"a:1\"]\n",
-            "cluster.peers",
-        ),
-        (
-            "[cluster]\nreplicas = 3\npeer_template = \"pod:8081\"\n",
+            "[kafka]\nbrokers = \"k:9092\"\n[cluster]\npeer_template = \"pod:8081\"\n",
             "{ordinal}",
         ),
         ("[cluster]\nforward_timeout_ms = 10\n", "forward_timeout_ms"),
@@ -402,14 +396,6 @@ fn journal_topics_and_replication_are_checked() {
             "standby_poll_ms",
         ),
         (
-            &[("DIGIT_USER__CLUSTER__OWNERSHIP", "raft")][..],
-            "cluster.ownership",
-        ),
-        (
-            &[("DIGIT_USER__CLUSTER__OWNERSHIP", "group")][..],
-            "decides ownership on the journal topic",
-        ),
-        (
             &[("DIGIT_USER__CLUSTER__SESSION_TIMEOUT_MS", "1000")][..],
             "session_timeout_ms",
         ),
@@ -422,19 +408,6 @@ fn journal_topics_and_replication_are_checked() {
             &[("DIGIT_USER__CLUSTER__OWNER_WAIT_MS", "60000")][..],
             "owner_wait_ms",
         ),
-        // a sharded deployment without the journal: no Kafka, or the journal switched off
-        (
-            &[("DIGIT_USER__CLUSTER__REPLICAS", "3")][..],
-            "set kafka.brokers",
-        ),
-        (
-            &[
-                ("DIGIT_USER__CLUSTER__REPLICAS", "3"),
-                ("DIGIT_USER__KAFKA__BROKERS", "kafka:9092"),
-                ("DIGIT_USER__JOURNAL__ENABLED", "false"),
-            ][..],
-            "leave journal.enabled on",
-        ),
     ] {
         let err = load(&[], vars, Overrides::default()).unwrap_err();
         assert!(
@@ -446,12 +419,48 @@ fn journal_topics_and_replication_are_checked() {
     assert!(!s.journal_on());
     let on = load(
         &[],
-        &[
-            ("DIGIT_USER__CLUSTER__REPLICAS", "3"),
-            ("DIGIT_USER__KAFKA__BROKERS", "kafka:9092"),
-        ],
+        &[("DIGIT_USER__KAFKA__BROKERS", "kafka:9092")],
         Overrides::default(),
     )
     .unwrap();
     assert!(on.journal_on());
+}
+
+#[test]
+fn the_keys_of_the_partition_map_are_refused_naming_where_they_were_set_and_the_group() {
+    for (file, vars, key, layer) in [
+        (
+            "[cluster]\nreplicas = 3\n",
+            &[][..],
+            "cluster.replicas",
+            "TOML file",
+        ),
+        (
+            "",
+            &[("DIGIT_USER__CLUSTER__MAP_FILE", "/etc/map.json")][..],
+            "cluster.map_file",
+            "DIGIT_USER__CLUSTER__MAP_FILE",
+        ),
+        (
+            "",
+            &[("DIGIT_USER__CLUSTER__OWNERSHIP", "group")][..],
+            "cluster.ownership",
+            "DIGIT_USER__CLUSTER__OWNERSHIP",
+        ),
+    ] {
+        let files: &[(&str, &str)] = if file.is_empty() {
+            &[]
+        } else {
+            &[("extra.toml", file)]
+        };
+        let err = load(files, vars, Overrides::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, ConfigError::Retired { .. })
+                && text.contains(key)
+                && text.contains(layer)
+                && text.contains("consumer group"),
+            "{file}{vars:?}: {text}"
+        );
+    }
 }

@@ -8,7 +8,6 @@ use actors::hasher::HasherError;
 use actors::store::{CommitError, StoreError};
 
 use super::{ApiError, ErrorEntry, FieldError};
-use crate::cluster::ClusterError;
 use crate::service::account::PasswordChangeError;
 use crate::service::login::LoginError;
 use crate::service::otp::{OtpError, SendRule};
@@ -321,14 +320,7 @@ pub fn busy() -> ApiError {
     ApiError::unavailable("SERVICE_BUSY", "The service is saturated; retry shortly")
 }
 
-pub fn cluster_error(e: ClusterError) -> ApiError {
-    match e {
-        ClusterError::Map(e) => ApiError::custom("INVALID_PARTITION_MAP", e.to_string()),
-        other => ApiError::internal(&other),
-    }
-}
-
-/// The partition is moving between pods (or the pods' maps disagree for a moment).
+/// The partition is moving between pods (a handover or takeover under way).
 pub fn moving() -> ApiError {
     ApiError::unavailable(
         "PARTITION_MOVING",

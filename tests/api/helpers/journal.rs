@@ -15,6 +15,10 @@ pub fn journaled_env(brokers: &str) -> HashMap<&'static str, String> {
         ("DIGIT_USER_OTP_PEPPER", b64(14)),
         ("DIGIT_USER__KAFKA__BROKERS", brokers.to_owned()),
         ("DIGIT_USER__CLUSTER__PARTITIONS", "16".to_owned()),
+        // a group member must be told its ordinal (a test cluster sets each pod's after this)
+        ("DIGIT_USER__CLUSTER__ORDINAL", "0".to_owned()),
+        // a restarted pod waits for the group to drop its killed run: the shortest session there is
+        ("DIGIT_USER__CLUSTER__SESSION_TIMEOUT_MS", "6000".to_owned()),
         ("DIGIT_USER__JOURNAL__REPLICATION_FACTOR", "1".to_owned()),
         ("DIGIT_USER__JOURNAL__MIN_INSYNC_REPLICAS", "1".to_owned()),
     ])

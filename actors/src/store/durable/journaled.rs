@@ -12,7 +12,7 @@
 //! again — read to the journal's end, which gives back whatever of it did land. A process that dies with
 //! changes waiting leaves their undo records: the next settle applies them before it reads the journal.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -147,44 +147,6 @@ impl Journaled {
         let part = self.partition(partition);
         let state = part.state();
         (state.settled && !state.fenced && state.generation > 0).then_some(state.generation)
-    }
-
-    /// Forgets `partitions` (moved away): their applied offsets, the homes of their keys and their
-    /// records; a partition that comes back is read from its journal's start. Returns the keys whose home
-    /// was one of them (the caller deletes them here).
-    pub(super) fn forget(
-        &self,
-        partitions: &BTreeSet<u16>,
-    ) -> Result<Vec<(TreeId, Vec<u8>)>, StoreError> {
-        let mut batch = sled::Batch::default();
-        for &partition in partitions {
-            self.partition(partition).state().settled = false;
-            batch.remove(&partition.to_be_bytes());
-            for tag in [b'u', b'b', b'k'] {
-                for key in self
-                    .local
-                    .scan_prefix(&record_key(tag, partition, 0)[..3])
-                    .keys()
-                {
-                    batch.remove(key?);
-                }
-            }
-        }
-        let mut homed = Vec::new();
-        for kv in self.local.scan_prefix(b"h") {
-            let (key, home) = kv?;
-            let Ok(home) = <[u8; 2]>::try_from(home.as_ref()) else {
-                continue;
-            };
-            if partitions.contains(&u16::from_be_bytes(home))
-                && let Some(tree) = key.get(1).copied().and_then(TreeId::from_tag)
-            {
-                homed.push((tree, key[2..].to_vec()));
-                batch.remove(key);
-            }
-        }
-        self.local.apply_batch(batch)?;
-        Ok(homed)
     }
 
     /// The partitions holding changes kept behind.

@@ -21,7 +21,7 @@
 //! the trees housekeeping touches ([`HOMED`]), and housekeeping writes each key into its home's journal; a
 //! key no journal holds (a copy of another pod's revocation an earlier build kept) changes here only.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -266,19 +266,6 @@ impl Durable {
         Ok(())
     }
 
-    /// Forgets how far this store read the journal of `partitions` (moved to another pod, their data
-    /// dropped here): brought back, they are read from their start. Returns the keys of [`HOMED`] trees
-    /// whose home is one of them, for the caller to delete. Embedded: nothing to forget.
-    pub fn forget_partitions(
-        &self,
-        partitions: &BTreeSet<u16>,
-    ) -> Result<Vec<(TreeId, Vec<u8>)>, StoreError> {
-        match &self.journal {
-            Some(journal) => journal.forget(partitions),
-            None => Ok(Vec::new()),
-        }
-    }
-
     /// Appends what was kept behind the journal ([`commit_behind`](Self::commit_behind)) and repairs the
     /// keys a fenced writer hid ([`crate::store::fencing`]) in every partition holding some — for a
     /// partition no write reaches, the next write would not come. A periodic task calls this; cheap when
@@ -346,8 +333,8 @@ impl Durable {
         }
     }
 
-    /// Whether another pod's claim fenced `partition` here though it was not released: under a group,
-    /// a claim that outran this pod's takeover; the partition must be taken over again.
+    /// Whether another pod's claim fenced `partition` here though it was not released: a claim
+    /// that outran this pod's takeover; the partition must be taken over again.
     pub fn fenced(&self, partition: u16) -> bool {
         self.journal.as_ref().is_some_and(|j| j.fenced(partition))
     }
