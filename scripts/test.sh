@@ -28,6 +28,13 @@ if ! command -v strace >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends strace
   else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends strace; fi
 fi
+# PostgreSQL (Debian package) for tests/import: each test starts a throw-away cluster with initdb and pg_ctl on
+# a loopback port (no system service is used).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql
+  else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends postgresql; fi
+fi
+ls -d /usr/lib/postgresql/*/bin | tail -n 1
 # TypeScript and Grafana's dashboard schema (npm, pinned in dashboards/check/package-lock.json).
 if [ ! -d dashboards/check/node_modules/@grafana/schema ]; then
   (cd dashboards/check && npm ci --no-audit --no-fund --loglevel=error)
@@ -54,6 +61,14 @@ if [ ! -x "$K8S_VENV/bin/kubernetes-validate" ] || [ ! -x "$K8S_VENV/bin/checkov
   python3 -m venv "$K8S_VENV"
   "$K8S_VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate==1.37.0 checkov==3.3.30
 fi
+# Python's `cryptography` in a venv (pip): tests/import/enc_service.py writes egov-enc-service ciphertexts with
+# it, an implementation of the scheme apart from digit-user's decoder.
+IMPORT_VENV="$TOOLS/import-venv"
+if ! "$IMPORT_VENV/bin/python" -c 'import cryptography' >/dev/null 2>&1; then
+  python3 -m venv "$IMPORT_VENV"
+  "$IMPORT_VENV/bin/pip" install -q --disable-pip-version-check cryptography==46.0.3
+fi
+export DIGIT_USER_TEST_PYTHON="$IMPORT_VENV/bin/python"
 if [ ! -d k8s/check/node_modules/@kubernetes-models/prometheus-operator ]; then
   (cd k8s/check && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod http;
+pub mod import;
 pub mod journal;
 pub mod kafka;
 pub mod observability;

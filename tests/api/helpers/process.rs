@@ -194,23 +194,9 @@ impl Drop for Process {
     }
 }
 
-/// Runs `cmd` with `input` on its standard input (a password, a passphrase) and collects its output.
-pub fn run_piped(cmd: &mut Command, input: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
+#[path = "../../common/piped.rs"]
+mod piped;
+pub use piped::run_piped;
 
 /// Opens a data dir's sled database directly, as an earlier build (or an operator's tool) would.
 /// A store dropped a moment ago may still hold sled's file lock while its flusher thread winds
