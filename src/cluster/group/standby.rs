@@ -91,13 +91,15 @@ impl Follower {
         }
         let mut tick = tokio::time::interval(self.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = std::collections::BTreeSet::new();
         loop {
             tick.tick().await;
-            self.follow_once().await;
+            self.follow_once(&mut failing).await;
         }
     }
 
-    async fn follow_once(&self) {
+    /// One round; `failing`: the partitions whose last read failed (warned once, not every poll).
+    async fn follow_once(&self, failing: &mut std::collections::BTreeSet<u16>) {
         let members = self.routes.live_members(self.clock.now_ms());
         let placement: BTreeMap<u16, Vec<u16>> = self
             .routes
@@ -112,12 +114,19 @@ impl Follower {
                 continue;
             }
             match self.store.durable().follow(partition).await {
-                Ok(Some(behind)) => {
-                    lag.insert(partition, behind);
+                Ok(read) => {
+                    if failing.remove(&partition) {
+                        tracing::info!(partition, "standby: partition followed again");
+                    }
+                    if let Some(behind) = read {
+                        lag.insert(partition, behind);
+                    }
                 }
-                Ok(None) => {}
+                Err(e) if failing.insert(partition) => {
+                    tracing::warn!(partition, error = %e, "standby: partition not followed; trying again every poll");
+                }
                 Err(e) => {
-                    tracing::warn!(partition, error = %e, "standby: partition not followed; next try shortly");
+                    tracing::debug!(partition, error = %e, "standby: partition still not followed");
                 }
             }
         }
