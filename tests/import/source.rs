@@ -2,7 +2,10 @@
 //! as `enc_service.py` writes it, bcrypt hashes, city and state roles, addresses, a locked citizen), read back
 //! through `import::source`: core's and mGramSeva's schema, a batch at a time, PII opened.
 
+use actors::domain::roles::RoleCatalog;
+use actors::domain::{BloodGroup, Gender, UserType};
 use digit_user::import::enc::{EncError, EncKeys, KeyRow, MasterKey};
+use digit_user::import::map::{Skip, record};
 use digit_user::import::source::{Schema, Source, SourceError};
 use serde_json::json;
 
@@ -27,6 +30,13 @@ fn sealed(plaintexts: &[&str]) -> (EncKeys, Vec<String>) {
         .map(|x| x["ciphertext"].as_str().unwrap().to_owned())
         .collect();
     (EncKeys::open(&master, &rows).unwrap(), values)
+}
+
+/// The role catalog the service ships.
+fn catalog() -> RoleCatalog {
+    let file =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/roles.toml")).unwrap();
+    RoleCatalog::new(&toml::from_str(&file).unwrap())
 }
 
 const BCRYPT: &str = "$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z5S8A1V2nZB2X0N3q3Q2l5Gm";
@@ -154,6 +164,55 @@ fn core_s_users_come_out_in_id_order_with_roles_addresses_and_pii_opened() {
     assert_eq!(citizen.account_locked_ms, Some(1_700_000_000_000));
     assert_eq!(citizen.roles, vec![("CITIZEN".to_owned(), "pb".to_owned())]);
 
+    // as records of ours: the same id and uuid, egov-user's codes read as it meant them, roles named
+    let rec = record(emp, Schema::Core, &catalog(), 0).unwrap();
+    assert_eq!(
+        (
+            rec.id,
+            rec.uuid.as_str(),
+            rec.user_name.as_str(),
+            rec.user_type
+        ),
+        (
+            11,
+            "a1c8e4b2-0d0e-4c53-9b1e-8d7c0a1b2c3d",
+            "EMP-ASHA",
+            UserType::Employee
+        )
+    );
+    assert_eq!(rec.password_hash.as_deref(), Some(BCRYPT));
+    assert_eq!(
+        (rec.gender, rec.blood_group),
+        (Some(Gender::Female), Some(BloodGroup::BPositive))
+    );
+    assert_eq!(
+        rec.permanent_address
+            .as_ref()
+            .and_then(|a| a.city.as_deref()),
+        Some("Amritsar")
+    );
+    assert_eq!(
+        rec.roles
+            .iter()
+            .map(|r| (r.code.as_str(), r.tenant_id.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("EMPLOYEE", "pb.amritsar"),
+            ("GRO", "pb.amritsar"),
+            ("SUPERUSER", "pb")
+        ]
+    );
+    assert_eq!(rec.roles[0].name, "Employee", "named from the catalog");
+    assert_eq!(
+        (rec.created_date, rec.last_modified_date),
+        (1_704_164_645_000, 1_706_933_106_789)
+    );
+    let rec = record(citizen, Schema::Core, &catalog(), 0).unwrap();
+    assert!(
+        rec.account_locked && rec.default_pwd_changed,
+        "locked; core forces no password change"
+    );
+
     // resumed after the first: the second only; every tenant: the other state's too
     let after = source.batch("pb", (11, "pb.amritsar"), 10).unwrap();
     assert_eq!(after.iter().map(|u| u.id).collect::<Vec<_>>(), vec![12]);
@@ -175,11 +234,24 @@ fn mgramseva_s_fork_is_told_apart_and_a_value_another_key_sealed_names_its_user_
         &[&BCRYPT, &s[0]],
     )
     .unwrap();
+    // a row with no user type: it cannot be stored, and says why
+    db.execute(
+        "INSERT INTO eg_user (id, uuid, tenantid, username, password, type, active) VALUES (22, \
+         'e5a2c8f6-4142-4a97-9f52-c1b04e5f6071', 'pb.lodhipur', 'NOTYPE', $1, '', true)",
+        &[&BCRYPT],
+    )
+    .unwrap();
     let mut source = Source::connect(&url, keys).unwrap();
     assert_eq!(source.schema(), Schema::Mgramseva);
     let users = source.batch("pb", (0, ""), 10).unwrap();
     assert_eq!(users[0].default_password_changed, Some(true));
     assert_eq!(users[0].gender, Some(3), "TRANSGENDER in the fork");
+    let rec = record(&users[0], Schema::Mgramseva, &catalog(), 0).unwrap();
+    assert_eq!(rec.gender, Some(Gender::Transgender));
+    assert_eq!(
+        record(&users[1], Schema::Mgramseva, &catalog(), 0).unwrap_err(),
+        Skip::BadType(String::new())
+    );
     assert_eq!(users[0].user_name.as_str(), "9123456789-1");
     assert_eq!(
         users[0].alt_mobile_number, None,
