@@ -408,6 +408,10 @@ fn journal_topics_and_replication_are_checked() {
             &[("DIGIT_USER__CLUSTER__OWNER_WAIT_MS", "60000")][..],
             "owner_wait_ms",
         ),
+        (
+            &[("DIGIT_USER__CLUSTER__UNREACHABLE_HOLD_MS", "3600001")][..],
+            "unreachable_hold_ms",
+        ),
     ] {
         let err = load(&[], vars, Overrides::default()).unwrap_err();
         assert!(
