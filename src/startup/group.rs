@@ -83,7 +83,6 @@ pub(super) fn start(
             unreachable_hold: Duration::from_millis(settings.cluster.unreachable_hold_ms),
             routes: group.routes.clone(),
             me: cluster.me(),
-            clock: clock.clone(),
         },
         group.slots.clone(),
         store.clone(),

@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use actors::Clock;
 use actors::store::Store;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, RebalanceProtocol};
@@ -27,7 +26,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, TopicPartitionList};
 use tokio::sync::mpsc;
 
-use super::routes::{FRESH_MS, Routes};
+use super::routes::Routes;
 use super::slots::Slots;
 
 /// How long the member's thread waits in one poll.
@@ -53,29 +52,24 @@ struct Context {
     handover: Duration,
     /// `cluster.unreachable_hold_ms`.
     unreachable_hold: Duration,
-    /// `cluster.session_timeout_ms`.
-    session_timeout: Duration,
     /// Who announced what (were there other pods before the coordinator went out of reach?).
     routes: Arc<Routes>,
     /// This pod's ordinal.
     me: u16,
-    /// Time.
-    clock: Clock,
 }
 
 impl Context {
     /// How long a revoked partition is still answered at most: a planned move, `cluster.handover_ms`; an
     /// assignment lost with the coordinator out of reach, `cluster.unreachable_hold_ms` — or no limit when
-    /// no other pod announced itself since a session timeout (and a moment) before: nobody else may take
-    /// it over, and a lone pod answers logins through a broker outage of any length.
+    /// no other pod ever announced itself (a lone pod: nobody else may take its partitions over, and it
+    /// answers logins through a broker outage of any length). Not "recently": a pod that was paused has
+    /// heard nobody for as long, and must not count itself alone.
     fn answer_for(&self, lost: bool) -> Option<Duration> {
         if !lost {
             return Some(self.handover);
         }
-        let window = i64::try_from(self.session_timeout.as_millis()).unwrap_or(i64::MAX) + FRESH_MS;
-        let since = self.clock.now_ms().saturating_sub(window);
         self.routes
-            .others_announced_since(self.me, since)
+            .others_announced_since(self.me, i64::MIN)
             .then_some(self.unreachable_hold)
     }
 }
@@ -176,8 +170,6 @@ pub struct Joining {
     pub routes: Arc<Routes>,
     /// This pod's ordinal.
     pub me: u16,
-    /// Time.
-    pub clock: Clock,
 }
 
 impl Member {
@@ -211,10 +203,8 @@ impl Member {
                 changes,
                 handover: joining.handover,
                 unreachable_hold: joining.unreachable_hold,
-                session_timeout: joining.session_timeout,
                 routes: joining.routes.clone(),
                 me: joining.me,
-                clock: joining.clock.clone(),
             })?;
         consumer.subscribe(&[&joining.topic])?;
         let stop = Arc::new(AtomicBool::new(false));

@@ -111,7 +111,7 @@ impl Routes {
             .collect()
     }
 
-    /// Whether a pod other than `me` announced itself at `since_ms` or later.
+    /// Whether a pod other than `me` announced itself at `since_ms` or later (`i64::MIN`: ever).
     pub fn others_announced_since(&self, me: u16, since_ms: i64) -> bool {
         self.members
             .read()
