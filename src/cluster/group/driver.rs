@@ -225,27 +225,44 @@ impl Driver {
         })
     }
 
-    /// Tells the pod that served `partition` before (as announced) to stop answering for it, so that no
-    /// read of its copy follows a write here. A pod that does not answer may still be handing it over: this
-    /// one waits out `cluster.handover_ms` then.
+    /// Tells every other pod to stop answering for `partition`, so that no read of a copy follows a write
+    /// here: the pod that served it before as announced, and any pod that serves it without having said so
+    /// yet (tansu may give a partition to one pod and then to another while a pod leaves: the first serves
+    /// it a moment before its announcement, and telling only the announced owner missed it — a code check
+    /// answered from its copy). A pod that does not serve it does nothing. If the announced owner does not
+    /// answer it may still be handing the partition over: this one waits out `cluster.handover_ms` then.
     async fn previous_owner_stops(&self, partition: u16) {
-        let Some(previous) = self
+        let announced = self
             .routes
             .owner(partition)
-            .filter(|r| r.ordinal != self.me)
-        else {
-            return;
-        };
-        match (self.handshake)(previous.ordinal, vec![partition]).await {
-            Handshake::Done | Handshake::Gone => {}
-            Handshake::Silent => {
-                tracing::warn!(
-                    partition,
-                    previous = previous.ordinal,
-                    "group: the previous owner did not answer the handover; waiting out cluster.handover_ms"
-                );
-                tokio::time::sleep(self.handover).await;
-            }
+            .map(|r| r.ordinal)
+            .filter(|o| *o != self.me);
+        let mut others: Vec<u16> = self
+            .routes
+            .live_members(self.clock.now_ms())
+            .into_iter()
+            .filter(|o| *o != self.me)
+            .collect();
+        if let Some(owner) = announced
+            && !others.contains(&owner)
+        {
+            others.push(owner);
+        }
+        let told = futures_util::future::join_all(
+            others.iter().map(|o| (self.handshake)(*o, vec![partition])),
+        )
+        .await;
+        let silent_owner = others
+            .iter()
+            .zip(&told)
+            .any(|(o, h)| Some(*o) == announced && *h == Handshake::Silent);
+        if silent_owner {
+            tracing::warn!(
+                partition,
+                previous = announced,
+                "group: the previous owner did not answer the handover; waiting out cluster.handover_ms"
+            );
+            tokio::time::sleep(self.handover).await;
         }
     }
 
