@@ -137,7 +137,11 @@ pub(crate) struct Tally {
 /// How many retryable answers each error code had.
 pub(crate) fn retryable_by_code(answers: &[Answer]) -> BTreeMap<String, usize> {
     let mut by_code = BTreeMap::new();
-    for why in answers.iter().filter_map(|a| a.why.clone()) {
+    for why in answers
+        .iter()
+        .filter(|a| a.verdict == Verdict::Retryable)
+        .filter_map(|a| a.why.clone())
+    {
         *by_code.entry(why).or_default() += 1;
     }
     by_code
@@ -362,7 +366,11 @@ impl Client {
                 Verdict::Wrong
             }
         };
-        let why = (verdict == Verdict::Retryable).then(|| error_code(code, &body));
+        let why = match verdict {
+            Verdict::Retryable => Some(error_code(code, &body)),
+            Verdict::Wrong => Some(format!("{what} answered {code}")),
+            Verdict::Right => None,
+        };
         self.record(partition, verdict, why);
         (verdict == Verdict::Right).then_some(body)
     }
@@ -383,7 +391,11 @@ impl Client {
                 Verdict::Wrong
             }
         };
-        let why = (verdict == Verdict::Retryable).then(|| error_code(*code, body));
+        let why = match verdict {
+            Verdict::Retryable => Some(error_code(*code, body)),
+            Verdict::Wrong => Some(format!("{what} answered {code}")),
+            Verdict::Right => None,
+        };
         self.record(partition, verdict, why);
         (verdict == Verdict::Right).then_some(())
     }
