@@ -39,6 +39,23 @@ fn catalog() -> RoleCatalog {
     RoleCatalog::new(&toml::from_str(&file).unwrap())
 }
 
+/// An active user with nothing but its keys, name, type and password hash.
+fn bare_user(
+    db: &mut postgres::Client,
+    id: i64,
+    uuid: &str,
+    tenant: &str,
+    user_name: &str,
+    kind: &str,
+) {
+    db.execute(
+        "INSERT INTO eg_user (id, uuid, tenantid, username, password, type, active) \
+         VALUES ($1, $2, $3, $4, $5, $6, true)",
+        &[&id, &uuid, &tenant, &user_name, &BCRYPT, &kind],
+    )
+    .unwrap();
+}
+
 const BCRYPT: &str = "$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z5S8A1V2nZB2X0N3q3Q2l5Gm";
 
 #[test]
@@ -72,12 +89,14 @@ fn core_s_users_come_out_in_id_order_with_roles_addresses_and_pii_opened() {
     )
     .unwrap();
     // another state's user: left out when only pb is asked for
-    db.execute(
-        "INSERT INTO eg_user (id, uuid, tenantid, username, password, type, active) VALUES (13, \
-         'c3e0a6d4-2f20-4e75-9d30-af9e2c3d4e5f', 'mz.city', 'MZ-1', $1, 'EMPLOYEE', true)",
-        &[&BCRYPT],
-    )
-    .unwrap();
+    bare_user(
+        &mut db,
+        13,
+        "c3e0a6d4-2f20-4e75-9d30-af9e2c3d4e5f",
+        "mz.city",
+        "MZ-1",
+        "EMPLOYEE",
+    );
     db.batch_execute(&format!(
         "INSERT INTO eg_userrole_v1 VALUES ('GRO', 'pb.amritsar', 11, 'pb.amritsar', now()), \
          ('EMPLOYEE', 'pb.amritsar', 11, 'pb.amritsar', now()), ('SUPERUSER', 'pb', 11, 'pb.amritsar', now()), \
@@ -235,12 +254,14 @@ fn mgramseva_s_fork_is_told_apart_and_a_value_another_key_sealed_names_its_user_
     )
     .unwrap();
     // a row with no user type: it cannot be stored, and says why
-    db.execute(
-        "INSERT INTO eg_user (id, uuid, tenantid, username, password, type, active) VALUES (22, \
-         'e5a2c8f6-4142-4a97-9f52-c1b04e5f6071', 'pb.lodhipur', 'NOTYPE', $1, '', true)",
-        &[&BCRYPT],
-    )
-    .unwrap();
+    bare_user(
+        &mut db,
+        22,
+        "e5a2c8f6-4142-4a97-9f52-c1b04e5f6071",
+        "pb.lodhipur",
+        "NOTYPE",
+        "",
+    );
     let mut source = Source::connect(&url, keys).unwrap();
     assert_eq!(source.schema(), Schema::Mgramseva);
     let users = source.batch("pb", (0, ""), 10).unwrap();
