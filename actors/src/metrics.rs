@@ -137,6 +137,8 @@ pub const JOURNAL_GAPS: &str = "digit_user_journal_gaps_total";
 pub const JOURNAL_FENCED_WRITES: &str = "digit_user_journal_fenced_writes_total";
 /// Claims this pod appended (a partition taken over or settled again).
 pub const JOURNAL_CLAIMS: &str = "digit_user_journal_claims_total";
+/// Takeover reads that a fetch ended before this pod's own claim (read again until past it).
+pub const JOURNAL_SHORT_READS: &str = "digit_user_journal_short_reads_total";
 
 /// Requests one pod sent to another, by `kind` (`forward`: to the key's owner, `fanout`: one leg of a
 /// search, `otp`: an OTP check at the code's owner) and `result` (`ok`,
@@ -196,6 +198,7 @@ pub fn register_zero() {
     metrics::counter!(JOURNAL_GAPS).increment(0);
     metrics::counter!(JOURNAL_FENCED_WRITES).increment(0);
     metrics::counter!(JOURNAL_CLAIMS).increment(0);
+    metrics::counter!(JOURNAL_SHORT_READS).increment(0);
     for change in ["assigned", "revoked"] {
         metrics::counter!(GROUP_REBALANCES, "change" => change).increment(0);
     }
@@ -323,6 +326,11 @@ pub fn describe() {
         JOURNAL_CLAIMS,
         Unit::Count,
         "Claims this pod appended to journal partitions"
+    );
+    describe_counter!(
+        JOURNAL_SHORT_READS,
+        Unit::Count,
+        "Takeover reads that ended before this pod's own claim and were read again"
     );
     describe_counter!(
         MAILBOX_ERRORS,

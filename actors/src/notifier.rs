@@ -97,7 +97,7 @@ impl Notifier {
         round: Arc<tokio::sync::Mutex<()>>,
     ) -> Result<usize, RoundError> {
         let _round = round.lock().await;
-        let batch = store.outbox().batch(config.batch)?;
+        let batch = store.outbox().batch(config.batch).await?;
         let now = clock.now_ms();
         // the outbox is ordered by queueing: the batch's first record is the oldest waiting
         let oldest = batch

@@ -135,7 +135,7 @@ async fn failures_keep_the_record_and_retry_until_acknowledged() {
     });
     let _notifier = Notifier::new(store.clone(), sink.clone(), Clock::manual(0), CONFIG).start();
     wait_until(|| sink.calls.load(Ordering::SeqCst) >= 2).await;
-    let kept = store.outbox().batch(1).unwrap();
+    let kept = store.outbox().waiting(1).unwrap();
     assert_eq!(kept.len(), 1, "kept while failing");
     assert!(kept[0].1.attempts >= 1);
     assert_eq!(kept[0].1.last_error.as_deref(), Some("broker unreachable"));

@@ -8,7 +8,7 @@
 //! [`Recorded::windows`] gives, per partition, the longest stretch from a 503 to the next right answer
 //! for it: how long that partition was unavailable to clients during a move.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -309,7 +309,22 @@ impl Client {
         // an SMS waits at most until the partition's next owner has it (a move under way)
         let sent_at = Instant::now();
         let code = loop {
-            if let Some(code) = self.code_to(&mobile) {
+            let codes = self.codes_to(&mobile);
+            if codes.len() > 1 {
+                // a code that never counted went out beside the one that did (an SMS sent for a write
+                // the journal refused)
+                eprintln!(
+                    "{} different codes sent to {mobile} (partition {session:?}) for one send",
+                    codes.len()
+                );
+                self.record(
+                    session,
+                    Verdict::Wrong,
+                    Some("two codes for one send".into()),
+                );
+                return;
+            }
+            if let Some(code) = codes.into_iter().next() {
                 break code;
             }
             if sent_at.elapsed() >= SMS_WAIT {
@@ -333,20 +348,25 @@ impl Client {
         });
     }
 
-    fn code_to(&self, mobile: &str) -> Option<String> {
-        self.data_dirs.iter().find_map(|dir| {
-            let text = std::fs::read_to_string(dir.join("notifications.jsonl")).ok()?;
-            text.lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|n| n["payload"]["mobileNumber"] == mobile)
-                .and_then(|n| {
-                    n["payload"]["message"]
-                        .as_str()?
-                        .split(|c: char| !c.is_ascii_digit())
-                        .find(|run| run.len() == 6)
-                        .map(str::to_owned)
-                })
-        })
+    /// The distinct codes of the SMS to `mobile` in the pods' files.
+    fn codes_to(&self, mobile: &str) -> BTreeSet<String> {
+        self.data_dirs
+            .iter()
+            .filter_map(|dir| std::fs::read_to_string(dir.join("notifications.jsonl")).ok())
+            .flat_map(|text| {
+                text.lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .filter(|n| n["payload"]["mobileNumber"] == mobile)
+                    .filter_map(|n| {
+                        n["payload"]["message"]
+                            .as_str()?
+                            .split(|c: char| !c.is_ascii_digit())
+                            .find(|run| run.len() == 6)
+                            .map(str::to_owned)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// Records an answer that must be a 200 whose body passes `right`; the body when it was.

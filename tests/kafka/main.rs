@@ -242,7 +242,7 @@ async fn a_broker_outage_delays_messages_and_loses_none() {
     let ids: HashSet<&str> = got.iter().filter_map(|m| m.message_id.as_deref()).collect();
     let numbers: HashSet<&str> = got.iter().map(|m| m.key.as_str()).collect();
     let duplicates = got.len() - ids.len();
-    if let Some((_, r)) = app.store.outbox().batch(1).unwrap().first() {
+    if let Some((_, r)) = app.store.outbox().waiting(1).unwrap().first() {
         println!(
             "outbox: depth {} first attempts {} last error {:?}",
             app.store.outbox().depth(),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use super::durable::Durable;
+use super::durable::{Durable, KeyRead};
 use super::writes::{Op, TreeId, Writes};
 use super::{StoreError, aad};
 use crate::domain::notification::{Channel, Notification};
@@ -142,9 +142,30 @@ impl OutboxStore {
         self.depth.fetch_add(n as i64, Ordering::Relaxed);
     }
 
-    /// Up to `limit` records this pod delivers, oldest first: those of partitions held here for another
-    /// pod (a standby's copy) are their owner's to deliver.
-    pub fn batch(&self, limit: usize) -> Result<Vec<(u64, OutboxRecord)>, StoreError> {
+    /// Up to `limit` records this pod delivers, oldest first: only those whose write lasts (in its
+    /// journal: a code whose write another pod's claim fenced is never sent).
+    pub async fn batch(&self, limit: usize) -> Result<Vec<(u64, OutboxRecord)>, StoreError> {
+        let mut lasting = self.durable.lasting(self.raw(limit)?).await?;
+        // grouped by home partition there: back to the queue's order
+        lasting.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        lasting
+            .into_iter()
+            .map(|(_, k, v)| self.open_record(&k, &v))
+            .collect()
+    }
+
+    /// Up to `limit` records queued here, oldest first, whether or not their write lasts yet (what an
+    /// operator or a test inspects; the notifier delivers [`batch`](Self::batch)).
+    pub fn waiting(&self, limit: usize) -> Result<Vec<(u64, OutboxRecord)>, StoreError> {
+        self.raw(limit)?
+            .into_iter()
+            .map(|(_, k, v)| self.open_record(&k, &v))
+            .collect()
+    }
+
+    /// Up to `limit` sealed records, oldest first, but those of partitions held here for another pod (a
+    /// standby's copy: their owner delivers them).
+    fn raw(&self, limit: usize) -> Result<Vec<KeyRead>, StoreError> {
         self.tree
             .iter()
             .filter(|kv| match kv {
@@ -154,15 +175,18 @@ impl OutboxStore {
             .take(limit)
             .map(|kv| {
                 let (k, v) = kv?;
-                let seq = u64::from_be_bytes(
-                    k.as_ref()
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt("outbox key".into()))?,
-                );
-                let plain = zeroize::Zeroizing::new(self.keyring.open(&v, &aad(OUTBOX, &k))?);
-                Ok((seq, serde_json::from_slice(&plain)?))
+                Ok((TreeId::Outbox, k.to_vec(), v.to_vec()))
             })
             .collect()
+    }
+
+    fn open_record(&self, key: &[u8], sealed: &[u8]) -> Result<(u64, OutboxRecord), StoreError> {
+        let seq = u64::from_be_bytes(
+            key.try_into()
+                .map_err(|_| StoreError::Corrupt("outbox key".into()))?,
+        );
+        let plain = zeroize::Zeroizing::new(self.keyring.open(sealed, &aad(OUTBOX, key))?);
+        Ok((seq, serde_json::from_slice(&plain)?))
     }
 
     /// Removes delivered records.

@@ -33,6 +33,9 @@ pub struct MemoryJournal {
     /// Per partition its messages by offset; `None` where compaction removed one.
     partitions: Mutex<BTreeMap<u16, Vec<Option<JournalMessage>>>>,
     weather: Mutex<Weather>,
+    /// The next reads (count) end this many messages before the end (a broker whose fetch answered an
+    /// older end than what it acknowledged).
+    short_reads: Mutex<(usize, usize)>,
     /// Told of every change of the weather.
     changed: tokio::sync::Notify,
 }
@@ -42,6 +45,11 @@ impl MemoryJournal {
     pub fn set_weather(&self, weather: Weather) {
         *self.weather.lock().expect("weather") = weather;
         self.changed.notify_waiters();
+    }
+
+    /// Makes the next `reads` reads end `by` messages before the partition's end.
+    pub fn end_reads_short(&self, reads: usize, by: usize) {
+        *self.short_reads.lock().expect("short reads") = (reads, by);
     }
 
     /// Waits while the weather is [`Weather::Held`].
@@ -181,7 +189,14 @@ impl JournalPort for MemoryJournal {
             .get(&partition)
             .cloned()
             .unwrap_or_default();
-        let end = log.len() as i64;
+        let mut end = log.len() as i64;
+        {
+            let mut short = self.short_reads.lock().expect("short reads");
+            if short.0 > 0 {
+                short.0 -= 1;
+                end = (end - short.1 as i64).max(applied.map_or(0, |a| a + 1));
+            }
+        }
         if let Some(applied) = applied
             && applied >= end
         {
@@ -191,7 +206,12 @@ impl JournalPort for MemoryJournal {
             .into());
         }
         let from = applied.map_or(0, |a| a + 1);
-        for (offset, message) in log.iter().enumerate().skip(from as usize) {
+        for (offset, message) in log
+            .iter()
+            .enumerate()
+            .take(end as usize)
+            .skip(from as usize)
+        {
             if let Some(message) = message {
                 each(offset as i64, message)?;
             }

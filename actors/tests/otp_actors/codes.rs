@@ -13,7 +13,7 @@ async fn a_sent_code_validates_exactly_once_and_payloads_match_the_contract() {
     let receipt = r.send(Purpose::Login).await.unwrap();
     assert!(receipt.is_new);
     assert_eq!(receipt.queued, 2, "sms and e-mail for login");
-    let batch = r.store.outbox().batch(10).unwrap();
+    let batch = r.store.outbox().waiting(10).unwrap();
     let sms = &batch[0].1.notification.to_digit_json(0);
     let code = r.last_sms_code();
     assert_eq!(code.len(), 6);

@@ -144,7 +144,7 @@ impl Rig {
 
     /// The code of the newest SMS in the outbox (what the citizen receives).
     fn last_sms_code(&self) -> String {
-        let batch = self.store.outbox().batch(1000).unwrap();
+        let batch = self.store.outbox().waiting(1000).unwrap();
         let sms = batch
             .iter()
             .rev()

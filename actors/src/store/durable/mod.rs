@@ -159,6 +159,34 @@ impl Durable {
         }
     }
 
+    /// Of keys read from [`HOMED`] trees, those whose change lasts — what may leave this pod (an SMS): each
+    /// home's changes applied so far are in its journal (embedded: on disk) and the key still holds the
+    /// value read. A change is applied here before its append; one whose append failed (another pod's
+    /// claim fenced it) is undone, and must never have gone out. Keys of a home whose append failed, or held
+    /// for another pod, are left out.
+    pub async fn lasting(&self, reads: Vec<KeyRead>) -> Result<Vec<KeyRead>, StoreError> {
+        let mut lasting = Vec::with_capacity(reads.len());
+        for (home, reads) in self.by_home(reads, |(tree, key, _)| (*tree, key))? {
+            let lasts = match (&self.journal, home) {
+                (Some(journal), Some(home)) => journal.acknowledged(home).await,
+                // a key no journaled change homed: nothing of it waits for an append
+                (Some(_), None) => Ok(()),
+                (None, _) => self.group.commit().await.map_err(StoreError::from),
+            };
+            match lasts {
+                Ok(()) => {}
+                Err(StoreError::Journal(_)) => continue,
+                Err(e) => return Err(e),
+            }
+            for (tree, key, value) in reads {
+                if self.writes.tree(tree).get(&key)?.as_deref() == Some(value.as_slice()) {
+                    lasting.push((tree, key, value));
+                }
+            }
+        }
+        Ok(lasting)
+    }
+
     /// Housekeeping: removes each `(tree, key)` of [`HOMED`] trees that still holds the value it was read
     /// with — journaled, in its home's journal; how many went. A key written since it was read stays.
     pub async fn remove_unchanged(&self, reads: Vec<KeyRead>) -> Result<usize, StoreError> {

@@ -70,7 +70,7 @@ async fn a_send_and_its_payload_survive_a_reopen_and_nothing_is_in_clear() {
     );
     let mut state = otp.load(&key).unwrap();
     assert!(state.validate(1, None, &code, &keys).is_ok());
-    let batch = store.outbox().batch(10).unwrap();
+    let batch = store.outbox().batch(10).await.unwrap();
     assert_eq!(batch.len(), 1);
     assert_eq!(
         batch[0].1.notification.text(),
@@ -112,11 +112,11 @@ async fn an_idle_state_is_removed_and_outbox_failures_are_recorded() {
     assert_eq!(seqs.len(), 2);
     assert!(seqs[0] < seqs[1]);
     assert_eq!(otp.load(&key).unwrap(), OtpSessionState::default());
-    let (seq, mut rec) = store.outbox().batch(1).unwrap().remove(0);
+    let (seq, mut rec) = store.outbox().batch(1).await.unwrap().remove(0);
     rec.attempts += 1;
     rec.last_error = Some("broker down".into());
     store.outbox().failed(seq, &rec).await.unwrap();
-    assert_eq!(store.outbox().batch(1).unwrap()[0].1.attempts, 1);
+    assert_eq!(store.outbox().batch(1).await.unwrap()[0].1.attempts, 1);
     assert_eq!(store.outbox().depth(), 2);
     assert_eq!(
         store.outbox().summary(1_005).unwrap(),

@@ -77,13 +77,10 @@ impl Journaled {
             state.generation = generation;
             state.fenced = false;
         }
-        let me = self.clone();
-        let read = tokio::task::spawn_blocking(move || me.replay(partition))
-            .await
-            .map_err(|_| StoreError::Corrupt("the journal's reading thread stopped".into()))??;
+        let read = self.replay_through(partition, claim).await?;
         {
             let mut state = part.state();
-            state.expected = read.end.max(claim + 1);
+            state.expected = read.end;
             if read.fence > generation {
                 state.fenced = true;
                 return Err(JournalError::Fenced(partition).into());
@@ -108,6 +105,44 @@ impl Journaled {
         }
         self.flush_behind(part, partition).await?;
         self.repair(part, partition).await
+    }
+
+    /// Replays `partition` until the read has passed this pod's own claim at offset `claim`. Everything
+    /// another pod wrote before the claim counts (the claim fences only what lands after it), so a read
+    /// that a fetch ended short of the claim — a broker whose fetch answered an end older than the claim
+    /// it had already acknowledged — would leave acknowledged writes out of this copy: it reads on.
+    async fn replay_through(
+        self: &Arc<Self>,
+        partition: u16,
+        claim: i64,
+    ) -> Result<ReadToEnd, StoreError> {
+        let started = std::time::Instant::now();
+        loop {
+            let me = self.clone();
+            let read = tokio::task::spawn_blocking(move || me.replay(partition))
+                .await
+                .map_err(|_| {
+                    StoreError::Corrupt("the journal's reading thread stopped".into())
+                })??;
+            if read.end > claim {
+                return Ok(read);
+            }
+            if started.elapsed() >= SHORT_READ_PATIENCE {
+                return Err(JournalError::Unavailable(format!(
+                    "partition {partition}: reads end at offset {} before this pod's claim at {claim}",
+                    read.end
+                ))
+                .into());
+            }
+            tracing::warn!(
+                partition,
+                end = read.end,
+                claim,
+                "a journal read ended before this pod's own claim; reading on"
+            );
+            metrics::counter!(crate::metrics::JOURNAL_SHORT_READS).increment(1);
+            tokio::time::sleep(SHORT_READ_PAUSE).await;
+        }
     }
 
     /// Brings this store's copy of `partition`, another pod's, to the journal's end — what a warm standby
@@ -185,6 +220,10 @@ impl Journaled {
         crate::store::journal::pre_images(&self.writes, ops)
     }
 }
+
+/// How long a takeover reads again when reads end before its own claim, and the pause between reads.
+const SHORT_READ_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+const SHORT_READ_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What a replay to the journal's end found.
 struct ReadToEnd {

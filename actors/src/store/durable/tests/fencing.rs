@@ -180,3 +180,67 @@ async fn a_partition_given_back_is_served_again_and_fences_the_pod_it_came_from(
     let (_c_dir, rebuilt) = restored(&journal).await;
     assert_eq!(contents(&rebuilt), contents(&first));
 }
+
+#[tokio::test]
+async fn a_takeover_whose_read_ends_short_of_its_claim_reads_on_and_keeps_what_came_before() {
+    let (journal, _a_dir, before, user) = stored_user("EMP1").await;
+    let home = partition_of_id(user.id).0;
+    // the previous owner's last acknowledged write, then the next owner's claim; its first reads end
+    // before both (a fetch answering an older end than the broker acknowledged)
+    before
+        .logins()
+        .save_lockout(&user.uuid, &locked())
+        .await
+        .unwrap();
+    journal.end_reads_short(3, 2);
+    let (_b_dir, owner) = taking_over(&journal, home).await;
+    assert_eq!(
+        owner.logins().lockout(&user.uuid).unwrap(),
+        locked(),
+        "the write acknowledged before the claim is in the new owner's copy"
+    );
+    // and the new owner's own writes land where it expects them (not fenced by its own claim)
+    owner
+        .logins()
+        .save_lockout(&user.uuid, &LockoutState::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_sms_leaves_only_once_its_write_is_in_the_journal_and_never_for_a_fenced_one() {
+    let journal = Arc::new(MemoryJournal::default());
+    let a_dir = tempfile::tempdir().unwrap();
+    let zombie = super::journaled(a_dir.path(), &journal);
+    let key = zombie.otp().session_key("pb", "9876543210");
+    let sms = |text: &str| crate::testing::sms_record(text, "9876543210", text);
+    let idle = crate::domain::otp::OtpSessionState::default();
+    zombie
+        .otp()
+        .save(&key, &idle, None, &[sms("first")])
+        .await
+        .unwrap();
+    let (_b_dir, _owner) = taking_over(&journal, key.home).await;
+
+    // the zombie's next send is applied where it runs and waits for its append, which the owner's claim
+    // fences: its SMS must not leave meanwhile (the notifier reads the outbox then), nor after
+    journal.set_weather(crate::testing::Weather::Held);
+    let send = {
+        let zombie = zombie.clone();
+        tokio::spawn(async move { zombie.otp().save(&key, &idle, None, &[sms("second")]).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let batch = {
+        let zombie = zombie.clone();
+        tokio::spawn(async move { zombie.outbox().batch(10).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    journal.set_weather(crate::testing::Weather::Fair);
+    assert!(fenced(send.await.unwrap()), "the zombie's send is refused");
+    let batch = batch.await.unwrap().unwrap();
+    assert!(
+        batch.iter().all(|(_, r)| r.message_id != "second"),
+        "no SMS for a code whose write was fenced: {:?}",
+        batch.iter().map(|(_, r)| &r.message_id).collect::<Vec<_>>()
+    );
+}

@@ -158,6 +158,7 @@ async fn two_pods_queueing_an_sms_each_never_share_an_outbox_key() {
     let delivers: Vec<String> = b
         .outbox()
         .batch(10)
+        .await
         .unwrap()
         .into_iter()
         .map(|(_, r)| r.message_id)
