@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use digit_user::cli::admin;
-use digit_user::cli::{AdminCommand, Cli, Command, JournalCommand, MessagesCommand, ServeArgs};
+use digit_user::cli::{
+    AdminCommand, Cli, Command, ImportCommand, JournalCommand, MessagesCommand, ServeArgs,
+};
 use digit_user::config::{ProcessEnv, Settings};
 use digit_user::startup::{Application, shutdown_signal};
 use digit_user::telemetry;
@@ -53,6 +55,16 @@ fn main() -> ExitCode {
         Some(Command::Admin(AdminCommand::Restore(args))) => match load(&args.serve) {
             Ok(settings) => report(digit_user::cli::backup::restore(&args, &settings)),
             Err(code) => code,
+        },
+        Some(Command::Admin(AdminCommand::Import(args))) => match &args.command {
+            None => match load(&args.source.serve) {
+                Ok(settings) => report(digit_user::cli::import::import(&args, &settings)),
+                Err(code) => code,
+            },
+            Some(ImportCommand::Verify(verify)) => match load(&verify.source.serve) {
+                Ok(settings) => report(digit_user::cli::import::verify(verify, &settings)),
+                Err(code) => code,
+            },
         },
         Some(Command::Admin(AdminCommand::Outbox(args))) => match load(&args.serve) {
             Ok(settings) => report(admin::outbox(settings)),

@@ -1,9 +1,10 @@
 //! The command line: `serve` (default), `check-config`, and the `admin` commands — their arguments here,
-//! their work in `admin.rs`, `backup.rs`, `cluster.rs`, `messages.rs` and `journal.rs`.
+//! their work in `admin.rs`, `backup.rs`, `cluster.rs`, `import.rs`, `messages.rs` and `journal.rs`.
 
 pub mod admin;
 pub mod backup;
 pub mod cluster;
+pub mod import;
 pub mod journal;
 pub mod messages;
 
@@ -97,6 +98,10 @@ pub enum AdminCommand {
     /// for serve: DIGIT_USER_* or *_FILE; never generated), or — for a backup taken --with-keys — with the
     /// keys it carries, opened by the passphrase and installed into the data dir.
     Restore(RestoreArgs),
+    /// Move users in from egov-user's PostgreSQL with their ids and uuids, PII decrypted on the way into
+    /// the sealed store (README "Moving from egov-user"): into the data dir of a stopped pod with the journal
+    /// off. Resumable; a re-run imports the rows changed since. `import verify` compares the two.
+    Import(Box<ImportArgs>),
     /// The OTP message catalogs.
     #[command(subcommand)]
     Messages(MessagesCommand),
@@ -133,6 +138,75 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "FILE")]
     pub from: PathBuf,
     /// Configuration and the (empty) data dir to restore into.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// `admin import`
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ImportArgs {
+    /// `verify`, or none: import.
+    #[command(subcommand)]
+    pub command: Option<ImportCommand>,
+    /// egov-user's database and the keys of its PII.
+    #[command(flatten)]
+    pub source: ImportSource,
+    /// Read, decrypt and map every row and report; write nothing (conflicts with users already stored
+    /// are found by the real run only).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rows read and written at a time.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=10000))]
+    pub batch: i64,
+    /// Read at most this many rows (whole batches), then stop: the next run resumes where this one did.
+    #[arg(long, value_name = "ROWS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+}
+
+/// `admin import` commands.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Compare every row of egov-user's tables with the user stored here: keys of every row, decrypted
+    /// fields of a sample. Exit 1 while a row is missing, differs, or was skipped by the import.
+    Verify(ImportVerifyArgs),
+}
+
+/// `admin import verify`
+#[derive(Debug, Args)]
+pub struct ImportVerifyArgs {
+    /// egov-user's database and the keys of its PII.
+    #[command(flatten)]
+    pub source: ImportSource,
+    /// Compare every Nth row field by field (1: every row).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sample_every: u64,
+}
+
+/// Where an import reads from.
+#[derive(Debug, Args)]
+pub struct ImportSource {
+    /// egov-user's database: postgresql://user:password@host:5432/database. Give it in the environment
+    /// (DIGIT_USER_IMPORT_FROM), where `ps` does not show the password.
+    #[arg(
+        long,
+        env = "DIGIT_USER_IMPORT_FROM",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub from_postgres: String,
+    /// Only this tenant and its cities (e.g. `pb`); default every tenant.
+    #[arg(long, default_value = "")]
+    pub tenant: String,
+    /// egov-enc-service's master settings when the PII is sealed: a JSON file {"password", "salt",
+    /// "initialvector"} holding its master.password, master.salt and master.initialvector.
+    #[arg(long, value_name = "FILE")]
+    pub enc_master: Option<PathBuf>,
+    /// egov-enc-service's key table as a JSON list of {"key_id", "secret_key", "initial_vector"} rows,
+    /// when eg_enc_symmetric_keys is not in egov-user's database (it is read from there otherwise).
+    #[arg(long, value_name = "FILE", requires = "enc_master")]
+    pub enc_keys: Option<PathBuf>,
+    /// Configuration and the data dir to import into.
     #[command(flatten)]
     pub serve: ServeArgs,
 }

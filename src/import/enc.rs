@@ -136,7 +136,8 @@ pub struct KeyRow {
     pub initial_vector: String,
 }
 
-/// The opened key table: per key id its cipher and vector.
+/// The opened key table: per key id its cipher and vector (none: no value opens).
+#[derive(Default)]
 pub struct EncKeys {
     keys: HashMap<i64, (Aes256Gcm, [u8; IV_BYTES])>,
 }

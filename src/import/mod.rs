@@ -1,9 +1,13 @@
 //! Moving a running DIGIT state's users in from egov-user's PostgreSQL (issue 19; README "Moving from
-//! egov-user"). Built in steps; so far [`enc`]: egov-enc-service's ciphertexts — the users' PII as egov-user
-//! stores it — read offline with the exported key table and the enc-service's master password; and
-//! [`source`]: egov-user's tables read a batch at a time, PII opened; and [`map`]: each user as a record of
-//! ours, or the reason it cannot be stored.
+//! egov-user"): [`enc`] reads egov-enc-service's ciphertexts — the users' PII as egov-user stores it —
+//! offline with the key table and the enc-service's master settings; [`source`] reads egov-user's tables a
+//! batch at a time, PII opened; [`map`] makes each user a record of ours, or says why it cannot be stored;
+//! [`run`] is one pass (resumable, then deltas) keeping its [`progress`] beside the store; [`verify`]
+//! compares the source with what is stored. `digit-user admin import` (src/cli/import.rs) drives them.
 
 pub mod enc;
 pub mod map;
+pub mod progress;
+pub mod run;
 pub mod source;
+pub mod verify;

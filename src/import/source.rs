@@ -12,7 +12,7 @@ use postgres::{Client, NoTls, Row};
 use time::PrimitiveDateTime;
 use zeroize::Zeroizing;
 
-use super::enc::{EncError, EncKeys, looks_sealed};
+use super::enc::{EncError, EncKeys, KeyRow, looks_sealed};
 
 /// Which egov-user wrote the tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +140,23 @@ pub struct SourceUser {
     pub addresses: Vec<SourceAddress>,
 }
 
+/// Which users a pass reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// A tenant and its cities ("" = every tenant).
+    pub tenant: String,
+    /// Only rows modified at or after this moment (the source's own clock, its `timestamp` columns as they
+    /// are), and rows with no modification date; `None` = every row.
+    pub modified_since: Option<PrimitiveDateTime>,
+}
+
+/// The filter a [`Selection`] makes, over parameters $1 (tenant) and $2 (modified since).
+const SELECTED: &str = "($1 = '' OR tenantid = $1 OR tenantid LIKE $1 || '.%') \
+     AND ($2::timestamp IS NULL OR lastmodifieddate IS NULL OR lastmodifieddate >= $2)";
+
+/// One row of `eg_enc_symmetric_keys` when egov-enc-service shares the database.
+const KEY_TABLE: &str = "eg_enc_symmetric_keys";
+
 /// A connection to egov-user's database.
 pub struct Source {
     client: Client,
@@ -183,11 +200,52 @@ impl Source {
         self.schema
     }
 
-    /// Up to `limit` users after (`after_id`, `after_tenant`) in (id, tenant) order, of `tenant` and its
-    /// cities ("" = every tenant).
+    /// The key table of egov-enc-service (`eg_enc_symmetric_keys`, every row, active or rotated) when it
+    /// shares this database; `None` when it does not.
+    pub fn enc_key_rows(&mut self) -> Result<Option<Vec<KeyRow>>, SourceError> {
+        let present: bool = self
+            .client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&KEY_TABLE])?
+            .get(0);
+        if !present {
+            return Ok(None);
+        }
+        let sql = format!("SELECT key_id::bigint, secret_key, initial_vector FROM {KEY_TABLE}");
+        let rows = self.client.query(sql.as_str(), &[])?;
+        Ok(Some(
+            rows.iter()
+                .map(|r| KeyRow {
+                    key_id: r.get(0),
+                    secret_key: r.get(1),
+                    initial_vector: r.get(2),
+                })
+                .collect(),
+        ))
+    }
+
+    /// Opens sealed values with `keys` from now on.
+    pub fn set_keys(&mut self, keys: EncKeys) {
+        self.keys = keys;
+    }
+
+    /// The source's clock now (`localtimestamp`): where the next delta pass starts.
+    pub fn now(&mut self) -> Result<PrimitiveDateTime, SourceError> {
+        Ok(self.client.query_one("SELECT localtimestamp", &[])?.get(0))
+    }
+
+    /// How many users `which` selects.
+    pub fn count(&mut self, which: &Selection) -> Result<i64, SourceError> {
+        let sql = format!("SELECT count(*) FROM eg_user WHERE {SELECTED}");
+        Ok(self
+            .client
+            .query_one(sql.as_str(), &[&which.tenant, &which.modified_since])?
+            .get(0))
+    }
+
+    /// Up to `limit` users of `which` after (`after_id`, `after_tenant`) in (id, tenant) order.
     pub fn batch(
         &mut self,
-        tenant: &str,
+        which: &Selection,
         after: (i64, &str),
         limit: i64,
     ) -> Result<Vec<SourceUser>, SourceError> {
@@ -202,11 +260,20 @@ impl Source {
              lastmodifieddate, {schema_columns}, salutation, locale, signature, photo, bloodgroup, \
              identificationmark, createdby, lastmodifiedby, pwdexpirydate \
              FROM eg_user \
-             WHERE ($1 = '' OR tenantid = $1 OR tenantid LIKE $1 || '.%') AND (id, tenantid) > ($2, $3) \
-             ORDER BY id, tenantid LIMIT $4"
+             WHERE {SELECTED} AND (id, tenantid) > ($3, $4) \
+             ORDER BY id, tenantid LIMIT $5"
         );
         let mut tx = self.client.build_transaction().read_only(true).start()?;
-        let rows = tx.query(users_sql.as_str(), &[&tenant, &after.0, &after.1, &limit])?;
+        let rows = tx.query(
+            users_sql.as_str(),
+            &[
+                &which.tenant,
+                &which.modified_since,
+                &after.0,
+                &after.1,
+                &limit,
+            ],
+        )?;
         let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
         let roles = tx.query(
             "SELECT user_id, user_tenantid, role_code, role_tenantid FROM eg_userrole_v1 \

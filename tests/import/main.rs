@@ -1,11 +1,14 @@
-//! Moving a DIGIT state's users in from egov-user (issue 19). So far: egov-enc-service's ciphertexts read
-//! offline, against vectors an independent implementation of its scheme writes (`enc_service.py`, Python's
+//! Moving a DIGIT state's users in from egov-user (issue 19): egov-enc-service's ciphertexts read offline,
+//! against vectors an independent implementation of its scheme writes (`enc_service.py`, Python's
 //! `cryptography`): a wrong reading of the format cannot pass by round-tripping through our own encoder;
-//! and egov-user's tables read from a real PostgreSQL (`source.rs`).
+//! egov-user's tables read from a real PostgreSQL (`source.rs`); `admin import` and `import verify` run
+//! end to end, then the service on what they wrote (`cli.rs`).
 
-#[path = "../common/piped.rs"]
-mod piped;
+mod cli;
 mod postgres;
+#[path = "../api/helpers/process.rs"]
+#[allow(dead_code)] // the api tests use all of it
+mod process;
 mod source;
 
 use std::process::Command;
@@ -28,7 +31,7 @@ pub(crate) fn vectors_of(password: &str, seal: Option<&Value>) -> Value {
     if seal.is_some() {
         cmd.arg("--seal");
     }
-    let out = piped::run_piped(&mut cmd, &seal.map(|s| s.to_string()).unwrap_or_default());
+    let out = process::run_piped(&mut cmd, &seal.map(|s| s.to_string()).unwrap_or_default());
     assert!(
         out.status.success(),
         "{}",

@@ -5,9 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "../common/net.rs"]
-mod net;
-
 /// A running cluster, stopped (immediately) and deleted on drop.
 pub struct Postgres {
     dir: tempfile::TempDir,
@@ -33,7 +30,7 @@ impl Postgres {
         let pg = Self {
             dir,
             bin,
-            port: net::free_port(),
+            port: crate::process::free_port(),
             as_postgres,
         };
         let data = pg.data();

@@ -6,12 +6,20 @@ use actors::domain::roles::RoleCatalog;
 use actors::domain::{BloodGroup, Gender, UserType};
 use digit_user::import::enc::{EncError, EncKeys, KeyRow, MasterKey};
 use digit_user::import::map::{Skip, record};
-use digit_user::import::source::{Schema, Source, SourceError};
+use digit_user::import::source::{Schema, Selection, Source, SourceError};
 use serde_json::json;
 
 use crate::postgres::{Postgres, egov_user_ddl};
 
 const PASSWORD: &str = "the enc-service's master password";
+
+/// Every user of `tenant` and its cities ("" = all), modified or not.
+fn every(tenant: &str) -> Selection {
+    Selection {
+        tenant: tenant.to_owned(),
+        modified_since: None,
+    }
+}
 
 /// `plaintexts` sealed under one key; the key table and the sealed values.
 fn sealed(plaintexts: &[&str]) -> (EncKeys, Vec<String>) {
@@ -109,7 +117,7 @@ fn core_s_users_come_out_in_id_order_with_roles_addresses_and_pii_opened() {
 
     let mut source = Source::connect(&url, keys).unwrap();
     assert_eq!(source.schema(), Schema::Core);
-    let users = source.batch("pb", (0, ""), 10).unwrap();
+    let users = source.batch(&every("pb"), (0, ""), 10).unwrap();
     assert_eq!(
         users.iter().map(|u| u.id).collect::<Vec<_>>(),
         vec![11, 12],
@@ -233,10 +241,10 @@ fn core_s_users_come_out_in_id_order_with_roles_addresses_and_pii_opened() {
     );
 
     // resumed after the first: the second only; every tenant: the other state's too
-    let after = source.batch("pb", (11, "pb.amritsar"), 10).unwrap();
+    let after = source.batch(&every("pb"), (11, "pb.amritsar"), 10).unwrap();
     assert_eq!(after.iter().map(|u| u.id).collect::<Vec<_>>(), vec![12]);
-    assert_eq!(source.batch("", (0, ""), 10).unwrap().len(), 3);
-    assert_eq!(source.batch("pb", (0, ""), 1).unwrap().len(), 1);
+    assert_eq!(source.batch(&every(""), (0, ""), 10).unwrap().len(), 3);
+    assert_eq!(source.batch(&every("pb"), (0, ""), 1).unwrap().len(), 1);
 }
 
 #[test]
@@ -264,7 +272,7 @@ fn mgramseva_s_fork_is_told_apart_and_a_value_another_key_sealed_names_its_user_
     );
     let mut source = Source::connect(&url, keys).unwrap();
     assert_eq!(source.schema(), Schema::Mgramseva);
-    let users = source.batch("pb", (0, ""), 10).unwrap();
+    let users = source.batch(&every("pb"), (0, ""), 10).unwrap();
     assert_eq!(users[0].default_password_changed, Some(true));
     assert_eq!(users[0].gender, Some(3), "TRANSGENDER in the fork");
     let rec = record(&users[0], Schema::Mgramseva, &catalog(), 0).unwrap();
@@ -285,7 +293,7 @@ fn mgramseva_s_fork_is_told_apart_and_a_value_another_key_sealed_names_its_user_
         &[&other_key[0]],
     )
     .unwrap();
-    let err = source.batch("pb", (0, ""), 10).unwrap_err();
+    let err = source.batch(&every("pb"), (0, ""), 10).unwrap_err();
     assert!(
         matches!(
             &err,

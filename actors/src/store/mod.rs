@@ -35,7 +35,7 @@ pub use logins::{Family, LoginStore, RefreshOutcome, Revoked};
 pub use otp::{OtpStore, SessionKey, TokenOwner, TokenRecord};
 pub use outbox::{OutboxRecord, OutboxStore, OutboxSummary};
 pub use transfer::MoveCounts;
-pub use users::{AuditEntry, UserStore, UserWriteError};
+pub use users::{AuditEntry, ImportConflict, Imported, UserStore, UserWriteError};
 pub use writes::{Op, Tap, TreeId, Writes};
 
 use crate::seal::{BlindIndexer, Keyring, SealError};

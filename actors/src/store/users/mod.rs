@@ -14,9 +14,12 @@
 
 use serde::{Deserialize, Serialize};
 
+mod import;
 mod search;
 mod transfer;
 mod write;
+
+pub use import::{ImportConflict, Imported};
 
 use super::durable::Durable;
 use super::ids::Ids;

@@ -71,7 +71,7 @@ impl UserStore {
     /// Inside a transaction over the three trees: rewrites the record of `id` by `change`, its indexes, and
     /// an audit record of the version before.
     #[allow(clippy::too_many_arguments)]
-    fn rewrite<E>(
+    pub(super) fn rewrite<E>(
         &self,
         id: i64,
         actor_uuid: Option<&str>,
@@ -189,7 +189,7 @@ impl UserStore {
     }
 
     /// Runs `f` over the three trees as one change whose home is `partition`, returning once it lasts.
-    async fn commit<T, E>(
+    pub(super) async fn commit<T, E>(
         &self,
         partition: Partition,
         f: impl Fn(&TxTree, &TxTree, &TxTree) -> Result<T, ConflictableTransactionError<Abort<E>>>,

@@ -1,0 +1,97 @@
+//! Users moved in from another registry (egov-user) with their id and uuid unchanged: stored new, updated
+//! when the source changed them since (by last-modified date: a change made here after the move is never
+//! overwritten), or left as they are — so an import run twice, or resumed, changes nothing the second time.
+
+use sled::transaction::ConflictableTransactionError;
+
+use super::write::Abort;
+use super::{K_UUID, UserStore, UserWriteError};
+use crate::domain::UserRecord;
+use crate::partition::home_partition;
+
+/// What an import did with one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Imported {
+    /// Stored: it was not here.
+    New,
+    /// Replaced: the source changed it after the stored version was last modified.
+    Updated,
+    /// Left: the stored version is as recent as the source's.
+    Unchanged,
+}
+
+/// Why an imported user was not stored: one of its keys belongs to another user here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ImportConflict {
+    /// Its id is another user's (another uuid).
+    #[error("its id is another user's")]
+    Id,
+    /// Its uuid is another user's (another id).
+    #[error("its uuid is another user's")]
+    Uuid,
+    /// Its (tenant, type, userName) is another user's.
+    #[error("its userName, type and tenant are another user's")]
+    UserName,
+}
+
+impl UserStore {
+    /// Stores `record` as imported, keeping its id and uuid; `now` dates the audit record of an update.
+    /// Lifts the id sequence so that users created here later get ids above it.
+    pub async fn import(
+        &self,
+        record: &UserRecord,
+        now: i64,
+    ) -> Result<Imported, UserWriteError<ImportConflict>> {
+        let uuid = uuid::Uuid::parse_str(&record.uuid)
+            .map_err(|_| UserWriteError::Refused(ImportConflict::Uuid))?;
+        let uuid_key = [&[K_UUID][..], uuid.as_bytes()].concat();
+        let unique = self.unique_key(&record.tenant_id, record.user_type, &record.user_name);
+        let entries = self.index_entries(record);
+        let sealed = self.seal_record(record)?;
+        let refused = |c| ConflictableTransactionError::Abort(Abort::Refused(c));
+        // the home its userName routes to; its id and uuid carry no partition
+        let home = home_partition(
+            record.tenant_id.state().as_str(),
+            &record.user_name,
+            self.partitions,
+        );
+        let imported = self
+            .commit(home, |users, index, audit| {
+                if let Some(raw) = users.get(record.id.to_be_bytes())? {
+                    let old = self
+                        .open_record(record.id, &raw)
+                        .map_err(|e| ConflictableTransactionError::Abort(Abort::Store(e)))?;
+                    if old.uuid != record.uuid {
+                        return Err(refused(ImportConflict::Id));
+                    }
+                    if old.last_modified_date >= record.last_modified_date {
+                        return Ok(Imported::Unchanged);
+                    }
+                    let replace = |_: &UserRecord| Ok::<_, ImportConflict>(record.clone());
+                    return match self.rewrite(record.id, None, now, &replace, users, index, audit) {
+                        Ok(_) => Ok(Imported::Updated),
+                        Err(ConflictableTransactionError::Abort(Abort::Duplicate)) => {
+                            Err(refused(ImportConflict::UserName))
+                        }
+                        Err(e) => Err(e),
+                    };
+                }
+                if index.get(&uuid_key)?.is_some() {
+                    return Err(refused(ImportConflict::Uuid));
+                }
+                if index.get(&unique)?.is_some() {
+                    return Err(refused(ImportConflict::UserName));
+                }
+                index.insert(unique.as_slice(), record.id.to_be_bytes().to_vec())?;
+                for (key, value) in &entries {
+                    index.insert(key.as_slice(), value.as_slice())?;
+                }
+                users.insert(record.id.to_be_bytes(), sealed.as_slice())?;
+                Ok(Imported::New)
+            })
+            .await?;
+        // ids minted here are sequence << 16 | partition: a sequence above this one mints above the id
+        self.ids.raise_above((record.id.max(0) as u64) >> 16)?;
+        Ok(imported)
+    }
+}
