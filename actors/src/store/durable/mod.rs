@@ -165,14 +165,19 @@ impl Durable {
     /// claim fenced it) is undone, and must never have gone out. Keys of a home whose append failed, or held
     /// for another pod, are left out.
     pub async fn lasting(&self, reads: Vec<KeyRead>) -> Result<Vec<KeyRead>, StoreError> {
-        let mut lasting = Vec::with_capacity(reads.len());
-        for (home, reads) in self.by_home(reads, |(tree, key, _)| (*tree, key))? {
-            let lasts = match (&self.journal, home) {
-                (Some(journal), Some(home)) => journal.acknowledged(home).await,
+        let homes = self.by_home(reads, |(tree, key, _)| (*tree, key))?;
+        // every home at once: one whose append hangs (a broker going away) holds up no other
+        let lasts = futures_util::future::join_all(homes.keys().map(|home| async move {
+            match (&self.journal, home) {
+                (Some(journal), Some(home)) => journal.acknowledged(*home).await,
                 // a key no journaled change homed: nothing of it waits for an append
                 (Some(_), None) => Ok(()),
                 (None, _) => self.group.commit().await.map_err(StoreError::from),
-            };
+            }
+        }))
+        .await;
+        let mut lasting = Vec::new();
+        for (reads, lasts) in homes.into_values().zip(lasts) {
             match lasts {
                 Ok(()) => {}
                 Err(StoreError::Journal(_)) => continue,
