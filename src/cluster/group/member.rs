@@ -69,7 +69,7 @@ impl Context {
             return Some(self.handover);
         }
         self.routes
-            .others_announced_since(self.me, i64::MIN)
+            .others_announced(self.me)
             .then_some(self.unreachable_hold)
     }
 }

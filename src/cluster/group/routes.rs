@@ -111,13 +111,14 @@ impl Routes {
             .collect()
     }
 
-    /// Whether a pod other than `me` announced itself at `since_ms` or later (`i64::MIN`: ever).
-    pub fn others_announced_since(&self, me: u16, since_ms: i64) -> bool {
+    /// Whether a pod other than `me` ever announced itself (a pod that heard nobody is alone: nobody else
+    /// could take its partitions over).
+    pub fn others_announced(&self, me: u16) -> bool {
         self.members
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .any(|a| a.ordinal != me && a.at_ms >= since_ms)
+            .any(|a| a.ordinal != me)
     }
 
     /// Every announcement, by ordinal.
@@ -180,17 +181,15 @@ mod tests {
     }
 
     #[test]
-    fn other_pods_count_from_their_last_announcement_and_this_pod_never() {
+    fn another_pod_counts_once_it_announced_itself_and_this_pod_never() {
         let routes = Routes::default();
+        assert!(!routes.others_announced(0), "nobody yet");
         said(&routes, 0, &[(1, 10)]);
-        assert!(!routes.others_announced_since(0, 0), "only this pod");
+        assert!(!routes.others_announced(0), "only this pod");
         said(&routes, 1, &[(2, 11)]);
-        assert!(routes.others_announced_since(0, 1), "pod 1 at 1");
-        assert!(!routes.others_announced_since(0, 2), "not since");
-        assert!(
-            routes.others_announced_since(1, 1),
-            "pod 0, seen from pod 1"
-        );
+        assert!(routes.others_announced(0), "pod 1");
+        assert!(routes.others_announced(1), "pod 0, seen from pod 1");
+        assert!(routes.others_announced(2), "pods 0 and 1, seen from pod 2");
     }
 
     #[test]
