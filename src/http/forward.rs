@@ -9,11 +9,18 @@
 //! views of the group differ for a moment) it answers a retryable 503 marked
 //! [`crate::cluster::NOT_HERE`] rather than guess, and the forwarding pod asks the next owner once before it
 //! relays that 503 (without the mark).
+//!
+//! A partition may be handed over while a request about it runs here: the next owner's claim fences this
+//! pod's write, which is undone and answered 503. Such a request is served again by the next owner — the
+//! forwarding pod asks it (this pod marks its 503 [`crate::cluster::NOT_HERE`]), or, for a request a client
+//! sent here, this pod forwards it there once. A 503 leaves nothing done, so asking again is safe.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpResponse, ResponseError, web};
+use actix_web::web::Bytes;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use actors::metrics::CLUSTER_CALLS;
 use actors::partition::{Partition, home_partition, partition_of_id, partition_of_uuid};
 
@@ -23,7 +30,7 @@ use super::json::CappedBody;
 use super::request_info::{OwnedHere, on_internal_listener};
 use super::route::{RouteKey, route_key};
 use super::state::AppState;
-use crate::cluster::peers::{Outgoing, Relayed};
+use crate::cluster::peers::{Outgoing, PeerError, Relayed};
 use crate::cluster::{NOT_HERE, Owner};
 
 /// The routing middleware.
@@ -68,61 +75,49 @@ pub async fn route(
     loop {
         match owner {
             Owner::Here => {
-                let Some(_inside) = cluster.enter(partition) else {
+                let Some(inside) = cluster.enter(partition) else {
                     return Ok(req.error_response(moving()));
                 };
                 req.extensions_mut().insert(OwnedHere);
-                req.set_payload(body.into());
-                return Ok(next.call(req).await?.map_into_boxed_body());
+                req.set_payload(body.clone().into());
+                let served = next.call(req).await?.map_into_boxed_body();
+                drop(inside);
+                if rerouted || !handed_over_under(&served, &cluster, partition) {
+                    return Ok(served);
+                }
+                // the partition went to its next owner while this request ran, and the 503 left nothing
+                // done (a write the next owner's claim fenced): that owner serves it — asked by the pod
+                // that forwarded it, else by this one, once
+                if forwarded {
+                    return Ok(served.into_response(not_here()));
+                }
+                let Owner::Peer(next_owner) =
+                    owner_elsewhere(&cluster, partition, owner_wait(&state)).await
+                else {
+                    return Ok(served);
+                };
+                let http = served.request().clone();
+                return match relay(&state, next_owner, &http, body.clone()).await {
+                    Ok(r) if !is_not_here(&r) => {
+                        Ok(ServiceResponse::new(http, relayed(r)).map_into_boxed_body())
+                    }
+                    _ => Ok(served),
+                };
             }
             Owner::Peer(_) | Owner::Nobody if forwarded => {
-                let mut refused = req.error_response(moving());
-                refused.headers_mut().insert(
-                    actix_web::http::header::HeaderName::from_static(NOT_HERE),
-                    actix_web::http::header::HeaderValue::from_static("1"),
-                );
-                return Ok(refused.map_into_boxed_body());
+                return Ok(req.into_response(not_here()));
             }
             Owner::Nobody => return Ok(req.error_response(moving())),
             Owner::Peer(ordinal) => {
-                let path = match req.query_string() {
-                    "" => req.path().to_owned(),
-                    q => format!("{}?{q}", req.path()),
-                };
-                let relayed = cluster
-                    .peers()
-                    .forward(
-                        ordinal,
-                        cluster.me(),
-                        Outgoing {
-                            method: req.method(),
-                            path_and_query: &path,
-                            headers: req.headers(),
-                            client_ip: super::request_info::client_ip(req.request(), &state),
-                            body: body.clone(),
-                        },
-                    )
-                    .await;
-                let result = if relayed.is_ok() { "ok" } else { "unavailable" };
-                metrics::counter!(CLUSTER_CALLS, "kind" => "forward", "result" => result)
-                    .increment(1);
-                let not_here = |r: &Relayed| r.headers.iter().any(|(name, _)| name == NOT_HERE);
-                match relayed {
+                let relayed_answer = relay(&state, ordinal, req.request(), body.clone()).await;
+                match relayed_answer {
                     // the peer no longer serves it (a handover just ended): once, the next owner
-                    Ok(r) if not_here(&r) && !rerouted => {
+                    Ok(r) if is_not_here(&r) && !rerouted => {
                         rerouted = true;
                         owner = owner_other_than(&cluster, partition, ordinal, owner_wait(&state))
                             .await;
                     }
-                    Ok(r) => {
-                        let mut out = HttpResponse::build(r.status);
-                        for (name, value) in r.headers {
-                            if name != NOT_HERE {
-                                out.append_header((name, value));
-                            }
-                        }
-                        return Ok(req.into_response(out.body(r.body)));
-                    }
+                    Ok(r) => return Ok(req.into_response(relayed(r))),
                     // an owner that does not answer may have just handed the partition over (a rolling
                     // update): once, the request waits for the next one
                     Err(_) if !rerouted => {
@@ -179,6 +174,92 @@ async fn owner_other_than(
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Who owns `partition` once it is another pod, waiting up to `wait`; whatever it is then.
+async fn owner_elsewhere(
+    cluster: &crate::cluster::Cluster,
+    partition: Partition,
+    wait: std::time::Duration,
+) -> Owner {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let owner = cluster.owner(partition);
+        if matches!(owner, Owner::Peer(_)) || tokio::time::Instant::now() >= deadline {
+            return owner;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether `served` is a 503 of a request whose partition this pod no longer serves, or is handing over
+/// (the group gave it to another pod, or another pod's claim fenced it): its next owner may serve it.
+fn handed_over_under(
+    served: &ServiceResponse<BoxBody>,
+    cluster: &crate::cluster::Cluster,
+    partition: Partition,
+) -> bool {
+    served.status() == StatusCode::SERVICE_UNAVAILABLE
+        && (cluster.owner(partition) != Owner::Here
+            || cluster.store().durable().given_away(partition.0))
+}
+
+/// Forwards the request `http` (its body `body`) to pod `ordinal`'s internal listener once; its answer.
+async fn relay(
+    state: &AppState,
+    ordinal: u16,
+    http: &HttpRequest,
+    body: Bytes,
+) -> Result<Relayed, PeerError> {
+    let path = match http.query_string() {
+        "" => http.path().to_owned(),
+        q => format!("{}?{q}", http.path()),
+    };
+    let cluster = &state.cluster;
+    let relayed = cluster
+        .peers()
+        .forward(
+            ordinal,
+            cluster.me(),
+            Outgoing {
+                method: http.method(),
+                path_and_query: &path,
+                headers: http.headers(),
+                client_ip: super::request_info::client_ip(http, state),
+                body,
+            },
+        )
+        .await;
+    let result = if relayed.is_ok() { "ok" } else { "unavailable" };
+    metrics::counter!(CLUSTER_CALLS, "kind" => "forward", "result" => result).increment(1);
+    relayed
+}
+
+/// Whether a peer's answer says it does not serve the request's partition (any more).
+fn is_not_here(r: &Relayed) -> bool {
+    r.headers.iter().any(|(name, _)| name == NOT_HERE)
+}
+
+/// A peer's answer as this pod gives it: as it came, without the mark between pods.
+fn relayed(r: Relayed) -> HttpResponse {
+    let mut out = HttpResponse::build(r.status);
+    for (name, value) in r.headers {
+        if name != NOT_HERE {
+            out.append_header((name, value));
+        }
+    }
+    out.body(r.body)
+}
+
+/// The retryable 503 a pod answers a forwarded request it does not serve, marked so that the forwarding pod
+/// asks the next owner.
+fn not_here() -> HttpResponse {
+    let mut refused = moving().error_response();
+    refused.headers_mut().insert(
+        actix_web::http::header::HeaderName::from_static(NOT_HERE),
+        actix_web::http::header::HeaderValue::from_static("1"),
+    );
+    refused
 }
 
 /// The partition a key lives in; `None` when there is no single owner (or the key cannot be read).

@@ -142,6 +142,13 @@ impl Journaled {
         self.partition(partition).state().fenced
     }
 
+    /// Whether `partition` was released here (a handover) or claimed by another pod.
+    pub(super) fn given_away(&self, partition: u16) -> bool {
+        let part = self.partition(partition);
+        let state = part.state();
+        state.released || state.fenced
+    }
+
     /// The generation of this store's claim on `partition`, while it is settled and not fenced.
     pub(super) fn generation(&self, partition: u16) -> Option<u64> {
         let part = self.partition(partition);

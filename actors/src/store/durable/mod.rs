@@ -372,6 +372,14 @@ impl Durable {
         self.journal.as_ref().is_some_and(|j| j.fenced(partition))
     }
 
+    /// Whether `partition` is going or gone to another pod: given away by the group (a handover under way
+    /// or ended) or claimed by another pod — a write to it here that failed belongs to the next owner.
+    pub fn given_away(&self, partition: u16) -> bool {
+        self.journal
+            .as_ref()
+            .is_some_and(|j| j.given_away(partition))
+    }
+
     /// The generation of this store's claim on `partition` ([`crate::store::fencing`]), while it may
     /// write there.
     pub fn generation(&self, partition: u16) -> Option<u64> {
