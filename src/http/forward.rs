@@ -141,20 +141,31 @@ fn owner_wait(state: &AppState) -> std::time::Duration {
     std::time::Duration::from_millis(state.settings.cluster.owner_wait_ms)
 }
 
+/// Who owns `partition` once `settled` says so of its owner, asked every 20 ms for `wait` at most; the
+/// owner then, whatever it is.
+async fn owner_once(
+    cluster: &crate::cluster::Cluster,
+    partition: Partition,
+    wait: std::time::Duration,
+    settled: impl Fn(Owner) -> bool,
+) -> Owner {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let owner = cluster.owner(partition);
+        if settled(owner) || tokio::time::Instant::now() >= deadline {
+            return owner;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Who owns `partition`, waiting up to `wait` while nobody does.
 async fn owner_soon(
     cluster: &crate::cluster::Cluster,
     partition: Partition,
     wait: std::time::Duration,
 ) -> Owner {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let owner = cluster.owner(partition);
-        if owner != Owner::Nobody || tokio::time::Instant::now() >= deadline {
-            return owner;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    owner_once(cluster, partition, wait, |o| o != Owner::Nobody).await
 }
 
 /// Who owns `partition` once it is no longer pod `gone` (or nobody), waiting up to `wait`; `gone` again
@@ -165,15 +176,10 @@ async fn owner_other_than(
     gone: u16,
     wait: std::time::Duration,
 ) -> Owner {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let owner = cluster.owner(partition);
-        let moved = !matches!(owner, Owner::Peer(o) if o == gone) && owner != Owner::Nobody;
-        if moved || tokio::time::Instant::now() >= deadline {
-            return owner;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    owner_once(cluster, partition, wait, |o| {
+        !matches!(o, Owner::Peer(p) if p == gone) && o != Owner::Nobody
+    })
+    .await
 }
 
 /// Who owns `partition` once it is another pod, waiting up to `wait`; whatever it is then.
@@ -182,14 +188,7 @@ async fn owner_elsewhere(
     partition: Partition,
     wait: std::time::Duration,
 ) -> Owner {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let owner = cluster.owner(partition);
-        if matches!(owner, Owner::Peer(_)) || tokio::time::Instant::now() >= deadline {
-            return owner;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    owner_once(cluster, partition, wait, |o| matches!(o, Owner::Peer(_))).await
 }
 
 /// Whether `served` is a 503 of a request whose partition this pod no longer serves, or is handing over

@@ -128,13 +128,14 @@ fn a_rolling_restart_and_a_kill_under_a_mixed_load_answer_nothing_wrong() {
         recorded.longest_sms_delay()
     );
     assert_eq!(all.wrong, 0, "no wrong and no non-retryable answer");
-    // target 0.1 %; tansu's group takes seconds to reassign, and CI machines are slower
+    // target 0.1 % (measured 0.014–0.066 %: a request the handover overtook is served again by the next
+    // owner); five times the target for a loaded CI machine
     assert!(
-        rolling.retryable * 100 <= rolling.answers * 2,
+        rolling.retryable * 1000 <= rolling.answers * 5,
         "retryable 503s in the rolling restart: {rolling:?}"
     );
     // target 10 s: the session timeout (6 s), tansu's rebalance (one or two rounds) and the takeover;
-    // measured 8.4–14.7 s, slack for a loaded CI machine
+    // measured 8.4–15.4 s, slack for a loaded CI machine
     assert!(
         killed <= Duration::from_secs(20),
         "the killed pod's partitions answered 503 for {killed:?}"
