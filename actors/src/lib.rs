@@ -9,6 +9,7 @@ pub mod clock;
 pub mod directory;
 pub mod domain;
 pub mod hasher;
+pub mod homes;
 pub mod lockout;
 pub mod metrics;
 pub mod notifier;

@@ -80,6 +80,8 @@ pub struct Cluster {
     group: Option<GroupView>,
     /// Requests inside while this pod serves every partition alone (no group).
     alone: AtomicU32,
+    /// The homes of users whose ids and uuids carry none (imported), from the journal's directory topic.
+    homes: Arc<actors::homes::Homes>,
 }
 
 impl Cluster {
@@ -112,6 +114,7 @@ impl Cluster {
             peers: Peers::new(settings.clone(), timeout, routes),
             settings: settings.clone(),
             alone: AtomicU32::new(0),
+            homes: Arc::default(),
         }))
     }
 
@@ -188,6 +191,11 @@ impl Cluster {
         if self.group.is_none() {
             metrics::gauge!(actors::metrics::PARTITIONS_OWNED).set(f64::from(self.partitions()));
         }
+    }
+
+    /// Where users live whose ids and uuids carry no partition (empty until a directory reader fills it).
+    pub fn homes(&self) -> &Arc<actors::homes::Homes> {
+        &self.homes
     }
 
     /// The store this pod serves from.

@@ -22,7 +22,7 @@ use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use actors::metrics::CLUSTER_CALLS;
-use actors::partition::{Partition, home_partition, partition_of_id, partition_of_uuid};
+use actors::partition::{Partition, home_partition};
 
 use super::endpoints::{self, Key, Listeners};
 use super::error::domain::{moving, unreachable_owner};
@@ -266,13 +266,14 @@ fn partition_of(key: &RouteKey, state: &AppState) -> Option<Partition> {
     let partitions = state.cluster.partitions();
     match key {
         RouteKey::Name { state: s, name } => Some(home_partition(s, name, partitions)),
-        RouteKey::Uuid(u) => Some(partition_of_uuid(u)),
-        RouteKey::Id(id) => Some(partition_of_id(*id)),
+        RouteKey::Uuid(_) | RouteKey::Id(_) | RouteKey::AnyOf(_) => {
+            super::route::home_of(key, state.cluster.homes())
+        }
         RouteKey::AccessToken(token) => {
             let verified = state.login.sessions().verify(token).ok()?;
             uuid::Uuid::parse_str(&verified.snapshot.uuid)
                 .ok()
-                .map(|u| partition_of_uuid(&u))
+                .map(|u| state.cluster.homes().of_uuid(&u))
         }
         RouteKey::RefreshToken(token) => crate::service::sessions::refresh_token_partition(token),
         RouteKey::FanOut | RouteKey::Local => None,

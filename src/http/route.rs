@@ -5,6 +5,8 @@
 //! Extraction is lenient on purpose: when a key cannot be read the request is served locally, and the
 //! handler gives the client the contract's validation error as it would on one pod.
 
+use actors::homes::Homes;
+use actors::partition::Partition;
 use serde_json::Value;
 
 use super::endpoints::Key;
@@ -24,6 +26,8 @@ pub enum RouteKey {
     Uuid(uuid::Uuid),
     /// A user id minted with its partition.
     Id(i64),
+    /// Several uuids, or several ids: their owner when they all live in one partition, else every pod.
+    AnyOf(Vec<RouteKey>),
     /// An access token: its subject's uuid, once verified.
     AccessToken(String),
     /// A refresh token, which carries its user's partition.
@@ -103,6 +107,22 @@ fn state_of(tenant: &str) -> String {
     }
 }
 
+/// The partition a uuid or id key lives in ([`Homes`]: imported users' from the directory, ours from their
+/// bits); for several, theirs when it is one; `None` for any other key.
+pub fn home_of(key: &RouteKey, homes: &Homes) -> Option<Partition> {
+    match key {
+        RouteKey::Uuid(u) => Some(homes.of_uuid(u)),
+        RouteKey::Id(id) => Some(homes.of_id(*id)),
+        RouteKey::AnyOf(keys) => {
+            let first = home_of(keys.first()?, homes)?;
+            keys.iter()
+                .all(|k| home_of(k, homes) == Some(first))
+                .then_some(first)
+        }
+        _ => None,
+    }
+}
+
 fn name_key(tenant: &Value, name: &Value) -> RouteKey {
     match (text(tenant), owned_text(name)) {
         (Some(tenant), Some(name)) => RouteKey::Name {
@@ -119,8 +139,8 @@ fn uuid_key(v: &Value) -> Option<RouteKey> {
         .map(RouteKey::Uuid)
 }
 
-/// One owner when every uuid (or every id) names the same partition, or when a userName with a tenant is
-/// given; else every pod.
+/// The uuids (or the ids) named — one owner when they all live in one partition ([`home_of`]) — or a
+/// userName with a tenant; else every pod.
 fn search_key(v: &Value) -> RouteKey {
     let list = |field: &str| -> Vec<Value> {
         match &v[field] {
@@ -138,20 +158,13 @@ fn search_key(v: &Value) -> RouteKey {
         })
         .map(RouteKey::Id)
         .collect();
-    let same = |keys: &[RouteKey]| -> Option<RouteKey> {
-        let first = keys.first()?;
-        let partition = |k: &RouteKey| match k {
-            RouteKey::Uuid(u) => actors::partition::partition_of_uuid(u),
-            RouteKey::Id(i) => actors::partition::partition_of_id(*i),
-            _ => unreachable!("only uuids and ids are compared"),
-        };
-        keys.iter()
-            .all(|k| partition(k) == partition(first))
-            .then(|| first.clone())
+    let one_or_any = |mut keys: Vec<RouteKey>| match keys.len() {
+        1 => keys.remove(0),
+        _ => RouteKey::AnyOf(keys),
     };
     match (uuids.is_empty(), ids.is_empty()) {
-        (false, true) => return same(&uuids).unwrap_or(RouteKey::FanOut),
-        (true, false) => return same(&ids).unwrap_or(RouteKey::FanOut),
+        (false, true) => return one_or_any(uuids),
+        (true, false) => return one_or_any(ids),
         (false, false) => return RouteKey::FanOut,
         (true, true) => {}
     }
@@ -266,21 +279,36 @@ mod tests {
         let c = actors::partition::mint_uuid(actors::partition::Partition(9));
         let body = |v: Value| v.to_string().into_bytes();
         let route = |v: Value| route_key("/user/_search", "", &body(v));
+        let homes = Homes::default();
+        let home = |v: Value| home_of(&route(v), &homes);
         assert_eq!(
-            route(serde_json::json!({"uuid": [a.to_string(), b.to_string()]})),
-            RouteKey::Uuid(a)
+            home(serde_json::json!({"uuid": [a.to_string(), b.to_string()]})),
+            Some(Partition(3))
         );
         assert_eq!(
-            route(serde_json::json!({"uuid": [a.to_string(), c.to_string()]})),
-            RouteKey::FanOut
+            home(serde_json::json!({"uuid": [a.to_string(), c.to_string()]})),
+            None,
+            "two owners: every pod"
         );
         let (id1, id2) = (
             actors::partition::mint_id(5, actors::partition::Partition(3)),
             actors::partition::mint_id(9, actors::partition::Partition(4)),
         );
         assert_eq!(route(serde_json::json!({"id": [id1]})), RouteKey::Id(id1));
+        assert_eq!(home(serde_json::json!({"id": [id1, id2]})), None);
+        // an imported user's keys carry no partition: the directory says where it lives
+        homes.learn(actors::homes::HomeKey::Id(2_300_101), 4);
+        homes.learn(actors::homes::HomeKey::Uuid(c), 3);
         assert_eq!(
-            route(serde_json::json!({"id": [id1, id2]})),
+            home(serde_json::json!({"id": [id2, 2_300_101]})),
+            Some(Partition(4))
+        );
+        assert_eq!(
+            home(serde_json::json!({"uuid": [a.to_string(), c.to_string()]})),
+            Some(Partition(3))
+        );
+        assert_eq!(
+            route(serde_json::json!({"uuid": [a.to_string()], "id": [id1]})),
             RouteKey::FanOut
         );
         assert_eq!(

@@ -3,6 +3,7 @@
 //! store's [`actors::store::JournalPort`]; [`revocations`] the topic every pod learns revocations from;
 //! [`topics`] creates or checks the topics (`digit-user admin journal check`, and every start).
 
+pub mod directory;
 pub mod log;
 mod port;
 mod producer;

@@ -1,7 +1,7 @@
 //! The journal's producers: idempotent, `acks=all`, each send bounded by a timeout — and replaced when a
 //! failure left them fatally broken. An idempotent producer whose message timed out (a broker that did
 //! not answer) asks the brokers to bump its epoch; a broker that cannot (tansu) fences it or makes that a
-//! fatal error, after which the producer takes no message ever again. Both topics' writers renew theirs.
+//! fatal error, after which the producer takes no message ever again. Every topic's writer renews its own.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use crate::kafka::client_config;
 
@@ -77,6 +77,50 @@ impl RenewingProducer {
             }
         }
     }
+}
+
+impl RenewingProducer {
+    /// Sends `records` (key, value — `None`: a tombstone) to `topic` and waits for every one. A producer
+    /// the brokers no longer take is replaced and the records sent once more through the new one (a record
+    /// of a compacted topic sent twice is the same record twice).
+    pub(super) async fn send_all(
+        &self,
+        topic: &str,
+        records: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<(), KafkaError> {
+        let mut renewed = false;
+        loop {
+            let producer = self.current();
+            match send_with(&producer, topic, records).await {
+                Err(e) if !renewed && self.renew_after(&producer, &e) => renewed = true,
+                other => return other,
+            }
+        }
+    }
+}
+
+async fn send_with(
+    producer: &FutureProducer,
+    topic: &str,
+    records: &[(Vec<u8>, Option<Vec<u8>>)],
+) -> Result<(), KafkaError> {
+    let mut deliveries = Vec::with_capacity(records.len());
+    for (key, value) in records {
+        let record = FutureRecord::<[u8], [u8]>::to(topic).key(key.as_slice());
+        let record = match value {
+            Some(value) => record.payload(value.as_slice()),
+            None => record,
+        };
+        deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+    }
+    for delivery in futures_util::future::join_all(deliveries).await {
+        match delivery {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => return Err(e),
+            Err(_) => return Err(KafkaError::Canceled),
+        }
+    }
+    Ok(())
 }
 
 /// Whether `error` says the brokers no longer take the producer's id: after a timeout an idempotent

@@ -13,9 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actors::store::Revoked;
-use futures_util::future::join_all;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use super::producer::{RenewingProducer, producer_config};
 use super::tail::TopicTail;
@@ -43,45 +41,19 @@ impl RevocationTopic {
 }
 
 impl RevocationTopic {
-    /// Sends one record per revocation — with its value, or as a tombstone — and waits for every one. A
-    /// producer the brokers no longer take (fenced after an outage) is replaced, and the records sent once
-    /// more through the new one (a revocation sent twice is the same record twice).
+    /// Sends one record per revocation — with its value, or as a tombstone — and waits for every one.
     async fn send(&self, revoked: &[Revoked], tombstones: bool) -> Result<(), FeedError> {
-        let mut renewed = false;
-        loop {
-            let producer = self.producer.current();
-            let sent = Self::send_with(&producer, &self.topic, revoked, tombstones).await;
-            match sent {
-                Err(e) if !renewed && self.producer.renew_after(&producer, &e) => renewed = true,
-                other => return other.map_err(|e| FeedError(e.to_string())),
-            }
-        }
-    }
-
-    async fn send_with(
-        producer: &FutureProducer,
-        topic: &str,
-        revoked: &[Revoked],
-        tombstones: bool,
-    ) -> Result<(), KafkaError> {
-        let records: Vec<([u8; 17], [u8; 8])> = revoked.iter().map(|r| encode(*r)).collect();
-        let mut deliveries = Vec::with_capacity(records.len());
-        for (key, value) in &records {
-            let record = FutureRecord::<[u8], [u8]>::to(topic).key(&key[..]);
-            let record = match tombstones {
-                true => record,
-                false => record.payload(&value[..]),
-            };
-            deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
-        }
-        for delivery in join_all(deliveries).await {
-            match delivery {
-                Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(e),
-                Err(_) => return Err(KafkaError::Canceled),
-            }
-        }
-        Ok(())
+        let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = revoked
+            .iter()
+            .map(|r| {
+                let (key, value) = encode(*r);
+                (key.to_vec(), (!tombstones).then(|| value.to_vec()))
+            })
+            .collect();
+        self.producer
+            .send_all(&self.topic, &records)
+            .await
+            .map_err(|e| FeedError(e.to_string()))
     }
 }
 

@@ -13,10 +13,20 @@ use crate::ask::{search, uuids};
 use crate::node::{LocalCluster, PARTITIONS, employee, post};
 
 pub(crate) fn status(c: &LocalCluster, pod: u16) -> Value {
-    let (code, s) = post(
-        &format!("{}/cluster/status", c.nodes[usize::from(pod)].internal),
-        &json!({}),
-    );
+    let url = format!("{}/cluster/status", c.nodes[usize::from(pod)].internal);
+    let resp = reqwest::blocking::Client::new()
+        .post(&url)
+        .json(&json!({}))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .unwrap_or_else(|e| {
+            panic!(
+                "pod {pod} ({}) did not answer {url}: {e}",
+                c.process_of(pod)
+            )
+        });
+    let code = resp.status().as_u16();
+    let s: Value = resp.json().unwrap_or(Value::Null);
     assert_eq!(code, 200, "{s}");
     s
 }

@@ -204,6 +204,27 @@ impl LocalCluster {
         panic!("pod {ordinal} not ready within 30 s");
     }
 
+    /// What pod `ordinal`'s process is, for a failure message: its pid and whether it still runs.
+    pub fn process_of(&self, ordinal: u16) -> String {
+        let Some(child) = &self.nodes[usize::from(ordinal)].child else {
+            return "no process".into();
+        };
+        let pid = child.id();
+        // the state is the field after the command's parenthesis: Z for a child that exited unreaped
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => match stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next())
+            {
+                Some("Z") => format!("pid {pid}, exited"),
+                Some(state) => format!("pid {pid}, running ({state})"),
+                None => format!("pid {pid}"),
+            },
+            Err(_) => format!("pid {pid}, gone"),
+        }
+    }
+
     /// Kills pod `ordinal` at once (SIGKILL: a crashed node).
     pub fn kill(&mut self, ordinal: u16) {
         let node = &mut self.nodes[usize::from(ordinal)];

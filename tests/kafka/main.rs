@@ -7,6 +7,7 @@ mod helpers;
 
 mod broker;
 mod journal_crash;
+mod journal_directory;
 mod journal_log;
 mod journal_outage;
 mod journal_revocations;
