@@ -1,7 +1,7 @@
-//! The directory topic (`journal.directory_topic`): the home partitions of users whose ids and uuids carry
-//! none (moved in from egov-user, README "Moving from egov-user"). An import is to publish each such user's
-//! id and uuid with its home before it writes the user, and every pod to read the topic whole — from its
-//! start at boot, then as it grows — into its [`Homes`], which routing consults before a key's own bits
+//! The directory topic (to be `journal.directory_topic`): the home partitions of users whose ids and uuids
+//! carry none (moved in from egov-user, README "Moving from egov-user"). An import is to publish each such
+//! user's id and uuid with its home before it writes the user, and every pod to read the topic whole — from
+//! its start at boot, then as it grows — into its [`Homes`], which routing consults before a key's own bits
 //! (the import's publishing and the pods' reader are the next step; routing asks the homes already).
 //!
 //! A record's key is `i` and the id (8 bytes big-endian) or `u` and the uuid (16 bytes); its value the home
