@@ -15,13 +15,12 @@ use std::time::Duration;
 use actors::homes::{HomeKey, Homes};
 use rdkafka::error::KafkaError;
 
-use super::producer::{RenewingProducer, producer_config};
+use super::producer::TopicWriter;
 use super::tail::TopicTail;
 
 /// The directory topic as the place imported users' homes are published to.
 pub struct DirectoryTopic {
-    producer: RenewingProducer,
-    topic: String,
+    writer: TopicWriter,
 }
 
 impl DirectoryTopic {
@@ -33,8 +32,7 @@ impl DirectoryTopic {
         timeout: Duration,
     ) -> Result<Self, KafkaError> {
         Ok(Self {
-            producer: RenewingProducer::new(producer_config(brokers, properties, timeout))?,
-            topic: topic.to_owned(),
+            writer: TopicWriter::new(brokers, properties, topic, timeout)?,
         })
     }
 
@@ -44,7 +42,7 @@ impl DirectoryTopic {
             .iter()
             .map(|(key, home)| (encode_key(*key), Some(home.to_be_bytes().to_vec())))
             .collect();
-        self.producer.send_all(&self.topic, &records).await
+        self.writer.send_all(&records).await
     }
 }
 

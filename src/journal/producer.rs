@@ -79,6 +79,36 @@ impl RenewingProducer {
     }
 }
 
+/// A writer of one topic of records read whole by every pod (the revocations, the directory): its renewing
+/// producer and the topic's name.
+pub(super) struct TopicWriter {
+    producer: RenewingProducer,
+    topic: String,
+}
+
+impl TopicWriter {
+    /// A writer to `topic` at `brokers`; a send not acknowledged within `timeout` fails.
+    pub(super) fn new(
+        brokers: &str,
+        properties: &BTreeMap<String, String>,
+        topic: &str,
+        timeout: Duration,
+    ) -> Result<Self, KafkaError> {
+        Ok(Self {
+            producer: RenewingProducer::new(producer_config(brokers, properties, timeout))?,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Sends `records` to the topic and waits for every one ([`RenewingProducer::send_all`]).
+    pub(super) async fn send_all(
+        &self,
+        records: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<(), KafkaError> {
+        self.producer.send_all(&self.topic, records).await
+    }
+}
+
 impl RenewingProducer {
     /// Sends `records` (key, value — `None`: a tombstone) to `topic` and waits for every one. A producer
     /// the brokers no longer take is replaced and the records sent once more through the new one (a record

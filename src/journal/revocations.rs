@@ -15,14 +15,13 @@ use std::time::Duration;
 use actors::store::Revoked;
 use rdkafka::error::KafkaError;
 
-use super::producer::{RenewingProducer, producer_config};
+use super::producer::TopicWriter;
 use super::tail::TopicTail;
 use crate::service::sessions::{FeedError, FeedFuture, RevocationFeed};
 
 /// The revocations topic as the place revocations are published to.
 pub struct RevocationTopic {
-    producer: RenewingProducer,
-    topic: String,
+    writer: TopicWriter,
 }
 
 impl RevocationTopic {
@@ -34,8 +33,7 @@ impl RevocationTopic {
         timeout: Duration,
     ) -> Result<Self, KafkaError> {
         Ok(Self {
-            producer: RenewingProducer::new(producer_config(brokers, properties, timeout))?,
-            topic: topic.to_owned(),
+            writer: TopicWriter::new(brokers, properties, topic, timeout)?,
         })
     }
 }
@@ -50,8 +48,8 @@ impl RevocationTopic {
                 (key.to_vec(), (!tombstones).then(|| value.to_vec()))
             })
             .collect();
-        self.producer
-            .send_all(&self.topic, &records)
+        self.writer
+            .send_all(&records)
             .await
             .map_err(|e| FeedError(e.to_string()))
     }
