@@ -210,18 +210,26 @@ impl LocalCluster {
             return "no process".into();
         };
         let pid = child.id();
-        // the state is the field after the command's parenthesis: Z for a child that exited unreaped
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(stat) => match stat
-                .rsplit(')')
-                .next()
-                .and_then(|s| s.split_whitespace().next())
-            {
-                Some("Z") => format!("pid {pid}, exited"),
-                Some(state) => format!("pid {pid}, running ({state})"),
-                None => format!("pid {pid}"),
-            },
-            Err(_) => format!("pid {pid}, gone"),
+        // the state is the field after the command's parenthesis: Z for a child that exited unreaped; the
+        // last field is then its wait status (the signal in the low 7 bits, the exit code above)
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return format!("pid {pid}, gone");
+        };
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let status: i32 = fields.last().and_then(|f| f.parse().ok()).unwrap_or(0);
+        match fields.first() {
+            Some(&"Z") => format!(
+                "pid {pid}, exited: signal {}, exit code {}",
+                status & 0x7f,
+                (status >> 8) & 0xff
+            ),
+            Some(state) => format!("pid {pid}, running ({state})"),
+            None => format!("pid {pid}"),
         }
     }
 
