@@ -7,7 +7,34 @@ use actors::metrics::CLUSTER_CALLS;
 use futures_util::future::join_all;
 
 use super::api::{OtpCheck, OtpSend, OtpSent, OtpVerdict};
-use super::{Cluster, PeerError};
+use super::{Cluster, PeerError, SERVED};
+
+/// One pod's answer to a fanned-out search: its matching users of the partitions it held for the whole
+/// search, and those partitions.
+#[derive(Debug, Default)]
+pub struct Leg {
+    /// The users, in id order.
+    pub users: Vec<UserRecord>,
+    /// The partitions they were searched among.
+    pub partitions: Vec<u16>,
+}
+
+/// The [`SERVED`] header's value: partition numbers, comma-separated (an unreadable one is left out — the
+/// search then finds that partition uncovered and is asked again).
+pub fn served_header(partitions: &[u16]) -> String {
+    partitions
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_served(value: &str) -> Vec<u16> {
+    value
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect()
+}
 
 fn count(kind: &'static str, ok: bool) {
     let result = if ok { "ok" } else { "unavailable" };
@@ -17,14 +44,23 @@ fn count(kind: &'static str, ok: bool) {
 impl Cluster {
     /// One leg per other pod of a fanned-out search; any pod not answering fails the search (a partial
     /// answer would page wrongly).
-    pub async fn search_others(
-        &self,
-        query: &UserQuery,
-    ) -> Result<Vec<Vec<UserRecord>>, PeerError> {
+    pub async fn search_others(&self, query: &UserQuery) -> Result<Vec<Leg>, PeerError> {
         let legs = self.others().into_iter().map(|o| async move {
-            self.peers
-                .call::<_, Vec<UserRecord>>(o, self.me, "/cluster/users/_search", query)
-                .await
+            let (users, served) = self
+                .peers
+                .call_reading::<_, Vec<UserRecord>>(
+                    o,
+                    self.me,
+                    "/cluster/users/_search",
+                    query,
+                    Some(SERVED),
+                )
+                .await?;
+            // a pod of an earlier version does not say: what it announced is taken as what it holds
+            let partitions = served
+                .map(|s| parse_served(&s))
+                .unwrap_or_else(|| self.announced_by(o));
+            Ok(Leg { users, partitions })
         });
         let answers = join_all(legs).await;
         for a in &answers {

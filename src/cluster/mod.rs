@@ -35,6 +35,10 @@ pub const NOT_HERE: &str = "x-digit-user-not-here";
 /// client, not the forwarding pod).
 pub const CLIENT_IP: &str = "x-digit-user-client-ip";
 
+/// Header a pod answers a search leg with: the partitions whose users the leg holds (served here for the
+/// whole search), comma-separated. The asking pod answers only when the legs cover every partition.
+pub const SERVED: &str = "x-digit-user-served";
+
 /// Why the cluster view could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -170,6 +174,30 @@ impl Cluster {
     pub fn any_unserved(&self) -> bool {
         self.group.is_some()
             && (0..self.partitions()).any(|p| self.owner(Partition(p)) == Owner::Nobody)
+    }
+
+    /// How long a request for a partition nobody serves waits for its next owner (a takeover finishing,
+    /// its announcement on the way) before it is answered a retryable 503: `cluster.owner_wait_ms`.
+    pub fn owner_wait(&self) -> Duration {
+        Duration::from_millis(self.settings.owner_wait_ms)
+    }
+
+    /// The partitions served here now, in order.
+    pub fn served_here(&self) -> Vec<u16> {
+        (0..self.partitions())
+            .filter(|p| self.owner(Partition(*p)) == Owner::Here)
+            .collect()
+    }
+
+    /// The partitions pod `ordinal` serves as announced (what a leg of a pod that does not say is taken
+    /// to hold).
+    pub fn announced_by(&self, ordinal: u16) -> Vec<u16> {
+        let Some(group) = &self.group else {
+            return Vec::new();
+        };
+        (0..self.partitions())
+            .filter(|p| group.routes.owner(*p).is_some_and(|r| r.ordinal == ordinal))
+            .collect()
     }
 
     /// The other pods serving any partition.

@@ -189,17 +189,38 @@ impl Peers {
         path: &str,
         body: &B,
     ) -> Result<R, PeerError> {
+        Ok(self.call_reading(ordinal, from, path, body, None).await?.0)
+    }
+
+    /// [`Peers::call`], also reading the answer's `header` (`None` when absent or not text).
+    pub async fn call_reading<B: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        ordinal: u16,
+        from: u16,
+        path: &str,
+        body: &B,
+        header: Option<&str>,
+    ) -> Result<(R, Option<String>), PeerError> {
         let bytes = serde_json::to_vec(body).map_err(|e| PeerError::Body {
             ordinal,
             reason: e.to_string(),
         })?;
-        let raw = self
-            .call_bytes(ordinal, from, path, bytes, "application/json")
+        let resp = self
+            .post(ordinal, from, path, bytes, "application/json")
             .await?;
-        serde_json::from_slice(&raw).map_err(|e| PeerError::Body {
+        let value = header
+            .and_then(|h| resp.headers().get(h))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let raw = resp
+            .bytes()
+            .await
+            .map_err(|e| Self::unreachable(ordinal, &e))?;
+        let answer = serde_json::from_slice(&raw).map_err(|e| PeerError::Body {
             ordinal,
             reason: e.to_string(),
-        })
+        })?;
+        Ok((answer, value))
     }
 
     /// POSTs raw bytes to a cluster endpoint of pod `ordinal`; its answer's bytes on a 2xx.
@@ -211,6 +232,22 @@ impl Peers {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<Bytes, PeerError> {
+        self.post(ordinal, from, path, body, content_type)
+            .await?
+            .bytes()
+            .await
+            .map_err(|e| Self::unreachable(ordinal, &e))
+    }
+
+    /// POSTs to a cluster endpoint of pod `ordinal`; its answer when 2xx.
+    async fn post(
+        &self,
+        ordinal: u16,
+        from: u16,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<reqwest::Response, PeerError> {
         let mut req = self
             .client
             .post(self.url(ordinal, path))
@@ -231,8 +268,6 @@ impl Peers {
                 status: resp.status().as_u16(),
             });
         }
-        resp.bytes()
-            .await
-            .map_err(|e| Self::unreachable(ordinal, &e))
+        Ok(resp)
     }
 }

@@ -16,9 +16,11 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::json::CappedBody;
+use crate::cluster::SERVED;
 use crate::cluster::api::{
     GroupStatus, OtpCheck, OtpSend, OtpSent, OtpVerdict, Partitions, PodStatus,
 };
+use crate::cluster::calls::served_header;
 use crate::http::state::AppState;
 use crate::service::otp::OtpError;
 
@@ -114,29 +116,24 @@ pub async fn handover(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "ended": ended })))
 }
 
-/// `POST /cluster/users/_search`: one leg of a fanned-out search — the users of partitions owned here,
-/// without password hashes.
+/// `POST /cluster/users/_search`: one leg of a fanned-out search — the users of partitions served here
+/// for the whole search, without password hashes; those partitions in the [`SERVED`] header.
 pub async fn search_leg(
     state: web::Data<AppState>,
     query: PodJson<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let users = owned_matches(&state, &query)?;
-    Ok(HttpResponse::Ok().json(users))
-}
-
-/// The users matching `query` among the partitions this pod serves, password hashes removed.
-pub fn owned_matches(
-    state: &AppState,
-    query: &UserQuery,
-) -> Result<Vec<actors::domain::UserRecord>, ApiError> {
-    let users = crate::service::owned::owned_matches(&state.registry, &state.cluster, query)?;
-    Ok(users
+    let leg = crate::service::owned::owned_matches(&state.registry, &state.cluster, &query)?;
+    let users: Vec<_> = leg
+        .users
         .into_iter()
         .map(|mut u| {
             u.password_hash = None;
             u
         })
-        .collect())
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header((SERVED, served_header(&leg.partitions)))
+        .json(users))
 }
 
 /// `POST /cluster/otp/_validate`: an OTP check for a flow running on another pod.

@@ -70,7 +70,7 @@ pub async fn route(
         req.set_payload(body.into());
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let mut owner = owner_soon(&cluster, partition, owner_wait(&state)).await;
+    let mut owner = owner_soon(&cluster, partition, cluster.owner_wait()).await;
     let mut rerouted = false;
     loop {
         match owner {
@@ -92,7 +92,7 @@ pub async fn route(
                     return Ok(served.into_response(not_here()));
                 }
                 let Owner::Peer(next_owner) =
-                    owner_elsewhere(&cluster, partition, owner_wait(&state)).await
+                    owner_elsewhere(&cluster, partition, cluster.owner_wait()).await
                 else {
                     return Ok(served);
                 };
@@ -114,16 +114,18 @@ pub async fn route(
                     // the peer no longer serves it (a handover just ended): once, the next owner
                     Ok(r) if is_not_here(&r) && !rerouted => {
                         rerouted = true;
-                        owner = owner_other_than(&cluster, partition, ordinal, owner_wait(&state))
-                            .await;
+                        owner =
+                            owner_other_than(&cluster, partition, ordinal, cluster.owner_wait())
+                                .await;
                     }
                     Ok(r) => return Ok(req.into_response(relayed(r))),
                     // an owner that does not answer may have just handed the partition over (a rolling
                     // update): once, the request waits for the next one
                     Err(_) if !rerouted => {
                         rerouted = true;
-                        owner = owner_other_than(&cluster, partition, ordinal, owner_wait(&state))
-                            .await;
+                        owner =
+                            owner_other_than(&cluster, partition, ordinal, cluster.owner_wait())
+                                .await;
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, partition = partition.0, "owner unreachable");
@@ -133,12 +135,6 @@ pub async fn route(
             }
         }
     }
-}
-
-/// How long a request for a partition nobody serves waits for its next owner (a takeover
-/// finishing, its announcement on the way) before it is answered a retryable 503: `cluster.owner_wait_ms`.
-fn owner_wait(state: &AppState) -> std::time::Duration {
-    std::time::Duration::from_millis(state.settings.cluster.owner_wait_ms)
 }
 
 /// Who owns `partition` once `settled` says so of its owner, asked every 20 ms for `wait` at most; the

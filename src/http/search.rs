@@ -5,11 +5,10 @@
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use actors::domain::rules::{Checker, TENANT_PATTERN};
-use actors::domain::search::{SORTABLE, UserQuery, merge_in_id_order, page_size};
+use actors::domain::search::{SORTABLE, UserQuery, page_size};
 use actors::domain::{TenantId, UserType};
 use serde::Deserialize;
 
-use super::cluster::owned_matches;
 use super::error::{ApiError, ErrorEntry};
 use super::json::{
     LowerJson, deserialize_at, i64_list, opt_bool, opt_i64, opt_string, require, string_list,
@@ -20,6 +19,7 @@ use crate::http::error::domain::{moving, unreachable_owner};
 use crate::http::request_info::OwnedHere;
 use crate::http::request_info::from_peer;
 use crate::http::state::AppState;
+use crate::service::owned::{FanOutError, search_everywhere};
 
 /// The flat search body (keys folded to lower case); `aadhaarNumber`, `pan`, `fuzzyLogic` are accepted
 /// and, as in DIGIT, do not filter.
@@ -209,17 +209,17 @@ async fn search(
     let q = query(input, endpoint, through_gateway(&req), &state)?;
     let users = if fans_out(&req, &state) {
         // every pod's rows from 0 to offset + limit, merged in id order, then the page cut; a partition
-        // nobody serves (a takeover under way) would be missing from every leg: a retryable 503 instead
-        if state.cluster.any_unserved() {
-            return Err(moving());
-        }
-        let window = q.for_fan_out();
-        let mut pages = vec![owned_matches(&state, &window)?];
-        pages.extend(state.cluster.search_others(&window).await.map_err(|e| {
-            tracing::warn!(error = %e, "search leg failed");
-            unreachable_owner()
-        })?);
-        merge_in_id_order(pages, |u| u.id, q.offset, q.limit)
+        // no leg held (moving between pods) is asked again, then answered with a retryable 503
+        search_everywhere(&state.registry, &state.cluster, &q)
+            .await
+            .map_err(|e| match e {
+                FanOutError::Store(e) => e.into(),
+                FanOutError::Moving(_) => moving(),
+                FanOutError::Leg(e) => {
+                    tracing::warn!(error = %e, "search leg failed");
+                    unreachable_owner()
+                }
+            })?
     } else {
         state.registry.search(&q)?
     };

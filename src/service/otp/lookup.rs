@@ -11,11 +11,11 @@
 
 use actors::directory::Unreachable;
 use actors::domain::otp::Purpose;
-use actors::domain::search::{UserQuery, merge_in_id_order};
+use actors::domain::search::UserQuery;
 use actors::domain::{TenantId, UserRecord, UserType};
 
 use super::{OtpError, OtpService};
-use crate::service::owned::owned_matches;
+use crate::service::owned::{FanOutError, owned_matches, search_everywhere};
 
 impl OtpService {
     /// The user `_send` of `purpose` is about, if any.
@@ -86,7 +86,7 @@ impl OtpService {
         &self,
         query: &UserQuery,
     ) -> Result<Vec<UserRecord>, OtpError> {
-        let here = owned_matches(&self.registry, &self.cluster, query)?;
+        let here = owned_matches(&self.registry, &self.cluster, query)?.users;
         if !here.is_empty() || !self.cluster.sharded() {
             return Ok(here);
         }
@@ -94,18 +94,13 @@ impl OtpService {
     }
 
     /// Users matching `query` on every pod, in id order, one row per id (a user moving between pods is on
-    /// two for a moment).
+    /// two for a moment); a pod not answering, or a partition moving, is a retryable refusal.
     async fn search_everywhere(&self, query: &UserQuery) -> Result<Vec<UserRecord>, OtpError> {
-        let here = owned_matches(&self.registry, &self.cluster, query)?;
-        if !self.cluster.sharded() {
-            return Ok(here);
-        }
-        let mut pages = self
-            .cluster
-            .search_others(query)
+        search_everywhere(&self.registry, &self.cluster, query)
             .await
-            .map_err(|_| Unreachable::Busy)?;
-        pages.push(here);
-        Ok(merge_in_id_order(pages, |u| u.id, 0, query.limit))
+            .map_err(|e| match e {
+                FanOutError::Store(e) => e.into(),
+                FanOutError::Leg(_) | FanOutError::Moving(_) => Unreachable::Busy.into(),
+            })
     }
 }
