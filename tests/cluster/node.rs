@@ -110,6 +110,15 @@ impl LocalCluster {
         Some(cluster)
     }
 
+    /// The name of this cluster's directory: what its pods' log lines are marked with.
+    fn label(&self) -> String {
+        self._root
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
     /// The settings every pod and the admin command share, as environment variables.
     pub fn env(&self) -> Vec<(String, String)> {
         let peers = self
@@ -136,7 +145,11 @@ impl LocalCluster {
             ),
             ("DIGIT_USER__HASHER__MEMORY_KIB".into(), "256".into()),
             ("DIGIT_USER__HASHER__ITERATIONS".into(), "1".into()),
-            ("DIGIT_USER__LOG__LEVEL".into(), "warn".into()),
+            // warnings, and how each pod started and why it stopped (a pod that exits says so)
+            (
+                "DIGIT_USER__LOG__LEVEL".into(),
+                "warn,digit_user::startup=info".into(),
+            ),
             // a register code and a login code for one number within a test
             ("DIGIT_USER__OTP__RESEND_COOLDOWN_SECS".into(), "0".into()),
             // the journal is on Kafka, the codes the tests read go to each pod's file
@@ -167,6 +180,7 @@ impl LocalCluster {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
         env.push(("DIGIT_USER__CLUSTER__ORDINAL".into(), ordinal.to_string()));
+        let label = format!("{} pod {ordinal}", self.label());
         let node = &mut self.nodes[usize::from(ordinal)];
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_digit-user"));
         cmd.arg("serve")
@@ -177,11 +191,13 @@ impl LocalCluster {
             .arg("--internal-listen")
             .arg(format!("127.0.0.1:{}", node.internal_port))
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
-        node.child = Some(cmd.spawn().expect("spawn digit-user"));
+        let mut child = cmd.spawn().expect("spawn digit-user");
+        relay_lines(child.stderr.take().expect("a piped stderr"), label);
+        node.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
@@ -311,6 +327,18 @@ impl Drop for LocalCluster {
             self.kill(o as u16);
         }
     }
+}
+
+/// Copies a pod's log lines to the test's output, each marked with `label` (the cluster's directory and the
+/// pod's ordinal: nine clusters log side by side). Shown with the failing test's output.
+fn relay_lines(from: std::process::ChildStderr, label: String) {
+    use std::io::BufRead;
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("[{label}] {line}");
+        }
+    });
 }
 
 impl Node {
