@@ -34,6 +34,12 @@ pub fn mint_id(sequence: u64, partition: Partition) -> i64 {
     ((sequence << 16) | u64::from(partition.0)) as i64
 }
 
+/// The sequence a store's id generator must be raised above so that every id it mints from then on is above
+/// `id` (an id of another registry, kept by an import): `id >> 16`.
+pub fn sequence_floor(id: i64) -> u64 {
+    (id.max(0) as u64) >> 16
+}
+
 /// The partition embedded in an id minted by [`mint_id`].
 pub fn partition_of_id(id: i64) -> Partition {
     Partition((id as u64 & 0xFFFF) as u16)

@@ -214,7 +214,7 @@ pub struct ImportSource {
 /// `admin journal` commands.
 #[derive(Debug, Subcommand)]
 pub enum JournalCommand {
-    /// Create the journal's topics (journal.topic, journal.revocations_topic) through the Kafka admin API,
+    /// Create the journal's topics (journal.topic, .revocations_topic, .members_topic, .directory_topic) through the Kafka admin API,
     /// or check the existing ones: partition count, cleanup.policy=compact, replication factor and
     /// min.insync.replicas. A topic that differs is refused with what to do; nothing is ever altered.
     Check(JournalCheckArgs),

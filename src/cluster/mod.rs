@@ -111,6 +111,7 @@ impl Cluster {
             standby: Arc::default(),
         });
         let routes = group.as_ref().map(|g| g.routes.clone());
+        let homes = store.homes().clone();
         Ok(Arc::new(Self {
             me,
             group,
@@ -118,7 +119,7 @@ impl Cluster {
             peers: Peers::new(settings.clone(), timeout, routes),
             settings: settings.clone(),
             alone: AtomicU32::new(0),
-            homes: Arc::default(),
+            homes,
         }))
     }
 

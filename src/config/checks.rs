@@ -181,6 +181,8 @@ impl Settings {
         for (key, topic) in [
             ("journal.topic", &j.topic),
             ("journal.revocations_topic", &j.revocations_topic),
+            ("journal.members_topic", &j.members_topic),
+            ("journal.directory_topic", &j.directory_topic),
         ] {
             if !is_topic_name(topic) {
                 return Err(format!(
@@ -191,8 +193,18 @@ impl Settings {
                 return Err(format!("{key} must not be a notification topic"));
             }
         }
-        if j.topic == j.revocations_topic {
-            return Err("journal.topic and journal.revocations_topic must differ".into());
+        let topics = [
+            &j.topic,
+            &j.revocations_topic,
+            &j.members_topic,
+            &j.directory_topic,
+        ];
+        if (1..topics.len()).any(|i| topics[..i].contains(&topics[i])) {
+            return Err(
+                "journal.topic, journal.revocations_topic, journal.members_topic and \
+                 journal.directory_topic must differ"
+                    .into(),
+            );
         }
         if j.replication_factor == 0 || !(1..=j.replication_factor).contains(&j.min_insync_replicas)
         {

@@ -348,6 +348,9 @@ pub struct JournalSettings {
     /// The compacted topic where each pod announces what it serves and its
     /// address.
     pub members_topic: String,
+    /// The compacted topic of imported users' homes (their ids and uuids carry no partition), every pod
+    /// reads whole.
+    pub directory_topic: String,
     /// How many pods besides the owner follow each partition as warm
     /// standbys (0..=8).
     pub standby_replicas: u16,

@@ -9,10 +9,11 @@
 //! other DIGIT services already store and log; the topic holds nothing else of a user.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::Weak;
 use std::time::Duration;
 
-use actors::homes::{HomeKey, Homes};
+use actors::homes::HomeKey;
+use actors::store::Store;
 use rdkafka::error::KafkaError;
 
 use super::producer::TopicWriter;
@@ -65,14 +66,14 @@ fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Option<(HomeKey, u16)> {
     Some((key, home))
 }
 
-/// Starts the thread reading `topic` at `brokers` from its start into `homes` (stopped when the returned
-/// tail is dropped; [`TopicTail::caught_up`] once it has read what the topic held). The topic may not exist
-/// yet: the reader retries until it does.
+/// Starts the thread reading `topic` at `brokers` from its start into `store`'s homes (stopped when the
+/// returned tail is dropped; [`TopicTail::caught_up`] once it has read what the topic held). The topic may
+/// not exist yet: the reader retries until it does.
 pub fn read_into(
     brokers: &str,
     properties: &BTreeMap<String, String>,
     topic: &str,
-    homes: Arc<Homes>,
+    store: Weak<Store>,
 ) -> Result<TopicTail, KafkaError> {
     TopicTail::start(
         brokers,
@@ -80,8 +81,11 @@ pub fn read_into(
         topic,
         "directory",
         move |key, value| {
-            if let Some((key, home)) = decode(key, value) {
-                homes.learn(key, home);
+            let (Some((key, home)), Some(store)) = (decode(key, value), store.upgrade()) else {
+                return;
+            };
+            if let Err(e) = store.learn_home(key, home) {
+                tracing::error!(error = %e, "directory: an imported user's id not kept above the sequence");
             }
         },
     )

@@ -56,8 +56,8 @@ pub fn open_store(settings: &Settings, keys: StoreKeys) -> Result<Store, OpenErr
 }
 
 /// The journal's topics as `settings` want them: the state topic, one Kafka partition per partition of ours,
-/// the revocations topic, one partition that every pod reads whole, and
-/// the members topic, one partition every pod reads whole.
+/// and three topics of one partition that every pod reads whole: the revocations, the members' announcements
+/// and the directory of imported users' homes.
 pub fn topic_specs(settings: &Settings) -> Vec<TopicSpec> {
     let spec = |name: &str, partitions: i32, lag: u64| TopicSpec {
         name: name.to_owned(),
@@ -76,5 +76,7 @@ pub fn topic_specs(settings: &Settings) -> Vec<TopicSpec> {
         spec(&settings.journal.revocations_topic, 1, 0),
         // an announcement is replaced by its pod's next one; claims order them, not compaction
         spec(&settings.journal.members_topic, 1, 0),
+        // a home is written once per key (an import run again writes the same), read whole by every pod
+        spec(&settings.journal.directory_topic, 1, 0),
     ]
 }

@@ -8,7 +8,7 @@
 //! families. Revocations live in memory — loaded from sled at start, written through — so `/user/_details`
 //! answers from the token and this set alone.
 
-use actors::partition::{Partition, partition_of_id};
+use actors::partition::Partition;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -159,7 +159,7 @@ impl Sessions {
         let family_id = uuid::Uuid::new_v4().to_string();
         let snapshot = Snapshot::of(user);
         let access = self.mint(&snapshot, &family_id, now)?;
-        let (refresh, hash) = new_refresh_token(partition_of_id(user.id));
+        let (refresh, hash) = new_refresh_token(self.store.homes().of_id(user.id));
         let family = Family {
             user: user.uuid.clone(),
             user_type: user.user_type.as_str().to_owned(),
@@ -212,7 +212,7 @@ impl Sessions {
         }
         let snapshot = Snapshot::of(&user);
         let access = self.mint(&snapshot, &family_id, now)?;
-        let (refresh, new) = new_refresh_token(partition_of_id(user.id));
+        let (refresh, new) = new_refresh_token(self.store.homes().of_id(user.id));
         let issued = Issued {
             access_token: access.token,
             refresh_token: refresh,

@@ -30,6 +30,8 @@ pub(super) struct GroupRun {
     handover: Duration,
     forget: Arc<OnceLock<Box<Forget>>>,
     routes: TopicTail,
+    /// Reads the directory of imported users' homes into the store while the pod runs.
+    _homes: TopicTail,
     settled: watch::Receiver<bool>,
     /// For readiness: whether every partition is served by some pod.
     cluster: std::sync::Weak<Cluster>,
@@ -58,6 +60,13 @@ pub(super) fn start(
         &settings.journal.members_topic,
         "members",
         move |key, value| routes.learn(key, value),
+    )
+    .map_err(fail)?;
+    let homes = crate::journal::directory::read_into(
+        &settings.kafka.brokers,
+        &settings.kafka.properties,
+        &settings.journal.directory_topic,
+        Arc::downgrade(store),
     )
     .map_err(fail)?;
     let address = match settings.cluster.advertise.as_str() {
@@ -104,7 +113,13 @@ pub(super) fn start(
         clock: clock.clone(),
         unservable: Default::default(),
     };
-    actix_web::rt::spawn(driver.run(changes, settle));
+    // nothing is taken over before the directory is read: an imported user's writes go to its home, which
+    // only the directory says
+    let homes_read = homes.when_caught_up();
+    actix_web::rt::spawn(async move {
+        homes_read.await;
+        driver.run(changes, settle).await;
+    });
     let follower = Follower {
         standby: group.standby.clone(),
         routes: group.routes.clone(),
@@ -123,6 +138,7 @@ pub(super) fn start(
         handover,
         forget,
         routes: tail,
+        _homes: homes,
         settled,
         cluster: Arc::downgrade(cluster),
         served_within: Duration::from_millis(settings.cluster.session_timeout_ms) * 2,

@@ -70,7 +70,7 @@ fn forget_actors(state: &web::Data<AppState>) -> Box<group::Forget> {
         state.otp.release_sessions(partitions.clone());
         state.login.lockouts().release(|uuid| {
             uuid::Uuid::parse_str(uuid)
-                .is_ok_and(|u| partitions.contains(&actors::partition::partition_of_uuid(&u).0))
+                .is_ok_and(|u| partitions.contains(&state.cluster.homes().of_uuid(&u).0))
         });
     })
 }

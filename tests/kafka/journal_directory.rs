@@ -1,13 +1,15 @@
 //! The journal's directory topic against a real broker: the homes of imported users published before a
-//! pod's reader starts are all known when it reports caught up, one published later within a second, and
-//! keys of our own still route by their bits.
+//! pod's reader starts are all known when it reports caught up, one published later within a second, keys
+//! of our own still route by their bits, and the ids the pod mints from then on are above every imported id.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::homes::{HomeKey, Homes};
+use actors::domain::TenantId;
+use actors::homes::HomeKey;
 use actors::partition::{Partition, mint_id, mint_uuid};
+use actors::testing::open_store;
 use digit_user::journal::directory::{DirectoryTopic, read_into};
 
 use crate::broker::Broker;
@@ -33,8 +35,16 @@ fn a_pod_knows_every_imported_user_s_home_once_caught_up_and_a_later_one_within_
         .collect();
     runtime.block_on(topic.publish(&before)).unwrap();
 
-    let homes = Arc::new(Homes::default());
-    let reader = read_into(&broker.address(), &BTreeMap::new(), TOPIC, homes.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open_store(dir.path()));
+    let homes = store.homes().clone();
+    let reader = read_into(
+        &broker.address(),
+        &BTreeMap::new(),
+        TOPIC,
+        Arc::downgrade(&store),
+    )
+    .unwrap();
     runtime.block_on(async {
         tokio::time::timeout(Duration::from_secs(20), reader.caught_up())
             .await
@@ -54,6 +64,12 @@ fn a_pod_knows_every_imported_user_s_home_once_caught_up_and_a_later_one_within_
         "a minted uuid by its bits"
     );
     assert_eq!(homes.of_id(mint_id(3, Partition(6))), Partition(6));
+    let tenant = TenantId::parse("pb.amritsar").unwrap();
+    let (minted, _) = store.users().mint_ids(&tenant, "NEWUSER").unwrap();
+    assert!(
+        minted > 2_300_499,
+        "a new user's id {minted} is above every imported id"
+    );
 
     runtime
         .block_on(topic.publish(&[(HomeKey::Id(2_400_000), 12)]))

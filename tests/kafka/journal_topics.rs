@@ -64,7 +64,8 @@ fn journal_check_creates_the_topics_accepts_them_and_refuses_what_would_lose_rec
     assert!(first.status.success(), "{out}{}", text(&first.stderr));
     assert!(
         out.contains("digit-user.journal: created (16 partitions")
-            && out.contains("digit-user.revocations: created (1 partitions"),
+            && out.contains("digit-user.revocations: created (1 partitions")
+            && out.contains("digit-user.directory: created (1 partitions"),
         "{out}"
     );
     assert_eq!(
@@ -73,6 +74,10 @@ fn journal_check_creates_the_topics_accepts_them_and_refuses_what_would_lose_rec
     );
     assert_eq!(
         described(&broker, "digit-user.revocations"),
+        (1, Some("compact".into()))
+    );
+    assert_eq!(
+        described(&broker, "digit-user.directory"),
         (1, Some("compact".into()))
     );
 

@@ -94,6 +94,8 @@ pub struct LoginStore {
     pub(super) user_families: sled::Tree,
     revoked: sled::Tree,
     durable: Durable,
+    /// Imported users' homes: the partition a uuid carries is not theirs.
+    homes: std::sync::Arc<crate::homes::Homes>,
 }
 
 enum Abort {
@@ -105,8 +107,13 @@ enum Abort {
 }
 
 impl LoginStore {
-    pub(super) fn open(writes: &Writes, durable: Durable) -> Self {
+    pub(super) fn open(
+        writes: &Writes,
+        durable: Durable,
+        homes: std::sync::Arc<crate::homes::Homes>,
+    ) -> Self {
         Self {
+            homes,
             lockouts: writes.tree(TreeId::Lockouts).clone(),
             families: writes.tree(TreeId::Families).clone(),
             refresh: writes.tree(TreeId::Refresh).clone(),
@@ -114,6 +121,11 @@ impl LoginStore {
             revoked: writes.tree(TreeId::Revoked).clone(),
             durable,
         }
+    }
+
+    /// The home partition of a user's login state: its user's.
+    fn home_of(&self, user: &[u8; 16]) -> u16 {
+        self.homes.of_uuid(&uuid::Uuid::from_bytes(*user)).0
     }
 
     /// The lockout state of user `uuid` (clear when none is stored).
@@ -137,7 +149,7 @@ impl LoginStore {
             key: key.to_vec(),
             value,
         };
-        self.durable.apply(home_of(&key), vec![op]).await
+        self.durable.apply(self.home_of(&key), vec![op]).await
     }
 
     /// Stored lockout states and refresh families (a pod's status shows them).
@@ -196,7 +208,9 @@ impl LoginStore {
         ];
         // a login's session: may lag behind the journal, so logins work through a broker outage
         self.durable
-            .commit_behind(home_of(&user), &trees_of(&ops), |tx| write_all(tx, &ops))
+            .commit_behind(self.home_of(&user), &trees_of(&ops), |tx| {
+                write_all(tx, &ops)
+            })
             .await
             .map_err(never_refused)
     }
@@ -244,7 +258,7 @@ impl LoginStore {
         let Some((_, family)) = self.peek_refresh(old)? else {
             return Ok(RefreshOutcome::Unknown);
         };
-        let home = home_of(&uuid_key(&family.user)?);
+        let home = self.home_of(&uuid_key(&family.user)?);
         let trees = [TreeId::Families, TreeId::Refresh, TreeId::Revoked];
         // a refresh is a session's own bookkeeping: it may lag behind the journal (a reuse found here still
         // revokes the family in the same change)
@@ -374,7 +388,7 @@ impl LoginStore {
             key: key.to_vec(),
             value: Some(json),
         }));
-        let home = home_of(&uuid_key(user)?);
+        let home = self.home_of(&uuid_key(user)?);
         self.durable.apply(home, ops).await
     }
 
@@ -442,11 +456,6 @@ impl LoginStore {
         }
         Ok((reads, counted + tokens))
     }
-}
-
-/// The home partition of a user's login state: the partition its uuid carries.
-fn home_of(user: &[u8; 16]) -> u16 {
-    crate::partition::partition_of_uuid(&uuid::Uuid::from_bytes(*user)).0
 }
 
 fn be_i64(raw: &[u8]) -> Result<i64, StoreError> {

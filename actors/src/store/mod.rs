@@ -38,6 +38,7 @@ pub use transfer::MoveCounts;
 pub use users::{AuditEntry, ImportConflict, Imported, UserStore, UserWriteError};
 pub use writes::{Op, Tap, TreeId, Writes};
 
+use crate::homes::{HomeKey, Homes};
 use crate::seal::{BlindIndexer, Keyring, SealError};
 
 /// The schema version this build reads and writes.
@@ -158,6 +159,8 @@ pub struct Store {
     pub(crate) writes: Writes,
     durable: Durable,
     ids: std::sync::Arc<Ids>,
+    /// The homes of imported users (ids and uuids carrying no partition).
+    homes: std::sync::Arc<Homes>,
     backup_running: std::sync::Arc<std::sync::atomic::AtomicBool>,
     commit: GroupCommit,
     users: UserStore,
@@ -197,6 +200,7 @@ impl Store {
         let (commit, flusher) = GroupCommit::start(db.clone(), disk, opts.commit_queue);
         let writes = Writes::open(&db)?;
         let ids = std::sync::Arc::new(Ids::open(&db)?);
+        let homes = std::sync::Arc::new(Homes::default());
         let durable = Durable::open(&db, writes.clone(), commit.clone(), ids.clone(), journal)?;
         let blind_fingerprint = keys.blind.fingerprint();
         let backup_key = backup::backup_key(&keys);
@@ -212,7 +216,7 @@ impl Store {
             durable.clone(),
             opts.partitions,
         );
-        let logins = LoginStore::open(&writes, durable.clone());
+        let logins = LoginStore::open(&writes, durable.clone(), homes.clone());
         let users = UserStore::open(
             &writes,
             ids.clone(),
@@ -220,6 +224,7 @@ impl Store {
             keys.blind,
             durable.clone(),
             opts.partitions,
+            homes.clone(),
         )?;
         Ok(Self {
             db,
@@ -228,6 +233,7 @@ impl Store {
             writes,
             durable,
             ids,
+            homes,
             backup_running: Default::default(),
             commit,
             users,
@@ -263,6 +269,21 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.durable.restore(partitions, progress).await?;
         self.outbox.recount();
+        Ok(())
+    }
+
+    /// The homes of users whose ids and uuids carry none (imported), as the directory says.
+    pub fn homes(&self) -> &std::sync::Arc<Homes> {
+        &self.homes
+    }
+
+    /// Learns an imported user's home from the directory: its id or uuid routes there from now on, and
+    /// the ids minted here from now on are above its id (whichever partition it lives in).
+    pub fn learn_home(&self, key: HomeKey, home: u16) -> Result<(), StoreError> {
+        if let HomeKey::Id(id) = key {
+            self.ids.raise_above(crate::partition::sequence_floor(id))?;
+        }
+        self.homes.learn(key, home);
         Ok(())
     }
 

@@ -8,7 +8,6 @@ use std::collections::{BTreeSet, HashSet};
 use super::logins::{Family, RefreshEntry};
 use super::{Store, StoreError};
 use crate::domain::lockout::LockoutState;
-use crate::partition::partition_of_uuid;
 
 /// The session side of some partitions: lockouts by user, families by id, refresh tokens by hash.
 type SessionsOut = (
@@ -46,7 +45,7 @@ impl Store {
             <[u8; 16]>::try_from(&key[..16.min(key.len())])
                 .ok()
                 .is_some_and(|b| {
-                    partitions.contains(&partition_of_uuid(&uuid::Uuid::from_bytes(b)).0)
+                    partitions.contains(&self.homes().of_uuid(&uuid::Uuid::from_bytes(b)).0)
                 })
         };
         let mut lockouts = Vec::new();

@@ -357,6 +357,14 @@ fn journal_topics_and_replication_are_checked() {
             "must differ",
         ),
         (
+            &[("DIGIT_USER__JOURNAL__DIRECTORY_TOPIC", "digit-user.members")][..],
+            "must differ",
+        ),
+        (
+            &[("DIGIT_USER__JOURNAL__DIRECTORY_TOPIC", "a/b")][..],
+            "journal.directory_topic",
+        ),
+        (
             &[(
                 "DIGIT_USER__JOURNAL__TOPIC",
                 "egov.core.notification.sms.otp",

@@ -91,7 +91,8 @@ impl UserStore {
             })
             .await?;
         // ids minted here are sequence << 16 | partition: a sequence above this one mints above the id
-        self.ids.raise_above((record.id.max(0) as u64) >> 16)?;
+        self.ids
+            .raise_above(crate::partition::sequence_floor(record.id))?;
         Ok(imported)
     }
 }

@@ -80,6 +80,8 @@ pub struct UserStore {
     durable: Durable,
     partitions: u16,
     ids: std::sync::Arc<Ids>,
+    /// Imported users' homes: the partition an id carries is not theirs.
+    homes: std::sync::Arc<crate::homes::Homes>,
 }
 
 impl UserStore {
@@ -90,9 +92,11 @@ impl UserStore {
         blind: BlindIndexer,
         durable: Durable,
         partitions: u16,
+        homes: std::sync::Arc<crate::homes::Homes>,
     ) -> Result<Self, StoreError> {
         Ok(Self {
             ids,
+            homes,
             writes: writes.clone(),
             users: writes.tree(TreeId::Users).clone(),
             index: writes.tree(TreeId::UserIndex).clone(),

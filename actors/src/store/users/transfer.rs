@@ -3,15 +3,14 @@
 use std::collections::BTreeSet;
 
 use super::{UserStore, id_of_key};
-use crate::partition::partition_of_id;
 use crate::store::StoreError;
 
 impl UserStore {
-    /// How many users have an id carrying one of `partitions`.
+    /// How many users live in one of `partitions` (by their ids' homes).
     pub fn count_in(&self, partitions: &BTreeSet<u16>) -> Result<usize, StoreError> {
         let mut n = 0;
         for key in self.users.iter().keys() {
-            if partitions.contains(&partition_of_id(id_of_key(&key?)?).0) {
+            if partitions.contains(&self.homes.of_id(id_of_key(&key?)?).0) {
                 n += 1;
             }
         }

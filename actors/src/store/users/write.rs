@@ -6,7 +6,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{AUDIT, AuditEntry, UserStore, UserWriteError, id_of_key};
 use crate::domain::{TenantId, UserRecord};
-use crate::partition::{Partition, partition_of_id};
+use crate::partition::Partition;
 use crate::store::StoreError;
 use crate::store::durable::WriteError;
 use crate::store::writes::{TreeId, TxTree};
@@ -38,7 +38,7 @@ impl UserStore {
         let sealed = self.seal_record(record)?;
         let entries = self.index_entries(record);
         let unique = self.unique_key(&record.tenant_id, record.user_type, &record.user_name);
-        self.commit(partition_of_id(record.id), |users, index, _audit| {
+        self.commit(self.homes.of_id(record.id), |users, index, _audit| {
             if index.get(&unique)?.is_some() {
                 return Err(ConflictableTransactionError::Abort(Abort::Duplicate));
             }
@@ -62,7 +62,7 @@ impl UserStore {
         change: impl Fn(&UserRecord) -> Result<UserRecord, E>,
     ) -> Result<UserRecord, UserWriteError<E>> {
         let id = self.id_of_uuid(uuid)?.ok_or(UserWriteError::NotFound)?;
-        self.commit(partition_of_id(id), |users, index, audit| {
+        self.commit(self.homes.of_id(id), |users, index, audit| {
             self.rewrite(id, actor_uuid, now, &change, users, index, audit)
         })
         .await
