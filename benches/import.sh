@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The import's rate: egov-user's tables with N generated users (default 100,000; PII sealed by
 # tests/import/enc_service.py, a role and an address each) in a throw-away PostgreSQL, then
-# `digit-user admin import` (release build) into an empty data dir, then `admin import verify`, each timed.
+# `digit-user admin import` (release build) into an empty data dir, then `admin import verify`, each timed;
+# then the same rows through a running pod with the journal on (tansu, in memory): `admin import --url`.
 # Run by hand (README "Moving from egov-user"); not part of the test command.
 # Usage: benches/import.sh [USERS]   (needs what scripts/test.sh installs: PostgreSQL, the import venv)
 set -euo pipefail
@@ -13,7 +14,11 @@ PG_BIN=${DIGIT_USER_TEST_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | t
 work=$(mktemp -d)
 as_pg=()
 if [ "$(id -u)" -eq 0 ]; then chown postgres "$work"; as_pg=(runuser -u postgres --); fi
-cleanup() { "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"; }
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"
+}
 trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "${as_pg[@]}" "$PG_BIN/initdb" -D "$work/pg" -A trust -U digit >/dev/null
@@ -83,3 +88,32 @@ run target/release/digit-user admin import --data-dir "$work/data" --enc-master 
 echo "== admin import verify (one row in 100 field by field)"
 run target/release/digit-user admin import verify --data-dir "$work/data" --enc-master "$work/master.json"
 du -sh "$work/data" | sed 's/^/  data dir: /'
+
+echo "== through a running pod with the journal on (tansu in memory, one broker, 16 partitions)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+kport=$(free_port); public=$(free_port); internal=$(free_port)
+tansu broker --listener-url "tcp://127.0.0.1:$kport" --advertised-listener-url "tcp://127.0.0.1:$kport" \
+  --storage-engine memory://tansu/ >/dev/null 2>&1 &
+pids+=($!)
+key() { python3 -c "import base64; print(base64.b64encode(bytes([$1]) * 32).decode())"; }
+(
+  export DIGIT_USER_SEALING_KEYS="1:$(key 11)" DIGIT_USER_BLIND_INDEX_KEY="$(key 12)" DIGIT_USER_TOKEN_KEY="$(key 13)"
+  export DIGIT_USER_OTP_PEPPER="$(key 14)" DIGIT_USER__KAFKA__BROKERS="127.0.0.1:$kport"
+  export DIGIT_USER__CLUSTER__PARTITIONS=16 DIGIT_USER__CLUSTER__ORDINAL=0
+  export DIGIT_USER__JOURNAL__REPLICATION_FACTOR=1 DIGIT_USER__JOURNAL__MIN_INSYNC_REPLICAS=1
+  exec target/release/digit-user serve --data-dir "$work/pod" --listen "127.0.0.1:$public" \
+    --internal-listen "127.0.0.1:$internal"
+) 2>"$work/pod.log" &
+pids+=($!)
+for _ in $(seq 1 600); do
+  curl -sf "http://127.0.0.1:$public/health/ready" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$public/health/ready" >/dev/null || { echo "the pod is not ready"; tail "$work/pod.log"; exit 1; }
+echo "== admin import --url"
+run target/release/digit-user admin import --url "http://127.0.0.1:$internal" --data-dir "$work/importer" \
+  --enc-master "$work/master.json" --batch 1000
+echo "== admin import verify --url (one row in 100 field by field)"
+run target/release/digit-user admin import verify --url "http://127.0.0.1:$internal" --data-dir "$work/importer" \
+  --enc-master "$work/master.json"
+du -sh "$work/pod" | sed 's/^/  pod data dir: /'

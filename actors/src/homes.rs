@@ -43,6 +43,16 @@ impl Homes {
         }
     }
 
+    /// The home the directory gives the user with `id`, if it gives one (an imported user).
+    pub fn learned_id(&self, id: i64) -> Option<Partition> {
+        self.ids
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .copied()
+            .map(Partition)
+    }
+
     /// The home partition of the user with `id`.
     pub fn of_id(&self, id: i64) -> Partition {
         let imported = self

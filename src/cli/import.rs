@@ -1,10 +1,11 @@
 //! `digit-user admin import` and `admin import verify`: egov-user's users moved into the data dir of a
-//! stopped pod with the journal off ([`crate::import`] reads, maps and keeps the progress; this file
-//! connects, opens the keys and the store, shows the progress and prints the report).
+//! stopped pod with the journal off, or through a running deployment (`--url`) ([`crate::import`] reads,
+//! maps and keeps the progress; this file connects, opens the keys and the target, shows the progress and
+//! prints the report).
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -21,7 +22,8 @@ use crate::cli::{ImportArgs, ImportSource, ImportVerifyArgs};
 use crate::config::{ProcessEnv, Settings};
 use crate::import::enc::{EncKeys, KeyRow, MasterKey};
 use crate::import::progress::{Counts, Progress, SkippedRow};
-use crate::import::run::{self, PassOptions, Written};
+use crate::import::remote::Remote;
+use crate::import::run::{self, ImportError, PassOptions, Written};
 use crate::import::source::{Selection, Source};
 use crate::import::verify;
 use crate::journal::open_store;
@@ -38,9 +40,65 @@ struct MasterSettings {
     initialvector: String,
 }
 
+/// Where an import writes and verification reads.
+enum Target {
+    /// The data dir of a stopped pod (journal off).
+    Store(Box<Store>),
+    /// A running deployment, through a pod's internal listener.
+    Service(Remote),
+}
+
+impl Target {
+    /// `--url`'s deployment, else the data dir of `settings` (refused with the journal on: a journaled
+    /// store is written by its pods only); `create`: give a data dir the service never ran on its keys.
+    fn of(args: &ImportSource, settings: &Settings, create: bool) -> anyhow::Result<Self> {
+        if let Some(url) = &args.url {
+            return Ok(Self::Service(Remote::new(url)?));
+        }
+        refuse_journal(settings)?;
+        let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, create)?;
+        Ok(Self::Store(Box::new(open_store(settings, secrets.store_keys())?)))
+    }
+
+    async fn write(
+        &self,
+        records: &[UserRecord],
+        now_ms: i64,
+    ) -> Result<Vec<Written>, ImportError> {
+        match self {
+            Self::Store(store) => Ok(write_all(store, records, now_ms).await?),
+            Self::Service(remote) => remote.import(records).await,
+        }
+    }
+
+    async fn stored(&self, ids: &[i64]) -> Result<HashMap<i64, UserRecord>, ImportError> {
+        match self {
+            Self::Store(store) => {
+                let mut found = HashMap::new();
+                for id in ids {
+                    if let Some(user) = store.users().get(*id)? {
+                        found.insert(*id, user);
+                    }
+                }
+                Ok(found)
+            }
+            Self::Service(remote) => remote.users(ids).await,
+        }
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Store(store) => store.flush().await,
+            Self::Service(_) => Ok(()),
+        }
+    }
+}
+
 /// Runs (or resumes) an import pass; the report.
 pub fn import(args: &ImportArgs, settings: &Settings) -> anyhow::Result<String> {
-    refuse_journal(settings)?;
+    if args.source.url.is_none() {
+        refuse_journal(settings)?;
+    }
     let (mut source, name) = connect(&args.source)?;
     let (catalog, _) = settings.catalogs()?;
     let path = Progress::path(&settings.storage.data_dir, &args.source.tenant);
@@ -63,15 +121,13 @@ pub fn import(args: &ImportArgs, settings: &Settings) -> anyhow::Result<String> 
         })?
     } else {
         options.save_to = Some(&path);
-        // a data dir the service never ran on gets its keys now, as the service's first start would
-        let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, true)?;
-        let store = Arc::new(open_store(settings, secrets.store_keys())?);
         let runtime = actix_web::rt::System::new();
-        let write = |records: &[UserRecord]| runtime.block_on(write_all(&store, records, now_ms));
+        let target = Target::of(&args.source, settings, true)?;
+        let write = |records: &[UserRecord]| runtime.block_on(target.write(records, now_ms));
         let end = run::pass(&mut source, &mut progress, &options, write, |c, t| {
             shown.show(c, t)
         })?;
-        runtime.block_on(store.flush())?;
+        runtime.block_on(target.flush())?;
         end
     };
     shown.done();
@@ -97,13 +153,12 @@ pub fn import(args: &ImportArgs, settings: &Settings) -> anyhow::Result<String> 
 
 /// Compares the source with the store; the report, or an error carrying it.
 pub fn verify(args: &ImportVerifyArgs, settings: &Settings) -> anyhow::Result<String> {
-    refuse_journal(settings)?;
     let (mut source, name) = connect(&args.source)?;
     let (catalog, _) = settings.catalogs()?;
     let path = Progress::path(&settings.storage.data_dir, &args.source.tenant);
     let progress = Progress::load(&path, &name, &args.source.tenant)?;
-    let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, false)?;
-    let store = open_store(settings, secrets.store_keys())?;
+    let runtime = actix_web::rt::System::new();
+    let target = Target::of(&args.source, settings, false)?;
     let selection = Selection {
         tenant: args.source.tenant.clone(),
         modified_since: None,
@@ -117,7 +172,7 @@ pub fn verify(args: &ImportVerifyArgs, settings: &Settings) -> anyhow::Result<St
         progress
             .undated_ms
             .unwrap_or_else(|| Clock::System.now_ms()),
-        |id| store.users().get(id),
+        |ids| runtime.block_on(target.stored(ids)),
     )?;
     let named = |rows: &[(i64, String)]| {
         rows.iter()
@@ -161,13 +216,14 @@ pub fn verify(args: &ImportVerifyArgs, settings: &Settings) -> anyhow::Result<St
     }
 }
 
-/// A journaled deployment routes a user's id and uuid by the partition they carry; imported ones carry
-/// none yet.
+/// A journaled store is written by its pods only: a journaled deployment is imported into through one of
+/// them.
 fn refuse_journal(settings: &Settings) -> anyhow::Result<()> {
     if settings.journal_on() {
         bail!(
-            "admin import writes into the data dir of a stopped pod with the journal off; a journaled \
-             deployment cannot route imported ids and uuids yet (README \"Moving from egov-user\")"
+            "the journal is on: import through the running deployment with --url http://<pod>:<internal \
+             port> (README \"Moving from egov-user\"); without --url admin import writes into the data dir \
+             of a stopped pod with the journal off"
         );
     }
     Ok(())

@@ -206,7 +206,12 @@ pub struct ImportSource {
     /// when eg_enc_symmetric_keys is not in egov-user's database (it is read from there otherwise).
     #[arg(long, value_name = "FILE", requires = "enc_master")]
     pub enc_keys: Option<PathBuf>,
-    /// Configuration and the data dir to import into.
+    /// A running deployment's internal listener (any of its pods), e.g.
+    /// http://digit-user-0.digit-user:8081: write through it — each user stored by the pod serving its home,
+    /// through the journal when it is on. Without it: into the data dir of a stopped pod, journal off.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Configuration, and the data dir to import into (with --url: where the import keeps its progress).
     #[command(flatten)]
     pub serve: ServeArgs,
 }

@@ -1,8 +1,9 @@
 //! The bodies the pods send each other (internal listener; ours, not DIGIT's: every pod of a deployment runs
 //! one version): OTP checks and sends at the pod owning a code, partition sets and a pod's status.
 
+use actors::domain::UserRecord;
 use actors::domain::otp::Purpose;
-use actors::store::MoveCounts;
+use actors::store::{ImportConflict, Imported, MoveCounts};
 use serde::{Deserialize, Serialize};
 
 /// An OTP check asked of the pod owning the code's session.
@@ -64,6 +65,58 @@ impl From<OtpSent> for Result<actors::otp_session::SendReceipt, actors::domain::
 pub struct OtpVerdict {
     /// The code matched and is now spent.
     pub valid: bool,
+}
+
+/// Users moved in from egov-user, to store with their ids and uuids (`/admin/import/users`, and the part
+/// of a batch another pod's partitions hold, `/cluster/import/users`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ImportBatch {
+    /// The users, as the import mapped them (password hashes as the source had them).
+    pub users: Vec<UserRecord>,
+}
+
+/// What importing one user of an [`ImportBatch`] did, in the batch's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ImportOutcome {
+    /// Stored: it was not here.
+    New,
+    /// Replaced by the source's newer version.
+    Updated,
+    /// Left as it was.
+    Unchanged,
+    /// Not stored: its id is another user's.
+    IdTaken,
+    /// Not stored: its uuid is another user's.
+    UuidTaken,
+    /// Not stored: its (tenant, type, userName) is another user's.
+    UserNameTaken,
+}
+
+impl From<Result<Imported, ImportConflict>> for ImportOutcome {
+    fn from(written: Result<Imported, ImportConflict>) -> Self {
+        match written {
+            Ok(Imported::New) => Self::New,
+            Ok(Imported::Updated) => Self::Updated,
+            Ok(Imported::Unchanged) => Self::Unchanged,
+            Err(ImportConflict::Id) => Self::IdTaken,
+            Err(ImportConflict::Uuid) => Self::UuidTaken,
+            Err(ImportConflict::UserName) => Self::UserNameTaken,
+        }
+    }
+}
+
+impl From<ImportOutcome> for Result<Imported, ImportConflict> {
+    fn from(outcome: ImportOutcome) -> Self {
+        match outcome {
+            ImportOutcome::New => Ok(Imported::New),
+            ImportOutcome::Updated => Ok(Imported::Updated),
+            ImportOutcome::Unchanged => Ok(Imported::Unchanged),
+            ImportOutcome::IdTaken => Err(ImportConflict::Id),
+            ImportOutcome::UuidTaken => Err(ImportConflict::Uuid),
+            ImportOutcome::UserNameTaken => Err(ImportConflict::UserName),
+        }
+    }
 }
 
 /// A set of partitions.

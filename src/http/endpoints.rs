@@ -5,7 +5,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{account, admin, cluster, health, oauth, otp, search, users};
+use super::{account, admin, cluster, health, import, oauth, otp, search, users};
 
 /// Which listeners answer an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +80,8 @@ endpoints! {
     GET  "/health/ready"                   => health::ready,               Both,     None;
     GET  "/admin/outbox"                   => admin::outbox,               Internal, None;
     POST "/admin/backup"                   => admin::backup,               Internal, None;
+    POST "/admin/import/users"             => import::users,               Internal, None;
+    POST "/admin/import/_users"            => import::stored,              Internal, None;
     GET  "/metrics"                        => admin::metrics,              Internal, None;
     POST "/user/users/_createnovalidate"   => users::create_novalidate,    Both,     NewUser;
     POST "/user/users/_updatenovalidate"   => users::update_novalidate,    Both,     UserUuid;
@@ -104,6 +106,7 @@ endpoints! {
     POST "/cluster/users/_search"          => cluster::search_leg,         Internal, None;
     POST "/cluster/otp/_validate"          => cluster::otp_check,          Internal, None;
     POST "/cluster/otp/_send"              => cluster::otp_send,           Internal, None;
+    POST "/cluster/import/users"           => import::part,                Internal, None;
 }
 
 /// The endpoint at `path`, whatever the method (every method of a path shares its listeners and key, so a
@@ -134,7 +137,8 @@ mod tests {
     fn the_pods_own_endpoints_and_the_operator_views_are_internal() {
         for e in ENDPOINTS {
             let operator = e.path.starts_with("/cluster/")
-                || matches!(e.path, "/metrics" | "/admin/outbox" | "/admin/backup");
+                || e.path.starts_with("/admin/")
+                || e.path == "/metrics";
             if operator {
                 assert_eq!(e.listeners, Listeners::Internal, "{}", e.path);
             }

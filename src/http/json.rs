@@ -118,33 +118,44 @@ impl FromRequest for CappedBody {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
-        let declared = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let timeout = body_timeout(req);
-        let mut payload = payload.take();
-        Box::pin(async move {
-            if declared.is_some_and(|n| n > limit) {
+        let body = read_capped(req, payload, limit);
+        Box::pin(async move { Ok(CappedBody(body.await?)) })
+    }
+}
+
+/// Reads a request's body of at most `limit` bytes within the body timeout (413 beyond the limit, 408
+/// when too slow).
+pub fn read_capped(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    limit: usize,
+) -> LocalBoxFuture<'static, Result<Bytes, ApiError>> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let timeout = body_timeout(req);
+    let mut payload = payload.take();
+    Box::pin(async move {
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_large(limit));
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut body = BytesMut::new();
+        loop {
+            let next = tokio::time::timeout_at(deadline, payload.next())
+                .await
+                .map_err(|_| body_too_slow(timeout))?;
+            let Some(chunk) = next else { break };
+            let chunk = chunk.map_err(unreadable)?;
+            if body.len() + chunk.len() > limit {
                 return Err(too_large(limit));
             }
-            let deadline = tokio::time::Instant::now() + timeout;
-            let mut body = BytesMut::new();
-            loop {
-                let next = tokio::time::timeout_at(deadline, payload.next())
-                    .await
-                    .map_err(|_| body_too_slow(timeout))?;
-                let Some(chunk) = next else { break };
-                let chunk = chunk.map_err(unreadable)?;
-                if body.len() + chunk.len() > limit {
-                    return Err(too_large(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(CappedBody(body.freeze()))
-        })
-    }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    })
 }
 
 fn too_large(limit: usize) -> ApiError {

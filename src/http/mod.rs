@@ -11,6 +11,7 @@ pub mod endpoints;
 pub mod error;
 pub mod forward;
 pub mod health;
+pub mod import;
 pub mod json;
 pub mod oauth;
 pub mod otp;

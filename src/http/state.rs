@@ -27,6 +27,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Readiness switch.
     pub readiness: Readiness,
+    /// Users moved in from egov-user through this pod.
+    pub importer: crate::service::import::Importer,
     /// This pod's place among the shards.
     pub cluster: Arc<Cluster>,
     /// Whose forwarding headers name the client.

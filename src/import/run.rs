@@ -33,6 +33,14 @@ pub enum ImportError {
     /// Keeping the progress.
     #[error(transparent)]
     Progress(#[from] ProgressError),
+    /// The running service imported through (`--url`) did not take a batch.
+    #[error("the service at {url}: {reason}")]
+    Service {
+        /// Its internal listener.
+        url: String,
+        /// What it answered, or why it did not.
+        reason: String,
+    },
 }
 
 /// How a pass runs.
@@ -63,7 +71,7 @@ pub fn pass(
     source: &mut Source,
     progress: &mut Progress,
     options: &PassOptions<'_>,
-    mut write: impl FnMut(&[UserRecord]) -> Result<Vec<Written>, StoreError>,
+    mut write: impl FnMut(&[UserRecord]) -> Result<Vec<Written>, ImportError>,
     mut shown: impl FnMut(&Counts, u64),
 ) -> Result<PassEnd, ImportError> {
     let mut pass = match progress.pass.take() {

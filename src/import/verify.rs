@@ -5,7 +5,7 @@
 
 use actors::domain::UserRecord;
 use actors::domain::roles::RoleCatalog;
-use actors::store::StoreError;
+use std::collections::HashMap;
 
 use super::map::record;
 use super::run::ImportError;
@@ -37,7 +37,8 @@ impl Verified {
     }
 }
 
-/// Compares every row `selection` reads with `stored(id)`; one row in `sample_every` field by field.
+/// Compares every row `selection` reads with the users `stored(ids)` finds of a batch's ids; one row in
+/// `sample_every` field by field.
 /// `undated_ms` stands in for dates egov-user left empty (the import's, which are not compared).
 pub fn verify(
     source: &mut Source,
@@ -46,7 +47,7 @@ pub fn verify(
     batch: i64,
     sample_every: u64,
     undated_ms: i64,
-    stored: impl Fn(i64) -> Result<Option<UserRecord>, StoreError>,
+    mut stored: impl FnMut(&[i64]) -> Result<HashMap<i64, UserRecord>, ImportError>,
 ) -> Result<Verified, ImportError> {
     let mut found = Verified::default();
     let mut after = (i64::MIN, String::new());
@@ -56,6 +57,8 @@ pub fn verify(
             return Ok(found);
         };
         after = (last.id, last.tenant.clone());
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let here = stored(&ids)?;
         for row in &rows {
             let at = (row.id, row.tenant.clone());
             let sampled = found.rows % sample_every.max(1) == 0;
@@ -64,7 +67,7 @@ pub fn verify(
                 found.unstorable.push(at);
                 continue;
             };
-            let Some(have) = stored(row.id)? else {
+            let Some(have) = here.get(&row.id).cloned() else {
                 found.missing.push(at);
                 continue;
             };

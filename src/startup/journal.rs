@@ -9,6 +9,7 @@ use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 
 use crate::config::Settings;
+use crate::journal::directory::DirectoryTopic;
 use crate::journal::revocations::{RevocationReader, RevocationTopic};
 use crate::journal::topic_specs;
 use crate::journal::topics::{TopicError, ensure};
@@ -96,6 +97,24 @@ pub(super) fn revocation_feed(
     )
     .map_err(|e| StartError::Journal(e.to_string()))?;
     Ok(Some(Arc::new(topic)))
+}
+
+/// Where an import through this pod publishes imported users' homes with the journal on: the directory
+/// topic.
+pub(super) fn directory_publisher(
+    settings: &Settings,
+) -> Result<Option<DirectoryTopic>, StartError> {
+    if !settings.journal_on() {
+        return Ok(None);
+    }
+    DirectoryTopic::new(
+        &settings.kafka.brokers,
+        &settings.kafka.properties,
+        &settings.journal.directory_topic,
+        Duration::from_millis(settings.journal.produce_timeout_ms),
+    )
+    .map(Some)
+    .map_err(|e| StartError::Journal(e.to_string()))
 }
 
 /// With the journal on, the reader of its revocations topic into `sessions` (from the topic's start).

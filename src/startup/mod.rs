@@ -230,7 +230,14 @@ impl Application {
             login.clone(),
             settings.clone(),
         );
+        let importer = crate::service::import::Importer::new(
+            store.clone(),
+            cluster.clone(),
+            journal::directory_publisher(&settings)?,
+            clock.clone(),
+        );
         let state = web::Data::new(AppState {
+            importer,
             registry,
             otp,
             login,

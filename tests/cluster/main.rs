@@ -8,9 +8,11 @@
 mod broker;
 #[path = "../api/helpers/journal.rs"]
 mod journal_env;
-/// What the broker takes from the test helpers of the crates that have them.
+#[path = "../common/net.rs"]
+mod net;
+/// What the broker and the pods take from the test helpers of the crates that have them.
 mod helpers {
-    pub use crate::node::free_port;
+    pub use crate::net::free_port;
 }
 
 mod ask;

@@ -10,9 +10,7 @@ use serde_json::{Value, json};
 use crate::broker::Broker;
 use crate::journal_env::journaled_env;
 
-#[path = "../common/net.rs"]
-mod net;
-pub use net::free_port;
+pub use crate::helpers::free_port;
 
 /// The group with test timings: a silent pod is dropped after 6 s.
 const GROUP: &[(&str, &str)] = &[

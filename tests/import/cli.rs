@@ -15,26 +15,26 @@ use crate::postgres::{Postgres, egov_user_ddl};
 use crate::process::Process;
 
 const PASSWORD: &str = "enc-master@pw#1";
-const MOBILE: &str = "9876543210";
+pub(crate) const MOBILE: &str = "9876543210";
 /// The PII the tests seal; none of it may be found in clear under the data dir.
-const PII: [&str; 5] = [
+pub(crate) const PII: [&str; 5] = [
     "Asha Devi",
     MOBILE,
     "Ravi Kumar",
     "#12, Mall Road",
     "Asha Rani",
 ];
-const U_CITIZEN: &str = "0a8f3c51-3d5e-4f0a-9c61-2b7e8d9f0a11";
-const U_EMPLOYEE: &str = "1b9a4d62-4e6f-4a1b-8d72-3c8f9eaf1b22";
+pub(crate) const U_CITIZEN: &str = "0a8f3c51-3d5e-4f0a-9c61-2b7e8d9f0a11";
+pub(crate) const U_EMPLOYEE: &str = "1b9a4d62-4e6f-4a1b-8d72-3c8f9eaf1b22";
 const U_LOCKED: &str = "2cab5e73-5f70-4b2c-9e83-4d90afb02c33";
 const U_LATE: &str = "3dbc6f84-6071-4c3d-8f94-5ea1b0c13d44";
 const U_SMALL: &str = "4ecd7095-7182-4d4e-a0a5-6fb2c1d24e55";
 
 /// egov-user's database with five users (one without a uuid) and the enc-service's key table.
-struct Source {
-    pg: Postgres,
-    url: String,
-    master: tempfile::NamedTempFile,
+pub(crate) struct Source {
+    pub(crate) pg: Postgres,
+    pub(crate) url: String,
+    pub(crate) master: tempfile::NamedTempFile,
     sealed: Vec<String>,
 }
 
@@ -44,7 +44,7 @@ fn bcrypt(password: &str) -> String {
         .format_for_version(bcrypt::Version::TwoA)
 }
 
-fn source() -> Source {
+pub(crate) fn source() -> Source {
     let pg = Postgres::start();
     let url = pg.database("egov_cli", &egov_user_ddl("core"));
     let v = crate::vectors_of(PASSWORD, Some(&json!(PII)));
@@ -158,7 +158,7 @@ fn import(source: &Source, data_dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     assert!(
         out.status.success(),
         "{}{}",
@@ -215,7 +215,7 @@ fn code_sent(data_dir: &Path) -> String {
     panic!("no SMS within 10 s");
 }
 
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();

@@ -2,10 +2,25 @@
 //! against vectors an independent implementation of its scheme writes (`enc_service.py`, Python's
 //! `cryptography`): a wrong reading of the format cannot pass by round-tripping through our own encoder;
 //! egov-user's tables read from a real PostgreSQL (`source.rs`); `admin import` and `import verify` run
-//! end to end, then the service on what they wrote (`cli.rs`).
+//! end to end, then the service on what they wrote (`cli.rs`); and through a running 3-pod cluster with the
+//! journal (`cluster.rs`).
 
+#[allow(dead_code)]
+#[path = "../kafka/broker.rs"]
+mod broker;
 mod cli;
+mod cluster;
+#[path = "../api/helpers/journal.rs"]
+mod journal_env;
+#[allow(dead_code)] // the cluster tests use all of it
+#[path = "../cluster/node.rs"]
+mod node;
 mod postgres;
+/// What the broker and the pods take from the test helpers of the crates that have them (one set of
+/// ports handed out per test process).
+mod helpers {
+    pub use crate::process::free_port;
+}
 #[path = "../api/helpers/process.rs"]
 #[allow(dead_code)] // the api tests use all of it
 mod process;

@@ -7,7 +7,7 @@ use sled::transaction::ConflictableTransactionError;
 use super::write::Abort;
 use super::{K_UUID, UserStore, UserWriteError};
 use crate::domain::UserRecord;
-use crate::partition::home_partition;
+use crate::partition::{Partition, home_partition};
 
 /// What an import did with one user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,19 @@ pub enum ImportConflict {
 }
 
 impl UserStore {
+    /// The home of an imported user: the one the directory gives it when it has one (a user imported
+    /// before keeps its home, whatever its userName became), else the partition its userName routes to
+    /// (its id and uuid carry none).
+    pub fn import_home(&self, record: &UserRecord) -> Partition {
+        self.homes.learned_id(record.id).unwrap_or_else(|| {
+            home_partition(
+                record.tenant_id.state().as_str(),
+                &record.user_name,
+                self.partitions,
+            )
+        })
+    }
+
     /// Stores `record` as imported, keeping its id and uuid; `now` dates the audit record of an update.
     /// Lifts the id sequence so that users created here later get ids above it.
     pub async fn import(
@@ -49,12 +62,7 @@ impl UserStore {
         let entries = self.index_entries(record);
         let sealed = self.seal_record(record)?;
         let refused = |c| ConflictableTransactionError::Abort(Abort::Refused(c));
-        // the home its userName routes to; its id and uuid carry no partition
-        let home = home_partition(
-            record.tenant_id.state().as_str(),
-            &record.user_name,
-            self.partitions,
-        );
+        let home = self.import_home(record);
         let imported = self
             .commit(home, |users, index, audit| {
                 if let Some(raw) = users.get(record.id.to_be_bytes())? {
