@@ -57,7 +57,10 @@ impl Target {
         }
         refuse_journal(settings)?;
         let secrets = Secrets::load_or_generate(&settings.storage.data_dir, &ProcessEnv, create)?;
-        Ok(Self::Store(Box::new(open_store(settings, secrets.store_keys())?)))
+        Ok(Self::Store(Box::new(open_store(
+            settings,
+            secrets.store_keys(),
+        )?)))
     }
 
     async fn write(

@@ -91,6 +91,9 @@ pub enum ImportOutcome {
     UuidTaken,
     /// Not stored: its (tenant, type, userName) is another user's.
     UserNameTaken,
+    /// Not stored yet: its home is moving between pods, or its pod or the brokers did not answer; send it
+    /// again.
+    Again,
 }
 
 impl From<Result<Imported, ImportConflict>> for ImportOutcome {
@@ -106,15 +109,17 @@ impl From<Result<Imported, ImportConflict>> for ImportOutcome {
     }
 }
 
-impl From<ImportOutcome> for Result<Imported, ImportConflict> {
-    fn from(outcome: ImportOutcome) -> Self {
-        match outcome {
-            ImportOutcome::New => Ok(Imported::New),
-            ImportOutcome::Updated => Ok(Imported::Updated),
-            ImportOutcome::Unchanged => Ok(Imported::Unchanged),
-            ImportOutcome::IdTaken => Err(ImportConflict::Id),
-            ImportOutcome::UuidTaken => Err(ImportConflict::Uuid),
-            ImportOutcome::UserNameTaken => Err(ImportConflict::UserName),
+impl ImportOutcome {
+    /// What the user's import did; `None` for [`ImportOutcome::Again`].
+    pub fn written(self) -> Option<Result<Imported, ImportConflict>> {
+        match self {
+            Self::New => Some(Ok(Imported::New)),
+            Self::Updated => Some(Ok(Imported::Updated)),
+            Self::Unchanged => Some(Ok(Imported::Unchanged)),
+            Self::IdTaken => Some(Err(ImportConflict::Id)),
+            Self::UuidTaken => Some(Err(ImportConflict::Uuid)),
+            Self::UserNameTaken => Some(Err(ImportConflict::UserName)),
+            Self::Again => None,
         }
     }
 }

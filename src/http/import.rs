@@ -117,5 +117,11 @@ fn refused(e: ImportRefused) -> ApiError {
             )
         }
         ImportRefused::Store(e) => store_failed(e),
+        ImportRefused::Search(FanOutError::Store(e)) => e.into(),
+        ImportRefused::Search(FanOutError::Moving(_)) => moving(),
+        ImportRefused::Search(FanOutError::Leg(e)) => {
+            tracing::warn!(error = %e, "import: a pod did not answer the search for clashes");
+            unreachable_owner()
+        }
     }
 }

@@ -43,22 +43,45 @@ impl Remote {
         })
     }
 
-    /// Imports `records`, a few hundred per request; what each did, in their order.
+    /// Imports `records`, a few hundred per request; what each did, in their order. Users the deployment
+    /// tells to come again (their home moving) are sent again alone, for [`RETRY_FOR`] at most.
     pub async fn import(&self, records: &[UserRecord]) -> Result<Vec<Written>, ImportError> {
         let mut written = Vec::with_capacity(records.len());
         for part in records.chunks(SEND_AT_MOST) {
-            let batch = ImportBatch {
-                users: part.to_vec(),
-            };
-            let outcomes: Vec<ImportOutcome> = self.post("/admin/import/users", &batch).await?;
-            if outcomes.len() != part.len() {
-                return Err(self.failed(format!(
-                    "{} outcomes for {} users",
-                    outcomes.len(),
-                    part.len()
-                )));
+            let mut done: Vec<Option<Written>> = vec![None; part.len()];
+            let mut pending: Vec<usize> = (0..part.len()).collect();
+            let deadline = Instant::now() + RETRY_FOR;
+            while !pending.is_empty() {
+                let batch = ImportBatch {
+                    users: pending.iter().map(|i| part[*i].clone()).collect(),
+                };
+                let outcomes: Vec<ImportOutcome> = self.post("/admin/import/users", &batch).await?;
+                if outcomes.len() != pending.len() {
+                    return Err(self.failed(format!(
+                        "{} outcomes for {} users",
+                        outcomes.len(),
+                        pending.len()
+                    )));
+                }
+                let mut again = Vec::new();
+                for (i, outcome) in pending.iter().zip(outcomes) {
+                    match outcome.written() {
+                        Some(w) => done[*i] = Some(w),
+                        None => again.push(*i),
+                    }
+                }
+                if !again.is_empty() {
+                    if Instant::now() + PAUSE > deadline {
+                        return Err(self.failed(format!(
+                            "{} users still not taken after {RETRY_FOR:?} (their homes moving)",
+                            again.len()
+                        )));
+                    }
+                    tokio::time::sleep(PAUSE).await;
+                }
+                pending = again;
             }
-            written.extend(outcomes.into_iter().map(Written::from));
+            written.extend(done.into_iter().flatten());
         }
         Ok(written)
     }

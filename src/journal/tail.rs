@@ -76,6 +76,11 @@ impl TopicTail {
         wait_caught_up(self.caught_up.clone()).await;
     }
 
+    /// Whether the reader has caught up, as a watch a thread can look at.
+    pub fn caught_up_watch(&self) -> watch::Receiver<bool> {
+        self.caught_up.clone()
+    }
+
     /// [`caught_up`](Self::caught_up) as a future of its own.
     pub fn when_caught_up(&self) -> impl std::future::Future<Output = ()> + use<> {
         wait_caught_up(self.caught_up.clone())

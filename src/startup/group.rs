@@ -1,5 +1,6 @@
 //! Start-up with the journal on: every partition released in the store (served only once
-//! the group assigns it and its takeover ends), the members topic read into the routes, the group joined,
+//! the group assigns it and its takeover ends), the members topic read into the routes, the directory of
+//! imported users' homes read into the store, then the group joined,
 //! the takeover driver and the standby follower started. Ready once the routes are read to their end and
 //! the first assignment is taken over; at shutdown the pod leaves the group after handing its partitions
 //! over.
@@ -62,6 +63,8 @@ pub(super) fn start(
         move |key, value| routes.learn(key, value),
     )
     .map_err(fail)?;
+    // the group is joined once the directory of imported users' homes is read: a partition assigned
+    // before could not tell where an imported user's writes go
     let homes = crate::journal::directory::read_into(
         &settings.kafka.brokers,
         &settings.kafka.properties,
@@ -92,6 +95,7 @@ pub(super) fn start(
             unreachable_hold: Duration::from_millis(settings.cluster.unreachable_hold_ms),
             routes: group.routes.clone(),
             me: cluster.me(),
+            gate: homes.caught_up_watch(),
         },
         group.slots.clone(),
         store.clone(),
@@ -113,13 +117,7 @@ pub(super) fn start(
         clock: clock.clone(),
         unservable: Default::default(),
     };
-    // nothing is taken over before the directory is read: an imported user's writes go to its home, which
-    // only the directory says
-    let homes_read = homes.when_caught_up();
-    actix_web::rt::spawn(async move {
-        homes_read.await;
-        driver.run(changes, settle).await;
-    });
+    actix_web::rt::spawn(driver.run(changes, settle));
     let follower = Follower {
         standby: group.standby.clone(),
         routes: group.routes.clone(),

@@ -232,6 +232,7 @@ impl Application {
         );
         let importer = crate::service::import::Importer::new(
             store.clone(),
+            registry.clone(),
             cluster.clone(),
             journal::directory_publisher(&settings)?,
             clock.clone(),

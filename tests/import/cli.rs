@@ -26,9 +26,9 @@ pub(crate) const PII: [&str; 5] = [
 ];
 pub(crate) const U_CITIZEN: &str = "0a8f3c51-3d5e-4f0a-9c61-2b7e8d9f0a11";
 pub(crate) const U_EMPLOYEE: &str = "1b9a4d62-4e6f-4a1b-8d72-3c8f9eaf1b22";
-const U_LOCKED: &str = "2cab5e73-5f70-4b2c-9e83-4d90afb02c33";
+pub(crate) const U_LOCKED: &str = "2cab5e73-5f70-4b2c-9e83-4d90afb02c33";
 const U_LATE: &str = "3dbc6f84-6071-4c3d-8f94-5ea1b0c13d44";
-const U_SMALL: &str = "4ecd7095-7182-4d4e-a0a5-6fb2c1d24e55";
+pub(crate) const U_SMALL: &str = "4ecd7095-7182-4d4e-a0a5-6fb2c1d24e55";
 
 /// egov-user's database with five users (one without a uuid) and the enc-service's key table.
 pub(crate) struct Source {

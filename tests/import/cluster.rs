@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::cli::{MOBILE, PII, Source, U_CITIZEN, U_EMPLOYEE, files_under, source, stdout};
+use crate::cli::{
+    MOBILE, PII, Source, U_CITIZEN, U_EMPLOYEE, U_LOCKED, U_SMALL, files_under, source, stdout,
+};
 use crate::node::{LocalCluster, PARTITIONS, employee_login, post as post_once, token};
 
 /// `digit-user admin import [verify] <args> --url <pod 0>`, its progress kept in `progress`.
@@ -70,6 +72,22 @@ fn users_move_into_a_running_cluster_and_are_found_through_every_pod() {
     settled(&c);
     let progress = tempfile::tempdir().unwrap();
 
+    // a user created here before the import, whose id egov-user also gave to one of its users
+    let (status, body) = post(
+        &format!("{}/user/users/_createnovalidate", c.nodes[1].base),
+        &json!({"RequestInfo": {}, "user": crate::node::employee("EMPNATIVE", "9123456700")}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let native_id = body["user"][0]["id"].as_i64().unwrap();
+    let native_uuid = body["user"][0]["uuid"].as_str().unwrap().to_owned();
+    let mut db = postgres::Client::connect(&src.url, postgres::NoTls).unwrap();
+    db.execute(
+        "INSERT INTO eg_user (id, uuid, tenantid, username, password, type, active) \
+         VALUES ($1, '5fde81a6-8293-4e5f-b1b6-70c3d2e35f66', 'pb.amritsar', 'EMP-CLASH', 'x', 'EMPLOYEE', true)",
+        &[&native_id],
+    )
+    .unwrap();
+
     // in two runs: the first stops at its limit, the second resumes
     let first = stdout(&import_via(
         &c,
@@ -80,7 +98,13 @@ fn users_move_into_a_running_cluster_and_are_found_through_every_pod() {
     assert!(first.contains("stopped at --limit"), "{first}");
     let second = stdout(&import_via(&c, &src, progress.path(), &["--batch", "2"]));
     assert!(
-        second.contains("5 rows read, 4 new, 0 updated, 0 unchanged, 1 skipped"),
+        second.contains("6 rows read, 4 new, 0 updated, 0 unchanged, 2 skipped"),
+        "{second}"
+    );
+    assert!(
+        second.contains(&format!(
+            "{native_id} pb.amritsar: its id is another user's"
+        )),
         "{second}"
     );
 
@@ -102,12 +126,55 @@ fn users_move_into_a_running_cluster_and_are_found_through_every_pod() {
             assert_eq!(users[0]["id"], 2300102);
             assert_eq!(users[0]["name"], "Ravi Kumar");
         }
+        // every imported user by uuid, id and userName
+        for (uuid, id, user_name, tenant) in [
+            (U_CITIZEN, 2300101, MOBILE, "pb"),
+            (U_EMPLOYEE, 2300102, "EMP-AMR-1", "pb.amritsar"),
+            (U_LOCKED, 2300103, "EMP-LOCKED", "pb.amritsar"),
+            (U_SMALL, 12, "EMP-SMALL", "pb.amritsar"),
+        ] {
+            for (key, value) in [
+                ("uuid", json!([uuid])),
+                ("id", json!([id])),
+                ("userName", json!(user_name)),
+            ] {
+                let (status, body) = post(
+                    &format!("{}/user/v1/_search", pod.base),
+                    &json!({"tenantId": tenant, key: value}),
+                );
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(
+                    (
+                        body["user"][0]["uuid"].as_str(),
+                        body["user"][0]["id"].as_i64()
+                    ),
+                    (Some(uuid), Some(id)),
+                    "{user_name} by {key} via {}: {body}",
+                    pod.base
+                );
+            }
+        }
         let (status, body) = post(
             &format!("{}/user/_search", pod.base),
-            &json!({"tenantId": "pb", "uuid": [U_CITIZEN]}),
+            &json!({"tenantId": "pb", "mobileNumber": MOBILE, "userType": "CITIZEN"}),
         );
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["user"][0]["id"], 2300101, "via {}", pod.base);
+        assert_eq!(
+            body["user"][0]["uuid"], U_CITIZEN,
+            "by mobile via {}",
+            pod.base
+        );
+    }
+
+    // the user already here keeps its id, on every pod
+    for pod in &c.nodes {
+        let (status, body) = post(
+            &format!("{}/user/v1/_search", pod.base),
+            &json!({"tenantId": "pb.amritsar", "id": [native_id]}),
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["user"].as_array().map(Vec::len), Some(1), "{body}");
+        assert_eq!(body["user"][0]["uuid"], native_uuid.as_str());
     }
 
     // an update through one pod, seen through the next: written at the user's home
@@ -190,12 +257,16 @@ fn users_move_into_a_running_cluster_and_are_found_through_every_pod() {
     let said = String::from_utf8_lossy(&verified.stderr);
     assert_eq!(verified.status.code(), Some(1), "{said}");
     assert!(
-        said.contains("4 here with the same keys") && said.contains("1 rows cannot be stored"),
+        said.contains("4 here with the same keys") && said.contains("2 rows cannot be stored"),
         "{said}"
     );
     assert!(
-        said.contains("1 changed here since") && !said.contains("differ"),
+        said.contains("1 changed here since"),
         "the rename made here is told apart: {said}"
+    );
+    assert!(
+        said.contains(&format!("1 differ: {native_id} pb.amritsar (uuid)")),
+        "the row whose id another user has: {said}"
     );
 
     for pod in &c.nodes {

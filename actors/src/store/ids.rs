@@ -15,6 +15,9 @@ pub struct Ids {
     db: sled::Db,
     cluster: sled::Tree,
     floor: AtomicU64,
+    /// Held while the floor is raised: two raisers (an import, the directory's reader, a replay) must not
+    /// store a lower floor over a higher one.
+    raising: std::sync::Mutex<()>,
 }
 
 impl Ids {
@@ -32,6 +35,7 @@ impl Ids {
             db: db.clone(),
             cluster,
             floor: AtomicU64::new(floor),
+            raising: std::sync::Mutex::new(()),
         })
     }
 
@@ -42,6 +46,7 @@ impl Ids {
 
     /// Makes every number handed out from now on greater than `sequence`.
     pub fn raise_above(&self, sequence: u64) -> Result<(), StoreError> {
+        let _raising = self.raising.lock().unwrap_or_else(|e| e.into_inner());
         let next = self.next()?;
         if next > sequence {
             return Ok(());

@@ -24,7 +24,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, TopicPartitionList};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::routes::Routes;
 use super::slots::Slots;
@@ -170,6 +170,9 @@ pub struct Joining {
     pub routes: Arc<Routes>,
     /// This pod's ordinal.
     pub me: u16,
+    /// The member joins only once this is true (the directory of imported users' homes read: nothing is
+    /// assigned to a pod that could not yet tell where their writes go).
+    pub gate: watch::Receiver<bool>,
 }
 
 impl Member {
@@ -206,13 +209,25 @@ impl Member {
                 routes: joining.routes.clone(),
                 me: joining.me,
             })?;
-        consumer.subscribe(&[&joining.topic])?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let leave_within = joining.drain + Duration::from_secs(10);
+        let (topic, gate) = (joining.topic.clone(), joining.gate.clone());
         let thread = std::thread::Builder::new()
             .name("group-member".into())
-            .spawn(move || run(consumer, &flag, leave_within))
+            .spawn(move || {
+                while !*gate.borrow() {
+                    if flag.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(POLL);
+                }
+                if let Err(e) = consumer.subscribe(&[&topic]) {
+                    tracing::error!(error = %e, %topic, "group: not joined");
+                    return;
+                }
+                run(consumer, &flag, leave_within)
+            })
             .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
         Ok((
             Self {

@@ -6,7 +6,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{AUDIT, AuditEntry, UserStore, UserWriteError, id_of_key};
 use crate::domain::{TenantId, UserRecord};
-use crate::partition::Partition;
+use crate::partition::{Partition, partition_of_id};
 use crate::store::StoreError;
 use crate::store::durable::WriteError;
 use crate::store::writes::{TreeId, TxTree};
@@ -33,12 +33,19 @@ impl<E> From<Abort<E>> for UserWriteError<E> {
 const USER_TREES: [TreeId; 3] = [TreeId::Users, TreeId::UserIndex, TreeId::UserAudit];
 
 impl UserStore {
-    /// Stores a new user; `Duplicate` when (tenant, type, userName) is taken. Returns once on disk.
+    /// Stores a new user, its id minted here ([`UserStore::mint_ids`]: it carries its home partition);
+    /// `Duplicate` when (tenant, type, userName) is taken. Returns once on disk. An id already in use (an
+    /// imported user's: the sequence was not lifted past it) is refused, never written over.
     pub async fn insert(&self, record: &UserRecord) -> Result<(), UserWriteError<()>> {
         let sealed = self.seal_record(record)?;
         let entries = self.index_entries(record);
         let unique = self.unique_key(&record.tenant_id, record.user_type, &record.user_name);
-        self.commit(self.homes.of_id(record.id), |users, index, _audit| {
+        self.commit(partition_of_id(record.id), |users, index, _audit| {
+            if users.get(record.id.to_be_bytes())?.is_some() {
+                return Err(ConflictableTransactionError::Abort(Abort::Store(
+                    StoreError::Corrupt(format!("minted id {} is in use", record.id)),
+                )));
+            }
             if index.get(&unique)?.is_some() {
                 return Err(ConflictableTransactionError::Abort(Abort::Duplicate));
             }
