@@ -1,8 +1,8 @@
-//! The directory topic (to be `journal.directory_topic`): the home partitions of users whose ids and uuids
-//! carry none (moved in from egov-user, README "Moving from egov-user"). An import is to publish each such
-//! user's id and uuid with its home before it writes the user, and every pod to read the topic whole — from
-//! its start at boot, then as it grows — into its [`Homes`], which routing consults before a key's own bits
-//! (the import's publishing and the pods' reader are the next step; routing asks the homes already).
+//! The directory topic (`journal.directory_topic`): the home partitions of users whose ids and uuids carry
+//! none (moved in from egov-user, README "Moving from egov-user"). An import publishes each such user's id
+//! and uuid with its home before it writes the user (`src/service/import.rs`), and every pod reads the topic
+//! whole — from its start before it joins the group, then as it grows — into its store's homes
+//! ([`actors::homes::Homes`]), which routing and the write paths consult before a key's own bits.
 //!
 //! A record's key is `i` and the id (8 bytes big-endian) or `u` and the uuid (16 bytes); its value the home
 //! partition (2 bytes big-endian). Compaction keeps the latest record of each key. Ids and uuids are what

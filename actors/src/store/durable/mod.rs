@@ -38,8 +38,10 @@ mod port;
 use journaled::{JOURNAL_LOCAL, Journaled};
 pub use port::{JournalError, JournalFuture, JournalPort, Landed};
 
-/// The trees whose keys housekeeping rewrites or removes: their keys' homes are kept.
-pub const HOMED: [TreeId; 8] = [
+/// The trees whose keys' homes are kept: those housekeeping rewrites or removes, and the users (an
+/// imported user's id carries no partition: the journal it came from says its home).
+pub const HOMED: [TreeId; 9] = [
+    TreeId::Users,
     TreeId::OtpSessions,
     TreeId::OtpTokens,
     TreeId::Outbox,
@@ -392,6 +394,15 @@ impl Durable {
     pub async fn follow(&self, partition: u16) -> Result<Option<i64>, StoreError> {
         match &self.journal {
             Some(journal) => journal.follow(partition).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The partition whose journal last wrote the key `key` of a [`HOMED`] tree here; `None` embedded or
+    /// when no journal did.
+    pub fn recorded_home(&self, tree: TreeId, key: &[u8]) -> Result<Option<u16>, StoreError> {
+        match &self.journal {
+            Some(journal) => journal.home(tree, key),
             None => Ok(None),
         }
     }

@@ -8,6 +8,8 @@ use super::write::Abort;
 use super::{K_UUID, UserStore, UserWriteError};
 use crate::domain::UserRecord;
 use crate::partition::{Partition, home_partition};
+use crate::store::StoreError;
+use crate::store::writes::TreeId;
 
 /// What an import did with one user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,13 +41,30 @@ impl UserStore {
     /// before keeps its home, whatever its userName became), else the partition its userName routes to
     /// (its id and uuid carry none).
     pub fn import_home(&self, record: &UserRecord) -> Partition {
-        self.homes.learned_id(record.id).unwrap_or_else(|| {
-            home_partition(
-                record.tenant_id.state().as_str(),
-                &record.user_name,
-                self.partitions,
-            )
-        })
+        let recorded = self
+            .durable
+            .recorded_home(TreeId::Users, &record.id.to_be_bytes())
+            .ok()
+            .flatten()
+            .map(Partition);
+        recorded
+            .or_else(|| self.homes.learned_id(record.id))
+            .unwrap_or_else(|| {
+                home_partition(
+                    record.tenant_id.state().as_str(),
+                    &record.user_name,
+                    self.partitions,
+                )
+            })
+    }
+
+    /// The home of the user stored here under `id`: the partition whose journal wrote it (a copy replayed
+    /// before the directory told this pod of it still knows), else as the directory or its id's bits say.
+    pub(super) fn home_of_stored(&self, id: i64) -> Result<Partition, StoreError> {
+        Ok(self
+            .durable
+            .recorded_home(TreeId::Users, &id.to_be_bytes())?
+            .map_or_else(|| self.homes.of_id(id), Partition))
     }
 
     /// Stores `record` as imported, keeping its id and uuid; `now` dates the audit record of an update.

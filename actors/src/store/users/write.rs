@@ -69,7 +69,7 @@ impl UserStore {
         change: impl Fn(&UserRecord) -> Result<UserRecord, E>,
     ) -> Result<UserRecord, UserWriteError<E>> {
         let id = self.id_of_uuid(uuid)?.ok_or(UserWriteError::NotFound)?;
-        self.commit(self.homes.of_id(id), |users, index, audit| {
+        self.commit(self.home_of_stored(id)?, |users, index, audit| {
             self.rewrite(id, actor_uuid, now, &change, users, index, audit)
         })
         .await

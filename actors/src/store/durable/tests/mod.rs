@@ -349,5 +349,6 @@ async fn changes_read_again_after_a_lost_offset_apply_to_the_same_values() {
 mod batching;
 
 mod fencing;
+mod imported;
 
 mod standby;
