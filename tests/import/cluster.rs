@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::cli::{
-    MOBILE, PII, Source, U_CITIZEN, U_EMPLOYEE, U_LOCKED, U_SMALL, files_under, source, stdout,
+    MOBILE, Source, U_CITIZEN, U_EMPLOYEE, U_LOCKED, U_SMALL, no_pii_under, source, stdout,
 };
 use crate::node::{LocalCluster, PARTITIONS, employee_login, post as post_once, token};
 
@@ -270,19 +270,7 @@ fn users_move_into_a_running_cluster_and_are_found_through_every_pod() {
     );
 
     for pod in &c.nodes {
-        for file in files_under(pod.data_dir()) {
-            if file.file_name().is_some_and(|n| n == "notifications.jsonl") {
-                continue;
-            }
-            let bytes = std::fs::read(&file).unwrap();
-            for value in PII.iter().chain(&["EMP-AMR-1"]) {
-                assert!(
-                    !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
-                    "{value:?} in clear in {}",
-                    file.display()
-                );
-            }
-        }
+        no_pii_under(pod.data_dir());
     }
     drop(c);
     drop(src.pg);
