@@ -168,6 +168,38 @@ async fn send_request_rules_are_reported_together_in_order() {
 }
 
 #[actix_web::test]
+async fn a_country_code_the_state_s_rules_do_not_list_gets_the_validation_error_and_no_sms() {
+    let app = spawn_app().await;
+    for code in ["+882", "+44", "882"] {
+        let mut body = send_body("9876543210", "pb", Some("register"), None);
+        body["otp"]["countryCode"] = json!(code);
+        let (status, answer) = app.post("/user-otp/v1/_send", &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{code}: {answer}");
+        assert_eq!(
+            e2_codes(&answer),
+            ["OTP.MOBILE_NUMBER_VALIDATION_FAILED"],
+            "{code}: {answer}"
+        );
+        assert_eq!(
+            answer["error"]["fields"][0]["message"],
+            "Country code is not allowed for this tenant; allowed: +91"
+        );
+    }
+    assert!(
+        app.settled_notifications().await.is_empty(),
+        "no SMS to a premium or foreign range"
+    );
+    // the state's own code, with or without its plus, goes out
+    for (mobile, code) in [("9876543210", "+91"), ("9876543211", "91")] {
+        let mut body = send_body(mobile, "pb", Some("register"), None);
+        body["otp"]["countryCode"] = json!(code);
+        let (status, answer) = app.post("/user-otp/v1/_send", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{code}: {answer}");
+    }
+    assert_eq!(app.wait_notifications(2).await.len(), 2);
+}
+
+#[actix_web::test]
 async fn each_type_needs_its_user_state() {
     let app = spawn_app().await;
     citizen(&app, "9000000001", None).await;

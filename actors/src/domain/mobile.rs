@@ -117,6 +117,27 @@ impl MobileRules {
         self.states.keys().map(String::as_str)
     }
 
+    /// The country codes an SMS may go to for `state`: its rules' codes, else the fallback's.
+    pub fn country_codes(&self, state: &str) -> Vec<&str> {
+        match self.states.get(state.trim().to_ascii_lowercase().as_str()) {
+            Some(rules) if !rules.is_empty() => {
+                rules.iter().map(|r| r.country_code.as_str()).collect()
+            }
+            _ => vec![self.fallback.country_code.as_str()],
+        }
+    }
+
+    /// Whether an SMS may go to `country_code` for `state` (none given: the state's default, allowed).
+    /// Codes compare without a leading `+` and spaces ("91" is "+91").
+    pub fn allows_country(&self, state: &str, country_code: Option<&str>) -> bool {
+        let bare = |c: &str| c.trim().trim_start_matches('+').trim().to_owned();
+        country_code.is_none_or(|cc| {
+            self.country_codes(state)
+                .into_iter()
+                .any(|allowed| bare(allowed) == bare(cc))
+        })
+    }
+
     /// Checks `number` for `state`: the rule of `country_code` if given and known, else the state's default,
     /// else the fallback. Returns the resolved country code.
     pub fn check(
@@ -182,6 +203,22 @@ mod tests {
             Ok("+254".to_owned())
         );
         assert!(rules().check("ke", None, "9876543210").is_err());
+    }
+
+    #[test]
+    fn an_sms_goes_only_to_the_country_codes_of_the_state_s_rules() {
+        let r = rules();
+        assert!(r.allows_country("pb", None), "none given: the default");
+        assert!(r.allows_country("pb", Some("+91")));
+        assert!(r.allows_country("pb", Some("91")), "without its plus");
+        assert!(!r.allows_country("pb", Some("+882")), "a premium range");
+        assert!(!r.allows_country("pb", Some("+44")));
+        assert!(r.allows_country("KE", Some("+254")));
+        assert!(
+            !r.allows_country("ke", Some("+91")),
+            "a state with rules: theirs only"
+        );
+        assert_eq!(r.country_codes("ke"), vec!["+254"]);
     }
 
     #[test]

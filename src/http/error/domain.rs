@@ -155,6 +155,14 @@ pub fn otp_send_refused(e: OtpError) -> ApiError {
                         "otp.type",
                     ),
                     SendRule::TenantUnknown => tenant_unknown(),
+                    SendRule::CountryNotAllowed(allowed) => FieldError::new(
+                        "OTP.MOBILE_NUMBER_VALIDATION_FAILED",
+                        format!(
+                            "Country code is not allowed for this tenant; allowed: {}",
+                            allowed.join(", ")
+                        ),
+                        "otp.countryCode",
+                    ),
                 })
                 .collect();
             if let Some(pattern) = mismatch {

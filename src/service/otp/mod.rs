@@ -9,6 +9,7 @@ use actors::directory::Unreachable;
 use actors::domain::mobile::MobileRules;
 use actors::domain::otp::{LiveCode, Purpose, Throttle};
 use actors::domain::{KnownStates, TenantId};
+use actors::metrics::OTP_THROTTLED;
 use actors::notifier::{Kick, Notifier};
 use actors::otp_session::{
     CreateDirect, Recipients, SendError, SendOtp, SendReceipt, TokenStatus, ValidateError,
@@ -24,7 +25,7 @@ use crate::service::registry::{Registry, RegistryError};
 mod lookup;
 
 /// A rule of `_send`'s request validation that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendRule {
     /// `tenantId` empty.
     TenantMissing,
@@ -34,6 +35,8 @@ pub enum SendRule {
     TypeInvalid,
     /// `tenantId` of a state this deployment does not serve.
     TenantUnknown,
+    /// `countryCode` not among the state's (its mobile rules'); the allowed ones.
+    CountryNotAllowed(Vec<String>),
 }
 
 /// Why an OTP request was refused.
@@ -219,6 +222,22 @@ impl OtpService {
         };
         let state = tenant.as_ref().map(|t| t.state().to_string());
         let mut country_code = req.country_code.clone().filter(|c| !c.trim().is_empty());
+        if let Some(state) = &state
+            && !self
+                .rules
+                .mobile
+                .allows_country(state, country_code.as_deref())
+        {
+            // an SMS to a premium or foreign range is never sent (SMS pumping): DIGIT's validation error
+            // counted, not logged one by one: a pumping flood would flood the log too
+            tracing::debug!(state = %state, "otp send refused: a country code the state's rules do not list");
+            metrics::counter!(OTP_THROTTLED, "reason" => "country").increment(1);
+            let allowed = self.rules.mobile.country_codes(state);
+            rules.push(SendRule::CountryNotAllowed(
+                allowed.into_iter().map(str::to_owned).collect(),
+            ));
+            country_code = None;
+        }
         let mut mismatch = None;
         if let (Some(m), Some(state)) = (mobile, &state)
             && purpose != Some(Purpose::PasswordReset)
@@ -227,6 +246,9 @@ impl OtpService {
                 Ok(cc) => country_code = Some(cc),
                 Err(e) => mismatch = Some(e.pattern),
             }
+        }
+        if !rules.is_empty() {
+            return Err(OtpError::InvalidSend(rules, mismatch));
         }
         let (Some(tenant), Some(mobile), Some(purpose), Some(state), None) =
             (tenant, mobile, purpose, state, &mismatch)
