@@ -163,10 +163,26 @@ pub const STANDBY_LAG_RECORDS: &str = "digit_user_standby_lag_records";
 /// Creates the series of rare events at zero, so rates and alerts over them have data before the first one
 /// happens (a counter that does not exist yet cannot be told from a broken exporter).
 pub fn register_zero() {
-    for reason in ["cooldown", "hourly_cap", "daily_cap", "ip_cap", "country"] {
+    for reason in [
+        "cooldown",
+        "hourly_cap",
+        "daily_cap",
+        "ip_cap",
+        "prefix_cap",
+        "state_cap",
+        "country",
+    ] {
         metrics::counter!(OTP_THROTTLED, "reason" => reason).increment(0);
     }
-    for reason in ["cooldown", "per_code", "hourly_cap", "daily_cap", "ip_cap"] {
+    for reason in [
+        "cooldown",
+        "per_code",
+        "hourly_cap",
+        "daily_cap",
+        "ip_cap",
+        "prefix_cap",
+        "state_cap",
+    ] {
         metrics::counter!(OTP_RESENDS_HELD, "reason" => reason).increment(0);
     }
     metrics::counter!(LOCKOUTS).increment(0);

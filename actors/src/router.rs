@@ -11,7 +11,8 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::directory::{Directory, Limits, Names, Unreachable};
-use crate::domain::velocity::IpLimiter;
+use crate::domain::otp::Throttle;
+use crate::domain::velocity::{CapLimits, SendCaps, SendKey};
 use crate::metrics as m;
 use crate::otp_session::{OtpSession, SessionDeps};
 use crate::store::SessionKey;
@@ -37,16 +38,17 @@ where
 #[rtype(result = "usize")]
 pub struct LiveSessions;
 
-/// Admit an OTP send from a client IP (the per-IP cap): `Ok` is the moment it was counted at (to release it
-/// with), `Err` the wait in ms.
+/// Admit an OTP send to the session of `.1` past the caps outside it (client IP, number prefix, state): `Ok`
+/// is the moment it was counted at (to release it with), `Err` the cap that refused it. A test number in
+/// force passes uncounted.
 #[derive(Message)]
-#[rtype(result = "Result<i64, i64>")]
-pub struct AdmitIp(pub std::net::IpAddr);
+#[rtype(result = "Result<i64, Throttle>")]
+pub struct AdmitSend(pub SendKey, pub SessionKey);
 
-/// Give back an admission of [`AdmitIp`] (at that moment) for which no SMS went out.
+/// Give back an admission of [`AdmitSend`] (at that moment) for which no SMS went out.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct ReleaseIp(pub std::net::IpAddr, pub i64);
+pub struct ReleaseSend(pub SendKey, pub i64);
 
 /// The router's bounds.
 #[derive(Debug, Clone, Copy)]
@@ -55,17 +57,15 @@ pub struct RouterLimits {
     pub max_sessions: usize,
     /// Wait for a session's answer at most.
     pub timeout: Duration,
-    /// Sends per client IP per hour.
-    pub ip_per_hour: u32,
-    /// Client IPs tracked at most.
-    pub max_tracked_ips: usize,
+    /// The caps outside the sessions.
+    pub caps: CapLimits,
 }
 
 /// The router actor.
 pub struct Router {
     deps: Arc<SessionDeps>,
     sessions: Directory<SessionKey, OtpSession>,
-    ips: IpLimiter,
+    caps: SendCaps,
 }
 
 impl Router {
@@ -88,7 +88,7 @@ impl Router {
         Self {
             deps,
             sessions,
-            ips: IpLimiter::new(limits.ip_per_hour, limits.max_tracked_ips),
+            caps: SendCaps::new(limits.caps),
         }
     }
 }
@@ -137,21 +137,34 @@ impl Handler<ReleaseSessions> for Router {
     }
 }
 
-impl Handler<AdmitIp> for Router {
-    type Result = Result<i64, i64>;
+impl Handler<AdmitSend> for Router {
+    type Result = Result<i64, Throttle>;
 
-    fn handle(&mut self, AdmitIp(ip): AdmitIp, _: &mut Self::Context) -> Self::Result {
+    fn handle(
+        &mut self,
+        AdmitSend(send, session): AdmitSend,
+        _: &mut Self::Context,
+    ) -> Self::Result {
         // a refusal is counted where it ends: a resend of a live code is held, a new code refused
         let now = self.deps.clock.now_ms();
-        self.ips.admit(ip, now).map(|()| now)
+        if self
+            .deps
+            .test_codes
+            .get(&session)
+            .is_some_and(|t| now <= t.until_ms)
+        {
+            // its session logs every use of a test number
+            return Ok(now);
+        }
+        self.caps.admit(&send, now)
     }
 }
 
-impl Handler<ReleaseIp> for Router {
+impl Handler<ReleaseSend> for Router {
     type Result = ();
 
-    fn handle(&mut self, ReleaseIp(ip, at): ReleaseIp, _: &mut Self::Context) {
-        self.ips.release(ip, at);
+    fn handle(&mut self, ReleaseSend(send, at): ReleaseSend, _: &mut Self::Context) {
+        self.caps.release(&send, at);
     }
 }
 

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use ::actors::Clock;
 use ::actors::domain::messages::MessageCatalogs;
-use ::actors::domain::otp::{OtpKeys, OtpPolicy, Purpose};
+use ::actors::domain::otp::{OtpKeys, OtpPolicy, Purpose, Throttle};
+use ::actors::domain::velocity::{CapLimits, SendKey};
 use ::actors::metrics as m;
 use ::actors::notifier::{Drain, Notifier, NotifierConfig};
 use ::actors::otp_session::{Recipients, SendOtp, SessionDeps, ValidateOtp};
-use ::actors::router::{AdmitIp, Router, RouterLimits, ToSession};
+use ::actors::router::{AdmitSend, Router, RouterLimits, ToSession};
 use ::actors::seal::KEY_LEN;
 use ::actors::sink::FileSink;
 use ::actors::store::TokenOwner;
@@ -56,8 +57,15 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
     let limits = RouterLimits {
         max_sessions: 10,
         timeout: Duration::from_secs(5),
-        ip_per_hour: 1,
-        max_tracked_ips: 10,
+        caps: CapLimits {
+            per_ip_per_hour: 1,
+            max_tracked_ips: 10,
+            prefix_digits: 7,
+            per_prefix: 100,
+            max_tracked_prefixes: 10,
+            per_state: 100,
+            window_ms: 3_600_000,
+        },
     };
     let router = Router::new(deps, limits).start();
     let key = store.otp().session_key("pb", "9876543210");
@@ -73,14 +81,14 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
         identity: "9876543210".into(),
         tenant: "pb".into(),
     };
-    let send_with = |purpose: Purpose, ip_refused: Option<i64>| ToSession {
+    let send_with = |purpose: Purpose, outside: Option<Throttle>| ToSession {
         key,
         msg: SendOtp {
             purpose,
             to: to.clone(),
             tenant: "pb".into(),
             home: ::actors::partition::Partition(0),
-            ip_refused,
+            outside,
         },
     };
     let send_for = |purpose: Purpose| send_with(purpose, None);
@@ -105,7 +113,12 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
     // past the cooldown, the client's address at its cap: a resend is held, a new code refused
     clock.advance_ms(31_000);
     let held = router
-        .send(send_with(Purpose::Login, Some(1_000)))
+        .send(send_with(
+            Purpose::Login,
+            Some(Throttle::Ip {
+                retry_after_ms: 1_000,
+            }),
+        ))
         .await
         .unwrap()
         .unwrap()
@@ -113,7 +126,12 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
     assert_eq!(held.held.map(|h| h.reason()), Some("ip_cap"));
     assert!(
         router
-            .send(send_with(Purpose::PasswordReset, Some(1_000)))
+            .send(send_with(
+                Purpose::PasswordReset,
+                Some(Throttle::Ip {
+                    retry_after_ms: 1_000
+                })
+            ))
             .await
             .unwrap()
             .unwrap()
@@ -138,8 +156,18 @@ async fn sends_validations_throttles_sessions_and_deliveries_are_counted() {
         .unwrap()
         .unwrap_err();
     let ip: std::net::IpAddr = [192, 0, 2, 1].into();
-    router.send(AdmitIp(ip)).await.unwrap().unwrap();
-    router.send(AdmitIp(ip)).await.unwrap().unwrap_err();
+    let admit = || {
+        AdmitSend(
+            SendKey {
+                ip: Some(ip),
+                state: "pb".into(),
+                mobile: "9876543210".into(),
+            },
+            key,
+        )
+    };
+    router.send(admit()).await.unwrap().unwrap();
+    router.send(admit()).await.unwrap().unwrap_err();
     let notifier = Notifier::new(
         store.clone(),
         Arc::new(FileSink::new(dir.path().join("n.jsonl"))),

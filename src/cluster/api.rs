@@ -29,8 +29,12 @@ pub struct OtpSend {
     pub to: actors::otp_session::Recipients,
     /// The state tenant.
     pub tenant: String,
-    /// The per-IP cap's refusal at the pod that took the request.
+    /// The per-IP cap's refusal at the pod that took the request (what a pod of an earlier version reads).
     pub ip_refused: Option<i64>,
+    /// The refusal of a cap outside the session (client IP, number prefix, state) at the pod that took the
+    /// request.
+    #[serde(default)]
+    pub outside: Option<actors::domain::otp::Throttle>,
 }
 
 /// Its answer: what the session did, or the limit that refused it.

@@ -83,6 +83,19 @@ impl Settings {
                 "otp.ttl_secs, max_attempts, max_sends_per_hour, max_sends_per_day and max_sms_per_code must be at least 1 (max_sms_per_code at most 255)",
             );
         }
+        if !(3..=15).contains(&o.prefix_digits) {
+            return fail("otp.prefix_digits must be between 3 and 15");
+        }
+        if o.max_sends_per_prefix < 1
+            || o.max_sends_per_state < 1
+            || o.max_tracked_prefixes < 1
+            || !(60..=7 * 86_400).contains(&o.velocity_window_secs)
+        {
+            return fail(
+                "otp.max_sends_per_prefix, max_sends_per_state and max_tracked_prefixes must be at least 1, \
+                 velocity_window_secs between 60 and 604800",
+            );
+        }
         if o.max_sends_per_ip_per_hour < 1 || o.max_tracked_ips < 1 || o.max_sessions < 1 {
             return fail(
                 "otp.max_sends_per_ip_per_hour, max_tracked_ips and max_sessions must be at least 1",

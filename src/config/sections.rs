@@ -222,6 +222,16 @@ pub struct OtpSettings {
     pub max_sends_per_ip_per_hour: u32,
     /// Client IPs tracked at most.
     pub max_tracked_ips: usize,
+    /// Digits of a number that make its prefix (the per-prefix cap).
+    pub prefix_digits: usize,
+    /// SMS per number prefix per state per velocity window.
+    pub max_sends_per_prefix: u32,
+    /// SMS per state per velocity window (a ceiling).
+    pub max_sends_per_state: u32,
+    /// The rolling window of the prefix and state caps, seconds.
+    pub velocity_window_secs: u64,
+    /// Number prefixes tracked at most.
+    pub max_tracked_prefixes: usize,
     /// Default message locale.
     pub locale: String,
     /// Catalog directory; empty = built in.

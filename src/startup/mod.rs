@@ -13,6 +13,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use actors::Clock;
 use actors::domain::otp::OtpKeys;
+use actors::domain::velocity::CapLimits;
 use actors::hasher::{HasherError, HasherPool};
 use actors::notifier::{Drain, Notifier, NotifierConfig};
 use actors::otp_session::{SessionDeps, TestCode};

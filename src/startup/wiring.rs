@@ -187,8 +187,15 @@ pub(super) fn start_otp_actors(
     let limits = RouterLimits {
         max_sessions: settings.otp.max_sessions,
         timeout: Duration::from_secs(settings.http.request_timeout_secs),
-        ip_per_hour: settings.otp.max_sends_per_ip_per_hour,
-        max_tracked_ips: settings.otp.max_tracked_ips,
+        caps: CapLimits {
+            per_ip_per_hour: settings.otp.max_sends_per_ip_per_hour,
+            max_tracked_ips: settings.otp.max_tracked_ips,
+            prefix_digits: settings.otp.prefix_digits,
+            per_prefix: settings.otp.max_sends_per_prefix,
+            max_tracked_prefixes: settings.otp.max_tracked_prefixes,
+            per_state: settings.otp.max_sends_per_state,
+            window_ms: i64::try_from(settings.otp.velocity_window_secs * 1000).unwrap_or(i64::MAX),
+        },
     };
     let router = Router::new(deps, limits).start();
     let n = &settings.notify;

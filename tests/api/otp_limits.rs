@@ -142,6 +142,88 @@ async fn the_per_ip_cap_counts_the_forwarded_client() {
 }
 
 #[actix_web::test]
+async fn a_prefix_flood_is_throttled_while_other_prefixes_and_test_numbers_pass() {
+    let app = spawn_app_with(|s| {
+        s.otp.max_sends_per_prefix = 3;
+        s.otp.test_numbers = vec![digit_user::config::TestNumber {
+            tenant: "pb".into(),
+            mobile: "9876540999".into(),
+            code: "246810".into(),
+            until: "2999-12-31".into(),
+        }];
+    })
+    .await;
+    // a pumping client walks the range 9876540000-9876540999, from many addresses
+    for (i, mobile) in ["9876540001", "9876540002", "9876540003"]
+        .iter()
+        .enumerate()
+    {
+        let ip = format!("198.51.100.{i}");
+        let (status, _, body) = app
+            .post_with_headers(
+                "/user-otp/v1/_send",
+                &send_body(mobile, "pb", None, None),
+                &[("x-real-ip", ip.as_str())],
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{mobile}: {body}");
+    }
+    let (status, headers, body) = app
+        .post_with_headers(
+            "/user-otp/v1/_send",
+            &send_body("9876540004", "pb", None, None),
+            &[("x-real-ip", "198.51.100.77")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(e2_codes(&body), ["OTP.RATE_LIMITED"]);
+    assert!(
+        body["error"]["fields"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("numbers like this one"),
+        "{body}"
+    );
+    assert_eq!(
+        send(&app, "9876550001", "pb", None, None).await.0,
+        StatusCode::CREATED,
+        "another prefix is not affected"
+    );
+    assert_eq!(
+        send(&app, "9876540999", "pb", None, None).await.0,
+        StatusCode::CREATED,
+        "a test number is exempt"
+    );
+    assert_eq!(
+        app.wait_notifications(4).await.len(),
+        4,
+        "three of the range and the other prefix: the refused send and the test number queued nothing"
+    );
+}
+
+#[actix_web::test]
+async fn a_state_s_ceiling_holds_over_every_number_and_address() {
+    let app = spawn_app_with(|s| s.otp.max_sends_per_state = 2).await;
+    for mobile in ["9100000101", "8100000101"] {
+        assert_eq!(
+            send(&app, mobile, "pb", None, None).await.0,
+            StatusCode::CREATED
+        );
+    }
+    let (status, body) = send(&app, "7100000101", "pb", None, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body["error"]["fields"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("right now"),
+        "{body}"
+    );
+    assert_eq!(app.wait_notifications(2).await.len(), 2);
+}
+
+#[actix_web::test]
 async fn test_numbers_take_their_fixed_code_and_get_no_sms() {
     let app = spawn_app_with(|s| {
         s.otp.test_numbers = vec![digit_user::config::TestNumber {

@@ -37,8 +37,9 @@ pub struct SendOtp {
     pub tenant: String,
     /// Home partition of the session (state, mobile): the token id carries it, so `/otp/v1/_search` routes.
     pub home: Partition,
-    /// The per-IP cap allows no SMS now: the wait it asks (a resend is then held, a new code refused).
-    pub ip_refused: Option<i64>,
+    /// A cap outside the session (client IP, number prefix, state) allows no SMS now (a resend is then
+    /// held, a new code refused).
+    pub outside: Option<crate::domain::otp::Throttle>,
 }
 
 /// What a send did.
@@ -301,7 +302,7 @@ impl Handler<SendOtp> for OtpSession {
             fresh(msg.home),
             &self.deps.keys,
             &self.deps.policy,
-            msg.ip_refused,
+            msg.outside,
         );
         self.rearm(ctx);
         // a refused or held send changed nothing: nothing to write, nothing to flush

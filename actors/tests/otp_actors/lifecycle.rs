@@ -2,15 +2,42 @@
 
 use super::*;
 
+/// A send from `ip` to a number of its own (the prefix and state caps far away).
+fn admit(ip: std::net::IpAddr) -> AdmitSend {
+    let mobile = format!("98{:08}", rand_number());
+    AdmitSend(
+        ::actors::domain::velocity::SendKey {
+            ip: Some(ip),
+            state: "pb".into(),
+            mobile,
+        },
+        SessionKey {
+            blind: [0; ::actors::seal::BLIND_LEN],
+            home: 0,
+        },
+    )
+}
+
+fn rand_number() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    NEXT.fetch_add(1_000, Ordering::SeqCst)
+}
+
 #[actix::test]
 async fn the_router_caps_sends_per_ip() {
     let dir = tempfile::tempdir().unwrap();
     let r = rig(open(dir.path()), Clock::manual(0), Duration::from_secs(60));
     let ip: std::net::IpAddr = [192, 0, 2, 7].into();
     for _ in 0..3 {
-        assert!(r.router.send(AdmitIp(ip)).await.unwrap().is_ok());
+        assert!(r.router.send(admit(ip)).await.unwrap().is_ok());
     }
-    assert_eq!(r.router.send(AdmitIp(ip)).await.unwrap(), Err(3_600_000));
+    assert_eq!(
+        r.router.send(admit(ip)).await.unwrap(),
+        Err(Throttle::Ip {
+            retry_after_ms: 3_600_000
+        })
+    );
 }
 
 #[actix::test]
@@ -66,8 +93,15 @@ async fn past_max_sessions_new_numbers_are_refused() {
         let limits = RouterLimits {
             max_sessions: 2,
             timeout: Duration::from_secs(5),
-            ip_per_hour: 3,
-            max_tracked_ips: 100,
+            caps: ::actors::domain::velocity::CapLimits {
+                per_ip_per_hour: 3,
+                max_tracked_ips: 100,
+                prefix_digits: 7,
+                per_prefix: 1000,
+                max_tracked_prefixes: 100,
+                per_state: 100_000,
+                window_ms: 3_600_000,
+            },
         };
         Router::new(deps, limits).start()
     };

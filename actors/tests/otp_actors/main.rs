@@ -16,7 +16,7 @@ use ::actors::otp_session::{
     CreateDirect, Recipients, SendError, SendOtp, SessionDeps, TEST_TOKEN, TestCode, TokenStatus,
     ValidateError, ValidateOtp,
 };
-use ::actors::router::{AdmitIp, LiveSessions, Router, RouterLimits, ToSession};
+use ::actors::router::{AdmitSend, LiveSessions, Router, RouterLimits, ToSession};
 use ::actors::seal::KEY_LEN;
 use ::actors::store::{SessionKey, Store, TokenOwner};
 use actix::prelude::*;
@@ -73,8 +73,15 @@ fn rig_with(
     let limits = RouterLimits {
         max_sessions: 1000,
         timeout: Duration::from_secs(5),
-        ip_per_hour: 3,
-        max_tracked_ips: 100,
+        caps: ::actors::domain::velocity::CapLimits {
+            per_ip_per_hour: 3,
+            max_tracked_ips: 100,
+            prefix_digits: 7,
+            per_prefix: 1000,
+            max_tracked_prefixes: 100,
+            per_state: 100_000,
+            window_ms: 3_600_000,
+        },
     };
     Rig {
         router: Router::new(deps, limits).start(),
@@ -115,7 +122,7 @@ impl Rig {
                     to: to(),
                     tenant: "pb".into(),
                     home: ::actors::partition::Partition(HOME),
-                    ip_refused: None,
+                    outside: None,
                 },
             })
             .await

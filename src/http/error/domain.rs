@@ -3,6 +3,7 @@
 //! here decides anything, it only says it as DIGIT's clients expect.
 
 use actix_web::http::StatusCode;
+use actors::domain::otp::Throttle;
 use actors::domain::roles::RoleError;
 use actors::hasher::HasherError;
 use actors::store::{CommitError, StoreError};
@@ -204,6 +205,14 @@ pub fn otp_send_refused(e: OtpError) -> ApiError {
         OtpError::IpThrottled(ms) => {
             throttled("Too many OTP requests from this client".to_owned(), ms)
         }
+        OtpError::Capped(t @ Throttle::Prefix { .. }) => throttled(
+            "Too many OTP requests for numbers like this one; try again later".to_owned(),
+            t.retry_after_ms(),
+        ),
+        OtpError::Capped(t) => throttled(
+            "Too many OTP requests right now; try again later".to_owned(),
+            t.retry_after_ms(),
+        ),
         other => otp_failed(other),
     }
 }

@@ -8,6 +8,7 @@ use actix::Addr;
 use actors::directory::Unreachable;
 use actors::domain::mobile::MobileRules;
 use actors::domain::otp::{LiveCode, Purpose, Throttle};
+use actors::domain::velocity::SendKey;
 use actors::domain::{KnownStates, TenantId};
 use actors::metrics::OTP_THROTTLED;
 use actors::notifier::{Kick, Notifier};
@@ -15,7 +16,7 @@ use actors::otp_session::{
     CreateDirect, Recipients, SendError, SendOtp, SendReceipt, TokenStatus, ValidateError,
     ValidateOtp,
 };
-use actors::router::{AdmitIp, ReleaseIp, ReleaseSessions, Router, ToSession};
+use actors::router::{AdmitSend, ReleaseSend, ReleaseSessions, Router, ToSession};
 use actors::store::{SessionKey, Store, StoreError, TokenOwner};
 
 use crate::cluster::api::{OtpCheck, OtpSend};
@@ -66,6 +67,9 @@ pub enum OtpError {
     /// The per-IP cap; seconds to wait.
     #[error("too many otp requests from this client")]
     IpThrottled(i64),
+    /// A cap of many numbers: their prefix's, or the state's ceiling.
+    #[error("too many otp requests for {}", .0.reason())]
+    Capped(Throttle),
     /// The outbox is too deep to accept more.
     #[error("notification backlog")]
     Backlog,
@@ -255,18 +259,20 @@ impl OtpService {
         else {
             return Err(OtpError::InvalidSend(rules, mismatch));
         };
-        // the cap's verdict is an input of the session's: a resend of a live code is then held, not refused
-        let (admitted, ip_refused) = match ip {
-            Some(ip) => match self
-                .router
-                .send(AdmitIp(ip))
-                .await
-                .map_err(|_| Unreachable::Busy)?
-            {
-                Ok(at) => (Some((ip, at)), None),
-                Err(wait_ms) => (None, Some(wait_ms)),
-            },
-            None => (None, None),
+        // the caps' verdict is an input of the session's: a resend of a live code is then held, not refused
+        let capped = SendKey {
+            ip,
+            state: state.clone(),
+            mobile: mobile.to_owned(),
+        };
+        let (admitted, outside) = match self
+            .router
+            .send(AdmitSend(capped.clone(), self.key(&state, mobile)))
+            .await
+            .map_err(|_| Unreachable::Busy)?
+        {
+            Ok(at) => (Some(at), None),
+            Err(throttle) => (None, Some(throttle)),
         };
         let asked = Asked {
             tenant: tenant.as_str(),
@@ -277,16 +283,16 @@ impl OtpService {
             user_type: req.user_type.as_deref(),
             locale: req.locale.clone(),
         };
-        let sent = self.deliver(asked, ip_refused).await;
-        // the per-IP cap counts SMS: a send that queued none gives its admission back, except a lookup that
-        // found no one to send to (a client probing numbers pays for each probe)
+        let sent = self.deliver(asked, outside).await;
+        // the caps count SMS: a send that queued none gives its admission back, except a lookup that found
+        // no one to send to (a client probing numbers pays for each probe)
         let counts = match &sent {
             Ok(receipt) => receipt.queued > 0,
             Err(e) => e.is_lookup_refusal(),
         };
-        if let (Some((ip, at)), false) = (admitted, counts) {
-            // losing this only leaves the cap stricter for a while
-            let _ = self.router.send(ReleaseIp(ip, at)).await;
+        if let (Some(at), false) = (admitted, counts) {
+            // losing this only leaves the caps stricter for a while
+            let _ = self.router.send(ReleaseSend(capped, at)).await;
         }
         sent.map(|_| ())
     }
@@ -295,7 +301,7 @@ impl OtpService {
     async fn deliver(
         &self,
         asked: Asked<'_>,
-        ip_refused: Option<i64>,
+        outside: Option<Throttle>,
     ) -> Result<SendReceipt, OtpError> {
         if self.store.outbox().depth() >= self.rules.max_outbox_depth {
             return Err(OtpError::Backlog);
@@ -342,7 +348,11 @@ impl OtpService {
             purpose,
             to,
             tenant: state.to_owned(),
-            ip_refused,
+            ip_refused: match outside {
+                Some(Throttle::Ip { retry_after_ms }) => Some(retry_after_ms),
+                _ => None,
+            },
+            outside,
         };
         let home = self.store.otp().home(state, &send.to.mobile);
         let sent = match self.cluster.owner(home) {
@@ -358,6 +368,7 @@ impl OtpService {
         };
         sent.map_err(|t| match t {
             Throttle::Ip { retry_after_ms } => OtpError::IpThrottled(retry_after_ms),
+            Throttle::Prefix { .. } | Throttle::State { .. } => OtpError::Capped(t),
             number => OtpError::NumberThrottled(number),
         })
     }
@@ -379,7 +390,9 @@ impl OtpService {
             purpose: send.purpose,
             to: send.to,
             tenant: send.tenant,
-            ip_refused: send.ip_refused,
+            outside: send.outside.or(send
+                .ip_refused
+                .map(|retry_after_ms| Throttle::Ip { retry_after_ms })),
         };
         match self
             .router

@@ -28,6 +28,16 @@ pub enum Throttle {
         /// Wait this long.
         retry_after_ms: i64,
     },
+    /// The number's prefix reached its cap (SMS pumping walks a range; counted outside the session).
+    Prefix {
+        /// Wait this long.
+        retry_after_ms: i64,
+    },
+    /// The state reached its ceiling of sends (counted outside the session).
+    State {
+        /// Wait this long.
+        retry_after_ms: i64,
+    },
 }
 
 impl Throttle {
@@ -37,7 +47,9 @@ impl Throttle {
             Self::Cooldown { retry_after_ms }
             | Self::Hourly { retry_after_ms }
             | Self::Daily { retry_after_ms }
-            | Self::Ip { retry_after_ms } => retry_after_ms,
+            | Self::Ip { retry_after_ms }
+            | Self::Prefix { retry_after_ms }
+            | Self::State { retry_after_ms } => retry_after_ms,
         }
     }
 
@@ -48,6 +60,8 @@ impl Throttle {
             Self::Hourly { .. } => "hourly_cap",
             Self::Daily { .. } => "daily_cap",
             Self::Ip { .. } => "ip_cap",
+            Self::Prefix { .. } => "prefix_cap",
+            Self::State { .. } => "state_cap",
         }
     }
 }
@@ -156,7 +170,8 @@ impl OtpSessionState {
     /// it, else it is held — the citizen already has the code, so nothing is sent and nothing is refused.
     /// Without one, a new code from `fresh` goes out if the limits allow it; otherwise the request is refused.
     /// Only SMS actually sent are recorded (and counted by the caps); a held or refused send changes nothing.
-    /// `ip_refused` is the per-IP cap's verdict when it allows no SMS: the wait it asks.
+    /// `outside` is the verdict of a cap counted outside the session (client IP, number prefix, state) when
+    /// it allows no SMS.
     pub fn send(
         &mut self,
         now: i64,
@@ -164,12 +179,10 @@ impl OtpSessionState {
         fresh: FreshCode,
         keys: &OtpKeys,
         policy: &OtpPolicy,
-        ip_refused: Option<i64>,
+        outside: Option<Throttle>,
     ) -> Result<Sending, Throttle> {
         self.expire(now);
-        let limit = self
-            .limit(now, policy)
-            .or(ip_refused.map(|retry_after_ms| Throttle::Ip { retry_after_ms }));
+        let limit = self.limit(now, policy).or(outside);
         if let Some(live) = self.codes.get_mut(purpose) {
             if u32::from(live.sms_sent) >= policy.sms_per_code {
                 return Ok(Sending::Held(Hold::PerCode));

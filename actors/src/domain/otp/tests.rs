@@ -215,7 +215,16 @@ fn the_per_ip_cap_holds_a_resend_and_refuses_a_new_code() {
     let live = sms(s.send(0, Purpose::Login, fresh(1), &k, &POLICY, None));
     let before = s.clone();
     assert_eq!(
-        s.send(40_000, Purpose::Login, fresh(2), &k, &POLICY, Some(9_000)),
+        s.send(
+            40_000,
+            Purpose::Login,
+            fresh(2),
+            &k,
+            &POLICY,
+            Some(Throttle::Ip {
+                retry_after_ms: 9_000
+            })
+        ),
         Ok(Sending::Held(Hold::Limit(Throttle::Ip {
             retry_after_ms: 9_000
         })))
@@ -227,11 +236,14 @@ fn the_per_ip_cap_holds_a_resend_and_refuses_a_new_code() {
             fresh(3),
             &k,
             &POLICY,
-            Some(9_000)
+            Some(Throttle::Prefix {
+                retry_after_ms: 9_000
+            })
         ),
-        Err(Throttle::Ip {
+        Err(Throttle::Prefix {
             retry_after_ms: 9_000
-        })
+        }),
+        "a cap outside the session refuses a new code the same way"
     );
     assert_eq!(s, before, "nothing recorded");
     assert_eq!(Throttle::Ip { retry_after_ms: 1 }.reason(), "ip_cap");
