@@ -60,7 +60,11 @@ impl TenantLabels {
 pub const OTP_SENDS: &str = "digit_user_otp_sends_total";
 /// Notifications queued in the outbox by `purpose`, `tenant` and `channel` (`sms`, `email`).
 pub const OTP_NOTIFICATIONS_QUEUED: &str = "digit_user_otp_notifications_queued_total";
-/// Refused sends by `reason` (`cooldown`, `hourly_cap`, `daily_cap`, `ip_cap`).
+/// SMS-sending OTP requests by `country` (the code it went to: one of the states' rules') and `bucket` (the
+/// number's first two digits: at most 100 values) — a spike in one bucket is a range being pumped.
+pub const OTP_SENDS_BY_DESTINATION: &str = "digit_user_otp_sends_by_destination_total";
+/// Refused sends by `reason` (`cooldown`, `hourly_cap`, `daily_cap`, `ip_cap`, `prefix_cap`, `state_cap`,
+/// `country`).
 pub const OTP_THROTTLED: &str = "digit_user_otp_throttled_total";
 /// Resends of a live code that sent nothing (answered as a success), by `reason` (`cooldown`, `per_code`,
 /// `hourly_cap`, `daily_cap`, `ip_cap`).
@@ -367,6 +371,11 @@ pub fn describe() {
         OTP_SENDS,
         Unit::Count,
         "OTP send requests accepted or refused, by purpose and result"
+    );
+    describe_counter!(
+        OTP_SENDS_BY_DESTINATION,
+        Unit::Count,
+        "OTP sends that queued an SMS, by country code and the number's first two digits"
     );
     describe_counter!(
         OTP_NOTIFICATIONS_QUEUED,

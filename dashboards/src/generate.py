@@ -147,6 +147,7 @@ DASHBOARDS = {
                 panel("Refresh-token reuse detected (theft signal)", f"sum(increase(digit_user_refresh_reuse_total{{{P}}}[1h]))", "short"),
                 panel("Token revocations by reason", rate("digit_user_token_revocations_total", by="reason"), "ops", legend="{{reason}}"),
                 panel("Throttled OTP sends by reason (pumping)", rate("digit_user_otp_throttled_total", by="reason"), "ops", legend="{{reason}}"),
+                panel("SMS by destination: country code and first two digits (a pumped range stands out)", rate("digit_user_otp_sends_by_destination_total", by="country, bucket"), "ops", legend="{{country}} {{bucket}}"),
             ]),
         ]),
     "internals.json": dashboard(

@@ -10,7 +10,7 @@ use actors::domain::mobile::MobileRules;
 use actors::domain::otp::{LiveCode, Purpose, Throttle};
 use actors::domain::velocity::SendKey;
 use actors::domain::{KnownStates, TenantId};
-use actors::metrics::OTP_THROTTLED;
+use actors::metrics::{OTP_SENDS_BY_DESTINATION, OTP_THROTTLED};
 use actors::notifier::{Kick, Notifier};
 use actors::otp_session::{
     CreateDirect, Recipients, SendError, SendOtp, SendReceipt, TokenStatus, ValidateError,
@@ -274,6 +274,14 @@ impl OtpService {
             Ok(at) => (Some(at), None),
             Err(throttle) => (None, Some(throttle)),
         };
+        let destination = (
+            country_code.clone().unwrap_or_default(),
+            mobile
+                .chars()
+                .filter(char::is_ascii_digit)
+                .take(2)
+                .collect::<String>(),
+        );
         let asked = Asked {
             tenant: tenant.as_str(),
             state,
@@ -293,6 +301,11 @@ impl OtpService {
         if let (Some(at), false) = (admitted, counts) {
             // losing this only leaves the caps stricter for a while
             let _ = self.router.send(ReleaseSend(capped, at)).await;
+        }
+        if sent.as_ref().is_ok_and(|r| r.queued > 0) {
+            let (country, bucket) = destination;
+            metrics::counter!(OTP_SENDS_BY_DESTINATION, "country" => country, "bucket" => bucket)
+                .increment(1);
         }
         sent.map(|_| ())
     }
