@@ -18,6 +18,7 @@ use actix::prelude::*;
 use crate::Clock;
 use crate::directory::{Directory, Limits, Membership, Names, Unreachable};
 use crate::domain::lockout::{Failure, Gate, LockoutPolicy, LockoutState};
+use crate::domain::strangers::{SourceFailure, SourceGate, Sources};
 use crate::metrics as m;
 use crate::store::{LockMirror, Store, StoreError};
 
@@ -32,6 +33,9 @@ pub struct Attempt<E> {
     /// `accountLockedDate` when the user record says locked (an admin or an import set it): the lock then
     /// runs from that moment for the cool-down, as in DIGIT.
     pub record_lock: Option<i64>,
+    /// The client's address, when known: failures from an address the user has not logged in from are
+    /// throttled per address ([`crate::domain::strangers`]), not counted toward the account's lock.
+    pub source: Option<std::net::IpAddr>,
 }
 
 impl<E: Send + 'static> Message for Attempt<E> {
@@ -56,6 +60,12 @@ pub enum Outcome<E> {
     /// Locked: the check did not run.
     Locked {
         /// End of the lock, epoch ms.
+        until: i64,
+    },
+    /// The check failed, or did not run: the address it came from is blocked for this user (the account
+    /// is not locked).
+    SourceBlocked {
+        /// End of the block, epoch ms.
         until: i64,
     },
     /// The check could not be decided; nothing was counted.
@@ -85,6 +95,8 @@ pub struct Lockout {
     member: Membership<String, Lockout>,
     deps: Arc<LockoutDeps>,
     state: LockoutState,
+    /// The addresses the user logged in from and strangers' counts (memory only).
+    sources: Sources,
     timer: Option<SpawnHandle>,
 }
 
@@ -107,7 +119,15 @@ impl Lockout {
                 }
                 act.rearm(ctx);
             }),
-            None => clock.run_later(ctx, self.deps.idle, |_: &mut Self, ctx| ctx.stop()),
+            // a stranger's block or count outlives an idle period: the actor stays while it matters
+            None => clock.run_later(ctx, self.deps.idle, |act: &mut Self, ctx| {
+                let now = act.deps.clock.now_ms();
+                if act.sources.active(now, &act.deps.policy.strangers()) {
+                    act.rearm(ctx);
+                } else {
+                    ctx.stop();
+                }
+            }),
         });
     }
 
@@ -188,7 +208,15 @@ impl<E: Send + 'static> Handler<Attempt<E>> for Lockout {
         if let Gate::Locked { until } = self.state.gate(now, &policy) {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(Outcome::Locked { until }))));
         }
+        // an address the user has not logged in from is a stranger's: throttled on its own
+        let stranger = msg.source.filter(|ip| !self.sources.is_known(ip));
+        if let Some(ip) = &stranger
+            && let SourceGate::Blocked { until } = self.sources.gate(ip, now)
+        {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(Outcome::SourceBlocked { until }))));
+        }
         let check = msg.check;
+        let source = msg.source;
         let record_locked = msg.record_lock.is_some();
         AtomicResponse::new(Box::pin(check.into_actor(self).then(
             move |verdict, act, ctx| {
@@ -198,7 +226,28 @@ impl<E: Send + 'static> Handler<Attempt<E>> for Lockout {
                     Err(e) => (Outcome::Undecided(e), LockMirror::Keep),
                     Ok(true) => {
                         act.state.succeed();
+                        act.sources.succeed(source);
                         (Outcome::Passed, LockMirror::Keep)
+                    }
+                    Ok(false) if stranger.is_some() => {
+                        let ip = stranger.expect("a stranger");
+                        let policy = act.deps.policy;
+                        match act.state.fail_from_stranger(now, &policy) {
+                            Some(Failure::LockedNow { until }) => {
+                                metrics::counter!(m::LOCKOUTS).increment(1);
+                                tracing::warn!(uuid = %act.uuid(), "account locked after sustained failed logins from addresses it never logged in from");
+                                (Outcome::LockedNow { until }, LockMirror::Lock(now))
+                            }
+                            _ => match act.sources.fail(ip, now, &policy.strangers()) {
+                                SourceFailure::Counted { remaining } => {
+                                    (Outcome::Failed { remaining }, LockMirror::Keep)
+                                }
+                                SourceFailure::Blocked { until } => {
+                                    metrics::counter!(m::SOURCE_BLOCKS).increment(1);
+                                    (Outcome::SourceBlocked { until }, LockMirror::Keep)
+                                }
+                            },
+                        }
                     }
                     Ok(false) => match act.state.fail(now, &act.deps.policy) {
                         Failure::Counted { remaining } => {
@@ -303,6 +352,7 @@ impl Lockouts {
                     member,
                     deps: deps.clone(),
                     state: LockoutState::default(),
+                    sources: Sources::default(),
                     timer: None,
                 }
             },
@@ -326,6 +376,7 @@ impl Lockouts {
         &self,
         uuid: &str,
         record_lock: Option<i64>,
+        source: Option<std::net::IpAddr>,
         make: F,
     ) -> Result<Outcome<E>, LockoutError>
     where
@@ -335,6 +386,7 @@ impl Lockouts {
         let attempt = || Attempt {
             check: make(),
             record_lock,
+            source,
         };
         Ok(self.actors.ask(&uuid.to_owned(), attempt).await??)
     }

@@ -60,6 +60,8 @@ impl TenantLabels {
 pub const OTP_SENDS: &str = "digit_user_otp_sends_total";
 /// Notifications queued in the outbox by `purpose`, `tenant` and `channel` (`sms`, `email`).
 pub const OTP_NOTIFICATIONS_QUEUED: &str = "digit_user_otp_notifications_queued_total";
+/// Addresses blocked for a user after repeated failed logins from them (the account not locked).
+pub const SOURCE_BLOCKS: &str = "digit_user_login_source_blocks_total";
 /// SMS-sending OTP requests by `country` (the code it went to: one of the states' rules') and `bucket` (the
 /// number's first two digits: at most 100 values) — a spike in one bucket is a range being pumped.
 pub const OTP_SENDS_BY_DESTINATION: &str = "digit_user_otp_sends_by_destination_total";
@@ -190,6 +192,7 @@ pub fn register_zero() {
         metrics::counter!(OTP_RESENDS_HELD, "reason" => reason).increment(0);
     }
     metrics::counter!(LOCKOUTS).increment(0);
+    metrics::counter!(SOURCE_BLOCKS).increment(0);
     for reason in ["cooldown", "admin"] {
         metrics::counter!(UNLOCKS, "reason" => reason).increment(0);
     }
@@ -371,6 +374,11 @@ pub fn describe() {
         OTP_SENDS,
         Unit::Count,
         "OTP send requests accepted or refused, by purpose and result"
+    );
+    describe_counter!(
+        SOURCE_BLOCKS,
+        Unit::Count,
+        "Addresses blocked for one user after repeated failed logins from them (the account itself not locked)"
     );
     describe_counter!(
         OTP_SENDS_BY_DESTINATION,

@@ -20,6 +20,8 @@ fn lockouts(store: &Arc<Store>, clock: &Clock, cooldown_ms: i64) -> Lockouts {
             max_attempts: 5,
             window_ms: 30 * MIN,
             cooldown_ms,
+            sustained_max: 100,
+            stranger_delay_ms: MIN,
         },
         clock: clock.clone(),
         idle: Duration::from_secs(60),
@@ -48,7 +50,7 @@ async fn twenty_parallel_wrong_attempts_are_evaluated_exactly_max_times() {
     let clock = Clock::manual(T0);
     let l = lockouts(&store, &clock, 60 * MIN);
     let runs = Arc::new(AtomicUsize::new(0));
-    let attempts = (0..20).map(|_| l.attempt(&user.uuid, None, counted(&runs, false)));
+    let attempts = (0..20).map(|_| l.attempt(&user.uuid, None, None, counted(&runs, false)));
     let outcomes = futures_util::future::join_all(attempts).await;
     let outcomes: Vec<Outcome<()>> = outcomes.into_iter().map(Result::unwrap).collect();
     assert_eq!(runs.load(Ordering::SeqCst), 5, "checks evaluated");
@@ -75,7 +77,7 @@ async fn twenty_parallel_wrong_attempts_are_evaluated_exactly_max_times() {
     );
     // even the right password is refused now, without being evaluated
     let right = l
-        .attempt(&user.uuid, None, counted(&runs, true))
+        .attempt(&user.uuid, None, None, counted(&runs, true))
         .await
         .unwrap();
     assert_eq!(
@@ -97,25 +99,27 @@ async fn a_success_resets_the_count_and_undecided_checks_do_not_count() {
     let runs = Arc::new(AtomicUsize::new(0));
     for remaining in [4, 3, 2] {
         let o = l
-            .attempt(&user.uuid, None, counted(&runs, false))
+            .attempt(&user.uuid, None, None, counted(&runs, false))
             .await
             .unwrap();
         assert_eq!(o, Outcome::Failed { remaining });
     }
     for _ in 0..3 {
         let undecided: Outcome<&str> = l
-            .attempt(&user.uuid, None, || Box::pin(async { Err("hasher busy") }))
+            .attempt(&user.uuid, None, None, || {
+                Box::pin(async { Err("hasher busy") })
+            })
             .await
             .unwrap();
         assert_eq!(undecided, Outcome::Undecided("hasher busy"));
     }
     let ok = l
-        .attempt(&user.uuid, None, counted(&runs, true))
+        .attempt(&user.uuid, None, None, counted(&runs, true))
         .await
         .unwrap();
     assert_eq!(ok, Outcome::Passed);
     let o = l
-        .attempt(&user.uuid, None, counted(&runs, false))
+        .attempt(&user.uuid, None, None, counted(&runs, false))
         .await
         .unwrap();
     assert_eq!(o, Outcome::Failed { remaining: 4 }, "counting starts again");
@@ -135,7 +139,7 @@ async fn a_lock_ends_by_timer_after_the_cooldown_and_survives_a_restart_until_th
             let l = lockouts(&store, &first_clock, cooldown);
             let runs = Arc::new(AtomicUsize::new(0));
             for _ in 0..5 {
-                l.attempt(&user.uuid, None, counted(&runs, false))
+                l.attempt(&user.uuid, None, None, counted(&runs, false))
                     .await
                     .unwrap();
             }
@@ -148,11 +152,17 @@ async fn a_lock_ends_by_timer_after_the_cooldown_and_survives_a_restart_until_th
     let store = ::actors::testing::open_store(dir.path());
     let l = lockouts(&store, &clock, cooldown);
     let runs = Arc::new(AtomicUsize::new(0));
-    let o = l.attempt(&uuid, None, counted(&runs, true)).await.unwrap();
+    let o = l
+        .attempt(&uuid, None, None, counted(&runs, true))
+        .await
+        .unwrap();
     assert!(matches!(o, Outcome::Locked { .. }), "{o:?}");
     assert_eq!(l.resume().unwrap(), 1);
     clock.advance_ms(cooldown - 1);
-    let o = l.attempt(&uuid, None, counted(&runs, true)).await.unwrap();
+    let o = l
+        .attempt(&uuid, None, None, counted(&runs, true))
+        .await
+        .unwrap();
     assert!(matches!(o, Outcome::Locked { .. }), "1 ms early: {o:?}");
     clock.advance_ms(1);
     // the lock's state, then its mirror on the record: two writes, both waited for
@@ -169,7 +179,10 @@ async fn a_lock_ends_by_timer_after_the_cooldown_and_survives_a_restart_until_th
     let record = store.users().get_by_uuid(&uuid).unwrap().unwrap();
     assert!(!record.account_locked);
     assert_eq!(record.account_locked_date, None);
-    let o = l.attempt(&uuid, None, counted(&runs, true)).await.unwrap();
+    let o = l
+        .attempt(&uuid, None, None, counted(&runs, true))
+        .await
+        .unwrap();
     assert_eq!(o, Outcome::Passed);
 }
 
@@ -183,7 +196,7 @@ async fn admin_unlock_and_a_lock_set_on_the_record() {
     let runs = Arc::new(AtomicUsize::new(0));
     // the record says locked 10 minutes ago (an admin or an import): locked for the rest of the cool-down
     let o = l
-        .attempt(&user.uuid, Some(T0 - 10 * MIN), counted(&runs, true))
+        .attempt(&user.uuid, Some(T0 - 10 * MIN), None, counted(&runs, true))
         .await
         .unwrap();
     assert_eq!(
@@ -194,7 +207,7 @@ async fn admin_unlock_and_a_lock_set_on_the_record() {
     );
     assert!(l.unlock(&user.uuid).await.unwrap());
     let o = l
-        .attempt(&user.uuid, None, counted(&runs, true))
+        .attempt(&user.uuid, None, None, counted(&runs, true))
         .await
         .unwrap();
     assert_eq!(o, Outcome::Passed);
@@ -210,7 +223,7 @@ async fn admin_unlock_and_a_lock_set_on_the_record() {
         .await
         .unwrap();
     let o = l
-        .attempt(&user.uuid, Some(T0 - 61 * MIN), counted(&runs, true))
+        .attempt(&user.uuid, Some(T0 - 61 * MIN), None, counted(&runs, true))
         .await
         .unwrap();
     assert_eq!(o, Outcome::Passed);
@@ -228,7 +241,7 @@ async fn a_released_user_is_read_from_the_store_again() {
     let l = lockouts(&store, &clock, 60 * MIN);
     let runs = Arc::new(AtomicUsize::new(0));
     for _ in 0..5 {
-        l.attempt(&user.uuid, None, counted(&runs, false))
+        l.attempt(&user.uuid, None, None, counted(&runs, false))
             .await
             .unwrap();
     }
@@ -239,7 +252,7 @@ async fn a_released_user_is_read_from_the_store_again() {
         .await
         .unwrap();
     let stale = l
-        .attempt(&user.uuid, None, counted(&runs, true))
+        .attempt(&user.uuid, None, None, counted(&runs, true))
         .await
         .unwrap();
     assert!(
@@ -249,7 +262,7 @@ async fn a_released_user_is_read_from_the_store_again() {
     assert_eq!(l.release(|uuid| uuid == user.uuid), 1);
     assert_eq!(l.release(|uuid| uuid == user.uuid), 0);
     let fresh = l
-        .attempt(&user.uuid, None, counted(&runs, true))
+        .attempt(&user.uuid, None, None, counted(&runs, true))
         .await
         .unwrap();
     assert!(

@@ -124,6 +124,11 @@ impl Settings {
             );
         }
         let l = &self.lockout;
+        if l.sustained_failures == 0 || !(1..=86_400).contains(&l.stranger_block_secs) {
+            return fail(
+                "lockout.sustained_failures must be at least 1 and stranger_block_secs between 1 and 86400",
+            );
+        }
         if l.max_invalid_attempts == 0
             || l.window_minutes == 0
             || l.cooldown_minutes == 0

@@ -240,6 +240,9 @@ impl Settings {
             max_attempts: l.max_invalid_attempts,
             window_ms: i64::from(l.window_minutes) * 60_000,
             cooldown_ms: i64::from(l.cooldown_minutes) * 60_000,
+            // never below the per-address count: a stranger's block comes before the account's lock
+            sustained_max: l.sustained_failures.max(l.max_invalid_attempts),
+            stranger_delay_ms: i64::try_from(l.stranger_block_secs * 1000).unwrap_or(i64::MAX),
         }
     }
 

@@ -378,6 +378,11 @@ pub struct LockoutSettings {
     pub window_minutes: u32,
     /// Lock duration, minutes.
     pub cooldown_minutes: u32,
+    /// Failures from addresses the user never logged in from, inside the window, that lock the account.
+    pub sustained_failures: u32,
+    /// The first block of an address after `max_invalid_attempts` failures from it, seconds (doubling up
+    /// to the cool-down).
+    pub stranger_block_secs: u64,
     /// Live lockout actors at most.
     pub max_actors: usize,
     /// Idle seconds before an unlocked lockout actor stops.

@@ -222,6 +222,7 @@ pub async fn token(
                 tenant: tenant.to_owned(),
                 user_type,
                 scope,
+                source: super::request_info::client_ip(&req, &state),
             };
             state.login.password_grant(grant).await
         }

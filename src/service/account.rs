@@ -234,7 +234,8 @@ impl Accounts {
                 violations,
             )));
         }
-        self.login.check(&user, c.credential).await?;
+        // a signed-in change (or one with the old password): counted toward the account as in DIGIT
+        self.login.check(&user, c.credential, None).await?;
         self.registry
             .store_password(
                 &user.uuid,

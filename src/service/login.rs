@@ -55,6 +55,9 @@ pub struct PasswordGrant {
     pub user_type: UserType,
     /// `scope`
     pub scope: String,
+    /// The client's address, when known (failures from an address the user never logged in from are
+    /// throttled per address).
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// Why a login or a credential check failed.
@@ -225,7 +228,7 @@ impl Login {
         } else {
             Credential::Password(grant.password.clone())
         };
-        self.check(&user, credential).await?;
+        self.check(&user, credential, grant.source).await?;
         if !user.active {
             return Err(LoginError::Inactive);
         }
@@ -277,9 +280,15 @@ impl Login {
         }
     }
 
-    /// Checks `credential` for `user` inside the user's lockout actor. A lock reached now revokes the user's
-    /// sessions. A matching imported bcrypt hash is replaced by an argon2id one.
-    pub async fn check(&self, user: &UserRecord, credential: Credential) -> Result<(), LoginError> {
+    /// Checks `credential` for `user` inside the user's lockout actor, from `source` (the client's address,
+    /// when known). A lock reached now revokes the user's sessions. A matching imported bcrypt hash is
+    /// replaced by an argon2id one.
+    pub async fn check(
+        &self,
+        user: &UserRecord,
+        credential: Credential,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<(), LoginError> {
         let rehash = Arc::new(AtomicBool::new(false));
         let password = match &credential {
             Credential::Password(p) => Some(p.clone()),
@@ -300,7 +309,11 @@ impl Login {
         let record_lock = user
             .account_locked
             .then(|| user.account_locked_date.unwrap_or(user.last_modified_date));
-        match self.lockouts.attempt(&user.uuid, record_lock, make).await? {
+        match self
+            .lockouts
+            .attempt(&user.uuid, record_lock, source, make)
+            .await?
+        {
             Outcome::Passed => {
                 if rehash.load(Ordering::SeqCst)
                     && let Some(password) = password
@@ -328,7 +341,8 @@ impl Login {
                     .await?;
                 Err(LoginError::Locked)
             }
-            Outcome::Locked { .. } => Err(LoginError::Locked),
+            // to the address blocked for this user it reads as a lock; the user elsewhere is not affected
+            Outcome::Locked { .. } | Outcome::SourceBlocked { .. } => Err(LoginError::Locked),
             Outcome::Undecided(e) => Err(e.into()),
         }
     }

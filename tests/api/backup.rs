@@ -114,6 +114,8 @@ fn a_backup_under_write_load_restores_every_write_acknowledged_before_it_began()
     for i in 0..10 {
         assert_eq!(create(&app.base, &format!("EMP-{i}")), 200);
     }
+    // failures from an address the user logs in from lock the account (from a stranger's: only that address)
+    assert_eq!(login(&app.base, "EMP-0", "Abcdef1@").0, 200);
     login(&app.base, "EMP-0", "Wrong1@pw");
     let (_, locked) = login(&app.base, "EMP-0", "Wrong1@pw");
     assert_eq!(locked["error_description"], "Account locked");

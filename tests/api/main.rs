@@ -1,5 +1,6 @@
 //! Black-box API tests: the service on real sockets, through its public surface.
 
+mod abuse;
 mod backup;
 mod bad_input;
 mod clients;

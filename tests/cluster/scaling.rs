@@ -130,6 +130,11 @@ fn scaling_three_four_two_and_a_rolling_restart_keep_everything_and_answer_nothi
         assert_eq!(code, 200, "{body}");
         users.push((name, body["user"][0]["uuid"].as_str().unwrap().to_owned()));
     }
+    // failures from an address the user logs in from lock the account
+    assert_eq!(
+        employee_login(&base(&c, 0), &users[0].0, "Asha@12345").0,
+        200
+    );
     for _ in 0..5 {
         employee_login(&base(&c, 0), &users[0].0, "Wrong@12345");
     }

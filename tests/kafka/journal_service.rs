@@ -58,7 +58,8 @@ fn a_wiped_data_dir_comes_back_whole_from_the_journal_before_the_pod_is_ready() 
     for i in 0..6 {
         create(&app.base, &format!("EMP-{i}"));
     }
-    // a lock, a logout, a rotated refresh token
+    // a lock (failures from an address the user logs in from), a logout, a rotated refresh token
+    assert_eq!(login(&app.base, "EMP-0", "Abcdef1@").0, 200);
     login(&app.base, "EMP-0", "Wrong1@pw");
     let (_, locked) = login(&app.base, "EMP-0", "Wrong1@pw");
     assert_eq!(locked["error_description"], "Account locked");

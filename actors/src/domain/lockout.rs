@@ -1,7 +1,9 @@
 //! Account lockout (contract 4.5.3, done right): failed credential checks inside a window are counted; the
 //! `max_attempts`-th failure locks the account for `cooldown`, and that attempt itself is answered "locked".
 //! The lock ends at `locked_until` (checked lazily and by the actor's timer) or by an explicit unlock; a
-//! success clears the count. Pure: time comes in as `now`.
+//! success clears the count. Failures from addresses the user has not logged in from are throttled per
+//! address instead ([`super::strangers`]); they lock the account only when they are sustained
+//! (`sustained_max` in the window, from any addresses). Pure: time comes in as `now`.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +16,22 @@ pub struct LockoutPolicy {
     pub window_ms: i64,
     /// How long a lock lasts, ms.
     pub cooldown_ms: i64,
+    /// Failures from addresses the user has not logged in from, inside the window, that lock the account.
+    pub sustained_max: u32,
+    /// The first block of a stranger address, ms (doubling up to `cooldown_ms`).
+    pub stranger_delay_ms: i64,
+}
+
+impl LockoutPolicy {
+    /// How strangers' addresses are throttled under this policy.
+    pub fn strangers(&self) -> super::strangers::StrangerPolicy {
+        super::strangers::StrangerPolicy {
+            max_attempts: self.max_attempts,
+            window_ms: self.window_ms,
+            first_delay_ms: self.stranger_delay_ms,
+            max_delay_ms: self.cooldown_ms,
+        }
+    }
 }
 
 /// One user's lockout state, as persisted.
@@ -25,6 +43,9 @@ pub struct LockoutState {
     pub locked_at: Option<i64>,
     /// When the current lock ends, if locked.
     pub locked_until: Option<i64>,
+    /// Times of failures from addresses the user has not logged in from, inside the window.
+    #[serde(default)]
+    pub stranger_failures: Vec<i64>,
 }
 
 /// Whether an attempt may be evaluated.
@@ -62,6 +83,8 @@ impl LockoutState {
             *self = Self::default();
         }
         self.failures.retain(|t| now - t < policy.window_ms);
+        self.stranger_failures
+            .retain(|t| now - t < policy.window_ms);
         unlocked
     }
 
@@ -80,13 +103,7 @@ impl LockoutState {
         let count = self.failures.len() as u32 + 1;
         if count >= policy.max_attempts {
             // DIGIT does not record the locking attempt itself; the lock replaces the count
-            let until = now + policy.cooldown_ms;
-            *self = Self {
-                failures: Vec::new(),
-                locked_at: Some(now),
-                locked_until: Some(until),
-            };
-            return Failure::LockedNow { until };
+            return self.lock(now, policy);
         }
         self.failures.push(now);
         Failure::Counted {
@@ -94,9 +111,31 @@ impl LockoutState {
         }
     }
 
-    /// Records a successful login: the count starts again.
+    /// Records a failure from an address the user has not logged in from: it locks the account only as the
+    /// `sustained_max`-th in the window; else `None` (the address's own count decides).
+    pub fn fail_from_stranger(&mut self, now: i64, policy: &LockoutPolicy) -> Option<Failure> {
+        self.refresh(now, policy);
+        if self.stranger_failures.len() as u32 + 1 >= policy.sustained_max {
+            return Some(self.lock(now, policy));
+        }
+        self.stranger_failures.push(now);
+        None
+    }
+
+    fn lock(&mut self, now: i64, policy: &LockoutPolicy) -> Failure {
+        let until = now + policy.cooldown_ms;
+        *self = Self {
+            locked_at: Some(now),
+            locked_until: Some(until),
+            ..Self::default()
+        };
+        Failure::LockedNow { until }
+    }
+
+    /// Records a successful login: the counts start again.
     pub fn succeed(&mut self) {
         self.failures.clear();
+        self.stranger_failures.clear();
     }
 
     /// Ends a lock at once (admin unlock, `accountLocked: false`).
@@ -106,7 +145,7 @@ impl LockoutState {
 
     /// Whether the state holds nothing worth keeping.
     pub fn is_clear(&self) -> bool {
-        self.failures.is_empty() && self.locked_until.is_none()
+        self.failures.is_empty() && self.stranger_failures.is_empty() && self.locked_until.is_none()
     }
 }
 
@@ -119,6 +158,8 @@ mod tests {
         max_attempts: 5,
         window_ms: 30 * MIN,
         cooldown_ms: 60 * MIN,
+        sustained_max: 100,
+        stranger_delay_ms: MIN,
     };
 
     #[test]
@@ -184,6 +225,31 @@ mod tests {
         }
         s.succeed();
         assert_eq!(s.fail(5, &POLICY), Failure::Counted { remaining: 4 });
+    }
+
+    #[test]
+    fn strangers_lock_the_account_only_when_sustained() {
+        let mut s = LockoutState::default();
+        for t in 0..99 {
+            assert_eq!(s.fail_from_stranger(t, &POLICY), None);
+        }
+        assert_eq!(
+            s.fail_from_stranger(100, &POLICY),
+            Some(Failure::LockedNow {
+                until: 100 + 60 * MIN
+            }),
+            "the hundredth in the window"
+        );
+        assert!(
+            s.stranger_failures.is_empty(),
+            "the lock replaces the count"
+        );
+        let mut t = LockoutState::default();
+        for i in 0..99 {
+            t.fail_from_stranger(i, &POLICY);
+        }
+        t.succeed();
+        assert!(t.is_clear(), "a success clears them");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod password;
 pub mod roles;
 pub mod rules;
 pub mod search;
+pub mod strangers;
 pub mod tenant;
 pub mod update;
 pub mod user;

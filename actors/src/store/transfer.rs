@@ -147,6 +147,7 @@ mod tests {
             failures: vec![1, 2],
             locked_at: Some(2),
             locked_until: Some(i64::MAX),
+            ..LockoutState::default()
         };
         from.logins()
             .save_lockout(&first.uuid, &locked)

@@ -296,6 +296,35 @@ impl TestApp {
         .await
     }
 
+    /// A password-grant login from client address `ip` (as a trusted proxy tells it); the whole answer.
+    pub async fn login_from(
+        &self,
+        ip: &str,
+        user_name: &str,
+        password: &str,
+        tenant: &str,
+        user_type: &str,
+    ) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .post(format!("{}/user/oauth/token", self.public))
+            .header("authorization", BASIC)
+            .header("x-real-ip", ip)
+            .form(&[
+                ("grant_type", "password"),
+                ("username", user_name),
+                ("password", password),
+                ("tenantId", tenant),
+                ("userType", user_type),
+                ("scope", "read"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     /// `POST /user/_details?access_token=`.
     pub async fn details(&self, access_token: &str) -> (StatusCode, Value) {
         let resp = self

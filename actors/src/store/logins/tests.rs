@@ -107,6 +107,7 @@ async fn revocations_and_lockouts_survive_a_reopen_and_prune_forgets_the_over() 
             failures: vec![],
             locked_at: Some(1),
             locked_until: Some(2),
+            ..LockoutState::default()
         };
         s.save_lockout(USER, &locked).await.unwrap();
     }

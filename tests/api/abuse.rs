@@ -1,0 +1,105 @@
+//! Abuse defences (issue 20): someone who knows a citizen's mobile number cannot lock the citizen out.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{spawn_app, spawn_app_at};
+
+const ATTACKER: &str = "203.0.113.66";
+const CITIZEN_AT_HOME: &str = "198.51.100.7";
+
+#[actix_web::test]
+async fn wrong_codes_from_a_stranger_block_that_address_and_leave_the_citizen_able_to_log_in() {
+    let clock = actors::Clock::manual(1_764_000_000_000);
+    let app = spawn_app_at(clock.clone(), |_| {}).await;
+    let mobile = "9123000001";
+    app.create(
+        json!({"userName": mobile, "name": "Citizen", "mobileNumber": mobile, "type": "CITIZEN",
+                      "tenantId": "pb", "active": true, "roles": [{"code": "CITIZEN"}]}),
+    )
+    .await;
+    // five wrong OTP logins from an address the citizen never logged in from
+    let mut answers = Vec::new();
+    for code in ["111111", "222222", "333333", "444444", "555555", "666666"] {
+        let (_, body) = app
+            .login_from(ATTACKER, mobile, code, "pb", "CITIZEN")
+            .await;
+        answers.push(body["error_description"].as_str().unwrap_or("").to_owned());
+    }
+    assert_eq!(
+        answers,
+        [
+            "Invalid login credentials",
+            "Invalid login credentials",
+            "Invalid login credentials",
+            "Invalid login credentials",
+            "Account locked",
+            "Account locked"
+        ],
+        "the attacker's address is refused from the fifth failure"
+    );
+    // the citizen asks for a fresh code and logs in from home
+    let code = app.otp_for(mobile, "pb", "login", "CITIZEN").await;
+    let (status, body) = app
+        .login_from(CITIZEN_AT_HOME, mobile, &code, "pb", "CITIZEN")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // the attacker is still refused, even with a code that would be right
+    clock.advance_ms(31_000);
+    let code = app.otp_for(mobile, "pb", "login", "CITIZEN").await;
+    let (status, body) = app
+        .login_from(ATTACKER, mobile, &code, "pb", "CITIZEN")
+        .await;
+    assert_eq!(
+        (status, body["error_description"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("Account locked"))
+    );
+    let user = app
+        .search_v1(json!({"tenantId": "pb", "userName": mobile}))
+        .await;
+    assert_eq!(user[0]["accountLocked"], false, "the account is not locked");
+}
+
+#[actix_web::test]
+async fn failures_from_the_address_the_user_logs_in_from_lock_the_account_as_in_digit() {
+    let app = spawn_app().await;
+    app.create(json!({"userName": "EMP-HOME", "name": "Employee", "mobileNumber": "9123000002",
+                      "type": "EMPLOYEE", "tenantId": "pb.amritsar", "active": true, "password": "Abcdef1@",
+                      "roles": [{"code": "EMPLOYEE"}]}))
+        .await;
+    let (status, _) = app
+        .login_from(
+            CITIZEN_AT_HOME,
+            "EMP-HOME",
+            "Abcdef1@",
+            "pb.amritsar",
+            "EMPLOYEE",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for _ in 0..5 {
+        app.login_from(
+            CITIZEN_AT_HOME,
+            "EMP-HOME",
+            "Wrong1@pw",
+            "pb.amritsar",
+            "EMPLOYEE",
+        )
+        .await;
+    }
+    // the account is locked: from any address, the right password too
+    let (_, body) = app
+        .login_from(
+            "192.0.2.1",
+            "EMP-HOME",
+            "Abcdef1@",
+            "pb.amritsar",
+            "EMPLOYEE",
+        )
+        .await;
+    assert_eq!(body["error_description"], "Account locked");
+    let user = app
+        .search_v1(json!({"tenantId": "pb.amritsar", "userName": "EMP-HOME"}))
+        .await;
+    assert_eq!(user[0]["accountLocked"], true);
+}
