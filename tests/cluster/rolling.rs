@@ -20,11 +20,15 @@ struct Phase {
 
 #[test]
 fn a_rolling_restart_and_a_kill_under_a_mixed_load_answer_nothing_wrong() {
-    // every OTP send of the load comes from one client address
+    // every OTP send of the load comes from one client address, to a few ranges of numbers
     let mut c = LocalCluster::start_with(
         3,
         0,
-        &[("DIGIT_USER__OTP__MAX_SENDS_PER_IP_PER_HOUR", "1000000")],
+        &[
+            ("DIGIT_USER__OTP__MAX_SENDS_PER_IP_PER_HOUR", "1000000"),
+            ("DIGIT_USER__OTP__MAX_SENDS_PER_PREFIX", "1000000"),
+            ("DIGIT_USER__OTP__MAX_SENDS_PER_STATE", "1000000"),
+        ],
     );
     spread_over(&c, &[0, 1, 2], Duration::from_secs(60));
     let mut users = Vec::new();

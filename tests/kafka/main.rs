@@ -39,6 +39,8 @@ fn kafka_settings(s: &mut Settings, address: &str) {
     ]);
     s.notify.backoff_max_ms = 500;
     s.otp.max_sends_per_ip_per_hour = 100_000;
+    s.otp.max_sends_per_prefix = 100_000;
+    s.otp.max_sends_per_state = 1_000_000;
 }
 
 async fn send(
@@ -343,6 +345,8 @@ fn queued_messages_survive_a_shutdown_and_a_sigkill_while_the_broker_is_down() {
             "DIGIT_USER__OTP__MAX_SENDS_PER_IP_PER_HOUR",
             "100000".to_owned(),
         ),
+        ("DIGIT_USER__OTP__MAX_SENDS_PER_PREFIX", "100000".to_owned()),
+        ("DIGIT_USER__OTP__MAX_SENDS_PER_STATE", "1000000".to_owned()),
     ]);
     // first life: sends queue while no broker answers; SIGTERM ends it in order, the rest stays queued
     let app = Process::start(dir.path(), &env).unwrap();

@@ -93,15 +93,7 @@ async fn past_max_sessions_new_numbers_are_refused() {
         let limits = RouterLimits {
             max_sessions: 2,
             timeout: Duration::from_secs(5),
-            caps: ::actors::domain::velocity::CapLimits {
-                per_ip_per_hour: 3,
-                max_tracked_ips: 100,
-                prefix_digits: 7,
-                per_prefix: 1000,
-                max_tracked_prefixes: 100,
-                per_state: 100_000,
-                window_ms: 3_600_000,
-            },
+            caps: caps(),
         };
         Router::new(deps, limits).start()
     };

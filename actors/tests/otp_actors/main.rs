@@ -26,6 +26,19 @@ const HOME: u16 = 77;
 
 const POLICY: OtpPolicy = ::actors::testing::OTP_POLICY;
 
+/// The caps of the rigs: 3 sends per IP an hour, the prefix and state caps far away.
+fn caps() -> ::actors::domain::velocity::CapLimits {
+    ::actors::domain::velocity::CapLimits {
+        per_ip_per_hour: 3,
+        max_tracked_ips: 100,
+        prefix_digits: 7,
+        per_prefix: 1000,
+        max_tracked_prefixes: 100,
+        per_state: 100_000,
+        window_ms: 3_600_000,
+    }
+}
+
 struct Rig {
     router: Addr<Router>,
     store: Arc<Store>,
@@ -73,15 +86,7 @@ fn rig_with(
     let limits = RouterLimits {
         max_sessions: 1000,
         timeout: Duration::from_secs(5),
-        caps: ::actors::domain::velocity::CapLimits {
-            per_ip_per_hour: 3,
-            max_tracked_ips: 100,
-            prefix_digits: 7,
-            per_prefix: 1000,
-            max_tracked_prefixes: 100,
-            per_state: 100_000,
-            window_ms: 3_600_000,
-        },
+        caps: caps(),
     };
     Rig {
         router: Router::new(deps, limits).start(),

@@ -103,6 +103,9 @@ fn spawn(launch: &Launch, dir: &std::path::Path) -> Child {
         .env("DIGIT_USER__OTP__MAX_SENDS_PER_HOUR", "1000000")
         .env("DIGIT_USER__OTP__MAX_SENDS_PER_DAY", "1000000")
         .env("DIGIT_USER__OTP__MAX_SENDS_PER_IP_PER_HOUR", "100000000")
+        // the load walks ranges of numbers, as SMS pumping would
+        .env("DIGIT_USER__OTP__MAX_SENDS_PER_PREFIX", "100000000")
+        .env("DIGIT_USER__OTP__MAX_SENDS_PER_STATE", "100000000")
         .env("DIGIT_USER__OTP__MAX_TRACKED_IPS", "1000")
         .env("DIGIT_USER__NOTIFY__MAX_OUTBOX_DEPTH", "10000000")
         .env("DIGIT_USER__HASHER__QUEUE", "4096")
