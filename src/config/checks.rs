@@ -123,6 +123,17 @@ impl Settings {
                 "notify.batch must be at least 1 and 0 < backoff_min_ms <= backoff_max_ms",
             );
         }
+        let g = &self.login;
+        if g.max_failures_per_address == 0
+            || g.max_failures_per_subnet < g.max_failures_per_address
+            || g.max_tracked_addresses == 0
+            || !(60..=86_400).contains(&g.failure_window_secs)
+        {
+            return fail(
+                "login.max_failures_per_address must be at least 1, max_failures_per_subnet at least it, \
+                 max_tracked_addresses at least 1 and failure_window_secs between 60 and 86400",
+            );
+        }
         let l = &self.lockout;
         if l.sustained_failures == 0 || !(1..=86_400).contains(&l.stranger_block_secs) {
             return fail(

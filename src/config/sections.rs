@@ -401,6 +401,14 @@ pub struct LoginSettings {
     pub register_otp_mandatory: bool,
     /// Citizen registration answers with tokens.
     pub register_with_login: bool,
+    /// Failed token requests per client address in the window, across users.
+    pub max_failures_per_address: u32,
+    /// Failed token requests per subnet (IPv4 /24, IPv6 /48) in the window.
+    pub max_failures_per_subnet: u32,
+    /// The window of those counts, seconds.
+    pub failure_window_secs: u64,
+    /// Addresses and subnets tracked at most.
+    pub max_tracked_addresses: usize,
 }
 
 /// An OAuth client of `/user/oauth/token`.

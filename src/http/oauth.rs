@@ -15,7 +15,7 @@ use super::error::{ApiError, ErrorEntry, no_store};
 use super::json::{CappedBody, LowerJson};
 use crate::config::OAuthClient;
 use crate::http::state::AppState;
-use crate::service::login::PasswordGrant;
+use crate::service::login::{LoginError, PasswordGrant};
 use crate::service::sessions::{Issued, SessionError};
 use crate::service::tokens::Snapshot;
 
@@ -197,6 +197,19 @@ pub async fn token(
             "a parameter is longer than {max} characters"
         )));
     }
+    // an address (or its subnet) that failed too often is refused before any credential is checked
+    let source = super::request_info::client_ip(&req, &state);
+    let now = state.login.sessions().now_ms();
+    if let Some(ip) = source
+        && let Err(wait_ms) = state.token_throttle.gate(ip, now)
+    {
+        return Err(ApiError::oauth(
+            StatusCode::TOO_MANY_REQUESTS,
+            "invalid_request",
+            "Too many failed logins from this network; try again later",
+        )
+        .retry_after(u64::try_from(wait_ms.max(1000) / 1000).unwrap_or(1)));
+    }
     let issued = match params.get("grant_type") {
         None => return Err(oauth_invalid_request("Missing grant type")),
         Some("password") => {
@@ -222,7 +235,7 @@ pub async fn token(
                 tenant: tenant.to_owned(),
                 user_type,
                 scope,
-                source: super::request_info::client_ip(&req, &state),
+                source,
             };
             state.login.password_grant(grant).await
         }
@@ -242,8 +255,15 @@ pub async fn token(
                 ),
             ));
         }
+    };
+    if let (
+        Some(ip),
+        Err(LoginError::BadCredentials | LoginError::Locked | LoginError::InvalidRefresh),
+    ) = (source, &issued)
+    {
+        state.token_throttle.fail(ip, now);
     }
-    .map_err(login_refused)?;
+    let issued = issued.map_err(login_refused)?;
     Ok(token_response(&issued))
 }
 

@@ -16,4 +16,5 @@ pub mod otp;
 pub mod owned;
 pub mod registry;
 pub mod sessions;
+pub mod throttle;
 pub mod tokens;

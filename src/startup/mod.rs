@@ -238,7 +238,17 @@ impl Application {
             journal::directory_publisher(&settings)?,
             clock.clone(),
         );
+        let l = &settings.login;
+        let token_throttle = crate::service::throttle::TokenThrottle::new(
+            crate::service::throttle::ThrottleLimits {
+                per_address: l.max_failures_per_address,
+                per_subnet: l.max_failures_per_subnet,
+                window_ms: i64::try_from(l.failure_window_secs * 1000).unwrap_or(i64::MAX),
+                max_tracked: l.max_tracked_addresses,
+            },
+        );
         let state = web::Data::new(AppState {
+            token_throttle,
             importer,
             registry,
             otp,

@@ -103,3 +103,73 @@ async fn failures_from_the_address_the_user_logs_in_from_lock_the_account_as_in_
         .await;
     assert_eq!(user[0]["accountLocked"], true);
 }
+
+#[actix_web::test]
+async fn an_address_and_its_subnet_that_fail_too_often_are_refused_before_any_credential_is_checked()
+ {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.login.max_failures_per_address = 3;
+        s.login.max_failures_per_subnet = 5;
+    })
+    .await;
+    for name in ["EMP-T1", "EMP-T2"] {
+        app.create(json!({"userName": name, "name": "Employee", "mobileNumber": "9123000003",
+                          "type": "EMPLOYEE", "tenantId": "pb.amritsar", "active": true, "password": "Abcdef1@",
+                          "roles": [{"code": "EMPLOYEE"}]}))
+            .await;
+    }
+    // a guesser tries one password on many users from one address
+    for name in ["EMP-T1", "EMP-T2", "EMP-NOBODY"] {
+        let (status, _) = app
+            .login_from("203.0.113.1", name, "Guess1@pw", "pb.amritsar", "EMPLOYEE")
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    let (status, body) = app
+        .login_from(
+            "203.0.113.1",
+            "EMP-T1",
+            "Abcdef1@",
+            "pb.amritsar",
+            "EMPLOYEE",
+        )
+        .await;
+    assert_eq!(
+        (status, body["error_description"].as_str()),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many failed logins from this network; try again later")
+        ),
+        "refused before the password is checked"
+    );
+    // its neighbours share the subnet's count
+    for ip in ["203.0.113.2", "203.0.113.3"] {
+        app.login_from(ip, "EMP-T2", "Guess1@pw", "pb.amritsar", "EMPLOYEE")
+            .await;
+    }
+    let (status, _) = app
+        .login_from(
+            "203.0.113.4",
+            "EMP-T2",
+            "Abcdef1@",
+            "pb.amritsar",
+            "EMPLOYEE",
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the subnet's five failures"
+    );
+    // another network, and the users themselves, are not affected
+    let (status, body) = app
+        .login_from(
+            "198.51.100.7",
+            "EMP-T1",
+            "Abcdef1@",
+            "pb.amritsar",
+            "EMPLOYEE",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -102,7 +102,12 @@ async fn only_the_exact_token_issued_passes_details_even_after_it_was_verified()
 async fn fifty_replays_of_a_refresh_token_inside_the_grace_window_get_its_successor_and_after_it_end_the_session()
  {
     let clock = actors::Clock::manual(actors::Clock::System.now_ms());
-    let app = spawn_app_at(clock.clone(), |_| {}).await;
+    // fifty replays from one address: past the per-address failure limit they would be refused unread
+    let app = spawn_app_at(clock.clone(), |s| {
+        s.login.max_failures_per_address = 1_000;
+        s.login.max_failures_per_subnet = 1_000;
+    })
+    .await;
     let login = employee_token(&app, "EMP-REFRESH").await;
     let r0 = login["refresh_token"].as_str().unwrap().to_owned();
     let (status, first) = refresh(&app, &r0).await;

@@ -110,6 +110,8 @@ fn spawn(launch: &Launch, dir: &std::path::Path) -> Child {
         .env("DIGIT_USER__NOTIFY__MAX_OUTBOX_DEPTH", "10000000")
         .env("DIGIT_USER__HASHER__QUEUE", "4096")
         .env("DIGIT_USER__LOCKOUT__MAX_INVALID_ATTEMPTS", "1000000")
+        .env("DIGIT_USER__LOGIN__MAX_FAILURES_PER_ADDRESS", "100000000")
+        .env("DIGIT_USER__LOGIN__MAX_FAILURES_PER_SUBNET", "100000000")
         .env("DIGIT_USER__OTP__TEST_NUMBERS", test_numbers())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
