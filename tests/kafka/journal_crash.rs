@@ -89,6 +89,15 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write_and_applies_none_twice(
     let mut env = journaled_env(&broker.address());
     // a session refreshed in one check is spent for the next: answered again, not a second chain
     env.insert("DIGIT_USER__TOKENS__REFRESH_GRACE_SECS", "3600".to_owned());
+    // every check asks each logged-out refresh token again, all from one address: failures by design
+    env.insert(
+        "DIGIT_USER__LOGIN__MAX_FAILURES_PER_ADDRESS",
+        "1000000".to_owned(),
+    );
+    env.insert(
+        "DIGIT_USER__LOGIN__MAX_FAILURES_PER_SUBNET",
+        "1000000".to_owned(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let mut all = Acknowledged::default();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
