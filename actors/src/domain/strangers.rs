@@ -3,7 +3,7 @@
 //! `max_attempts`-th failure within the window blocks that address — for that user only — for a delay that
 //! doubles with every block (from `first_delay_ms` up to `max_delay_ms`); the user, from any other address,
 //! is not affected. Sustained guessing from many addresses still hard-locks the account (counted in the
-//! persisted [`super::lockout::LockoutState`], `sustained_max` failures in the window). Kept in memory by
+//! persisted lockout state, `sustained_max` failures in the window). Kept in memory by
 //! the user's lockout actor: a refusal writes nothing. Pure: time comes in as `now`.
 
 use std::collections::{HashMap, VecDeque};
