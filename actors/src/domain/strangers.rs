@@ -77,7 +77,7 @@ impl Sources {
     }
 
     /// Whether an attempt from stranger `ip` at `now` may be evaluated.
-    pub fn gate(&mut self, ip: &IpAddr, now: i64) -> SourceGate {
+    pub fn gate(&self, ip: &IpAddr, now: i64) -> SourceGate {
         match self.strangers.get(ip).and_then(|s| s.blocked_until) {
             Some(until) if now < until => SourceGate::Blocked { until },
             _ => SourceGate::Open,

@@ -247,6 +247,23 @@ pub enum Via {
     Form,
 }
 
+/// The form of a password-grant login as DIGIT's web UI sends it.
+fn password_form<'a>(
+    user_name: &'a str,
+    password: &'a str,
+    tenant: &'a str,
+    user_type: &'a str,
+) -> [(&'static str, &'a str); 6] {
+    [
+        ("grant_type", "password"),
+        ("username", user_name),
+        ("password", password),
+        ("tenantId", tenant),
+        ("userType", user_type),
+        ("scope", "read"),
+    ]
+}
+
 impl TestApp {
     /// `POST /user/oauth/token` with `params` and DIGIT's client header.
     pub async fn token(&self, params: &[(&str, &str)], via: Via) -> (StatusCode, Value) {
@@ -283,14 +300,7 @@ impl TestApp {
         user_type: &str,
     ) -> (StatusCode, Value) {
         self.token(
-            &[
-                ("grant_type", "password"),
-                ("username", user_name),
-                ("password", password),
-                ("tenantId", tenant),
-                ("userType", user_type),
-                ("scope", "read"),
-            ],
+            &password_form(user_name, password, tenant, user_type),
             Via::Form,
         )
         .await
@@ -310,14 +320,7 @@ impl TestApp {
             .post(format!("{}/user/oauth/token", self.public))
             .header("authorization", BASIC)
             .header("x-real-ip", ip)
-            .form(&[
-                ("grant_type", "password"),
-                ("username", user_name),
-                ("password", password),
-                ("tenantId", tenant),
-                ("userType", user_type),
-                ("scope", "read"),
-            ])
+            .form(&password_form(user_name, password, tenant, user_type))
             .send()
             .await
             .unwrap();
