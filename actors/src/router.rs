@@ -1,8 +1,7 @@
 //! `Router`: the entry for every request that touches an OTP session.
 //!
 //! It holds the sessions' [`Directory`] (one actor per state and mobile number, started on a miss, bounded:
-//! past `max_sessions` live sessions new numbers are refused and the caller answers 503) and the per-IP cap
-//! of sends. A message for a session is forwarded with a timeout; a session that stopped while the message
+//! past `max_sessions` live sessions new numbers are refused and the caller answers 503). A message for a session is forwarded with a timeout; a session that stopped while the message
 //! was on its way is replaced and asked once more.
 
 use std::sync::Arc;
@@ -11,8 +10,6 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::directory::{Directory, Limits, Names, Unreachable};
-use crate::domain::otp::Throttle;
-use crate::domain::velocity::{CapLimits, SendCaps, SendKey};
 use crate::metrics as m;
 use crate::otp_session::{OtpSession, SessionDeps};
 use crate::store::SessionKey;
@@ -38,17 +35,11 @@ where
 #[rtype(result = "usize")]
 pub struct LiveSessions;
 
-/// Admit an OTP send to the session of `.1` past the caps outside it (client IP, number prefix, state): `Ok`
-/// is the moment it was counted at (to release it with), `Err` the cap that refused it. A test number in
-/// force passes uncounted.
+/// Whether the number of this session is a test number in force (its sends pass the caps outside the
+/// sessions uncounted; its session logs every use).
 #[derive(Message)]
-#[rtype(result = "Result<i64, Throttle>")]
-pub struct AdmitSend(pub SendKey, pub SessionKey);
-
-/// Give back an admission of [`AdmitSend`] (at that moment) for which no SMS went out.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ReleaseSend(pub SendKey, pub i64);
+#[rtype(result = "bool")]
+pub struct TestNumberInForce(pub SessionKey);
 
 /// The router's bounds.
 #[derive(Debug, Clone, Copy)]
@@ -57,15 +48,12 @@ pub struct RouterLimits {
     pub max_sessions: usize,
     /// Wait for a session's answer at most.
     pub timeout: Duration,
-    /// The caps outside the sessions.
-    pub caps: CapLimits,
 }
 
 /// The router actor.
 pub struct Router {
     deps: Arc<SessionDeps>,
     sessions: Directory<SessionKey, OtpSession>,
-    caps: SendCaps,
 }
 
 impl Router {
@@ -85,11 +73,7 @@ impl Router {
                 move |member| OtpSession::new(member, deps.clone())
             },
         );
-        Self {
-            deps,
-            sessions,
-            caps: SendCaps::new(limits.caps),
-        }
+        Self { deps, sessions }
     }
 }
 
@@ -137,34 +121,19 @@ impl Handler<ReleaseSessions> for Router {
     }
 }
 
-impl Handler<AdmitSend> for Router {
-    type Result = Result<i64, Throttle>;
+impl Handler<TestNumberInForce> for Router {
+    type Result = bool;
 
     fn handle(
         &mut self,
-        AdmitSend(send, session): AdmitSend,
+        TestNumberInForce(session): TestNumberInForce,
         _: &mut Self::Context,
-    ) -> Self::Result {
-        // a refusal is counted where it ends: a resend of a live code is held, a new code refused
+    ) -> bool {
         let now = self.deps.clock.now_ms();
-        if self
-            .deps
+        self.deps
             .test_codes
             .get(&session)
             .is_some_and(|t| now <= t.until_ms)
-        {
-            // its session logs every use of a test number
-            return Ok(now);
-        }
-        self.caps.admit(&send, now)
-    }
-}
-
-impl Handler<ReleaseSend> for Router {
-    type Result = ();
-
-    fn handle(&mut self, ReleaseSend(send, at): ReleaseSend, _: &mut Self::Context) {
-        self.caps.release(&send, at);
     }
 }
 

@@ -17,6 +17,9 @@ pub struct OtpCheck {
     pub code: String,
     /// The purpose the code must have.
     pub purpose: Option<Purpose>,
+    /// The client's address, when known (its share of wrong tries).
+    #[serde(default)]
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// A send asked of the pod owning the session of the number it goes to (a password reset whose user's stored
@@ -35,6 +38,9 @@ pub struct OtpSend {
     /// request.
     #[serde(default)]
     pub outside: Option<actors::domain::otp::Throttle>,
+    /// The client's address, when known (its share of the number's SMS).
+    #[serde(default)]
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// Its answer: what the session did, or the limit that refused it.
@@ -62,6 +68,42 @@ impl From<OtpSent> for Result<actors::otp_session::SendReceipt, actors::domain::
             OtpSent::Refused(t) => Err(t),
         }
     }
+}
+
+/// What a pod asks of the abuse counters another pod keeps (`/cluster/tally`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TallyAsk {
+    /// What to do.
+    pub op: TallyOp,
+    /// With these keys, all counted at the pod asked.
+    pub keys: Vec<actors::domain::tally::Counted>,
+    /// A release: the moment the admission was counted at.
+    #[serde(default)]
+    pub at: i64,
+}
+
+/// What is done with the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TallyOp {
+    /// Whether each would admit one more; counts nothing.
+    Check,
+    /// Count one under every key if each admits it, else none.
+    Admit,
+    /// Give back an admission.
+    Release,
+    /// Count one under every key (a failure happened), then check.
+    Record,
+}
+
+/// Its answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TallyAnswer {
+    /// When the counting pod counted (a release names it).
+    pub at: i64,
+    /// The key that refused, if one did.
+    pub refused: Option<actors::domain::tally::Refused>,
 }
 
 /// Its answer.

@@ -1,12 +1,12 @@
 //! What one pod asks of the others: a search's legs, a send and an OTP check at the pod
-//! owning the code. (Revocations reach every pod through the journal's revocations topic.)
+//! owning the code, an abuse counter at the pod counting its key. (Revocations reach every pod through the journal's revocations topic.)
 
 use actors::domain::UserRecord;
 use actors::domain::search::UserQuery;
 use actors::metrics::CLUSTER_CALLS;
 use futures_util::future::join_all;
 
-use super::api::{OtpCheck, OtpSend, OtpSent, OtpVerdict};
+use super::api::{OtpCheck, OtpSend, OtpSent, OtpVerdict, TallyAnswer, TallyAsk};
 use super::{Cluster, PeerError, SERVED};
 
 /// One pod's answer to a fanned-out search: its matching users of the partitions it held for the whole
@@ -87,5 +87,15 @@ impl Cluster {
             .await;
         count("otp", verdict.is_ok());
         Ok(verdict?.valid)
+    }
+
+    /// Asks pod `ordinal`, which counts `ask`'s keys, to do `ask`.
+    pub async fn tally_at(&self, ordinal: u16, ask: &TallyAsk) -> Result<TallyAnswer, PeerError> {
+        let answer = self
+            .peers
+            .call::<_, TallyAnswer>(ordinal, self.me, "/cluster/tally", ask)
+            .await;
+        count("tally", answer.is_ok());
+        answer
     }
 }

@@ -225,7 +225,10 @@ impl Settings {
         actors::domain::otp::OtpPolicy {
             length: o.length,
             ttl_ms: o.ttl_secs * 1000,
-            max_attempts: o.max_attempts,
+            max_attempts: o.max_attempts_total.max(o.max_attempts),
+            attempts_per_source: o.max_attempts,
+            sends_per_source: o.max_sends_per_source_per_hour,
+            max_sources: o.max_sources_per_number,
             cooldown_ms: o.resend_cooldown_secs * 1000,
             per_hour: o.max_sends_per_hour,
             per_day: o.max_sends_per_day,

@@ -208,8 +208,14 @@ pub struct OtpSettings {
     pub length: u32,
     /// Code lifetime, seconds.
     pub ttl_secs: i64,
-    /// Wrong tries per code.
+    /// Wrong tries at a number's live codes per client address (a code lives on for the others).
     pub max_attempts: u8,
+    /// Wrong tries a code survives from every address together (the bound on guessing it).
+    pub max_attempts_total: u8,
+    /// SMS to one number per client address per hour (its share of `max_sends_per_hour`).
+    pub max_sends_per_source_per_hour: u32,
+    /// Client addresses a number's session counts apart (past it they share one count).
+    pub max_sources_per_number: usize,
     /// Seconds between two SMS to one number.
     pub resend_cooldown_secs: i64,
     /// SMS per number per hour.

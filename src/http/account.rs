@@ -29,7 +29,11 @@ pub async fn citizen_create(
     let parsed = parse(&req, body)?;
     match state
         .accounts
-        .register_citizen(parsed.draft, &parsed.caller)
+        .register_citizen(
+            parsed.draft,
+            &parsed.caller,
+            super::request_info::client_ip(&req, &state),
+        )
         .await
     {
         Ok(Registered::LoggedIn(issued)) => Ok(token_response(&issued)),
@@ -90,7 +94,11 @@ fn password_response() -> HttpResponse {
 
 /// `POST /user/password/_update`: the user is the one of `RequestInfo.authToken` when given (verified),
 /// else `RequestInfo.userInfo.userName` as the gateway set it.
-pub async fn update(body: LowerJson, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn update(
+    req: HttpRequest,
+    body: LowerJson,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let input: PasswordIn = deserialize_at(require(body)?, "")?;
     let info: RequestInfoIn = match input.requestinfo {
         Value::Null => RequestInfoIn::default(),
@@ -134,6 +142,7 @@ pub async fn update(body: LowerJson, state: web::Data<AppState>) -> Result<HttpR
             .map(|v| (v.snapshot.uuid.as_str(), v.family.as_str())),
         credential: Credential::Password(Zeroizing::new(existing)),
         new: Zeroizing::new(new),
+        source: super::request_info::client_ip(&req, &state),
     };
     match state.accounts.change_password(change).await {
         Ok(()) => Ok(password_response()),
@@ -143,7 +152,11 @@ pub async fn update(body: LowerJson, state: web::Data<AppState>) -> Result<HttpR
 
 /// `POST /user/password/nologin/_update`: the OTP (purpose passwordreset) sent to the user's stored mobile
 /// number proves the user.
-pub async fn reset(body: LowerJson, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn reset(
+    req: HttpRequest,
+    body: LowerJson,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let input: PasswordIn = deserialize_at(require(body)?, "")?;
     let (Some(otp), Some(user_name), Some(new), Some(tenant), Some(user_type)) = (
         given(input.otpreference),
@@ -164,6 +177,7 @@ pub async fn reset(body: LowerJson, state: web::Data<AppState>) -> Result<HttpRe
         session: None,
         credential: Credential::Otp(Zeroizing::new(otp), Purpose::PasswordReset),
         new: Zeroizing::new(new),
+        source: super::request_info::client_ip(&req, &state),
     };
     match state.accounts.change_password(change).await {
         Ok(()) => Ok(password_response()),

@@ -1,6 +1,6 @@
 //! The pods' own endpoints (internal listener only; 404 on the public one): a pod's status (what `admin
-//! cluster-status` shows), the end of a handover, a search leg, and an OTP send and check at the pod that
-//! owns the number.
+//! cluster-status` shows), the end of a handover, a search leg, an OTP send and check at the pod that owns
+//! the number, and the abuse counters of the keys a pod counts.
 //!
 //! None of these bodies is a DIGIT shape: they are ours and may change between versions of digit-user (a
 //! rolling update runs two versions side by side for a moment: change them compatibly).
@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::json::CappedBody;
 use crate::cluster::SERVED;
 use crate::cluster::api::{
-    GroupStatus, OtpCheck, OtpSend, OtpSent, OtpVerdict, Partitions, PodStatus,
+    GroupStatus, OtpCheck, OtpSend, OtpSent, OtpVerdict, Partitions, PodStatus, TallyAsk,
 };
 use crate::cluster::calls::served_header;
 use crate::http::state::AppState;
@@ -143,7 +143,13 @@ pub async fn otp_check(
 ) -> Result<HttpResponse, ApiError> {
     let valid = match state
         .otp
-        .validate(&check.identity, &check.tenant, &check.code, check.purpose)
+        .validate(
+            &check.identity,
+            &check.tenant,
+            &check.code,
+            check.purpose,
+            check.source,
+        )
         .await
     {
         Ok(_) => true,
@@ -165,4 +171,13 @@ pub async fn otp_send(
         .await
         .map_err(super::error::domain::otp_send_refused)?;
     Ok(HttpResponse::Ok().json(OtpSent::from(sent)))
+}
+
+/// `POST /cluster/tally`: the abuse counters of keys this pod counts (their partitions' owner), asked by the
+/// pod that took a send or a token request.
+pub async fn tally(
+    state: web::Data<AppState>,
+    ask: PodJson<TallyAsk>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.tally.answer(&ask)))
 }

@@ -106,6 +106,7 @@ endpoints! {
     POST "/cluster/users/_search"          => cluster::search_leg,         Internal, None;
     POST "/cluster/otp/_validate"          => cluster::otp_check,          Internal, None;
     POST "/cluster/otp/_send"              => cluster::otp_send,           Internal, None;
+    POST "/cluster/tally"                  => cluster::tally,              Internal, None;
     POST "/cluster/import/users"           => import::part,                Internal, None;
 }
 

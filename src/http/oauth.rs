@@ -199,9 +199,8 @@ pub async fn token(
     }
     // an address (or its subnet) that failed too often is refused before any credential is checked
     let source = super::request_info::client_ip(&req, &state);
-    let now = state.login.sessions().now_ms();
     if let Some(ip) = source
-        && let Err(wait_ms) = state.token_throttle.gate(ip, now)
+        && let Err(wait_ms) = state.tally.gate(ip).await
     {
         return Err(ApiError::oauth(
             StatusCode::TOO_MANY_REQUESTS,
@@ -261,7 +260,7 @@ pub async fn token(
         Err(LoginError::BadCredentials | LoginError::Locked | LoginError::InvalidRefresh),
     ) = (source, &issued)
     {
-        state.token_throttle.fail(ip, now);
+        state.tally.fail(ip).await;
     }
     let issued = issued.map_err(login_refused)?;
     Ok(token_response(&issued))

@@ -209,6 +209,7 @@ pub async fn create(
 
 /// `POST /otp/v1/_validate`
 pub async fn validate(
+    req: HttpRequest,
     body: Result<LowerJson, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -222,7 +223,13 @@ pub async fn validate(
     );
     let (token, state_tenant) = state
         .otp
-        .validate(identity, tenant, code, None)
+        .validate(
+            identity,
+            tenant,
+            code,
+            None,
+            super::request_info::client_ip(&req, &state),
+        )
         .await
         .map_err(otp_failed)?;
     Ok(token_response(

@@ -27,8 +27,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Readiness switch.
     pub readiness: Readiness,
-    /// Failed token requests per client address and subnet.
-    pub token_throttle: crate::service::throttle::TokenThrottle,
+    /// The abuse counters: sends per address, prefix and state; failed token requests per address and subnet.
+    pub tally: Arc<crate::service::tally::Tally>,
     /// Users moved in from egov-user through this pod.
     pub importer: crate::service::import::Importer,
     /// This pod's place among the shards.

@@ -72,6 +72,8 @@ pub struct PasswordChange<'a> {
     pub credential: Credential,
     /// The new password.
     pub new: Zeroizing<String>,
+    /// The client's address, when known.
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// Why a password change was refused.
@@ -156,6 +158,7 @@ impl Accounts {
         &self,
         mut draft: UserDraft,
         caller: &Caller,
+        source: Option<std::net::IpAddr>,
     ) -> Result<Registered, RegistrationError> {
         let rules = &self.settings.login;
         if rules.citizen_otp_login {
@@ -189,7 +192,13 @@ impl Accounts {
             let mobile = record.mobile_number.as_deref().unwrap_or_default();
             match self
                 .otp
-                .check(mobile, record.tenant_id.as_str(), code, Purpose::Register)
+                .check(
+                    mobile,
+                    record.tenant_id.as_str(),
+                    code,
+                    Purpose::Register,
+                    source,
+                )
                 .await
             {
                 Ok(()) => {}
@@ -235,7 +244,7 @@ impl Accounts {
             )));
         }
         // a signed-in change (or one with the old password): counted toward the account as in DIGIT
-        self.login.check(&user, c.credential, None).await?;
+        self.login.check(&user, c.credential, c.source).await?;
         self.registry
             .store_password(
                 &user.uuid,

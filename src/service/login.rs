@@ -303,7 +303,7 @@ impl Login {
                     credential.clone(),
                     rehash.clone(),
                 );
-                Box::pin(async move { svc.evaluate(&user, credential, &rehash).await })
+                Box::pin(async move { svc.evaluate(&user, credential, source, &rehash).await })
             }
         };
         let record_lock = user
@@ -351,6 +351,7 @@ impl Login {
         &self,
         user: &UserRecord,
         credential: Credential,
+        source: Option<std::net::IpAddr>,
         rehash: &AtomicBool,
     ) -> Result<bool, Undecided> {
         match credential {
@@ -367,7 +368,11 @@ impl Login {
                     return Ok(false);
                 };
                 let state = user.tenant_id.state();
-                match self.otp.check(mobile, state.as_str(), &code, purpose).await {
+                match self
+                    .otp
+                    .check(mobile, state.as_str(), &code, purpose, source)
+                    .await
+                {
                     Ok(_) => Ok(true),
                     // a user of a state no longer served has no code that could be valid
                     Err(OtpError::ValidationFailed | OtpError::UnknownTenant) => Ok(false),

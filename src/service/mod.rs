@@ -16,5 +16,5 @@ pub mod otp;
 pub mod owned;
 pub mod registry;
 pub mod sessions;
-pub mod throttle;
+pub mod tally;
 pub mod tokens;

@@ -13,7 +13,6 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use actors::Clock;
 use actors::domain::otp::OtpKeys;
-use actors::domain::velocity::CapLimits;
 use actors::hasher::{HasherError, HasherPool};
 use actors::notifier::{Drain, Notifier, NotifierConfig};
 use actors::otp_session::{SessionDeps, TestCode};
@@ -190,6 +189,13 @@ impl Application {
             sink.clone(),
             tenant_labels,
         )?;
+        let tally = Arc::new(crate::service::tally::Tally::new(
+            wiring::tally_limits(&settings),
+            settings.otp.prefix_digits,
+            settings.login.max_tracked_addresses,
+            cluster.clone(),
+            clock.clone(),
+        ));
         let otp = OtpService::new(
             router,
             notifier.clone(),
@@ -201,6 +207,7 @@ impl Application {
                 max_outbox_depth: settings.notify.max_outbox_depth,
             },
             cluster.clone(),
+            tally.clone(),
         );
         let login = start_login(
             &settings,
@@ -238,17 +245,8 @@ impl Application {
             journal::directory_publisher(&settings)?,
             clock.clone(),
         );
-        let l = &settings.login;
-        let token_throttle = crate::service::throttle::TokenThrottle::new(
-            crate::service::throttle::ThrottleLimits {
-                per_address: l.max_failures_per_address,
-                per_subnet: l.max_failures_per_subnet,
-                window_ms: i64::try_from(l.failure_window_secs * 1000).unwrap_or(i64::MAX),
-                max_tracked: l.max_tracked_addresses,
-            },
-        );
         let state = web::Data::new(AppState {
-            token_throttle,
+            tally,
             importer,
             registry,
             otp,

@@ -2,6 +2,7 @@
 //! router and the notifier with its sink, and the upkeep that runs beside them.
 
 use super::*;
+use actors::domain::tally::TallyLimits;
 
 /// The services a login calls: the registry (a rehashed password is stored through it), the hasher and the
 /// OTP flows.
@@ -187,15 +188,6 @@ pub(super) fn start_otp_actors(
     let limits = RouterLimits {
         max_sessions: settings.otp.max_sessions,
         timeout: Duration::from_secs(settings.http.request_timeout_secs),
-        caps: CapLimits {
-            per_ip_per_hour: settings.otp.max_sends_per_ip_per_hour,
-            max_tracked_ips: settings.otp.max_tracked_ips,
-            prefix_digits: settings.otp.prefix_digits,
-            per_prefix: settings.otp.max_sends_per_prefix,
-            max_tracked_prefixes: settings.otp.max_tracked_prefixes,
-            per_state: settings.otp.max_sends_per_state,
-            window_ms: i64::try_from(settings.otp.velocity_window_secs * 1000).unwrap_or(i64::MAX),
-        },
     };
     let router = Router::new(deps, limits).start();
     let n = &settings.notify;
@@ -208,6 +200,24 @@ pub(super) fn start_otp_actors(
     };
     let notifier = Notifier::new(store.clone(), sink, clock.clone(), config).start();
     Ok((router, notifier))
+}
+
+/// The abuse counters' limits (`otp.max_sends_per_*`, `login.max_failures_per_*`).
+pub(super) fn tally_limits(settings: &Settings) -> TallyLimits {
+    let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let (o, l) = (&settings.otp, &settings.login);
+    TallyLimits {
+        sends_per_ip_per_hour: o.max_sends_per_ip_per_hour,
+        max_tracked_ips: o.max_tracked_ips,
+        sends_per_prefix: o.max_sends_per_prefix,
+        max_tracked_prefixes: o.max_tracked_prefixes,
+        sends_per_state: o.max_sends_per_state,
+        send_window_ms: ms(o.velocity_window_secs),
+        failures_per_address: l.max_failures_per_address,
+        failures_per_subnet: l.max_failures_per_subnet,
+        failure_window_ms: ms(l.failure_window_secs),
+        max_tracked_addresses: l.max_tracked_addresses,
+    }
 }
 
 /// The sink `notify.sink` names (`auto`: kafka when brokers are configured, else file).

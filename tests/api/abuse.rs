@@ -173,3 +173,33 @@ async fn an_address_and_its_subnet_that_fail_too_often_are_refused_before_any_cr
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[actix_web::test]
+async fn a_stranger_s_wrong_registration_codes_leave_the_citizen_s_code_alive() {
+    let app = spawn_app().await;
+    let mobile = "9123000009";
+    let code = app.otp_for(mobile, "pb", "register", "citizen").await;
+    let register_from = |ip: &'static str, otp: String| {
+        let app = &app;
+        async move {
+            let body = json!({"RequestInfo": {"apiId": "Rainmaker"},
+                "User": {"name": "Asha Devi", "username": mobile, "otpReference": otp, "tenantId": "pb"}});
+            let (status, _, body) = app
+                .post_with_headers("/user/citizen/_create", &body, &[("x-real-ip", ip)])
+                .await;
+            (status, body)
+        }
+    };
+    // more wrong codes than a code survives from one address (5) and from everyone together (20)
+    for n in 0..25 {
+        let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1 + n) % 1_000_000);
+        let (status, body) = register_from(ATTACKER, wrong).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    let (status, body) = register_from(CITIZEN_AT_HOME, code).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the citizen registers with the code they got: {body}"
+    );
+}

@@ -11,6 +11,7 @@ pub mod roles;
 pub mod rules;
 pub mod search;
 pub mod strangers;
+pub mod tally;
 pub mod tenant;
 pub mod update;
 pub mod user;

@@ -1,13 +1,11 @@
-//! Send velocity in rolling windows: at most `per_window` OTP sends per key (a client IP, a number prefix, a
-//! state) in a rolling window, with a bounded number of keys tracked (the least recently seen is forgotten
-//! first). A send is admitted before it is known whether an SMS goes out, and released when none did (a held
-//! resend), so a cap counts SMS, not clicks.
+//! Velocity in rolling windows: at most `per_window` events per key (a client IP, a number prefix, a state)
+//! in a rolling window, with a bounded number of keys tracked (the least recently seen is forgotten first).
+//! An OTP send is admitted before it is known whether an SMS goes out, and released when none did (a held
+//! resend), so a cap counts SMS, not clicks. The abuse counters name the keys and hold one limiter per kind.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::IpAddr;
-
-use super::otp::Throttle;
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -99,104 +97,6 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     }
 }
 
-/// The caps a send passes before its session sees it, each counted in a rolling window: per client IP (an
-/// hour), per number prefix and per state (`window_ms`). A send is admitted by all or counted by none.
-#[derive(Debug)]
-pub struct SendCaps {
-    ips: Limiter<IpAddr>,
-    prefixes: Limiter<(String, String)>,
-    states: Limiter<String>,
-    prefix_digits: usize,
-}
-
-/// How the caps are set.
-#[derive(Debug, Clone, Copy)]
-pub struct CapLimits {
-    /// Sends per client IP per rolling hour.
-    pub per_ip_per_hour: u32,
-    /// Client IPs tracked at most.
-    pub max_tracked_ips: usize,
-    /// Digits of a number that make its prefix.
-    pub prefix_digits: usize,
-    /// Sends per prefix per window.
-    pub per_prefix: u32,
-    /// Prefixes tracked at most.
-    pub max_tracked_prefixes: usize,
-    /// Sends per state per window.
-    pub per_state: u32,
-    /// The window of the prefix and state caps, ms.
-    pub window_ms: i64,
-}
-
-/// One send as the caps see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SendKey {
-    /// The client's address, when known.
-    pub ip: Option<IpAddr>,
-    /// The state tenant.
-    pub state: String,
-    /// The number it goes to.
-    pub mobile: String,
-}
-
-impl SendCaps {
-    /// The caps of `limits`.
-    pub fn new(limits: CapLimits) -> Self {
-        Self {
-            ips: Limiter::hourly(limits.per_ip_per_hour, limits.max_tracked_ips),
-            prefixes: Limiter::new(
-                limits.per_prefix,
-                limits.window_ms,
-                limits.max_tracked_prefixes,
-            ),
-            // states are few: every one configured is tracked
-            states: Limiter::new(limits.per_state, limits.window_ms, 1024),
-            prefix_digits: limits.prefix_digits.max(1),
-        }
-    }
-
-    /// Admits `send` at `now` (the moment to release it with), or the first cap that refuses it.
-    pub fn admit(&mut self, send: &SendKey, now: i64) -> Result<i64, Throttle> {
-        let prefix = (send.state.clone(), self.prefix_of(&send.mobile));
-        if let Some(ip) = send.ip {
-            self.ips
-                .check(&ip, now)
-                .map_err(|retry_after_ms| Throttle::Ip { retry_after_ms })?;
-        }
-        self.prefixes
-            .check(&prefix, now)
-            .map_err(|retry_after_ms| Throttle::Prefix { retry_after_ms })?;
-        self.states
-            .check(&send.state, now)
-            .map_err(|retry_after_ms| Throttle::State { retry_after_ms })?;
-        if let Some(ip) = send.ip {
-            self.ips.record(ip, now);
-        }
-        self.prefixes.record(prefix, now);
-        self.states.record(send.state.clone(), now);
-        Ok(now)
-    }
-
-    /// Gives back the admission of `send` made at `at` (no SMS went out for it).
-    pub fn release(&mut self, send: &SendKey, at: i64) {
-        if let Some(ip) = &send.ip {
-            self.ips.release(ip, at);
-        }
-        let prefix = (send.state.clone(), self.prefix_of(&send.mobile));
-        self.prefixes.release(&prefix, at);
-        self.states.release(&send.state, at);
-    }
-
-    /// The first `prefix_digits` digits of `mobile`.
-    fn prefix_of(&self, mobile: &str) -> String {
-        mobile
-            .chars()
-            .filter(char::is_ascii_digit)
-            .take(self.prefix_digits)
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,65 +146,6 @@ mod tests {
         assert!(
             l.admit("98765", 60_000).is_ok(),
             "the first left the minute"
-        );
-    }
-
-    fn caps(per_prefix: u32, per_state: u32) -> SendCaps {
-        SendCaps::new(CapLimits {
-            per_ip_per_hour: 100,
-            max_tracked_ips: 100,
-            prefix_digits: 7,
-            per_prefix,
-            max_tracked_prefixes: 100,
-            per_state,
-            window_ms: HOUR_MS,
-        })
-    }
-
-    fn to(mobile: &str) -> SendKey {
-        SendKey {
-            ip: Some(ip(1)),
-            state: "pb".into(),
-            mobile: mobile.into(),
-        }
-    }
-
-    #[test]
-    fn a_prefix_flood_is_capped_while_other_prefixes_pass() {
-        let mut c = caps(3, 1000);
-        for n in 0..3 {
-            assert!(c.admit(&to(&format!("987654{n:04}")), n).is_ok());
-        }
-        assert_eq!(
-            c.admit(&to("9876540999"), 10),
-            Err(Throttle::Prefix {
-                retry_after_ms: HOUR_MS - 10
-            }),
-            "the fourth number of the range 9876540…"
-        );
-        assert!(c.admit(&to("9876550000"), 10).is_ok(), "another prefix");
-        let other_state = SendKey {
-            state: "ke".into(),
-            ..to("9876540999")
-        };
-        assert!(c.admit(&other_state, 10).is_ok(), "a prefix is per state");
-    }
-
-    #[test]
-    fn a_state_s_ceiling_holds_and_a_refused_send_counts_nowhere() {
-        let mut c = caps(100, 2);
-        let at = c.admit(&to("9000000001"), 0).unwrap();
-        c.admit(&to("8000000001"), 1).unwrap();
-        assert_eq!(
-            c.admit(&to("7000000001"), 2),
-            Err(Throttle::State {
-                retry_after_ms: HOUR_MS - 2
-            })
-        );
-        c.release(&to("9000000001"), at);
-        assert!(
-            c.admit(&to("7000000001"), 3).is_ok(),
-            "a released send leaves room"
         );
     }
 

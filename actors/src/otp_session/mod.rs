@@ -15,90 +15,19 @@ use crate::directory::Membership;
 use crate::domain::messages::MessageCatalogs;
 use crate::domain::otp::DAY_MS;
 use crate::domain::otp::{
-    FreshCode, Hold, Invalid, LiveCode, OtpKeys, OtpPolicy, OtpSessionState, Purpose, Sending,
-    Throttle,
+    FreshCode, Invalid, LiveCode, OtpKeys, OtpPolicy, OtpSessionState, Purpose, Sending,
+    SourceLedger,
 };
 use crate::metrics::{self as m, TenantLabels};
 use crate::partition::{Partition, mint_uuid};
-use crate::store::{SessionKey, Store, StoreError, TokenOwner, TokenRecord};
+use crate::store::{SessionKey, Store, StoreError, TokenRecord};
 
+mod messages;
 mod notifications;
+pub use messages::{
+    CreateDirect, SendError, SendOtp, SendReceipt, TokenStatus, ValidateError, ValidateOtp,
+};
 pub use notifications::Recipients;
-
-/// Send (or re-send) the code of a purpose.
-#[derive(Message, Clone)]
-#[rtype(result = "Result<SendReceipt, SendError>")]
-pub struct SendOtp {
-    /// Purpose of the code.
-    pub purpose: Purpose,
-    /// Where it goes.
-    pub to: Recipients,
-    /// The state tenant (for the metrics' tenant label).
-    pub tenant: String,
-    /// Home partition of the session (state, mobile): the token id carries it, so `/otp/v1/_search` routes.
-    pub home: Partition,
-    /// A cap outside the session (client IP, number prefix, state) allows no SMS now (a resend is then
-    /// held, a new code refused).
-    pub outside: Option<crate::domain::otp::Throttle>,
-}
-
-/// What a send did.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SendReceipt {
-    /// Token id of the live code.
-    pub token_id: String,
-    /// Whether the code is new (not a re-send).
-    pub is_new: bool,
-    /// Notifications queued (none when held or for a test number).
-    pub queued: usize,
-    /// Why nothing went out for a live code, when it was held.
-    pub held: Option<Hold>,
-}
-
-/// Why a send did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// A limit refused it; nothing was queued.
-    #[error("send refused: {}", .0.reason())]
-    Throttled(Throttle),
-    /// The store failed; nothing was acknowledged.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Check (and on success consume) a code.
-#[derive(Message, Clone)]
-#[rtype(result = "Result<String, ValidateError>")]
-pub struct ValidateOtp {
-    /// Only this purpose's code, or any live code when `None`.
-    pub purpose: Option<Purpose>,
-    /// The code as submitted.
-    pub code: String,
-    /// Who validates: the identity as the request named it and the state tenant (also the metrics' tenant
-    /// label). A consumed token is entered for `/otp/v1/_search` under this owner.
-    pub owner: TokenOwner,
-}
-
-/// Why a validation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ValidateError {
-    /// Wrong, expired, used or unknown.
-    #[error("otp validation unsuccessful")]
-    Invalid(Invalid),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Issue a code for `/otp/v1/_create` and return it in clear (internal listener only).
-#[derive(Message, Clone)]
-#[rtype(result = "Result<(LiveCode, String), StoreError>")]
-pub struct CreateDirect(pub TokenOwner);
-
-/// Whether a token is live (`Some(false)`), consumed (`Some(true)`) or unknown.
-#[derive(Message, Clone)]
-#[rtype(result = "Option<bool>")]
-pub struct TokenStatus(pub uuid::Uuid);
 
 /// What every session shares.
 pub struct SessionDeps {
@@ -141,6 +70,8 @@ pub struct OtpSession {
     member: Membership<SessionKey, OtpSession>,
     deps: Arc<SessionDeps>,
     state: OtpSessionState,
+    /// What each client address did to this number (memory only).
+    sources: SourceLedger,
     /// The expiry timer while a code is live, else the idle timer.
     timer: Option<SpawnHandle>,
     /// The tenant label of the last message (for expiries, which no message names).
@@ -155,6 +86,7 @@ impl OtpSession {
             member,
             deps,
             state: OtpSessionState::default(),
+            sources: SourceLedger::default(),
             timer: None,
             tenant_label,
         }
@@ -181,11 +113,16 @@ impl OtpSession {
                 }
                 // a session with nothing in it (a validation or a status asked about a number that never had
                 // a code) stops soon: such requests cost no live actor for long
+                // (an address's share of the SMS is remembered for its hour)
                 None => {
-                    let idle = if self.state.is_idle() {
+                    let busy = self.sources.busy_until();
+                    let idle = if self.state.is_idle() && busy.is_none() {
                         self.deps.idle.min(EMPTY_IDLE)
                     } else {
-                        self.deps.idle
+                        let left = busy.map_or(0, |until| until - clock.now_ms());
+                        self.deps
+                            .idle
+                            .max(Duration::from_millis(u64::try_from(left).unwrap_or(0)))
                     };
                     clock.run_later(ctx, idle, |_: &mut Self, ctx| ctx.stop())
                 }
@@ -295,15 +232,24 @@ impl Handler<SendOtp> for OtpSession {
             return Box::pin(actix::fut::ready(Ok(receipt)));
         }
         self.expire();
-        let now = self.deps.clock.now_ms();
+        let (now, policy) = (self.deps.clock.now_ms(), &self.deps.policy);
+        let outside = msg
+            .outside
+            .or_else(|| self.sources.send_limit(msg.source, now, policy));
         let sending = self.state.send(
             now,
             msg.purpose,
             fresh(msg.home),
             &self.deps.keys,
-            &self.deps.policy,
-            msg.outside,
+            policy,
+            outside,
         );
+        if let Ok(Sending::Sms(sent)) = &sending {
+            self.sources.sent(msg.source, now, policy);
+            if sent.is_new {
+                self.sources.new_code();
+            }
+        }
         self.rearm(ctx);
         // a refused or held send changed nothing: nothing to write, nothing to flush
         let sent = match sending {
@@ -376,10 +322,24 @@ impl Handler<ValidateOtp> for OtpSession {
             }
         }
         self.expire();
-        let now = self.deps.clock.now_ms();
+        let (now, policy) = (self.deps.clock.now_ms(), &self.deps.policy);
+        if !self.sources.may_try(msg.source, policy) {
+            // this address spent its tries: the code lives on for the others; nothing changes, nothing is written
+            metrics::counter!(m::OTP_VALIDATIONS, "purpose" => purpose_label(msg.purpose), "tenant" => tenant, "result" => "source_blocked").increment(1);
+            let refused = Invalid {
+                exhausted: Vec::new(),
+                tries_spent: false,
+            };
+            return Box::pin(actix::fut::ready(Err(ValidateError::Invalid(refused))));
+        }
         let result = self
             .state
             .validate(now, msg.purpose, &msg.code, &self.deps.keys);
+        match &result {
+            Ok(_) => self.sources.new_code(),
+            Err(invalid) if invalid.tries_spent => self.sources.missed(msg.source, now, policy),
+            Err(_) => {}
+        }
         let outcome = match &result {
             Ok(_) => "success",
             Err(invalid) if !invalid.exhausted.is_empty() => "exhausted",

@@ -47,11 +47,14 @@ fn open_with(
 }
 
 /// The OTP policy of the tests: DIGIT's defaults (6 digits, 10 minutes, 5 tries, 30 s between sends, 5 an
-/// hour, 10 a day, 3 SMS per code).
+/// hour, 10 a day, 3 SMS per code); one address may use all of them.
 pub const OTP_POLICY: crate::domain::otp::OtpPolicy = crate::domain::otp::OtpPolicy {
     length: 6,
     ttl_ms: 600_000,
     max_attempts: 5,
+    attempts_per_source: 5,
+    sends_per_source: 5,
+    max_sources: 16,
     cooldown_ms: 30_000,
     per_hour: 5,
     per_day: 10,

@@ -177,6 +177,7 @@ async fn fifty_concurrent_validations_of_one_code_let_exactly_one_win() {
                     purpose: None,
                     code: code.clone(),
                     owner: owner(),
+                    source: None,
                 },
             })
         })
@@ -203,6 +204,7 @@ async fn twenty_concurrent_wrong_tries_kill_the_code() {
                     purpose: None,
                     code: wrong(&code),
                     owner: owner(),
+                    source: None,
                 },
             })
         })

@@ -1,44 +1,6 @@
-//! Sessions and the router: the per-IP cap, idle stops, the bound on live sessions.
+//! Sessions and the router: idle stops, the bound on live sessions.
 
 use super::*;
-
-/// A send from `ip` to a number of its own (the prefix and state caps far away).
-fn admit(ip: std::net::IpAddr) -> AdmitSend {
-    let mobile = format!("98{:08}", rand_number());
-    AdmitSend(
-        ::actors::domain::velocity::SendKey {
-            ip: Some(ip),
-            state: "pb".into(),
-            mobile,
-        },
-        SessionKey {
-            blind: [0; ::actors::seal::BLIND_LEN],
-            home: 0,
-        },
-    )
-}
-
-fn rand_number() -> u32 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    NEXT.fetch_add(1_000, Ordering::SeqCst)
-}
-
-#[actix::test]
-async fn the_router_caps_sends_per_ip() {
-    let dir = tempfile::tempdir().unwrap();
-    let r = rig(open(dir.path()), Clock::manual(0), Duration::from_secs(60));
-    let ip: std::net::IpAddr = [192, 0, 2, 7].into();
-    for _ in 0..3 {
-        assert!(r.router.send(admit(ip)).await.unwrap().is_ok());
-    }
-    assert_eq!(
-        r.router.send(admit(ip)).await.unwrap(),
-        Err(Throttle::Ip {
-            retry_after_ms: 3_600_000
-        })
-    );
-}
 
 #[actix::test]
 async fn an_idle_session_stops_exactly_after_its_idle_period() {
@@ -93,7 +55,6 @@ async fn past_max_sessions_new_numbers_are_refused() {
         let limits = RouterLimits {
             max_sessions: 2,
             timeout: Duration::from_secs(5),
-            caps: caps(),
         };
         Router::new(deps, limits).start()
     };

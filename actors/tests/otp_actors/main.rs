@@ -7,6 +7,7 @@ use std::time::Duration;
 
 mod codes;
 mod lifecycle;
+mod strangers;
 
 use ::actors::Clock;
 use ::actors::domain::messages::MessageCatalogs;
@@ -16,7 +17,7 @@ use ::actors::otp_session::{
     CreateDirect, Recipients, SendError, SendOtp, SessionDeps, TEST_TOKEN, TestCode, TokenStatus,
     ValidateError, ValidateOtp,
 };
-use ::actors::router::{AdmitSend, LiveSessions, Router, RouterLimits, ToSession};
+use ::actors::router::{LiveSessions, Router, RouterLimits, ToSession};
 use ::actors::seal::KEY_LEN;
 use ::actors::store::{SessionKey, Store, TokenOwner};
 use actix::prelude::*;
@@ -25,19 +26,6 @@ use actix::prelude::*;
 const HOME: u16 = 77;
 
 const POLICY: OtpPolicy = ::actors::testing::OTP_POLICY;
-
-/// The caps of the rigs: 3 sends per IP an hour, the prefix and state caps far away.
-fn caps() -> ::actors::domain::velocity::CapLimits {
-    ::actors::domain::velocity::CapLimits {
-        per_ip_per_hour: 3,
-        max_tracked_ips: 100,
-        prefix_digits: 7,
-        per_prefix: 1000,
-        max_tracked_prefixes: 100,
-        per_state: 100_000,
-        window_ms: 3_600_000,
-    }
-}
 
 struct Rig {
     router: Addr<Router>,
@@ -60,6 +48,16 @@ fn rig_with(
     idle: Duration,
     test_codes: std::collections::HashMap<SessionKey, TestCode>,
 ) -> Rig {
+    rig_under(store, clock, idle, test_codes, POLICY)
+}
+
+fn rig_under(
+    store: Arc<Store>,
+    clock: Clock,
+    idle: Duration,
+    test_codes: std::collections::HashMap<SessionKey, TestCode>,
+    policy: OtpPolicy,
+) -> Rig {
     let catalogs = MessageCatalogs::new(
         BTreeMap::from([(
             "en_IN".to_owned(),
@@ -75,7 +73,7 @@ fn rig_with(
     let deps = Arc::new(SessionDeps {
         store: store.clone(),
         keys: OtpKeys::new(&[9; KEY_LEN]),
-        policy: POLICY,
+        policy,
         catalogs,
         clock: clock.clone(),
         idle,
@@ -86,7 +84,6 @@ fn rig_with(
     let limits = RouterLimits {
         max_sessions: 1000,
         timeout: Duration::from_secs(5),
-        caps: caps(),
     };
     Rig {
         router: Router::new(deps, limits).start(),
@@ -119,6 +116,14 @@ impl Rig {
         &self,
         purpose: Purpose,
     ) -> Result<::actors::otp_session::SendReceipt, SendError> {
+        self.send_from(purpose, None).await
+    }
+
+    async fn send_from(
+        &self,
+        purpose: Purpose,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<::actors::otp_session::SendReceipt, SendError> {
         self.router
             .send(ToSession {
                 key: self.key,
@@ -128,6 +133,7 @@ impl Rig {
                     tenant: "pb".into(),
                     home: ::actors::partition::Partition(HOME),
                     outside: None,
+                    source,
                 },
             })
             .await
@@ -140,6 +146,15 @@ impl Rig {
         purpose: Option<Purpose>,
         code: &str,
     ) -> Result<String, ValidateError> {
+        self.validate_from(purpose, code, None).await
+    }
+
+    async fn validate_from(
+        &self,
+        purpose: Option<Purpose>,
+        code: &str,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<String, ValidateError> {
         self.router
             .send(ToSession {
                 key: self.key,
@@ -147,6 +162,7 @@ impl Rig {
                     purpose,
                     code: code.to_owned(),
                     owner: owner(),
+                    source,
                 },
             })
             .await

@@ -8,7 +8,6 @@ use actix::Addr;
 use actors::directory::Unreachable;
 use actors::domain::mobile::MobileRules;
 use actors::domain::otp::{LiveCode, Purpose, Throttle};
-use actors::domain::velocity::SendKey;
 use actors::domain::{KnownStates, TenantId};
 use actors::metrics::{OTP_SENDS_BY_DESTINATION, OTP_THROTTLED};
 use actors::notifier::{Kick, Notifier};
@@ -16,7 +15,7 @@ use actors::otp_session::{
     CreateDirect, Recipients, SendError, SendOtp, SendReceipt, TokenStatus, ValidateError,
     ValidateOtp,
 };
-use actors::router::{AdmitSend, ReleaseSend, ReleaseSessions, Router, ToSession};
+use actors::router::{ReleaseSessions, Router, TestNumberInForce, ToSession};
 use actors::store::{SessionKey, Store, TokenOwner};
 
 use crate::cluster::api::{OtpCheck, OtpSend};
@@ -54,6 +53,7 @@ struct Asked<'a> {
     country_code: Option<String>,
     user_type: Option<&'a str>,
     locale: Option<String>,
+    source: Option<IpAddr>,
 }
 
 /// The rules the OTP flows apply besides the sessions' own limits.
@@ -85,6 +85,7 @@ pub struct OtpService {
     registry: Registry,
     rules: Arc<OtpRules>,
     cluster: Arc<Cluster>,
+    tally: Arc<crate::service::tally::Tally>,
 }
 
 impl OtpService {
@@ -96,6 +97,7 @@ impl OtpService {
         registry: Registry,
         rules: OtpRules,
         cluster: Arc<Cluster>,
+        tally: Arc<crate::service::tally::Tally>,
     ) -> Self {
         Self {
             router,
@@ -104,6 +106,7 @@ impl OtpService {
             registry,
             rules: Arc::new(rules),
             cluster,
+            tally,
         }
     }
 
@@ -187,20 +190,24 @@ impl OtpService {
         else {
             return Err(OtpError::InvalidSend(rules, mismatch));
         };
-        // the caps' verdict is an input of the session's: a resend of a live code is then held, not refused
-        let capped = SendKey {
-            ip,
-            state: state.clone(),
-            mobile: mobile.to_owned(),
-        };
-        let (admitted, outside) = match self
+        // the caps' verdict is an input of the session's: a resend of a live code is then held, not refused;
+        // a test number in force passes uncounted (its session logs every use)
+        let exempt = self
             .router
-            .send(AdmitSend(capped.clone(), self.key(&state, mobile)))
+            .send(TestNumberInForce(self.key(&state, mobile)))
             .await
-            .map_err(|_| Unreachable::Busy)?
-        {
-            Ok(at) => (Some(at), None),
-            Err(throttle) => (None, Some(throttle)),
+            .map_err(|_| Unreachable::Busy)?;
+        let (admitted, outside) = if exempt {
+            (None, None)
+        } else {
+            match self
+                .tally
+                .admit(self.tally.send_keys(ip, &state, mobile))
+                .await
+            {
+                Ok(admission) => (Some(admission), None),
+                Err(r) => (None, Some(r.key.throttle(r.retry_after_ms))),
+            }
         };
         let destination = (
             country_code.clone().unwrap_or_default(),
@@ -218,6 +225,7 @@ impl OtpService {
             country_code,
             user_type: req.user_type.as_deref(),
             locale: req.locale.clone(),
+            source: ip,
         };
         let sent = self.deliver(asked, outside).await;
         // the caps count SMS: a send that queued none gives its admission back, except a lookup that found
@@ -226,9 +234,8 @@ impl OtpService {
             Ok(receipt) => receipt.queued > 0,
             Err(e) => e.is_lookup_refusal(),
         };
-        if let (Some(at), false) = (admitted, counts) {
-            // losing this only leaves the caps stricter for a while
-            let _ = self.router.send(ReleaseSend(capped, at)).await;
+        if let (Some(admission), false) = (admitted, counts) {
+            self.tally.release(admission).await;
         }
         if sent.as_ref().is_ok_and(|r| r.queued > 0) {
             let (country, bucket) = destination;
@@ -294,6 +301,7 @@ impl OtpService {
                 _ => None,
             },
             outside,
+            source: asked.source,
         };
         let home = self.store.otp().home(state, &send.to.mobile);
         let sent = match self.cluster.owner(home) {
@@ -334,6 +342,7 @@ impl OtpService {
             outside: send.outside.or(send
                 .ip_refused
                 .map(|retry_after_ms| Throttle::Ip { retry_after_ms })),
+            source: send.source,
         };
         match self
             .router
@@ -382,6 +391,7 @@ impl OtpService {
         tenant: &str,
         code: &str,
         purpose: Purpose,
+        source: Option<IpAddr>,
     ) -> Result<(), OtpError> {
         let state = self.served_state(tenant)?;
         let owner = self.cluster.owner(self.store.otp().home(&state, identity));
@@ -396,6 +406,7 @@ impl OtpService {
                 tenant: tenant.to_owned(),
                 code: code.to_owned(),
                 purpose: Some(purpose),
+                source,
             };
             return match self.cluster.check_otp_at(ordinal, &check).await {
                 Ok(true) => Ok(()),
@@ -403,7 +414,7 @@ impl OtpService {
                 Err(_) => Err(Unreachable::Busy.into()),
             };
         }
-        self.validate(identity, tenant, code, Some(purpose))
+        self.validate(identity, tenant, code, Some(purpose), source)
             .await
             .map(|_| ())
     }
@@ -415,6 +426,7 @@ impl OtpService {
         tenant: &str,
         code: &str,
         purpose: Option<Purpose>,
+        source: Option<IpAddr>,
     ) -> Result<(String, String), OtpError> {
         let state = self.served_state(tenant)?;
         let msg = ValidateOtp {
@@ -424,6 +436,7 @@ impl OtpService {
                 identity: identity.to_owned(),
                 tenant: state.clone(),
             },
+            source,
         };
         match self
             .router

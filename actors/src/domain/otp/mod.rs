@@ -7,12 +7,14 @@
 //!   lives re-sends the same code, and the data dir holds nothing a reader could turn into a code without
 //!   the pepper.
 //! - At most one live code per purpose. A wrong try costs every candidate code one try; at zero it is dead.
+//!   Each client address has its own smaller share of tries and of the number's SMS ([`SourceLedger`]).
 //! - A resend of a live code sends it again or, past its SMS budget or a per-number limit, sends nothing and
 //!   still succeeds: only a request that needs a new code can be refused. The caps count SMS sent.
 //! - Everything here is pure: time comes in as `now` (epoch ms), randomness as a [`FreshCode`].
 
 mod code;
 mod live;
+mod sources;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use code::{FreshCode, LiveCode, OtpKeys};
 pub use live::LiveCodes;
+pub use sources::SourceLedger;
 pub use state::{Hold, Invalid, OtpSessionState, Send, Sending, Throttle};
 
 /// What a code is for.
@@ -71,8 +74,14 @@ pub struct OtpPolicy {
     pub length: u32,
     /// Lifetime of a code, ms (`otp.ttl`).
     pub ttl_ms: i64,
-    /// Wrong tries a code survives.
+    /// Wrong tries a code survives, from every address together.
     pub max_attempts: u8,
+    /// Wrong tries one client address may make at a number's live codes.
+    pub attempts_per_source: u8,
+    /// SMS to one number one client address may ask for per rolling hour.
+    pub sends_per_source: u32,
+    /// Addresses one number's session remembers apart (past it they share one count).
+    pub max_sources: usize,
     /// Minimum time between two SMS to one number, ms.
     pub cooldown_ms: i64,
     /// SMS to one number per rolling hour.

@@ -38,6 +38,11 @@ pub enum Throttle {
         /// Wait this long.
         retry_after_ms: i64,
     },
+    /// The asking address used its share of the number's SMS (a stranger may not take them all).
+    Source {
+        /// Wait this long.
+        retry_after_ms: i64,
+    },
 }
 
 impl Throttle {
@@ -49,7 +54,8 @@ impl Throttle {
             | Self::Daily { retry_after_ms }
             | Self::Ip { retry_after_ms }
             | Self::Prefix { retry_after_ms }
-            | Self::State { retry_after_ms } => retry_after_ms,
+            | Self::State { retry_after_ms }
+            | Self::Source { retry_after_ms } => retry_after_ms,
         }
     }
 
@@ -62,6 +68,7 @@ impl Throttle {
             Self::Ip { .. } => "ip_cap",
             Self::Prefix { .. } => "prefix_cap",
             Self::State { .. } => "state_cap",
+            Self::Source { .. } => "source_cap",
         }
     }
 }
