@@ -62,11 +62,13 @@ pub const OTP_SENDS: &str = "digit_user_otp_sends_total";
 pub const OTP_NOTIFICATIONS_QUEUED: &str = "digit_user_otp_notifications_queued_total";
 /// Addresses blocked for a user after repeated failed logins from them (the account not locked).
 pub const SOURCE_BLOCKS: &str = "digit_user_login_source_blocks_total";
+/// Token requests refused before their credentials were checked: their address or subnet failed too often.
+pub const LOGIN_THROTTLED: &str = "digit_user_login_throttled_total";
 /// SMS-sending OTP requests by `country` (the code it went to: one of the states' rules') and `bucket` (the
 /// number's first two digits: at most 100 values) — a spike in one bucket is a range being pumped.
 pub const OTP_SENDS_BY_DESTINATION: &str = "digit_user_otp_sends_by_destination_total";
 /// Refused sends by `reason` (`cooldown`, `hourly_cap`, `daily_cap`, `ip_cap`, `prefix_cap`, `state_cap`,
-/// `country`).
+/// `source_cap`, `country`).
 pub const OTP_THROTTLED: &str = "digit_user_otp_throttled_total";
 /// Resends of a live code that sent nothing (answered as a success), by `reason` (`cooldown`, `per_code`,
 /// `hourly_cap`, `daily_cap`, `ip_cap`).
@@ -176,6 +178,7 @@ pub fn register_zero() {
         "ip_cap",
         "prefix_cap",
         "state_cap",
+        "source_cap",
         "country",
     ] {
         metrics::counter!(OTP_THROTTLED, "reason" => reason).increment(0);
@@ -188,11 +191,13 @@ pub fn register_zero() {
         "ip_cap",
         "prefix_cap",
         "state_cap",
+        "source_cap",
     ] {
         metrics::counter!(OTP_RESENDS_HELD, "reason" => reason).increment(0);
     }
     metrics::counter!(LOCKOUTS).increment(0);
     metrics::counter!(SOURCE_BLOCKS).increment(0);
+    metrics::counter!(LOGIN_THROTTLED).increment(0);
     for reason in ["cooldown", "admin"] {
         metrics::counter!(UNLOCKS, "reason" => reason).increment(0);
     }
@@ -379,6 +384,11 @@ pub fn describe() {
         SOURCE_BLOCKS,
         Unit::Count,
         "Addresses blocked for one user after repeated failed logins from them (the account itself not locked)"
+    );
+    describe_counter!(
+        LOGIN_THROTTLED,
+        Unit::Count,
+        "Token requests refused before their credentials were checked: their address or subnet failed too often"
     );
     describe_counter!(
         OTP_SENDS_BY_DESTINATION,

@@ -149,6 +149,18 @@ DASHBOARDS = {
                 panel("Throttled OTP sends by reason (pumping)", rate("digit_user_otp_throttled_total", by="reason"), "ops", legend="{{reason}}"),
                 panel("SMS by destination: country code and first two digits (a pumped range stands out)", rate("digit_user_otp_sends_by_destination_total", by="country, bucket"), "ops", legend="{{country}} {{bucket}}"),
             ]),
+            ("Abuse defences", [
+                panel("Token requests refused before any credential check (an address or subnet failed too often)", rate("digit_user_login_throttled_total"), "ops",
+                      description="login.max_failures_per_address / _per_subnet; counted where the request arrived"),
+                panel("Addresses blocked for one user (targeted-lockout attempts; the account not locked)", rate("digit_user_login_source_blocks_total"), "ops",
+                      description="lockout.stranger_block_secs; sustained guessing still locks at lockout.sustained_failures"),
+                panel("OTP tries refused to an address that spent its share (the code lives on)", rate("digit_user_otp_validations_total", sel='result="source_blocked"'), "ops",
+                      description="otp.max_attempts per address, otp.max_attempts_total per code"),
+                panel("SMS refused or held at an address's share of a number", [rate("digit_user_otp_throttled_total", sel='reason="source_cap"'), rate("digit_user_otp_resends_held_total", sel='reason="source_cap"')], "ops", legend=["refused", "held"],
+                      description="otp.max_sends_per_source_per_hour"),
+                panel("Abuse counters asked of the pod counting their key", rate("digit_user_cluster_calls_total", sel='kind="tally"', by="result"), "ops", legend="{{result}}",
+                      description="unavailable: the key was counted where the request arrived instead (the cap loosened for that moment)"),
+            ]),
         ]),
     "internals.json": dashboard(
         "digit-user-internals", "digit-user / Internals",

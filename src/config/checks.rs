@@ -101,6 +101,20 @@ impl Settings {
                 "otp.max_sends_per_ip_per_hour, max_tracked_ips and max_sessions must be at least 1",
             );
         }
+        if o.max_attempts_total < o.max_attempts
+            || o.max_sends_per_source_per_hour < 1
+            || !(1..=1024).contains(&o.max_sources_per_number)
+        {
+            return fail(
+                "otp.max_attempts_total must be at least max_attempts, max_sends_per_source_per_hour at least 1 \
+                 and max_sources_per_number between 1 and 1024",
+            );
+        }
+        if self.security.answer_floor_ms > 10_000 {
+            return fail(
+                "security.answer_floor_ms must be at most 10000 (a longer floor outlasts clients' timeouts)",
+            );
+        }
         if o.resend_cooldown_secs < 0 {
             return fail("otp.resend_cooldown_secs must not be negative");
         }

@@ -114,6 +114,8 @@ pub struct Settings {
     pub lockout: LockoutSettings,
     /// `[login]`
     pub login: LoginSettings,
+    /// `[security]`
+    pub security: SecuritySettings,
     /// `[tokens]`
     pub tokens: TokenSettings,
     /// `[digit]`: DIGIT Spring names, already applied to the keys above.

@@ -417,6 +417,17 @@ pub struct LoginSettings {
     pub max_tracked_addresses: usize,
 }
 
+/// What answers may tell a guesser.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// The account-revealing answers (an OTP send for an unknown or a registered number, the no-login
+    /// password update of an unknown user, "Account locked") answer as for any other account.
+    pub uniform_answers: bool,
+    /// With `uniform_answers`, those flows answer no sooner than this many ms after the request arrived.
+    pub answer_floor_ms: u64,
+}
+
 /// An OAuth client of `/user/oauth/token`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

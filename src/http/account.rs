@@ -14,10 +14,11 @@ use super::error::domain::{busy, password_change_refused, validation_failed};
 use super::json::{LowerJson, deserialize_at, opt_string, require};
 use super::oauth::token_response;
 use super::request_info::RequestInfoIn;
+use super::uniform::UniformAnswer;
 use super::user_json::{ResponseInfo, UsersResponse, View};
 use super::users::parse;
 use crate::http::state::AppState;
-use crate::service::account::{PasswordChange, Registered, RegistrationError};
+use crate::service::account::{PasswordChange, PasswordChangeError, Registered, RegistrationError};
 use crate::service::login::Credential;
 
 /// `POST /user/citizen/_create`
@@ -179,7 +180,20 @@ pub async fn reset(
         new: Zeroizing::new(new),
         source: super::request_info::client_ip(&req, &state),
     };
-    match state.accounts.change_password(change).await {
+    let envelope = UniformAnswer::open(&state.settings.security);
+    let changed = match state.accounts.change_password(change).await {
+        // whether the user exists, logs in with an OTP or is locked is the account's business
+        Err(
+            PasswordChangeError::NotFound
+            | PasswordChangeError::OtpLoginUser
+            | PasswordChangeError::Locked,
+        ) if envelope.uniform() => Err(PasswordChangeError::WrongCredential),
+        changed => changed,
+    };
+    if changed.is_err() {
+        envelope.close().await;
+    }
+    match changed {
         Ok(()) => Ok(password_response()),
         Err(e) => Err(password_change_refused(e, validation_failed())),
     }

@@ -19,5 +19,6 @@ pub mod request_info;
 pub mod route;
 pub mod search;
 pub mod state;
+pub mod uniform;
 pub mod user_json;
 pub mod users;

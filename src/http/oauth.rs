@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use super::error::domain::{login_refused, oauth_invalid_request};
 use super::error::{ApiError, ErrorEntry, no_store};
 use super::json::{CappedBody, LowerJson};
+use super::uniform::UniformAnswer;
 use crate::config::OAuthClient;
 use crate::http::state::AppState;
 use crate::service::login::{LoginError, PasswordGrant};
@@ -202,6 +203,7 @@ pub async fn token(
     if let Some(ip) = source
         && let Err(wait_ms) = state.tally.gate(ip).await
     {
+        metrics::counter!(actors::metrics::LOGIN_THROTTLED).increment(1);
         return Err(ApiError::oauth(
             StatusCode::TOO_MANY_REQUESTS,
             "invalid_request",
@@ -209,6 +211,7 @@ pub async fn token(
         )
         .retry_after(u64::try_from(wait_ms.max(1000) / 1000).unwrap_or(1)));
     }
+    let envelope = UniformAnswer::open(&state.settings.security);
     let issued = match params.get("grant_type") {
         None => return Err(oauth_invalid_request("Missing grant type")),
         Some("password") => {
@@ -261,6 +264,14 @@ pub async fn token(
     ) = (source, &issued)
     {
         state.tally.fail(ip).await;
+    }
+    let issued = match issued {
+        // a locked account (or an address blocked for it) answers as wrong credentials, in the same time
+        Err(LoginError::Locked) if envelope.uniform() => Err(LoginError::BadCredentials),
+        issued => issued,
+    };
+    if issued.is_err() {
+        envelope.close().await;
     }
     let issued = issued.map_err(login_refused)?;
     Ok(token_response(&issued))

@@ -183,31 +183,28 @@ impl Accounts {
         if rules.register_otp_mandatory && otp.is_none() {
             return Err(RegistrationError::Missing("otpReference"));
         }
+        let code = otp.as_deref().map(String::as_str).unwrap_or_default();
+        let claimed = (draft.fields.mobile_number.clone(), draft.tenant_id.clone());
         // every check of the create, the duplicate one included, before the OTP is spent
-        let mut record = self.registry.prepare_create(draft, caller).await?;
+        let mut record = match self.registry.prepare_create(draft, caller).await {
+            // uniform answers: only the holder of the number's code learns that it is registered
+            Err(RegistryError::Duplicate)
+                if self.settings.security.uniform_answers && rules.register_otp_mandatory =>
+            {
+                if let (Some(mobile), Some(tenant)) = claimed {
+                    self.register_code(&mobile, tenant.as_str(), code, source)
+                        .await?;
+                }
+                return Err(RegistryError::Duplicate.into());
+            }
+            prepared => prepared?,
+        };
         // a citizen registering chose their own password, if any
         record.default_pwd_changed = true;
         if rules.register_otp_mandatory {
-            let code = otp.as_deref().map(String::as_str).unwrap_or_default();
             let mobile = record.mobile_number.as_deref().unwrap_or_default();
-            match self
-                .otp
-                .check(
-                    mobile,
-                    record.tenant_id.as_str(),
-                    code,
-                    Purpose::Register,
-                    source,
-                )
-                .await
-            {
-                Ok(()) => {}
-                Err(OtpError::ValidationFailed | OtpError::UnknownTenant) => {
-                    return Err(RegistrationError::OtpInvalid);
-                }
-                Err(OtpError::Route(_)) => return Err(RegistrationError::Busy),
-                Err(e) => return Err(RegistrationError::Otp(e)),
-            }
+            self.register_code(mobile, record.tenant_id.as_str(), code, source)
+                .await?;
         }
         let created = self.registry.insert(record).await?;
         if !rules.register_with_login {
@@ -222,8 +219,46 @@ impl Accounts {
         Ok(Registered::LoggedIn(Box::new(issued)))
     }
 
+    /// Checks (and spends) the registration code of `mobile`.
+    async fn register_code(
+        &self,
+        mobile: &str,
+        tenant: &str,
+        code: &str,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<(), RegistrationError> {
+        match self
+            .otp
+            .check(mobile, tenant, code, Purpose::Register, source)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(OtpError::ValidationFailed | OtpError::UnknownTenant) => {
+                Err(RegistrationError::OtpInvalid)
+            }
+            Err(OtpError::Route(_)) => Err(RegistrationError::Busy),
+            Err(e) => Err(RegistrationError::Otp(e)),
+        }
+    }
+
+    fn check_policy(&self, new: &str) -> Result<(), PasswordChangeError> {
+        let violations = self.settings.password_policy().check(new);
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(PasswordChangeError::Policy(RegistryError::Password(
+                violations,
+            )))
+        }
+    }
+
     /// A password change, logged in or forgotten.
     pub async fn change_password(&self, c: PasswordChange<'_>) -> Result<(), PasswordChangeError> {
+        // with uniform answers the policy speaks first: its verdict must not depend on the user existing
+        let uniform = self.settings.security.uniform_answers;
+        if uniform {
+            self.check_policy(&c.new)?;
+        }
         let user_type = UserType::parse(c.user_type).ok_or(PasswordChangeError::NotFound)?;
         let user = self
             .login
@@ -237,11 +272,8 @@ impl Accounts {
         if self.login.rules().otp_login(user.user_type) {
             return Err(PasswordChangeError::OtpLoginUser);
         }
-        let violations = self.settings.password_policy().check(&c.new);
-        if !violations.is_empty() {
-            return Err(PasswordChangeError::Policy(RegistryError::Password(
-                violations,
-            )));
+        if !uniform {
+            self.check_policy(&c.new)?;
         }
         // a signed-in change (or one with the old password): counted toward the account as in DIGIT
         self.login.check(&user, c.credential, c.source).await?;

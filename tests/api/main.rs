@@ -22,4 +22,5 @@ mod search;
 mod security;
 mod sessions;
 mod tenants;
+mod uniform;
 mod update;

@@ -11,6 +11,7 @@ mod memory;
 mod refresh;
 mod restore;
 mod service;
+mod uniform;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +28,8 @@ use service::{Api, Service, citizen_mobile, cpu_ms, seed};
 #[command(about = "digit-user load generator")]
 struct Args {
     /// `all`, or one of: details, search_uuid, otp_send, create_user, otp_validate, login_password, login_otp, refresh,
-    /// mixed, memory_sessions; and, named only (with `--journal`): restore.
+    /// mixed, memory_sessions; and, named only: restore (with `--journal`), uniform (a service of its own
+    /// with `security.uniform_answers` on: known vs unknown accounts' medians).
     #[arg(long, default_value = "all")]
     scenario: String,
     /// How long each scenario runs, e.g. `10s`.
@@ -53,6 +55,10 @@ struct Args {
     /// also reports the broker's CPU time per request.
     #[arg(long)]
     broker_pid: Option<u32>,
+    /// `uniform` only: `security.answer_floor_ms` (default: the service's own, 400); 0 shows what the floor
+    /// hides.
+    #[arg(long)]
+    floor_ms: Option<u64>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -135,6 +141,9 @@ const ALL: [&str; 10] = [
     "memory_sessions",
 ];
 
+/// The scenarios named only, each alone.
+const ALONE: [&str; 2] = ["restore", "uniform"];
+
 fn main() {
     let args = Args::parse();
     let scenarios: Vec<&str> = if args.scenario == "all" {
@@ -144,19 +153,37 @@ fn main() {
     };
     if let Some(bad) = scenarios
         .iter()
-        .find(|s| !ALL.contains(s) && **s != "restore")
+        .find(|s| !ALL.contains(s) && !ALONE.contains(s))
     {
         eprintln!(
-            "error: unknown scenario {bad}; one of {}, restore",
+            "error: unknown scenario {bad}; one of {}, restore, uniform",
             ALL.join(", ")
         );
         std::process::exit(2);
     }
-    if scenarios.contains(&"restore") {
-        if scenarios.len() > 1 {
-            eprintln!("error: restore runs alone (it kills and wipes its service)");
-            std::process::exit(2);
+    if scenarios.iter().any(|s| ALONE.contains(s)) && scenarios.len() > 1 {
+        eprintln!("error: restore and uniform run alone (each runs a service of its own)");
+        std::process::exit(2);
+    }
+    if scenarios.contains(&"uniform") {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.workers)
+            .enable_all()
+            .build()
+            .unwrap();
+        let lines = runtime.block_on(uniform::uniform(
+            args.workers,
+            args.concurrency,
+            args.duration,
+            args.floor_ms,
+        ));
+        println!();
+        for line in lines {
+            println!("{line}");
         }
+        return;
+    }
+    if scenarios.contains(&"restore") {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.workers)
             .enable_all()

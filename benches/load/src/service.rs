@@ -27,6 +27,8 @@ pub struct Service {
 struct Launch {
     workers: usize,
     journal: Option<String>,
+    /// Settings besides the load's own (they win).
+    extra: Vec<(&'static str, String)>,
     public: u16,
     internal: u16,
 }
@@ -113,6 +115,7 @@ fn spawn(launch: &Launch, dir: &std::path::Path) -> Child {
         .env("DIGIT_USER__LOGIN__MAX_FAILURES_PER_ADDRESS", "100000000")
         .env("DIGIT_USER__LOGIN__MAX_FAILURES_PER_SUBNET", "100000000")
         .env("DIGIT_USER__OTP__TEST_NUMBERS", test_numbers())
+        .envs(launch.extra.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -146,10 +149,20 @@ pub fn cpu_ms(pid: u32) -> Option<f64> {
 impl Service {
     /// Starts the service — with the journal on `journal`'s brokers, if given — and waits until it is ready.
     pub fn start(workers: usize, journal: Option<&str>) -> Self {
+        Self::start_with(workers, journal, Vec::new())
+    }
+
+    /// [`start`](Self::start) with `extra` settings (environment variables) on top of the load's own.
+    pub fn start_with(
+        workers: usize,
+        journal: Option<&str>,
+        extra: Vec<(&'static str, String)>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let launch = Launch {
             workers,
             journal: journal.map(str::to_owned),
+            extra,
             public: free_port(),
             internal: free_port(),
         };

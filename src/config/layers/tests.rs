@@ -282,6 +282,12 @@ fn bad_values_and_missing_files_fail() {
             "{ordinal}",
         ),
         ("[cluster]\nforward_timeout_ms = 10\n", "forward_timeout_ms"),
+        ("[otp]\nmax_attempts_total = 2\n", "max_attempts_total"),
+        (
+            "[otp]\nmax_sources_per_number = 0\n",
+            "max_sources_per_number",
+        ),
+        ("[security]\nanswer_floor_ms = 60000\n", "answer_floor_ms"),
     ] {
         let err = load(&[("extra.toml", extra)], &[], Overrides::default())
             .expect_err(extra)

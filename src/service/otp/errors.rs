@@ -69,6 +69,12 @@ pub enum OtpError {
 }
 
 impl OtpError {
+    /// Whether the refusal says something of the number's account: none, one, or one whose own limits are
+    /// reached (only a number with codes reaches them). `security.uniform_answers` answers these as a send.
+    pub fn reveals_account(&self) -> bool {
+        self.is_lookup_refusal() || matches!(self, Self::NumberThrottled(_))
+    }
+
     /// Whether `_send` found no one to send to (or someone it may not send to) for the purpose.
     pub(super) fn is_lookup_refusal(&self) -> bool {
         matches!(

@@ -367,7 +367,7 @@ impl TestApp {
         panic!("no sms to the number after 3 s");
     }
 
-    fn sms_to(&self, mobile: &str) -> Vec<Value> {
+    pub fn sms_to(&self, mobile: &str) -> Vec<Value> {
         self.notifications()
             .into_iter()
             .filter(|n| n["channel"] == "sms" && n["payload"]["mobileNumber"] == mobile)
