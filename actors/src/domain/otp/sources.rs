@@ -7,7 +7,6 @@
 //! the number's hourly SMS and `attempts_per_source` wrong tries at its live codes; a code dies only after
 //! the policy's `max_attempts` wrong tries from everyone together (the bound on guessing it).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::state::Throttle;
@@ -24,16 +23,47 @@ struct Entry {
     misses: u8,
 }
 
-/// The ledger of one number.
+/// The ledger of one number: a short list (at most `max_sources` + 1 entries, searched in order), which
+/// costs a live session far less than a map would.
 #[derive(Debug, Default, Clone)]
 pub struct SourceLedger {
-    by_source: HashMap<Source, Entry>,
+    by_source: Vec<(Source, Entry)>,
 }
 
 impl SourceLedger {
+    fn get(&self, source: &Source) -> Option<&Entry> {
+        self.by_source
+            .iter()
+            .find(|(s, _)| s == source)
+            .map(|(_, e)| e)
+    }
+
+    fn get_mut(&mut self, source: &Source) -> Option<&mut Entry> {
+        self.by_source
+            .iter_mut()
+            .find(|(s, _)| s == source)
+            .map(|(_, e)| e)
+    }
+
+    fn entry(&mut self, source: Source) -> &mut Entry {
+        let at = match self.by_source.iter().position(|(s, _)| *s == source) {
+            Some(at) => at,
+            None => {
+                self.by_source.reserve_exact(1);
+                self.by_source.push((source, Entry::default()));
+                self.by_source.len() - 1
+            }
+        };
+        &mut self.by_source[at].1
+    }
+
+    fn knows(&self, source: &Source) -> bool {
+        self.get(source).is_some()
+    }
+
     /// Where `source` is counted: its own entry while there is room, else the shared one.
     fn slot(&mut self, source: Source, now: i64, policy: &OtpPolicy) -> Source {
-        if source.is_none() || self.by_source.contains_key(&source) {
+        if source.is_none() || self.knows(&source) {
             return source;
         }
         if self.by_source.len() >= policy.max_sources.max(1) {
@@ -47,11 +77,11 @@ impl SourceLedger {
     }
 
     fn forget(&mut self, now: i64) {
-        for entry in self.by_source.values_mut() {
+        for (_, entry) in &mut self.by_source {
             entry.sends.retain(|t| now - t < HOUR_MS);
         }
         self.by_source
-            .retain(|_, e| !e.sends.is_empty() || e.misses > 0);
+            .retain(|(_, e)| !e.sends.is_empty() || e.misses > 0);
     }
 
     /// Whether `source` has used its share of the number's SMS at `now`: how long until it has one again.
@@ -59,7 +89,7 @@ impl SourceLedger {
     pub fn send_limit(&mut self, source: Source, now: i64, policy: &OtpPolicy) -> Option<Throttle> {
         source?;
         let slot = self.slot(source, now, policy);
-        let entry = self.by_source.get_mut(&slot)?;
+        let entry = self.get_mut(&slot)?;
         entry.sends.retain(|t| now - t < HOUR_MS);
         let share = policy.sends_per_source.max(1) as usize;
         (entry.sends.len() >= share).then(|| Throttle::Source {
@@ -73,18 +103,19 @@ impl SourceLedger {
             return;
         }
         let slot = self.slot(source, now, policy);
-        self.by_source.entry(slot).or_default().sends.push(now);
+        let sends = &mut self.entry(slot).sends;
+        sends.reserve_exact(1);
+        sends.push(now);
     }
 
     /// Whether `source` may still try a code.
     pub fn may_try(&self, source: Source, policy: &OtpPolicy) -> bool {
-        let slot = if self.by_source.contains_key(&source) || self.has_room(policy) {
+        let slot = if self.knows(&source) || self.has_room(policy) {
             source
         } else {
             None
         };
-        self.by_source
-            .get(&slot)
+        self.get(&slot)
             .is_none_or(|e| e.misses < policy.attempts_per_source.max(1))
     }
 
@@ -95,13 +126,13 @@ impl SourceLedger {
     /// Counts a wrong try of `source` at a live code.
     pub fn missed(&mut self, source: Source, now: i64, policy: &OtpPolicy) {
         let slot = self.slot(source, now, policy);
-        let entry = self.by_source.entry(slot).or_default();
+        let entry = self.entry(slot);
         entry.misses = entry.misses.saturating_add(1);
     }
 
     /// A new code went out, or the live one was used: every address may try again.
     pub fn new_code(&mut self) {
-        for entry in self.by_source.values_mut() {
+        for (_, entry) in &mut self.by_source {
             entry.misses = 0;
         }
     }
@@ -109,8 +140,8 @@ impl SourceLedger {
     /// Until when the ledger holds sends worth remembering (the session lives on until then).
     pub fn busy_until(&self) -> Option<i64> {
         self.by_source
-            .values()
-            .filter_map(|e| e.sends.last())
+            .iter()
+            .filter_map(|(_, e)| e.sends.last())
             .max()
             .map(|t| t + HOUR_MS)
     }
