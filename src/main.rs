@@ -134,6 +134,9 @@ fn check_config(args: &ServeArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e.to_string(), 2),
     };
+    if let Err(e) = settings.masking_policy() {
+        return fail(&e.to_string(), 2);
+    }
     match settings.catalogs() {
         Ok((roles, _)) => {
             let state = match settings.tenants.state_level.trim() {

@@ -64,6 +64,8 @@ pub const OTP_NOTIFICATIONS_QUEUED: &str = "digit_user_otp_notifications_queued_
 pub const SOURCE_BLOCKS: &str = "digit_user_login_source_blocks_total";
 /// Token requests refused before their credentials were checked: their address or subnet failed too often.
 pub const LOGIN_THROTTLED: &str = "digit_user_login_throttled_total";
+/// Masked personal fields a search showed in clear on a `plainAccessRequest`, by `field` (the policy's names).
+pub const PLAIN_ACCESS: &str = "digit_user_plain_access_total";
 /// SMS-sending OTP requests by `country` (the code it went to: one of the states' rules') and `bucket` (the
 /// number's first two digits: at most 100 values) — a spike in one bucket is a range being pumped.
 pub const OTP_SENDS_BY_DESTINATION: &str = "digit_user_otp_sends_by_destination_total";
@@ -384,6 +386,11 @@ pub fn describe() {
         SOURCE_BLOCKS,
         Unit::Count,
         "Addresses blocked for one user after repeated failed logins from them (the account itself not locked)"
+    );
+    describe_counter!(
+        PLAIN_ACCESS,
+        Unit::Count,
+        "Masked personal fields a search showed in clear on a plainAccessRequest, by field"
     );
     describe_counter!(
         LOGIN_THROTTLED,

@@ -33,6 +33,7 @@ pub const SPRING_NAMES: &[(&str, &str)] = &[
     ("egov.user.pwd.pattern.min.length", "password.min_length"),
     ("egov.user.pwd.pattern.max.length", "password.max_length"),
     ("max.invalid.login.attempts", "lockout.max_invalid_attempts"),
+    ("decryption.abac.enabled", "privacy.abac_enabled"),
     (
         "max.invalid.login.attempts.period.minutes",
         "lockout.window_minutes",

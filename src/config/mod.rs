@@ -11,6 +11,7 @@ mod sections;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use actors::domain::masking::{MaskingPolicy, PolicyFile};
 use actors::domain::mobile::{MobileRules, MobileRulesFile};
 use actors::domain::password::PasswordPolicy;
 use actors::domain::roles::{RoleCatalog, RoleCatalogFile};
@@ -28,6 +29,7 @@ pub use layers::{
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 const BUILTIN_ROLES: &str = include_str!("../../config/roles.toml");
 const BUILTIN_MOBILE: &str = include_str!("../../config/mobile.toml");
+const BUILTIN_PRIVACY: &str = include_str!("../../config/privacy.toml");
 const BUILTIN_MESSAGES: &[(&str, &str)] = &[
     ("en_IN", include_str!("../../config/messages/en_IN.toml")),
     ("hi_IN", include_str!("../../config/messages/hi_IN.toml")),
@@ -116,6 +118,8 @@ pub struct Settings {
     pub login: LoginSettings,
     /// `[security]`
     pub security: SecuritySettings,
+    /// `[privacy]`
+    pub privacy: PrivacySettings,
     /// `[tokens]`
     pub tokens: TokenSettings,
     /// `[digit]`: DIGIT Spring names, already applied to the keys above.
@@ -320,6 +324,19 @@ impl Settings {
             reason: e.to_string(),
         })?;
         Ok((RoleCatalog::new(&roles), rules))
+    }
+
+    /// The PII visibility policy of `privacy.policy_file` (the built-in one when empty).
+    pub fn masking_policy(&self) -> Result<MaskingPolicy, ConfigError> {
+        let file: PolicyFile = read_catalog(
+            &self.privacy.policy_file,
+            BUILTIN_PRIVACY,
+            "config/privacy.toml",
+        )?;
+        file.into_policy().map_err(|reason| ConfigError::Catalog {
+            path: display_catalog(&self.privacy.policy_file, "config/privacy.toml"),
+            reason,
+        })
     }
 }
 

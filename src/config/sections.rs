@@ -417,6 +417,16 @@ pub struct LoginSettings {
     pub max_tracked_addresses: usize,
 }
 
+/// Who sees which personal data in user searches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// Searches mask PII by the caller's roles (DIGIT: `decryption.abac.enabled`).
+    pub abac_enabled: bool,
+    /// The policy file; "" = the built-in copy of `config/privacy.toml`.
+    pub policy_file: String,
+}
+
 /// What answers may tell a guesser.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -4,6 +4,8 @@
 use actix_web::HttpRequest;
 use serde::Deserialize;
 
+use actors::domain::masking::{PiiField, PlainRequest, Viewer};
+
 use super::json::{opt_i64, opt_string};
 
 /// `RequestInfo` (keys already folded to lower case).
@@ -18,6 +20,19 @@ pub struct RequestInfoIn {
     /// `authToken` (the gateway authenticates with it; the password change trusts it over `userInfo`)
     #[serde(deserialize_with = "opt_string")]
     pub authtoken: Option<String>,
+    /// `plainAccessRequest`: one record's masked fields asked in clear.
+    pub plainaccessrequest: Option<PlainAccessIn>,
+}
+
+/// `RequestInfo.plainAccessRequest`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PlainAccessIn {
+    /// `recordId`: the uuid of the user.
+    #[serde(deserialize_with = "opt_string")]
+    pub recordid: Option<String>,
+    /// `plainRequestFields`: the policy's field names.
+    pub plainrequestfields: Vec<String>,
 }
 
 /// `RequestInfo.userInfo`
@@ -35,6 +50,9 @@ pub struct UserInfoIn {
     pub username: Option<String>,
     /// roles
     pub roles: Option<Vec<UserInfoRole>>,
+    /// `type` (`EMPLOYEE`, `CITIZEN`, `SYSTEM`)
+    #[serde(rename = "type", deserialize_with = "opt_string")]
+    pub user_type: Option<String>,
 }
 
 /// A role of `userInfo`.
@@ -55,6 +73,41 @@ impl RequestInfoIn {
     /// The caller's uuid.
     pub fn caller_uuid(&self) -> Option<&str> {
         self.userinfo.as_ref().and_then(|u| u.uuid.as_deref())
+    }
+
+    /// Who is looking, for the PII policy: the caller's uuid, role codes and user type (as one more role, as
+    /// DIGIT adds it; no `userInfo` is DIGIT's default, an EMPLOYEE without roles) and its plain-access
+    /// request.
+    pub fn viewer(&self) -> Viewer {
+        let info = self.userinfo.as_ref();
+        let mut roles: Vec<String> = info
+            .and_then(|u| u.roles.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.code.clone())
+            .collect();
+        let user_type = info
+            .map_or(Some("EMPLOYEE"), |u| u.user_type.as_deref())
+            .map(str::to_ascii_uppercase);
+        if let Some(t) = user_type
+            && !roles.iter().any(|r| r.eq_ignore_ascii_case(&t))
+        {
+            roles.push(t);
+        }
+        Viewer {
+            uuid: self.caller_uuid().map(str::to_owned),
+            roles,
+            plain_request: self.plainaccessrequest.as_ref().and_then(|p| {
+                Some(PlainRequest {
+                    record: p.recordid.clone()?,
+                    fields: p
+                        .plainrequestfields
+                        .iter()
+                        .filter_map(|f| PiiField::parse(f))
+                        .collect(),
+                })
+            }),
+        }
     }
 
     /// Whether the caller holds any of `roles`.

@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorEntry};
 use super::json::{
     LowerJson, deserialize_at, i64_list, opt_bool, opt_i64, opt_string, require, string_list,
 };
-use super::request_info::through_gateway;
+use super::request_info::{RequestInfoIn, through_gateway};
 use super::user_json::{UsersResponse, View, constraint_name};
 use crate::http::error::domain::{moving, unreachable_owner};
 use crate::http::request_info::OwnedHere;
@@ -54,6 +54,8 @@ struct SearchIn {
     pagenumber: Option<i64>,
     #[serde(deserialize_with = "string_list")]
     sort: Vec<String>,
+    /// `RequestInfo`: its `userInfo` decides what the caller sees of the users found.
+    requestinfo: serde_json::Value,
 }
 
 /// Role codes and tenants a search may name at most.
@@ -205,7 +207,11 @@ async fn search(
     state: web::Data<AppState>,
     endpoint: Endpoint,
 ) -> Result<HttpResponse, ApiError> {
-    let input: SearchIn = deserialize_at(require(body)?, "")?;
+    let mut input: SearchIn = deserialize_at(require(body)?, "")?;
+    let info: RequestInfoIn = match input.requestinfo.take() {
+        serde_json::Value::Null => RequestInfoIn::default(),
+        v => deserialize_at(v, "RequestInfo")?,
+    };
     let q = query(input, endpoint, through_gateway(&req), &state)?;
     let users = if fans_out(&req, &state) {
         // every pod's rows from 0 to offset + limit, merged in id order, then the page cut; a partition
@@ -223,6 +229,7 @@ async fn search(
     } else {
         state.registry.search(&q)?
     };
+    let users = state.privacy.shown(users, &info.viewer());
     Ok(HttpResponse::Ok().json(UsersResponse::new(&users, View::Searched)))
 }
 

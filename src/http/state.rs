@@ -33,6 +33,8 @@ pub struct AppState {
     pub importer: crate::service::import::Importer,
     /// This pod's place among the shards.
     pub cluster: Arc<Cluster>,
+    /// What a caller sees of the users a search found.
+    pub privacy: crate::service::privacy::Privacy,
     /// Whose forwarding headers name the client.
     pub proxies: super::client_ip::TrustedProxies,
 }

@@ -27,6 +27,24 @@ pub(super) struct Parsed {
 }
 
 pub(super) fn parse(req: &HttpRequest, body: LowerJson) -> Result<Parsed, ApiError> {
+    parse_with(req, body, None)
+}
+
+/// [`parse`] of an update: the masked values it sends back stand for the stored ones (see
+/// [`UserIn::unmask`]); the user is the one its `uuid` names, when stored here.
+pub(super) fn parse_update(
+    req: &HttpRequest,
+    body: LowerJson,
+    state: &AppState,
+) -> Result<Parsed, ApiError> {
+    parse_with(req, body, Some(state))
+}
+
+fn parse_with(
+    req: &HttpRequest,
+    body: LowerJson,
+    update: Option<&AppState>,
+) -> Result<Parsed, ApiError> {
     let envelope: Envelope = deserialize_at(require(body)?, "")?;
     let info: RequestInfoIn = match envelope.requestinfo {
         Value::Null => RequestInfoIn::default(),
@@ -35,7 +53,18 @@ pub(super) fn parse(req: &HttpRequest, body: LowerJson) -> Result<Parsed, ApiErr
     if envelope.user.is_null() {
         return Err(missing_user());
     }
-    let user: UserIn = deserialize_at(envelope.user, "user")?;
+    let mut user: UserIn = deserialize_at(envelope.user, "user")?;
+    if let Some(state) = update
+        && let Some(uuid) = user.uuid.as_deref()
+        && let Some(stored) = state
+            .registry
+            .store()
+            .users()
+            .get_by_uuid(uuid.trim())
+            .map_err(super::error::domain::store_failed)?
+    {
+        user.unmask(&stored, state.privacy.policy());
+    }
     user.validate()?;
     let caller = Caller {
         id: info.caller_id(),
@@ -91,7 +120,7 @@ pub async fn update_novalidate(
     body: LowerJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let parsed = parse(&req, body)?;
+    let parsed = parse_update(&req, body, &state)?;
     require_role(
         &parsed,
         &state.settings.user.update_roles,

@@ -14,6 +14,7 @@ pub mod import;
 pub mod login;
 pub mod otp;
 pub mod owned;
+pub mod privacy;
 pub mod registry;
 pub mod sessions;
 pub mod tally;

@@ -152,6 +152,7 @@ impl Application {
         // normalisation above may have claimed partitions; their owner's next write takes them back)
         let group = group::start(&settings, &cluster, &store, &clock)?;
         let (roles, mobile) = settings.catalogs()?;
+        let masking = Arc::new(settings.masking_policy()?);
         let tenant_labels = if settings.metrics.tenants.is_empty() {
             TenantLabels::new(roles.states().chain(mobile.states()).map(str::to_owned))
         } else {
@@ -246,6 +247,7 @@ impl Application {
             clock.clone(),
         );
         let state = web::Data::new(AppState {
+            privacy: crate::service::privacy::Privacy::new(masking, settings.privacy.abac_enabled),
             tally,
             importer,
             registry,

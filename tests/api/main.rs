@@ -16,6 +16,7 @@ mod otp_limits;
 mod otp_send;
 mod otp_store;
 mod password;
+mod privacy;
 mod process;
 mod process_login;
 mod search;

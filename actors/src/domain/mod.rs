@@ -2,6 +2,7 @@
 
 pub mod enums;
 pub mod lockout;
+pub mod masking;
 pub mod messages;
 pub mod mobile;
 pub mod notification;

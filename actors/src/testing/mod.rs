@@ -98,6 +98,12 @@ pub fn employee(store: &Store, user_name: &str) -> UserRecord {
         .users()
         .mint_ids(&tenant, user_name)
         .expect("ids minted");
+    user_record(id, uuid, user_name)
+}
+
+/// An employee of pb.amritsar with these ids, not stored.
+pub fn user_record(id: i64, uuid: String, user_name: &str) -> UserRecord {
+    let tenant = TenantId::parse("pb.amritsar").expect("a valid tenant");
     UserRecord {
         id,
         uuid,

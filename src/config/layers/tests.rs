@@ -46,6 +46,9 @@ fn the_shipped_file_alone_carries_every_key() {
     );
     assert_eq!(s.password.policy, PolicyKind::Digit);
     assert!(s.catalogs().is_ok());
+    let policy = s.masking_policy().unwrap();
+    assert_eq!(policy.rules.len(), 5, "DIGIT's five role groups");
+    assert!(s.privacy.abac_enabled);
 }
 
 #[test]

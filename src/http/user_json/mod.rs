@@ -2,10 +2,11 @@
 //! (`Size.createUserRequest.user.name`), conversion into domain types, and the response views.
 
 use actors::domain::enums::{BloodGroup, Gender, Relationship, UserType};
+use actors::domain::masking::{MaskingPolicy, PiiField};
 use actors::domain::roles::RoleRequest;
 use actors::domain::rules::{CITY_PATTERN, Checker, Constraint, TENANT_PATTERN};
 use actors::domain::update::UserFields;
-use actors::domain::{Address, TenantId};
+use actors::domain::{Address, TenantId, UserRecord};
 use serde::Deserialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -109,6 +110,38 @@ pub struct RoleIn {
 }
 
 impl UserIn {
+    /// Every PII value of this update that is the masked form of `stored`'s (a client that read a masked
+    /// search and sends it back) replaced by the stored value, before anything checks it: what the client
+    /// could not see, it does not change.
+    pub fn unmask(&mut self, stored: &UserRecord, policy: &MaskingPolicy) {
+        for (field, value) in [
+            (PiiField::Name, &mut self.name),
+            (PiiField::UserName, &mut self.username),
+            (PiiField::MobileNumber, &mut self.mobilenumber),
+            (
+                PiiField::AlternateMobileNumber,
+                &mut self.alternatemobilenumber,
+            ),
+            (PiiField::EmailId, &mut self.emailid),
+            (PiiField::AltContactNumber, &mut self.altcontactnumber),
+            (PiiField::Pan, &mut self.pan),
+            (PiiField::AadhaarNumber, &mut self.aadhaarnumber),
+            (PiiField::FatherOrHusbandName, &mut self.fatherorhusbandname),
+            (PiiField::PermanentAddress, &mut self.permanentaddress),
+            (
+                PiiField::CorrespondenceAddress,
+                &mut self.correspondenceaddress,
+            ),
+        ] {
+            if let Some(kept) = value
+                .as_deref()
+                .and_then(|v| policy.stored_behind(stored, field, v))
+            {
+                *value = Some(kept);
+            }
+        }
+    }
+
     /// DIGIT's bean validation of a create/update body; all violations come back together.
     pub fn validate(&self) -> Result<(), ApiError> {
         let mut c = Checker::new();

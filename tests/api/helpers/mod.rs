@@ -182,12 +182,15 @@ impl TestApp {
 
     /// GETs a path of the internal listener.
     pub async fn get_internal(&self, path: &str) -> StatusCode {
+        self.internal_get(path).await.status()
+    }
+
+    async fn internal_get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.internal))
             .send()
             .await
             .unwrap()
-            .status()
     }
 
     async fn send(
@@ -326,6 +329,11 @@ impl TestApp {
             .unwrap();
         let status = resp.status();
         (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The internal listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.internal_get("/metrics").await.text().await.unwrap()
     }
 
     /// `POST /user/_details?access_token=`.

@@ -1,0 +1,57 @@
+//! What a caller sees of the users a search found: the PII policy (`config/privacy.toml`) applied by the
+//! caller's roles when `privacy.abac_enabled`, and every plain-access request that unmasked something
+//! recorded.
+
+use std::sync::Arc;
+
+use actors::domain::UserRecord;
+use actors::domain::masking::{MaskingPolicy, PiiField, Viewer};
+use actors::metrics::PLAIN_ACCESS;
+
+/// The policy and its switch.
+#[derive(Debug, Clone)]
+pub struct Privacy {
+    policy: Arc<MaskingPolicy>,
+    enabled: bool,
+}
+
+impl Privacy {
+    /// `policy`, applied when `enabled`.
+    pub fn new(policy: Arc<MaskingPolicy>, enabled: bool) -> Self {
+        Self { policy, enabled }
+    }
+
+    /// The policy (also what an update's masked values are recognised by).
+    pub fn policy(&self) -> &Arc<MaskingPolicy> {
+        &self.policy
+    }
+
+    /// `users` as `viewer` may see them.
+    pub fn shown(&self, mut users: Vec<UserRecord>, viewer: &Viewer) -> Vec<UserRecord> {
+        if !self.enabled {
+            return users;
+        }
+        for user in &mut users {
+            let shown = self.policy.show(user, viewer);
+            if !shown.unmasked.is_empty() {
+                plain_access(viewer, &user.uuid, &shown.unmasked);
+            }
+        }
+        users
+    }
+}
+
+/// Records a plain-access request that was granted: who, whose record, which fields (never their values).
+fn plain_access(viewer: &Viewer, record: &str, fields: &[PiiField]) {
+    let names: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
+    tracing::info!(
+        target: "digit_user::audit",
+        caller = viewer.uuid.as_deref().unwrap_or("-"),
+        record,
+        fields = ?names,
+        "plain access granted"
+    );
+    for field in fields {
+        metrics::counter!(PLAIN_ACCESS, "field" => field.as_str()).increment(1);
+    }
+}
