@@ -54,6 +54,8 @@ pub struct KafkaTopics {
     pub sms: String,
     /// E-mail topic.
     pub email: String,
+    /// The topic of SMS that carry no code.
+    pub notice: String,
     /// Central instance: the tenant segment used as topic prefix.
     pub schema_index: Option<usize>,
 }
@@ -64,6 +66,7 @@ impl KafkaTopics {
         let topic = match record.channel() {
             Channel::Sms => &self.sms,
             Channel::Email => &self.email,
+            Channel::Notice => &self.notice,
         };
         let schema = self.schema_index.and_then(|i| {
             record
@@ -296,6 +299,10 @@ mod tests {
                 subject: "s".into(),
                 body: "b".into(),
             },
+            Channel::Notice => Notification::Notice {
+                mobile: "9876543210".into(),
+                message: "m".into(),
+            },
         };
         OutboxRecord {
             message_id: "m".into(),
@@ -314,6 +321,7 @@ mod tests {
         let plain = KafkaTopics {
             sms: "egov.core.notification.sms.otp".into(),
             email: "egov.core.notification.email".into(),
+            notice: "egov.core.notification.sms".into(),
             schema_index: None,
         };
         assert_eq!(
@@ -323,6 +331,10 @@ mod tests {
         assert_eq!(
             plain.of(&record(Channel::Email, None)),
             "egov.core.notification.email"
+        );
+        assert_eq!(
+            plain.of(&record(Channel::Notice, None)),
+            "egov.core.notification.sms"
         );
         let central = KafkaTopics {
             schema_index: Some(1),
@@ -344,6 +356,7 @@ mod tests {
         let topics = KafkaTopics {
             sms: "s".into(),
             email: "e".into(),
+            notice: "n".into(),
             schema_index: None,
         };
         let props = BTreeMap::from([("acks".to_owned(), "1".to_owned())]);

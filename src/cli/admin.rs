@@ -39,6 +39,7 @@ pub fn create_user(args: CreateUserArgs, settings: Settings) -> anyhow::Result<S
         mobile_validation_workaround: false,
         password: settings.password_policy(),
         states: std::sync::Arc::new(settings.known_states(&roles, &mobile)),
+        email_change: None,
     };
     let draft = UserDraft {
         user_name: Some(args.username.clone()),

@@ -183,10 +183,11 @@ impl Settings {
         }
         if self.kafka.sms_topic.trim().is_empty()
             || self.kafka.email_topic.trim().is_empty()
+            || self.kafka.notice_topic.trim().is_empty()
             || self.kafka.delivery_timeout_ms < 1000
         {
             return fail(
-                "kafka.sms_topic and kafka.email_topic must be set and kafka.delivery_timeout_ms at least 1000",
+                "kafka.sms_topic, email_topic and notice_topic must be set and kafka.delivery_timeout_ms at least 1000",
             );
         }
         if let Some(owned) = self
@@ -232,7 +233,13 @@ impl Settings {
                     "{key} must be a Kafka topic name: 1 to 249 of a-z A-Z 0-9 . _ -"
                 ));
             }
-            if [&self.kafka.sms_topic, &self.kafka.email_topic].contains(&topic) {
+            if [
+                &self.kafka.sms_topic,
+                &self.kafka.email_topic,
+                &self.kafka.notice_topic,
+            ]
+            .contains(&topic)
+            {
                 return Err(format!("{key} must not be a notification topic"));
             }
         }

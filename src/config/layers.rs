@@ -73,6 +73,10 @@ pub const SPRING_NAMES: &[(&str, &str)] = &[
     ("kafka.config.bootstrap_server_config", "kafka.brokers"),
     ("sms.topic", "kafka.sms_topic"),
     ("email.topic", "kafka.email_topic"),
+    (
+        "kafka.topics.notification.sms.topic.name",
+        "kafka.notice_topic",
+    ),
     ("is.environment.central.instance", "kafka.central_instance"),
     ("state.schema.index.position.tenantid", "kafka.schema_index"),
     (

@@ -326,6 +326,17 @@ impl Settings {
         Ok((RoleCatalog::new(&roles), rules))
     }
 
+    /// The notice of a changed e-mail address, when `user.email_change_notice` is on.
+    pub fn email_change_notice(&self) -> Option<actors::domain::notification::EmailChangeNotice> {
+        let u = &self.user;
+        u.email_change_notice
+            .then(|| actors::domain::notification::EmailChangeNotice {
+                subject: u.email_change_subject.clone(),
+                message: u.email_change_message.clone(),
+                sms: u.email_change_sms,
+            })
+    }
+
     /// The PII visibility policy of `privacy.policy_file` (the built-in one when empty).
     pub fn masking_policy(&self) -> Result<MaskingPolicy, ConfigError> {
         let file: PolicyFile = read_catalog(

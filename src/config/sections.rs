@@ -154,6 +154,16 @@ pub struct UserSettings {
     pub create_roles: Vec<String>,
     /// Roles allowed to call `_updatenovalidate` through the gateway.
     pub update_roles: Vec<String>,
+    /// A profile update that changes the e-mail address tells the old address.
+    pub email_change_notice: bool,
+    /// ... and the user's mobile number, by SMS.
+    pub email_change_sms: bool,
+    /// The e-mail's subject.
+    pub email_change_subject: String,
+    /// The text (`{oldEmail}`, `{newEmail}` replaced).
+    pub email_change_message: String,
+    /// A profile update that changes the e-mail address needs the current password or an OTP.
+    pub profile_update_recheck: bool,
 }
 
 /// Password policy.
@@ -324,6 +334,8 @@ pub struct KafkaSettings {
     pub sms_topic: String,
     /// E-mail topic.
     pub email_topic: String,
+    /// Topic of SMS that carry no code (the notice of a changed e-mail address).
+    pub notice_topic: String,
     /// Central instance: topics get the tenant's schema as prefix.
     pub central_instance: bool,
     /// Which dot-separated tenant segment is the schema.

@@ -141,8 +141,10 @@ pub async fn profile_update(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let parsed = parse(&req, body)?;
-    let updated = registry(&state)
-        .profile_update(parsed.draft, &parsed.caller)
+    let source = super::request_info::client_ip(&req, &state);
+    let updated = state
+        .accounts
+        .profile_update(parsed.draft, &parsed.caller, source)
         .await?;
     Ok(HttpResponse::Ok().json(UsersResponse::new(&[updated], View::Updated)))
 }

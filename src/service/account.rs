@@ -299,6 +299,52 @@ impl Accounts {
         Ok(())
     }
 
+    /// `/user/profile/_update`. With `user.profile_update_recheck`, a change of the user's e-mail address
+    /// needs the current password (`user.password`) or an OTP of purpose login (`user.otpReference`),
+    /// checked as a login is (the lockout counts it). The profile update never changes the mobile number.
+    pub async fn profile_update(
+        &self,
+        mut draft: UserDraft,
+        caller: &Caller,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<UserRecord, RegistryError> {
+        if self.settings.user.profile_update_recheck
+            && let Some(uuid) = draft.uuid.as_deref()
+            && caller.uuid.as_deref() == Some(uuid)
+            && let Some(stored) = self.registry.store().users().get_by_uuid(uuid)?
+            && draft.fields.email_id.as_deref().is_some_and(|new| {
+                !stored
+                    .email_id
+                    .as_deref()
+                    .is_some_and(|old| old.eq_ignore_ascii_case(new))
+            })
+        {
+            let credential = match (draft.password.take(), draft.otp_reference.take()) {
+                (Some(password), _) => Credential::Password(password),
+                (None, Some(otp)) => Credential::Otp(Zeroizing::new(otp), Purpose::Login),
+                (None, None) => {
+                    return Err(RegistryError::ProfileDenied(
+                        "a change of the e-mail address needs the current password or an OTP",
+                    ));
+                }
+            };
+            self.login
+                .check(&stored, credential, source)
+                .await
+                .map_err(|e| match e {
+                    LoginError::Busy => RegistryError::Hasher(HasherError::Busy),
+                    LoginError::Internal(cause) => {
+                        tracing::error!(error = %cause, "profile re-check failed internally");
+                        RegistryError::Hasher(HasherError::Stopped)
+                    }
+                    _ => {
+                        RegistryError::ProfileDenied("the current password or the OTP is not right")
+                    }
+                })?;
+        }
+        self.registry.profile_update(draft, caller).await
+    }
+
     /// What an admin update means beyond the record: `accountLocked: false` ends a lock at once (the lockout
     /// actor's count too), and a deactivated user's sessions end. The update already stands; failures are
     /// logged.

@@ -11,7 +11,8 @@ use actors::domain::search::UserQuery;
 use actors::domain::update::{Change, UserFields, apply_admin_update, apply_profile_update};
 use actors::domain::{KnownStates, TenantId, UserRecord, UserType};
 use actors::hasher::{HasherError, HasherPool};
-use actors::store::{Store, StoreError, UserWriteError};
+use actors::metrics::OTHER_TENANT;
+use actors::store::{OutboxRecord, Store, StoreError, UserWriteError};
 use zeroize::Zeroizing;
 
 /// A user as a create or update request carries it, after parsing.
@@ -109,6 +110,8 @@ pub struct RegistryRules {
     pub password: PasswordPolicy,
     /// The states served: a user of another state is not created.
     pub states: Arc<KnownStates>,
+    /// The notice of a changed e-mail address, when sent.
+    pub email_change: Option<actors::domain::notification::EmailChangeNotice>,
 }
 
 /// Who asks: the caller's `RequestInfo.userInfo` and whether the gateway forwarded the call.
@@ -357,17 +360,42 @@ impl Registry {
             now: self.clock.now_ms(),
         };
         let fields = draft.fields;
-        let updated = self
+        let notice = |old: &UserRecord, new: &UserRecord| -> Vec<OutboxRecord> {
+            let Some(words) = &self.rules.email_change else {
+                return Vec::new();
+            };
+            words
+                .of(old, new)
+                .into_iter()
+                .map(|notification| OutboxRecord {
+                    message_id: uuid::Uuid::new_v4().to_string(),
+                    notification,
+                    created_ms: change.now,
+                    expires_ms: None,
+                    attempts: 0,
+                    last_error: None,
+                    tenant: Some(new.tenant_id.to_string()),
+                    labels: Some(("email_change".into(), OTHER_TENANT.into())),
+                })
+                .collect()
+        };
+        let (updated, _) = self
             .store
             .users()
-            .update(&uuid, caller.uuid.as_deref(), change.now, |old| {
-                if old.id != caller_id {
-                    return Err(RegistryError::ProfileDenied(
-                        "a user may only update their own profile",
-                    ));
-                }
-                Ok(apply_profile_update(old, &fields, change))
-            })
+            .update_noticed(
+                &uuid,
+                caller.uuid.as_deref(),
+                change.now,
+                |old| {
+                    if old.id != caller_id {
+                        return Err(RegistryError::ProfileDenied(
+                            "a user may only update their own profile",
+                        ));
+                    }
+                    Ok(apply_profile_update(old, &fields, change))
+                },
+                notice,
+            )
             .await?;
         Ok(updated)
     }

@@ -172,6 +172,7 @@ impl Application {
             mobile_validation_workaround: settings.user.mobile_validation_workaround,
             password: settings.password_policy(),
             states: states.clone(),
+            email_change: settings.email_change_notice(),
         };
         let registry = Registry::new(
             store.clone(),

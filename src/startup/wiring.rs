@@ -228,6 +228,7 @@ pub(super) fn notification_sink(settings: &Settings) -> Result<Arc<dyn Sink>, St
             let topics = KafkaTopics {
                 sms: k.sms_topic.clone(),
                 email: k.email_topic.clone(),
+                notice: k.notice_topic.clone(),
                 schema_index: k.central_instance.then_some(k.schema_index),
             };
             let sink = KafkaSink::new(

@@ -203,3 +203,106 @@ async fn profile_update_is_for_the_owner_and_keeps_protected_fields() {
         .await;
     assert_eq!(first_code(&body), "INVALID_MOBILE_NUMBER");
 }
+
+/// A profile update of `created` by itself, sending `user`: (status, body).
+async fn own_profile_update(
+    app: &crate::helpers::TestApp,
+    created: &Value,
+    user: &Value,
+) -> (StatusCode, Value) {
+    let me = json!({"userInfo": {"id": created["id"], "uuid": created["uuid"], "roles": [{"code": "EMPLOYEE"}]}});
+    app.post(
+        "/user/profile/_update",
+        &json!({"RequestInfo": me, "user": user}),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn a_changed_e_mail_is_told_to_the_old_address_and_the_number_exactly_once() {
+    let app = spawn_app().await;
+    let created = app.create(full_employee("MAILCHG")).await;
+    let mut user = app.search_v1(json!({"uuid": [created["uuid"]]})).await[0].clone();
+    // a change of the name alone tells nobody
+    user["name"] = json!("Asha Kumari");
+    assert_eq!(
+        own_profile_update(&app, &created, &user).await.0,
+        StatusCode::OK
+    );
+    user["emailId"] = json!("new@example.org");
+    let (status, body) = own_profile_update(&app, &created, &user).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // the same address again (case aside): nothing more
+    user["emailId"] = json!("NEW@example.org");
+    assert_eq!(
+        own_profile_update(&app, &created, &user).await.0,
+        StatusCode::OK
+    );
+    let sent = app.settled_notifications().await;
+    let text = "Dear Citizen, your e-mail has been updated from old@example.org to new@example.org.\n\nEGOVS";
+    assert_eq!(
+        sent.iter()
+            .map(|n| (n["channel"].clone(), n["payload"].clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            (
+                json!("email"),
+                json!({"requestInfo": sent[0]["payload"]["requestInfo"],
+                       "email": {"emailTo": ["old@example.org"], "subject": "Email Update Notification", "body": text}})
+            ),
+            (
+                json!("notice"),
+                json!({"mobileNumber": "9876543210", "message": text})
+            ),
+        ],
+        "{sent:?}"
+    );
+    // an admin update of the address tells nobody (DIGIT sends it on the profile update only)
+    let (status, _) = app
+        .post(
+            "/user/users/_updatenovalidate",
+            &json!({"user": {"uuid": created["uuid"], "tenantId": "pb.amritsar", "emailId": "admin@example.org",
+                             "roles": [{"code": "EMPLOYEE"}]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.settled_notifications().await.len(), 2);
+}
+
+#[actix_web::test]
+async fn with_the_re_check_on_an_e_mail_change_needs_the_current_password() {
+    let app = crate::helpers::spawn_app_with(|s| s.user.profile_update_recheck = true).await;
+    let mut employee = full_employee("RECHECK");
+    employee["password"] = json!("Asha@12345");
+    let created = app.create(employee).await;
+    let mut user = app.search_v1(json!({"uuid": [created["uuid"]]})).await[0].clone();
+    // other fields change freely
+    user["name"] = json!("Asha Kumari");
+    assert_eq!(
+        own_profile_update(&app, &created, &user).await.0,
+        StatusCode::OK
+    );
+    user["emailId"] = json!("new@example.org");
+    for password in [None, Some("Wrong@12345")] {
+        if let Some(p) = password {
+            user["password"] = json!(p);
+        }
+        let (status, body) = own_profile_update(&app, &created, &user).await;
+        assert_eq!(
+            (status, first_code(&body)),
+            (
+                StatusCode::BAD_REQUEST,
+                "UserProfileUpdateDeniedException".into()
+            ),
+            "{password:?}"
+        );
+    }
+    assert_eq!(
+        app.search_v1(json!({"uuid": [created["uuid"]]})).await[0]["emailId"],
+        "old@example.org"
+    );
+    user["password"] = json!("Asha@12345");
+    let (status, body) = own_profile_update(&app, &created, &user).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"][0]["emailId"], "new@example.org");
+}

@@ -225,6 +225,7 @@ impl Store {
             durable.clone(),
             opts.partitions,
             homes.clone(),
+            outbox.clone(),
         )?;
         Ok(Self {
             db,

@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 mod import;
+mod notice;
 mod search;
 mod transfer;
 mod write;
@@ -82,9 +83,12 @@ pub struct UserStore {
     ids: std::sync::Arc<Ids>,
     /// Imported users' homes: the partition an id carries is not theirs.
     homes: std::sync::Arc<crate::homes::Homes>,
+    /// Where an update's notices wait for delivery (written in the update's own change).
+    outbox: std::sync::Arc<super::outbox::OutboxStore>,
 }
 
 impl UserStore {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn open(
         writes: &Writes,
         ids: std::sync::Arc<Ids>,
@@ -93,10 +97,12 @@ impl UserStore {
         durable: Durable,
         partitions: u16,
         homes: std::sync::Arc<crate::homes::Homes>,
+        outbox: std::sync::Arc<super::outbox::OutboxStore>,
     ) -> Result<Self, StoreError> {
         Ok(Self {
             ids,
             homes,
+            outbox,
             writes: writes.clone(),
             users: writes.tree(TreeId::Users).clone(),
             index: writes.tree(TreeId::UserIndex).clone(),
