@@ -1,6 +1,8 @@
 //! Login state on sled: lockouts, refresh-token families and revocations.
 //!
-//! Trees (values are JSON; none holds PII, a password, a code or a token in clear):
+//! Trees (values are sealed JSON, bound to their tree and key — uuids, login times and token ids tie people to
+//! activity; none holds PII, a password, a code or a token in clear — except the revocations' and the user
+//! families' expiry times, which name no one; see [`codec`]):
 //! - `lockouts`: user uuid (16 bytes) → the user's [`LockoutState`]; removed when clear.
 //! - `token_families`: family id (16 bytes) → [`Family`]: whose session, until when, its current access token.
 //! - `refresh_tokens`: SHA-256(refresh token) → [`RefreshEntry`]: the family, when the token was spent and
@@ -23,6 +25,9 @@ use super::StoreError;
 use super::durable::{Durable, KeyRead, WriteError, never_refused, trees_of, write_all};
 use super::writes::{Op, TreeId, Writes};
 use crate::domain::lockout::LockoutState;
+
+pub(super) mod codec;
+use codec::Codec;
 
 /// A refresh family: one login and every token rotated from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,12 +101,14 @@ pub struct LoginStore {
     durable: Durable,
     /// Imported users' homes: the partition a uuid carries is not theirs.
     homes: std::sync::Arc<crate::homes::Homes>,
+    /// Seals and opens the values.
+    pub(super) codec: Codec,
 }
 
 enum Abort {
     Unknown,
     Dead,
-    Codec(serde_json::Error),
+    Codec(StoreError),
     /// Spent within the grace window: its sealed successor, answered with nothing written.
     Repeated(String),
 }
@@ -111,9 +118,11 @@ impl LoginStore {
         writes: &Writes,
         durable: Durable,
         homes: std::sync::Arc<crate::homes::Homes>,
+        keyring: std::sync::Arc<crate::seal::Keyring>,
     ) -> Self {
         Self {
             homes,
+            codec: Codec::new(keyring),
             lockouts: writes.tree(TreeId::Lockouts).clone(),
             families: writes.tree(TreeId::Families).clone(),
             refresh: writes.tree(TreeId::Refresh).clone(),
@@ -130,20 +139,21 @@ impl LoginStore {
 
     /// The lockout state of user `uuid` (clear when none is stored).
     pub fn lockout(&self, uuid: &str) -> Result<LockoutState, StoreError> {
-        match self.lockouts.get(uuid_key(uuid)?)? {
-            Some(raw) => Ok(serde_json::from_slice(&raw)?),
+        let key = uuid_key(uuid)?;
+        match self.lockouts.get(key)? {
+            Some(raw) => self.codec.open(TreeId::Lockouts, &key, &raw),
             None => Ok(LockoutState::default()),
         }
     }
 
     /// Stores the lockout state of `uuid` (removes it when clear) and waits until it is on disk.
     pub async fn save_lockout(&self, uuid: &str, state: &LockoutState) -> Result<(), StoreError> {
+        let key = uuid_key(uuid)?;
         let value = if state.is_clear() {
             None
         } else {
-            Some(serde_json::to_vec(state)?)
+            Some(self.codec.seal(TreeId::Lockouts, &key, state)?)
         };
-        let key = uuid_key(uuid)?;
         let op = Op {
             tree: TreeId::Lockouts,
             key: key.to_vec(),
@@ -162,7 +172,7 @@ impl LoginStore {
         let mut out = Vec::new();
         for kv in self.lockouts.iter() {
             let (key, raw) = kv?;
-            let state: LockoutState = serde_json::from_slice(&raw)?;
+            let state: LockoutState = self.codec.open(TreeId::Lockouts, &key, &raw)?;
             if state.locked_until.is_some() {
                 let bytes: [u8; 16] = key
                     .as_ref()
@@ -183,12 +193,16 @@ impl LoginStore {
     ) -> Result<(), StoreError> {
         let fam = uuid_key(id)?;
         let user = uuid_key(&family.user)?;
-        let family_json = serde_json::to_vec(family)?;
-        let entry = serde_json::to_vec(&RefreshEntry {
-            family: fam,
-            spent_ms: None,
-            successor: None,
-        })?;
+        let family_json = self.codec.seal(TreeId::Families, &fam, family)?;
+        let entry = self.codec.seal(
+            TreeId::Refresh,
+            refresh_hash,
+            &RefreshEntry {
+                family: fam,
+                spent_ms: None,
+                successor: None,
+            },
+        )?;
         let ops = vec![
             Op {
                 tree: TreeId::Families,
@@ -220,7 +234,7 @@ impl LoginStore {
         let Some(raw) = self.refresh.get(hash)? else {
             return Ok(None);
         };
-        let entry: RefreshEntry = serde_json::from_slice(&raw)?;
+        let entry: RefreshEntry = self.codec.open(TreeId::Refresh, hash, &raw)?;
         Ok(self
             .family(&entry.family)?
             .map(|f| (uuid::Uuid::from_bytes(entry.family).to_string(), f)))
@@ -233,7 +247,7 @@ impl LoginStore {
 
     fn family(&self, id: &[u8; 16]) -> Result<Option<Family>, StoreError> {
         Ok(match self.families.get(id)? {
-            Some(raw) => Some(serde_json::from_slice(&raw)?),
+            Some(raw) => Some(self.codec.open(TreeId::Families, id, &raw)?),
             None => None,
         })
     }
@@ -270,17 +284,24 @@ impl LoginStore {
             );
             let abort = |a: Abort| ConflictableTransactionError::Abort(a);
             let codec = |e| abort(Abort::Codec(e));
+            let c = &self.codec;
             let raw = refresh.get(old)?.ok_or(abort(Abort::Unknown))?;
-            let mut entry: RefreshEntry = serde_json::from_slice(&raw).map_err(codec)?;
+            let mut entry: RefreshEntry = c.open(TreeId::Refresh, old, &raw).map_err(codec)?;
             let raw_family = families.get(entry.family)?.ok_or(abort(Abort::Dead))?;
-            let mut family: Family = serde_json::from_slice(&raw_family).map_err(codec)?;
+            let mut family: Family = c
+                .open(TreeId::Families, &entry.family, &raw_family)
+                .map_err(codec)?;
             if family.revoked || now >= family.expires_ms {
                 return Err(abort(Abort::Dead));
             }
             match (entry.spent_ms, &entry.successor) {
                 (Some(spent), _) if now - spent > grace_ms => {
                     family.revoked = true;
-                    families.insert(entry.family, serde_json::to_vec(&family).map_err(codec)?)?;
+                    families.insert(
+                        entry.family,
+                        c.seal(TreeId::Families, &entry.family, &family)
+                            .map_err(codec)?,
+                    )?;
                     revoked.insert(
                         [&[b'f'][..], &entry.family].concat(),
                         family.expires_ms.to_be_bytes().to_vec(),
@@ -298,16 +319,20 @@ impl LoginStore {
             let previous = family.clone();
             entry.spent_ms = Some(now);
             entry.successor = Some(sealed.clone());
-            refresh.insert(old, serde_json::to_vec(&entry).map_err(codec)?)?;
+            refresh.insert(old, c.seal(TreeId::Refresh, old, &entry).map_err(codec)?)?;
             let fresh = RefreshEntry {
                 family: entry.family,
                 spent_ms: None,
                 successor: None,
             };
-            refresh.insert(new, serde_json::to_vec(&fresh).map_err(codec)?)?;
+            refresh.insert(new, c.seal(TreeId::Refresh, new, &fresh).map_err(codec)?)?;
             family.access_jti = access.0.to_owned();
             family.access_expires_ms = access.1;
-            families.insert(entry.family, serde_json::to_vec(&family).map_err(codec)?)?;
+            families.insert(
+                entry.family,
+                c.seal(TreeId::Families, &entry.family, &family)
+                    .map_err(codec)?,
+            )?;
             // the access token it replaces ends with it, in the same change (DIGIT removed it on refresh)
             if let Ok(jti) = uuid_key(&previous.access_jti) {
                 revoked.insert(
@@ -329,7 +354,7 @@ impl LoginStore {
                 self.durable.settled(home).await?;
                 Ok(RefreshOutcome::Repeated(sealed))
             }
-            Err(WriteError::Refused(Abort::Codec(e))) => Err(e.into()),
+            Err(WriteError::Refused(Abort::Codec(e))) => Err(e),
             Err(WriteError::Store(e)) => Err(e),
         }
     }
@@ -372,7 +397,7 @@ impl LoginStore {
             let key = uuid_key(id)?;
             if let Some(mut f) = self.family(&key)? {
                 f.revoked = true;
-                updated.push((key, serde_json::to_vec(&f)?));
+                updated.push((key, self.codec.seal(TreeId::Families, &key, &f)?));
             }
         }
         let mut ops: Vec<Op> = keys
@@ -448,7 +473,7 @@ impl LoginStore {
         let mut tokens = 0;
         for kv in self.refresh.iter() {
             let (key, raw) = kv?;
-            let entry: RefreshEntry = serde_json::from_slice(&raw)?;
+            let entry: RefreshEntry = self.codec.open(TreeId::Refresh, &key, &raw)?;
             if dead.contains(&entry.family) || !self.families.contains_key(entry.family)? {
                 reads.push((TreeId::Refresh, key.to_vec(), raw.to_vec()));
                 tokens += 1;

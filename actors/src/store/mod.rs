@@ -216,7 +216,7 @@ impl Store {
             durable.clone(),
             opts.partitions,
         );
-        let logins = LoginStore::open(&writes, durable.clone(), homes.clone());
+        let logins = LoginStore::open(&writes, durable.clone(), homes.clone(), keyring.clone());
         let users = UserStore::open(
             &writes,
             ids.clone(),

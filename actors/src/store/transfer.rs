@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use super::logins::{Family, RefreshEntry};
+use super::writes::TreeId;
 use super::{Store, StoreError};
 use crate::domain::lockout::LockoutState;
 
@@ -54,7 +55,10 @@ impl Store {
             if in_set(&key) {
                 let uuid = uuid::Uuid::from_slice(&key)
                     .map_err(|_| StoreError::Corrupt("lockout key".into()))?;
-                lockouts.push((uuid.to_string(), serde_json::from_slice(&raw)?));
+                lockouts.push((
+                    uuid.to_string(),
+                    s.codec.open(TreeId::Lockouts, &key, &raw)?,
+                ));
             }
         }
         let mut ids = HashSet::new();
@@ -69,14 +73,14 @@ impl Store {
                 ids.insert(id);
                 families.push((
                     uuid::Uuid::from_bytes(id).to_string(),
-                    serde_json::from_slice(&raw)?,
+                    s.codec.open(TreeId::Families, &id, &raw)?,
                 ));
             }
         }
         let mut refresh = Vec::new();
         for kv in s.refresh.iter() {
             let (key, raw) = kv?;
-            let entry: RefreshEntry = serde_json::from_slice(&raw)?;
+            let entry: RefreshEntry = s.codec.open(TreeId::Refresh, &key, &raw)?;
             if ids.contains(&entry.family) {
                 let hash: [u8; 32] = key
                     .as_ref()

@@ -127,3 +127,46 @@ async fn revocations_and_lockouts_survive_a_reopen_and_prune_forgets_the_over() 
     assert!(s.revocations(0).unwrap().is_empty());
     assert!(s.peek_refresh(&[1; 32]).unwrap().is_none());
 }
+
+#[tokio::test]
+async fn login_state_is_sealed_at_rest_and_plain_json_of_an_earlier_build_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_keys(dir.path(), 1, 2).unwrap();
+    let s = store.logins();
+    s.open_family(FAM, &family(), &[1; 32]).await.unwrap();
+    s.refresh(&[1; 32], &[2; 32], (JTI2, 600_000), b"next", 10, 10_000)
+        .await
+        .unwrap();
+    let locked = LockoutState {
+        failures: vec![5, 6],
+        ..LockoutState::default()
+    };
+    s.save_lockout(USER, &locked).await.unwrap();
+    // no value of the login trees reads as JSON, nor shows whose or which tokens
+    let mut seen = 0;
+    for ((tree, _), value) in crate::testing::contents(&store) {
+        if ![TreeId::Lockouts, TreeId::Families, TreeId::Refresh]
+            .iter()
+            .any(|t| *t as u8 == tree)
+        {
+            continue;
+        }
+        seen += 1;
+        let text = String::from_utf8_lossy(&value);
+        assert!(!value.starts_with(b"{"), "{text}");
+        for clear in [USER, JTI1, JTI2, "CITIZEN", "access_jti", "failures"] {
+            assert!(!text.contains(clear), "{clear} in {text}");
+        }
+    }
+    assert_eq!(seen, 4, "a lockout, a family, two refresh tokens");
+    assert_eq!(s.lockout(USER).unwrap(), locked);
+    assert_eq!(s.family_by_id(FAM).unwrap().unwrap().access_jti, JTI2);
+
+    // what an earlier build wrote, plain, is read as before
+    let other = "0a0b0c0d-0000-4000-8000-000000000002";
+    let plain = serde_json::to_vec(&locked).unwrap();
+    s.lockouts
+        .insert(uuid_key(other).unwrap(), plain.as_slice())
+        .unwrap();
+    assert_eq!(s.lockout(other).unwrap(), locked);
+}
