@@ -39,6 +39,10 @@ fn main() -> ExitCode {
             )),
             Err(code) => code,
         },
+        Some(Command::Admin(AdminCommand::Audit(args))) => match load(&args.serve) {
+            Ok(settings) => report(digit_user::cli::audit::trail(&args, &settings)),
+            Err(code) => code,
+        },
         Some(Command::Admin(AdminCommand::Rebalance(_))) => {
             fail(digit_user::cli::REBALANCE_RETIRED, 2)
         }

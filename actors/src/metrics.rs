@@ -66,6 +66,8 @@ pub const SOURCE_BLOCKS: &str = "digit_user_login_source_blocks_total";
 pub const LOGIN_THROTTLED: &str = "digit_user_login_throttled_total";
 /// Masked personal fields a search showed in clear on a `plainAccessRequest`, by `field` (the policy's names).
 pub const PLAIN_ACCESS: &str = "digit_user_plain_access_total";
+/// Audit events written, by `kind` and `result` (`ok`, `failed`).
+pub const AUDIT_EVENTS: &str = "digit_user_audit_events_total";
 /// SMS-sending OTP requests by `country` (the code it went to: one of the states' rules') and `bucket` (the
 /// number's first two digits: at most 100 values) — a spike in one bucket is a range being pumped.
 pub const OTP_SENDS_BY_DESTINATION: &str = "digit_user_otp_sends_by_destination_total";
@@ -386,6 +388,11 @@ pub fn describe() {
         SOURCE_BLOCKS,
         Unit::Count,
         "Addresses blocked for one user after repeated failed logins from them (the account itself not locked)"
+    );
+    describe_counter!(
+        AUDIT_EVENTS,
+        Unit::Count,
+        "Audit events written (or failed to be), by kind and result"
     );
     describe_counter!(
         PLAIN_ACCESS,

@@ -2,6 +2,7 @@
 //! their work in `admin.rs`, `backup.rs`, `cluster.rs`, `import.rs`, `messages.rs` and `journal.rs`.
 
 pub mod admin;
+pub mod audit;
 pub mod backup;
 pub mod cluster;
 pub mod import;
@@ -102,6 +103,9 @@ pub enum AdminCommand {
     /// the sealed store (README "Moving from egov-user"): into the data dir of a stopped pod with the journal
     /// off. Resumable; a re-run imports the rows changed since. `import verify` compares the two.
     Import(Box<ImportArgs>),
+    /// A user's audit trail, one JSON event a line, oldest first (asks the running service's internal
+    /// listener, which routes to the pod that owns the user).
+    Audit(AuditArgs),
     /// The OTP message catalogs.
     #[command(subcommand)]
     Messages(MessagesCommand),
@@ -266,6 +270,33 @@ pub struct MessagesImportArgs {
 pub struct ClusterStatusArgs {
     /// A pod's internal listener, e.g. http://digit-user-0.digit-user-headless:8081; default
     /// http.internal_addr.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Configuration (http.internal_addr).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// `admin audit`
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The user's uuid.
+    #[arg(long, value_name = "UUID")]
+    pub user: String,
+    /// Only these kinds, comma-separated (user_created, user_updated, password_changed, login_succeeded,
+    /// login_failed, locked, unlocked, plain_access).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// From this moment (epoch ms).
+    #[arg(long)]
+    pub from: Option<i64>,
+    /// Before this moment (epoch ms).
+    #[arg(long)]
+    pub to: Option<i64>,
+    /// At most this many events (1000 at most).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// A pod's internal listener, e.g. http://127.0.0.1:8081; default http.internal_addr.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// Configuration (http.internal_addr).

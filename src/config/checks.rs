@@ -110,6 +110,9 @@ impl Settings {
                  and max_sources_per_number between 1 and 1024",
             );
         }
+        if !(1..=36_500).contains(&self.audit.retention_days) {
+            return fail("audit.retention_days must be between 1 and 36500");
+        }
         if self.security.answer_floor_ms > 10_000 {
             return fail(
                 "security.answer_floor_ms must be at most 10000 (a longer floor outlasts clients' timeouts)",

@@ -120,6 +120,8 @@ pub struct Settings {
     pub security: SecuritySettings,
     /// `[privacy]`
     pub privacy: PrivacySettings,
+    /// `[audit]`
+    pub audit: AuditSettings,
     /// `[tokens]`
     pub tokens: TokenSettings,
     /// `[digit]`: DIGIT Spring names, already applied to the keys above.

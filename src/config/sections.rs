@@ -439,6 +439,14 @@ pub struct PrivacySettings {
     pub policy_file: String,
 }
 
+/// The audit trail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Days an audit event is kept.
+    pub retention_days: u32,
+}
+
 /// What answers may tell a guesser.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

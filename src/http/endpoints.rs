@@ -5,7 +5,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{account, admin, cluster, health, import, oauth, otp, search, users};
+use super::{account, admin, audit, cluster, health, import, oauth, otp, search, users};
 
 /// Which listeners answer an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,8 @@ pub enum Key {
     OtpIdentity,
     /// `otp.UUID`: a stored code.
     OtpUuid,
+    /// `?user=<uuid>`: a user's audit trail.
+    AuditUser,
 }
 
 /// One endpoint of the table.
@@ -79,6 +81,7 @@ endpoints! {
     GET  "/health/live"                    => health::live,                Both,     None;
     GET  "/health/ready"                   => health::ready,               Both,     None;
     GET  "/admin/outbox"                   => admin::outbox,               Internal, None;
+    GET  "/admin/audit"                    => audit::trail,                Internal, AuditUser;
     POST "/admin/backup"                   => admin::backup,               Internal, None;
     POST "/admin/import/users"             => import::users,               Internal, None;
     POST "/admin/import/_users"            => import::stored,              Internal, None;

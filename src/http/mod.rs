@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod audit;
 pub mod client_ip;
 pub mod cluster;
 pub mod correlation;

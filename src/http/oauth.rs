@@ -238,6 +238,11 @@ pub async fn token(
                 user_type,
                 scope,
                 source,
+                user_agent: req
+                    .headers()
+                    .get(actix_web::http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|ua| ua.chars().take(200).collect()),
             };
             state.login.password_grant(grant).await
         }

@@ -82,6 +82,11 @@ pub fn route_key(rule: Key, query: &str, body: &[u8]) -> RouteKey {
             name_key(&v["otp"]["tenantid"], identity)
         }
         Key::OtpUuid => uuid_key(&json()["otp"]["uuid"]).unwrap_or(RouteKey::Local),
+        Key::AuditUser => query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("user="))
+            .and_then(|u| uuid::Uuid::parse_str(u.trim()).ok())
+            .map_or(RouteKey::Local, RouteKey::Uuid),
     }
 }
 

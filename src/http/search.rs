@@ -229,7 +229,9 @@ async fn search(
     } else {
         state.registry.search(&q)?
     };
-    let users = state.privacy.shown(users, &info.viewer());
+    let users = state
+        .privacy
+        .shown(users, &info.viewer(), &state.registry.audit());
     Ok(HttpResponse::Ok().json(UsersResponse::new(&users, View::Searched)))
 }
 

@@ -1,5 +1,8 @@
 //! `/user/users/_createnovalidate`, `/user/users/_updatenovalidate`, `/user/profile/_update`.
 
+use actors::domain::audit::AuditKind;
+
+use crate::service::audit::fields_set;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::Value;
@@ -108,9 +111,15 @@ pub async fn create_novalidate(
         &state.settings.user.create_roles,
         "/user/users/_createnovalidate",
     )?;
+    let fields = fields_set(&parsed.draft.fields);
     let created = registry(&state)
         .create(parsed.draft, &parsed.caller)
         .await?;
+    state.registry.audit().record(
+        &created.uuid,
+        parsed.caller.uuid.as_deref(),
+        AuditKind::UserCreated { fields },
+    );
     Ok(HttpResponse::Ok().json(UsersResponse::new(&[created], View::Created)))
 }
 
@@ -127,9 +136,15 @@ pub async fn update_novalidate(
         "/user/users/_updatenovalidate",
     )?;
     let unlock = parsed.draft.fields.account_locked == Some(false);
+    let fields = fields_set(&parsed.draft.fields);
     let updated = registry(&state)
         .admin_update(parsed.draft, &parsed.caller)
         .await?;
+    state.registry.audit().record(
+        &updated.uuid,
+        parsed.caller.uuid.as_deref(),
+        AuditKind::UserUpdated { fields },
+    );
     state.accounts.after_admin_update(&updated, unlock).await;
     Ok(HttpResponse::Ok().json(UsersResponse::new(&[updated], View::Updated)))
 }
@@ -142,9 +157,14 @@ pub async fn profile_update(
 ) -> Result<HttpResponse, ApiError> {
     let parsed = parse(&req, body)?;
     let source = super::request_info::client_ip(&req, &state);
+    let fields = fields_set(&parsed.draft.fields);
     let updated = state
         .accounts
         .profile_update(parsed.draft, &parsed.caller, source)
         .await?;
+    state
+        .registry
+        .audit()
+        .record(&updated.uuid, None, AuditKind::UserUpdated { fields });
     Ok(HttpResponse::Ok().json(UsersResponse::new(&[updated], View::Updated)))
 }

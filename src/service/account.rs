@@ -276,6 +276,7 @@ impl Accounts {
             self.check_policy(&c.new)?;
         }
         // a signed-in change (or one with the old password): counted toward the account as in DIGIT
+        let reset = matches!(c.credential, Credential::Otp(..));
         self.login.check(&user, c.credential, c.source).await?;
         self.registry
             .store_password(
@@ -286,6 +287,11 @@ impl Accounts {
             )
             .await
             .map_err(PasswordChangeError::not_stored)?;
+        self.registry.audit().record(
+            &user.uuid,
+            None,
+            actors::domain::audit::AuditKind::PasswordChanged { reset },
+        );
         // the change stands; ending the other sessions is logged when it fails, not answered
         let keep = c.session.map(|(_, family)| family);
         if let Err(e) = self
@@ -352,7 +358,14 @@ impl Accounts {
         if unlock {
             match self.login.lockouts().unlock(&updated.uuid).await {
                 Ok(true) => {
-                    tracing::info!(uuid = %updated.uuid, "account unlocked by an admin update")
+                    tracing::info!(uuid = %updated.uuid, "account unlocked by an admin update");
+                    self.registry.audit().record(
+                        &updated.uuid,
+                        None,
+                        actors::domain::audit::AuditKind::Unlocked {
+                            reason: "admin".into(),
+                        },
+                    );
                 }
                 Ok(false) => {}
                 Err(e) => {

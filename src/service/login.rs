@@ -5,6 +5,7 @@
 //! parallel attempts cannot exceed the limit. Unknown users are checked against a dummy hash so the time
 //! taken does not tell whether a user exists; inactive users learn it only after a right credential.
 
+use actors::domain::audit::{Attempt, AuditKind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -58,6 +59,8 @@ pub struct PasswordGrant {
     /// The client's address, when known (failures from an address the user never logged in from are
     /// throttled per address).
     pub source: Option<std::net::IpAddr>,
+    /// The client's `User-Agent` (for the audit trail), at most 200 characters.
+    pub user_agent: Option<String>,
 }
 
 /// Why a login or a credential check failed.
@@ -228,11 +231,24 @@ impl Login {
         } else {
             Credential::Password(grant.password.clone())
         };
-        self.check(&user, credential, grant.source).await?;
+        let attempt = || Attempt {
+            grant: "password".into(),
+            source: grant.source.map(|ip| ip.to_string()),
+            user_agent: grant.user_agent.clone(),
+        };
+        let audit = self.registry.audit();
+        if let Err(e) = self.check(&user, credential, grant.source).await {
+            if matches!(e, LoginError::BadCredentials | LoginError::Locked) {
+                audit.record(&user.uuid, None, AuditKind::LoginFailed(attempt()));
+            }
+            return Err(e);
+        }
         if !user.active {
             return Err(LoginError::Inactive);
         }
-        Ok(self.sessions.open(&user, &grant.scope).await?)
+        let issued = self.sessions.open(&user, &grant.scope).await?;
+        audit.record(&user.uuid, None, AuditKind::LoginSucceeded(attempt()));
+        Ok(issued)
     }
 
     /// `grant_type=refresh_token`.
@@ -336,6 +352,9 @@ impl Login {
             }
             Outcome::Failed { .. } => Err(LoginError::BadCredentials),
             Outcome::LockedNow { .. } => {
+                self.registry
+                    .audit()
+                    .record(&user.uuid, None, AuditKind::Locked);
                 self.sessions
                     .revoke_user(&user.uuid, None, "lockout")
                     .await?;

@@ -10,6 +10,7 @@
 //! - `tokens`: the access-token format (JWT with a sealed user snapshot).
 
 pub mod account;
+pub mod audit;
 pub mod import;
 pub mod login;
 pub mod otp;

@@ -27,7 +27,12 @@ impl Privacy {
     }
 
     /// `users` as `viewer` may see them.
-    pub fn shown(&self, mut users: Vec<UserRecord>, viewer: &Viewer) -> Vec<UserRecord> {
+    pub fn shown(
+        &self,
+        mut users: Vec<UserRecord>,
+        viewer: &Viewer,
+        audit: &super::audit::Audit,
+    ) -> Vec<UserRecord> {
         if !self.enabled {
             return users;
         }
@@ -35,6 +40,16 @@ impl Privacy {
             let shown = self.policy.show(user, viewer);
             if !shown.unmasked.is_empty() {
                 plain_access(viewer, &user.uuid, &shown.unmasked);
+                let fields = shown
+                    .unmasked
+                    .iter()
+                    .map(|f| f.as_str().to_owned())
+                    .collect();
+                audit.record(
+                    &user.uuid,
+                    viewer.uuid.as_deref(),
+                    actors::domain::audit::AuditKind::PlainAccess { fields },
+                );
             }
         }
         users

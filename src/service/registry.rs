@@ -161,6 +161,11 @@ impl Registry {
         &self.store
     }
 
+    /// The audit trail's writer.
+    pub fn audit(&self) -> super::audit::Audit {
+        super::audit::Audit::new(self.store.clone(), self.clock.clone())
+    }
+
     /// `/user/users/_createnovalidate`: creates a user without OTP.
     pub async fn create(
         &self,

@@ -70,6 +70,7 @@ pub(super) fn start_login(
     };
     let sessions = Arc::new(sessions);
     let (pruned, otp_store) = (Arc::downgrade(&sessions), Arc::downgrade(store));
+    let retention_ms = i64::from(settings.audit.retention_days).saturating_mul(86_400_000);
     actix_web::rt::spawn(async move {
         // the first tick is immediate: what ended while the service was down goes at once
         let mut hourly = tokio::time::interval(PRUNE_EVERY);
@@ -83,12 +84,20 @@ pub(super) fn start_login(
             let prune = move || -> Result<usize, StoreError> {
                 runtime.block_on(async {
                     let now = sessions.now_ms();
-                    Ok(sessions.prune().await? + store.otp().prune(now).await?)
+                    Ok(sessions.prune().await?
+                        + store.otp().prune(now).await?
+                        + store
+                            .audit()
+                            .prune(now.saturating_sub(retention_ms))
+                            .await?)
                 })
             };
             match actix_web::rt::task::spawn_blocking(prune).await {
                 Ok(Ok(removed)) => {
-                    tracing::debug!(removed, "expired sessions and otp entries pruned")
+                    tracing::debug!(
+                        removed,
+                        "expired sessions, otp entries and audit events pruned"
+                    )
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "pruning failed; retried next hour"),
                 Err(e) => tracing::warn!(error = %e, "pruning task failed"),

@@ -1,6 +1,7 @@
 //! Black-box API tests: the service on real sockets, through its public surface.
 
 mod abuse;
+mod audit;
 mod backup;
 mod bad_input;
 mod clients;

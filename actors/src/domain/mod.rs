@@ -1,5 +1,6 @@
 //! Domain types and pure policies of the user registry. Nothing here does I/O or reads a clock.
 
+pub mod audit;
 pub mod enums;
 pub mod lockout;
 pub mod masking;

@@ -4,6 +4,7 @@
 //! Start-up refuses, with one line saying what to do: a data dir written by a newer schema, one written
 //! under other sealing or blind-index keys, and one sled cannot open (corrupt, or locked by another process).
 
+pub mod audit;
 mod backup;
 mod commit;
 mod disk_sync;
@@ -22,6 +23,7 @@ pub mod writes;
 
 use std::path::PathBuf;
 
+pub use audit::{AuditQuery, AuditStore};
 pub use backup::{
     BackupError, BackupHeader, BackupSlot, BackupSummary, MacKey, backup_key, holds_store,
     verify as verify_backup,
@@ -167,6 +169,7 @@ pub struct Store {
     otp: OtpStore,
     outbox: std::sync::Arc<OutboxStore>,
     logins: LoginStore,
+    audit: AuditStore,
     // Dropped with the store: stops and joins the flusher thread, releasing its database handle.
     _flusher: Flusher,
 }
@@ -217,6 +220,13 @@ impl Store {
             opts.partitions,
         );
         let logins = LoginStore::open(&writes, durable.clone(), homes.clone(), keyring.clone());
+        let audit = AuditStore::open(
+            &writes,
+            durable.clone(),
+            logins::codec::Codec::new(keyring.clone()),
+            ids.clone(),
+            homes.clone(),
+        );
         let users = UserStore::open(
             &writes,
             ids.clone(),
@@ -241,6 +251,7 @@ impl Store {
             otp,
             outbox,
             logins,
+            audit,
             _flusher: flusher,
         })
     }
@@ -301,6 +312,11 @@ impl Store {
     /// The notification outbox.
     pub fn outbox(&self) -> &OutboxStore {
         &self.outbox
+    }
+
+    /// The audit trail.
+    pub fn audit(&self) -> &AuditStore {
+        &self.audit
     }
 
     /// What logins leave: lockouts, refresh families and revocations.

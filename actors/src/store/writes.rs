@@ -26,7 +26,8 @@ pub enum TreeId {
     Users = 1,
     /// `user_index`: uniqueness and blind-index entries.
     UserIndex = 2,
-    /// `user_audit`: previous versions, sealed.
+    /// `user_audit`: previous versions, sealed (user id ‖ when ‖ sequence), and the audit trail's events
+    /// (`0xFF` ‖ user uuid ‖ when ‖ sequence).
     UserAudit = 3,
     /// `otp_sessions`: blind(state tenant, mobile) → sealed session state.
     OtpSessions = 4,

@@ -64,7 +64,11 @@ pub async fn spawn_app_at(clock: actors::Clock, tweak: impl FnOnce(&mut Settings
         data_dir: dir.path().to_owned(),
         store,
         _dir: dir,
-        client: reqwest::Client::new(),
+        // a browser-like client: its User-Agent is what the audit trail records of a login
+        client: reqwest::Client::builder()
+            .user_agent("digit-user-tests/1.0")
+            .build()
+            .unwrap(),
     }
 }
 

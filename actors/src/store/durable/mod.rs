@@ -40,7 +40,7 @@ pub use port::{JournalError, JournalFuture, JournalPort, Landed};
 
 /// The trees whose keys' homes are kept: those housekeeping rewrites or removes, and the users (an
 /// imported user's id carries no partition: the journal it came from says its home).
-pub const HOMED: [TreeId; 9] = [
+pub const HOMED: [TreeId; 10] = [
     TreeId::Users,
     TreeId::OtpSessions,
     TreeId::OtpTokens,
@@ -50,6 +50,7 @@ pub const HOMED: [TreeId; 9] = [
     TreeId::Refresh,
     TreeId::UserFamilies,
     TreeId::Revoked,
+    TreeId::UserAudit,
 ];
 
 /// A key as housekeeping read it: its tree, the key, the value it held.

@@ -1,0 +1,55 @@
+//! `admin audit`: a user's audit trail from the running service, one JSON event a line.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::cli::AuditArgs;
+use crate::config::Settings;
+
+/// The events, one JSON object a line.
+pub fn trail(args: &AuditArgs, settings: &Settings) -> anyhow::Result<String> {
+    let url = args
+        .url
+        .clone()
+        .unwrap_or_else(|| super::internal_url(settings));
+    let mut query = vec![
+        ("user", args.user.clone()),
+        ("limit", args.limit.to_string()),
+    ];
+    if let Some(kind) = &args.kind {
+        query.push(("kind", kind.clone()));
+    }
+    if let Some(from) = args.from {
+        query.push(("from", from.to_string()));
+    }
+    if let Some(to) = args.to {
+        query.push(("to", to.to_string()));
+    }
+    let endpoint = format!("{}/admin/audit", url.trim_end_matches('/'));
+    actix_web::rt::System::new().block_on(async {
+        let response = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?
+            .get(&endpoint)
+            .query(&query)
+            .send()
+            .await
+            .with_context(|| format!("asking {endpoint}"))?;
+        let status = response.status();
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .with_context(|| format!("reading {endpoint}'s answer"))?;
+        if !status.is_success() {
+            bail!("{endpoint} answered {status}: {body}");
+        }
+        let lines: Vec<String> = body["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(serde_json::Value::to_string)
+            .collect();
+        Ok(lines.join("\n"))
+    })
+}

@@ -1,0 +1,71 @@
+//! `GET /admin/audit` (internal listener only): a user's audit trail, oldest first, paged —
+//! `?user=<uuid>&from=<epoch ms>&to=<epoch ms>&kind=<kind>[,<kind>…]&offset=<n>&limit=<n>`. Routed to the pod
+//! that owns the user (its events live in the user's partition). What `digit-user admin audit` prints.
+
+use actix_web::{HttpResponse, web};
+use actors::store::AuditQuery;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::error::domain::store_failed;
+use crate::http::state::AppState;
+
+/// Events a page holds by default, and at most.
+const PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+/// The query string.
+#[derive(Debug, Deserialize)]
+pub struct AuditParams {
+    user: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+    kind: Option<String>,
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+fn invalid(why: &str) -> ApiError {
+    ApiError::custom("INVALID_AUDIT_QUERY", why.to_owned())
+}
+
+/// `GET /admin/audit`
+pub async fn trail(
+    state: web::Data<AppState>,
+    params: Result<web::Query<AuditParams>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let params = params
+        .map_err(|_| {
+            invalid("user, from, to, kind, offset and limit: a uuid, numbers and kind names")
+        })?
+        .into_inner();
+    let user = params
+        .user
+        .as_deref()
+        .and_then(|u| uuid::Uuid::parse_str(u.trim()).ok())
+        .ok_or_else(|| invalid("user must be a user's uuid"))?;
+    let query = AuditQuery {
+        from: params.from,
+        to: params.to,
+        kinds: params
+            .kind
+            .iter()
+            .flat_map(|k| k.split(','))
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty())
+            .collect(),
+        offset: params.offset.unwrap_or(0),
+        limit: params.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE),
+    };
+    let events = state
+        .registry
+        .store()
+        .audit()
+        .read(&user, &query)
+        .map_err(store_failed)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "user": user.to_string(),
+        "offset": query.offset,
+        "events": events,
+    })))
+}

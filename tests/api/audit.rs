@@ -1,0 +1,194 @@
+//! The audit trail: every kind of event a user's actions leave, readable by `GET /admin/audit`, with no
+//! personal data, password or token in the answer or on disk; pruned by age.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+const MOBILE: &str = "9123600001";
+const ADMIN: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+const GRO: &str = "aaaaaaaa-0000-4000-8000-000000000002";
+
+/// The trail of `uuid` once it holds `at_least` events (they are written off the request path).
+async fn trail(app: &TestApp, uuid: &str, query: &str, at_least: usize) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let body: Value = reqwest::Client::new()
+            .get(format!("{}/admin/audit?user={uuid}{query}", app.internal))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if body["events"].as_array().map_or(0, Vec::len) >= at_least {
+            return body;
+        }
+        last = body;
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the trail of {uuid} never held {at_least} events: {last}");
+}
+
+#[actix_web::test]
+async fn every_action_leaves_an_event_without_a_value_and_old_ones_are_pruned() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post(
+            "/user/users/_createnovalidate",
+            &json!({"RequestInfo": {"userInfo": {"uuid": ADMIN, "roles": [{"code": "SUPERUSER"}]}},
+                    "user": {"userName": "EMP-AUDIT", "name": "Asha Devi", "mobileNumber": MOBILE,
+                             "password": "Asha@12345", "type": "EMPLOYEE", "tenantId": "pb.amritsar",
+                             "active": true, "roles": [{"code": "EMPLOYEE"}]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let uuid = body["user"][0]["uuid"].as_str().unwrap().to_owned();
+    let home = "198.51.100.9";
+    let (status, tokens) = app
+        .login_from(home, "EMP-AUDIT", "Asha@12345", "pb.amritsar", "EMPLOYEE")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    trail(&app, &uuid, "", 2).await;
+    app.login_from(home, "EMP-AUDIT", "Wrong@12345", "pb.amritsar", "EMPLOYEE")
+        .await;
+    trail(&app, &uuid, "", 3).await;
+    let (status, _) = app
+        .post(
+            "/user/users/_updatenovalidate",
+            &json!({"RequestInfo": {"userInfo": {"uuid": ADMIN, "roles": [{"code": "SUPERUSER"}]}},
+                    "user": {"uuid": uuid, "tenantId": "pb.amritsar", "emailId": "asha@example.org",
+                             "roles": [{"code": "EMPLOYEE"}]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    trail(&app, &uuid, "", 4).await;
+    let (status, _) = app
+        .post(
+            "/user/_search",
+            &json!({"RequestInfo": {"userInfo": {"uuid": GRO, "type": "EMPLOYEE", "roles": [{"code": "GRO"}]},
+                                    "plainAccessRequest": {"recordId": uuid, "plainRequestFields": ["mobileNumber"]}},
+                    "uuid": [uuid], "tenantId": "pb.amritsar"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let body = trail(&app, &uuid, "", 5).await;
+    let events = body["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "user_created",
+            "login_succeeded",
+            "login_failed",
+            "user_updated",
+            "plain_access"
+        ]
+    );
+    assert_eq!(events[0]["actor"], ADMIN);
+    assert!(
+        events[0]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "mobileNumber"),
+        "{}",
+        events[0]
+    );
+    assert_eq!(events[1]["grant"], "password");
+    assert_eq!(events[1]["source"], home);
+    assert_eq!(events[1]["userAgent"], "digit-user-tests/1.0");
+    assert_eq!(events[3]["fields"], json!(["emailId"]));
+    assert_eq!(events[4]["actor"], GRO);
+    assert_eq!(events[4]["fields"], json!(["mobileNumber"]));
+    // no value of the user, no password, no token: not in the answer, not on disk
+    let answer = body.to_string();
+    let stored: Vec<String> = actors::testing::contents(&app.store)
+        .into_iter()
+        .filter(|((tree, key), _)| {
+            *tree == actors::store::TreeId::UserAudit as u8 && key.first() == Some(&0xFF)
+        })
+        .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
+        .collect();
+    assert_eq!(stored.len(), 5);
+    let access = tokens["access_token"].as_str().unwrap();
+    for secret in [MOBILE, "Asha", "asha@example.org", "Wrong@12345", access] {
+        assert!(!answer.contains(secret), "{secret} in {answer}");
+        assert!(
+            stored.iter().all(|v| !v.contains(secret)),
+            "{secret} stored"
+        );
+    }
+    assert!(stored.iter().all(|v| !v.contains("login_failed")), "sealed");
+
+    // filters and pages
+    let failed = trail(&app, &uuid, "&kind=login_failed,locked", 1).await;
+    assert_eq!(failed["events"].as_array().unwrap().len(), 1);
+    let page = trail(&app, &uuid, "&offset=1&limit=2", 1).await;
+    assert_eq!(page["events"][0]["kind"], "login_succeeded");
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
+    let status = reqwest::Client::new()
+        .get(format!("{}/admin/audit?user=nobody", app.internal))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let public = reqwest::Client::new()
+        .get(format!("{}/admin/audit?user={uuid}", app.public))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(public, StatusCode::NOT_FOUND, "internal listener only");
+
+    // the command line prints the same, one event a line
+    let (bin, internal, user) = (
+        env!("CARGO_BIN_EXE_digit-user"),
+        app.internal.clone(),
+        uuid.clone(),
+    );
+    let out = actix_web::rt::task::spawn_blocking(move || {
+        std::process::Command::new(bin)
+            .args([
+                "admin",
+                "audit",
+                "--user",
+                &user,
+                "--kind",
+                "login_failed,plain_access",
+            ])
+            .args(["--url", &internal])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, vec![events[2].clone(), events[4].clone()]);
+
+    // pruning forgets what is older than the retention
+    let later = events[4]["at"].as_i64().unwrap() + 1;
+    assert_eq!(app.store.audit().prune(later).await.unwrap(), 5);
+    let body: Value = reqwest::Client::new()
+        .get(format!("{}/admin/audit?user={uuid}", app.internal))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["events"], json!([]));
+}
