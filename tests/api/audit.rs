@@ -12,18 +12,23 @@ const MOBILE: &str = "9123600001";
 const ADMIN: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 const GRO: &str = "aaaaaaaa-0000-4000-8000-000000000002";
 
+/// `GET /admin/audit?user=<uuid><query>`'s answer.
+async fn read(app: &TestApp, uuid: &str, query: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}/admin/audit?user={uuid}{query}", app.internal))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The trail of `uuid` once it holds `at_least` events (they are written off the request path).
 async fn trail(app: &TestApp, uuid: &str, query: &str, at_least: usize) -> Value {
     let mut last = Value::Null;
     for _ in 0..200 {
-        let body: Value = reqwest::Client::new()
-            .get(format!("{}/admin/audit?user={uuid}{query}", app.internal))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = read(app, uuid, query).await;
         if body["events"].as_array().map_or(0, Vec::len) >= at_least {
             return body;
         }
@@ -182,13 +187,5 @@ async fn every_action_leaves_an_event_without_a_value_and_old_ones_are_pruned() 
     // pruning forgets what is older than the retention
     let later = events[4]["at"].as_i64().unwrap() + 1;
     assert_eq!(app.store.audit().prune(later).await.unwrap(), 5);
-    let body: Value = reqwest::Client::new()
-        .get(format!("{}/admin/audit?user={uuid}", app.internal))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(body["events"], json!([]));
+    assert_eq!(read(&app, &uuid, "").await["events"], json!([]));
 }
