@@ -153,8 +153,8 @@ pub const JOURNAL_CLAIMS: &str = "digit_user_journal_claims_total";
 pub const JOURNAL_SHORT_READS: &str = "digit_user_journal_short_reads_total";
 
 /// Requests one pod sent to another, by `kind` (`forward`: to the key's owner, `fanout`: one leg of a
-/// search, `otp`: an OTP check at the code's owner, `tally`: an abuse counter at the pod counting its key)
-/// and `result` (`ok`, `unavailable`).
+/// search, `otp`: an OTP check at the code's owner, `tally`: an abuse counter at the pod counting its key,
+/// `audit`: an audit event at its user's pod) and `result` (`ok`, `unavailable`).
 pub const CLUSTER_CALLS: &str = "digit_user_cluster_calls_total";
 /// Partitions this pod serves.
 pub const PARTITIONS_OWNED: &str = "digit_user_partitions_owned";

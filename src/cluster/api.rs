@@ -70,6 +70,15 @@ impl From<OtpSent> for Result<actors::otp_session::SendReceipt, actors::domain::
     }
 }
 
+/// An audit event of a user the receiving pod serves (`/cluster/audit`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// The user.
+    pub user: uuid::Uuid,
+    /// The event.
+    pub event: actors::domain::audit::AuditEvent,
+}
+
 /// What a pod asks of the abuse counters another pod keeps (`/cluster/tally`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

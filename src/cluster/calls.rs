@@ -6,7 +6,7 @@ use actors::domain::search::UserQuery;
 use actors::metrics::CLUSTER_CALLS;
 use futures_util::future::join_all;
 
-use super::api::{OtpCheck, OtpSend, OtpSent, OtpVerdict, TallyAnswer, TallyAsk};
+use super::api::{AuditRecord, OtpCheck, OtpSend, OtpSent, OtpVerdict, TallyAnswer, TallyAsk};
 use super::{Cluster, PeerError, SERVED};
 
 /// One pod's answer to a fanned-out search: its matching users of the partitions it held for the whole
@@ -97,5 +97,15 @@ impl Cluster {
             .await;
         count("tally", answer.is_ok());
         answer
+    }
+
+    /// Has pod `ordinal`, which serves `record`'s user, write its audit event.
+    pub async fn audit_at(&self, ordinal: u16, record: &AuditRecord) -> Result<(), PeerError> {
+        let written = self
+            .peers
+            .call::<_, serde::de::IgnoredAny>(ordinal, self.me, "/cluster/audit", record)
+            .await;
+        count("audit", written.is_ok());
+        written.map(drop)
     }
 }

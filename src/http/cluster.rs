@@ -18,7 +18,8 @@ use super::error::ApiError;
 use super::json::CappedBody;
 use crate::cluster::SERVED;
 use crate::cluster::api::{
-    GroupStatus, OtpCheck, OtpSend, OtpSent, OtpVerdict, Partitions, PodStatus, TallyAsk,
+    AuditRecord, GroupStatus, OtpCheck, OtpSend, OtpSent, OtpVerdict, Partitions, PodStatus,
+    TallyAsk,
 };
 use crate::cluster::calls::served_header;
 use crate::http::state::AppState;
@@ -180,4 +181,19 @@ pub async fn tally(
     ask: PodJson<TallyAsk>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.tally.answer(&ask)))
+}
+
+/// `POST /cluster/audit`: an audit event of a user this pod serves, from the pod that handled the request.
+pub async fn audit(
+    state: web::Data<AppState>,
+    record: PodJson<AuditRecord>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .registry
+        .store()
+        .audit()
+        .record(&record.user, &record.event)
+        .await
+        .map_err(super::error::domain::store_failed)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({})))
 }

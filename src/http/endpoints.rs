@@ -110,6 +110,7 @@ endpoints! {
     POST "/cluster/otp/_validate"          => cluster::otp_check,          Internal, None;
     POST "/cluster/otp/_send"              => cluster::otp_send,           Internal, None;
     POST "/cluster/tally"                  => cluster::tally,              Internal, None;
+    POST "/cluster/audit"                  => cluster::audit,              Internal, None;
     POST "/cluster/import/users"           => import::part,                Internal, None;
 }
 

@@ -1,6 +1,8 @@
 //! The audit trail's writer: events of existing users, recorded off the request path (the answer does not
 //! wait; the write is group-committed with the others and goes through the journal), and never a value of
-//! personal data, a password, a code or a token. A write that fails is logged and counted, not retried.
+//! personal data, a password, a code or a token. An event is written by the pod serving its user's partition
+//! (asked through `/cluster/audit` when that is another pod). A write that fails is logged and counted, not
+//! retried.
 
 use std::sync::Arc;
 
@@ -10,17 +12,31 @@ use actors::domain::update::UserFields;
 use actors::metrics::AUDIT_EVENTS;
 use actors::store::Store;
 
+use crate::cluster::api::AuditRecord;
+use crate::cluster::{Cluster, Owner};
+
 /// Records audit events.
 #[derive(Clone)]
 pub struct Audit {
     store: Arc<Store>,
     clock: Clock,
+    route: Option<Arc<Cluster>>,
 }
 
 impl Audit {
     /// A writer into `store`'s trail.
     pub fn new(store: Arc<Store>, clock: Clock) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            route: None,
+        }
+    }
+
+    /// The same, handing events of users another pod serves to that pod.
+    pub fn routed(mut self, cluster: Option<Arc<Cluster>>) -> Self {
+        self.route = cluster;
+        self
     }
 
     /// Records `kind` for user `uuid`, done by `actor` (left out when it is the user), now.
@@ -33,10 +49,26 @@ impl Audit {
             actor: actor.filter(|a| *a != uuid).map(str::to_owned),
             kind,
         };
-        let store = self.store.clone();
+        let (store, route) = (self.store.clone(), self.route.clone());
         actix_web::rt::spawn(async move {
             let name = event.kind.name();
-            let result = match store.audit().record(&user, &event).await {
+            let home = store.homes().of_uuid(&user);
+            let written = match route
+                .as_ref()
+                .filter(|c| c.sharded())
+                .map(|c| (c, c.owner(home)))
+            {
+                Some((cluster, Owner::Peer(ordinal))) => cluster
+                    .audit_at(ordinal, &AuditRecord { user, event })
+                    .await
+                    .map_err(|e| e.to_string()),
+                _ => store
+                    .audit()
+                    .record(&user, &event)
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            let result = match written {
                 Ok(()) => "ok",
                 Err(e) => {
                     tracing::warn!(error = %e, kind = name, "an audit event was not recorded");

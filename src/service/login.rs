@@ -387,11 +387,21 @@ impl Login {
                     return Ok(false);
                 };
                 let state = user.tenant_id.state();
-                match self
+                let checked = self
                     .otp
                     .check(mobile, state.as_str(), &code, purpose, source)
-                    .await
-                {
+                    .await;
+                if let Ok(()) | Err(OtpError::ValidationFailed) = &checked {
+                    self.registry.audit().record(
+                        &user.uuid,
+                        None,
+                        AuditKind::OtpValidated {
+                            purpose: purpose.as_str().to_owned(),
+                            valid: checked.is_ok(),
+                        },
+                    );
+                }
+                match checked {
                     Ok(_) => Ok(true),
                     // a user of a state no longer served has no code that could be valid
                     Err(OtpError::ValidationFailed | OtpError::UnknownTenant) => Ok(false),

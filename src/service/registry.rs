@@ -4,16 +4,19 @@
 use std::sync::Arc;
 
 use actors::Clock;
-use actors::domain::mobile::{MobileMismatch, MobileRules};
-use actors::domain::password::{PasswordPolicy, PolicyViolation};
-use actors::domain::roles::{RoleCatalog, RoleError, RoleRequest};
+use actors::domain::mobile::MobileRules;
+use actors::domain::password::PasswordPolicy;
+use actors::domain::roles::{RoleCatalog, RoleRequest};
 use actors::domain::search::UserQuery;
 use actors::domain::update::{Change, UserFields, apply_admin_update, apply_profile_update};
 use actors::domain::{KnownStates, TenantId, UserRecord, UserType};
-use actors::hasher::{HasherError, HasherPool};
+use actors::hasher::HasherPool;
 use actors::metrics::OTHER_TENANT;
 use actors::store::{OutboxRecord, Store, StoreError, UserWriteError};
 use zeroize::Zeroizing;
+
+mod errors;
+pub use errors::RegistryError;
 
 /// A user as a create or update request carries it, after parsing.
 #[derive(Debug, Default)]
@@ -34,58 +37,6 @@ pub struct UserDraft {
     pub roles: Option<Vec<RoleRequest>>,
     /// Everything else.
     pub fields: UserFields,
-}
-
-/// Why the registry refused a request.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    /// A mandatory create field is missing.
-    #[error("{0} is mandatory")]
-    CreateMissing(&'static str),
-    /// A mandatory update field is missing.
-    #[error("{0} is mandatory")]
-    UpdateMissing(&'static str),
-    /// An update without roles.
-    #[error("at least one role is required")]
-    NoRoles,
-    /// (userName, type, tenant) exists.
-    #[error("duplicate user")]
-    Duplicate,
-    /// A mobile number fails its tenant's rule.
-    #[error("invalid mobile number")]
-    Mobile(MobileMismatch),
-    /// The password policy refused the password.
-    #[error("password policy")]
-    Password(Vec<PolicyViolation>),
-    /// A role is unknown or in another state.
-    #[error(transparent)]
-    Role(#[from] RoleError),
-    /// No user with that uuid.
-    #[error("user not found")]
-    NotFound(String),
-    /// The tenant's state is not one this deployment serves.
-    #[error("tenant {0} is not served")]
-    UnknownTenant(String),
-    /// A profile update of someone else.
-    #[error("profile update denied: {0}")]
-    ProfileDenied(&'static str),
-    /// The hasher refused or failed.
-    #[error(transparent)]
-    Hasher(#[from] HasherError),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<UserWriteError<RegistryError>> for RegistryError {
-    fn from(e: UserWriteError<RegistryError>) -> Self {
-        match e {
-            UserWriteError::Duplicate => Self::Duplicate,
-            UserWriteError::NotFound => Self::NotFound("uuid".into()),
-            UserWriteError::Refused(e) => e,
-            UserWriteError::Store(e) => Self::Store(e),
-        }
-    }
 }
 
 /// Why a password hash is stored.
@@ -134,6 +85,8 @@ pub struct Registry {
     mobile: Arc<MobileRules>,
     rules: Arc<RegistryRules>,
     clock: Clock,
+    /// Where audit events of users another pod serves go.
+    audit_route: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl Registry {
@@ -153,7 +106,14 @@ impl Registry {
             mobile: Arc::new(mobile),
             rules: Arc::new(rules),
             clock,
+            audit_route: None,
         }
+    }
+
+    /// The same, its audit events of users another pod serves handed to that pod.
+    pub fn with_audit_route(mut self, cluster: Arc<crate::cluster::Cluster>) -> Self {
+        self.audit_route = Some(cluster);
+        self
     }
 
     /// The store (health, metrics).
@@ -164,6 +124,7 @@ impl Registry {
     /// The audit trail's writer.
     pub fn audit(&self) -> super::audit::Audit {
         super::audit::Audit::new(self.store.clone(), self.clock.clone())
+            .routed(self.audit_route.clone())
     }
 
     /// `/user/users/_createnovalidate`: creates a user without OTP.

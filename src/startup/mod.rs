@@ -181,7 +181,8 @@ impl Application {
             mobile.clone(),
             rules,
             clock.clone(),
-        );
+        )
+        .with_audit_route(cluster.clone());
         let sink = notification_sink(&settings)?;
         let (router, notifier) = start_otp_actors(
             &settings,

@@ -189,3 +189,62 @@ async fn every_action_leaves_an_event_without_a_value_and_old_ones_are_pruned() 
     assert_eq!(app.store.audit().prune(later).await.unwrap(), 5);
     assert_eq!(read(&app, &uuid, "").await["events"], json!([]));
 }
+
+#[actix_web::test]
+async fn a_citizen_s_codes_logins_and_logout_are_in_the_trail() {
+    let app = spawn_app().await;
+    let mobile = "9123600002";
+    let created = app
+        .create(
+            json!({"userName": mobile, "name": "Citizen", "mobileNumber": mobile, "type": "CITIZEN",
+                       "tenantId": "pb", "active": true, "roles": [{"code": "CITIZEN"}]}),
+        )
+        .await;
+    let uuid = created["uuid"].as_str().unwrap().to_owned();
+    let code = app.otp_for(mobile, "pb", "login", "CITIZEN").await;
+    let wrong = if code == "111111" { "222222" } else { "111111" };
+    let (status, _) = app
+        .login_from("198.51.100.10", mobile, wrong, "pb", "CITIZEN")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, tokens) = app
+        .login_from("198.51.100.10", mobile, &code, "pb", "CITIZEN")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let (status, _) = app
+        .post(
+            "/user/_logout",
+            &json!({"access_token": tokens["access_token"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let body = trail(&app, &uuid, "", 7).await;
+    let mut seen: Vec<String> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let detail = match e["kind"].as_str().unwrap() {
+                "otp_sent" => format!("{}/{}", e["purpose"], e["result"]),
+                "otp_validated" => format!("{}/{}", e["purpose"], e["valid"]),
+                "token_revoked" => e["reason"].to_string(),
+                _ => String::new(),
+            };
+            format!("{} {detail}", e["kind"].as_str().unwrap())
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "login_failed ",
+            "login_succeeded ",
+            "otp_sent \"login\"/\"sent\"",
+            "otp_validated \"login\"/false",
+            "otp_validated \"login\"/true",
+            "token_revoked \"logout\"",
+            "user_created ",
+        ]
+    );
+    assert!(!body.to_string().contains(&code), "never the code");
+}

@@ -47,6 +47,27 @@ pub enum AuditKind {
         /// Why.
         reason: String,
     },
+    /// A code went to the user's number (`result`: `sent`, or `held`: a resend of a live code, no SMS).
+    OtpSent {
+        /// `login` or `passwordreset`.
+        purpose: String,
+        /// `sent` or `held`.
+        result: String,
+    },
+    /// A code the user gave was checked (a login, a password reset).
+    OtpValidated {
+        /// The purpose.
+        purpose: String,
+        /// Whether it was right.
+        valid: bool,
+    },
+    /// Sessions of the user were ended (`reason`: logout, lockout, password_change, deactivated).
+    TokenRevoked {
+        /// Why.
+        reason: String,
+        /// How many sessions (refresh families) and single access tokens.
+        tokens: usize,
+    },
     /// Masked fields of the user were shown in clear to `actor` on a plain-access request.
     PlainAccess {
         /// The fields' wire names.
@@ -79,6 +100,9 @@ impl AuditKind {
             Self::LoginFailed(_) => "login_failed",
             Self::Locked => "locked",
             Self::Unlocked { .. } => "unlocked",
+            Self::OtpSent { .. } => "otp_sent",
+            Self::OtpValidated { .. } => "otp_validated",
+            Self::TokenRevoked { .. } => "token_revoked",
             Self::PlainAccess { .. } => "plain_access",
         }
     }

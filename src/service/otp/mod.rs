@@ -315,6 +315,17 @@ impl OtpService {
             Owner::Nobody => return Err(Unreachable::Busy.into()),
             _ => self.send_here(send).await?,
         };
+        if let (Some(u), Ok(receipt)) = (&user, &sent) {
+            let result = if receipt.queued > 0 { "sent" } else { "held" };
+            self.registry.audit().record(
+                &u.uuid,
+                None,
+                actors::domain::audit::AuditKind::OtpSent {
+                    purpose: purpose.as_str().to_owned(),
+                    result: result.to_owned(),
+                },
+            );
+        }
         sent.map_err(|t| match t {
             Throttle::Ip { retry_after_ms } => OtpError::IpThrottled(retry_after_ms),
             Throttle::Prefix { .. } | Throttle::State { .. } => OtpError::Capped(t),

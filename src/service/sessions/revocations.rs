@@ -159,6 +159,14 @@ impl Sessions {
         self.store.logins().revoke(user, families, access).await?;
         metrics::counter!(m::REVOCATIONS, "reason" => reason)
             .increment((families.len() + access.len()) as u64);
+        crate::service::audit::Audit::new(self.store.clone(), self.clock.clone()).record(
+            user,
+            None,
+            actors::domain::audit::AuditKind::TokenRevoked {
+                reason: reason.to_owned(),
+                tokens: families.len() + access.len(),
+            },
+        );
         Ok(())
     }
 
