@@ -16,6 +16,7 @@ mod helpers {
 }
 
 mod ask;
+mod audit;
 mod caps;
 mod disk_loss;
 mod failover;
