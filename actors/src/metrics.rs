@@ -172,32 +172,25 @@ pub const PARTITIONS_STANDBY: &str = "digit_user_partitions_standby";
 /// the partitions it follows, as of each one's last read.
 pub const STANDBY_LAG_RECORDS: &str = "digit_user_standby_lag_records";
 
+/// The limits a send can meet (`Throttle::reason`): what refuses a new code and holds a resend.
+const LIMITS: [&str; 7] = [
+    "cooldown",
+    "hourly_cap",
+    "daily_cap",
+    "ip_cap",
+    "prefix_cap",
+    "state_cap",
+    "source_cap",
+];
+
 /// Creates the series of rare events at zero, so rates and alerts over them have data before the first one
 /// happens (a counter that does not exist yet cannot be told from a broken exporter).
 pub fn register_zero() {
-    for reason in [
-        "cooldown",
-        "hourly_cap",
-        "daily_cap",
-        "ip_cap",
-        "prefix_cap",
-        "state_cap",
-        "source_cap",
-        "country",
-    ] {
-        metrics::counter!(OTP_THROTTLED, "reason" => reason).increment(0);
+    for reason in LIMITS.iter().chain(&["country"]) {
+        metrics::counter!(OTP_THROTTLED, "reason" => *reason).increment(0);
     }
-    for reason in [
-        "cooldown",
-        "per_code",
-        "hourly_cap",
-        "daily_cap",
-        "ip_cap",
-        "prefix_cap",
-        "state_cap",
-        "source_cap",
-    ] {
-        metrics::counter!(OTP_RESENDS_HELD, "reason" => reason).increment(0);
+    for reason in LIMITS.iter().chain(&["per_code"]) {
+        metrics::counter!(OTP_RESENDS_HELD, "reason" => *reason).increment(0);
     }
     metrics::counter!(LOCKOUTS).increment(0);
     metrics::counter!(SOURCE_BLOCKS).increment(0);

@@ -55,6 +55,13 @@ async fn token(app: &TestApp, ip: &str, user: &str, password: &str) -> ((u16, Ve
     ((status, bytes), started.elapsed())
 }
 
+/// A no-login password update of `user` with a code and a new password, from `ip`.
+async fn reset(app: &TestApp, ip: &str, user: &str, new: &str) -> ((u16, Vec<u8>), Duration) {
+    let body = json!({"RequestInfo": {}, "otpReference": "123456", "userName": user, "newPassword": new,
+                      "tenantId": "pb.amritsar", "type": "EMPLOYEE"});
+    raw(app, ip, "/user/password/nologin/_update", &body).await
+}
+
 fn send(mobile: &str, kind: &str) -> Value {
     json!({"otp": {"mobileNumber": mobile, "tenantId": "pb", "type": kind, "userType": "citizen"}})
 }
@@ -111,25 +118,8 @@ async fn a_no_login_password_update_answers_alike_for_unknown_locked_and_wrong_c
                       "type": "EMPLOYEE", "tenantId": "pb.amritsar", "active": true, "password": "Abcdef1@",
                       "roles": [{"code": "EMPLOYEE"}]}))
         .await;
-    let reset = |user: &str, otp: &str, new: &str| {
-        json!({"RequestInfo": {}, "otpReference": otp, "userName": user, "newPassword": new,
-               "tenantId": "pb.amritsar", "type": "EMPLOYEE"})
-    };
-    let path = "/user/password/nologin/_update";
-    let (known, _) = raw(
-        &app,
-        "198.51.100.3",
-        path,
-        &reset("EMP-UNI", "123456", "Reset1@pw"),
-    )
-    .await;
-    let (unknown, took) = raw(
-        &app,
-        "198.51.100.3",
-        path,
-        &reset("EMP-NOBODY", "123456", "Reset1@pw"),
-    )
-    .await;
+    let (known, _) = reset(&app, "198.51.100.3", "EMP-UNI", "Reset1@pw").await;
+    let (unknown, took) = reset(&app, "198.51.100.3", "EMP-NOBODY", "Reset1@pw").await;
     assert_eq!(text(&known), text(&unknown));
     assert_eq!(known.0, 400, "{}", text(&known));
     assert!(
@@ -139,20 +129,8 @@ async fn a_no_login_password_update_answers_alike_for_unknown_locked_and_wrong_c
     );
     assert!(took >= Duration::from_millis(FLOOR_MS), "{took:?}");
     // a weak new password is refused for both alike: the policy speaks before the lookup
-    let (known_weak, _) = raw(
-        &app,
-        "198.51.100.3",
-        path,
-        &reset("EMP-UNI", "123456", "weak"),
-    )
-    .await;
-    let (unknown_weak, _) = raw(
-        &app,
-        "198.51.100.3",
-        path,
-        &reset("EMP-NOBODY", "123456", "weak"),
-    )
-    .await;
+    let (known_weak, _) = reset(&app, "198.51.100.3", "EMP-UNI", "weak").await;
+    let (unknown_weak, _) = reset(&app, "198.51.100.3", "EMP-NOBODY", "weak").await;
     assert_eq!(text(&known_weak), text(&unknown_weak));
     assert_ne!(text(&known_weak), text(&known), "the policy's own answer");
     // the account locked (failures from its own address): still the wrong code's answer
@@ -163,13 +141,7 @@ async fn a_no_login_password_update_answers_alike_for_unknown_locked_and_wrong_c
     for _ in 0..5 {
         token(&app, "198.51.100.4", "EMP-UNI", "Wrong1@pw").await;
     }
-    let (locked, _) = raw(
-        &app,
-        "198.51.100.4",
-        path,
-        &reset("EMP-UNI", "123456", "Reset1@pw"),
-    )
-    .await;
+    let (locked, _) = reset(&app, "198.51.100.4", "EMP-UNI", "Reset1@pw").await;
     assert_eq!(text(&locked), text(&unknown));
 }
 
