@@ -17,25 +17,27 @@ async fn uniform_app() -> TestApp {
     .await
 }
 
-/// Status and body bytes of a JSON POST from `ip`, and how long it took.
-async fn raw(app: &TestApp, ip: &str, path: &str, body: &Value) -> ((u16, Vec<u8>), Duration) {
+/// Status and body bytes of the answer to `request`, and how long it took.
+async fn timed(request: reqwest::RequestBuilder) -> ((u16, Vec<u8>), Duration) {
     let started = Instant::now();
-    let resp = reqwest::Client::new()
-        .post(format!("{}{path}", app.public))
-        .header("x-real-ip", ip)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
+    let resp = request.send().await.unwrap();
     let status = resp.status().as_u16();
     let bytes = resp.bytes().await.unwrap().to_vec();
     ((status, bytes), started.elapsed())
 }
 
-/// Status and body bytes of a password grant from `ip`, and how long it took.
+/// A JSON POST from `ip`, timed.
+async fn raw(app: &TestApp, ip: &str, path: &str, body: &Value) -> ((u16, Vec<u8>), Duration) {
+    let request = reqwest::Client::new()
+        .post(format!("{}{path}", app.public))
+        .header("x-real-ip", ip)
+        .json(body);
+    timed(request).await
+}
+
+/// A password grant from `ip`, timed.
 async fn token(app: &TestApp, ip: &str, user: &str, password: &str) -> ((u16, Vec<u8>), Duration) {
-    let started = Instant::now();
-    let resp = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(format!("{}/user/oauth/token", app.public))
         .basic_auth("egov-user-client", Some(""))
         .header("x-real-ip", ip)
@@ -46,13 +48,8 @@ async fn token(app: &TestApp, ip: &str, user: &str, password: &str) -> ((u16, Ve
             ("tenantId", "pb.amritsar"),
             ("userType", "EMPLOYEE"),
             ("scope", "read"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.bytes().await.unwrap().to_vec();
-    ((status, bytes), started.elapsed())
+        ]);
+    timed(request).await
 }
 
 /// A no-login password update of `user` with a code and a new password, from `ip`.

@@ -218,17 +218,24 @@ async fn own_profile_update(
     .await
 }
 
+/// Creates `employee`, reads it back as the UI does and changes its name by its own profile update (which
+/// changes nothing a check or a notice is about): (the created user, the user as read and renamed).
+async fn created_and_renamed(app: &crate::helpers::TestApp, employee: Value) -> (Value, Value) {
+    let created = app.create(employee).await;
+    let mut user = app.search_v1(json!({"uuid": [created["uuid"]]})).await[0].clone();
+    user["name"] = json!("Asha Kumari");
+    assert_eq!(
+        own_profile_update(app, &created, &user).await.0,
+        StatusCode::OK
+    );
+    (created, user)
+}
+
 #[actix_web::test]
 async fn a_changed_e_mail_is_told_to_the_old_address_and_the_number_exactly_once() {
     let app = spawn_app().await;
-    let created = app.create(full_employee("MAILCHG")).await;
-    let mut user = app.search_v1(json!({"uuid": [created["uuid"]]})).await[0].clone();
     // a change of the name alone tells nobody
-    user["name"] = json!("Asha Kumari");
-    assert_eq!(
-        own_profile_update(&app, &created, &user).await.0,
-        StatusCode::OK
-    );
+    let (created, mut user) = created_and_renamed(&app, full_employee("MAILCHG")).await;
     user["emailId"] = json!("new@example.org");
     let (status, body) = own_profile_update(&app, &created, &user).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -274,14 +281,8 @@ async fn with_the_re_check_on_an_e_mail_change_needs_the_current_password() {
     let app = crate::helpers::spawn_app_with(|s| s.user.profile_update_recheck = true).await;
     let mut employee = full_employee("RECHECK");
     employee["password"] = json!("Asha@12345");
-    let created = app.create(employee).await;
-    let mut user = app.search_v1(json!({"uuid": [created["uuid"]]})).await[0].clone();
     // other fields change freely
-    user["name"] = json!("Asha Kumari");
-    assert_eq!(
-        own_profile_update(&app, &created, &user).await.0,
-        StatusCode::OK
-    );
+    let (created, mut user) = created_and_renamed(&app, employee).await;
     user["emailId"] = json!("new@example.org");
     for password in [None, Some("Wrong@12345")] {
         if let Some(p) = password {
