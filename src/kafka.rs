@@ -209,27 +209,80 @@ impl KafkaSink {
         }
     }
 
-    fn send(
-        &self,
+    /// Hands one message to librdkafka: `payload` keyed by `key` on `topic`, `id` in its `message-id` header.
+    fn produce(
         producer: &FutureProducer<BrokerWatch>,
-        record: &OutboxRecord,
-        sms_expiry_time: i64,
+        topic: &str,
+        key: &str,
+        id: &str,
+        payload: &[u8],
     ) -> Result<rdkafka::producer::DeliveryFuture, DeliveryError> {
-        let topic = self.topics.of(record);
-        let payload = serde_json::to_vec(&record.notification.to_digit_json(sms_expiry_time))
-            .map_err(DeliveryError::new)?;
         let headers = OwnedHeaders::new().insert(Header {
             key: "message-id",
-            value: Some(record.message_id.as_bytes()),
+            value: Some(id.as_bytes()),
         });
-        let message = FutureRecord::to(&topic)
-            .key(record.notification.key().as_bytes())
-            .payload(&payload)
+        let message = FutureRecord::to(topic)
+            .key(key.as_bytes())
+            .payload(payload)
             .headers(headers);
         producer
             .send_result(message)
             .map_err(|(e, _)| DeliveryError::new(e))
     }
+
+    /// Waits for the broker's answer to each of `sent` (in order), timing them under `channel`; a batch
+    /// that failed whole marks the brokers down and renews the producer.
+    async fn settle(
+        &self,
+        producer: &FutureProducer<BrokerWatch>,
+        sent: Vec<Result<rdkafka::producer::DeliveryFuture, DeliveryError>>,
+        channel: impl Fn(usize) -> &'static str,
+    ) -> Vec<Delivery> {
+        let started = std::time::Instant::now();
+        let mut results = Vec::with_capacity(sent.len());
+        for (i, sent) in sent.into_iter().enumerate() {
+            results.push(match sent {
+                Ok(delivery) => match delivery.await {
+                    Ok(Ok(_)) => {
+                        metrics::histogram!(crate::observability::KAFKA_PRODUCE_SECONDS, "channel" => channel(i))
+                            .record(started.elapsed().as_secs_f64());
+                        Ok(())
+                    }
+                    Ok(Err((e, _))) => Err(DeliveryError::new(e)),
+                    Err(_) => Err(DeliveryError::msg("the kafka producer was dropped")),
+                },
+                Err(e) => Err(e),
+            });
+        }
+        if results.iter().any(Result::is_ok) {
+            self.reachability.set(true);
+        } else if !results.is_empty() {
+            self.reachability.set(false);
+            self.renew(producer);
+        }
+        results
+    }
+
+    /// Publishes `messages` to `topic` (the audit feed: channel `audit`); one result per message.
+    pub async fn publish(&self, topic: &str, messages: &[FeedMessage]) -> Vec<Delivery> {
+        let producer = self.current();
+        let sent = messages
+            .iter()
+            .map(|m| Self::produce(&producer, topic, &m.key, &m.id, &m.payload))
+            .collect();
+        self.settle(&producer, sent, |_| "audit").await
+    }
+}
+
+/// A message of a feed that is not a notification (the audit trail's).
+#[derive(Debug, Clone)]
+pub struct FeedMessage {
+    /// The message key (the user's uuid: one user's events stay in order).
+    pub key: String,
+    /// Its id, in the `message-id` header.
+    pub id: String,
+    /// The JSON.
+    pub payload: Vec<u8>,
 }
 
 impl Sink for KafkaSink {
@@ -239,35 +292,25 @@ impl Sink for KafkaSink {
     ) -> Pin<Box<dyn Future<Output = Vec<Delivery>> + 'a>> {
         // every record of the batch is handed to librdkafka first, so they travel together
         let producer = self.current();
-        let started = std::time::Instant::now();
-        let pending: Vec<_> = batch
+        let sent = batch
             .records
             .iter()
-            .map(|r| self.send(&producer, r, batch.sms_expiry_time))
+            .map(|r| {
+                let payload =
+                    serde_json::to_vec(&r.notification.to_digit_json(batch.sms_expiry_time))
+                        .map_err(DeliveryError::new)?;
+                Self::produce(
+                    &producer,
+                    &self.topics.of(r),
+                    r.notification.key(),
+                    &r.message_id,
+                    &payload,
+                )
+            })
             .collect();
         Box::pin(async move {
-            let mut results = Vec::with_capacity(pending.len());
-            for (sent, record) in pending.into_iter().zip(batch.records) {
-                results.push(match sent {
-                    Ok(delivery) => match delivery.await {
-                        Ok(Ok(_)) => {
-                            metrics::histogram!(crate::observability::KAFKA_PRODUCE_SECONDS, "channel" => record.channel().as_str())
-                                .record(started.elapsed().as_secs_f64());
-                            Ok(())
-                        }
-                        Ok(Err((e, _))) => Err(DeliveryError::new(e)),
-                        Err(_) => Err(DeliveryError::msg("the kafka producer was dropped")),
-                    },
-                    Err(e) => Err(e),
-                });
-            }
-            if results.iter().any(Result::is_ok) {
-                self.reachability.set(true);
-            } else if !results.is_empty() {
-                self.reachability.set(false);
-                self.renew(&producer);
-            }
-            results
+            self.settle(&producer, sent, |i| batch.records[i].channel().as_str())
+                .await
         })
     }
 

@@ -17,6 +17,7 @@ use actix::prelude::*;
 
 use crate::Clock;
 use crate::directory::{Directory, Limits, Membership, Names, Unreachable};
+use crate::domain::audit::{AuditEvent, AuditKind};
 use crate::domain::lockout::{Failure, Gate, LockoutPolicy, LockoutState};
 use crate::domain::strangers::{SourceFailure, SourceGate, Sources};
 use crate::metrics as m;
@@ -131,7 +132,8 @@ impl Lockout {
         });
     }
 
-    /// Persists an unlock and clears the user record's flag, in the background of the actor.
+    /// Persists an unlock and clears the user record's flag, in the background of the actor; the unlock
+    /// goes into the user's audit trail off the actor's path.
     fn unlocked(&mut self, ctx: &mut Context<Self>, reason: &'static str) {
         metrics::counter!(m::UNLOCKS, "reason" => reason).increment(1);
         let (deps, uuid, state) = (
@@ -141,8 +143,22 @@ impl Lockout {
         );
         ctx.wait(
             async move {
-                if let Err(e) = persist(&deps, &uuid, &state, LockMirror::Clear).await {
-                    tracing::error!(error = %e, "lockout: the unlock could not be stored");
+                match persist(&deps, &uuid, &state, LockMirror::Clear).await {
+                    Err(e) => {
+                        tracing::error!(error = %e, "lockout: the unlock could not be stored")
+                    }
+                    Ok(()) => {
+                        let event = AuditEvent {
+                            at: deps.clock.now_ms(),
+                            actor: None,
+                            kind: AuditKind::Unlocked {
+                                reason: reason.to_owned(),
+                            },
+                        };
+                        actix::spawn(async move {
+                            deps.store.audit().record_counted(&uuid, &event).await
+                        });
+                    }
                 }
             }
             .into_actor(self),

@@ -68,6 +68,11 @@ pub const LOGIN_THROTTLED: &str = "digit_user_login_throttled_total";
 pub const PLAIN_ACCESS: &str = "digit_user_plain_access_total";
 /// Audit events written, by `kind` and `result` (`ok`, `failed`).
 pub const AUDIT_EVENTS: &str = "digit_user_audit_events_total";
+/// Audit events of the SIEM feed by `result`: `published` (the broker acknowledged), `failed` (kept,
+/// retried), `dropped` (not queued: the queue was full; or pruned unpublished).
+pub const AUDIT_PUBLISHED: &str = "digit_user_audit_published_total";
+/// Audit events waiting for publication to the SIEM feed.
+pub const AUDIT_FEED_DEPTH: &str = "digit_user_audit_feed_depth";
 /// SMS-sending OTP requests by `country` (the code it went to: one of the states' rules') and `bucket` (the
 /// number's first two digits: at most 100 values) — a spike in one bucket is a range being pumped.
 pub const OTP_SENDS_BY_DESTINATION: &str = "digit_user_otp_sends_by_destination_total";
@@ -386,6 +391,16 @@ pub fn describe() {
         AUDIT_EVENTS,
         Unit::Count,
         "Audit events written (or failed to be), by kind and result"
+    );
+    describe_counter!(
+        AUDIT_PUBLISHED,
+        Unit::Count,
+        "Audit events of the SIEM feed: published, failed (retried) or dropped"
+    );
+    describe_gauge!(
+        AUDIT_FEED_DEPTH,
+        Unit::Count,
+        "Audit events waiting for publication to the SIEM feed"
     );
     describe_counter!(
         PLAIN_ACCESS,

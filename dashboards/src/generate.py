@@ -161,6 +161,14 @@ DASHBOARDS = {
                 panel("Abuse counters asked of the pod counting their key", rate("digit_user_cluster_calls_total", sel='kind="tally"', by="result"), "ops", legend="{{result}}",
                       description="unavailable: the key was counted where the request arrived instead (the cap loosened for that moment)"),
             ]),
+            ("Privacy and audit", [
+                panel("Masked fields shown in clear on a plainAccessRequest, by field", rate("digit_user_plain_access_total", by="field"), "ops", legend="{{field}}"),
+                panel("Audit events recorded by kind", rate("digit_user_audit_events_total", sel='result="ok"', by="kind"), "ops", legend="{{kind}}"),
+                panel("Audit events lost (not recorded; dropped from the SIEM feed)", [rate("digit_user_audit_events_total", sel='result="failed"'), rate("digit_user_audit_published_total", sel='result="dropped"')], "ops", legend=["not recorded", "dropped from the feed"],
+                      description="audit.feed_max_pending bounds the feed's queue during a broker outage"),
+                panel("SIEM feed: published, failed and waiting", [rate("digit_user_audit_published_total", by="result"), gauge("digit_user_audit_feed_depth")], "short", legend=["{{result}}/s", "waiting"],
+                      description="audit.kafka_topic; empty when the feed is off"),
+            ]),
         ]),
     "internals.json": dashboard(
         "digit-user-internals", "digit-user / Internals",

@@ -113,6 +113,14 @@ impl Settings {
         if !(1..=36_500).contains(&self.audit.retention_days) {
             return fail("audit.retention_days must be between 1 and 36500");
         }
+        if !self.audit.kafka_topic.is_empty() && self.kafka.brokers.trim().is_empty() {
+            return fail(
+                "audit.kafka_topic needs kafka.brokers: the audit feed is published to Kafka",
+            );
+        }
+        if !(1..=10_000_000).contains(&self.audit.feed_max_pending) {
+            return fail("audit.feed_max_pending must be between 1 and 10000000");
+        }
         if self.security.answer_floor_ms > 10_000 {
             return fail(
                 "security.answer_floor_ms must be at most 10000 (a longer floor outlasts clients' timeouts)",

@@ -445,6 +445,10 @@ pub struct PrivacySettings {
 pub struct AuditSettings {
     /// Days an audit event is kept.
     pub retention_days: u32,
+    /// Kafka topic every event is also published to (a SIEM's); "" = none.
+    pub kafka_topic: String,
+    /// Events at most waiting for publication; past it new events are kept in the trail only.
+    pub feed_max_pending: usize,
 }
 
 /// What answers may tell a guesser.

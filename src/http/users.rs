@@ -145,7 +145,10 @@ pub async fn update_novalidate(
         parsed.caller.uuid.as_deref(),
         AuditKind::UserUpdated { fields },
     );
-    state.accounts.after_admin_update(&updated, unlock).await;
+    state
+        .accounts
+        .after_admin_update(&updated, unlock, parsed.caller.uuid.as_deref())
+        .await;
     Ok(HttpResponse::Ok().json(UsersResponse::new(&[updated], View::Updated)))
 }
 

@@ -353,15 +353,20 @@ impl Accounts {
 
     /// What an admin update means beyond the record: `accountLocked: false` ends a lock at once (the lockout
     /// actor's count too), and a deactivated user's sessions end. The update already stands; failures are
-    /// logged.
-    pub async fn after_admin_update(&self, updated: &UserRecord, unlock: bool) {
+    /// logged. `admin`: the caller's uuid, for the audit trail.
+    pub async fn after_admin_update(
+        &self,
+        updated: &UserRecord,
+        unlock: bool,
+        admin: Option<&str>,
+    ) {
         if unlock {
             match self.login.lockouts().unlock(&updated.uuid).await {
                 Ok(true) => {
                     tracing::info!(uuid = %updated.uuid, "account unlocked by an admin update");
                     self.registry.audit().record(
                         &updated.uuid,
-                        None,
+                        admin,
                         actors::domain::audit::AuditKind::Unlocked {
                             reason: "admin".into(),
                         },

@@ -11,6 +11,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod audit_feed;
 pub mod import;
 pub mod login;
 pub mod otp;

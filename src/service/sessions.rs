@@ -267,6 +267,7 @@ impl Sessions {
                 tracing::warn!(uuid = %f.user, "a spent refresh token was reused: its session family is revoked");
                 self.remember_revoked(&[(family_id.clone(), f.expires_ms)], &[], "reuse", true)
                     .await;
+                self.audit_revoked(&f.user, "reuse", 1);
                 Err(SessionError::Reused)
             }
             RefreshOutcome::Unknown | RefreshOutcome::Dead => Err(SessionError::Invalid),

@@ -184,6 +184,7 @@ impl Application {
         )
         .with_audit_route(cluster.clone());
         let sink = notification_sink(&settings)?;
+        wiring::start_audit_feed(&settings, &store)?;
         let (router, notifier) = start_otp_actors(
             &settings,
             &secrets,

@@ -229,23 +229,54 @@ pub(super) fn tally_limits(settings: &Settings) -> TallyLimits {
     }
 }
 
+/// A producer to `kafka.brokers` with the notification topics.
+fn kafka_sink(settings: &Settings) -> Result<KafkaSink, StartError> {
+    let k = &settings.kafka;
+    let topics = KafkaTopics {
+        sms: k.sms_topic.clone(),
+        email: k.email_topic.clone(),
+        notice: k.notice_topic.clone(),
+        schema_index: k.central_instance.then_some(k.schema_index),
+    };
+    Ok(KafkaSink::new(
+        &k.brokers,
+        topics,
+        Duration::from_millis(k.delivery_timeout_ms),
+        &k.properties,
+    )?)
+}
+
+/// Publishes the audit trail to `audit.kafka_topic` when one is set, with a producer of its own.
+pub(super) fn start_audit_feed(settings: &Settings, store: &Arc<Store>) -> Result<(), StartError> {
+    let a = &settings.audit;
+    if a.kafka_topic.is_empty() {
+        return Ok(());
+    }
+    let kafka = Arc::new(kafka_sink(settings)?);
+    store.audit().feed().enable(a.feed_max_pending);
+    let n = &settings.notify;
+    let feed = crate::service::audit_feed::FeedSettings {
+        topic: a.kafka_topic.clone(),
+        batch: n.batch,
+        poll: Duration::from_millis(n.poll_ms),
+        backoff_min: Duration::from_millis(n.backoff_min_ms),
+        backoff_max: Duration::from_millis(n.backoff_max_ms),
+    };
+    actix_web::rt::spawn(crate::service::audit_feed::run(
+        Arc::downgrade(store),
+        kafka,
+        feed,
+    ));
+    tracing::info!(topic = %a.kafka_topic, "audit events are published to kafka");
+    Ok(())
+}
+
 /// The sink `notify.sink` names (`auto`: kafka when brokers are configured, else file).
 pub(super) fn notification_sink(settings: &Settings) -> Result<Arc<dyn Sink>, StartError> {
     match settings.sink() {
         SinkKind::Kafka => {
             let k = &settings.kafka;
-            let topics = KafkaTopics {
-                sms: k.sms_topic.clone(),
-                email: k.email_topic.clone(),
-                notice: k.notice_topic.clone(),
-                schema_index: k.central_instance.then_some(k.schema_index),
-            };
-            let sink = KafkaSink::new(
-                &k.brokers,
-                topics,
-                Duration::from_millis(k.delivery_timeout_ms),
-                &k.properties,
-            )?;
+            let sink = kafka_sink(settings)?;
             tracing::info!(brokers = %k.brokers, sms_topic = %k.sms_topic, email_topic = %k.email_topic, "notifications go to kafka");
             Ok(Arc::new(sink))
         }

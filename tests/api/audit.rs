@@ -120,6 +120,15 @@ async fn every_action_leaves_an_event_without_a_value_and_old_ones_are_pruned() 
         .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
         .collect();
     assert_eq!(stored.len(), 5);
+    assert!(
+        !actors::testing::contents(&app.store)
+            .into_iter()
+            .any(
+                |((tree, key), _)| tree == actors::store::TreeId::UserAudit as u8
+                    && key.first() == Some(&0xFE)
+            ),
+        "the SIEM feed is off by default: nothing queued for it"
+    );
     let access = tokens["access_token"].as_str().unwrap();
     for secret in [MOBILE, "Asha", "asha@example.org", "Wrong@12345", access] {
         assert!(!answer.contains(secret), "{secret} in {answer}");
@@ -247,4 +256,108 @@ async fn a_citizen_s_codes_logins_and_logout_are_in_the_trail() {
         ]
     );
     assert!(!body.to_string().contains(&code), "never the code");
+}
+
+#[actix_web::test]
+async fn an_unlock_by_the_cool_down_and_a_reused_refresh_token_are_in_the_trail() {
+    let clock = actors::Clock::manual(actors::Clock::System.now_ms());
+    let app = crate::helpers::spawn_app_at(clock.clone(), |s| {
+        s.lockout.max_invalid_attempts = 2;
+    })
+    .await;
+    let mut user = crate::helpers::employee("EMP-COOL");
+    user["password"] = json!("Abcdef1@");
+    let uuid = app.create(user).await["uuid"].as_str().unwrap().to_owned();
+    let (status, login) = app
+        .login("EMP-COOL", "Abcdef1@", "pb.amritsar", "EMPLOYEE")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let spent = login["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |token: String| {
+        let app = &app;
+        async move {
+            app.token(
+                &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+                crate::helpers::Via::Query,
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(refresh(spent.clone()).await, StatusCode::OK);
+    clock.advance_ms(60_000);
+    assert_eq!(
+        refresh(spent).await,
+        StatusCode::BAD_REQUEST,
+        "a spent token, past the grace window"
+    );
+    let revoked = trail(&app, &uuid, "&kind=token_revoked", 1).await;
+    assert_eq!(revoked["events"][0]["reason"], "reuse", "{revoked}");
+    assert_eq!(revoked["events"][0]["tokens"], 1);
+
+    // a login first: the lockout counts failures from an address the user logs in from (its memory of
+    // addresses ended with the idle actor when the clock jumped)
+    let (status, _) = app
+        .login("EMP-COOL", "Abcdef1@", "pb.amritsar", "EMPLOYEE")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for _ in 0..2 {
+        app.login("EMP-COOL", "Wrong1@pw", "pb.amritsar", "EMPLOYEE")
+            .await;
+    }
+    trail(&app, &uuid, "&kind=locked", 1).await;
+    assert_eq!(
+        read(&app, &uuid, "&kind=unlocked").await["events"],
+        json!([]),
+        "locked, not yet unlocked"
+    );
+    // the lock's own timer ends it: no login attempt comes
+    clock.advance_ms(24 * 60 * 60_000);
+    let unlocked = trail(&app, &uuid, "&kind=unlocked", 1).await;
+    assert_eq!(unlocked["events"][0]["reason"], "cooldown", "{unlocked}");
+    assert!(
+        unlocked["events"][0].get("actor").is_none(),
+        "nobody did it"
+    );
+
+    // the user changes the password; locked again, an admin unlocks
+    let (_, session) = app
+        .login("EMP-COOL", "Abcdef1@", "pb.amritsar", "EMPLOYEE")
+        .await;
+    let (status, body) = app
+        .post(
+            "/user/password/_update",
+            &json!({"RequestInfo": {"authToken": session["access_token"], "userInfo": {"userName": "EMP-COOL"}},
+                    "existingPassword": "Abcdef1@", "newPassword": "Newpass1@", "tenantId": "pb.amritsar",
+                    "type": "EMPLOYEE"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let changed = trail(&app, &uuid, "&kind=password_changed", 1).await;
+    assert_eq!(changed["events"][0]["reset"], false, "{changed}");
+    for _ in 0..2 {
+        app.login("EMP-COOL", "Wrong1@pw", "pb.amritsar", "EMPLOYEE")
+            .await;
+    }
+    trail(&app, &uuid, "&kind=locked", 2).await;
+    let mut record = app
+        .search_v1(json!({"userName": "EMP-COOL", "tenantId": "pb.amritsar"}))
+        .await[0]
+        .clone();
+    record["accountLocked"] = json!(false);
+    let (status, body) = app
+        .post(
+            "/user/users/_updatenovalidate",
+            &json!({"RequestInfo": {"userInfo": {"uuid": ADMIN, "roles": [{"code": "SUPERUSER"}]}},
+                    "user": record}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let unlocks = trail(&app, &uuid, "&kind=unlocked", 2).await;
+    assert_eq!(unlocks["events"][1]["reason"], "admin", "{unlocks}");
+    assert_eq!(unlocks["events"][1]["actor"], ADMIN);
+    let all = read(&app, &uuid, "").await.to_string();
+    for secret in ["Abcdef1@", "Newpass1@", "Wrong1@pw"] {
+        assert!(!all.contains(secret), "{secret} in the trail");
+    }
 }

@@ -5,6 +5,7 @@
 #[path = "../api/helpers/mod.rs"]
 mod helpers;
 
+mod audit_feed;
 mod broker;
 mod journal_crash;
 mod journal_directory;

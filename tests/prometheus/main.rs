@@ -25,6 +25,8 @@ use helpers::{BASIC, Process, free_port, otp_in};
 
 const CITIZEN: &str = "9876512345";
 const EMPLOYEE: &str = "EMP-METRICS";
+/// The SIEM's topic the audit trail is published to.
+const AUDIT_TOPIC: &str = "digit-user-audit";
 
 fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::new()
@@ -157,6 +159,26 @@ fn workload(base: &str, broker: &str) {
     assert_eq!(
         login(base, "Abcdef1@").1["error_description"],
         "Account locked"
+    );
+    // a GRO asks for a citizen's masked number in clear: a plain access
+    let found = post(
+        base,
+        "/user/_search",
+        json!({"userName": CITIZEN, "tenantId": "pb"}),
+    )
+    .1;
+    let uuid = found["user"][0]["uuid"].as_str().unwrap().to_owned();
+    let (status, shown) = post(
+        base,
+        "/user/_search",
+        json!({"RequestInfo": {"userInfo": {"uuid": "aaaaaaaa-0000-4000-8000-000000000002", "type": "EMPLOYEE",
+                                            "roles": [{"code": "GRO"}]},
+                               "plainAccessRequest": {"recordId": uuid, "plainRequestFields": ["mobileNumber"]}},
+               "uuid": [uuid], "tenantId": "pb"}),
+    );
+    assert_eq!(
+        (status, &shown["user"][0]["mobileNumber"]),
+        (200, &json!(CITIZEN))
     );
     let users = post(
         base,
@@ -340,8 +362,10 @@ fn metric_names(exprs: &[(String, String)]) -> BTreeSet<String> {
 fn every_dashboard_and_alert_metric_exists_in_prometheus_and_every_expression_evaluates() {
     let dir = tempfile::tempdir().unwrap();
     let kafka = Broker::start();
+    kafka.create_topic(AUDIT_TOPIC, broker::PARTITIONS as u32);
     let mut env = journaled_env(&kafka.address());
     env.extend([
+        ("DIGIT_USER__AUDIT__KAFKA_TOPIC", AUDIT_TOPIC.to_owned()),
         ("DIGIT_USER__LOCKOUT__MAX_INVALID_ATTEMPTS", "2".to_owned()),
         ("DIGIT_USER__TOKENS__REFRESH_GRACE_SECS", "0".to_owned()),
         ("DIGIT_USER__OTP__TTL_SECS", "4".to_owned()),
@@ -364,6 +388,7 @@ fn every_dashboard_and_alert_metric_exists_in_prometheus_and_every_expression_ev
     // the upkeep sampled the storage; the 4 s code nobody used expired (its timer fired)
     prometheus.wait_for("digit_user_storage_bytes > 0");
     prometheus.wait_for("digit_user_otp_expired_total > 0");
+    prometheus.wait_for("digit_user_audit_published_total > 0");
 
     // the alert rules Prometheus loaded: all healthy after evaluating against real series
     let rules = prometheus.evaluated_rules();

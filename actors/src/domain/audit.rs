@@ -61,7 +61,8 @@ pub enum AuditKind {
         /// Whether it was right.
         valid: bool,
     },
-    /// Sessions of the user were ended (`reason`: logout, lockout, password_change, deactivated).
+    /// Sessions of the user were ended (`reason`: logout, lockout, password_change, deactivated, reuse — a
+    /// spent refresh token presented again).
     TokenRevoked {
         /// Why.
         reason: String,

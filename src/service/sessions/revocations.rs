@@ -159,15 +159,20 @@ impl Sessions {
         self.store.logins().revoke(user, families, access).await?;
         metrics::counter!(m::REVOCATIONS, "reason" => reason)
             .increment((families.len() + access.len()) as u64);
+        self.audit_revoked(user, reason, families.len() + access.len());
+        Ok(())
+    }
+
+    /// Records in `user`'s audit trail that `tokens` of their tokens were revoked for `reason`.
+    pub(super) fn audit_revoked(&self, user: &str, reason: &str, tokens: usize) {
         crate::service::audit::Audit::new(self.store.clone(), self.clock.clone()).record(
             user,
             None,
             actors::domain::audit::AuditKind::TokenRevoked {
                 reason: reason.to_owned(),
-                tokens: families.len() + access.len(),
+                tokens,
             },
         );
-        Ok(())
     }
 
     /// Revocations the store holds already (a rotation writes the one of the access token it replaces, a

@@ -10,6 +10,10 @@ use super::writes::{Op, TreeId, Writes};
 use super::{StoreError, ids::Ids};
 use crate::domain::audit::AuditEvent;
 
+mod feed;
+
+pub use feed::{AuditFeed, FeedEntry, Pending};
+
 /// The first byte of an event's key.
 const EVENTS: u8 = 0xFF;
 
@@ -20,6 +24,7 @@ pub struct AuditStore {
     codec: Codec,
     ids: std::sync::Arc<Ids>,
     homes: std::sync::Arc<crate::homes::Homes>,
+    feed: AuditFeed,
 }
 
 /// Which events a read wants.
@@ -45,8 +50,10 @@ impl AuditStore {
         ids: std::sync::Arc<Ids>,
         homes: std::sync::Arc<crate::homes::Homes>,
     ) -> Self {
+        let tree = writes.tree(TreeId::UserAudit).clone();
         Self {
-            tree: writes.tree(TreeId::UserAudit).clone(),
+            feed: AuditFeed::open(tree.clone(), durable.clone(), codec.clone()),
+            tree,
             durable,
             codec,
             ids,
@@ -54,24 +61,59 @@ impl AuditStore {
         }
     }
 
-    /// Records `event` of user `uuid`; returns once it lasts.
+    /// The events waiting for publication to a SIEM.
+    pub fn feed(&self) -> &AuditFeed {
+        &self.feed
+    }
+
+    /// Records `event` of user `uuid` (and queues it for the feed when that is on); returns once it lasts.
     pub async fn record(&self, uuid: &uuid::Uuid, event: &AuditEvent) -> Result<(), StoreError> {
+        let home = self.homes.of_uuid(uuid).0;
+        let seq = (self.ids.next()? << 16) | u64::from(home);
         let key = [
             &[EVENTS][..],
             &uuid.as_bytes()[..],
             &event.at.to_be_bytes(),
-            &self.ids.next()?.to_be_bytes(),
+            &seq.to_be_bytes(),
         ]
         .concat();
+        let entry = FeedEntry {
+            id: format!("{}-{}-{seq}", uuid.simple(), event.at),
+            user: *uuid,
+            event: event.clone(),
+        };
+        let queued = self.feed.queue(seq, &entry)?;
         let value = self.codec.seal(TreeId::UserAudit, &key, event)?;
-        let op = Op {
+        let mut ops = vec![Op {
             tree: TreeId::UserAudit,
             key,
             value: Some(value),
+        }];
+        let feeds = queued.is_some();
+        ops.extend(queued);
+        self.durable.apply(home, ops).await?;
+        if feeds {
+            self.feed.queued();
+        }
+        Ok(())
+    }
+
+    /// [`record`](Self::record), counted in `digit_user_audit_events_total` and logged when it fails (an
+    /// event the pod serving the user raises itself: an unlock by the cool-down).
+    pub async fn record_counted(&self, uuid: &str, event: &AuditEvent) {
+        let Ok(user) = uuid::Uuid::parse_str(uuid) else {
+            return;
         };
-        self.durable
-            .apply(self.homes.of_uuid(uuid).0, vec![op])
-            .await
+        let name = event.kind.name();
+        let result = match self.record(&user, event).await {
+            Ok(()) => "ok",
+            Err(e) => {
+                tracing::warn!(error = %e, kind = name, "an audit event was not recorded");
+                "failed"
+            }
+        };
+        metrics::counter!(crate::metrics::AUDIT_EVENTS, "kind" => name, "result" => result)
+            .increment(1);
     }
 
     /// The events of user `uuid` that `query` wants, oldest first.
@@ -126,7 +168,7 @@ impl AuditStore {
                 reads.push((TreeId::UserAudit, key.to_vec(), raw.to_vec()));
             }
         }
-        self.durable.remove_unchanged(reads).await
+        Ok(self.durable.remove_unchanged(reads).await? + self.feed.prune(before).await?)
     }
 }
 
@@ -181,5 +223,64 @@ mod tests {
         assert_eq!(audit.read(&b, &all(&[], None, None)).unwrap(), []);
         // the previous versions of users beside them are not touched
         assert!(store.users().audit_trail(65536).unwrap().is_empty());
+        assert_eq!(audit.feed().depth(), 0, "the feed is off: nothing queued");
+    }
+
+    #[tokio::test]
+    async fn the_feed_queues_in_order_up_to_its_bound_and_forgets_what_was_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_keys(dir.path(), 1, 2).unwrap();
+        let (a, b) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+        let audit = store.audit();
+        audit.feed().enable(2);
+        audit
+            .record(&a, &event(10, AuditKind::Locked))
+            .await
+            .unwrap();
+        audit
+            .record(&b, &event(5, AuditKind::PasswordChanged { reset: false }))
+            .await
+            .unwrap();
+        audit
+            .record(&a, &event(30, AuditKind::Locked))
+            .await
+            .unwrap();
+        assert_eq!(audit.feed().depth(), 2, "the third is past the bound");
+        let all = AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        };
+        assert_eq!(audit.read(&a, &all).unwrap().len(), 2, "but in the trail");
+        let pending = audit.feed().batch(10).await.unwrap();
+        let got: Vec<(uuid::Uuid, i64)> = pending
+            .iter()
+            .map(|p| (p.entry.user, p.entry.event.at))
+            .collect();
+        assert_eq!(got, [(a, 10), (b, 5)], "in queueing order");
+        assert_ne!(pending[0].entry.id, pending[1].entry.id);
+        let json = serde_json::to_value(&pending[1].entry).unwrap();
+        assert_eq!(json["kind"], "password_changed");
+        assert_eq!(json["user"], b.to_string());
+        assert_eq!(
+            serde_json::from_value::<FeedEntry>(json).unwrap(),
+            pending[1].entry
+        );
+        assert_eq!(audit.feed().published(pending).await.unwrap(), 2);
+        assert_eq!(audit.feed().depth(), 0);
+        assert!(audit.feed().batch(10).await.unwrap().is_empty());
+        // a queue older than the retention goes with the prune
+        audit
+            .record(&b, &event(40, AuditKind::Locked))
+            .await
+            .unwrap();
+        audit
+            .record(&b, &event(50, AuditKind::Locked))
+            .await
+            .unwrap();
+        audit.prune(45).await.unwrap();
+        let left = audit.feed().batch(10).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].entry.event.at, 50);
+        assert_eq!(audit.feed().depth(), 1);
     }
 }
