@@ -11,7 +11,7 @@ use actors::domain::{TenantId, UserRecord, UserType};
 use actors::seal::{BlindIndexer, KEY_LEN, Keyring};
 use actors::store::{Store, StoreKeys, StoreOptions};
 use criterion::{Criterion, criterion_group, criterion_main};
-use digit_user::service::sessions::{Lifetimes, Sessions};
+use digit_user::service::sessions::{Client, Lifetimes, Sessions};
 use digit_user::service::tokens::TokenCodec;
 
 fn store(dir: &std::path::Path) -> Arc<Store> {
@@ -58,14 +58,14 @@ fn details(c: &mut Criterion) {
     };
     let runtime = actix_web::rt::System::new();
     let sessions = Sessions::load(
-        TokenCodec::from_key(&[7; KEY_LEN]),
+        std::sync::Arc::new(TokenCodec::from_key(&[7; KEY_LEN])),
         store.clone(),
         Clock::System,
         life,
     )
     .unwrap();
     let token = runtime
-        .block_on(sessions.open(&user(&store, 0), "read"))
+        .block_on(sessions.open(&user(&store, 0), "read", &Client::default()))
         .unwrap()
         .access_token;
     assert!(sessions.verify(&token).is_ok());
@@ -85,7 +85,10 @@ fn details(c: &mut Criterion) {
             let logouts = batch.iter().map(|i| {
                 let (sessions, user) = (&sessions, user(&store, *i));
                 async move {
-                    let issued = sessions.open(&user, "read").await.unwrap();
+                    let issued = sessions
+                        .open(&user, "read", &Client::default())
+                        .await
+                        .unwrap();
                     sessions.logout(&issued.access_token).await.unwrap();
                 }
             });

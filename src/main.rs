@@ -43,6 +43,14 @@ fn main() -> ExitCode {
             Ok(settings) => report(digit_user::cli::audit::trail(&args, &settings)),
             Err(code) => code,
         },
+        Some(Command::Admin(AdminCommand::RotateKeys(args))) => match load(&args.serve) {
+            Ok(settings) => report(digit_user::cli::keys::rotate(&args, &settings)),
+            Err(code) => code,
+        },
+        Some(Command::Admin(AdminCommand::Sessions(args))) => match load(&args.serve) {
+            Ok(settings) => report(digit_user::cli::sessions::run(&args, &settings)),
+            Err(code) => code,
+        },
         Some(Command::Admin(AdminCommand::Rebalance(_))) => {
             fail(digit_user::cli::REBALANCE_RETIRED, 2)
         }

@@ -5,7 +5,9 @@
 //!   from the OS for every seal, so equal plaintexts never give equal ciphertexts.
 //! - The associated data binds a sealed value to where it is stored (tree and key), so a sealed record
 //!   cannot be moved to another user and still open.
-//! - Every key id of the keyring keeps opening what it sealed; only the newest (highest id) seals.
+//! - Every key id of the keyring keeps opening what it sealed; one of them seals — the newest (highest id)
+//!   unless another is named: a key added for a rotation opens before it seals, so every pod of a cluster
+//!   can open what any pod seals under it by the time one does. The keys can be replaced while running.
 //! - A blind index is HMAC-SHA256 under its own key, domain-separated per field, over a normalised value:
 //!   it reveals equality of that field and nothing else.
 
@@ -38,37 +40,92 @@ pub enum SealError {
     Random,
 }
 
-/// ChaCha20-Poly1305 keys by key id; the highest id seals, all of them open.
+/// ChaCha20-Poly1305 keys by key id; one seals (the highest id unless another is named), all of them open.
 pub struct Keyring {
-    ciphers: BTreeMap<u32, ChaCha20Poly1305>,
+    ring: std::sync::RwLock<std::sync::Arc<Ring>>,
 }
 
-impl Keyring {
-    /// Builds a keyring from `(key id, 32-byte key)` pairs.
-    pub fn new(keys: &[(u32, [u8; KEY_LEN])]) -> Result<Self, SealError> {
-        if keys.is_empty() {
-            return Err(SealError::NoKeys);
-        }
-        let ciphers = keys
+struct Ring {
+    ciphers: BTreeMap<u32, ChaCha20Poly1305>,
+    sealing: u32,
+}
+
+impl Ring {
+    fn new(keys: &[(u32, [u8; KEY_LEN])], sealing: Option<u32>) -> Result<Self, SealError> {
+        let ciphers: BTreeMap<u32, ChaCha20Poly1305> = keys
             .iter()
             .map(|(id, key)| (*id, ChaCha20Poly1305::new(&(*key).into())))
             .collect();
-        Ok(Self { ciphers })
+        let highest = *ciphers.keys().next_back().ok_or(SealError::NoKeys)?;
+        let sealing = sealing.unwrap_or(highest);
+        if !ciphers.contains_key(&sealing) {
+            return Err(SealError::UnknownKey(sealing));
+        }
+        Ok(Self { ciphers, sealing })
+    }
+}
+
+impl Keyring {
+    /// Builds a keyring from `(key id, 32-byte key)` pairs; the highest id seals.
+    pub fn new(keys: &[(u32, [u8; KEY_LEN])]) -> Result<Self, SealError> {
+        Self::sealing_with(keys, None)
+    }
+
+    /// Builds a keyring from `(key id, 32-byte key)` pairs; `sealing` seals (`None`: the highest id).
+    pub fn sealing_with(
+        keys: &[(u32, [u8; KEY_LEN])],
+        sealing: Option<u32>,
+    ) -> Result<Self, SealError> {
+        Ok(Self {
+            ring: std::sync::RwLock::new(std::sync::Arc::new(Ring::new(keys, sealing)?)),
+        })
+    }
+
+    /// Replaces the keys while running: `sealing` (`None`: the highest id) seals from now on. Values
+    /// sealed under an id the new keys lack stop opening: a caller drops a key only once nothing is
+    /// sealed under it.
+    pub fn replace(
+        &self,
+        keys: &[(u32, [u8; KEY_LEN])],
+        sealing: Option<u32>,
+    ) -> Result<(), SealError> {
+        let ring = std::sync::Arc::new(Ring::new(keys, sealing)?);
+        *self
+            .ring
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = ring;
+        Ok(())
+    }
+
+    fn ring(&self) -> std::sync::Arc<Ring> {
+        self.ring
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The key id new values are sealed under.
     pub fn current_key_id(&self) -> u32 {
-        *self
-            .ciphers
-            .keys()
-            .next_back()
-            .expect("keyring is never empty")
+        self.ring().sealing
+    }
+
+    /// Every key id it opens, ascending.
+    pub fn key_ids(&self) -> Vec<u32> {
+        self.ring().ciphers.keys().copied().collect()
+    }
+
+    /// The key id `sealed` was sealed under (what [`seal`](Self::seal) wrote first); `None` when too short
+    /// to be a sealed value.
+    pub fn key_id_of(sealed: &[u8]) -> Option<u32> {
+        (sealed.len() >= HEADER_LEN)
+            .then(|| u32::from_be_bytes(sealed[..4].try_into().expect("4 bytes")))
     }
 
     /// Seals `plaintext`, binding it to `aad` (where it will be stored).
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, SealError> {
-        let key_id = self.current_key_id();
-        let cipher = &self.ciphers[&key_id];
+        let ring = self.ring();
+        let key_id = ring.sealing;
+        let cipher = &ring.ciphers[&key_id];
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| SealError::Random)?;
         let ciphertext = cipher
@@ -95,7 +152,8 @@ impl Keyring {
         let (header, ciphertext) = sealed.split_at(HEADER_LEN);
         let key_id = u32::from_be_bytes(header[..4].try_into().expect("4 bytes"));
         let nonce: [u8; NONCE_LEN] = header[4..].try_into().expect("12 bytes");
-        let cipher = self
+        let ring = self.ring();
+        let cipher = ring
             .ciphers
             .get(&key_id)
             .ok_or(SealError::UnknownKey(key_id))?;
@@ -265,6 +323,35 @@ mod tests {
         let sealed_new = rotated.seal(b"after", b"k").unwrap();
         assert_eq!(&sealed_new[..4], &2u32.to_be_bytes());
         assert_eq!(old.open(&sealed_new, b"k"), Err(SealError::UnknownKey(2)));
+    }
+
+    #[test]
+    fn a_staged_key_opens_before_it_seals_and_keys_are_replaced_while_running() {
+        let keys: Vec<(u32, [u8; KEY_LEN])> = vec![(1, [1; KEY_LEN]), (2, [2; KEY_LEN])];
+        let staged = Keyring::sealing_with(&keys, Some(1)).unwrap();
+        assert_eq!((staged.current_key_id(), staged.key_ids()), (1, vec![1, 2]));
+        let by_two = ring(&[1, 2]).seal(b"sealed elsewhere", b"k").unwrap();
+        assert_eq!(staged.open(&by_two, b"k").unwrap(), b"sealed elsewhere");
+        let by_one = staged.seal(b"still the old key", b"k").unwrap();
+        assert_eq!(Keyring::key_id_of(&by_one), Some(1));
+        staged.replace(&keys, None).unwrap();
+        assert_eq!(
+            Keyring::key_id_of(&staged.seal(b"x", b"k").unwrap()),
+            Some(2)
+        );
+        assert_eq!(
+            staged.replace(&keys, Some(3)),
+            Err(SealError::UnknownKey(3)),
+            "a sealing key it lacks"
+        );
+        assert_eq!(
+            staged.current_key_id(),
+            2,
+            "a refused replacement changes nothing"
+        );
+        staged.replace(&keys[1..], None).unwrap();
+        assert_eq!(staged.open(&by_one, b"k"), Err(SealError::UnknownKey(1)));
+        assert_eq!(Keyring::key_id_of(b"short"), None);
     }
 
     #[test]

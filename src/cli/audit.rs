@@ -1,9 +1,5 @@
 //! `admin audit`: a user's audit trail from the running service, one JSON event a line.
 
-use std::time::Duration;
-
-use anyhow::{Context, bail};
-
 use crate::cli::AuditArgs;
 use crate::config::Settings;
 
@@ -28,28 +24,8 @@ pub fn trail(args: &AuditArgs, settings: &Settings) -> anyhow::Result<String> {
     }
     let endpoint = format!("{}/admin/audit", url.trim_end_matches('/'));
     actix_web::rt::System::new().block_on(async {
-        let response = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?
-            .get(&endpoint)
-            .query(&query)
-            .send()
-            .await
-            .with_context(|| format!("asking {endpoint}"))?;
-        let status = response.status();
-        let body: serde_json::Value = response
-            .json()
-            .await
-            .with_context(|| format!("reading {endpoint}'s answer"))?;
-        if !status.is_success() {
-            bail!("{endpoint} answered {status}: {body}");
-        }
-        let lines: Vec<String> = body["events"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(serde_json::Value::to_string)
-            .collect();
-        Ok(lines.join("\n"))
+        let body =
+            super::internal::call(&super::internal::client()?, false, &endpoint, &query).await?;
+        Ok(super::internal::lines(&body, "events"))
     })
 }

@@ -58,6 +58,20 @@ pub fn status(
     })
 }
 
+/// The internal listeners of every pod the pod at `url` knows of (its group's members at the addresses they
+/// announced), or `url` alone when it runs without the journal.
+pub(crate) async fn pod_urls(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<String>> {
+    let first = ask(client, url).await?;
+    Ok(match first.group {
+        Some(group) if !group.members.is_empty() => group
+            .members
+            .values()
+            .map(|m| format!("http://{}", m.address))
+            .collect(),
+        _ => vec![url.trim_end_matches('/').to_owned()],
+    })
+}
+
 async fn ask(client: &reqwest::Client, url: &str) -> anyhow::Result<PodStatus> {
     let endpoint = format!("{}/cluster/status", url.trim_end_matches('/'));
     let response = client

@@ -6,8 +6,11 @@ pub mod audit;
 pub mod backup;
 pub mod cluster;
 pub mod import;
+pub mod internal;
 pub mod journal;
+pub mod keys;
 pub mod messages;
+pub mod sessions;
 
 use std::path::PathBuf;
 
@@ -106,6 +109,15 @@ pub enum AdminCommand {
     /// A user's audit trail, one JSON event a line, oldest first (asks the running service's internal
     /// listener, which routes to the pod that owns the user).
     Audit(AuditArgs),
+    /// A user's live sessions (logins and the tokens refreshed from them: opened, last used, client address
+    /// and user agent), one JSON session a line; `--end ID` ends one, `--end-all` every one (asks the running
+    /// service's internal listener, which routes to the pod that owns the user).
+    Sessions(SessionsArgs),
+    /// Put a new sealing key, token signing key and OTP pepper in force on every pod — nobody logged out, no
+    /// live code killed — and re-seal every value under the new sealing key, with progress; says which old
+    /// keys may be dropped. `--add` first appends a fresh key to each list kept in the data dir or a
+    /// writable *_FILE (README "Secrets").
+    RotateKeys(RotateKeysArgs),
     /// The OTP message catalogs.
     #[command(subcommand)]
     Messages(MessagesCommand),
@@ -284,7 +296,7 @@ pub struct AuditArgs {
     #[arg(long, value_name = "UUID")]
     pub user: String,
     /// Only these kinds, comma-separated (user_created, user_updated, password_changed, login_succeeded,
-    /// login_failed, locked, unlocked, plain_access).
+    /// login_failed, locked, unlocked, otp_sent, otp_validated, token_revoked, plain_access).
     #[arg(long)]
     pub kind: Option<String>,
     /// From this moment (epoch ms).
@@ -296,6 +308,40 @@ pub struct AuditArgs {
     /// At most this many events (1000 at most).
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
+    /// A pod's internal listener, e.g. http://127.0.0.1:8081; default http.internal_addr.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Configuration (http.internal_addr).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// `admin rotate-keys`
+#[derive(Debug, Args)]
+pub struct RotateKeysArgs {
+    /// Append a fresh key to each of the three lists first.
+    #[arg(long)]
+    pub add: bool,
+    /// A pod's internal listener, e.g. http://127.0.0.1:8081; default http.internal_addr.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Configuration (data dir, http.internal_addr).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// `admin sessions`
+#[derive(Debug, Args)]
+pub struct SessionsArgs {
+    /// The user's uuid.
+    #[arg(long, value_name = "UUID")]
+    pub user: String,
+    /// End this session (its id, as the list shows it).
+    #[arg(long, value_name = "ID", conflicts_with = "end_all")]
+    pub end: Option<String>,
+    /// End every session of the user.
+    #[arg(long)]
+    pub end_all: bool,
     /// A pod's internal listener, e.g. http://127.0.0.1:8081; default http.internal_addr.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,

@@ -110,6 +110,14 @@ impl Settings {
                  and max_sources_per_number between 1 and 1024",
             );
         }
+        if self.tokens.previous_key_grace_secs
+            < self.tokens.access_validity_minutes.saturating_mul(60)
+        {
+            return fail(
+                "tokens.previous_key_grace_secs must be at least tokens.access_validity_minutes (in seconds): \
+                 a shorter grace logs out whoever holds a token of the previous key",
+            );
+        }
         if !(1..=36_500).contains(&self.audit.retention_days) {
             return fail("audit.retention_days must be between 1 and 36500");
         }

@@ -227,6 +227,12 @@ impl Settings {
         }
     }
 
+    /// How long tokens of a previous signing key verify after a rotation, ms.
+    pub fn token_key_grace_ms(&self) -> i64 {
+        i64::try_from(self.tokens.previous_key_grace_secs.saturating_mul(1000))
+            .unwrap_or(i64::MAX / 2)
+    }
+
     /// The OTP limits.
     pub fn otp_policy(&self) -> actors::domain::otp::OtpPolicy {
         let o = &self.otp;

@@ -482,6 +482,9 @@ pub struct TokenSettings {
     pub refresh_validity_minutes: u64,
     /// Grace window for a spent refresh token, seconds.
     pub refresh_grace_secs: u64,
+    /// After a token signing key is replaced, tokens of the previous one verify this long, seconds (at
+    /// least the access token's validity).
+    pub previous_key_grace_secs: u64,
     /// Accepted clients.
     pub clients: Vec<OAuthClient>,
 }

@@ -5,7 +5,9 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{account, admin, audit, cluster, health, import, oauth, otp, search, users};
+use super::{
+    account, admin, audit, cluster, health, import, keys, oauth, otp, search, sessions, users,
+};
 
 /// Which listeners answer an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +43,8 @@ pub enum Key {
     OtpIdentity,
     /// `otp.UUID`: a stored code.
     OtpUuid,
-    /// `?user=<uuid>`: a user's audit trail.
-    AuditUser,
+    /// `?user=<uuid>`: a user's audit trail or sessions.
+    QueryUser,
 }
 
 /// One endpoint of the table.
@@ -81,7 +83,12 @@ endpoints! {
     GET  "/health/live"                    => health::live,                Both,     None;
     GET  "/health/ready"                   => health::ready,               Both,     None;
     GET  "/admin/outbox"                   => admin::outbox,               Internal, None;
-    GET  "/admin/audit"                    => audit::trail,                Internal, AuditUser;
+    GET  "/admin/audit"                    => audit::trail,                Internal, QueryUser;
+    GET  "/admin/sessions"                 => sessions::list,              Internal, QueryUser;
+    POST "/admin/sessions/_end"            => sessions::end,               Internal, QueryUser;
+    GET  "/admin/keys"                     => keys::status,                Internal, None;
+    POST "/admin/keys/_load"               => keys::load,                  Internal, None;
+    POST "/admin/keys/_reseal"             => keys::reseal,                Internal, None;
     POST "/admin/backup"                   => admin::backup,               Internal, None;
     POST "/admin/import/users"             => import::users,               Internal, None;
     POST "/admin/import/_users"            => import::stored,              Internal, None;

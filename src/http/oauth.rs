@@ -17,7 +17,7 @@ use super::uniform::UniformAnswer;
 use crate::config::OAuthClient;
 use crate::http::state::AppState;
 use crate::service::login::{LoginError, PasswordGrant};
-use crate::service::sessions::{Issued, SessionError};
+use crate::service::sessions::{Client, Issued, SessionError};
 use crate::service::tokens::Snapshot;
 
 /// Request parameters from the query string and a form body (the query wins, as in Spring).
@@ -212,6 +212,11 @@ pub async fn token(
         .retry_after(u64::try_from(wait_ms.max(1000) / 1000).unwrap_or(1)));
     }
     let envelope = UniformAnswer::open(&state.settings.security);
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(200).collect::<String>());
     let issued = match params.get("grant_type") {
         None => return Err(oauth_invalid_request("Missing grant type")),
         Some("password") => {
@@ -238,11 +243,7 @@ pub async fn token(
                 user_type,
                 scope,
                 source,
-                user_agent: req
-                    .headers()
-                    .get(actix_web::http::header::USER_AGENT)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|ua| ua.chars().take(200).collect()),
+                user_agent: user_agent.clone(),
             };
             state.login.password_grant(grant).await
         }
@@ -250,7 +251,8 @@ pub async fn token(
             let token = params
                 .get("refresh_token")
                 .ok_or_else(|| oauth_invalid_request("Missing refresh token"))?;
-            state.login.refresh_grant(token).await
+            let client = Client::new(source, user_agent.as_deref());
+            state.login.refresh_grant(token, &client).await
         }
         Some(other) => {
             return Err(ApiError::oauth(

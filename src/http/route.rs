@@ -82,12 +82,17 @@ pub fn route_key(rule: Key, query: &str, body: &[u8]) -> RouteKey {
             name_key(&v["otp"]["tenantid"], identity)
         }
         Key::OtpUuid => uuid_key(&json()["otp"]["uuid"]).unwrap_or(RouteKey::Local),
-        Key::AuditUser => query
+        Key::QueryUser => query
             .split('&')
             .find_map(|pair| pair.strip_prefix("user="))
-            .and_then(|u| uuid::Uuid::parse_str(u.trim()).ok())
+            .and_then(|u| user_param(Some(u)))
             .map_or(RouteKey::Local, RouteKey::Uuid),
     }
+}
+
+/// The user a query's `user=` names, when it is a uuid (the admin endpoints of one user).
+pub fn user_param(raw: Option<&str>) -> Option<uuid::Uuid> {
+    raw.and_then(|u| uuid::Uuid::parse_str(u.trim()).ok())
 }
 
 /// A non-blank string (numbers as DIGIT's Jackson would read them into a String).

@@ -13,6 +13,8 @@ use crate::service::registry::Registry;
 
 /// Shared state of the request handlers.
 pub struct AppState {
+    /// The keys in force (`/admin/keys`).
+    pub keys: Arc<crate::service::keys::Keys>,
     /// The user registry.
     pub registry: Registry,
     /// The OTP flows.

@@ -3,8 +3,11 @@
 //! Each comes from, in order: the environment variable, the file named by `<VAR>_FILE` (Kubernetes Secret
 //! mounts), or `<data dir>/secrets/<name>`. When none exists, [`Secrets::load_or_generate`] generates it from
 //! the OS random source into the data dir (directory 0700, file 0600) and logs that it did — the embedded
-//! default. Values are base64 (standard alphabet) of 32 bytes; sealing keys are a comma-separated list of
-//! `<key id>:<base64>`, the highest id sealing new data and every listed id opening old data.
+//! default. Values are base64 (standard alphabet) of 32 bytes. Sealing keys, token signing keys and OTP
+//! peppers are each a comma-separated list of `<key id>:<base64>` (a bare base64 value is key id 1): one id
+//! seals, signs or issues — the highest, unless the data dir pinned another (a rotation adds a key, which
+//! every pod loads before any uses it: `admin rotate-keys`) — and every listed id opens, verifies or checks
+//! what it did. The blind-index key is one value.
 //! No secret value is ever logged.
 
 use std::fs;
@@ -19,6 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::config::EnvSource;
 
+pub mod rotate;
 pub mod wrap;
 
 /// One secret: its environment variable and its file name in the data dir.
@@ -82,22 +86,30 @@ pub enum SecretError {
     Random,
 }
 
+/// Keys by id (zeroed when dropped).
+pub type KeyList = Vec<(u32, [u8; KEY_LEN])>;
+
 /// The loaded secrets.
 pub struct Secrets {
     /// Sealing keys by id.
-    pub sealing: Vec<(u32, [u8; KEY_LEN])>,
+    pub sealing: KeyList,
     /// Blind-index key.
     pub blind_index: Zeroizing<[u8; KEY_LEN]>,
-    /// Token signing key.
-    pub token: Zeroizing<[u8; KEY_LEN]>,
-    /// OTP pepper.
-    pub otp_pepper: Zeroizing<[u8; KEY_LEN]>,
+    /// Token signing keys by id.
+    pub token: KeyList,
+    /// OTP peppers by id.
+    pub otp_pepper: KeyList,
 }
 
 impl Drop for Secrets {
     fn drop(&mut self) {
         use zeroize::Zeroize;
-        for (_, key) in &mut self.sealing {
+        for (_, key) in self
+            .sealing
+            .iter_mut()
+            .chain(self.token.iter_mut())
+            .chain(self.otp_pepper.iter_mut())
+        {
             key.zeroize();
         }
     }
@@ -110,27 +122,29 @@ impl Secrets {
         env: &dyn EnvSource,
         generate: bool,
     ) -> Result<Self, SecretError> {
-        let sealing_text = load(SEALING_KEYS, data_dir, env, generate, || {
-            Ok(format!("1:{}", STANDARD.encode(fresh()?)))
-        })?;
-        let sealing = parse_sealing(&sealing_text)?;
-        let single = |name: SecretName| -> Result<Zeroizing<[u8; KEY_LEN]>, SecretError> {
-            let text = load(name, data_dir, env, generate, || {
+        let list = |name: SecretName, fresh_text: &dyn Fn() -> Result<String, SecretError>| {
+            let text = load(name, data_dir, env, generate, fresh_text)?;
+            parse_keys(name.var, &text)
+        };
+        let blind_index = {
+            let text = load(BLIND_INDEX_KEY, data_dir, env, generate, || {
                 Ok(STANDARD.encode(fresh()?))
             })?;
-            Ok(Zeroizing::new(decode_key(name.var, text.trim())?))
+            Zeroizing::new(decode_key(BLIND_INDEX_KEY.var, text.trim())?)
         };
         Ok(Self {
-            sealing,
-            blind_index: single(BLIND_INDEX_KEY)?,
-            token: single(TOKEN_KEY)?,
-            otp_pepper: single(OTP_PEPPER)?,
+            sealing: list(SEALING_KEYS, &|| {
+                Ok(format!("1:{}", STANDARD.encode(fresh()?)))
+            })?,
+            blind_index,
+            token: list(TOKEN_KEY, &|| Ok(STANDARD.encode(fresh()?)))?,
+            otp_pepper: list(OTP_PEPPER, &|| Ok(STANDARD.encode(fresh()?)))?,
         })
     }
 
     /// The sealing keyring.
     pub fn keyring(&self) -> Keyring {
-        Keyring::new(&self.sealing).expect("parse_sealing never returns an empty list")
+        Keyring::new(&self.sealing).expect("parse_keys never returns an empty list")
     }
 
     /// The blind indexer.
@@ -140,23 +154,14 @@ impl Secrets {
 
     /// Every secret as the text its variable takes (`DIGIT_USER_*`), to hand to another place.
     pub fn texts(&self) -> Vec<(SecretName, Zeroizing<String>)> {
-        let sealing = self
-            .sealing
-            .iter()
-            .map(|(id, key)| format!("{id}:{}", STANDARD.encode(key)))
-            .collect::<Vec<_>>()
-            .join(",");
         vec![
-            (SEALING_KEYS, Zeroizing::new(sealing)),
+            (SEALING_KEYS, list_text(&self.sealing, false)),
             (
                 BLIND_INDEX_KEY,
                 Zeroizing::new(STANDARD.encode(*self.blind_index)),
             ),
-            (TOKEN_KEY, Zeroizing::new(STANDARD.encode(*self.token))),
-            (
-                OTP_PEPPER,
-                Zeroizing::new(STANDARD.encode(*self.otp_pepper)),
-            ),
+            (TOKEN_KEY, list_text(&self.token, true)),
+            (OTP_PEPPER, list_text(&self.otp_pepper, true)),
         ]
     }
 
@@ -260,8 +265,28 @@ fn decode_key(var: &'static str, text: &str) -> Result<[u8; KEY_LEN], SecretErro
         })
 }
 
-fn parse_sealing(text: &str) -> Result<Vec<(u32, [u8; KEY_LEN])>, SecretError> {
-    let var = SEALING_KEYS.var;
+/// A key list as its variable takes it: `<id>:<base64>,…` — or, with `bare_one`, a lone key 1 as the bare
+/// base64 an earlier build wrote.
+pub fn list_text(keys: &[(u32, [u8; KEY_LEN])], bare_one: bool) -> Zeroizing<String> {
+    if let [(1, key)] = keys
+        && bare_one
+    {
+        return Zeroizing::new(STANDARD.encode(key));
+    }
+    Zeroizing::new(
+        keys.iter()
+            .map(|(id, key)| format!("{id}:{}", STANDARD.encode(key)))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+/// A key list: `<key id>:<base64>` entries separated by commas or lines, or one bare base64 key (id 1).
+fn parse_keys(var: &'static str, text: &str) -> Result<KeyList, SecretError> {
+    let text = text.trim();
+    if !text.is_empty() && !text.contains([':', ',', '\n']) {
+        return Ok(vec![(1, decode_key(var, text)?)]);
+    }
     let mut keys = Vec::new();
     for item in text
         .split([',', '\n'])
@@ -314,7 +339,9 @@ mod tests {
         let again = Secrets::load_or_generate(dir.path(), &env(&[]), true).unwrap();
         assert_eq!(first.sealing, again.sealing);
         assert_eq!(*first.blind_index, *again.blind_index);
-        assert_ne!(*first.token, *first.otp_pepper);
+        assert_ne!(first.token, first.otp_pepper);
+        assert_eq!(first.token.len(), 1, "one key, id 1");
+        assert_eq!(first.token[0].0, 1);
         for name in ["sealing_keys", "blind_index_key", "token_key", "otp_pepper"] {
             let mode = fs::metadata(dir.path().join("secrets").join(name))
                 .unwrap()
@@ -361,6 +388,31 @@ mod tests {
         assert_eq!(s.keyring().current_key_id(), 7);
         assert_eq!(*s.blind_index, [4u8; 32]);
         assert!(!dir.path().join("secrets").exists());
+    }
+
+    #[test]
+    fn token_keys_and_peppers_are_lists_and_a_bare_key_is_key_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (STANDARD.encode([1u8; 32]), STANDARD.encode([2u8; 32]));
+        let e = env(&[
+            ("DIGIT_USER_TOKEN_KEY", format!("1:{one},2:{two}")),
+            ("DIGIT_USER_OTP_PEPPER", format!("{one}\n")),
+        ]);
+        let s = Secrets::load_or_generate(dir.path(), &e, true).unwrap();
+        assert_eq!(s.token, vec![(1, [1u8; 32]), (2, [2u8; 32])]);
+        assert_eq!(s.otp_pepper, vec![(1, [1u8; 32])]);
+        let texts: std::collections::BTreeMap<&str, String> = s
+            .texts()
+            .into_iter()
+            .map(|(n, t)| (n.var, t.to_string()))
+            .collect();
+        assert_eq!(texts["DIGIT_USER_TOKEN_KEY"], format!("1:{one},2:{two}"));
+        assert_eq!(
+            texts["DIGIT_USER_OTP_PEPPER"], one,
+            "as an earlier build wrote it"
+        );
+        let twice = env(&[("DIGIT_USER_TOKEN_KEY", format!("1:{one},1:{two}"))]);
+        assert!(Secrets::load_or_generate(dir.path(), &twice, true).is_err());
     }
 
     #[test]

@@ -213,7 +213,11 @@ impl Accounts {
         let issued = self
             .login
             .sessions()
-            .open(&created, "read")
+            .open(
+                &created,
+                "read",
+                &crate::service::sessions::Client::new(source, None),
+            )
             .await
             .map_err(RegistrationError::Login)?;
         Ok(Registered::LoggedIn(Box::new(issued)))

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::service::otp::{OtpError, OtpService};
 use crate::service::registry::{NewPassword, Registry};
-use crate::service::sessions::{Issued, SessionError, Sessions};
+use crate::service::sessions::{Client, Issued, SessionError, Sessions};
 
 /// How users log in (`[login]` and the fixed-OTP switch).
 #[derive(Debug, Clone)]
@@ -246,16 +246,21 @@ impl Login {
         if !user.active {
             return Err(LoginError::Inactive);
         }
-        let issued = self.sessions.open(&user, &grant.scope).await?;
+        let client = Client::new(grant.source, grant.user_agent.as_deref());
+        let issued = self.sessions.open(&user, &grant.scope, &client).await?;
         audit.record(&user.uuid, None, AuditKind::LoginSucceeded(attempt()));
         Ok(issued)
     }
 
-    /// `grant_type=refresh_token`.
-    pub async fn refresh_grant(&self, refresh_token: &str) -> Result<Issued, LoginError> {
+    /// `grant_type=refresh_token`, from `client`.
+    pub async fn refresh_grant(
+        &self,
+        refresh_token: &str,
+        client: &Client,
+    ) -> Result<Issued, LoginError> {
         let result = self
             .sessions
-            .refresh(refresh_token)
+            .refresh(refresh_token, client)
             .await
             .map_err(LoginError::from);
         let user_type = result

@@ -13,6 +13,7 @@ pub mod account;
 pub mod audit;
 pub mod audit_feed;
 pub mod import;
+pub mod keys;
 pub mod login;
 pub mod otp;
 pub mod owned;

@@ -15,14 +15,16 @@ use std::sync::{Arc, RwLock};
 use actors::Clock;
 use actors::domain::UserRecord;
 use actors::metrics as m;
-use actors::store::{Family, RefreshOutcome, Store, StoreError};
+use actors::store::{Family, RefreshOutcome, Seen, Store, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use crate::service::tokens::{Snapshot, TokenCodec, TokenError, Verified};
 
+mod admin;
 mod revocations;
+pub use admin::SessionView;
 pub use revocations::{FeedError, FeedFuture, RevocationFeed};
 use revocations::{ROTATION, Revocations};
 
@@ -93,9 +95,36 @@ fn successor_keyring(refresh_token: &str) -> actors::seal::Keyring {
     actors::seal::Keyring::new(&[(1, key)]).expect("one key is a keyring")
 }
 
+/// The client using a session: kept with it (sealed) to show an operator which sessions a user has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Client {
+    /// Its address, when known.
+    pub source: Option<String>,
+    /// Its `User-Agent`, at most 200 characters.
+    pub user_agent: Option<String>,
+}
+
+impl Client {
+    /// The client of a request from `source` with `user_agent` (cut to 200 characters).
+    pub fn new(source: Option<std::net::IpAddr>, user_agent: Option<&str>) -> Self {
+        Self {
+            source: source.map(|ip| ip.to_string()),
+            user_agent: user_agent.map(|ua| ua.chars().take(200).collect()),
+        }
+    }
+
+    fn seen(&self, at: i64) -> Seen {
+        Seen {
+            at,
+            source: self.source.clone(),
+            user_agent: self.user_agent.clone(),
+        }
+    }
+}
+
 /// Sessions over the store.
 pub struct Sessions {
-    codec: TokenCodec,
+    codec: Arc<TokenCodec>,
     store: Arc<Store>,
     revoked: Revocations,
     /// Tokens verified before, by the SHA-256 of the whole token.
@@ -109,7 +138,7 @@ pub struct Sessions {
 impl Sessions {
     /// The service, with the revocations in force in the store.
     pub fn load(
-        codec: TokenCodec,
+        codec: Arc<TokenCodec>,
         store: Arc<Store>,
         clock: Clock,
         life: Lifetimes,
@@ -153,8 +182,13 @@ impl Sessions {
         self.clock.now_ms()
     }
 
-    /// Opens a session (a new family) for `user` with `scope`.
-    pub async fn open(&self, user: &UserRecord, scope: &str) -> Result<Issued, SessionError> {
+    /// Opens a session (a new family) for `user` with `scope`, used by `client`.
+    pub async fn open(
+        &self,
+        user: &UserRecord,
+        scope: &str,
+        client: &Client,
+    ) -> Result<Issued, SessionError> {
         let now = self.clock.now_ms();
         let family_id = uuid::Uuid::new_v4().to_string();
         let snapshot = Snapshot::of(user);
@@ -168,6 +202,8 @@ impl Sessions {
             access_jti: access.jti.clone(),
             access_expires_ms: access.expires_at * 1000,
             revoked: false,
+            opened: Some(client.seen(now)),
+            last_used: None,
         };
         self.store
             .logins()
@@ -182,8 +218,13 @@ impl Sessions {
         })
     }
 
-    /// The refresh grant: rotates `refresh_token` and mints a new access token from the current user record.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<Issued, SessionError> {
+    /// The refresh grant: rotates `refresh_token` and mints a new access token from the current user record;
+    /// `client` is kept as the session's last use.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        client: &Client,
+    ) -> Result<Issued, SessionError> {
         let now = self.clock.now_ms();
         let old = hash_refresh_token(refresh_token).ok_or(SessionError::Invalid)?;
         let (family_id, family) = self
@@ -238,7 +279,7 @@ impl Sessions {
                 &new,
                 (&access.jti, access.expires_at * 1000),
                 &successor,
-                now,
+                &client.seen(now),
                 self.life.grace_ms,
             )
             .await?;
@@ -304,9 +345,17 @@ impl Sessions {
             .get(&key)
             .cloned();
         let verified = match cached {
-            Some(v) if now_secs < v.expires_at => v,
-            Some(_) => return Err(TokenError::Expired),
-            None => {
+            // verified under the keys still in force: expiry and a previous key's grace checked again
+            Some(v) if v.keys == self.codec.generation() => {
+                if v.key_until.is_some_and(|until| now_secs >= until) {
+                    return Err(TokenError::Invalid);
+                }
+                if now_secs >= v.expires_at {
+                    return Err(TokenError::Expired);
+                }
+                v
+            }
+            _ => {
                 let v = Arc::new(self.codec.verify(token, now_secs)?);
                 let mut cache = self
                     .verified

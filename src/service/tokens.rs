@@ -1,7 +1,8 @@
 //! Access tokens: JWTs (HS256, with `kid`) whose claims carry the `/user/_details` snapshot sealed with
 //! ChaCha20-Poly1305 — so `/_details` is answered from the token alone, and a token read by anyone reveals no
 //! PII. Expiry is checked against the caller's `now` (time is an input). Tokens signed under a previous key id
-//! keep verifying while that key is configured as previous.
+//! keep verifying while that key is configured as previous, until the end of its grace (a rotation logs
+//! nobody out: the grace is at least an access token's validity). The keys can be replaced while running.
 //!
 //! Claims: `sub` (user uuid), `jti`, `iat`, `exp` (seconds), `fam` (refresh family), `typ` (user type, so a
 //! citizen's and an employee's session with the same username never mix), `snap` (the sealed snapshot).
@@ -118,6 +119,10 @@ pub struct Verified {
     pub expires_at: i64,
     /// The user.
     pub snapshot: Snapshot,
+    /// Signed by a previous key: the end of its grace, epoch seconds.
+    pub key_until: Option<i64>,
+    /// The codec's keys it was verified under ([`TokenCodec::generation`]).
+    pub keys: u64,
 }
 
 /// Why a token was refused. Deliberately coarse: the caller answers `InvalidAccessTokenException` for all.
@@ -153,39 +158,135 @@ impl KeySet {
     }
 }
 
+/// The signing keys: the current one by key id, and every key that verifies with the moment it stops
+/// (epoch seconds; `None`: never, while configured).
+struct CodecKeys {
+    current: String,
+    keys: HashMap<String, (KeySet, Option<i64>)>,
+}
+
+/// A signing key of a key list, as the codec tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyInForce {
+    /// Its `kid`.
+    pub kid: String,
+    /// It signs new tokens.
+    pub signs: bool,
+    /// Tokens it signed stop verifying at this moment, epoch seconds (a previous key's grace end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verifies_until: Option<i64>,
+}
+
 /// Mints and verifies access tokens.
 pub struct TokenCodec {
-    current: String,
-    keys: HashMap<String, KeySet>,
+    keys: std::sync::RwLock<std::sync::Arc<CodecKeys>>,
+    /// Counts the key replacements: what was verified under other keys is verified again.
+    generation: std::sync::atomic::AtomicU64,
     validation: Validation,
+}
+
+/// The key id of a signing key: derived from the key, so a new key has a new one.
+pub fn kid_of(key: &[u8; KEY_LEN]) -> String {
+    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).expect("any key length");
+    mac.update(b"digit-user access token key id");
+    let digest = mac.finalize().into_bytes();
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl TokenCodec {
     /// A codec over one signing key, its key id derived from the key (so rotating the key changes it).
     pub fn from_key(key: &[u8; KEY_LEN]) -> Self {
-        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).expect("any key length");
-        mac.update(b"digit-user access token key id");
-        let digest = mac.finalize().into_bytes();
-        let kid: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-        Self::new((&kid, key), &[])
+        Self::new((&kid_of(key), key), &[])
     }
 
     /// A codec signing with `(kid, key)` and also verifying tokens of the `previous` keys.
     pub fn new(current: (&str, &[u8; KEY_LEN]), previous: &[(&str, &[u8; KEY_LEN])]) -> Self {
-        let mut keys: HashMap<String, KeySet> = previous
+        let mut keys: HashMap<String, (KeySet, Option<i64>)> = previous
             .iter()
-            .map(|(kid, key)| ((*kid).to_owned(), KeySet::new(key)))
+            .map(|(kid, key)| ((*kid).to_owned(), (KeySet::new(key), None)))
             .collect();
-        keys.insert(current.0.to_owned(), KeySet::new(current.1));
+        keys.insert(current.0.to_owned(), (KeySet::new(current.1), None));
         let mut validation = Validation::new(Algorithm::HS256);
         // expiry is checked against the injected clock below, not the system clock
         validation.validate_exp = false;
         validation.required_spec_claims = ["exp", "sub"].iter().map(|s| (*s).to_owned()).collect();
         Self {
-            current: current.0.to_owned(),
-            keys,
+            keys: std::sync::RwLock::new(std::sync::Arc::new(CodecKeys {
+                current: current.0.to_owned(),
+                keys,
+            })),
+            generation: std::sync::atomic::AtomicU64::new(0),
             validation,
         }
+    }
+
+    /// A codec over a key list: `current` signs, the others verify until `previous_until` (epoch seconds).
+    /// `None` when the list lacks `current`.
+    pub fn ring(keys: &[(u32, [u8; KEY_LEN])], current: u32, previous_until: i64) -> Option<Self> {
+        let (_, signing) = keys.iter().find(|(id, _)| *id == current)?;
+        let codec = Self::from_key(signing);
+        codec
+            .replace(keys, current, previous_until)
+            .then_some(codec)
+    }
+
+    /// Replaces the keys while running (as [`ring`](Self::ring)); `false`, changing nothing, when the list
+    /// lacks `current`.
+    pub fn replace(
+        &self,
+        keys: &[(u32, [u8; KEY_LEN])],
+        current: u32,
+        previous_until: i64,
+    ) -> bool {
+        let Some((_, signing)) = keys.iter().find(|(id, _)| *id == current) else {
+            return false;
+        };
+        let keys = keys
+            .iter()
+            .map(|(id, key)| {
+                let until = (*id != current).then_some(previous_until);
+                (kid_of(key), (KeySet::new(key), until))
+            })
+            .collect();
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(CodecKeys {
+            current: kid_of(signing),
+            keys,
+        });
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        true
+    }
+
+    /// Which keys are in force: changes with every replacement.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn keys(&self) -> std::sync::Arc<CodecKeys> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The keys in force.
+    pub fn in_force(&self) -> Vec<KeyInForce> {
+        let keys = self.keys();
+        let mut out: Vec<KeyInForce> = keys
+            .keys
+            .iter()
+            .map(|(kid, (_, until))| KeyInForce {
+                kid: kid.clone(),
+                signs: *kid == keys.current,
+                verifies_until: *until,
+            })
+            .collect();
+        out.sort_by(|a, b| (!a.signs, &a.kid).cmp(&(!b.signs, &b.kid)));
+        out
     }
 
     /// Mints a token for `snapshot` in refresh family `family`, valid for `validity_secs` from `now_secs`.
@@ -196,7 +297,8 @@ impl TokenCodec {
         now_secs: i64,
         validity_secs: i64,
     ) -> Result<Minted, TokenError> {
-        let keys = &self.keys[&self.current];
+        let in_force = self.keys();
+        let (keys, _) = &in_force.keys[&in_force.current];
         let jti = uuid::Uuid::new_v4().to_string();
         let plain =
             zeroize::Zeroizing::new(serde_json::to_vec(snapshot).map_err(|_| TokenError::Mint)?);
@@ -214,7 +316,7 @@ impl TokenCodec {
             snap: URL_SAFE_NO_PAD.encode(sealed),
         };
         let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some(self.current.clone());
+        header.kid = Some(in_force.current.clone());
         let token =
             jsonwebtoken::encode(&header, &claims, &keys.encoding).map_err(|_| TokenError::Mint)?;
         Ok(Minted {
@@ -227,11 +329,18 @@ impl TokenCodec {
     /// Verifies `token` at `now_secs` and opens its snapshot.
     pub fn verify(&self, token: &str, now_secs: i64) -> Result<Verified, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
-        let keys = header
+        // read before the keys: a replacement meanwhile makes the result verified again, never stale
+        let generation = self.generation();
+        let in_force = self.keys();
+        let (keys, until) = header
             .kid
             .as_deref()
-            .and_then(|kid| self.keys.get(kid))
+            .and_then(|kid| in_force.keys.get(kid))
             .ok_or(TokenError::Invalid)?;
+        // a previous key past its grace verifies nothing any more
+        if until.is_some_and(|until| now_secs >= until) {
+            return Err(TokenError::Invalid);
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &keys.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
         let claims = data.claims;
@@ -255,114 +364,11 @@ impl TokenCodec {
             family: claims.fam,
             expires_at: claims.exp,
             snapshot,
+            key_until: *until,
+            keys: generation,
         })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn snapshot() -> Snapshot {
-        Snapshot {
-            id: 65_536,
-            uuid: "5f0e2c1a-8d3b-4c7e-9f10-2b3c4d5e6f70".into(),
-            user_name: "9876543210".into(),
-            name: Some("Asha Devi".into()),
-            mobile_number: Some("9876543210".into()),
-            email_id: Some("asha@example.org".into()),
-            locale: None,
-            user_type: "CITIZEN".into(),
-            roles: vec![SnapshotRole {
-                name: "Citizen".into(),
-                code: "CITIZEN".into(),
-                tenant_id: "pb".into(),
-            }],
-            active: true,
-            tenant_id: "pb".into(),
-            permanent_city: Some("Amritsar".into()),
-        }
-    }
-
-    fn codec(key: u8) -> TokenCodec {
-        TokenCodec::new(("k1", &[key; KEY_LEN]), &[])
-    }
-
-    #[test]
-    fn a_minted_token_verifies_and_carries_the_snapshot() {
-        let c = codec(1);
-        let minted = c.mint(&snapshot(), "fam-1", 1_000, 600).unwrap();
-        let v = c.verify(&minted.token, 1_599).unwrap();
-        assert_eq!(v.snapshot, snapshot());
-        assert_eq!(
-            (v.jti, v.family.as_str(), v.expires_at),
-            (minted.jti, "fam-1", 1_600)
-        );
-    }
-
-    #[test]
-    fn expiry_is_checked_against_the_given_time() {
-        let c = codec(1);
-        let minted = c.mint(&snapshot(), "f", 1_000, 600).unwrap();
-        assert_eq!(c.verify(&minted.token, 1_600), Err(TokenError::Expired));
-    }
-
-    #[test]
-    fn forged_tampered_and_foreign_tokens_are_invalid() {
-        let c = codec(1);
-        let minted = c.mint(&snapshot(), "f", 1_000, 600).unwrap();
-        assert_eq!(
-            codec(2).verify(&minted.token, 1_001),
-            Err(TokenError::Invalid),
-            "another key"
-        );
-        let mut parts: Vec<String> = minted.token.split('.').map(str::to_owned).collect();
-        let claims_json = String::from_utf8(URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
-        parts[1] = URL_SAFE_NO_PAD.encode(claims_json.replace("\"exp\":1600", "\"exp\":9999999"));
-        assert_eq!(
-            c.verify(&parts.join("."), 1_001),
-            Err(TokenError::Invalid),
-            "tampered claims"
-        );
-        assert_eq!(c.verify("not-a-jwt", 1_001), Err(TokenError::Invalid));
-        let other_kid = TokenCodec::new(("k9", &[1; KEY_LEN]), &[]);
-        assert_eq!(
-            other_kid.verify(&minted.token, 1_001),
-            Err(TokenError::Invalid),
-            "unknown kid"
-        );
-    }
-
-    #[test]
-    fn the_token_reveals_no_pii() {
-        let minted = codec(1).mint(&snapshot(), "f", 1_000, 600).unwrap();
-        let readable: String = minted
-            .token
-            .split('.')
-            .take(2)
-            .map(|p| String::from_utf8_lossy(&URL_SAFE_NO_PAD.decode(p).unwrap()).into_owned())
-            .collect();
-        for pii in ["9876543210", "Asha", "asha@example.org", "Amritsar"] {
-            assert!(!readable.contains(pii), "{pii} readable in {readable}");
-        }
-        assert!(readable.contains("\"kid\":\"k1\""));
-    }
-
-    #[test]
-    fn tokens_of_a_previous_key_verify_after_rotation() {
-        let old = codec(1);
-        let minted = old.mint(&snapshot(), "f", 1_000, 600).unwrap();
-        let rotated = TokenCodec::new(("k2", &[2; KEY_LEN]), &[("k1", &[1; KEY_LEN])]);
-        assert!(rotated.verify(&minted.token, 1_001).is_ok());
-        let fresh = rotated.mint(&snapshot(), "f", 1_000, 600).unwrap();
-        assert_eq!(
-            jsonwebtoken::decode_header(&fresh.token)
-                .unwrap()
-                .kid
-                .as_deref(),
-            Some("k2"),
-            "new tokens use the new key"
-        );
-        assert_eq!(old.verify(&fresh.token, 1_001), Err(TokenError::Invalid));
-    }
-}
+mod tests;

@@ -12,7 +12,6 @@ use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use actors::Clock;
-use actors::domain::otp::OtpKeys;
 use actors::hasher::{HasherError, HasherPool};
 use actors::notifier::{Drain, Notifier, NotifierConfig};
 use actors::otp_session::{SessionDeps, TestCode};
@@ -31,7 +30,6 @@ use crate::service::login::{Login, LoginRules};
 use crate::service::otp::OtpService;
 use crate::service::registry::{Registry, RegistryRules};
 use crate::service::sessions::{Lifetimes, RevocationFeed, Sessions};
-use crate::service::tokens::TokenCodec;
 use actors::lockout::{LockoutDeps, LockoutError, Lockouts};
 use actors::metrics::TenantLabels;
 
@@ -99,6 +97,9 @@ pub enum StartError {
     /// The journal (its client, or keys it cannot do without).
     #[error("journal: {0}")]
     Journal(String),
+    /// The keys could not be put in force.
+    #[error("keys: {0}")]
+    Keys(#[from] crate::service::keys::KeyError),
     /// A listener address.
     #[error(
         "cannot listen on {addr}: {source}; choose a free address with --listen / --internal-listen"
@@ -146,6 +147,14 @@ impl Application {
                 kafka => StartError::Journal(kafka.to_string()),
             })?,
         );
+        // the keys the data dir pinned before anything seals (a rotation's new key may be listed already)
+        let keys = Arc::new(crate::service::keys::Keys::start(
+            store.clone(),
+            &secrets,
+            crate::service::keys::SecretSource::new(settings.storage.data_dir.clone(), env),
+            clock.clone(),
+            settings.token_key_grace_ms(),
+        )?);
         normalise_tenants(&store, clock.now_ms())?;
         let cluster = Cluster::start(&settings.cluster, settings.journal_on(), store.clone())?;
         // group: nothing is served (nor written) before the group assigns it (a one-time tenant
@@ -187,7 +196,7 @@ impl Application {
         wiring::start_audit_feed(&settings, &store)?;
         let (router, notifier) = start_otp_actors(
             &settings,
-            &secrets,
+            &keys,
             &store,
             &clock,
             sink.clone(),
@@ -215,7 +224,7 @@ impl Application {
         );
         let login = start_login(
             &settings,
-            &secrets,
+            &keys,
             &store,
             wiring::LoginServices {
                 registry: registry.clone(),
@@ -251,6 +260,7 @@ impl Application {
         );
         let state = web::Data::new(AppState {
             privacy: crate::service::privacy::Privacy::new(masking, settings.privacy.abac_enabled),
+            keys,
             tally,
             importer,
             registry,

@@ -4,6 +4,8 @@
 use super::*;
 use actors::domain::tally::TallyLimits;
 
+use crate::service::keys::Keys;
+
 /// The services a login calls: the registry (a rehashed password is stored through it), the hasher and the
 /// OTP flows.
 pub(super) struct LoginServices {
@@ -16,7 +18,7 @@ pub(super) struct LoginServices {
 /// a lock started now, so their unlock timers run).
 pub(super) fn start_login(
     settings: &Settings,
-    secrets: &Secrets,
+    keys: &Keys,
     store: &Arc<Store>,
     services: LoginServices,
     clock: &Clock,
@@ -30,7 +32,7 @@ pub(super) fn start_login(
     let t = &settings.tokens;
     let minutes = |m: u64| i64::try_from(m.saturating_mul(60_000)).unwrap_or(i64::MAX / 2);
     let sessions = Sessions::load(
-        TokenCodec::from_key(&secrets.token),
+        keys.tokens(),
         store.clone(),
         clock.clone(),
         Lifetimes {
@@ -148,7 +150,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Starts the OTP router (with its session dependencies) and the notifier with its sink.
 pub(super) fn start_otp_actors(
     settings: &Settings,
-    secrets: &Secrets,
+    keys: &Keys,
     store: &Arc<Store>,
     clock: &Clock,
     sink: Arc<dyn Sink>,
@@ -186,7 +188,7 @@ pub(super) fn start_otp_actors(
     }
     let deps = Arc::new(SessionDeps {
         store: store.clone(),
-        keys: OtpKeys::new(&secrets.otp_pepper),
+        keys: keys.otp(),
         policy: settings.otp_policy(),
         catalogs: settings.message_catalogs()?,
         clock: clock.clone(),

@@ -161,34 +161,16 @@ async fn every_action_leaves_an_event_without_a_value_and_old_ones_are_pruned() 
     assert_eq!(public, StatusCode::NOT_FOUND, "internal listener only");
 
     // the command line prints the same, one event a line
-    let (bin, internal, user) = (
-        env!("CARGO_BIN_EXE_digit-user"),
-        app.internal.clone(),
-        uuid.clone(),
-    );
-    let out = actix_web::rt::task::spawn_blocking(move || {
-        std::process::Command::new(bin)
-            .args([
-                "admin",
-                "audit",
-                "--user",
-                &user,
-                "--kind",
-                "login_failed,plain_access",
-            ])
-            .args(["--url", &internal])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
+    let lines: Vec<Value> = app
+        .admin(&[
+            "audit",
+            "--user",
+            &uuid,
+            "--kind",
+            "login_failed,plain_access",
+        ])
+        .await
+        .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines, vec![events[2].clone(), events[4].clone()]);

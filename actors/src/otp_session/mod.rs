@@ -276,11 +276,7 @@ impl Handler<SendOtp> for OtpSession {
                 return Box::pin(actix::fut::ready(Err(SendError::Throttled(throttle))));
             }
         };
-        let code = zeroize::Zeroizing::new(
-            self.deps
-                .keys
-                .derive_code(&sent.code.nonce, self.deps.policy.length),
-        );
+        let code = self.deps.keys.code_of(&sent.code, self.deps.policy.length);
         let records = self.payloads(msg.purpose, &code, &msg.to, &sent.code);
         let purpose = msg.purpose.as_str();
         let result = if sent.is_new { "new" } else { "resend" };
@@ -394,10 +390,7 @@ impl Handler<CreateDirect> for OtpSession {
             &self.deps.keys,
             &self.deps.policy,
         );
-        let code = self
-            .deps
-            .keys
-            .derive_code(&live.nonce, self.deps.policy.length);
+        let code = self.deps.keys.code_of(&live, self.deps.policy.length);
         self.rearm(ctx);
         let deps = self.deps.clone();
         let (key, state) = (self.key(), self.state.clone());
@@ -414,7 +407,7 @@ impl Handler<CreateDirect> for OtpSession {
                 .await
                 .map(drop)
         };
-        Self::saved(save, (live, code))
+        Self::saved(save, (live, code.to_string()))
     }
 }
 

@@ -18,7 +18,6 @@
 //! one token exactly one rotates it and the other sees it spent: within the grace window it answers what the
 //! first one issued (one chain, never two), after it the family is revoked.
 
-use serde::{Deserialize, Serialize};
 use sled::transaction::ConflictableTransactionError;
 
 use super::StoreError;
@@ -27,69 +26,9 @@ use super::writes::{Op, TreeId, Writes};
 use crate::domain::lockout::LockoutState;
 
 pub(super) mod codec;
+mod family;
 use codec::Codec;
-
-/// A refresh family: one login and every token rotated from it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Family {
-    /// The user's uuid.
-    pub user: String,
-    /// The user type the session was opened for.
-    pub user_type: String,
-    /// The `scope` granted at login.
-    pub scope: String,
-    /// End of the family (the refresh validity from login), epoch ms.
-    pub expires_ms: i64,
-    /// The family's current access token id.
-    pub access_jti: String,
-    /// Its expiry, epoch ms.
-    pub access_expires_ms: i64,
-    /// Revoked (logout, reuse, lock, password change).
-    pub revoked: bool,
-}
-
-/// A refresh token as stored (under its hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefreshEntry {
-    /// Its family.
-    pub family: [u8; 16],
-    /// When it was used for a refresh, epoch ms.
-    pub spent_ms: Option<i64>,
-    /// What that refresh issued, sealed by the caller (base64): answered again to a use within the grace
-    /// window. Entries spent before this was kept have none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub successor: Option<String>,
-}
-
-/// What a refresh did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefreshOutcome {
-    /// The token was live: the new token and access token are stored, the access token it replaces
-    /// revoked in the same change. Carries the family as it was before (the caller tells the revocation
-    /// set and the other pods).
-    Rotated {
-        /// The family before the refresh.
-        previous: Family,
-    },
-    /// The token was spent within the grace window: what its refresh issued then (the sealed successor as
-    /// the caller gave it), and nothing changed.
-    Repeated(Vec<u8>),
-    /// No such token.
-    Unknown,
-    /// The family is revoked or over.
-    Dead,
-    /// A token spent longer ago than the grace window: the family is now revoked.
-    Reused(Family),
-}
-
-/// A revocation loaded at start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Revoked {
-    /// A whole family, until that moment.
-    Family([u8; 16], i64),
-    /// One access token, until that moment.
-    Access([u8; 16], i64),
-}
+pub use family::{Family, RefreshEntry, RefreshOutcome, Revoked, Seen};
 
 /// Lockouts, refresh families and revocations.
 pub struct LoginStore {
@@ -255,16 +194,18 @@ impl LoginStore {
     /// Uses refresh token `old` at `now`. When it is live: stores `new` in its family with the new access
     /// token, and `successor` (what this refresh issues, sealed by the caller) with the spent token. When it
     /// was spent at most `grace_ms` ago: answers that successor, changing nothing (once the first refresh is
-    /// on disk). When it was spent earlier: revokes the family. One transaction; returns once on disk.
+    /// on disk). When it was spent earlier: revokes the family. `used`: now, and the client (kept as the
+    /// family's last use). One transaction; returns once on disk.
     pub async fn refresh(
         &self,
         old: &[u8; 32],
         new: &[u8; 32],
         access: (&str, i64),
         successor: &[u8],
-        now: i64,
+        used: &Seen,
         grace_ms: i64,
     ) -> Result<RefreshOutcome, StoreError> {
+        let now = used.at;
         use base64::Engine;
         use base64::engine::general_purpose::STANDARD;
         let sealed = STANDARD.encode(successor);
@@ -328,6 +269,7 @@ impl LoginStore {
             refresh.insert(new, c.seal(TreeId::Refresh, new, &fresh).map_err(codec)?)?;
             family.access_jti = access.0.to_owned();
             family.access_expires_ms = access.1;
+            family.last_used = Some(used.clone());
             families.insert(
                 entry.family,
                 c.seal(TreeId::Families, &entry.family, &family)

@@ -12,11 +12,13 @@ pub mod durable;
 pub mod fencing;
 mod ids;
 pub mod journal;
+pub mod key_pins;
 mod lock;
 pub mod logins;
 pub mod otp;
 mod otp_v1;
 pub mod outbox;
+pub mod reseal;
 pub mod transfer;
 pub mod users;
 pub mod writes;
@@ -32,8 +34,9 @@ pub use commit::{CommitError, Flusher, GroupCommit};
 pub use disk_sync::DiskSync;
 pub use durable::{Durable, JournalError, JournalFuture, JournalPort, Landed, WriteError};
 pub use ids::Ids;
+pub use key_pins::{KeyPin, KeyPins};
 pub use lock::LockMirror;
-pub use logins::{Family, LoginStore, RefreshOutcome, Revoked};
+pub use logins::{Family, LoginStore, RefreshOutcome, Revoked, Seen};
 pub use otp::{OtpStore, SessionKey, TokenOwner, TokenRecord};
 pub use outbox::{OutboxRecord, OutboxStore, OutboxSummary};
 pub use transfer::MoveCounts;
@@ -170,6 +173,7 @@ pub struct Store {
     outbox: std::sync::Arc<OutboxStore>,
     logins: LoginStore,
     audit: AuditStore,
+    keyring: std::sync::Arc<Keyring>,
     // Dropped with the store: stops and joins the flusher thread, releasing its database handle.
     _flusher: Flusher,
 }
@@ -252,6 +256,7 @@ impl Store {
             outbox,
             logins,
             audit,
+            keyring,
             _flusher: flusher,
         })
     }

@@ -165,6 +165,8 @@ mod tests {
             access_jti: uuid::Uuid::new_v4().to_string(),
             access_expires_ms: i64::MAX,
             revoked: false,
+            opened: None,
+            last_used: None,
         };
         let fam_id = uuid::Uuid::new_v4().to_string();
         from.logins()

@@ -88,6 +88,8 @@ pub fn employee_family(user: &str) -> crate::store::Family {
         access_jti: uuid::Uuid::new_v4().to_string(),
         access_expires_ms: i64::MAX,
         revoked: false,
+        opened: None,
+        last_used: None,
     }
 }
 

@@ -114,6 +114,11 @@ impl ApiError {
         Self::one(StatusCode::BAD_REQUEST, code, &message.into(), None)
     }
 
+    /// A 404 with its own code and message (a thing an operator named that is not there).
+    pub fn not_found(code: &str, message: impl Into<String>) -> Self {
+        Self::one(StatusCode::NOT_FOUND, code, &message.into(), None)
+    }
+
     /// A 400 with several entries.
     pub fn many(errors: Vec<ErrorEntry>) -> Self {
         Self {

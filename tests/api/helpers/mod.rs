@@ -272,6 +272,26 @@ fn password_form<'a>(
 }
 
 impl TestApp {
+    /// `digit-user admin <args> --url <this app's internal listener>`, off the test's runtime thread;
+    /// standard output as lines, after asserting it succeeded.
+    pub async fn admin(&self, args: &[&str]) -> Vec<String> {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_digit-user"));
+        command
+            .arg("admin")
+            .args(args)
+            .args(["--url", &self.internal]);
+        let out = actix_web::rt::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "admin {args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout.lines().map(str::to_owned).collect()
+    }
+
     /// `POST /user/oauth/token` with `params` and DIGIT's client header.
     pub async fn token(&self, params: &[(&str, &str)], via: Via) -> (StatusCode, Value) {
         let (status, _, body) = self.token_with(params, via, Some(BASIC)).await;

@@ -32,6 +32,7 @@ use super::journal::Complete;
 use super::writes::{Op, TreeId, Tx, Writes};
 use super::{StoreError, storage_error};
 
+mod housekeeping;
 mod journaled;
 mod port;
 
@@ -193,54 +194,6 @@ impl Durable {
             }
         }
         Ok(lasting)
-    }
-
-    /// Housekeeping: removes each `(tree, key)` of [`HOMED`] trees that still holds the value it was read
-    /// with — journaled, in its home's journal; how many went. A key written since it was read stays.
-    pub async fn remove_unchanged(&self, reads: Vec<KeyRead>) -> Result<usize, StoreError> {
-        let mut removed = 0;
-        for (home, reads) in self.by_home(reads, |(tree, key, _)| (*tree, key))? {
-            for chunk in reads.chunks(1024) {
-                let trees = distinct(chunk.iter().map(|(tree, _, _)| *tree));
-                let removing = self
-                    .commit_at(home, &trees, |tx| {
-                        let mut n = 0;
-                        for (tree, key, expected) in chunk {
-                            let t = tx.tree(*tree);
-                            if t.get(key)?.as_deref() == Some(expected.as_slice()) {
-                                t.remove(key)?;
-                                n += 1;
-                            }
-                        }
-                        Ok::<_, ConflictableTransactionError<()>>(n)
-                    })
-                    .await
-                    .map_err(never_refused);
-                removed += match removing {
-                    // claimed by another pod meanwhile (a handover ending): its housekeeping now
-                    Err(StoreError::Journal(JournalError::Fenced(_))) => 0,
-                    other => other?,
-                };
-            }
-        }
-        Ok(removed)
-    }
-
-    /// Housekeeping: writes `ops` on keys of [`HOMED`] trees the store holds, each into its home's
-    /// journal when journaled, one change per home.
-    pub async fn rewrite(&self, ops: Vec<Op>) -> Result<(), StoreError> {
-        for (home, ops) in self.by_home(ops, |op| (op.tree, &op.key))? {
-            match self
-                .commit_at(home, &trees_of(&ops), |tx| write_all(tx, &ops))
-                .await
-                .map_err(never_refused)
-            {
-                // claimed by another pod meanwhile (a handover ending): its housekeeping now
-                Ok(()) | Err(StoreError::Journal(JournalError::Fenced(_))) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
     }
 
     /// [`commit`](Self::commit) into `home`'s journal, or — `None`: embedded, or a key of this data dir

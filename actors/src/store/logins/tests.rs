@@ -8,6 +8,13 @@ const FAM: &str = "0a0b0c0d-0000-4000-8000-0000000000f1";
 const JTI1: &str = "0a0b0c0d-0000-4000-8000-0000000000a1";
 const JTI2: &str = "0a0b0c0d-0000-4000-8000-0000000000a2";
 
+fn at(ms: i64) -> Seen {
+    Seen {
+        at: ms,
+        ..Seen::default()
+    }
+}
+
 fn family() -> Family {
     Family {
         user: USER.into(),
@@ -17,6 +24,8 @@ fn family() -> Family {
         access_jti: JTI1.into(),
         access_expires_ms: 500_000,
         revoked: false,
+        opened: None,
+        last_used: None,
     }
 }
 
@@ -34,13 +43,19 @@ async fn rotation_grace_and_reuse() {
             &[2; 32],
             (JTI2, 600_000),
             b"tokens of the first refresh",
-            100,
+            &at(100),
             10_000,
         )
         .await
         .unwrap();
     assert_eq!(first, RefreshOutcome::Rotated { previous: family() });
-    assert_eq!(s.family_by_id(FAM).unwrap().unwrap().access_jti, JTI2);
+    let rotated = s.family_by_id(FAM).unwrap().unwrap();
+    assert_eq!(rotated.access_jti, JTI2);
+    assert_eq!(
+        rotated.last_used,
+        Some(at(100)),
+        "the refresh is its last use"
+    );
     // the access token it replaced is revoked in the same change, until it would have expired
     let replaced = *uuid::Uuid::parse_str(JTI1).unwrap().as_bytes();
     assert_eq!(
@@ -55,7 +70,7 @@ async fn rotation_grace_and_reuse() {
             &[3; 32],
             (JTI1, 600_000),
             b"a second chain",
-            5_000,
+            &at(5_000),
             10_000,
         )
         .await
@@ -68,17 +83,31 @@ async fn rotation_grace_and_reuse() {
     assert_eq!(s.family_by_id(FAM).unwrap().unwrap().access_jti, JTI2);
     // after the window the same token is a reuse: the family dies, with every token in it
     let reuse = s
-        .refresh(&[1; 32], &[4; 32], (JTI1, 600_000), b"", 10_101, 10_000)
+        .refresh(
+            &[1; 32],
+            &[4; 32],
+            (JTI1, 600_000),
+            b"",
+            &at(10_101),
+            10_000,
+        )
         .await
         .unwrap();
     assert!(matches!(reuse, RefreshOutcome::Reused(f) if f.revoked));
     let dead = s
-        .refresh(&[2; 32], &[5; 32], (JTI1, 600_000), b"", 10_102, 10_000)
+        .refresh(
+            &[2; 32],
+            &[5; 32],
+            (JTI1, 600_000),
+            b"",
+            &at(10_102),
+            10_000,
+        )
         .await
         .unwrap();
     assert_eq!(dead, RefreshOutcome::Dead);
     assert_eq!(
-        s.refresh(&[9; 32], &[6; 32], (JTI1, 1), b"", 1, 1)
+        s.refresh(&[9; 32], &[6; 32], (JTI1, 1), b"", &at(1), 1)
             .await
             .unwrap(),
         RefreshOutcome::Unknown
@@ -134,9 +163,16 @@ async fn login_state_is_sealed_at_rest_and_plain_json_of_an_earlier_build_still_
     let store = store_with_keys(dir.path(), 1, 2).unwrap();
     let s = store.logins();
     s.open_family(FAM, &family(), &[1; 32]).await.unwrap();
-    s.refresh(&[1; 32], &[2; 32], (JTI2, 600_000), b"next", 10, 10_000)
-        .await
-        .unwrap();
+    s.refresh(
+        &[1; 32],
+        &[2; 32],
+        (JTI2, 600_000),
+        b"next",
+        &at(10),
+        10_000,
+    )
+    .await
+    .unwrap();
     let locked = LockoutState {
         failures: vec![5, 6],
         ..LockoutState::default()

@@ -189,6 +189,8 @@ async fn housekeeping_removes_each_key_in_its_home_partition() {
             access_jti: uuid::Uuid::new_v4().to_string(),
             access_expires_ms: 500,
             revoked: false,
+            opened: None,
+            last_used: None,
         };
         let hash = [user.id as u8; 32];
         store
