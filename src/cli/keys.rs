@@ -12,7 +12,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::bail;
+use actors::store::BackupReader;
+use actors::store::reseal::KeyCensus;
+use actors::store::writes::TreeId;
+use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
@@ -65,10 +68,64 @@ pub fn rotate(args: &RotateKeysArgs, settings: &Settings) -> anyhow::Result<Stri
                 return Err(e);
             }
         }
-        let pictures = watch(&client, &pods).await?;
+        watch(&client, &pods).await?;
+        let pictures = settled(&client, &pods).await?;
         report.extend(summary(&pictures));
-        Ok(report.join("\n"))
-    })
+        Ok::<_, anyhow::Error>(())
+    })?;
+    if settings.journal_on() {
+        let (latest, superseded) = journal_census(settings)?;
+        report.push(format!(
+            "journal (every partition from its earliest offset): latest values by sealing key {latest:?}; \
+             {superseded} earlier records under another key remain until the topic is compacted (a replay \
+             overwrites them without opening them)"
+        ));
+    }
+    for file in &args.backups {
+        let census = backup_census(file)?;
+        report.push(format!(
+            "backup {}: values by sealing key {:?} — it needs those keys to be restored",
+            file.display(),
+            census.latest()
+        ));
+    }
+    Ok(report.join("\n"))
+}
+
+/// The journal's latest values by sealing key over every partition, and the superseded records under
+/// another key.
+fn journal_census(settings: &Settings) -> anyhow::Result<(BTreeMap<u32, usize>, usize)> {
+    let log = crate::journal::open_log(settings).context("opening the journal")?;
+    let (mut latest, mut superseded) = (BTreeMap::new(), 0);
+    // a partition at a time: its keys are its own, so the census of one is all memory holds
+    for partition in 0..i32::from(settings.cluster.partitions) {
+        let mut census = KeyCensus::default();
+        log.read(partition, None, &mut |_, message| {
+            if let Some((tag, key)) = message.key.split_first()
+                && let Some(tree) = TreeId::from_tag(*tag)
+            {
+                census.see(tree, key, message.value.as_deref());
+            }
+            Ok(())
+        })?;
+        for (id, n) in census.latest() {
+            *latest.entry(id).or_insert(0) += n;
+        }
+        superseded += census.superseded();
+    }
+    Ok((latest, superseded))
+}
+
+/// The values of the backup file `path` by sealing key.
+fn backup_census(path: &std::path::Path) -> anyhow::Result<KeyCensus> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = BackupReader::open(std::io::BufReader::new(file), None)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let mut census = KeyCensus::default();
+    while let Some(op) = reader.next_entry()? {
+        census.see(op.tree, &op.key, op.value.as_deref());
+    }
+    Ok(census)
 }
 
 /// The key ids a pod's picture lists: sealing, token, pepper.
@@ -91,8 +148,8 @@ async fn call(client: &reqwest::Client, pod: &str, path: &str) -> anyhow::Result
     super::internal::call(client, post, &format!("{pod}{path}"), &promote).await
 }
 
-/// Waits for every pod's re-sealing to end, drawing the values re-sealed so far; every pod's last picture.
-async fn watch(client: &reqwest::Client, pods: &[String]) -> anyhow::Result<Vec<(String, Value)>> {
+/// Waits for every pod's re-sealing to end, drawing the values re-sealed so far.
+async fn watch(client: &reqwest::Client, pods: &[String]) -> anyhow::Result<()> {
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("re-sealing {bar:40} {pos}/{len} values ({elapsed})")
             .expect("a valid template"),
@@ -120,9 +177,34 @@ async fn watch(client: &reqwest::Client, pods: &[String]) -> anyhow::Result<Vec<
                     bail!("re-sealing on {pod} stopped: {error} — run rotate-keys again to resume");
                 }
             }
-            return Ok(pictures);
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Every pod's picture once no value is left under an old sealing key, or after 30 s: a standby's copies
+/// are re-sealed by their owner and reach it through the journal, a moment after the owner's re-sealing.
+async fn settled(
+    client: &reqwest::Client,
+    pods: &[String],
+) -> anyhow::Result<Vec<(String, Value)>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut pictures = Vec::with_capacity(pods.len());
+        for pod in pods {
+            pictures.push((pod.clone(), call(client, pod, "/admin/keys").await?));
+        }
+        let old = pictures.iter().any(|(_, p)| {
+            let current = p["keys"]["sealing"]["current"].to_string();
+            p["sealedByKey"]
+                .as_object()
+                .is_some_and(|by_key| by_key.keys().any(|id| *id != current))
+        });
+        if !old || tokio::time::Instant::now() >= deadline {
+            return Ok(pictures);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -141,7 +223,8 @@ fn summary(pictures: &[(String, Value)]) -> Vec<String> {
     };
     let current = first["keys"]["sealing"]["current"].as_u64().unwrap_or(0);
     let mut lines = vec![format!(
-        "{resealed} values re-sealed; values by sealing key now: {by_key:?}"
+        "{resealed} values re-sealed; values on the pods (standby copies included) by sealing key now: \
+         {by_key:?}"
     )];
     let idle: Vec<u64> = ids(first)[0]
         .iter()

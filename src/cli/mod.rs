@@ -322,6 +322,9 @@ pub struct RotateKeysArgs {
     /// Append a fresh key to each of the three lists first.
     #[arg(long)]
     pub add: bool,
+    /// Backup files to count by sealing key (a backup needs the keys it was sealed under to be restored).
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub backups: Vec<std::path::PathBuf>,
     /// A pod's internal listener, e.g. http://127.0.0.1:8081; default http.internal_addr.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,

@@ -39,7 +39,7 @@ pub async fn trail(
             invalid("user, from, to, kind, offset and limit: a uuid, numbers and kind names")
         })?
         .into_inner();
-    let user = super::route::user_param(params.user.as_deref())
+    let user = super::request_info::user_param(params.user.as_deref())
         .ok_or_else(|| invalid("user must be a user's uuid"))?;
     let query = AuditQuery {
         from: params.from,

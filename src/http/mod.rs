@@ -17,6 +17,8 @@ pub mod json;
 pub mod keys;
 pub mod oauth;
 pub mod otp;
+#[cfg(test)]
+mod props;
 pub mod request_info;
 pub mod route;
 pub mod search;

@@ -21,19 +21,23 @@ use crate::service::sessions::{Client, Issued, SessionError};
 use crate::service::tokens::Snapshot;
 
 /// Request parameters from the query string and a form body (the query wins, as in Spring).
-struct Params(Vec<(String, Zeroizing<String>)>);
+pub(crate) struct Params(Vec<(String, Zeroizing<String>)>);
 
 impl Params {
     fn read(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError> {
-        let bad = |_| oauth_invalid_request("Malformed form parameters");
-        let mut pairs: Vec<(String, String)> =
-            serde_urlencoded::from_str(req.query_string()).map_err(bad)?;
         let form = req
             .headers()
             .get(actix_web::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if form && !body.is_empty() {
+        Self::from_parts(req.query_string(), form.then_some(body))
+    }
+
+    /// The parameters of query string `query` and, when the body is a form, of `form`.
+    pub(crate) fn from_parts(query: &str, form: Option<&[u8]>) -> Result<Self, ApiError> {
+        let bad = |_| oauth_invalid_request("Malformed form parameters");
+        let mut pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(bad)?;
+        if let Some(body) = form.filter(|b| !b.is_empty()) {
             pairs.extend(serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).map_err(bad)?);
         }
         Ok(Self(
@@ -45,7 +49,7 @@ impl Params {
     }
 
     /// The first non-blank value of `name`.
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .filter(|(k, _)| k == name)

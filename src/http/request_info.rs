@@ -175,3 +175,8 @@ pub fn client_ip(
             .client(peer, &forwarded_for, header("x-real-ip")),
     )
 }
+
+/// The user a query's `user=` names, when it is a uuid (the admin endpoints of one user).
+pub fn user_param(raw: Option<&str>) -> Option<uuid::Uuid> {
+    raw.and_then(|u| uuid::Uuid::parse_str(u.trim()).ok())
+}

@@ -85,14 +85,9 @@ pub fn route_key(rule: Key, query: &str, body: &[u8]) -> RouteKey {
         Key::QueryUser => query
             .split('&')
             .find_map(|pair| pair.strip_prefix("user="))
-            .and_then(|u| user_param(Some(u)))
+            .and_then(|u| super::request_info::user_param(Some(u)))
             .map_or(RouteKey::Local, RouteKey::Uuid),
     }
-}
-
-/// The user a query's `user=` names, when it is a uuid (the admin endpoints of one user).
-pub fn user_param(raw: Option<&str>) -> Option<uuid::Uuid> {
-    raw.and_then(|u| uuid::Uuid::parse_str(u.trim()).ok())
 }
 
 /// A non-blank string (numbers as DIGIT's Jackson would read them into a String).

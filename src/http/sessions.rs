@@ -28,7 +28,7 @@ fn parse(
     let params = params
         .map_err(|_| invalid("user and session: a user's uuid and a session id"))?
         .into_inner();
-    let user = super::route::user_param(params.user.as_deref())
+    let user = super::request_info::user_param(params.user.as_deref())
         .ok_or_else(|| invalid("user must be a user's uuid"))?;
     let session = match params.session.as_deref().map(str::trim) {
         None | Some("") => None,

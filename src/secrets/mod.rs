@@ -126,6 +126,10 @@ impl Secrets {
             let text = load(name, data_dir, env, generate, fresh_text)?;
             parse_keys(name.var, &text)
         };
+        // in this order: a missing secret is named as the first of them
+        let sealing = list(SEALING_KEYS, &|| {
+            Ok(format!("1:{}", STANDARD.encode(fresh()?)))
+        })?;
         let blind_index = {
             let text = load(BLIND_INDEX_KEY, data_dir, env, generate, || {
                 Ok(STANDARD.encode(fresh()?))
@@ -133,9 +137,7 @@ impl Secrets {
             Zeroizing::new(decode_key(BLIND_INDEX_KEY.var, text.trim())?)
         };
         Ok(Self {
-            sealing: list(SEALING_KEYS, &|| {
-                Ok(format!("1:{}", STANDARD.encode(fresh()?)))
-            })?,
+            sealing,
             blind_index,
             token: list(TOKEN_KEY, &|| Ok(STANDARD.encode(fresh()?)))?,
             otp_pepper: list(OTP_PEPPER, &|| Ok(STANDARD.encode(fresh()?)))?,

@@ -79,12 +79,25 @@ async fn a_rotation_logs_nobody_out_kills_no_code_and_leaves_nothing_under_the_o
     assert_eq!(body["Errors"][0]["code"], "KEYS_REFUSED");
     std::fs::write(sealing_file(&app), &both).unwrap();
 
-    // the rotation, as an operator runs it
+    // the rotation, as an operator runs it, counting a backup taken before it
+    let backup = app.data_dir.join("before.backup").display().to_string();
+    app.admin(&["backup", "--to", &backup]).await;
     let data_dir = app.data_dir.display().to_string();
     let said = app
-        .admin(&["rotate-keys", "--add", "--data-dir", &data_dir])
+        .admin(&[
+            "rotate-keys",
+            "--add",
+            "--data-dir",
+            &data_dir,
+            "--backups",
+            &backup,
+        ])
         .await
         .join("\n");
+    assert!(
+        said.contains(&format!("backup {backup}: values by sealing key {{1: ")),
+        "a backup from before needs key 1: {said}"
+    );
     assert!(said.contains("values re-sealed"), "{said}");
     let (_, picture) = keys(&app, "/admin/keys").await;
     assert_eq!(picture["keys"]["sealing"]["current"], 3, "{picture}");

@@ -25,5 +25,6 @@ mod guards;
 mod load;
 mod node;
 mod rolling;
+mod rotation;
 mod scaling;
 mod standby;

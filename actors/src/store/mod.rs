@@ -27,8 +27,8 @@ use std::path::PathBuf;
 
 pub use audit::{AuditQuery, AuditStore};
 pub use backup::{
-    BackupError, BackupHeader, BackupSlot, BackupSummary, MacKey, backup_key, holds_store,
-    verify as verify_backup,
+    BackupError, BackupHeader, BackupReader, BackupSlot, BackupSummary, MacKey, backup_key,
+    holds_store, verify as verify_backup,
 };
 pub use commit::{CommitError, Flusher, GroupCommit};
 pub use disk_sync::DiskSync;

@@ -106,6 +106,53 @@ impl Store {
     }
 }
 
+/// What a replay of writes in order leaves sealed under which key — of a journal's partition read from its
+/// earliest offset, or of a backup: the latest value of each key of the sealed trees by the key id it is
+/// sealed under, and the earlier values under another key than their key's latest (a compacted topic drops
+/// them; a replay overwrites them without opening them).
+#[derive(Debug, Default)]
+pub struct KeyCensus {
+    latest: std::collections::HashMap<u64, u32>,
+    superseded: usize,
+}
+
+impl KeyCensus {
+    /// Takes the write of `value` (`None`: a removal) to `key` of `tree`, in order.
+    pub fn see(&mut self, tree: TreeId, key: &[u8], value: Option<&[u8]>) {
+        if !SEALED.contains(&tree) {
+            return;
+        }
+        let slot = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (tree as u8, key).hash(&mut h);
+            h.finish()
+        };
+        let now = value.map(|v| key_id(tree, v));
+        let before = match now {
+            Some(id) => self.latest.insert(slot, id),
+            None => self.latest.remove(&slot),
+        };
+        if before.is_some_and(|old| Some(old) != now) {
+            self.superseded += 1;
+        }
+    }
+
+    /// The latest values by key id ([`PLAIN`]: plain JSON of an earlier build).
+    pub fn latest(&self) -> BTreeMap<u32, usize> {
+        let mut counts = BTreeMap::new();
+        for id in self.latest.values() {
+            *counts.entry(*id).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Earlier values under another key than their key's latest.
+    pub fn superseded(&self) -> usize {
+        self.superseded
+    }
+}
+
 /// The key id `value` of `tree` is sealed under ([`PLAIN`] for plain JSON of a login tree).
 fn key_id(tree: TreeId, value: &[u8]) -> u32 {
     if ONCE_PLAIN.contains(&tree) && value.first() == Some(&b'{') {
@@ -223,5 +270,23 @@ mod tests {
         };
         let reopened = Store::open(&opts, keys).unwrap();
         assert!(reopened.logins().family_by_id(&fam_id).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_census_counts_what_a_replay_leaves_and_what_it_overwrites() {
+        let sealed = |id: u32| [&id.to_be_bytes()[..], &[0; 40]].concat();
+        let mut census = KeyCensus::default();
+        census.see(TreeId::Users, b"a", Some(&sealed(1)));
+        census.see(TreeId::Users, b"b", Some(&sealed(1)));
+        census.see(TreeId::Families, b"c", Some(b"{\"plain\":1}"));
+        census.see(TreeId::UserIndex, b"i", Some(&sealed(1)));
+        census.see(TreeId::Users, b"a", Some(&sealed(2)));
+        census.see(TreeId::Users, b"b", None);
+        assert_eq!(
+            census.latest(),
+            BTreeMap::from([(PLAIN, 1), (2, 1)]),
+            "index entries are not sealed"
+        );
+        assert_eq!(census.superseded(), 2, "a's value under key 1, and b's");
     }
 }
