@@ -140,12 +140,18 @@ fn ids(picture: &Value) -> [Vec<u64>; 3] {
 }
 
 async fn call(client: &reqwest::Client, pod: &str, path: &str) -> anyhow::Result<Value> {
-    let (path, promote) = match path.split_once("?promote=") {
-        Some((path, promote)) => (path, vec![("promote", promote.to_owned())]),
+    let (path, query) = match path.split_once('?') {
+        Some((path, query)) => (
+            path,
+            query
+                .split_once('=')
+                .map(|(k, v)| vec![(k, v.to_owned())])
+                .unwrap_or_default(),
+        ),
         None => (path, Vec::new()),
     };
     let post = path.starts_with("/admin/keys/_");
-    super::internal::call(client, post, &format!("{pod}{path}"), &promote).await
+    super::internal::call(client, post, &format!("{pod}{path}"), &query).await
 }
 
 /// Waits for every pod's re-sealing to end, drawing the values re-sealed so far.
@@ -183,8 +189,9 @@ async fn watch(client: &reqwest::Client, pods: &[String]) -> anyhow::Result<()> 
     }
 }
 
-/// Every pod's picture once no value is left under an old sealing key, or after 30 s: a standby's copies
-/// are re-sealed by their owner and reach it through the journal, a moment after the owner's re-sealing.
+/// Every pod's picture, counted, once no value is left under an old sealing key, or after 30 s: a standby's
+/// copies are re-sealed by their owner and reach it through the journal, a moment after the owner's
+/// re-sealing. (A count scans a pod's whole store: asked every 2 s.)
 async fn settled(
     client: &reqwest::Client,
     pods: &[String],
@@ -193,7 +200,10 @@ async fn settled(
     loop {
         let mut pictures = Vec::with_capacity(pods.len());
         for pod in pods {
-            pictures.push((pod.clone(), call(client, pod, "/admin/keys").await?));
+            pictures.push((
+                pod.clone(),
+                call(client, pod, "/admin/keys?count=true").await?,
+            ));
         }
         let old = pictures.iter().any(|(_, p)| {
             let current = p["keys"]["sealing"]["current"].to_string();
@@ -204,7 +214,7 @@ async fn settled(
         if !old || tokio::time::Instant::now() >= deadline {
             return Ok(pictures);
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 

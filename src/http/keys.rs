@@ -1,6 +1,7 @@
 //! The keys in force, on the internal listener of each pod (not routed: every pod has its own keys and its
-//! own data dir): `GET /admin/keys` shows the keys used and loaded, the values here by the key they are
-//! sealed under and the re-sealing's progress; `POST /admin/keys/_load[?promote=true]` reads the secrets
+//! own data dir): `GET /admin/keys` shows the keys used and loaded and the re-sealing's progress — with
+//! `?count=true` also the values here by the key they are sealed under (a scan of the whole store, so not
+//! what a progress poll asks); `POST /admin/keys/_load[?promote=true]` reads the secrets
 //! again; `POST /admin/keys/_reseal` starts moving every value here under the current sealing key. What
 //! `digit-user admin rotate-keys` drives on every pod.
 
@@ -22,6 +23,13 @@ pub struct LoadParams {
     promote: bool,
 }
 
+/// `?count=`
+#[derive(Debug, Deserialize)]
+pub struct StatusParams {
+    #[serde(default)]
+    count: bool,
+}
+
 fn refused(e: KeyError) -> ApiError {
     match e {
         KeyError::Store(e) => super::error::domain::store_failed(e),
@@ -32,21 +40,29 @@ fn refused(e: KeyError) -> ApiError {
     }
 }
 
-/// The keys' whole picture.
-fn picture(state: &AppState) -> Result<serde_json::Value, ApiError> {
-    let keys = state.keys.status().map_err(refused)?;
-    let (sealed, held) = state.keys.sealed().map_err(refused)?;
-    Ok(serde_json::json!({
-        "keys": keys,
-        "sealedByKey": sealed,
-        "heldForAnotherPod": held,
+/// The keys' picture; with `count`, the values here by sealing key too.
+fn picture(state: &AppState, count: bool) -> Result<serde_json::Value, ApiError> {
+    let mut picture = serde_json::json!({
+        "keys": state.keys.status().map_err(refused)?,
         "reseal": state.keys.resealing(),
-    }))
+    });
+    if count {
+        let (sealed, held) = state.keys.sealed().map_err(refused)?;
+        picture["sealedByKey"] = serde_json::json!(sealed);
+        picture["heldForAnotherPod"] = serde_json::json!(held);
+    }
+    Ok(picture)
 }
 
 /// `GET /admin/keys`
-pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(picture(&state)?))
+pub async fn status(
+    state: web::Data<AppState>,
+    params: Result<web::Query<StatusParams>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let count = params
+        .map_err(|_| ApiError::custom("INVALID_KEYS_QUERY", "count is true or false"))?
+        .count;
+    Ok(HttpResponse::Ok().json(picture(&state, count)?))
 }
 
 /// `POST /admin/keys/_load`
@@ -58,7 +74,7 @@ pub async fn load(
         .map_err(|_| ApiError::custom("INVALID_KEYS_QUERY", "promote is true or false"))?
         .promote;
     state.keys.load(promote).await.map_err(refused)?;
-    Ok(HttpResponse::Ok().json(picture(&state)?))
+    Ok(HttpResponse::Ok().json(picture(&state, false)?))
 }
 
 /// `POST /admin/keys/_reseal`

@@ -99,7 +99,7 @@ async fn a_rotation_logs_nobody_out_kills_no_code_and_leaves_nothing_under_the_o
         "a backup from before needs key 1: {said}"
     );
     assert!(said.contains("values re-sealed"), "{said}");
-    let (_, picture) = keys(&app, "/admin/keys").await;
+    let (_, picture) = keys(&app, "/admin/keys?count=true").await;
     assert_eq!(picture["keys"]["sealing"]["current"], 3, "{picture}");
     assert_eq!(picture["keys"]["token"]["current"], 2);
     assert_eq!(picture["keys"]["pepper"]["current"], 2);

@@ -292,9 +292,11 @@ fn a_killed_pod_s_partitions_are_taken_over_and_a_stopped_one_hands_them_over() 
         handover.as_secs_f64(),
         leaving.len()
     );
-    // measured 1.1–5.2 s on tansu, whose group does not always act on a member's leaving at once
+    // measured 1.1–6.5 s on tansu, whose group does not always act on a member's leaving at once: then the
+    // session timeout (6 s here) notices it, and once (10.7 s, a CI run of 2026-12-01) a rebalancing round
+    // more. Bound: the session timeout plus the handover bound (8 s)
     assert!(
-        handover < Duration::from_secs(10),
+        handover < Duration::from_secs(14),
         "a pod that leaves hands its partitions over: {handover:?}"
     );
     spread_over(&c, &[0, 1], Duration::from_secs(30));

@@ -13,7 +13,7 @@ use crate::failover::spread_over;
 use crate::node::{LocalCluster, employee, employee_login, post, token};
 
 fn keys_of(internal: &str) -> Value {
-    reqwest::blocking::get(format!("{internal}/admin/keys"))
+    reqwest::blocking::get(format!("{internal}/admin/keys?count=true"))
         .unwrap()
         .json()
         .unwrap()
