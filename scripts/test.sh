@@ -72,9 +72,19 @@ if ! "$IMPORT_VENV/bin/python" -c 'import cryptography' >/dev/null 2>&1; then
   "$IMPORT_VENV/bin/pip" install -q --disable-pip-version-check cryptography==46.0.3
 fi
 export DIGIT_USER_TEST_PYTHON="$IMPORT_VENV/bin/python"
+# openapi-spec-validator and schemathesis (PyPI) for docs/openapi.json, the API description, and the
+# fuzzing gate (scripts/fuzz-gate.sh)
+API_VENV="$TOOLS/api-venv"
+if [ ! -x "$API_VENV/bin/openapi-spec-validator" ] || [ ! -x "$API_VENV/bin/st" ]; then
+  python3 -m venv "$API_VENV"
+  "$API_VENV/bin/pip" install -q --disable-pip-version-check openapi-spec-validator==0.9.0 schemathesis==4.32.5
+fi
 if [ ! -d k8s/check/node_modules/@kubernetes-models/prometheus-operator ]; then
   (cd k8s/check && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+step "api description"
+"$API_VENV/bin/openapi-spec-validator" docs/openapi.json
 
 step "dashboards and alerts"
 python3 dashboards/src/generate.py --check
@@ -103,4 +113,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "tests"
 cargo test --workspace --all-targets
+
+step "fuzzing gate (schemathesis, from docs/openapi.json)"
+scripts/fuzz-gate.sh "$API_VENV/bin/st" 30
 du -sh target 2>/dev/null || true

@@ -23,6 +23,10 @@ fn main() -> ExitCode {
         None => serve(&cli.serve),
         Some(Command::Serve(args)) => serve(&args),
         Some(Command::CheckConfig(args)) => check_config(&args),
+        Some(Command::Openapi) => {
+            print!("{}", digit_user::http::openapi::json());
+            ExitCode::SUCCESS
+        }
         Some(Command::Admin(AdminCommand::CreateUser(args))) => match load(&args.serve) {
             Ok(settings) => report(admin::create_user(args, settings)),
             Err(code) => code,

@@ -40,6 +40,8 @@ pub enum Command {
     /// Administrative tasks on a stopped service's data dir.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Print the OpenAPI 3.1 description of every endpoint (what docs/openapi.json holds).
+    Openapi,
 }
 
 /// Options shared by `serve` and `check-config`.

@@ -22,6 +22,20 @@ use crate::service::account::{PasswordChange, PasswordChangeError, Registered, R
 use crate::service::login::Credential;
 
 /// `POST /user/citizen/_create`
+#[utoipa::path(
+    post,
+    path = "/user/citizen/_create",
+    tag = "users",
+    summary = "A citizen registers with the OTP sent for registration, and is logged in",
+    request_body = crate::http::openapi::schemas::UserRequest,
+    responses(
+        (status = 200, description = "The tokens (or, with login.register_with_login off, the user)", body = crate::http::openapi::auth::TokenResponse),
+        (status = 400, description = "Refused (E1); a wrong OTP answers OTP.VALIDATION_UNSUCCESSFUL in E2", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn citizen_create(
     req: HttpRequest,
     body: LowerJson,
@@ -95,6 +109,20 @@ fn password_response() -> HttpResponse {
 
 /// `POST /user/password/_update`: the user is the one of `RequestInfo.authToken` when given (verified),
 /// else `RequestInfo.userInfo.userName` as the gateway set it.
+#[utoipa::path(
+    post,
+    path = "/user/password/_update",
+    tag = "password",
+    summary = "A logged-in user changes their password",
+    request_body = crate::http::openapi::auth::PasswordRequest,
+    responses(
+        (status = 200, description = "Changed; the user's other sessions ended", body = crate::http::openapi::schemas::PasswordChanged),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn update(
     req: HttpRequest,
     body: LowerJson,
@@ -153,6 +181,20 @@ pub async fn update(
 
 /// `POST /user/password/nologin/_update`: the OTP (purpose passwordreset) sent to the user's stored mobile
 /// number proves the user.
+#[utoipa::path(
+    post,
+    path = "/user/password/nologin/_update",
+    tag = "password",
+    summary = "A password reset with the OTP sent for it",
+    request_body = crate::http::openapi::auth::PasswordRequest,
+    responses(
+        (status = 200, description = "Changed; every session of the user ended", body = crate::http::openapi::schemas::PasswordChanged),
+        (status = 400, description = "Refused (E1); a wrong OTP answers OTP.VALIDATION_UNSUCCESSFUL in E2", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn reset(
     req: HttpRequest,
     body: LowerJson,

@@ -12,6 +12,16 @@ use crate::http::state::AppState;
 
 /// `GET /admin/outbox` (internal listener only): depth, the oldest record's age, the most attempts of one
 /// record and the latest delivery error — what `digit-user admin outbox` prints for a stopped service.
+#[utoipa::path(
+    get,
+    path = "/admin/outbox",
+    tag = "admin",
+    summary = "The notification outbox: depth, oldest age, last error (internal listener)",
+    responses(
+        (status = 200, description = "The outbox", body = crate::http::openapi::admin::Outbox),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn outbox(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let now = state.login.sessions().now_ms();
     let summary = state
@@ -33,6 +43,16 @@ pub async fn outbox(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 /// (`actors::store::Store::backup`), streamed as it is written; what `digit-user admin backup` saves. A
 /// backup that fails midway ends the stream without its trailer, which the reader refuses. One at a time: a
 /// second while one runs gets 409.
+#[utoipa::path(
+    post,
+    path = "/admin/backup",
+    tag = "admin",
+    summary = "A backup of this pod's state, streamed (internal listener)",
+    responses(
+        (status = 200, description = "The backup file", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 409, description = "A backup is running already", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn backup(state: web::Data<AppState>) -> HttpResponse {
     let store = state.registry.store().clone();
     let slot = match store.reserve_backup() {
@@ -79,6 +99,16 @@ impl Write for ChannelWriter {
 }
 
 /// `GET /metrics` (internal listener only): the Prometheus text exposition.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "admin",
+    summary = "Prometheus metrics (internal listener)",
+    responses(
+        (status = 200, description = "The text exposition format", body = String, content_type = "text/plain"),
+        (status = 503, description = "Another metrics recorder is installed", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn metrics() -> HttpResponse {
     match crate::observability::prometheus() {
         Some(handle) => HttpResponse::Ok()

@@ -30,6 +30,26 @@ fn invalid(why: &str) -> ApiError {
 }
 
 /// `GET /admin/audit`
+#[utoipa::path(
+    get,
+    path = "/admin/audit",
+    tag = "admin",
+    summary = "A user's audit trail, oldest first, paged (internal listener; routed to the user's pod)",
+    params(
+        ("user" = String, Query, description = "The user's uuid"),
+        ("from" = Option<i64>, Query, description = "From this moment, epoch ms"),
+        ("to" = Option<i64>, Query, description = "Before this moment, epoch ms"),
+        ("kind" = Option<String>, Query, description = "Kinds, comma-separated (user_created, login_failed, …)"),
+        ("offset" = Option<u32>, Query, description = "Events to skip"),
+        ("limit" = Option<u32>, Query, description = "At most this many (1–1000, default 100)"),
+    ),
+    responses(
+        (status = 200, description = "The events", body = crate::http::openapi::admin::AuditTrail),
+        (status = 400, description = "INVALID_AUDIT_QUERY", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn trail(
     state: web::Data<AppState>,
     params: Result<web::Query<AuditParams>, actix_web::Error>,

@@ -60,6 +60,15 @@ impl<T> std::ops::Deref for PodJson<T> {
 }
 
 /// `POST /cluster/status`: ordinal, stored counts and — journal on — the group as this pod sees it.
+#[utoipa::path(
+    post,
+    path = "/cluster/status",
+    tag = "cluster",
+    summary = "This pod's view: stored counts, the group, owners, standbys (between pods; `admin cluster-status`)",
+    responses(
+        (status = 200, description = "The status", body = crate::http::openapi::admin::PodBody),
+    )
+)]
 pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.registry.store();
     let (lockouts, families) = store.logins().counts();
@@ -86,6 +95,18 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 /// has taken them over; this pod stops answering for those it hands over, lets the requests inside finish
 /// and releases them. Those it still serves as assigned (the group gave them to both pods for a moment) it
 /// gives way with: the caller's claim is newer. `ended` names those it handed over.
+#[utoipa::path(
+    post,
+    path = "/cluster/partitions/_handover",
+    tag = "cluster",
+    summary = "The next owner asks this pod to end partitions it handed over (between pods)",
+    request_body = crate::http::openapi::admin::PodBody,
+    responses(
+        (status = 200, description = "The partitions ended", body = crate::http::openapi::admin::PodBody),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn handover(
     state: web::Data<AppState>,
     body: PodJson<Partitions>,
@@ -119,6 +140,20 @@ pub async fn handover(
 
 /// `POST /cluster/users/_search`: one leg of a fanned-out search — the users of partitions served here
 /// for the whole search, without password hashes; those partitions in the [`SERVED`] header.
+#[utoipa::path(
+    post,
+    path = "/cluster/users/_search",
+    tag = "cluster",
+    summary = "One pod's part of a fanned-out search (between pods)",
+    request_body = crate::http::openapi::admin::PodBody,
+    responses(
+        (status = 200, description = "The users stored here (header x-digit-user-served)", body = crate::http::openapi::admin::StoredUsers),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn search_leg(
     state: web::Data<AppState>,
     query: PodJson<UserQuery>,
@@ -138,6 +173,20 @@ pub async fn search_leg(
 }
 
 /// `POST /cluster/otp/_validate`: an OTP check for a flow running on another pod.
+#[utoipa::path(
+    post,
+    path = "/cluster/otp/_validate",
+    tag = "cluster",
+    summary = "A code checked at the pod holding its session (between pods)",
+    request_body = crate::http::openapi::admin::PodBody,
+    responses(
+        (status = 200, description = "The verdict", body = crate::http::openapi::admin::PodBody),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "OTP service unavailable", body = crate::http::openapi::schemas::LegacyError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn otp_check(
     state: web::Data<AppState>,
     check: PodJson<OtpCheck>,
@@ -162,6 +211,20 @@ pub async fn otp_check(
 
 /// `POST /cluster/otp/_send`: a send for a number whose session lives here, asked by the pod that took the
 /// request (a password reset whose user's stored number is not the one typed).
+#[utoipa::path(
+    post,
+    path = "/cluster/otp/_send",
+    tag = "cluster",
+    summary = "A send handed to the pod holding the number's session (between pods)",
+    request_body = crate::http::openapi::admin::PodBody,
+    responses(
+        (status = 200, description = "Sent or refused", body = crate::http::openapi::admin::PodBody),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "OTP service unavailable", body = crate::http::openapi::schemas::LegacyError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn otp_send(
     state: web::Data<AppState>,
     send: PodJson<OtpSend>,
@@ -176,6 +239,18 @@ pub async fn otp_send(
 
 /// `POST /cluster/tally`: the abuse counters of keys this pod counts (their partitions' owner), asked by the
 /// pod that took a send or a token request.
+#[utoipa::path(
+    post,
+    path = "/cluster/tally",
+    tag = "cluster",
+    summary = "Abuse counters counted at the pod that owns their key (between pods)",
+    request_body = crate::http::openapi::admin::PodBody,
+    responses(
+        (status = 200, description = "The answer", body = crate::http::openapi::admin::PodBody),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn tally(
     state: web::Data<AppState>,
     ask: PodJson<TallyAsk>,
@@ -184,6 +259,20 @@ pub async fn tally(
 }
 
 /// `POST /cluster/audit`: an audit event of a user this pod serves, from the pod that handled the request.
+#[utoipa::path(
+    post,
+    path = "/cluster/audit",
+    tag = "cluster",
+    summary = "An audit event written by the user's pod (between pods)",
+    request_body = crate::http::openapi::admin::PodBody,
+    responses(
+        (status = 200, description = "Written", body = crate::http::openapi::admin::PodBody),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn audit(
     state: web::Data<AppState>,
     record: PodJson<AuditRecord>,

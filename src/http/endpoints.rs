@@ -6,7 +6,8 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use super::{
-    account, admin, audit, cluster, health, import, keys, oauth, otp, search, sessions, users,
+    account, admin, audit, cluster, health, import, keys, oauth, openapi, otp, search, sessions,
+    users,
 };
 
 /// Which listeners answer an endpoint.
@@ -93,6 +94,7 @@ endpoints! {
     POST "/admin/import/users"             => import::users,               Internal, None;
     POST "/admin/import/_users"            => import::stored,              Internal, None;
     GET  "/metrics"                        => admin::metrics,              Internal, None;
+    GET  "/openapi.json"                   => openapi::serve,              Internal, None;
     POST "/user/users/_createnovalidate"   => users::create_novalidate,    Both,     NewUser;
     POST "/user/users/_updatenovalidate"   => users::update_novalidate,    Both,     UserUuid;
     POST "/user/profile/_update"           => users::profile_update,       Both,     UserUuid;

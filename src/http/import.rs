@@ -40,6 +40,20 @@ impl FromRequest for BatchBody {
 }
 
 /// `POST /admin/import/users`: stores a batch of imported users, each at its home's pod; what each did.
+#[utoipa::path(
+    post,
+    path = "/admin/import/users",
+    tag = "admin",
+    summary = "Imports a batch of egov-user's users into a running deployment (internal listener; what `admin import --url` sends)",
+    request_body = crate::http::openapi::admin::ImportBatch,
+    responses(
+        (status = 200, description = "One outcome per user, in order", body = crate::http::openapi::admin::ImportOutcomes),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn users(state: web::Data<AppState>, batch: BatchBody) -> Result<HttpResponse, ApiError> {
     let outcomes = state
         .importer
@@ -50,6 +64,20 @@ pub async fn users(state: web::Data<AppState>, batch: BatchBody) -> Result<HttpR
 }
 
 /// `POST /cluster/import/users`: the part of a batch whose homes this pod serves.
+#[utoipa::path(
+    post,
+    path = "/cluster/import/users",
+    tag = "cluster",
+    summary = "The part of an import batch a pod serves (between pods)",
+    request_body = crate::http::openapi::admin::ImportBatch,
+    responses(
+        (status = 200, description = "One outcome per user, in order", body = crate::http::openapi::admin::ImportOutcomes),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn part(state: web::Data<AppState>, batch: BatchBody) -> Result<HttpResponse, ApiError> {
     let outcomes = state
         .importer
@@ -70,6 +98,20 @@ const IDS_MAX: usize = 1000;
 
 /// `POST /admin/import/_users`: the users stored under some ids, wherever they live, password hashes left
 /// out (`admin import verify --url` compares them with the source).
+#[utoipa::path(
+    post,
+    path = "/admin/import/_users",
+    tag = "admin",
+    summary = "Users as stored, by id (internal listener; what `admin import verify --url` reads)",
+    request_body = crate::http::openapi::admin::StoredIds,
+    responses(
+        (status = 200, description = "The users as stored, password hashes left out", body = crate::http::openapi::admin::StoredUsers),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn stored(
     state: web::Data<AppState>,
     ids: PodJson<Ids>,

@@ -55,6 +55,21 @@ fn picture(state: &AppState, count: bool) -> Result<serde_json::Value, ApiError>
 }
 
 /// `GET /admin/keys`
+#[utoipa::path(
+    get,
+    path = "/admin/keys",
+    tag = "admin",
+    summary = "The keys this pod uses and holds, the re-sealing's progress (internal listener)",
+    params(
+        ("count" = Option<bool>, Query, description = "Also count the values by sealing key (a scan of the whole store)"),
+    ),
+    responses(
+        (status = 200, description = "The keys", body = crate::http::openapi::admin::KeysPicture),
+        (status = 400, description = "INVALID_KEYS_QUERY, KEYS_REFUSED", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn status(
     state: web::Data<AppState>,
     params: Result<web::Query<StatusParams>, actix_web::Error>,
@@ -66,6 +81,21 @@ pub async fn status(
 }
 
 /// `POST /admin/keys/_load`
+#[utoipa::path(
+    post,
+    path = "/admin/keys/_load",
+    tag = "admin",
+    summary = "Reads the secrets again: new keys open, verify and check; with promote the newest of each list is used (internal listener)",
+    params(
+        ("promote" = Option<bool>, Query, description = "Use the newest key of each list from now on"),
+    ),
+    responses(
+        (status = 200, description = "The keys", body = crate::http::openapi::admin::KeysPicture),
+        (status = 400, description = "INVALID_KEYS_QUERY, KEYS_REFUSED (a key in use or still sealing values is missing)", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn load(
     state: web::Data<AppState>,
     params: Result<web::Query<LoadParams>, actix_web::Error>,
@@ -78,6 +108,18 @@ pub async fn load(
 }
 
 /// `POST /admin/keys/_reseal`
+#[utoipa::path(
+    post,
+    path = "/admin/keys/_reseal",
+    tag = "admin",
+    summary = "Starts re-sealing every value of this pod under the current sealing key (internal listener)",
+    responses(
+        (status = 202, description = "Started", body = crate::http::openapi::admin::ResealStarted),
+        (status = 400, description = "RESEAL_RUNNING", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn reseal(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let started = state.keys.reseal(RESEAL_BATCH).map_err(refused)?;
     Ok(HttpResponse::build(StatusCode::ACCEPTED).json(serde_json::json!({"reseal": started})))

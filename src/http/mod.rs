@@ -16,6 +16,7 @@ pub mod import;
 pub mod json;
 pub mod keys;
 pub mod oauth;
+pub mod openapi;
 pub mod otp;
 #[cfg(test)]
 mod props;

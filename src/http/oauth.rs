@@ -184,6 +184,22 @@ pub fn token_response(issued: &Issued) -> HttpResponse {
 }
 
 /// `POST /user/oauth/token`
+#[utoipa::path(
+    post,
+    path = "/user/oauth/token",
+    tag = "login",
+    summary = "Login (password or OTP as the password) and refresh; parameters in the query string or a form body; HTTP Basic client authentication",
+    request_body(content = crate::http::openapi::auth::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The tokens", body = crate::http::openapi::auth::TokenResponse),
+        (status = 400, description = "invalid_request, invalid_grant, invalid_scope, unsupported_grant_type", body = crate::http::openapi::schemas::OAuthError),
+        (status = 401, description = "unauthorized (client), invalid_token (an expired refresh token)", body = crate::http::openapi::schemas::OAuthError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::OAuthError),
+        (status = 429, description = "Too many failed logins from this network (`Retry-After`)", body = crate::http::openapi::schemas::OAuthError),
+        (status = 503, description = "temporarily_unavailable (`Retry-After`); the routing 503s of E1", body = crate::http::openapi::schemas::OAuthError),
+        (status = 500, description = "server_error", body = crate::http::openapi::schemas::OAuthError),
+    )
+)]
 pub async fn token(
     req: HttpRequest,
     body: Result<CappedBody, ApiError>,
@@ -289,6 +305,15 @@ pub async fn token(
 }
 
 /// `GET /user/oauth/token`: only POST is served.
+#[utoipa::path(
+    get,
+    path = "/user/oauth/token",
+    tag = "login",
+    summary = "Not supported: answers 405 as Spring did",
+    responses(
+        (status = 405, description = "method_not_allowed", body = crate::http::openapi::schemas::OAuthError),
+    )
+)]
 pub async fn token_get() -> Result<HttpResponse, ApiError> {
     Err(ApiError::oauth(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -317,6 +342,20 @@ struct DetailsOut<'a> {
 }
 
 /// `POST /user/_details?access_token=` (or a form field): answered from the token and the revocation set.
+#[utoipa::path(
+    post,
+    path = "/user/_details",
+    tag = "login",
+    summary = "The user of an access token (the gateway's check of every request)",
+    params(
+        ("access_token" = Option<String>, Query, description = "The access token (or in a form body)"),
+    ),
+    responses(
+        (status = 200, description = "The user", body = crate::http::openapi::auth::Details),
+        (status = 400, description = "No access_token, or an invalid, expired or revoked one (InvalidAccessTokenException)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn details(
     req: HttpRequest,
     body: CappedBody,
@@ -388,6 +427,19 @@ fn missing_access_token() -> ApiError {
 }
 
 /// `POST /user/_logout` with `{"access_token": ...}`: revokes the token and its refresh family.
+#[utoipa::path(
+    post,
+    path = "/user/_logout",
+    tag = "login",
+    summary = "Ends an access token's session",
+    request_body = crate::http::openapi::auth::LogoutRequest,
+    responses(
+        (status = 200, description = "Logged out", body = crate::http::openapi::schemas::LogoutInfo),
+        (status = 400, description = "Logout failed", body = crate::http::openapi::schemas::LogoutError),
+        (status = 503, description = "Logout failed: retry (`Retry-After`)", body = crate::http::openapi::schemas::LogoutError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn logout(
     body: Result<LowerJson, ApiError>,
     state: web::Data<AppState>,

@@ -148,6 +148,21 @@ fn sizes(otp: &OtpIn) -> Result<(), ApiError> {
 }
 
 /// `POST /user-otp/v1/_send`
+#[utoipa::path(
+    post,
+    path = "/user-otp/v1/_send",
+    tag = "otp",
+    summary = "Sends an OTP for registration, login or a password reset",
+    request_body = crate::http::openapi::auth::OtpSendRequest,
+    responses(
+        (status = 201, description = "Sent (or a live code held)", body = crate::http::openapi::auth::OtpSent),
+        (status = 400, description = "Invalid OTP request; unknown or registered number", body = crate::http::openapi::schemas::LegacyError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::LegacyError),
+        (status = 429, description = "Too many requests (`Retry-After`, `error_description`)", body = crate::http::openapi::schemas::LegacyError),
+        (status = 503, description = "OTP service unavailable; the routing 503s of E1", body = crate::http::openapi::schemas::LegacyError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn send(
     req: HttpRequest,
     body: Result<LowerJson, ApiError>,
@@ -181,6 +196,20 @@ pub async fn send(
 }
 
 /// `POST /otp/v1/_create` (internal)
+#[utoipa::path(
+    post,
+    path = "/otp/v1/_create",
+    tag = "otp",
+    summary = "Creates a code without sending it (internal listener)",
+    request_body = crate::http::openapi::auth::OtpRequest,
+    responses(
+        (status = 201, description = "The code", body = crate::http::openapi::auth::OtpTokenResponse),
+        (status = 400, description = "Invalid OTP request (E2); Size.otpRequest.* (E1)", body = crate::http::openapi::schemas::LegacyError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::LegacyError),
+        (status = 503, description = "OTP service unavailable; the routing 503s of E1", body = crate::http::openapi::schemas::LegacyError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn create(
     body: Result<LowerJson, ApiError>,
     state: web::Data<AppState>,
@@ -211,6 +240,20 @@ pub async fn create(
 }
 
 /// `POST /otp/v1/_validate`
+#[utoipa::path(
+    post,
+    path = "/otp/v1/_validate",
+    tag = "otp",
+    summary = "Checks (and spends) a code",
+    request_body = crate::http::openapi::auth::OtpRequest,
+    responses(
+        (status = 200, description = "Valid", body = crate::http::openapi::auth::OtpTokenResponse),
+        (status = 400, description = "Invalid OTP validation request; OTP validation unsuccessful (E2); Size.otpRequest.* (E1)", body = crate::http::openapi::schemas::LegacyError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::LegacyError),
+        (status = 503, description = "OTP service unavailable; the routing 503s of E1", body = crate::http::openapi::schemas::LegacyError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn validate(
     req: HttpRequest,
     body: Result<LowerJson, ApiError>,
@@ -248,6 +291,20 @@ pub async fn validate(
 }
 
 /// `POST /otp/v1/_search` (internal): never returns the code or its hash.
+#[utoipa::path(
+    post,
+    path = "/otp/v1/_search",
+    tag = "otp",
+    summary = "A code's token by its id, never the code (internal listener)",
+    request_body = crate::http::openapi::auth::OtpRequest,
+    responses(
+        (status = 200, description = "The token, or `otp: null`", body = crate::http::openapi::auth::OtpTokenResponse),
+        (status = 400, description = "Invalid OTP search request", body = crate::http::openapi::schemas::LegacyError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::LegacyError),
+        (status = 503, description = "OTP service unavailable; the routing 503s of E1", body = crate::http::openapi::schemas::LegacyError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn search(
     body: Result<LowerJson, ApiError>,
     state: web::Data<AppState>,

@@ -244,6 +244,20 @@ fn fans_out(req: &HttpRequest, state: &AppState) -> bool {
 }
 
 /// `POST /user/_search`
+#[utoipa::path(
+    post,
+    path = "/user/_search",
+    tag = "users",
+    summary = "Searches users; `active` defaults to true; PII masked by the caller's roles",
+    request_body = crate::http::openapi::schemas::SearchRequest,
+    responses(
+        (status = 200, description = "The users found", body = crate::http::user_json::UsersResponse),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn search_default_active(
     req: HttpRequest,
     body: LowerJson,
@@ -253,6 +267,20 @@ pub async fn search_default_active(
 }
 
 /// `POST /user/v1/_search`
+#[utoipa::path(
+    post,
+    path = "/user/v1/_search",
+    tag = "users",
+    summary = "Searches users (no default for `active`)",
+    request_body = crate::http::openapi::schemas::SearchRequest,
+    responses(
+        (status = 200, description = "The users found", body = crate::http::user_json::UsersResponse),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn search_v1(
     req: HttpRequest,
     body: LowerJson,
@@ -262,6 +290,20 @@ pub async fn search_v1(
 }
 
 /// `POST /user/_searchByTenant` (mGramSeva's HRMS lists the employees of its tenants with it)
+#[utoipa::path(
+    post,
+    path = "/user/_searchByTenant",
+    tag = "users",
+    summary = "Users holding a role in one of `tenantIds`",
+    request_body = crate::http::openapi::schemas::SearchRequest,
+    responses(
+        (status = 200, description = "The users found", body = crate::http::user_json::UsersResponse),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn search_by_tenant(
     req: HttpRequest,
     body: LowerJson,

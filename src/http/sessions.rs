@@ -49,6 +49,21 @@ fn failed(e: SessionError) -> ApiError {
 }
 
 /// `GET /admin/sessions`
+#[utoipa::path(
+    get,
+    path = "/admin/sessions",
+    tag = "admin",
+    summary = "A user's live sessions, oldest first (internal listener; routed to the user's pod)",
+    params(
+        ("user" = String, Query, description = "The user's uuid"),
+    ),
+    responses(
+        (status = 200, description = "The sessions", body = crate::http::openapi::admin::SessionList),
+        (status = 400, description = "INVALID_SESSION_QUERY", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     params: Result<web::Query<SessionParams>, actix_web::Error>,
@@ -59,6 +74,23 @@ pub async fn list(
 }
 
 /// `POST /admin/sessions/_end`
+#[utoipa::path(
+    post,
+    path = "/admin/sessions/_end",
+    tag = "admin",
+    summary = "Ends one of a user's sessions, or every one (internal listener)",
+    params(
+        ("user" = String, Query, description = "The user's uuid"),
+        ("session" = Option<String>, Query, description = "The session's id; absent: every session"),
+    ),
+    responses(
+        (status = 200, description = "How many ended", body = crate::http::openapi::admin::SessionsEnded),
+        (status = 400, description = "INVALID_SESSION_QUERY", body = crate::http::openapi::schemas::TracerError),
+        (status = 404, description = "SESSION_NOT_FOUND", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn end(
     state: web::Data<AppState>,
     params: Result<web::Query<SessionParams>, actix_web::Error>,

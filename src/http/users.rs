@@ -100,6 +100,21 @@ fn registry(state: &AppState) -> &Registry {
 }
 
 /// `POST /user/users/_createnovalidate`
+#[utoipa::path(
+    post,
+    path = "/user/users/_createnovalidate",
+    tag = "users",
+    summary = "Creates a user without an OTP (HRMS, property tax owners…)",
+    request_body = crate::http::openapi::schemas::UserRequest,
+    responses(
+        (status = 200, description = "The user created", body = crate::http::user_json::UsersResponse),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 403, description = "ACCESS_DENIED: through the gateway, the caller lacks the roles (`user.create_roles`)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn create_novalidate(
     req: HttpRequest,
     body: LowerJson,
@@ -124,6 +139,21 @@ pub async fn create_novalidate(
 }
 
 /// `POST /user/users/_updatenovalidate`
+#[utoipa::path(
+    post,
+    path = "/user/users/_updatenovalidate",
+    tag = "users",
+    summary = "An admin update, by `uuid`; `accountLocked: false` ends a lock; masked values sent back keep the stored ones",
+    request_body = crate::http::openapi::schemas::UserRequest,
+    responses(
+        (status = 200, description = "The user updated", body = crate::http::user_json::UsersResponse),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 403, description = "ACCESS_DENIED: through the gateway, the caller lacks the roles (`user.update_roles`)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn update_novalidate(
     req: HttpRequest,
     body: LowerJson,
@@ -153,6 +183,20 @@ pub async fn update_novalidate(
 }
 
 /// `POST /user/profile/_update`
+#[utoipa::path(
+    post,
+    path = "/user/profile/_update",
+    tag = "users",
+    summary = "A user updates their own profile (`id` and `uuid` must be `RequestInfo.userInfo`'s)",
+    request_body = crate::http::openapi::schemas::UserRequest,
+    responses(
+        (status = 200, description = "The profile updated", body = crate::http::user_json::UsersResponse),
+        (status = 400, description = "Refused: an unreadable or oversized body, a wrong type, a failed rule (the codes of egov-user)", body = crate::http::openapi::schemas::TracerError),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
+        (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
+        (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
+    )
+)]
 pub async fn profile_update(
     req: HttpRequest,
     body: LowerJson,

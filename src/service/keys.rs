@@ -76,7 +76,7 @@ impl SecretSource {
 }
 
 /// One key list as `/admin/keys` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListStatus {
     /// The key id used.
@@ -88,7 +88,7 @@ pub struct ListStatus {
 }
 
 /// The keys in force.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeysStatus {
     /// Sealing keys.
@@ -102,7 +102,7 @@ pub struct KeysStatus {
 }
 
 /// A re-sealing's progress (`/admin/keys`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResealStatus {
     /// Running now.

@@ -166,7 +166,7 @@ struct CodecKeys {
 }
 
 /// A signing key of a key list, as the codec tells it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyInForce {
     /// Its `kid`.

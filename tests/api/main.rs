@@ -14,6 +14,7 @@ mod listeners;
 mod login;
 mod messages;
 mod mgramseva;
+mod openapi;
 mod otp_limits;
 mod otp_send;
 mod otp_store;

@@ -34,7 +34,7 @@ impl<T> Maybe<T> {
 }
 
 /// A role in a response.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleOut {
     /// code
@@ -46,7 +46,7 @@ pub struct RoleOut {
 }
 
 /// A user in a response, in DIGIT's field order, nulls written.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct UserOut {
@@ -57,6 +57,7 @@ pub struct UserOut {
     pub gender: Option<&'static str>,
     pub mobile_number: Option<String>,
     #[serde(skip_serializing_if = "Maybe::is_omit")]
+    #[schema(value_type = Option<String>)]
     pub country_code: Maybe<Option<String>>,
     #[serde(rename = "alternatemobilenumber")]
     pub alternate_mobile_number: Option<String>,
@@ -78,6 +79,7 @@ pub struct UserOut {
     pub account_locked_date: Option<i64>,
     pub father_or_husband_name: Option<String>,
     #[serde(skip_serializing_if = "Maybe::is_omit")]
+    #[schema(value_type = Option<String>)]
     pub relationship: Maybe<Option<&'static str>>,
     pub signature: Option<String>,
     pub blood_group: Option<&'static str>,
@@ -85,8 +87,10 @@ pub struct UserOut {
     pub identification_mark: Option<String>,
     pub created_by: Option<i64>,
     #[serde(skip_serializing_if = "Maybe::is_omit")]
+    #[schema(value_type = Option<String>)]
     pub password: Maybe<Option<String>>,
     #[serde(skip_serializing_if = "Maybe::is_omit")]
+    #[schema(value_type = Option<String>)]
     pub otp_reference: Maybe<Option<String>>,
     pub last_modified_by: Option<i64>,
     pub tenant_id: String,
@@ -98,6 +102,7 @@ pub struct UserOut {
     pub pwd_expiry_date: Option<String>,
     /// mGramSeva's fork writes it last in search and create answers (not in update answers).
     #[serde(skip_serializing_if = "Maybe::is_omit")]
+    #[schema(value_type = Option<bool>)]
     pub default_pwd_chgd: Maybe<bool>,
 }
 
@@ -190,7 +195,7 @@ impl UserOut {
 }
 
 /// egov-user's success envelope: `{"responseInfo": {… "status": "200"}, "user": [...]}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsersResponse {
     /// responseInfo
@@ -200,7 +205,7 @@ pub struct UsersResponse {
 }
 
 /// egov-user's `ResponseInfo` with only `status` set.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct ResponseInfo {

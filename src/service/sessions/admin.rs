@@ -10,7 +10,7 @@ use super::{SessionError, Sessions};
 const ADMIN: &str = "admin";
 
 /// One live session (a refresh family: a login and the tokens rotated from it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
     /// Its id: what ends it.
