@@ -6,12 +6,16 @@
 # that contradicts the description (status, content type, headers, body schema) or a crash. Generated data
 # that DIGIT's lenient parsers accept or refuse is not judged (negative_data_rejection,
 # positive_data_acceptance are off): the compatibility tests decide leniency.
+# Then the Postman collection's login flow (docs/digit-user.postman_collection.json) runs with newman against the
+# same service: create an employee, log in, /user/_details, log out, the token refused.
 # Usage: scripts/fuzz-gate.sh ST_BINARY [MAX_EXAMPLES]   (run by scripts/test.sh after the tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 st="$1"
 examples="${2:-30}"
 spec="$PWD/docs/openapi.json"
+collection="$PWD/docs/digit-user.postman_collection.json"
+newman="$PWD/docs/postman/node_modules/.bin/newman"
 binary="$PWD/target/debug/digit-user"
 work=$(mktemp -d)
 read -r public internal < <(python3 -c '
@@ -45,6 +49,11 @@ if ! "$st" run "$spec" --url "http://127.0.0.1:$internal" \
     --exclude-path-regex '^/admin/(backup|keys/_reseal)$' \
     --header 'Authorization: Basic ZWdvdi11c2VyLWNsaWVudDo=' \
     --no-color; then
+  echo "--- the service's log"; tail -n 50 service.log
+  exit 1
+fi
+if ! "$newman" run "$collection" --folder "Login, details, logout" --env-var "baseUrl=http://127.0.0.1:$public" \
+    --reporters cli --color off; then
   echo "--- the service's log"; tail -n 50 service.log
   exit 1
 fi

@@ -79,12 +79,17 @@ if [ ! -x "$API_VENV/bin/openapi-spec-validator" ] || [ ! -x "$API_VENV/bin/st" 
   python3 -m venv "$API_VENV"
   "$API_VENV/bin/pip" install -q --disable-pip-version-check openapi-spec-validator==0.9.0 schemathesis==4.32.5
 fi
+# newman (npm, pinned in docs/postman/package-lock.json): runs the Postman collection's login flow in the gate
+if [ ! -x docs/postman/node_modules/.bin/newman ]; then
+  (cd docs/postman && npm ci --no-audit --no-fund --loglevel=error)
+fi
 if [ ! -d k8s/check/node_modules/@kubernetes-models/prometheus-operator ]; then
   (cd k8s/check && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 step "api description"
 "$API_VENV/bin/openapi-spec-validator" docs/openapi.json
+python3 scripts/postman.py --check
 
 step "dashboards and alerts"
 python3 dashboards/src/generate.py --check
