@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The fuzzing gate: schemathesis (PyPI) against a running digit-user, from docs/openapi.json — every endpoint
-# of both listeners (the internal listener serves them all) but two that start work (`/admin/backup` streams a
-# backup, `/admin/keys/_reseal` re-seals the store), positive and boundary data, a bounded number of examples
-# per endpoint. It fails on a server error (a 5xx the description does not list for the endpoint), an answer
+# of both listeners (the internal listener serves them all), the description's examples, positive and
+# boundary data, a bounded number of examples per endpoint. It fails on a server error (a 5xx the description does not list for the endpoint), an answer
 # that contradicts the description (status, content type, headers, body schema) or a crash. Generated data
 # that DIGIT's lenient parsers accept or refuse is not judged (negative_data_rejection,
 # positive_data_acceptance are off): the compatibility tests decide leniency.
@@ -46,7 +45,6 @@ if ! "$st" run "$spec" --url "http://127.0.0.1:$internal" \
     --phases examples,coverage,fuzzing --max-examples "$examples" --workers 1 \
     --checks all \
     --exclude-checks negative_data_rejection,positive_data_acceptance,ignored_auth,missing_required_header,unsupported_method \
-    --exclude-path-regex '^/admin/(backup|keys/_reseal)$' \
     --header 'Authorization: Basic ZWdvdi11c2VyLWNsaWVudDo=' \
     --no-color; then
   echo "--- the service's log"; tail -n 50 service.log

@@ -30,7 +30,7 @@ use crate::service::login::Credential;
     request_body = crate::http::openapi::schemas::UserRequest,
     responses(
         (status = 200, description = "The tokens (or, with login.register_with_login off, the user)", body = crate::http::openapi::auth::TokenResponse),
-        (status = 400, description = "Refused (E1); a wrong OTP answers OTP.VALIDATION_UNSUCCESSFUL in E2", body = crate::http::openapi::schemas::TracerError),
+        (status = 400, description = "Refused (E1); a wrong OTP answers OTP.VALIDATION_UNSUCCESSFUL in E2", body = crate::http::openapi::schemas::TracerOrLegacy),
         (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
         (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
         (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
@@ -189,7 +189,7 @@ pub async fn update(
     request_body = crate::http::openapi::auth::PasswordRequest,
     responses(
         (status = 200, description = "Changed; every session of the user ended", body = crate::http::openapi::schemas::PasswordChanged),
-        (status = 400, description = "Refused (E1); a wrong OTP answers OTP.VALIDATION_UNSUCCESSFUL in E2", body = crate::http::openapi::schemas::TracerError),
+        (status = 400, description = "Refused (E1); a wrong OTP answers OTP.VALIDATION_UNSUCCESSFUL in E2", body = crate::http::openapi::schemas::TracerOrLegacy),
         (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::TracerError),
         (status = 503, description = "Retryable: the store or the journal cannot take it now, the data is moving between pods or its pod is unreachable (`Retry-After` on the last two)", body = crate::http::openapi::schemas::TracerError),
         (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),

@@ -159,7 +159,7 @@ fn sizes(otp: &OtpIn) -> Result<(), ApiError> {
         (status = 400, description = "Invalid OTP request; unknown or registered number", body = crate::http::openapi::schemas::LegacyError),
         (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::LegacyError),
         (status = 429, description = "Too many requests (`Retry-After`, `error_description`)", body = crate::http::openapi::schemas::LegacyError),
-        (status = 503, description = "OTP service unavailable; the routing 503s of E1", body = crate::http::openapi::schemas::LegacyError),
+        (status = 503, description = "OTP service unavailable (E2); the routing 503s (E1)", body = crate::http::openapi::schemas::TracerOrLegacy),
         (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
     )
 )]
@@ -204,9 +204,9 @@ pub async fn send(
     request_body = crate::http::openapi::auth::OtpRequest,
     responses(
         (status = 201, description = "The code", body = crate::http::openapi::auth::OtpTokenResponse),
-        (status = 400, description = "Invalid OTP request (E2); Size.otpRequest.* (E1)", body = crate::http::openapi::schemas::LegacyError),
+        (status = 400, description = "Invalid OTP request (E2); Size.otpRequest.* (E1)", body = crate::http::openapi::schemas::TracerOrLegacy),
         (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::LegacyError),
-        (status = 503, description = "OTP service unavailable; the routing 503s of E1", body = crate::http::openapi::schemas::LegacyError),
+        (status = 503, description = "OTP service unavailable (E2); the routing 503s (E1)", body = crate::http::openapi::schemas::TracerOrLegacy),
         (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
     )
 )]
@@ -248,9 +248,9 @@ pub async fn create(
     request_body = crate::http::openapi::auth::OtpRequest,
     responses(
         (status = 200, description = "Valid", body = crate::http::openapi::auth::OtpTokenResponse),
-        (status = 400, description = "Invalid OTP validation request; OTP validation unsuccessful (E2); Size.otpRequest.* (E1)", body = crate::http::openapi::schemas::LegacyError),
+        (status = 400, description = "Invalid OTP validation request; OTP validation unsuccessful (E2); Size.otpRequest.* (E1)", body = crate::http::openapi::schemas::TracerOrLegacy),
         (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::LegacyError),
-        (status = 503, description = "OTP service unavailable; the routing 503s of E1", body = crate::http::openapi::schemas::LegacyError),
+        (status = 503, description = "OTP service unavailable (E2); the routing 503s (E1)", body = crate::http::openapi::schemas::TracerOrLegacy),
         (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
     )
 )]
@@ -301,7 +301,7 @@ pub async fn validate(
         (status = 200, description = "The token, or `otp: null`", body = crate::http::openapi::auth::OtpTokenResponse),
         (status = 400, description = "Invalid OTP search request", body = crate::http::openapi::schemas::LegacyError),
         (status = 408, description = "The body did not arrive in time", body = crate::http::openapi::schemas::LegacyError),
-        (status = 503, description = "OTP service unavailable; the routing 503s of E1", body = crate::http::openapi::schemas::LegacyError),
+        (status = 503, description = "OTP service unavailable (E2); the routing 503s (E1)", body = crate::http::openapi::schemas::TracerOrLegacy),
         (status = 500, description = "An internal error (logged)", body = crate::http::openapi::schemas::TracerError),
     )
 )]

@@ -11,6 +11,8 @@ use super::schemas::{RequestInfo, StringOrNumber};
 /// (`egov-user-client` with an empty secret by default).
 #[derive(Serialize, ToSchema)]
 #[allow(non_snake_case)]
+#[schema(example = json!({"grant_type": "password", "username": "EMP-EXAMPLE-1", "password": "Example@123",
+                          "tenantId": "pb.amritsar", "userType": "EMPLOYEE", "scope": "read"}))]
 pub struct TokenForm {
     /// `password` or `refresh_token`.
     pub grant_type: String,
@@ -90,6 +92,14 @@ pub struct TokenUser {
 
 /// The tokens of a login, a refresh or a registration (headers `Cache-Control: no-store`).
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"access_token": "eyJ0eXAiOiJKV1Qi…", "token_type": "bearer",
+    "refresh_token": "AAVrW2b…", "expires_in": 604799, "scope": "read",
+    "ResponseInfo": {"api_id": "", "ver": "", "ts": "", "res_msg_id": "", "msg_id": "",
+                     "status": "Access Token generated successfully"},
+    "UserRequest": {"id": 65536, "uuid": "5f0e2c1a-8d3b-4c7e-9f10-2b3c4d5e6f70", "userName": "EMP-EXAMPLE-1",
+                    "name": "Asha Devi", "mobileNumber": "9876543210", "emailId": null, "locale": null,
+                    "type": "EMPLOYEE", "roles": [{"name": "Employee", "code": "EMPLOYEE", "tenantId": "pb.amritsar"}],
+                    "active": true, "tenantId": "pb.amritsar", "permanentCity": null}}))]
 pub struct TokenResponse {
     /// The access token (a JWT; its claims hold no personal data in clear).
     pub access_token: String,
@@ -149,6 +159,7 @@ pub struct AccessTokenForm {
 
 /// `/user/_logout`: `{"access_token"}` (other keys ignored).
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"access_token": "eyJ0eXAiOiJKV1Qi…"}))]
 pub struct LogoutRequest {
     /// The access token to end, with its session.
     pub access_token: String,
@@ -158,6 +169,8 @@ pub struct LogoutRequest {
 /// or a reset with an OTP (`otpReference`, `userName`). All strings.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"otpReference": "123456", "userName": "9876543210", "newPassword": "Example@456",
+                          "tenantId": "pb", "type": "CITIZEN"}))]
 pub struct PasswordRequest {
     /// The caller (`authToken` or `userInfo.userName`: the logged-in change).
     #[serde(rename = "RequestInfo")]
@@ -198,6 +211,8 @@ pub struct OtpSendIn {
 
 /// `{"RequestInfo", "otp"}` of `_send`.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"RequestInfo": {"msgId": "20170310130900|en_IN"},
+    "otp": {"mobileNumber": "9876543210", "tenantId": "pb", "type": "register", "userType": "citizen"}}))]
 pub struct OtpSendRequest {
     /// The caller.
     #[serde(rename = "RequestInfo")]
@@ -233,6 +248,7 @@ pub struct OtpIn {
 
 /// `{"RequestInfo", "otp"}` of egov-otp's endpoints.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"RequestInfo": {}, "otp": {"otp": "123456", "identity": "9876543210", "tenantId": "pb"}}))]
 pub struct OtpRequest {
     /// The caller.
     #[serde(rename = "RequestInfo")]

@@ -173,6 +173,14 @@ pub struct UserIn {
 
 /// `{"RequestInfo", "user"}` (keys in any case: the web UI's registration sends `User`).
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "RequestInfo": {"apiId": "Rainmaker", "ver": ".01", "ts": "", "msgId": "20170310130900|en_IN",
+                    "userInfo": {"uuid": "5f0e2c1a-8d3b-4c7e-9f10-2b3c4d5e6f70", "type": "EMPLOYEE",
+                                 "roles": [{"code": "SUPERUSER"}]}},
+    "user": {"userName": "EMP-EXAMPLE-1", "name": "Asha Devi", "mobileNumber": "9876543210",
+             "password": "Example@123", "gender": "FEMALE", "type": "EMPLOYEE", "tenantId": "pb.amritsar",
+             "active": true, "dob": "15/08/1990", "roles": [{"code": "EMPLOYEE", "tenantId": "pb.amritsar"}]}
+}))]
 pub struct UserRequest {
     /// The caller.
     #[serde(rename = "RequestInfo")]
@@ -185,6 +193,10 @@ pub struct UserRequest {
 /// tenantId where the name needs one.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "RequestInfo": {"userInfo": {"type": "EMPLOYEE", "roles": [{"code": "GRO"}]}},
+    "userName": "EMP-EXAMPLE-1", "tenantId": "pb.amritsar", "pageSize": 10
+}))]
 pub struct SearchRequest {
     /// The caller (their roles decide what is shown in clear).
     #[serde(rename = "RequestInfo")]
@@ -244,6 +256,9 @@ pub struct ErrorEntry {
 /// retryable 503s of routing — `PARTITION_MOVING`, `OWNER_UNAVAILABLE` with `Retry-After` — on every
 /// endpoint).
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"ResponseInfo": null, "Errors": [
+    {"code": "InvalidUserCreateException", "message": "An unhandled exception occurred on the server",
+     "description": "name is mandatory", "params": null}]}))]
 pub struct TracerError {
     /// Always null.
     #[serde(rename = "ResponseInfo")]
@@ -279,6 +294,9 @@ pub struct LegacyErrorBody {
 
 /// E2, the error shape of egov-otp and user-otp.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"responseInfo": null, "error": {"code": 400, "message": "OTP validation unsuccessful",
+    "description": null, "fields": [{"code": "OTP.VALIDATION_UNSUCCESSFUL",
+    "message": "OTP validation unsuccessful", "field": "otp.otp"}]}}))]
 pub struct LegacyError {
     /// Always null.
     #[serde(rename = "responseInfo")]
@@ -291,6 +309,7 @@ pub struct LegacyError {
 
 /// E3, the token endpoint's OAuth error.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"error": "invalid_request", "error_description": "Invalid login credentials"}))]
 pub struct OAuthError {
     /// `invalid_request`, `invalid_grant`, `unauthorized`, …
     pub error: String,
@@ -334,6 +353,9 @@ pub struct LogoutErrorBody {
 
 /// E4, the logout error.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"ResponseInfo": {"apiId": "", "ver": "", "ts": 1767000000000_i64, "resMsgId": "",
+    "msgId": "", "status": "Logout failed"}, "Error": {"code": 400, "message": null,
+    "description": "Logout failed", "errorFields": null, "fields": {}}}))]
 pub struct LogoutError {
     /// `status`: `Logout failed`.
     #[serde(rename = "ResponseInfo")]
@@ -341,4 +363,15 @@ pub struct LogoutError {
     /// The error.
     #[serde(rename = "Error")]
     pub error: LogoutErrorBody,
+}
+
+/// A 400 in either shape: E1 for most refusals, E2 where a code is wrong (`OTP.VALIDATION_UNSUCCESSFUL`) —
+/// or, on egov-otp's endpoints, E1 for a field over its size.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum TracerOrLegacy {
+    /// E1.
+    Tracer(TracerError),
+    /// E2.
+    Legacy(LegacyError),
 }
