@@ -10,7 +10,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::error::ApiError;
-use super::error::domain::{busy, password_change_refused, validation_failed};
+use super::error::domain::{busy, password_change_refused, store_failed, validation_failed};
 use super::json::{LowerJson, deserialize_at, opt_string, require};
 use super::oauth::token_response;
 use super::request_info::RequestInfoIn;
@@ -20,6 +20,7 @@ use super::users::parse;
 use crate::http::state::AppState;
 use crate::service::account::{PasswordChange, PasswordChangeError, Registered, RegistrationError};
 use crate::service::login::Credential;
+use crate::service::otp::OtpError;
 
 /// `POST /user/citizen/_create`
 #[utoipa::path(
@@ -74,6 +75,9 @@ pub async fn citizen_create(
             "LOGIN_ERROR",
             format!("Error occurred while logging in via register flow: {e}"),
         )),
+        // the code's session moved pods while it was spent (its write fenced), or the journal is away: a
+        // retryable 503, which the routing serves again at the next owner
+        Err(RegistrationError::Otp(OtpError::Store(e))) => Err(store_failed(e)),
         Err(e @ RegistrationError::Otp(_)) => Err(ApiError::internal(&e)),
     }
 }

@@ -142,6 +142,8 @@ impl From<Undecided> for LoginError {
         match e {
             Undecided::Hasher(HasherError::Busy | HasherError::Timeout) => Self::Busy,
             Undecided::Otp(OtpError::Route(_)) => Self::Busy,
+            // a code spent while its partition moved (the write fenced) or the journal away: retryable
+            Undecided::Otp(OtpError::Store(e)) => e.into(),
             other => Self::internal(other),
         }
     }
@@ -452,4 +454,20 @@ fn record_login<T>(grant: &'static str, user_type: &str, result: &Result<T, Logi
     };
     metrics::counter!(m::LOGINS, "grant" => grant, "user_type" => user_type, "result" => outcome)
         .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actors::store::JournalError;
+
+    #[test]
+    fn a_code_whose_write_was_fenced_or_not_journaled_is_retryable_not_internal() {
+        for journal in [JournalError::Fenced(5), JournalError::Unavailable("down".into())] {
+            let undecided = Undecided::Otp(OtpError::Store(StoreError::Journal(journal)));
+            assert!(matches!(LoginError::from(undecided), LoginError::Busy));
+        }
+        let corrupt = Undecided::Otp(OtpError::Store(StoreError::Corrupt("x".into())));
+        assert!(matches!(LoginError::from(corrupt), LoginError::Internal(_)));
+    }
 }
