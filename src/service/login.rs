@@ -463,7 +463,10 @@ mod tests {
 
     #[test]
     fn a_code_whose_write_was_fenced_or_not_journaled_is_retryable_not_internal() {
-        for journal in [JournalError::Fenced(5), JournalError::Unavailable("down".into())] {
+        for journal in [
+            JournalError::Fenced(5),
+            JournalError::Unavailable("down".into()),
+        ] {
             let undecided = Undecided::Otp(OtpError::Store(StoreError::Journal(journal)));
             assert!(matches!(LoginError::from(undecided), LoginError::Busy));
         }

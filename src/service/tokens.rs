@@ -221,8 +221,8 @@ impl TokenCodec {
         }
     }
 
-    /// A codec over a key list: `current` signs, the others verify until `previous_until` (epoch seconds).
-    /// `None` when the list lacks `current`.
+    /// A codec over a key list: `current` signs, older ids verify until `previous_until` (epoch seconds),
+    /// newer ones (loaded for a rotation) verify. `None` when the list lacks `current`.
     pub fn ring(keys: &[(u32, [u8; KEY_LEN])], current: u32, previous_until: i64) -> Option<Self> {
         let (_, signing) = keys.iter().find(|(id, _)| *id == current)?;
         let codec = Self::from_key(signing);
@@ -245,7 +245,9 @@ impl TokenCodec {
         let keys = keys
             .iter()
             .map(|(id, key)| {
-                let until = (*id != current).then_some(previous_until);
+                // an older key verifies until its grace ends; a newer one (loaded for a rotation, not yet
+                // used here) without limit: another pod may sign with it before this one is promoted
+                let until = (*id < current).then_some(previous_until);
                 (kid_of(key), (KeySet::new(key), until))
             })
             .collect();

@@ -132,3 +132,24 @@ fn a_key_list_signs_with_its_current_key_and_a_previous_one_verifies_until_its_g
     assert!(c.verify(&by_two.token, 1_500).is_ok(), "nothing changed");
     assert!(TokenCodec::ring(&keys, 9, 0).is_none());
 }
+
+#[test]
+fn a_key_loaded_for_a_rotation_verifies_before_this_pod_signs_with_it() {
+    let keys = [(1, [1; KEY_LEN]), (2, [2; KEY_LEN])];
+    // pinned to key 1 long ago: its grace would be over, but key 2 is newer, not previous
+    let staged = TokenCodec::ring(&keys, 1, 100).unwrap();
+    let promoted_elsewhere = TokenCodec::ring(&keys, 2, 100).unwrap();
+    let by_two = promoted_elsewhere
+        .mint(&snapshot(), "f", 1_000, 600)
+        .unwrap();
+    assert!(
+        staged.verify(&by_two.token, 1_001).is_ok(),
+        "a token another pod signed with the new key"
+    );
+    let by_one = staged.mint(&snapshot(), "f", 1_000, 600).unwrap();
+    assert_eq!(
+        promoted_elsewhere.verify(&by_one.token, 1_001),
+        Err(TokenError::Invalid),
+        "the old key's grace (ended at 100) is over on the promoted pod"
+    );
+}
