@@ -363,7 +363,9 @@ fn a_pod_paused_past_its_session_has_no_write_acknowledged_for_partitions_it_los
         let stored = body["user"][0]["name"].as_str().unwrap().to_owned();
         match zombie_code {
             200 => assert_eq!(stored, "Written By The Zombie", "acknowledged, so stored"),
-            503 => assert_eq!(
+            // 408: resumed, the pod timed the request out before reading it (the clock it times requests
+            // by stood still through the pause), so no handler ran — seen once in CI, 2026-12-01
+            503 | 408 => assert_eq!(
                 stored, "Written By The Owner",
                 "refused, so stored nowhere: {zombie_answer}"
             ),
