@@ -41,13 +41,13 @@ fn refused(e: KeyError) -> ApiError {
 }
 
 /// The keys' picture; with `count`, the values here by sealing key too.
-fn picture(state: &AppState, count: bool) -> Result<serde_json::Value, ApiError> {
+async fn picture(state: &AppState, count: bool) -> Result<serde_json::Value, ApiError> {
     let mut picture = serde_json::json!({
         "keys": state.keys.status().map_err(refused)?,
         "reseal": state.keys.resealing(),
     });
     if count {
-        let (sealed, held) = state.keys.sealed().map_err(refused)?;
+        let (sealed, held) = state.keys.sealed().await.map_err(refused)?;
         picture["sealedByKey"] = serde_json::json!(sealed);
         picture["heldForAnotherPod"] = serde_json::json!(held);
     }
@@ -77,7 +77,7 @@ pub async fn status(
     let count = params
         .map_err(|_| ApiError::custom("INVALID_KEYS_QUERY", "count is true or false"))?
         .count;
-    Ok(HttpResponse::Ok().json(picture(&state, count)?))
+    Ok(HttpResponse::Ok().json(picture(&state, count).await?))
 }
 
 /// `POST /admin/keys/_load`
@@ -104,7 +104,7 @@ pub async fn load(
         .map_err(|_| ApiError::custom("INVALID_KEYS_QUERY", "promote is true or false"))?
         .promote;
     state.keys.load(promote).await.map_err(refused)?;
-    Ok(HttpResponse::Ok().json(picture(&state, false)?))
+    Ok(HttpResponse::Ok().json(picture(&state, false).await?))
 }
 
 /// `POST /admin/keys/_reseal`
@@ -121,6 +121,6 @@ pub async fn load(
     )
 )]
 pub async fn reseal(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let started = state.keys.reseal(RESEAL_BATCH).map_err(refused)?;
+    let started = state.keys.reseal(RESEAL_BATCH).await.map_err(refused)?;
     Ok(HttpResponse::build(StatusCode::ACCEPTED).json(serde_json::json!({"reseal": started})))
 }

@@ -261,7 +261,7 @@ impl Keys {
                 return Err(missing(name, pin.id));
             }
         }
-        let (in_use, _) = self.store.sealed_by_key()?;
+        let (in_use, _) = self.sealed().await?;
         if let Some(id) = in_use
             .keys()
             .find(|id| **id != actors::store::reseal::PLAIN && !ids(&secrets.sealing).contains(id))
@@ -312,9 +312,17 @@ impl Keys {
     }
 
     /// The sealed values here by key id ([`actors::store::reseal::PLAIN`]: plain JSON of an earlier build),
-    /// and how many of them are held for another pod.
-    pub fn sealed(&self) -> Result<(BTreeMap<u32, usize>, usize), KeyError> {
-        Ok(self.store.sealed_by_key()?)
+    /// and how many of them are held for another pod — a scan of the whole store, on the blocking pool, not an
+    /// HTTP worker.
+    pub async fn sealed(&self) -> Result<(BTreeMap<u32, usize>, usize), KeyError> {
+        let store = self.store.clone();
+        Ok(
+            actix_web::rt::task::spawn_blocking(move || store.sealed_by_key())
+                .await
+                .map_err(|e| {
+                    KeyError::Needed(format!("the count of sealed values stopped: {e}"))
+                })??,
+        )
     }
 
     /// The re-sealing's progress.
@@ -327,8 +335,8 @@ impl Keys {
 
     /// Starts moving every value here under the current sealing key, in the background (`/admin/keys`
     /// tells the progress). Refused while one runs.
-    pub fn reseal(&self, batch: usize) -> Result<ResealStatus, KeyError> {
-        let total = self.store.sealed_by_key()?.0.values().sum();
+    pub async fn reseal(&self, batch: usize) -> Result<ResealStatus, KeyError> {
+        let total = self.sealed().await?.0.values().sum();
         {
             let mut status = self
                 .reseal
