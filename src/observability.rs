@@ -78,10 +78,29 @@ pub async fn http_metrics(
         400..=499 => "4xx",
         _ => "5xx",
     };
-    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
-        .increment(1);
-    metrics::histogram!(HTTP_SECONDS, "route" => route).record(started.elapsed().as_secs_f64());
+    SERIES.with_borrow_mut(|series| {
+        let (count, seconds) = series.entry((route, method, status)).or_insert_with_key(
+            |(route, method, status)| {
+                (
+                    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => *method, "status" => *status),
+                    metrics::histogram!(HTTP_SECONDS, "route" => route.clone()),
+                )
+            },
+        );
+        count.increment(1);
+        seconds.record(started.elapsed().as_secs_f64());
+    });
     Ok(response)
+}
+
+/// A request series: route pattern, method, status class.
+type Series = (String, &'static str, &'static str);
+
+thread_local! {
+    /// Each worker's handles of the series it served: the recorder's registry is asked once per series, not
+    /// on every request. Bounded as the labels are (patterns × methods × classes).
+    static SERIES: std::cell::RefCell<std::collections::HashMap<Series, (metrics::Counter, metrics::Histogram)>> =
+        Default::default();
 }
 
 fn method_label(method: &actix_web::http::Method) -> &'static str {

@@ -8,8 +8,11 @@ use crate::config::{LogFormat, LogSettings};
 /// Installs the global subscriber; a second call (tests) is a no-op.
 pub fn init(log: &LogSettings) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
+    // colours only for a terminal: each request's span is formatted when it opens, and escape codes
+    // would cost every request their formatting and every collector their noise
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match log.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -204,8 +204,9 @@ impl Actor for Hasher {
 }
 
 /// Lowers the calling thread's scheduling priority by `nice` (Linux: a thread is a task with its own nice
-/// value). argon2 is meant to take what CPU is left, not to starve the request threads when logins spike.
-fn lower_priority(nice: i32) {
+/// value). argon2 is meant to take what CPU is left, not to starve the request threads when logins spike;
+/// the service's bulk threads (long searches) likewise.
+pub fn lower_priority(nice: i32) {
     if nice <= 0 {
         return;
     }
@@ -216,7 +217,7 @@ fn lower_priority(nice: i32) {
         libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
     };
     if rc != 0 {
-        tracing::debug!("hasher thread priority unchanged (setpriority failed)");
+        tracing::debug!("thread priority unchanged (setpriority failed)");
     }
 }
 

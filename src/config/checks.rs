@@ -48,6 +48,9 @@ impl Settings {
         if self.http.max_body_bytes < 1024 {
             return fail("http.max_body_bytes must be at least 1024");
         }
+        if self.http.bulk_queue == 0 {
+            return fail("http.bulk_queue must be at least 1");
+        }
         if self.user.search_default_size == 0 {
             return fail("user.search_default_size must be at least 1");
         }

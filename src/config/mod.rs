@@ -6,6 +6,7 @@
 
 mod checks;
 mod layers;
+pub mod memory;
 mod sections;
 
 use std::collections::BTreeMap;
@@ -170,6 +171,11 @@ impl Settings {
         resolve_threads(self.http.workers)
     }
 
+    /// Bulk thread count with 0 resolved to the core count.
+    pub fn bulk_threads(&self) -> usize {
+        resolve_threads(self.http.bulk_threads)
+    }
+
     /// Hasher thread count with 0 resolved to the core count.
     pub fn hasher_threads(&self) -> usize {
         resolve_threads(self.hasher.threads)
@@ -189,11 +195,19 @@ impl Settings {
         self.journal.enabled && !self.kafka.brokers.trim().is_empty()
     }
 
+    /// The sled cache: `storage.cache_mb`, or sized from the container's memory limit when it is 0.
+    pub fn cache_bytes(&self) -> u64 {
+        match self.storage.cache_mb {
+            0 => memory::cache_for(memory::limit()),
+            mb => mb << 20,
+        }
+    }
+
     /// Where and how the store opens: the `[storage]` section and the partition count.
     pub fn store_options(&self) -> actors::store::StoreOptions {
         actors::store::StoreOptions {
             path: self.storage.data_dir.clone(),
-            cache_capacity_bytes: self.storage.cache_mb * 1024 * 1024,
+            cache_capacity_bytes: self.cache_bytes(),
             flush_every_ms: Some(self.storage.flush_every_ms).filter(|ms| *ms > 0),
             commit_queue: self.storage.commit_queue,
             partitions: self.cluster.partitions,

@@ -33,6 +33,10 @@ pub struct HttpSettings {
     pub trust_forwarded_headers: bool,
     /// Proxies (CIDRs or addresses) whose forwarding headers are believed.
     pub trusted_proxies: Vec<String>,
+    /// Threads for long store work (searches); 0 = one per core.
+    pub bulk_threads: usize,
+    /// Long jobs waiting for a bulk thread at most.
+    pub bulk_queue: usize,
 }
 
 /// The data dir and sled.

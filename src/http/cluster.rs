@@ -158,18 +158,32 @@ pub async fn search_leg(
     state: web::Data<AppState>,
     query: PodJson<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let leg = crate::service::owned::owned_matches(&state.registry, &state.cluster, &query)?;
-    let users: Vec<_> = leg
-        .users
-        .into_iter()
-        .map(|mut u| {
-            u.password_hash = None;
-            u
-        })
-        .collect();
+    // the scan and the rows' JSON on a bulk thread, as a search on this pod (a point lookup stays here)
+    let held = state.clone();
+    let query = query.into_inner();
+    let point = query.is_point_lookup();
+    let leg = move || {
+        let leg = crate::service::owned::owned_matches(&held.registry, &held.cluster, &query)?;
+        let users: Vec<_> = leg
+            .users
+            .into_iter()
+            .map(|mut u| {
+                u.password_hash = None;
+                u
+            })
+            .collect();
+        let body = serde_json::to_vec(&users).expect("users render as JSON");
+        Ok::<_, crate::service::registry::RegistryError>((body, leg.partitions))
+    };
+    let (body, partitions) = if point {
+        leg()?
+    } else {
+        state.bulk.run(leg).await??
+    };
     Ok(HttpResponse::Ok()
-        .insert_header((SERVED, served_header(&leg.partitions)))
-        .json(users))
+        .insert_header((SERVED, served_header(&partitions)))
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body))
 }
 
 /// `POST /cluster/otp/_validate`: an OTP check for a flow running on another pod.

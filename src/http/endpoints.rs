@@ -81,6 +81,9 @@ macro_rules! endpoints {
 }
 
 endpoints! {
+    // first: actix tries the routes in this order, and the gateway asks this one on every request it checks;
+    // answered where it lands: the signature, the expiry and the revocations every pod reads say all
+    POST "/user/_details"                  => oauth::details,              Both,     None;
     GET  "/health/live"                    => health::live,                Both,     None;
     GET  "/health/ready"                   => health::ready,               Both,     None;
     GET  "/admin/outbox"                   => admin::outbox,               Internal, None;
@@ -103,8 +106,6 @@ endpoints! {
     POST "/user/_searchByTenant"           => search::search_by_tenant,    Both,     None;
     POST "/user/oauth/token"               => oauth::token,                Both,     Grant;
     GET  "/user/oauth/token"               => oauth::token_get,            Both,     Grant;
-    // answered where it lands: the signature, the expiry and the revocations every pod reads say all
-    POST "/user/_details"                  => oauth::details,              Both,     None;
     POST "/user/_logout"                   => oauth::logout,               Both,     Logout;
     POST "/user/citizen/_create"           => account::citizen_create,     Both,     NewUser;
     POST "/user/password/_update"          => account::update,             Both,     PasswordChange;

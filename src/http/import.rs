@@ -130,6 +130,7 @@ pub async fn stored(
         .await
         .map_err(|e| match e {
             FanOutError::Store(e) => e.into(),
+            FanOutError::Bulk(e) => e.into(),
             FanOutError::Moving(_) => moving(),
             FanOutError::Leg(_) => unreachable_owner(),
         })?;
@@ -160,6 +161,7 @@ fn refused(e: ImportRefused) -> ApiError {
         }
         ImportRefused::Store(e) => store_failed(e),
         ImportRefused::Search(FanOutError::Store(e)) => e.into(),
+        ImportRefused::Search(FanOutError::Bulk(e)) => e.into(),
         ImportRefused::Search(FanOutError::Moving(_)) => moving(),
         ImportRefused::Search(FanOutError::Leg(e)) => {
             tracing::warn!(error = %e, "import: a pod did not answer the search for clashes");

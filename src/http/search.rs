@@ -3,7 +3,9 @@
 //! `roleCodes`, when given) in one of those tenants; no `active` default; `tenantIds` required (the fork
 //! answered an empty list with a server error and a missing one with every user).
 
+use actix_web::http::header::ContentType;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actors::domain::UserRecord;
 use actors::domain::rules::{Checker, TENANT_PATTERN};
 use actors::domain::search::{SORTABLE, UserQuery, page_size};
 use actors::domain::{TenantId, UserType};
@@ -19,7 +21,10 @@ use crate::http::error::domain::{moving, unreachable_owner};
 use crate::http::request_info::OwnedHere;
 use crate::http::request_info::from_peer;
 use crate::http::state::AppState;
-use crate::service::owned::{FanOutError, search_everywhere};
+use crate::service::owned::{FanOutError, search_everywhere, search_page_everywhere};
+use crate::service::privacy::Granted;
+use crate::service::registry::RegistryError;
+use actors::domain::masking::Viewer;
 
 /// The flat search body (keys folded to lower case); `aadhaarNumber`, `pan`, `fuzzyLogic` are accepted
 /// and, as in DIGIT, do not filter.
@@ -213,26 +218,62 @@ async fn search(
         v => deserialize_at(v, "RequestInfo")?,
     };
     let q = query(input, endpoint, through_gateway(&req), &state)?;
-    let users = if fans_out(&req, &state) {
+    let viewer = info.viewer();
+    // the scan, the masking and the page's JSON on a bulk thread: a page of thousands of users takes
+    // milliseconds, which a worker owes to health probes and token checks; a point lookup stays here
+    let point = q.is_point_lookup();
+    let shown = state.clone();
+    let body = if fans_out(&req, &state) {
         // every pod's rows from 0 to offset + limit, merged in id order, then the page cut; a partition
         // no leg held (moving between pods) is asked again, then answered with a retryable 503
-        search_everywhere(&state.registry, &state.cluster, &q)
-            .await
-            .map_err(|e| match e {
-                FanOutError::Store(e) => e.into(),
-                FanOutError::Moving(_) => moving(),
-                FanOutError::Leg(e) => {
-                    tracing::warn!(error = %e, "search leg failed");
-                    unreachable_owner()
-                }
-            })?
+        let users = if point {
+            search_everywhere(&state.registry, &state.cluster, &q).await
+        } else {
+            search_page_everywhere(&state.bulk, &state.registry, &state.cluster, &q).await
+        };
+        let users = users.map_err(|e| match e {
+            FanOutError::Store(e) => e.into(),
+            FanOutError::Bulk(e) => e.into(),
+            FanOutError::Moving(_) => moving(),
+            FanOutError::Leg(e) => {
+                tracing::warn!(error = %e, "search leg failed");
+                unreachable_owner()
+            }
+        })?;
+        if point {
+            page(&state, users, &viewer)
+        } else {
+            let viewer = viewer.clone();
+            state.bulk.run(move || page(&shown, users, &viewer)).await?
+        }
+    } else if point {
+        page(&state, state.registry.search(&q)?, &viewer)
     } else {
-        state.registry.search(&q)?
+        let viewer = viewer.clone();
+        state
+            .bulk
+            .run(move || {
+                let users = shown.registry.search(&q)?;
+                Ok::<_, RegistryError>(page(&shown, users, &viewer))
+            })
+            .await??
     };
-    let users = state
+    let (body, granted) = body;
+    // recorded here: the audit writes from the request's own runtime
+    state
         .privacy
-        .shown(users, &info.viewer(), &state.registry.audit());
-    Ok(HttpResponse::Ok().json(UsersResponse::new(&users, View::Searched)))
+        .record(granted, &viewer, &state.registry.audit());
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(body))
+}
+
+/// The answer's body: `users` as `viewer` may see them; and the plain access that granted.
+fn page(state: &AppState, users: Vec<UserRecord>, viewer: &Viewer) -> (Vec<u8>, Vec<Granted>) {
+    let (users, granted) = state.privacy.mask(users, viewer);
+    let body = serde_json::to_vec(&UsersResponse::new(&users, View::Searched))
+        .expect("a user list renders as JSON");
+    (body, granted)
 }
 
 /// Whether this search must ask every pod: sharded, not already routed to its single owner, and not one leg

@@ -39,6 +39,8 @@ pub struct AppState {
     pub privacy: crate::service::privacy::Privacy,
     /// Whose forwarding headers name the client.
     pub proxies: super::client_ip::TrustedProxies,
+    /// Threads for long store work (searches), off the HTTP workers.
+    pub bulk: crate::service::bulk::Bulk,
 }
 
 /// Readiness switch flipped by start-up and shutdown.

@@ -48,6 +48,11 @@ pub fn open_store(settings: &Settings, keys: StoreKeys) -> Result<Store, OpenErr
         true => Some(open_log(settings)? as Arc<dyn JournalPort>),
         false => None,
     };
+    tracing::info!(
+        cache_mib = settings.cache_bytes() >> 20,
+        from_memory_limit = settings.storage.cache_mb == 0,
+        "opening the store"
+    );
     Ok(Store::open_journaled(
         &settings.store_options(),
         keys,

@@ -12,6 +12,7 @@
 pub mod account;
 pub mod audit;
 pub mod audit_feed;
+pub mod bulk;
 pub mod import;
 pub mod keys;
 pub mod login;

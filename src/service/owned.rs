@@ -8,6 +8,7 @@
 //! which let it go before its leg, nor its new one, still replaying at its leg) is asked again, and after
 //! `cluster.owner_wait_ms` answered with a retryable 503 — never a page with a partition's users missing.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actors::domain::UserRecord;
@@ -15,6 +16,7 @@ use actors::domain::search::{UserQuery, merge_in_id_order};
 
 use crate::cluster::calls::Leg;
 use crate::cluster::{Cluster, PeerError};
+use crate::service::bulk::{Bulk, BulkError};
 use crate::service::registry::{Registry, RegistryError};
 
 /// How often a leg searches again when the partitions served here changed under it, before it answers
@@ -30,6 +32,9 @@ pub enum FanOutError {
     /// This pod's store failed.
     #[error(transparent)]
     Store(#[from] RegistryError),
+    /// This pod's leg was not run (its bulk threads busy).
+    #[error(transparent)]
+    Bulk(#[from] BulkError),
     /// A pod did not answer its leg.
     #[error("a search leg failed: {0}")]
     Leg(#[from] PeerError),
@@ -100,16 +105,50 @@ fn matches_among(
 
 /// The users matching `query` on every pod serving a partition, merged in id order (one row per id: a
 /// user moving between pods is on two for a moment), `query`'s offset and limit applied to the whole.
+/// A point lookup (by id, number or name: a few rows) runs this pod's leg in place.
 pub async fn search_everywhere(
     registry: &Registry,
-    cluster: &Cluster,
+    cluster: &Arc<Cluster>,
+    query: &UserQuery,
+) -> Result<Vec<UserRecord>, FanOutError> {
+    fan_out(None, registry, cluster, query).await
+}
+
+/// [`search_everywhere`] for a page of any size: this pod's leg runs on a `bulk` thread.
+pub async fn search_page_everywhere(
+    bulk: &Bulk,
+    registry: &Registry,
+    cluster: &Arc<Cluster>,
+    query: &UserQuery,
+) -> Result<Vec<UserRecord>, FanOutError> {
+    fan_out(Some(bulk), registry, cluster, query).await
+}
+
+async fn fan_out(
+    bulk: Option<&Bulk>,
+    registry: &Registry,
+    cluster: &Arc<Cluster>,
     query: &UserQuery,
 ) -> Result<Vec<UserRecord>, FanOutError> {
     let window = query.for_fan_out();
     let deadline = Instant::now() + cluster.owner_wait();
     loop {
-        let mut legs = vec![owned_matches(registry, cluster, &window)?];
-        legs.extend(cluster.search_others(&window).await?);
+        let here = async {
+            match bulk {
+                None => Ok(owned_matches(registry, cluster, &window)?),
+                Some(bulk) => {
+                    let (registry, cluster, window) =
+                        (registry.clone(), cluster.clone(), window.clone());
+                    Ok(bulk
+                        .run(move || owned_matches(&registry, &cluster, &window))
+                        .await??)
+                }
+            }
+        };
+        // this pod's leg and the others' at once
+        let (here, others) = tokio::join!(here, cluster.search_others(&window));
+        let mut legs: Vec<Leg> = vec![here.map_err(|e: FanOutError| e)?];
+        legs.extend(others?);
         let uncovered = uncovered(cluster.partitions(), &legs);
         if uncovered.is_empty() {
             let pages = legs.into_iter().map(|l| l.users).collect();

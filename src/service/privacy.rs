@@ -26,34 +26,48 @@ impl Privacy {
         &self.policy
     }
 
-    /// `users` as `viewer` may see them.
-    pub fn shown(
+    /// `users` as `viewer` may see them, and the plain access that granted (to be [`recorded`](Self::record)
+    /// where the request is served: a page may be masked on a bulk thread, which records nothing).
+    pub fn mask(
         &self,
         mut users: Vec<UserRecord>,
         viewer: &Viewer,
-        audit: &super::audit::Audit,
-    ) -> Vec<UserRecord> {
+    ) -> (Vec<UserRecord>, Vec<Granted>) {
+        let mut granted = Vec::new();
         if !self.enabled {
-            return users;
+            return (users, granted);
         }
         for user in &mut users {
             let shown = self.policy.show(user, viewer);
             if !shown.unmasked.is_empty() {
-                plain_access(viewer, &user.uuid, &shown.unmasked);
-                let fields = shown
-                    .unmasked
-                    .iter()
-                    .map(|f| f.as_str().to_owned())
-                    .collect();
-                audit.record(
-                    &user.uuid,
-                    viewer.uuid.as_deref(),
-                    actors::domain::audit::AuditKind::PlainAccess { fields },
-                );
+                granted.push(Granted {
+                    record: user.uuid.clone(),
+                    fields: shown.unmasked,
+                });
             }
         }
-        users
+        (users, granted)
     }
+
+    /// Logs, counts and audits the plain access a [`mask`](Self::mask) granted `viewer`.
+    pub fn record(&self, granted: Vec<Granted>, viewer: &Viewer, audit: &super::audit::Audit) {
+        for Granted { record, fields } in granted {
+            plain_access(viewer, &record, &fields);
+            let fields = fields.iter().map(|f| f.as_str().to_owned()).collect();
+            audit.record(
+                &record,
+                viewer.uuid.as_deref(),
+                actors::domain::audit::AuditKind::PlainAccess { fields },
+            );
+        }
+    }
+}
+
+/// Plain access a masking granted: whose record, which fields.
+#[derive(Debug)]
+pub struct Granted {
+    record: String,
+    fields: Vec<PiiField>,
 }
 
 /// Records a plain-access request that was granted: who, whose record, which fields (never their values).

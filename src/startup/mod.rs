@@ -272,6 +272,10 @@ impl Application {
             readiness: readiness.clone(),
             cluster: cluster.clone(),
             proxies: crate::http::client_ip::TrustedProxies::from_settings(&settings.http),
+            bulk: crate::service::bulk::Bulk::start(
+                settings.bulk_threads(),
+                settings.http.bulk_queue,
+            ),
         });
         if let Some(group) = &group {
             group.forget_with(forget_actors(&state));

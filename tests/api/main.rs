@@ -4,6 +4,7 @@ mod abuse;
 mod audit;
 mod backup;
 mod bad_input;
+mod bulk;
 mod clients;
 mod create;
 mod durability;

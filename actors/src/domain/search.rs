@@ -130,7 +130,17 @@ pub fn page_size(
     }
 }
 
+/// Users a query may name by id or uuid and still be a point lookup.
+pub const POINT_LOOKUP_MAX: usize = 16;
+
 impl UserQuery {
+    /// Whether the query names its users by id or uuid, at most [`POINT_LOOKUP_MAX`] of them: a few index
+    /// reads, which cost less than handing the work to another thread.
+    pub fn is_point_lookup(&self) -> bool {
+        let named = self.ids.len() + self.uuids.len();
+        (1..=POINT_LOOKUP_MAX).contains(&named)
+    }
+
     /// What each pod answers when this query fans out to all of them: the same criteria from row 0, with
     /// `offset + limit` rows, so that the merged rows can be cut to the page ([`merge_in_id_order`]).
     pub fn for_fan_out(&self) -> UserQuery {

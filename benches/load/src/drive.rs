@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::wire::Answer;
 use hdrhistogram::Histogram;
-use serde_json::Value;
 
 /// One measured run.
 pub struct Outcome {
@@ -24,6 +24,18 @@ impl Outcome {
     }
     pub fn ms(&self, q: f64) -> f64 {
         self.micros.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    /// This run and `other` as one: their requests, errors, latencies and times together.
+    pub fn merged(mut self, other: Outcome) -> Outcome {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.micros
+            .add(&other.micros)
+            .expect("histograms of one shape");
+        self.elapsed += other.elapsed;
+        self.first_error = self.first_error.or(other.first_error);
+        self
     }
 }
 
@@ -107,13 +119,18 @@ pub async fn drive_paced(
     outcome
 }
 
-pub fn expect(status: u16, want: u16, what: &str, body: &Value) -> Result<(), String> {
-    if status == want {
+/// `Ok` when `answer` has the status `want`; otherwise an error naming `what`, the status and the body's start.
+pub fn expect(answer: &Answer, want: u16, what: &str) -> Result<(), String> {
+    if answer.status == want {
         Ok(())
     } else {
         Err(format!(
-            "{what}: {status} {}",
-            body.to_string().chars().take(200).collect::<String>()
+            "{what}: {} {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+                .chars()
+                .take(200)
+                .collect::<String>()
         ))
     }
 }

@@ -6,12 +6,17 @@
 //! ratio`, and `bytes_per_session` for `memory_sessions`).
 
 mod baseline;
+mod ceiling;
 mod drive;
 mod memory;
+mod pages;
 mod refresh;
+mod report;
 mod restore;
 mod service;
 mod uniform;
+mod wire;
+mod wrk;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +24,10 @@ use std::time::Duration;
 use clap::Parser;
 use serde_json::{Value, json};
 
-use drive::{Outcome, drive, drive_paced, expect, step};
+use ceiling::client_ceiling;
+use drive::{drive, drive_paced, expect, step};
 use memory::memory_sessions;
+use report::{report, round, round3};
 use service::{Api, Service, citizen_mobile, cpu_ms, seed};
 
 /// Command line.
@@ -28,7 +35,7 @@ use service::{Api, Service, citizen_mobile, cpu_ms, seed};
 #[command(about = "digit-user load generator")]
 struct Args {
     /// `all`, or one of: details, search_uuid, otp_send, create_user, otp_validate, login_password, login_otp, refresh,
-    /// mixed, memory_sessions; and, named only: restore (with `--journal`), uniform (a service of its own
+    /// mixed, big_pages, memory_sessions; and, named only: restore (with `--journal`), uniform (a service of its own
     /// with `security.uniform_answers` on: known vs unknown accounts' medians).
     #[arg(long, default_value = "all")]
     scenario: String,
@@ -72,55 +79,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
-/// A report line: the human row and the JSON object.
-fn report(
-    scenario: &str,
-    o: &Outcome,
-    concurrency: usize,
-    baseline: (&str, f64),
-    extra: Value,
-) -> Value {
-    let ratio = if baseline.1 > 0.0 {
-        o.rps() / baseline.1
-    } else {
-        0.0
-    };
-    println!(
-        "{scenario:<16} {:>9.0} req/s  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  errors {:>5}  \
-         {:<16} {:>9.0}/s  ratio {:.2}",
-        o.rps(),
-        o.ms(0.5),
-        o.ms(0.9),
-        o.ms(0.99),
-        o.micros.max() as f64 / 1000.0,
-        o.errors,
-        baseline.0,
-        baseline.1,
-        ratio
-    );
-    if let Some(e) = &o.first_error {
-        println!("{:<16} first error: {e}", "");
-    }
-    let mut line = json!({
-        "scenario": scenario, "rps": round(o.rps()), "p50_ms": round(o.ms(0.5)), "p90_ms": round(o.ms(0.9)),
-        "p99_ms": round(o.ms(0.99)), "max_ms": round(o.micros.max() as f64 / 1000.0), "errors": o.errors,
-        "concurrency": concurrency, "baseline": baseline.0, "baseline_rps": round(baseline.1),
-        "ratio": round(ratio),
-    });
-    if let (Value::Object(line), Value::Object(extra)) = (&mut line, extra) {
-        line.extend(extra);
-    }
-    line
-}
-
-fn round(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
 /// The baselines, measured once per run.
 struct Baselines {
     http: f64,
@@ -128,7 +86,7 @@ struct Baselines {
     fsync: f64,
 }
 
-const ALL: [&str; 10] = [
+const ALL: [&str; 11] = [
     "details",
     "search_uuid",
     "otp_send",
@@ -138,6 +96,7 @@ const ALL: [&str; 10] = [
     "login_otp",
     "refresh",
     "mixed",
+    "big_pages",
     "memory_sessions",
 ];
 
@@ -216,24 +175,17 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
     let employees = 64;
     let uuids = Arc::new(seed(&api, employees, 64).await);
     // one logged-in session for the token scenarios
-    let (_, login) = api.login_employee(0).await.unwrap();
+    let login = api.login_employee(0).await.unwrap().json();
     let access = login["access_token"].as_str().unwrap().to_owned();
     let details_len = api.details(&access).await.unwrap();
 
     println!("measuring baselines ...");
     let (http_url, http_handle) = baseline::http_server(args.workers, details_len);
-    // the same request line as `details` (its ~600-byte query string included): only the handler differs
-    let http_url = format!("{http_url}/user/_details?access_token={access}");
-    let http_client = api.client.clone();
-    let http_step = step(move |_| {
-        let (client, url) = (http_client.clone(), http_url.clone());
-        async move {
-            let resp = client.post(&url).send().await.map_err(|e| e.to_string())?;
-            resp.bytes().await.map_err(|e| e.to_string()).map(drop)
-        }
-    });
-    let http = drive(c, d, http_step).await;
-    http_handle.stop(true).await;
+    // the same request line as `details` (the gateway's: its query string included): only the handler differs
+    let details_path = format!("/user/_details?access_token={access}");
+    let bare_url = format!("{http_url}{details_path}");
+    let (http, wrk_bare) = ceiling::measure(&bare_url, &details_path, c, args.workers, d).await;
+    let ceiling = client_ceiling(&http, wrk_bare, c);
     let base = Baselines {
         http: http.rps(),
         argon2: tokio::task::spawn_blocking(move || {
@@ -255,7 +207,7 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
         base.fsync
     );
 
-    let mut lines = Vec::new();
+    let mut lines = vec![ceiling];
     let mut details_p99 = None;
     for scenario in scenarios {
         let api2 = api.clone();
@@ -274,7 +226,33 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                 )
                 .await;
                 details_p99 = Some(o.ms(0.99));
-                report(scenario, &o, c, ("baseline_http", base.http), json!({}))
+                // and driven by wrk, in turns with the bare server (this machine's speed drifts within
+                // seconds: a ratio is only fair against its neighbour in time)
+                let url = format!("{}{details_path}", api.public);
+                let bare = format!("{http_url}{details_path}");
+                let threads = args.workers;
+                let by_wrk =
+                    tokio::task::spawn_blocking(move || wrk::in_turns(&url, &bare, c, threads, d))
+                        .await
+                        .unwrap();
+                let extra = match by_wrk {
+                    Some((w, b)) => {
+                        println!(
+                            "{:<16} {:>9.0} req/s  p99 {:>7.2} ms under wrk; bare http under wrk in turns {:>9.0}/s (p99 {:.2} ms)  ratio {:.2}",
+                            "details (wrk)",
+                            w.rps,
+                            w.p99_ms,
+                            b.rps,
+                            b.p99_ms,
+                            w.rps / b.rps
+                        );
+                        json!({"wrk_rps": round(w.rps), "wrk_p99_ms": round(w.p99_ms),
+                               "wrk_baseline_rps": round(b.rps), "wrk_baseline_p99_ms": round(b.p99_ms),
+                               "wrk_ratio": round(w.rps / b.rps)})
+                    }
+                    None => json!({}),
+                };
+                report(scenario, &o, c, ("baseline_http", base.http), extra)
             }
             "search_uuid" => {
                 let uuids = uuids.clone();
@@ -284,14 +262,14 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                     step(move |n| {
                         let (api, uuid) = (api2.clone(), uuids[n as usize % uuids.len()].clone());
                         async move {
-                            let (status, body) = api
+                            let answer = api
                                 .post(
                                     &api.public,
                                     "/user/_search",
                                     &json!({"uuid": [uuid], "tenantId": "pb.amritsar"}),
                                 )
                                 .await?;
-                            expect(status, 200, "search", &body)
+                            expect(&answer, 200, "search")
                         }
                     }),
                 )
@@ -303,9 +281,9 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                     let api = api2.clone();
                     async move {
                         let mobile = format!("8{:09}", n);
-                        let (status, body) = api.post(&api.public, "/user-otp/v1/_send",
+                        let answer = api.post(&api.public, "/user-otp/v1/_send",
                             &json!({"otp": {"mobileNumber": mobile, "tenantId": "pb", "type": "register"}})).await?;
-                        expect(status, 201, "send", &body)
+                        expect(&answer, 201, "send")
                     }
                 })).await;
                 report(scenario, &o, c, ("baseline_fsync", base.fsync), json!({}))
@@ -315,11 +293,11 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                 let o = drive(c, d, step(move |n| {
                     let api = api2.clone();
                     async move {
-                        let (status, body) = api.post(&api.public, "/user/users/_createnovalidate",
+                        let answer = api.post(&api.public, "/user/users/_createnovalidate",
                             &json!({"user": {"userName": format!("LOAD-{n}"), "name": "Load User",
                                 "mobileNumber": "9876543210", "type": "EMPLOYEE", "tenantId": "pb.amritsar",
                                 "active": true, "roles": [{"code": "EMPLOYEE"}]}})).await?;
-                        expect(status, 200, "create", &body)
+                        expect(&answer, 200, "create")
                     }
                 })).await;
                 report(
@@ -336,9 +314,9 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                     async move {
                         let mobile = format!("6{:09}", n);
                         let code = api.create_code(&mobile).await?;
-                        let (status, body) = api.post(&api.public, "/otp/v1/_validate",
+                        let answer = api.post(&api.public, "/otp/v1/_validate",
                             &json!({"otp": {"otp": code, "identity": mobile, "tenantId": "pb"}})).await?;
-                        expect(status, 200, "validate", &body)
+                        expect(&answer, 200, "validate")
                     }
                 })).await;
                 report(
@@ -376,8 +354,8 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                     step(move |n| {
                         let api = api2.clone();
                         async move {
-                            let (status, body) = api.login_employee(n as usize % employees).await?;
-                            expect(status, 200, "login", &body)
+                            let answer = api.login_employee(n as usize % employees).await?;
+                            expect(&answer, 200, "login")
                         }
                     }),
                 )
@@ -403,7 +381,7 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                         async move {
                             let mobile = citizen_mobile(n as usize % 64);
                             let code = service::TEST_CODE;
-                            let (status, body) = api
+                            let answer = api
                                 .token(&[
                                     ("grant_type", "password"),
                                     ("username", &mobile),
@@ -412,7 +390,7 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                                     ("userType", "CITIZEN"),
                                 ])
                                 .await?;
-                            expect(status, 200, "otp login", &body)
+                            expect(&answer, 200, "otp login")
                         }
                     }),
                 )
@@ -443,18 +421,18 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                         match n % 1000 {
                             0..800 => api.details(&token).await.map(drop),
                             800..900 => {
-                                let (status, body) = api.post(&api.public, "/user/_search",
+                                let answer = api.post(&api.public, "/user/_search",
                                     &json!({"uuid": [uuids[n as usize % uuids.len()]], "tenantId": "pb.amritsar"})).await?;
-                                expect(status, 200, "search", &body)
+                                expect(&answer, 200, "search")
                             }
                             900..902 => {
-                                let (status, body) = api.login_employee(n as usize % employees).await?;
-                                expect(status, 200, "login", &body)
+                                let answer = api.login_employee(n as usize % employees).await?;
+                                expect(&answer, 200, "login")
                             }
                             _ => {
-                                let (status, body) = api.post(&api.public, "/user-otp/v1/_send",
+                                let answer = api.post(&api.public, "/user-otp/v1/_send",
                                     &json!({"otp": {"mobileNumber": format!("9{:09}", n), "tenantId": "pb", "type": "register"}})).await?;
-                                expect(status, 201, "send", &body)
+                                expect(&answer, 201, "send")
                             }
                         }
                     }
@@ -467,10 +445,15 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
                     json!({"mix": "80% details, 10% search by uuid, 0.2% password login, 9.8% otp send"}),
                 )
             }
+            "big_pages" => {
+                pages::seed(&api2).await;
+                pages::big_pages(&api2, &access, c, d).await
+            }
             "memory_sessions" => memory_sessions(args).await,
             _ => unreachable!(),
         };
-        if *scenario != "memory_sessions" {
+        // the two with a set-up of their own in their time: no per-request figure
+        if !matches!(*scenario, "memory_sessions" | "big_pages") {
             let requests = line["rps"].as_f64().unwrap_or(0.0) * d.as_secs_f64();
             let per_request = |before: Option<f64>, pid: Option<u32>| {
                 Some((cpu(pid)? - before?) / requests.max(1.0))
@@ -491,6 +474,7 @@ async fn run(args: &Args, scenarios: &[&str]) -> Vec<Value> {
         }
         lines.push(line);
     }
+    http_handle.stop(true).await;
     drop(service);
     lines
 }

@@ -16,7 +16,7 @@ pub async fn refresh(
 ) -> Outcome {
     let mut families = Vec::new();
     for i in 0..concurrency {
-        let (_, l) = api.login_employee(i % employees).await.unwrap();
+        let l = api.login_employee(i % employees).await.unwrap().json();
         families.push(tokio::sync::Mutex::new(
             l["refresh_token"].as_str().unwrap().to_owned(),
         ));
@@ -34,14 +34,14 @@ pub async fn refresh(
                 let mut token = (0..len)
                     .find_map(|k| families[(n as usize + k) % len].try_lock().ok())
                     .ok_or("no free family")?;
-                let (status, body) = api
+                let answer = api
                     .token(&[
                         ("grant_type", "refresh_token"),
                         ("refresh_token", token.as_str()),
                     ])
                     .await?;
-                expect(status, 200, "refresh", &body)?;
-                *token = body["refresh_token"]
+                expect(&answer, 200, "refresh")?;
+                *token = answer.json()["refresh_token"]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();

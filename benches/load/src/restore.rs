@@ -19,7 +19,7 @@ async fn create_users(api: &Arc<Api>, count: u64) -> Outcome {
         step(move |n| {
             let api = api.clone();
             async move {
-                let (status, body) = api
+                let answer = api
                     .post(
                         &api.public,
                         "/user/users/_createnovalidate",
@@ -28,7 +28,7 @@ async fn create_users(api: &Arc<Api>, count: u64) -> Outcome {
                         "active": true, "roles": [{"code": "EMPLOYEE"}]}}),
                     )
                     .await?;
-                expect(status, 200, "create", &body)
+                expect(&answer, 200, "create")
             }
         }),
     )
@@ -37,11 +37,12 @@ async fn create_users(api: &Arc<Api>, count: u64) -> Outcome {
 
 /// The users the service holds, by its own count.
 async fn stored_users(api: &Api, service: &Service) -> u64 {
-    let (status, body) = api
+    let answer = api
         .post(&service.internal, "/cluster/status", &json!({}))
         .await
         .expect("status");
-    assert_eq!(status, 200, "{body}");
+    let body = answer.json();
+    assert_eq!(answer.status, 200, "{body}");
     body["stored"]["users"].as_u64().expect("a count")
 }
 

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::wire::{Answer, Client};
+
 /// DIGIT's client header.
 pub const BASIC: &str = "Basic ZWdvdi11c2VyLWNsaWVudDo=";
 
@@ -226,76 +228,96 @@ impl Drop for Service {
     }
 }
 
-/// The load tool's own HTTP client helpers (async).
+/// The load tool's own HTTP client helpers (async), on [`Client`]s of its own making.
 pub struct Api {
-    /// The client (a pool sized for the concurrency).
-    pub client: reqwest::Client,
     /// Public base URL.
     pub public: String,
     /// Internal base URL.
     pub internal: String,
+    public_client: Client,
+    internal_client: Client,
 }
 
 impl Api {
     /// A client for `service`.
     pub fn new(service: &Service) -> Self {
         Self {
-            client: reqwest::Client::builder()
-                .pool_max_idle_per_host(1024)
-                .build()
-                .unwrap(),
+            public_client: Client::new(&service.public),
+            internal_client: Client::new(&service.internal),
             public: service.public.clone(),
             internal: service.internal.clone(),
         }
     }
 
-    /// POSTs JSON; the status and body.
-    pub async fn post(&self, base: &str, path: &str, body: &Value) -> Result<(u16, Value), String> {
-        let resp = self
-            .client
-            .post(format!("{base}{path}"))
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    fn client(&self, base: &str) -> &Client {
+        if base == self.internal {
+            &self.internal_client
+        } else {
+            assert_eq!(base, self.public, "a base URL of this service");
+            &self.public_client
+        }
     }
 
-    /// `POST /user/_details?access_token=`; the body's length on 200.
+    /// POSTs JSON; the answer.
+    pub async fn post(&self, base: &str, path: &str, body: &Value) -> Result<Answer, String> {
+        let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+        self.client(base)
+            .send("POST", path, &[JSON], &body)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// `POST /user/_details?access_token=` as the gateway sends it; the body's length on 200.
     pub async fn details(&self, token: &str) -> Result<usize, String> {
-        let resp = self
-            .client
-            .post(format!("{}/user/_details", self.public))
-            .query(&[("access_token", token)])
-            .send()
+        let answer = self
+            .public_client
+            .send(
+                "POST",
+                &format!("/user/_details?access_token={token}"),
+                &[],
+                b"",
+            )
             .await
             .map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| e.to_string())?;
-        if status == 200 {
-            Ok(body.len())
+        if answer.status == 200 {
+            Ok(answer.body.len())
         } else {
-            Err(format!("details: {status}"))
+            Err(format!("details: {}", answer.status))
+        }
+    }
+
+    /// `GET /health/ready`: `Ok` on 200.
+    pub async fn health(&self) -> Result<(), String> {
+        let answer = self
+            .public_client
+            .send("GET", "/health/ready", &[], b"")
+            .await
+            .map_err(|e| e.to_string())?;
+        match answer.status {
+            200 => Ok(()),
+            other => Err(format!("health: {other}")),
         }
     }
 
     /// A token request with form parameters.
-    pub async fn token(&self, params: &[(&str, &str)]) -> Result<(u16, Value), String> {
-        let resp = self
-            .client
-            .post(format!("{}/user/oauth/token", self.public))
-            .header("authorization", BASIC)
-            .form(params)
-            .send()
+    pub async fn token(&self, params: &[(&str, &str)]) -> Result<Answer, String> {
+        let form = serde_urlencoded::to_string(params).map_err(|e| e.to_string())?;
+        self.public_client
+            .send(
+                "POST",
+                "/user/oauth/token",
+                &[
+                    ("Authorization", BASIC),
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                ],
+                form.as_bytes(),
+            )
             .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+            .map_err(|e| e.to_string())
     }
 
     /// Logs employee `n` in.
-    pub async fn login_employee(&self, n: usize) -> Result<(u16, Value), String> {
+    pub async fn login_employee(&self, n: usize) -> Result<Answer, String> {
         let name = employee_name(n);
         self.token(&[
             ("grant_type", "password"),
@@ -309,22 +331,24 @@ impl Api {
 
     /// A code for `mobile` in `pb` through egov-otp's internal `_create`.
     pub async fn create_code(&self, mobile: &str) -> Result<String, String> {
-        let (status, body) = self
+        let answer = self
             .post(
                 &self.internal,
                 "/otp/v1/_create",
                 &json!({"otp": {"identity": mobile, "tenantId": "pb"}}),
             )
             .await?;
-        if status != 201 {
-            return Err(format!("_create {status}"));
+        if answer.status != 201 {
+            return Err(format!("_create {}", answer.status));
         }
-        body["otp"]["otp"]
+        answer.json()["otp"]["otp"]
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| "no code".to_owned())
     }
 }
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
 
 /// The fixed code of the seeded citizens: they are configured as test numbers, so an OTP login can be
 /// driven without reading SMS (the login path is the same; only the code check is the fixed-code one).
@@ -358,7 +382,7 @@ pub fn citizen_mobile(n: usize) -> String {
 /// Creates `employees` employees and `citizens` citizens; returns the employees' uuids.
 pub async fn seed(api: &Api, employees: usize, citizens: usize) -> Vec<String> {
     let create = |user: Value| async move {
-        let (status, body) = api
+        let answer = api
             .post(
                 &api.public,
                 "/user/users/_createnovalidate",
@@ -366,7 +390,8 @@ pub async fn seed(api: &Api, employees: usize, citizens: usize) -> Vec<String> {
             )
             .await
             .unwrap();
-        assert_eq!(status, 200, "{body}");
+        let body = answer.json();
+        assert_eq!(answer.status, 200, "{body}");
         body["user"][0]["uuid"].as_str().unwrap().to_owned()
     };
     let mut uuids = Vec::new();

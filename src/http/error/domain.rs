@@ -333,6 +333,16 @@ pub fn store_failed(e: StoreError) -> ApiError {
     }
 }
 
+/// Long store work not run: every bulk thread busy and the queue full (503, retryable), or it failed (500).
+impl From<crate::service::bulk::BulkError> for ApiError {
+    fn from(e: crate::service::bulk::BulkError) -> Self {
+        match e {
+            crate::service::bulk::BulkError::Busy => busy().retry_after(RETRY_AFTER_SECS),
+            crate::service::bulk::BulkError::Failed => ApiError::internal(&e),
+        }
+    }
+}
+
 pub fn busy() -> ApiError {
     ApiError::unavailable("SERVICE_BUSY", "The service is saturated; retry shortly")
 }

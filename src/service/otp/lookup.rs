@@ -100,7 +100,9 @@ impl OtpService {
             .await
             .map_err(|e| match e {
                 FanOutError::Store(e) => e.into(),
-                FanOutError::Leg(_) | FanOutError::Moving(_) => Unreachable::Busy.into(),
+                FanOutError::Leg(_) | FanOutError::Moving(_) | FanOutError::Bulk(_) => {
+                    Unreachable::Busy.into()
+                }
             })
     }
 }

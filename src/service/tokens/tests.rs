@@ -153,3 +153,80 @@ fn a_key_loaded_for_a_rotation_verifies_before_this_pod_signs_with_it() {
         "the old key's grace (ended at 100) is over on the promoted pod"
     );
 }
+
+#[test]
+fn a_token_is_small_and_the_gateway_reads_it_without_decoding() {
+    let minted = codec(1)
+        .mint(
+            &snapshot(),
+            "5f0e2c1a-8d3b-4c7e-9f10-2b3c4d5e6f71",
+            1_000,
+            600,
+        )
+        .unwrap();
+    // the first form was 995 characters for such a user: the URL of every checked request carries it
+    assert!(
+        minted.token.len() < 500,
+        "{} characters",
+        minted.token.len()
+    );
+    assert!(
+        minted
+            .token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    );
+}
+
+#[test]
+fn a_token_of_the_first_form_verifies_until_it_expires() {
+    // minted as the first form did: the snapshot as JSON sealed under the token's id, ids in the clear
+    #[derive(Serialize)]
+    struct First<'a> {
+        sub: &'a str,
+        jti: &'a str,
+        iat: i64,
+        exp: i64,
+        fam: &'a str,
+        typ: &'a str,
+        snap: String,
+    }
+    let c = codec(1);
+    let keys = KeySet::new(&[1; KEY_LEN]);
+    let s = snapshot();
+    let jti = "0b6c4b1e-2f8a-4d0e-8c1a-3e5f7a9b1c2d";
+    let sealed = keys
+        .sealer
+        .seal(&serde_json::to_vec(&s).unwrap(), jti.as_bytes())
+        .unwrap();
+    let claims = First {
+        sub: &s.uuid,
+        jti,
+        iat: 1_000,
+        exp: 1_600,
+        fam: "fam-1",
+        typ: &s.user_type,
+        snap: URL_SAFE_NO_PAD.encode(sealed),
+    };
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("k1".into());
+    let token = jsonwebtoken::encode(&header, &claims, &keys.encoding).unwrap();
+    let v = c.verify(&token, 1_599).unwrap();
+    assert_eq!(v.snapshot, s);
+    assert_eq!(
+        (v.jti.as_str(), v.family.as_str(), v.expires_at),
+        (jti, "fam-1", 1_600)
+    );
+    assert_eq!(c.verify(&token, 1_600), Err(TokenError::Expired));
+    // its checks hold: a subject that is not the sealed user's is refused
+    let forged = jsonwebtoken::encode(
+        &header,
+        &First {
+            sub: "5f0e2c1a-8d3b-4c7e-9f10-000000000000",
+            ..claims
+        },
+        &keys.encoding,
+    )
+    .unwrap();
+    assert_eq!(c.verify(&forged, 1_001), Err(TokenError::Invalid));
+}
